@@ -1,0 +1,1 @@
+//! HTTP API for practice software (LPS). Not built yet: the listener is not opened.

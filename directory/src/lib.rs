@@ -1,0 +1,1 @@
+//! National directory sync and lookup (issue #6). Not built yet.

@@ -1,0 +1,304 @@
+//! Accepting a message: one blob, one `messages` row, one `recipients` row per recipient,
+//! a `mailbox_messages` row per local recipient and queue state for remote ones.
+//!
+//! Durability contract (what lets SMTP say "250 OK"): [`Store::deliver`] returns only after
+//! the blob is fsynced and the transaction holding every row is committed. If either step
+//! fails nothing is visible: rows are all-or-nothing, and a blob without rows is an orphan
+//! that no folder references.
+
+use std::collections::HashSet;
+
+use sqlx::Row;
+
+use crate::address::Address;
+use crate::bal::{Bal, BalStatus};
+use crate::blob::blob_hash;
+use crate::error::{Result, StoreError};
+use crate::{Store, now};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Received from another MTA on the MX listener.
+    Mx,
+    /// Submitted by an authenticated client.
+    Submission,
+}
+
+impl Source {
+    fn as_str(self) -> &'static str {
+        match self {
+            Source::Mx => "mx",
+            Source::Submission => "submission",
+        }
+    }
+}
+
+/// RFC 3461 §4.3 RET parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ret {
+    Full,
+    Hdrs,
+}
+
+impl Ret {
+    fn as_str(self) -> &'static str {
+        match self {
+            Ret::Full => "FULL",
+            Ret::Hdrs => "HDRS",
+        }
+    }
+}
+
+/// Header fields read once at the edge (the protocol crate parses; the store records).
+#[derive(Clone, Debug, Default)]
+pub struct MessageMeta {
+    pub message_id: Option<String>,
+    pub subject: Option<String>,
+    pub x_mss_nil: Option<String>,
+}
+
+/// Where a recipient's copy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RcptDisposition {
+    /// Into the INBOX of a local BAL.
+    Local { bal_id: i64 },
+    /// Into the outbound queue.
+    Remote,
+}
+
+#[derive(Clone, Debug)]
+pub struct RecipientSpec {
+    pub address: Address,
+    /// RFC 3461 §4.2 ORCPT, as `addr-type;address` with the xtext decoded.
+    pub orcpt: Option<String>,
+    /// RFC 3461 §4.1 NOTIFY: `NEVER` or a comma list of SUCCESS, FAILURE, DELAY.
+    pub notify: Option<String>,
+    pub disposition: RcptDisposition,
+}
+
+#[derive(Clone, Debug)]
+pub struct IncomingMessage {
+    /// The whole message as stored (trace header included).
+    pub raw: Vec<u8>,
+    /// Envelope sender; empty for the null sender `<>`.
+    pub mail_from: String,
+    pub envid: Option<String>,
+    pub ret: Option<Ret>,
+    pub source: Source,
+    pub auth_bal_id: Option<i64>,
+    pub meta: MessageMeta,
+    pub recipients: Vec<RecipientSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryReceipt {
+    pub message_id: i64,
+    pub blob_hash: String,
+    pub delivered_local: usize,
+    pub queued_remote: usize,
+}
+
+/// What RCPT TO finds for an address.
+#[derive(Clone, Debug)]
+pub enum RcptLookup {
+    /// A BAL of a local domain (whatever its status: the caller decides what to answer).
+    Local(Bal),
+    /// A local domain, but no such BAL.
+    UnknownLocal,
+    /// Not one of our domains.
+    NotLocal,
+}
+
+/// A recipient waiting in the outbound queue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedRecipient {
+    pub id: i64,
+    pub message_id: i64,
+    pub address: String,
+    pub mail_from: String,
+    pub orcpt: Option<String>,
+    pub notify: Option<String>,
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub attempts: i64,
+    pub next_attempt: Option<i64>,
+}
+
+impl Store {
+    pub async fn lookup_recipient(&self, address: &Address) -> Result<RcptLookup> {
+        if !self.is_local_domain(address.domain()).await? {
+            return Ok(RcptLookup::NotLocal);
+        }
+        Ok(match self.find_bal(address.as_str()).await? {
+            Some(bal) => RcptLookup::Local(bal),
+            None => RcptLookup::UnknownLocal,
+        })
+    }
+
+    /// Stores a message durably for all its recipients. See the module documentation.
+    pub async fn deliver(&self, msg: IncomingMessage) -> Result<DeliveryReceipt> {
+        if msg.recipients.is_empty() {
+            return Err(StoreError::Invalid("a message needs at least one recipient".into()));
+        }
+        let hash = blob_hash(&msg.raw);
+        let size = msg.raw.len() as i64;
+        self.write_blob(&hash, msg.raw).await?;
+
+        let t = now();
+        let mut w = self.write_txn().await?;
+        // The first statement is a write, so on SQLite the transaction takes the write lock
+        // at once and never has to upgrade a read snapshot.
+        let insert_blob = match self.engine() {
+            crate::Engine::Sqlite => "INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES ($1, $2, $3)",
+            crate::Engine::Postgres => {
+                "INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING"
+            }
+        };
+        sqlx::query(insert_blob)
+            .bind(&hash)
+            .bind(size)
+            .bind(t)
+            .execute(&mut *w.txn)
+            .await?;
+        let row = sqlx::query(
+            "INSERT INTO messages (blob_hash, size, received_at, mail_from, envid, ret, source, auth_bal_id, \
+             message_id_hdr, subject, x_mss_nil) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+        )
+        .bind(&hash)
+        .bind(size)
+        .bind(t)
+        .bind(&msg.mail_from)
+        .bind(msg.envid.clone())
+        .bind(msg.ret.map(Ret::as_str))
+        .bind(msg.source.as_str())
+        .bind(msg.auth_bal_id)
+        .bind(msg.meta.message_id.clone())
+        .bind(msg.meta.subject.clone())
+        .bind(msg.meta.x_mss_nil.clone())
+        .fetch_one(&mut *w.txn)
+        .await?;
+        let message_id: i64 = row.try_get("id")?;
+
+        let mut delivered_to = HashSet::new();
+        let mut queued_remote = 0;
+        for rcpt in &msg.recipients {
+            let (status, bal_id, next_attempt) = match rcpt.disposition {
+                RcptDisposition::Local { bal_id } => {
+                    // Two addresses may lead to one BAL: one copy per BAL.
+                    if delivered_to.insert(bal_id) {
+                        append_to_inbox(&mut w.txn, bal_id, message_id, t).await?;
+                    }
+                    ("delivered", Some(bal_id), None)
+                }
+                RcptDisposition::Remote => {
+                    queued_remote += 1;
+                    ("queued", None, Some(t))
+                }
+            };
+            sqlx::query(
+                "INSERT INTO recipients (message_id, address, orcpt, notify, bal_id, status, attempts, \
+                 next_attempt, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+            )
+            .bind(message_id)
+            .bind(rcpt.address.as_str())
+            .bind(rcpt.orcpt.clone())
+            .bind(rcpt.notify.clone())
+            .bind(bal_id)
+            .bind(status)
+            .bind(next_attempt)
+            .bind(t)
+            .execute(&mut *w.txn)
+            .await?;
+        }
+        w.commit().await?;
+        Ok(DeliveryReceipt {
+            message_id,
+            blob_hash: hash,
+            delivered_local: delivered_to.len(),
+            queued_remote,
+        })
+    }
+
+    async fn write_blob(&self, hash: &str, raw: Vec<u8>) -> Result<()> {
+        let store = self.clone();
+        let hash = hash.to_string();
+        tokio::task::spawn_blocking(move || store.inner.blobs.put(&hash, &raw))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        Ok(())
+    }
+
+    /// Recipients waiting in the outbound queue, oldest first.
+    pub async fn queued_recipients(&self) -> Result<Vec<QueuedRecipient>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.message_id, r.address, r.orcpt, r.notify, r.attempts, r.next_attempt, \
+             m.mail_from, m.envid, m.ret FROM recipients r JOIN messages m ON m.id = r.message_id \
+             WHERE r.status = 'queued' ORDER BY r.id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedRecipient {
+                    id: r.try_get("id")?,
+                    message_id: r.try_get("message_id")?,
+                    address: r.try_get("address")?,
+                    mail_from: r.try_get("mail_from")?,
+                    orcpt: r.try_get("orcpt")?,
+                    notify: r.try_get("notify")?,
+                    envid: r.try_get("envid")?,
+                    ret: r.try_get("ret")?,
+                    attempts: r.try_get("attempts")?,
+                    next_attempt: r.try_get("next_attempt")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Number of stored messages (one per accepted message, whatever its recipients).
+    pub async fn message_count(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+/// Appends a message to a BAL's INBOX: takes the next UID and modseq (RFC 9051 §2.3.1.1,
+/// RFC 7162 §3.1.1) in the same transaction, so concurrent deliveries never share a UID.
+async fn append_to_inbox(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    message_id: i64,
+    internaldate: i64,
+) -> Result<()> {
+    let row = sqlx::query(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+         WHERE bal_id = $1 AND name = 'INBOX' RETURNING id, uidnext - 1 AS uid, highestmodseq",
+    )
+    .bind(bal_id)
+    .fetch_optional(&mut **txn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("INBOX of BAL #{bal_id}")))?;
+    sqlx::query(
+        "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) \
+         VALUES ($1, $2, $3, $4, '', $5)",
+    )
+    .bind(row.try_get::<i64, _>("id")?)
+    .bind(row.try_get::<i64, _>("uid")?)
+    .bind(message_id)
+    .bind(row.try_get::<i64, _>("highestmodseq")?)
+    .bind(internaldate)
+    .execute(&mut **txn)
+    .await?;
+    Ok(())
+}
+
+/// Whether mail for this BAL is accepted, and if not the reason to give the sender.
+pub fn accepts_mail(bal: &Bal) -> std::result::Result<(), &'static str> {
+    match bal.status {
+        BalStatus::Active => Ok(()),
+        BalStatus::Suspended => Err("mailbox suspended"),
+        BalStatus::Closed => Err("mailbox closed"),
+    }
+}

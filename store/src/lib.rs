@@ -1,0 +1,116 @@
+//! The storage layer of mssante: the only crate that speaks SQL.
+//!
+//! One [`Store`] serves every protocol crate. It runs on SQLite (embedded default, WAL) and
+//! on PostgreSQL through `sqlx::Any`, with one migration folder per engine, and keeps message
+//! bytes in a content-addressed [`BlobStore`]. See `docs/adr/0002-store-on-sqlx-any.md`.
+
+mod address;
+mod auth;
+mod bal;
+mod blob;
+mod db;
+mod delivery;
+mod domain;
+mod error;
+mod mailbox;
+
+pub use address::{Address, normalise_domain};
+pub use auth::{AuthFailure, hash_password};
+pub use bal::{Bal, BalStatus, BalType, NewBal};
+pub use blob::{BlobStore, FsBlobStore, blob_hash};
+pub use db::Engine;
+pub use delivery::{
+    DeliveryReceipt, IncomingMessage, MessageMeta, QueuedRecipient, RcptDisposition, RcptLookup,
+    RecipientSpec, Ret, Source, accepts_mail,
+};
+pub use domain::Domain;
+pub use error::{Result, StoreError};
+pub use mailbox::{MailboxInfo, StoredMessage};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Handle on the database and the blob store; cheap to clone, shared by all sessions.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: sqlx::AnyPool,
+    engine: Engine,
+    blobs: Box<dyn BlobStore>,
+    /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
+    /// handler keeps write transactions from failing with SQLITE_BUSY under load.
+    sqlite_writer: tokio::sync::Mutex<()>,
+    auth_cache: auth::AuthCache,
+    data_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (and migrates) the database at `database_url` with blobs under `data_dir`.
+    pub async fn open(database_url: &str, data_dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(data_dir)?;
+        let (pool, engine) = db::connect(database_url).await?;
+        db::migrate(&pool, engine).await?;
+        let blobs = Box::new(FsBlobStore::new(data_dir)?);
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                engine,
+                blobs,
+                sqlite_writer: tokio::sync::Mutex::new(()),
+                auth_cache: auth::AuthCache::default(),
+                data_dir: data_dir.to_path_buf(),
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.inner.engine
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    pub(crate) fn pool(&self) -> &sqlx::AnyPool {
+        &self.inner.pool
+    }
+
+    /// Starts a write transaction; on SQLite, waits for the single writer slot first.
+    pub(crate) async fn write_txn(&self) -> Result<WriteTxn<'_>> {
+        let guard = match self.inner.engine {
+            Engine::Sqlite => Some(self.inner.sqlite_writer.lock().await),
+            Engine::Postgres => None,
+        };
+        let txn = self.inner.pool.begin().await?;
+        Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+}
+
+/// A write transaction plus, on SQLite, the writer slot it holds until commit or drop.
+pub(crate) struct WriteTxn<'a> {
+    pub txn: sqlx::Transaction<'static, sqlx::Any>,
+    _guard: Option<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+impl WriteTxn<'_> {
+    pub async fn commit(self) -> Result<()> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+/// Seconds since the Unix epoch: the one time type of the schema.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
