@@ -1,1 +1,95 @@
+//! SMTP for mssante (RFC 5321): one session engine behind every listener — MX (other
+//! operators), submission with STARTTLS and submissions with implicit TLS (clients).
+//!
+//! Layout: `command` and `body` parse without I/O; `session` owns the connection and
+//! dispatches to one file per command family (`ehlo`, `envelope`, `data`, `auth`,
+//! `starttls`, `misc`); `listener` accepts connections; the store does all storage.
 
+mod auth;
+pub mod body;
+pub mod command;
+mod data;
+mod ehlo;
+mod envelope;
+mod listener;
+mod misc;
+pub mod reply;
+mod session;
+mod starttls;
+mod trace;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use listener::{bind, serve};
+pub use session::Session;
+
+/// What a listener is for; decides authentication, TLS and recipient policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Inbound from other MTAs: no authentication, local recipients only.
+    Mx,
+    /// Client submission on a plaintext port with STARTTLS (RFC 6409).
+    Submission,
+    /// Client submission over implicit TLS (RFC 8314 §3.3).
+    Submissions,
+}
+
+impl ListenerKind {
+    pub fn requires_auth(self) -> bool {
+        !matches!(self, ListenerKind::Mx)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Mx => "smtp",
+            ListenerKind::Submission => "submission",
+            ListenerKind::Submissions => "submissions",
+        }
+    }
+}
+
+/// SMTP settings (the `[smtp]` section of the configuration).
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// Our name in the greeting, EHLO reply and Received headers.
+    pub hostname: String,
+    /// Largest message accepted, in bytes (EHLO SIZE, RFC 1870).
+    pub max_message_size: usize,
+    /// Recipients per transaction before 452 (RFC 5321 §4.5.3.1.8 requires at least 100).
+    pub max_recipients: usize,
+    /// 5xx replies in one session before it is closed.
+    pub max_errors: u32,
+    /// Waiting for a command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Duration,
+    /// Waiting for the next block of a message body (RFC 5321 §4.5.3.2.5/6).
+    pub data_timeout: Duration,
+    /// Concurrent sessions per listener; more get 421.
+    pub max_connections: usize,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        SmtpConfig {
+            hostname: "localhost".into(),
+            max_message_size: 50 * 1024 * 1024,
+            max_recipients: 100,
+            max_errors: 20,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(180),
+            max_connections: 1000,
+        }
+    }
+}
+
+/// Everything a session needs, shared by all sessions of all listeners.
+pub struct SmtpContext {
+    pub store: mssante_store::Store,
+    pub config: SmtpConfig,
+    /// TLS server configuration; `None` disables STARTTLS and the implicit-TLS listener.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Cancelled on SIGTERM/SIGINT: stop accepting, finish messages in flight, say 421.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub type Context = Arc<SmtpContext>;

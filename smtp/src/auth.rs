@@ -1,0 +1,153 @@
+//! AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, after TLS only.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::reply::{self, Reply};
+use crate::session::{Flow, MAX_COMMAND_LINE, Session};
+
+/// What SASL PLAIN carries (RFC 4616 §2): `authzid NUL authcid NUL passwd`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct PlainCredentials {
+    pub authzid: String,
+    pub login: String,
+    pub password: String,
+}
+
+pub(crate) fn decode_plain(b64: &str) -> Option<PlainCredentials> {
+    let bytes = B64.decode(b64.trim()).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let mut parts = text.split('\0');
+    let (authzid, login, password) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || login.is_empty() {
+        return None;
+    }
+    Some(PlainCredentials { authzid: authzid.into(), login: login.into(), password: password.into() })
+}
+
+fn decode_b64_text(b64: &str) -> Option<String> {
+    String::from_utf8(B64.decode(b64.trim()).ok()?).ok()
+}
+
+/// RFC 4954 §4: "*" cancels the exchange.
+fn cancelled() -> Reply {
+    Reply::new(501, "5.7.0", "Authentication cancelled")
+}
+
+fn bad_encoding() -> Reply {
+    Reply::new(501, "5.5.2", "Invalid base64 or SASL message")
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Flow {
+        if !self.kind.requires_auth() {
+            self.reply(Reply::new(503, "5.5.1", "AUTH not available on this service"));
+            return Flow::Continue;
+        }
+        // RFC 4954 §4 and our policy: never credentials in cleartext.
+        if !self.tls {
+            self.reply(Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism"));
+            return Flow::Continue;
+        }
+        if self.helo.is_none() {
+            self.reply(reply::bad_sequence("Send EHLO first"));
+            return Flow::Continue;
+        }
+        if self.auth.is_some() {
+            self.reply(reply::bad_sequence("Already authenticated"));
+            return Flow::Continue;
+        }
+        if self.txn.is_some() {
+            self.reply(reply::bad_sequence("AUTH not allowed during a mail transaction"));
+            return Flow::Continue;
+        }
+        let credentials = match mechanism.as_str() {
+            "PLAIN" => self.sasl_plain(initial).await,
+            "LOGIN" => self.sasl_login(initial).await,
+            _ => Err(Some(Reply::new(504, "5.5.4", "Unrecognized authentication mechanism"))),
+        };
+        match credentials {
+            Ok((login, password)) => self.check_credentials(&login, &password).await,
+            Err(Some(r)) => self.reply(r),
+            Err(None) => return Flow::Close,
+        }
+        Flow::Continue
+    }
+
+    /// Sends a 334 challenge and reads the client's line. `Err(None)`: connection lost.
+    async fn challenge(&mut self, prompt: &str) -> Result<String, Option<Reply>> {
+        self.reply(Reply::bare(334, prompt));
+        let line = match self.read_line(MAX_COMMAND_LINE, false).await {
+            Ok(Some(l)) => l,
+            Ok(None) => return Err(Some(reply::line_too_long())),
+            Err(_) => return Err(None),
+        };
+        let line = String::from_utf8(line).map_err(|_| Some(bad_encoding()))?;
+        if line.trim() == "*" {
+            return Err(Some(cancelled()));
+        }
+        Ok(line)
+    }
+
+    async fn sasl_plain(&mut self, initial: Option<String>) -> Result<(String, String), Option<Reply>> {
+        let response = match initial {
+            // RFC 4954 §4: "=" is an empty initial response.
+            Some(r) if r != "=" => r,
+            _ => self.challenge("").await?,
+        };
+        let creds = decode_plain(&response).ok_or_else(|| Some(bad_encoding()))?;
+        // Acting as another identity is for delegations (SPEC.md §8), not built yet.
+        if !creds.authzid.is_empty() && !creds.authzid.eq_ignore_ascii_case(&creds.login) {
+            return Err(Some(Reply::new(535, "5.7.8", "Authentication credentials invalid")));
+        }
+        Ok((creds.login, creds.password))
+    }
+
+    async fn sasl_login(&mut self, initial: Option<String>) -> Result<(String, String), Option<Reply>> {
+        let user_b64 = match initial {
+            Some(r) => r,
+            None => self.challenge("VXNlcm5hbWU6").await?,
+        };
+        let login = decode_b64_text(&user_b64).ok_or_else(|| Some(bad_encoding()))?;
+        let pass_b64 = self.challenge("UGFzc3dvcmQ6").await?;
+        let password = decode_b64_text(&pass_b64).ok_or_else(|| Some(bad_encoding()))?;
+        Ok((login, password))
+    }
+
+    async fn check_credentials(&mut self, login: &str, password: &str) {
+        match self.ctx.store.authenticate(login, password).await {
+            Ok(Ok(bal)) => {
+                tracing::info!(peer = %self.peer, login = %bal.address, "authenticated");
+                self.auth = Some(bal);
+                self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
+            }
+            Ok(Err(why)) => {
+                // Same answer whatever the reason: no account enumeration.
+                tracing::info!(peer = %self.peer, login, ?why, "authentication failed");
+                self.reply(Reply::new(535, "5.7.8", "Authentication credentials invalid"));
+            }
+            Err(e) => {
+                tracing::error!("authentication lookup failed: {e}");
+                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_sasl_plain() {
+        let b64 = B64.encode("\0a@b.fr\0secret");
+        assert_eq!(
+            decode_plain(&b64).unwrap(),
+            PlainCredentials { authzid: "".into(), login: "a@b.fr".into(), password: "secret".into() }
+        );
+        assert!(decode_plain(&B64.encode("a@b.fr\0secret")).is_none());
+        assert!(decode_plain(&B64.encode("\0\0secret")).is_none());
+        assert!(decode_plain("not base64!").is_none());
+    }
+}

@@ -1,0 +1,200 @@
+//! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the store.
+
+use mssante_store::{IncomingMessage, MessageMeta, Source};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::body::{Body, DataDecoder};
+use crate::reply::{self, Reply};
+use crate::session::{Flow, ReadStop, Session};
+use crate::trace::{TraceInfo, received_header, with_protocol};
+
+/// A message being assembled from BDAT chunks.
+pub(crate) struct BdatMessage {
+    bytes: Vec<u8>,
+    too_big: bool,
+}
+
+fn too_big(limit: usize) -> Reply {
+    Reply::new(552, "5.3.4", format!("Message size exceeds fixed limit of {limit} bytes"))
+}
+
+fn bare_newline() -> Reply {
+    // docs/adr/0003-bare-lf-rejected.md
+    Reply::new(550, "5.6.0", "Message refused: bare CR or LF in message body (RFC 5321 §2.3.8)")
+}
+
+/// Header fields recorded with the message, read once here at the edge.
+fn message_meta(raw: &[u8]) -> MessageMeta {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return MessageMeta::default();
+    };
+    let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
+    MessageMeta {
+        message_id: msg.message_id().map(str::to_string),
+        subject: msg.subject().map(str::to_string),
+        x_mss_nil: text("X-MSS-NIL"),
+    }
+}
+
+/// A short unique id for the trace header and the 250 reply (like a Postfix queue id).
+fn trace_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!("{:x}{:04x}", nanos >> 10, COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff)
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// Checks that a transaction with recipients is open; the reply to give otherwise.
+    fn ready_for_data(&self) -> Result<(), Reply> {
+        match &self.txn {
+            None => Err(reply::bad_sequence("Send MAIL FROM first")),
+            Some(t) if t.rcpts.is_empty() => Err(Reply::new(554, "5.5.1", "No valid recipients")),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn trace_header(&self, id: &str) -> Vec<u8> {
+        let txn = self.txn.as_ref().expect("transaction open");
+        let for_rcpt = match txn.rcpts.as_slice() {
+            [only] => Some(only.address.as_str()),
+            _ => None,
+        };
+        let helo = self.helo.as_ref();
+        received_header(&TraceInfo {
+            helo: helo.map(|h| h.name.as_str()).unwrap_or("unknown"),
+            peer: self.peer.ip(),
+            hostname: &self.ctx.config.hostname,
+            protocol: with_protocol(helo.is_some_and(|h| h.extended), self.tls, self.auth.is_some(), txn.smtputf8),
+            id,
+            for_rcpt,
+            now: mssante_store::now(),
+        })
+    }
+
+    pub(crate) async fn data(&mut self) -> Flow {
+        if let Err(r) = self.ready_for_data() {
+            self.reply(r);
+            return Flow::Continue;
+        }
+        if self.txn.as_ref().is_some_and(|t| t.bdat.is_some()) {
+            self.reply(reply::bad_sequence("DATA not allowed after BDAT"));
+            return Flow::Continue;
+        }
+        let id = trace_id();
+        let header = self.trace_header(&id);
+        let limit = self.ctx.config.max_message_size + header.len();
+        let mut decoder = DataDecoder::new(limit, header);
+        self.reply(Reply::bare(354, "End data with <CR><LF>.<CR><LF>"));
+        loop {
+            if let Some(end) = decoder.feed(&self.rbuf) {
+                self.rbuf.drain(..end);
+                break;
+            }
+            self.rbuf.clear();
+            if let Err(stop) = self.fill(false).await {
+                tracing::info!(peer = %self.peer, ?stop, "connection lost during DATA; nothing stored");
+                return Flow::Close;
+            }
+        }
+        let outcome = match decoder.finish() {
+            Body::Complete(raw) => self.deliver(raw, &id).await,
+            Body::TooBig => too_big(self.ctx.config.max_message_size),
+            Body::BareNewline => bare_newline(),
+        };
+        self.txn = None;
+        self.reply(outcome);
+        Flow::Continue
+    }
+
+    /// RFC 3030 §2: the chunk is always read (so the session stays in step), then judged.
+    pub(crate) async fn bdat(&mut self, size: u64, last: bool) -> Flow {
+        let state = self.ready_for_data();
+        let limit = self.ctx.config.max_message_size;
+        if state.is_ok() && self.txn.as_ref().is_some_and(|t| t.bdat.is_none()) {
+            let header = self.trace_header(&trace_id());
+            self.txn.as_mut().expect("open").bdat = Some(BdatMessage { bytes: header, too_big: false });
+        }
+        let mut remaining = size;
+        loop {
+            let take = remaining.min(self.rbuf.len() as u64) as usize;
+            if take > 0 {
+                self.append_chunk(take, limit);
+                self.rbuf.drain(..take);
+                remaining -= take as u64;
+            }
+            if remaining == 0 {
+                break;
+            }
+            if let Err(stop) = self.fill(false).await {
+                tracing::info!(peer = %self.peer, ?stop, "connection lost during BDAT; nothing stored");
+                return Flow::Close;
+            }
+        }
+        if let Err(r) = state {
+            self.reply(r);
+            return Flow::Continue;
+        }
+        if !last {
+            self.reply(Reply::new(250, "2.0.0", format!("{size} octets received")));
+            return Flow::Continue;
+        }
+        let message = self.txn.as_mut().and_then(|t| t.bdat.take()).expect("bdat open");
+        let outcome = match message.too_big {
+            true => too_big(limit),
+            false => self.deliver(message.bytes, &trace_id()).await,
+        };
+        self.txn = None;
+        self.reply(outcome);
+        Flow::Continue
+    }
+
+    fn append_chunk(&mut self, n: usize, limit: usize) {
+        let Some(msg) = self.txn.as_mut().and_then(|t| t.bdat.as_mut()) else {
+            return;
+        };
+        if msg.too_big || msg.bytes.len() + n > limit {
+            msg.too_big = true;
+            msg.bytes = Vec::new();
+            return;
+        }
+        msg.bytes.extend_from_slice(&self.rbuf[..n]);
+    }
+
+    /// Hands the message to the store; "250" only once it is durable.
+    async fn deliver(&mut self, raw: Vec<u8>, id: &str) -> Reply {
+        let txn = self.txn.as_ref().expect("transaction open");
+        let incoming = IncomingMessage {
+            meta: message_meta(&raw),
+            raw,
+            mail_from: txn.from.as_ref().map(|a| a.to_string()).unwrap_or_default(),
+            envid: txn.envid.clone(),
+            ret: txn.ret,
+            source: if self.kind.requires_auth() { Source::Submission } else { Source::Mx },
+            auth_bal_id: self.auth.as_ref().map(|b| b.id),
+            recipients: txn.rcpts.clone(),
+        };
+        match self.ctx.store.deliver(incoming).await {
+            Ok(receipt) => {
+                tracing::info!(
+                    peer = %self.peer, id, message = receipt.message_id,
+                    local = receipt.delivered_local, queued = receipt.queued_remote, "message accepted"
+                );
+                Reply::new(250, "2.0.0", format!("OK queued as {id}"))
+            }
+            Err(e) => {
+                tracing::error!(peer = %self.peer, id, "storing message failed: {e}");
+                reply::local_error()
+            }
+        }
+    }
+}
+
+impl From<ReadStop> for Flow {
+    fn from(_: ReadStop) -> Flow {
+        Flow::Close
+    }
+}

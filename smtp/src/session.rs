@@ -1,0 +1,286 @@
+//! The SMTP session engine: connection I/O, the command loop and dispatch. One engine for
+//! every listener; the handlers live in one file per command family.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use mssante_store::{Address, Bal, RecipientSpec, Ret};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::command::{Command, ParseError, parse_command};
+use crate::reply::{self, Reply};
+use crate::{Context, ListenerKind};
+
+/// Longest command line: RFC 5321 §4.5.3.1.4 says 512 octets, extensions may add to it,
+/// and RFC 4954 §4 allows AUTH lines of 12288 octets.
+pub(crate) const MAX_COMMAND_LINE: usize = 12_288;
+
+/// The transport, plain or after the TLS handshake; STARTTLS swaps one for the other.
+pub(crate) enum Conn<T> {
+    Plain(T),
+    Tls(Box<tokio_rustls::server::TlsStream<T>>),
+    /// Only while STARTTLS moves the stream into the handshake.
+    Upgrading,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<T> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+            Conn::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Why reading stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadStop {
+    Eof,
+    Timeout,
+    Shutdown,
+    Io,
+}
+
+/// What the client said at the start of the session.
+pub(crate) struct Helo {
+    pub name: String,
+    pub extended: bool,
+}
+
+/// The mail transaction opened by MAIL FROM (RFC 5321 §3.3).
+pub(crate) struct Transaction {
+    /// `None` for the null reverse-path `<>`.
+    pub from: Option<Address>,
+    pub smtputf8: bool,
+    pub ret: Option<Ret>,
+    pub envid: Option<String>,
+    pub rcpts: Vec<RecipientSpec>,
+    /// Message being assembled by BDAT chunks (RFC 3030).
+    pub bdat: Option<crate::data::BdatMessage>,
+}
+
+/// Control flow after a command.
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub struct Session<T> {
+    pub(crate) conn: Conn<T>,
+    /// Bytes received and not yet consumed.
+    pub(crate) rbuf: Vec<u8>,
+    /// Replies not yet sent: flushed before the next read, so pipelined commands
+    /// (RFC 2920) get their replies in one write.
+    pub(crate) wbuf: Vec<u8>,
+    pub(crate) ctx: Context,
+    pub(crate) kind: ListenerKind,
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
+    pub(crate) helo: Option<Helo>,
+    pub(crate) auth: Option<Bal>,
+    pub(crate) txn: Option<Transaction>,
+    errors: u32,
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// A session on a connection; `tls` says whether the transport is already TLS
+    /// (implicit TLS listeners hand over the stream after the handshake).
+    pub(crate) fn new(conn: Conn<T>, ctx: Context, kind: ListenerKind, peer: SocketAddr, tls: bool) -> Self {
+        Session {
+            conn,
+            rbuf: Vec::with_capacity(4096),
+            wbuf: Vec::with_capacity(1024),
+            ctx,
+            kind,
+            peer,
+            tls,
+            helo: None,
+            auth: None,
+            txn: None,
+            errors: 0,
+        }
+    }
+
+    pub fn plain(stream: T, ctx: Context, kind: ListenerKind, peer: SocketAddr) -> Self {
+        Session::new(Conn::Plain(stream), ctx, kind, peer, false)
+    }
+
+    /// Runs the session to its end.
+    pub async fn run(mut self) {
+        let greeting = Reply::bare(220, format!("{} ESMTP mssante ready", self.ctx.config.hostname));
+        self.reply(greeting);
+        loop {
+            let line = match self.read_line(MAX_COMMAND_LINE, true).await {
+                Ok(Some(line)) => line,
+                Ok(None) => {
+                    self.reply(reply::line_too_long());
+                    if self.too_many_errors() {
+                        break;
+                    }
+                    continue;
+                }
+                Err(stop) => {
+                    self.say_goodbye(stop).await;
+                    return;
+                }
+            };
+            match self.dispatch(&line).await {
+                Flow::Continue if self.too_many_errors() => break,
+                Flow::Continue => {}
+                Flow::Close => break,
+            }
+        }
+        let _ = self.flush().await;
+        let _ = self.conn.shutdown().await;
+    }
+
+    async fn say_goodbye(&mut self, stop: ReadStop) {
+        let farewell = match stop {
+            ReadStop::Timeout => Some(reply::timeout()),
+            ReadStop::Shutdown => Some(reply::shutting_down()),
+            ReadStop::Eof | ReadStop::Io => None,
+        };
+        if let Some(r) = farewell {
+            self.reply(r);
+            let _ = self.flush().await;
+        }
+        let _ = self.conn.shutdown().await;
+    }
+
+    fn too_many_errors(&mut self) -> bool {
+        if self.errors < self.ctx.config.max_errors {
+            return false;
+        }
+        tracing::info!(peer = %self.peer, "closing session after {} errors", self.errors);
+        self.wbuf.clear();
+        self.reply(reply::too_many_errors());
+        true
+    }
+
+    async fn dispatch(&mut self, line: &[u8]) -> Flow {
+        let command = match parse_command(line) {
+            Ok(c) => c,
+            Err(ParseError::UnknownCommand) => {
+                self.reply(reply::unknown_command());
+                return Flow::Continue;
+            }
+            Err(ParseError::Syntax(why)) => {
+                self.reply(reply::syntax_error(why));
+                return Flow::Continue;
+            }
+        };
+        match command {
+            Command::Ehlo(name) => self.ehlo(name, true),
+            Command::Helo(name) => self.ehlo(name, false),
+            Command::Mail { from, params } => self.mail(from, params).await,
+            Command::Rcpt { to, params } => self.rcpt(to, params).await,
+            Command::Data => return self.data().await,
+            Command::Bdat { size, last } => return self.bdat(size, last).await,
+            Command::Rset => self.rset(),
+            Command::Noop => self.reply(reply::ok("OK")),
+            Command::Quit => {
+                self.quit();
+                return Flow::Close;
+            }
+            Command::Vrfy => self.vrfy(),
+            Command::Expn => self.expn(),
+            Command::Help => self.help(),
+            Command::StartTls => return self.starttls().await,
+            Command::Auth { mechanism, initial } => return self.auth(mechanism, initial).await,
+        }
+        Flow::Continue
+    }
+
+    /// Queues a reply; 5xx replies count towards the error limit.
+    pub(crate) fn reply(&mut self, r: Reply) {
+        if r.code >= 500 {
+            self.errors += 1;
+        }
+        r.write_to(&mut self.wbuf);
+    }
+
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.conn.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.conn.flush().await
+    }
+
+    /// Reads more bytes into `rbuf`, flushing pending replies first. While the session
+    /// waits for a command (`idle`), a shutdown interrupts the wait.
+    pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
+        self.flush().await.map_err(|_| ReadStop::Io)?;
+        let timeout = if idle { self.ctx.config.command_timeout } else { self.ctx.config.data_timeout };
+        let mut chunk = [0u8; 16 * 1024];
+        let shutdown = self.ctx.shutdown.clone();
+        let read = tokio::time::timeout(timeout, self.conn.read(&mut chunk));
+        let n = if idle {
+            tokio::select! {
+                r = read => r,
+                _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
+            }
+        } else {
+            read.await
+        };
+        match n {
+            Err(_) => Err(ReadStop::Timeout),
+            Ok(Err(_)) => Err(ReadStop::Io),
+            Ok(Ok(0)) => Err(ReadStop::Eof),
+            Ok(Ok(n)) => {
+                self.rbuf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads one line (without CRLF). `Ok(None)`: the line was longer than `max`; it was
+    /// read to its end and dropped.
+    pub(crate) async fn read_line(&mut self, max: usize, idle: bool) -> Result<Option<Vec<u8>>, ReadStop> {
+        let mut too_long = false;
+        loop {
+            if let Some(pos) = self.rbuf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.rbuf.drain(..=pos).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(if too_long || line.len() > max { None } else { Some(line) });
+            }
+            if self.rbuf.len() > max {
+                // Drop what we have and keep reading until the end of that line.
+                too_long = true;
+                self.rbuf.clear();
+            }
+            self.fill(idle).await?;
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! STARTTLS (RFC 3207).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::reply::{self, Reply};
+use crate::session::{Conn, Flow, Session};
+
+/// Bound on the TLS handshake so a stalled client cannot hold a session slot.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn starttls(&mut self) -> Flow {
+        if self.tls {
+            self.reply(reply::bad_sequence("TLS already active"));
+            return Flow::Continue;
+        }
+        let Some(acceptor) = self.ctx.tls.clone() else {
+            self.reply(Reply::new(454, "4.7.0", "TLS not available"));
+            return Flow::Continue;
+        };
+        self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
+        if self.flush().await.is_err() {
+            return Flow::Close;
+        }
+        // CVE-2011-0411: anything the client pipelined after STARTTLS arrived in plaintext
+        // and must not be executed inside the TLS session. Drop it.
+        if !self.rbuf.is_empty() {
+            tracing::warn!(peer = %self.peer, bytes = self.rbuf.len(), "discarding plaintext pipelined after STARTTLS");
+            self.rbuf.clear();
+        }
+        let Conn::Plain(stream) = std::mem::replace(&mut self.conn, Conn::Upgrading) else {
+            return Flow::Close;
+        };
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                self.conn = Conn::Tls(Box::new(tls));
+                self.tls = true;
+                // RFC 3207 §4.2: forget everything learnt before TLS; the client starts
+                // again with EHLO.
+                self.helo = None;
+                self.auth = None;
+                self.txn = None;
+                Flow::Continue
+            }
+            _ => {
+                tracing::info!(peer = %self.peer, "TLS handshake failed");
+                Flow::Close
+            }
+        }
+    }
+}
