@@ -1,1 +1,90 @@
-fn main(){}
+//! The `mssante` binary: command line, configuration and wiring only.
+
+mod admin;
+mod config;
+mod serve;
+mod tls;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mssante", version, about = "MSSanté operator mail server")]
+struct Cli {
+    /// Configuration file (TOML); without one, the embedded defaults apply.
+    #[arg(long, global = true, env = "MSSANTE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Local domains.
+    #[command(subcommand)]
+    Domain(admin::DomainCommand),
+    /// Mailboxes (BAL).
+    #[command(subcommand)]
+    Bal(admin::BalCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Prints a complete, commented configuration.
+    Example,
+    /// Checks the configuration and prints the values in force.
+    Check,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Command::Config(ConfigCommand::Example) = cli.command {
+        print!("{}", config::EXAMPLE);
+        return Ok(());
+    }
+    let config = config::Config::load(cli.config.as_deref())?;
+    init_logging(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(config).await,
+            Command::Config(ConfigCommand::Check) => {
+                println!("{config:#?}");
+                Ok(())
+            }
+            Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
+            Command::Domain(cmd) => admin::domain(&open_store(&config).await?, cmd).await,
+            Command::Bal(cmd) => admin::bal(&open_store(&config).await?, cmd).await,
+        }
+    })
+}
+
+async fn open_store(config: &config::Config) -> Result<mssante_store::Store> {
+    mssante_store::Store::open(&config.database_url, &config.data_dir)
+        .await
+        .map_err(|e| anyhow!("database_url: cannot open {}: {e}", serve::redact(&config.database_url)))
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}

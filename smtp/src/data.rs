@@ -180,7 +180,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         match self.ctx.store.deliver(incoming).await {
             Ok(receipt) => {
                 tracing::info!(
-                    peer = %self.peer, id, message = receipt.message_id,
+                    peer = %self.peer, id, db_id = receipt.message_id,
                     local = receipt.delivered_local, queued = receipt.queued_remote, "message accepted"
                 );
                 Reply::new(250, "2.0.0", format!("OK queued as {id}"))

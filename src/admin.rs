@@ -1,0 +1,185 @@
+//! Administration commands: domains and BALs, against the configured database.
+
+use std::io::BufRead;
+
+use anyhow::{Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use mssante_store::{Bal, BalStatus, BalType, NewBal, Store, hash_password};
+
+#[derive(Subcommand)]
+pub enum DomainCommand {
+    /// Adds a local domain (BALs can then be created in it).
+    Add { name: String },
+    /// Lists local domains.
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum BalCommand {
+    /// Creates a BAL and its folders (INBOX, Sent, Drafts, Trash).
+    Create(CreateBal),
+    /// Lists BALs.
+    List {
+        /// Only the BALs of this domain.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Shows one BAL and its folders.
+    Show { address: String },
+    /// Suspends a BAL: mail to it is refused, logins too.
+    Suspend { address: String },
+    /// Reactivates a suspended BAL.
+    Reactivate { address: String },
+    /// Closes a BAL for good.
+    Close { address: String },
+    /// Sets a BAL's password, read from standard input.
+    Passwd {
+        address: String,
+        /// Read the password from the first line of standard input (required).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args)]
+pub struct CreateBal {
+    address: String,
+    /// PER (professional), ORG (structure), APP (software), CAB (practice).
+    #[arg(long = "type", value_name = "PER|ORG|APP|CAB")]
+    bal_type: String,
+    /// RPPS of the holder (PER), 11 digits.
+    #[arg(long)]
+    rpps: Option<String>,
+    /// ADELI of the holder (PER without RPPS), 9 digits.
+    #[arg(long)]
+    adeli: Option<String>,
+    /// FINESS of the structure (ORG, APP, CAB), 9 digits.
+    #[arg(long)]
+    finess: Option<String>,
+    /// SIRET of the structure when it has no FINESS, 14 digits.
+    #[arg(long)]
+    siret: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Not published in the national directory (liste rouge).
+    #[arg(long)]
+    liste_rouge: bool,
+    /// Read a password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+const MIN_PASSWORD_CHARS: usize = 8;
+
+/// First line of stdin, without its line end; refuses short passwords.
+fn read_password() -> Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        bail!("password: at least {MIN_PASSWORD_CHARS} characters are required (read from standard input)");
+    }
+    Ok(password)
+}
+
+pub async fn domain(store: &Store, cmd: DomainCommand) -> Result<()> {
+    match cmd {
+        DomainCommand::Add { name } => {
+            let d = store.add_domain(&name).await?;
+            println!("domain {} added", d.name);
+        }
+        DomainCommand::List => {
+            for d in store.list_domains().await? {
+                println!("{}", d.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
+    match cmd {
+        BalCommand::Create(args) => create(store, args).await?,
+        BalCommand::List { domain } => {
+            let bals = store.list_bals(domain.as_deref()).await?;
+            println!("{:<45} {:<4} {:<10} {:<13} NAME", "ADDRESS", "TYPE", "STATUS", "ID");
+            for b in bals {
+                println!(
+                    "{:<45} {:<4} {:<10} {:<13} {}",
+                    b.address.as_str(),
+                    b.bal_type.as_str(),
+                    b.status.as_str(),
+                    b.national_id.as_deref().or(b.finess.as_deref()).or(b.siret.as_deref()).unwrap_or("-"),
+                    b.display_name.as_deref().unwrap_or("")
+                );
+            }
+        }
+        BalCommand::Show { address } => show(store, &address).await?,
+        BalCommand::Suspend { address } => status(store, &address, BalStatus::Suspended).await?,
+        BalCommand::Reactivate { address } => status(store, &address, BalStatus::Active).await?,
+        BalCommand::Close { address } => status(store, &address, BalStatus::Closed).await?,
+        BalCommand::Passwd { address, password_stdin } => {
+            if !password_stdin {
+                bail!("bal passwd: give --password-stdin and the password on standard input (never on the command line)");
+            }
+            let hash = hash_password(&read_password()?)?;
+            store.set_bal_password(&address, &hash).await?;
+            println!("password of {} changed", address.to_lowercase());
+        }
+    }
+    Ok(())
+}
+
+async fn create(store: &Store, args: CreateBal) -> Result<()> {
+    let password_hash = match args.password_stdin {
+        true => Some(hash_password(&read_password()?)?),
+        false => None,
+    };
+    let new = NewBal {
+        address: args.address,
+        bal_type: BalType::parse(&args.bal_type).map_err(|e| anyhow!("--type: {e}"))?,
+        rpps: args.rpps,
+        adeli: args.adeli,
+        finess: args.finess,
+        siret: args.siret,
+        display_name: args.name,
+        password_hash,
+        liste_rouge: args.liste_rouge,
+    };
+    let bal = store.create_bal(&new).await?;
+    println!("BAL {} created ({}, {})", bal.address, bal.bal_type.as_str(), describe_login(&bal));
+    Ok(())
+}
+
+fn describe_login(bal: &Bal) -> &'static str {
+    if bal.has_password { "password login enabled" } else { "no password: set one with `bal passwd`" }
+}
+
+async fn status(store: &Store, address: &str, to: BalStatus) -> Result<()> {
+    let bal = store.set_bal_status(address, to).await?;
+    println!("BAL {} is now {}", bal.address, bal.status.as_str());
+    Ok(())
+}
+
+async fn show(store: &Store, address: &str) -> Result<()> {
+    let b = store.bal(address).await?;
+    println!("address:      {}", b.address);
+    println!("type:         {}", b.bal_type.as_str());
+    println!("status:       {}", b.status.as_str());
+    for (label, value) in [("national id:", &b.national_id), ("finess:", &b.finess), ("siret:", &b.siret), ("name:", &b.display_name)] {
+        if let Some(v) = value {
+            println!("{label:<13} {v}");
+        }
+    }
+    println!("liste rouge:  {}", if b.liste_rouge { "yes" } else { "no" });
+    println!("password:     {}", if b.has_password { "set" } else { "not set" });
+    println!("folders:");
+    for f in store.mailboxes(address).await? {
+        println!(
+            "  {:<10} {:>8} messages  uidvalidity {} uidnext {} highestmodseq {}",
+            f.name, f.messages, f.uidvalidity, f.uidnext, f.highestmodseq
+        );
+    }
+    Ok(())
+}

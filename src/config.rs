@@ -1,0 +1,238 @@
+//! Configuration: TOML with embedded defaults; every problem is reported with its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Deserialize;
+
+/// The file as written: everything optional, unknown keys refused.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    hostname: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    #[serde(default)]
+    listen: RawListen,
+    #[serde(default)]
+    tls: RawTls,
+    #[serde(default)]
+    smtp: RawSmtp,
+    #[serde(default)]
+    log: RawLog,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    smtp: Option<String>,
+    submission: Option<String>,
+    submissions: Option<String>,
+    imap: Option<String>,
+    imaps: Option<String>,
+    http: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    max_message_size: Option<u64>,
+    max_recipients: Option<u64>,
+    max_errors: Option<u64>,
+    max_connections: Option<u64>,
+    command_timeout_secs: Option<u64>,
+    data_timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<String>,
+}
+
+/// Listener addresses; `None` = not opened.
+#[derive(Clone, Debug)]
+pub struct Listen {
+    pub smtp: Option<SocketAddr>,
+    pub submission: Option<SocketAddr>,
+    pub submissions: Option<SocketAddr>,
+    pub imap: Option<SocketAddr>,
+    pub imaps: Option<SocketAddr>,
+    pub http: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub hostname: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub listen: Listen,
+    /// PEM certificate chain and key; `None` = self-signed, generated on first run.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub smtp: mssante_smtp::SmtpConfig,
+    pub log_level: String,
+}
+
+pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
+
+impl Config {
+    /// Reads `path`, or the embedded defaults when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Config> {
+        let raw = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read configuration file {}", p.display()))?;
+                toml::from_str::<RawConfig>(&text)
+                    .map_err(|e| anyhow!("configuration file {}: {e}", p.display()))?
+            }
+            None => RawConfig::default(),
+        };
+        Config::from_raw(raw).map_err(|e| match path {
+            Some(p) => anyhow!("configuration file {}: {e}", p.display()),
+            None => e,
+        })
+    }
+
+    fn from_raw(raw: RawConfig) -> Result<Config> {
+        let hostname = raw.hostname.unwrap_or_else(|| "localhost".into());
+        if !valid_hostname(&hostname) {
+            bail!("hostname: {hostname:?} is not a valid host name");
+        }
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
+        if data_dir.as_os_str().is_empty() {
+            bail!("data_dir: must not be empty");
+        }
+        let database_url = raw
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("mssante.db").display()));
+        mssante_store::Engine::from_url(&database_url).map_err(|e| anyhow!("database_url: {e}"))?;
+        let tls = match (raw.tls.cert, raw.tls.key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            (Some(_), None) => bail!("tls.key: missing (tls.cert is set; give both or neither)"),
+            (None, Some(_)) => bail!("tls.cert: missing (tls.key is set; give both or neither)"),
+        };
+        Ok(Config {
+            hostname: hostname.clone(),
+            listen: listen_from_raw(raw.listen)?,
+            smtp: smtp_from_raw(raw.smtp, hostname)?,
+            log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            data_dir,
+            database_url,
+            tls,
+        })
+    }
+}
+
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// `"127.0.0.1:2525"` opens a listener, `"off"` or `""` leaves it closed.
+fn listen_addr(key: &str, value: Option<String>, default: &str) -> Result<Option<SocketAddr>> {
+    let value = value.unwrap_or_else(|| default.to_string());
+    if value.is_empty() || value == "off" {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| anyhow!("listen.{key}: {value:?} is not an address of the form IP:PORT (or \"off\")"))
+}
+
+fn listen_from_raw(raw: RawListen) -> Result<Listen> {
+    Ok(Listen {
+        smtp: listen_addr("smtp", raw.smtp, "127.0.0.1:2525")?,
+        submission: listen_addr("submission", raw.submission, "127.0.0.1:5587")?,
+        submissions: listen_addr("submissions", raw.submissions, "127.0.0.1:5465")?,
+        imap: listen_addr("imap", raw.imap, "127.0.0.1:1143")?,
+        imaps: listen_addr("imaps", raw.imaps, "127.0.0.1:1993")?,
+        http: listen_addr("http", raw.http, "127.0.0.1:8080")?,
+    })
+}
+
+fn in_range(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64> {
+    let v = value.unwrap_or(default);
+    if !(min..=max).contains(&v) {
+        bail!("smtp.{key}: {v} is out of range ({min} to {max})");
+    }
+    Ok(v)
+}
+
+fn smtp_from_raw(raw: RawSmtp, hostname: String) -> Result<mssante_smtp::SmtpConfig> {
+    let d = mssante_smtp::SmtpConfig::default();
+    Ok(mssante_smtp::SmtpConfig {
+        hostname,
+        max_message_size: in_range("max_message_size", raw.max_message_size, d.max_message_size as u64, 1024, 1 << 31)? as usize,
+        // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
+        max_recipients: in_range("max_recipients", raw.max_recipients, d.max_recipients as u64, 100, 100_000)? as usize,
+        max_errors: in_range("max_errors", raw.max_errors, d.max_errors as u64, 1, 1000)? as u32,
+        max_connections: in_range("max_connections", raw.max_connections, d.max_connections as u64, 1, 1_000_000)? as usize,
+        // RFC 5321 §4.5.3.2: 5 minutes for commands, 3 for data blocks, at least.
+        command_timeout: Duration::from_secs(in_range("command_timeout_secs", raw.command_timeout_secs, 300, 1, 3600)?),
+        data_timeout: Duration::from_secs(in_range("data_timeout_secs", raw.data_timeout_secs, 180, 1, 3600)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config> {
+        Config::from_raw(toml::from_str(text).map_err(|e| anyhow!("{e}"))?)
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_ones() {
+        let c = parse("").unwrap();
+        assert_eq!(c.hostname, "localhost");
+        assert_eq!(c.database_url, "sqlite://./data/mssante.db");
+        assert_eq!(c.listen.smtp, Some("127.0.0.1:2525".parse().unwrap()));
+        assert_eq!(c.listen.submission, Some("127.0.0.1:5587".parse().unwrap()));
+        assert_eq!(c.listen.submissions, Some("127.0.0.1:5465".parse().unwrap()));
+        assert_eq!(c.smtp.max_message_size, 50 * 1024 * 1024);
+    }
+
+    #[test]
+    fn the_example_is_valid_and_complete() {
+        let c = parse(EXAMPLE).unwrap();
+        assert_eq!(c.hostname, "mail.example.mssante.fr");
+        assert!(c.tls.is_none(), "the example leaves TLS on the self-signed default");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("[listen]\nsmtp = \"nonsense\"", "listen.smtp"),
+            ("database_url = \"mysql://x\"", "database_url"),
+            ("hostname = \"bad host\"", "hostname"),
+            ("[tls]\ncert = \"/x.pem\"", "tls.key"),
+            ("[smtp]\nmax_recipients = 5", "smtp.max_recipients"),
+            ("unknown_key = 1", "unknown_key"),
+            ("[listen]\nsmtp = 25", "smtp"),
+        ];
+        for (text, key) in cases {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}");
+        }
+    }
+
+    #[test]
+    fn listeners_can_be_turned_off() {
+        let c = parse("[listen]\nsubmissions = \"off\"\nimap = \"\"").unwrap();
+        assert!(c.listen.submissions.is_none() && c.listen.imap.is_none());
+    }
+}

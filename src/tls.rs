@@ -1,0 +1,65 @@
+//! TLS server configuration: rustls with the ring provider, TLS 1.2 and 1.3 only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Loads the configured certificate, or generates (once) a self-signed one for `hostname`.
+pub fn server_config(configured: Option<&(PathBuf, PathBuf)>, data_dir: &Path, hostname: &str) -> Result<Arc<rustls::ServerConfig>> {
+    let (cert_path, key_path) = match configured {
+        Some((c, k)) => (c.clone(), k.clone()),
+        None => self_signed(data_dir, hostname)?,
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+        .with_context(|| format!("tls.cert: cannot read {}", cert_path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow!("tls.cert: {}: {e}", cert_path.display()))?;
+    if certs.is_empty() {
+        return Err(anyhow!("tls.cert: {} holds no certificate", cert_path.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| anyhow!("tls.key: {}: {e}", key_path.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| anyhow!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| anyhow!("tls: certificate and key do not match or are unusable: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// `data_dir/tls/{cert,key}.pem`, created on first run (rcgen).
+fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf)> {
+    let dir = data_dir.join("tls");
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    if cert_path.exists() && key_path.exists() {
+        return Ok((cert_path, key_path));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let certified = rcgen::generate_simple_self_signed(vec![hostname.to_string()])
+        .map_err(|e| anyhow!("cannot generate a self-signed certificate: {e}"))?;
+    write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
+    std::fs::write(&cert_path, certified.cert.pem())
+        .with_context(|| format!("cannot write {}", cert_path.display()))?;
+    tracing::warn!("generated a self-signed certificate for {hostname} in {}", dir.display());
+    Ok((cert_path, key_path))
+}
+
+/// Writes a secret readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
