@@ -1,0 +1,409 @@
+//! `imap` mode (a client mix over S sessions) and `connections` mode (K idle sessions).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use serde::Serialize;
+
+use crate::common::{self, CpuMeter, CpuReport, Users};
+use crate::imap::{ImapSession, Response, number_after};
+use crate::messages::{Kind, Template};
+use crate::net::TlsMode;
+use crate::procfs::{self, Memory};
+use crate::stats::{Errors, LatencySummary, Samples};
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct ImapTarget {
+    /// IMAP server address (host:port); loopback only in this project.
+    #[arg(long, default_value = "127.0.0.1:1143")]
+    pub addr: String,
+    #[arg(long, value_enum, default_value = "none")]
+    pub tls: TlsMode,
+    /// Login pattern; {n} runs from 1 to --users.
+    #[arg(long, default_value = "user{n}@bench.test")]
+    pub user: String,
+    #[arg(long, default_value_t = 100)]
+    pub users: usize,
+    #[arg(long, default_value = "bench")]
+    pub password: String,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct ImapArgs {
+    #[command(flatten)]
+    pub target: ImapTarget,
+    /// Concurrent sessions.
+    #[arg(short = 's', long, default_value_t = 16)]
+    pub sessions: usize,
+    /// Length of the timed run in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// Rounds of fetch/store/idle per login.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// How long each IDLE is held, in milliseconds (not counted in latency).
+    #[arg(long, default_value_t = 100)]
+    pub idle_ms: u64,
+    /// Messages of "new mail" whose flags and envelope are fetched.
+    #[arg(long, default_value_t = 10)]
+    pub new_mail: u32,
+    /// Before timing, APPEND this many bio messages to each user's INBOX.
+    #[arg(long, default_value_t = 0)]
+    pub append: usize,
+}
+
+#[derive(Debug, clap::Args, Clone)]
+pub struct ConnArgs {
+    #[command(flatten)]
+    pub target: ImapTarget,
+    /// Sessions to open and hold in IDLE.
+    #[arg(short = 'k', long, default_value_t = 100)]
+    pub sessions: usize,
+    /// Seconds to hold them once all are up.
+    #[arg(long, default_value_t = 30)]
+    pub hold: u64,
+    /// Sessions being opened at the same time.
+    #[arg(long, default_value_t = 32)]
+    pub parallel: usize,
+}
+
+/// Per-operation latencies of one session task.
+#[derive(Default)]
+struct OpStats {
+    ops: BTreeMap<&'static str, Samples>,
+    errors: Errors,
+}
+
+impl OpStats {
+    fn merge(&mut self, o: OpStats) {
+        for (k, v) in o.ops {
+            self.ops.entry(k).or_default().merge(v);
+        }
+        self.errors.merge(o.errors);
+    }
+
+    /// Times one command; records its latency, or an error kind when not OK.
+    async fn timed<F>(&mut self, op: &'static str, f: F) -> Result<Response>
+    where
+        F: std::future::Future<Output = Result<Response>>,
+    {
+        let t = Instant::now();
+        let r = f.await?;
+        if r.ok() {
+            self.ops.entry(op).or_default().push(t.elapsed());
+        } else {
+            self.errors.add(format!("{op} {}", r.status));
+        }
+        Ok(r)
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImapResult {
+    pub mode: &'static str,
+    pub addr: String,
+    pub tls: TlsMode,
+    pub sessions: usize,
+    pub users: usize,
+    pub duration_s: f64,
+    pub ops: u64,
+    pub ops_per_s: f64,
+    pub logins_per_s: f64,
+    pub per_op: BTreeMap<String, LatencySummary>,
+    pub errors: Errors,
+    pub cpu: CpuReport,
+    pub server_cpu_ms_per_op: Option<f64>,
+}
+
+/// One login → select → rounds of (fetch new, fetch body, store, idle) → logout.
+async fn cycle(a: &ImapArgs, user: &str, k: usize, st: &mut OpStats) -> Result<()> {
+    let t = &a.target;
+    let mut s = ImapSession::connect(&t.addr, t.tls).await?;
+    let r = st.timed("login", s.login(user, &t.password)).await?;
+    if !r.ok() {
+        bail!("login {user} refused: {}", r.text);
+    }
+    let sel = st.timed("select", s.command("SELECT INBOX")).await?;
+    let exists = sel.number_before("EXISTS").unwrap_or(0);
+    for round in 0..a.rounds {
+        if exists > 0 {
+            let lo = exists.saturating_sub(a.new_mail.saturating_sub(1)).max(1);
+            let f = format!("FETCH {lo}:* (UID FLAGS ENVELOPE)");
+            let env = st.timed("fetch_envelope", s.command(&f)).await?;
+            let uids: Vec<u32> = env
+                .untagged
+                .iter()
+                .filter_map(|l| number_after(&String::from_utf8_lossy(l), "UID"))
+                .collect();
+            if !uids.is_empty() {
+                let uid = uids[(k + round) % uids.len()];
+                let f = format!("UID FETCH {uid} BODY.PEEK[]");
+                st.timed("fetch_body", s.command(&f)).await?;
+                let sign = if round % 2 == 0 { '+' } else { '-' };
+                let c = format!("UID STORE {uid} {sign}FLAGS (\\Seen)");
+                st.timed("store", s.command(&c)).await?;
+            }
+        }
+        let t0 = Instant::now();
+        let tag = s.idle_start().await?;
+        let enter = t0.elapsed();
+        tokio::time::sleep(Duration::from_millis(a.idle_ms)).await;
+        let t1 = Instant::now();
+        let done = s.idle_done(&tag).await?;
+        if done.ok() {
+            st.ops.entry("idle").or_default().push(enter + t1.elapsed());
+        } else {
+            st.errors.add("idle NO");
+        }
+    }
+    let t0 = Instant::now();
+    s.logout().await;
+    st.ops.entry("logout").or_default().push(t0.elapsed());
+    Ok(())
+}
+
+async fn mix_session(a: Arc<ImapArgs>, users: Arc<Users>, k: usize, end: Instant) -> OpStats {
+    let mut st = OpStats::default();
+    let mut n = k;
+    while Instant::now() < end {
+        let user = users.addr(n % users.count + 1);
+        if let Err(e) = cycle(&a, &user, k, &mut st).await {
+            st.errors.add("io");
+            eprintln!("imap session error: {e:#}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        n += a.sessions;
+    }
+    st
+}
+
+async fn populate(a: &ImapArgs, users: &Users) -> Result<()> {
+    let t = &a.target;
+    let tpl = Template::new(Kind::Bio, "lab@bench.test", &users.addr(1))?;
+    for u in users.all() {
+        let mut s = ImapSession::connect(&t.addr, t.tls).await?;
+        let r = s.login(&u, &t.password).await?;
+        if !r.ok() {
+            bail!("login {u} refused: {}", r.text);
+        }
+        for i in 0..a.append {
+            let mut msg = Template::unique_prefix(i, 0);
+            msg.extend_from_slice(&tpl.raw);
+            let r = s.append("INBOX", &msg).await?;
+            if !r.ok() {
+                bail!("APPEND for {u}: {} {}", r.status, r.text);
+            }
+        }
+        s.logout().await;
+    }
+    println!(
+        "appended {} messages to each of {} users",
+        a.append, users.count
+    );
+    Ok(())
+}
+
+pub async fn run_mix(a: ImapArgs, pids: &[u32], json: Option<&std::path::Path>) -> Result<()> {
+    let users = Arc::new(Users::new(&a.target.user, a.target.users)?);
+    if a.append > 0 {
+        populate(&a, &users).await?;
+    }
+    let a = Arc::new(a);
+    let meter = CpuMeter::start(pids);
+    let end = Instant::now() + Duration::from_secs(a.duration);
+    let handles: Vec<_> = (0..a.sessions)
+        .map(|k| tokio::spawn(mix_session(a.clone(), users.clone(), k, end)))
+        .collect();
+    let mut st = OpStats::default();
+    for h in handles {
+        st.merge(h.await?);
+    }
+    let cpu = meter.stop();
+    let result = summarise_mix(&a, st, cpu);
+    print_mix(&result);
+    common::write_json(json, &result)
+}
+
+fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
+    let ops: u64 = st.ops.values().map(|s| s.len() as u64).sum();
+    let logins = st.ops.get("login").map_or(0, |s| s.len()) as f64;
+    let wall = cpu.wall_s;
+    ImapResult {
+        mode: "imap",
+        addr: a.target.addr.clone(),
+        tls: a.target.tls,
+        sessions: a.sessions,
+        users: a.target.users,
+        duration_s: wall,
+        ops,
+        ops_per_s: ops as f64 / wall,
+        logins_per_s: logins / wall,
+        per_op: st
+            .ops
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.summary()))
+            .collect(),
+        errors: st.errors,
+        server_cpu_ms_per_op: cpu.server_cpu_s.map(|s| {
+            if ops > 0 {
+                s * 1000.0 / ops as f64
+            } else {
+                0.0
+            }
+        }),
+        cpu,
+    }
+}
+
+fn print_mix(r: &ImapResult) {
+    println!(
+        "imap mix       {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
+        r.sessions, r.duration_s, r.ops, r.ops_per_s, r.logins_per_s
+    );
+    for (op, l) in &r.per_op {
+        println!(
+            "  {op:<15} n {:>7}  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms",
+            l.count, l.p50_ms, l.p90_ms, l.p99_ms
+        );
+    }
+    println!("errors         {} {:?}", r.errors.total(), r.errors.0);
+    common::print_cpu(&r.cpu, r.ops, "op");
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnResult {
+    pub mode: &'static str,
+    pub addr: String,
+    pub tls: TlsMode,
+    pub requested: usize,
+    pub up: usize,
+    pub failed: usize,
+    pub open_s: f64,
+    pub hold_s: u64,
+    pub setup_latency: LatencySummary,
+    /// Server memory with all sessions up (None without --server-pid).
+    pub server_memory: Option<Memory>,
+    pub server_memory_before: Option<Memory>,
+    pub pss_kb_per_session: Option<f64>,
+    pub errors: Errors,
+}
+
+/// Connect, login, select, IDLE; returns the session and its IDLE tag.
+async fn open_idle(t: &ImapTarget, user: &str) -> Result<(ImapSession, String)> {
+    let mut s = ImapSession::connect(&t.addr, t.tls).await?;
+    let r = s.login(user, &t.password).await?;
+    if !r.ok() {
+        bail!("login {user} refused: {}", r.text);
+    }
+    let r = s.command("SELECT INBOX").await?;
+    if !r.ok() {
+        bail!("SELECT refused: {}", r.text);
+    }
+    let tag = s.idle_start().await?;
+    Ok((s, tag))
+}
+
+pub async fn run_connections(
+    a: ConnArgs,
+    pids: &[u32],
+    json: Option<&std::path::Path>,
+) -> Result<()> {
+    let limit = procfs::raise_nofile();
+    if (limit as usize) < a.sessions + 64 {
+        eprintln!(
+            "warning: open-files limit {limit} is below {} sessions",
+            a.sessions
+        );
+    }
+    let users = Users::new(&a.target.user, a.target.users)?;
+    let before = (!pids.is_empty()).then(|| procfs::tree_memory(pids));
+    let sem = Arc::new(tokio::sync::Semaphore::new(a.parallel.max(1)));
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..a.sessions)
+        .map(|k| {
+            let (t, u, sem) = (
+                a.target.clone(),
+                users.addr(k % users.count + 1),
+                sem.clone(),
+            );
+            tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await?;
+                let s0 = Instant::now();
+                open_idle(&t, &u).await.map(|x| (x, s0.elapsed()))
+            })
+        })
+        .collect();
+    let (mut open, mut setup, mut errors) = (Vec::new(), Samples::default(), Errors::default());
+    for h in handles {
+        match h.await? {
+            Ok((s, d)) => {
+                setup.push(d);
+                open.push(s);
+            }
+            Err(e) => {
+                errors.add("open");
+                if errors.total() <= 5 {
+                    eprintln!("session failed: {e:#}");
+                }
+            }
+        }
+    }
+    let open_s = t0.elapsed().as_secs_f64();
+    println!(
+        "ALL UP {} sessions ({} failed) in {open_s:.2} s, holding {} s",
+        open.len(),
+        a.sessions - open.len(),
+        a.hold
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mem = (!pids.is_empty()).then(|| procfs::tree_memory(pids));
+    if let Some(m) = &mem {
+        println!(
+            "server memory  {} processes, RSS {} kB, PSS {} kB",
+            m.processes, m.rss_kb, m.pss_kb
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(a.hold.saturating_sub(1))).await;
+    let up = open.len();
+    close_all(open).await;
+    let per = match (&mem, &before) {
+        (Some(m), Some(b)) if up > 0 => Some((m.pss_kb as f64 - b.pss_kb as f64) / up as f64),
+        _ => None,
+    };
+    if let Some(p) = per {
+        println!("server PSS per session {p:.1} kB (above the idle server)");
+    }
+    let result = ConnResult {
+        mode: "connections",
+        addr: a.target.addr.clone(),
+        tls: a.target.tls,
+        requested: a.sessions,
+        up,
+        failed: a.sessions - up,
+        open_s,
+        hold_s: a.hold,
+        setup_latency: setup.summary(),
+        server_memory: mem,
+        server_memory_before: before,
+        pss_kb_per_session: per,
+        errors,
+    };
+    common::write_json(json, &result)
+}
+
+async fn close_all(open: Vec<(ImapSession, String)>) {
+    let closers: Vec<_> = open
+        .into_iter()
+        .map(|(mut s, tag)| {
+            tokio::spawn(async move {
+                let _ = s.idle_done(&tag).await;
+                s.logout().await;
+            })
+        })
+        .collect();
+    for c in closers {
+        let _ = c.await;
+    }
+}

@@ -1,0 +1,154 @@
+//! Latency samples, percentiles and error tallies.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Latency samples of one operation, in microseconds.
+#[derive(Debug, Default, Clone)]
+pub struct Samples {
+    micros: Vec<u64>,
+}
+
+/// Summary of a set of latency samples, in milliseconds.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LatencySummary {
+    pub count: usize,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Samples {
+    pub fn push(&mut self, d: Duration) {
+        self.micros
+            .push(u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    pub fn len(&self) -> usize {
+        self.micros.len()
+    }
+
+    pub fn merge(&mut self, other: Samples) {
+        self.micros.extend(other.micros);
+    }
+
+    pub fn summary(&self) -> LatencySummary {
+        let mut sorted = self.micros.clone();
+        sorted.sort_unstable();
+        let ms = |us: u64| us as f64 / 1000.0;
+        let mean = if sorted.is_empty() {
+            0.0
+        } else {
+            sorted.iter().sum::<u64>() as f64 / sorted.len() as f64 / 1000.0
+        };
+        LatencySummary {
+            count: sorted.len(),
+            mean_ms: mean,
+            p50_ms: ms(percentile(&sorted, 50.0)),
+            p90_ms: ms(percentile(&sorted, 90.0)),
+            p99_ms: ms(percentile(&sorted, 99.0)),
+            max_ms: ms(sorted.last().copied().unwrap_or(0)),
+        }
+    }
+}
+
+/// Nearest-rank percentile of an ascending slice (0 for an empty one).
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Median of a list of floats (used to summarise repeated runs).
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// Errors counted by kind: an SMTP reply code ("550"), an IMAP status ("NO") or "io".
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Errors(pub BTreeMap<String, u64>);
+
+impl Errors {
+    pub fn add(&mut self, kind: impl Into<String>) {
+        *self.0.entry(kind.into()).or_default() += 1;
+    }
+
+    pub fn merge(&mut self, other: Errors) {
+        for (k, v) in other.0 {
+            *self.0.entry(k).or_default() += v;
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_nearest_rank() {
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), 50);
+        assert_eq!(percentile(&v, 99.0), 99);
+        assert_eq!(percentile(&v, 100.0), 100);
+        assert_eq!(percentile(&v, 0.0), 1);
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 50.0), 0);
+        let small = [10, 20, 30, 40];
+        assert_eq!(percentile(&small, 50.0), 20);
+        assert_eq!(percentile(&small, 75.0), 30);
+        assert_eq!(percentile(&small, 76.0), 40);
+    }
+
+    #[test]
+    fn summary_in_milliseconds() {
+        let mut s = Samples::default();
+        for ms in [4u64, 1, 3, 2] {
+            s.push(Duration::from_millis(ms));
+        }
+        let sum = s.summary();
+        assert_eq!(sum.count, 4);
+        assert_eq!(sum.p50_ms, 2.0);
+        assert_eq!(sum.p99_ms, 4.0);
+        assert_eq!(sum.max_ms, 4.0);
+        assert!((sum.mean_ms - 2.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn median_odd_even() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+
+    #[test]
+    fn errors_merge() {
+        let mut a = Errors::default();
+        a.add("550");
+        let mut b = Errors::default();
+        b.add("550");
+        b.add("io");
+        a.merge(b);
+        assert_eq!(a.0["550"], 2);
+        assert_eq!(a.total(), 3);
+    }
+}
