@@ -1,0 +1,261 @@
+//! End-to-end harness: starts the real `mssante` binary on free loopback ports with a
+//! temporary data dir, on SQLite or on the ephemeral PostgreSQL cluster, and drives it with
+//! clients nobody here wrote (Python's smtplib, swaks).
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use mssante_testkit::{Engine, TestDb};
+
+pub const DOMAIN: &str = "ch-test.mssante.fr";
+pub const HOSTNAME: &str = "mx.ch-test.mssante.fr";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct Ports {
+    pub smtp: u16,
+    pub submission: u16,
+    pub submissions: u16,
+}
+
+pub struct Server {
+    pub db: TestDb,
+    pub config_path: PathBuf,
+    pub ports: Ports,
+    child: Option<Child>,
+    pub log_path: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mssante")
+}
+
+impl Server {
+    /// A configured but not yet running server with `extra` TOML appended to the config.
+    pub fn configure(engine: Engine, extra: &str) -> Server {
+        let db = TestDb::new(engine);
+        let ports = Ports { smtp: free_port(), submission: free_port(), submissions: free_port() };
+        let config_path = db.data_path().join("mssante.toml");
+        let config = format!(
+            "hostname = \"{HOSTNAME}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
+             [listen]\nsmtp = \"127.0.0.1:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
+             imap = \"off\"\nimaps = \"off\"\nhttp = \"off\"\n{extra}\n",
+            ports.smtp,
+            ports.submission,
+            ports.submissions,
+            data = db.data_path().display(),
+            url = db.url,
+        );
+        std::fs::write(&config_path, config).unwrap();
+        let log_path = db.data_path().join("server.log");
+        Server { db, config_path, ports, child: None, log_path }
+    }
+
+    /// A running server with one local domain and the BALs given (PER, password PASSWORD).
+    pub fn start_with(engine: Engine, extra: &str, bals: &[&str]) -> Server {
+        let mut s = Server::configure(engine, extra);
+        s.cli_ok(&["domain", "add", DOMAIN]);
+        for (i, bal) in bals.iter().enumerate() {
+            s.create_bal(bal, &format!("1000{:07}", i + 1));
+        }
+        s.spawn();
+        s
+    }
+
+    pub fn start(engine: Engine, bals: &[&str]) -> Server {
+        Server::start_with(engine, "", bals)
+    }
+
+    pub fn create_bal(&self, address: &str, rpps: &str) {
+        let out = self.cli_stdin(
+            &["bal", "create", address, "--type", "PER", "--rpps", rpps, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "bal create: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    pub fn spawn(&mut self) {
+        let log = std::fs::File::create(&self.log_path).unwrap();
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start mssante serve");
+        self.child = Some(child);
+        self.wait_until_listening();
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        for port in [self.ports.smtp, self.ports.submission, self.ports.submissions] {
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+                if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                    panic!("server exited with {status}: {}", self.log());
+                }
+                assert!(Instant::now() < deadline, "server not listening on {port}: {}", self.log());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the process to exit; returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_stdin(args, "")
+    }
+
+    pub fn cli_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(binary())
+            .arg("--config")
+            .arg(&self.config_path)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// The messages of a folder, with their bytes, read through the store API.
+    pub fn messages(&self, address: &str, folder: &str) -> Vec<Vec<u8>> {
+        block_on(async {
+            let store = self.open_store().await;
+            let mut out = Vec::new();
+            for m in store.mailbox_messages(address, folder).await.unwrap() {
+                out.push(store.read_blob(&m.blob_hash).await.unwrap());
+            }
+            store.close().await;
+            out
+        })
+    }
+
+    pub fn message_count(&self) -> i64 {
+        block_on(async {
+            let store = self.open_store().await;
+            let n = store.message_count().await.unwrap();
+            store.close().await;
+            n
+        })
+    }
+
+    pub fn queued(&self) -> Vec<mssante_store::QueuedRecipient> {
+        block_on(async {
+            let store = self.open_store().await;
+            let q = store.queued_recipients().await.unwrap();
+            store.close().await;
+            q
+        })
+    }
+
+    async fn open_store(&self) -> mssante_store::Store {
+        mssante_store::Store::open(&self.db.url, self.db.data_path()).await.unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+}
+
+/// The body of a stored message: what follows our Received trace header.
+pub fn strip_trace_header(stored: &[u8]) -> &[u8] {
+    assert!(stored.starts_with(b"Received: from "), "no trace header: {:?}", String::from_utf8_lossy(&stored[..stored.len().min(80)]));
+    // The trace header is folded on lines starting with a tab.
+    let mut pos = 0;
+    loop {
+        let eol = stored[pos..].windows(2).position(|w| w == b"\r\n").unwrap() + pos + 2;
+        if stored.get(eol) != Some(&b'\t') {
+            return &stored[eol..];
+        }
+        pos = eol;
+    }
+}
+
+pub fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("clients")
+}
+
+/// Runs `tests/clients/smtp_client.py CASE` against the server and returns its JSON output.
+pub fn py(case: &str, server: &Server, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(clients_dir().join("smtp_client.py"))
+        .arg(case)
+        .args(["--smtp", &server.ports.smtp.to_string()])
+        .args(["--submission", &server.ports.submission.to_string()])
+        .args(["--submissions", &server.ports.submissions.to_string()])
+        .args(["--password", PASSWORD])
+        .args(args)
+        .output()
+        .expect("python3 is required for the end-to-end tests (Debian package python3)");
+    assert!(
+        out.status.success(),
+        "python case {case} failed: {}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{case}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Runs swaks (a real, independent SMTP client) and returns (exit code, transcript).
+pub fn swaks(args: &[&str]) -> (i32, String) {
+    let out = Command::new("swaks")
+        .args(args)
+        .args(["--timeout", "30"])
+        .output()
+        .expect("swaks is required for the end-to-end tests (Debian package swaks)");
+    let transcript = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), transcript)
+}
