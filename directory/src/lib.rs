@@ -1,1 +1,12 @@
-//! National directory sync and lookup (issue #6). Not built yet.
+//! The national directory of mssante (SPEC.md §7, issue #6): a local, always-available copy of
+//! the Annuaire Santé fed by the daily extraction file and by LDAP directories, single-entry
+//! refreshes from the FHIR API, lookups served from the local copy only, and the publication
+//! of our own BALs through an outbox.
+
+pub mod config;
+pub mod download;
+pub mod extraction;
+pub mod import;
+
+pub use config::DirectoryConfig;
+pub use import::{ImportOptions, ImportReport, Progress, import_extraction};

@@ -10,6 +10,7 @@ mod bal;
 mod blob;
 mod db;
 mod delivery;
+mod directory;
 mod domain;
 mod error;
 mod mailbox;
@@ -22,6 +23,11 @@ pub use db::Engine;
 pub use delivery::{
     DeliveryReceipt, IncomingMessage, MessageMeta, QueuedRecipient, RcptDisposition, RcptLookup,
     RecipientSpec, Ret, Source, accepts_mail,
+};
+pub use directory::{
+    DirectoryCount, DirectoryEntry, DirectoryRow, FinishOptions, INSERT_BATCH_ROWS, ImportChanges,
+    ImportRecord, ImportStatus, NameQuery, RejectedLine, address_key, fold_name,
+    sources as directory_sources,
 };
 pub use domain::Domain;
 pub use error::{Result, StoreError};

@@ -1,0 +1,1183 @@
+//! Local copy of the national directory (SPEC.md §7): rows of the daily extraction, of LDAP
+//! directories and of single FHIR look-ups, the lookups served from them, and the import history.
+//!
+//! Atomic replacement without one giant transaction (docs/adr/0100-directory-generations.md):
+//! an import writes its rows tagged with its own id (a new *generation*) in short write
+//! transactions, then one small transaction points its source at that generation. Lookups only
+//! read the generation their source points at, so they see yesterday or today, never a mix; an
+//! import that fails or is refused never moves the pointer, and its rows are deleted.
+
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::{Any, AnyArguments, AnyRow};
+
+use crate::error::{Result, StoreError};
+use crate::{Store, now};
+
+/// The 31 columns of `Extraction_Correspondance_MSSante`, in file order (fixtures README).
+/// Absent values are empty strings, as in the file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DirectoryRow {
+    /// `Type de BAL`: PER, ORG, APP, CAB.
+    pub bal_type: String,
+    /// `Adresse BAL`, as written in the source (the key is its lower-cased form).
+    pub address: String,
+    /// `Type Identifiant PP`: 8 = RPPS, 0 = ADELI.
+    pub pp_id_type: String,
+    pub pp_id: String,
+    /// `Identification nationale PP`: type + identifier (`8` + RPPS).
+    pub national_id: String,
+    /// `Type identifiant structure`: 1 FINESS, 3 SIRET, 4 RPPS rang.
+    pub structure_id_type: String,
+    pub structure_id: String,
+    pub service: String,
+    pub civility: String,
+    pub name: String,
+    pub first_name: String,
+    pub profession_category: String,
+    pub profession_category_label: String,
+    /// TRE_G15 code (10 = médecin...).
+    pub profession_code: String,
+    pub profession_label: String,
+    /// TRE_R38 savoir-faire.
+    pub skill_code: String,
+    pub skill_label: String,
+    pub dematerialisation: String,
+    /// `Raison Sociale structure BAL`.
+    pub structure_name: String,
+    pub structure_brand: String,
+    pub addr_l2: String,
+    pub addr_l3: String,
+    pub addr_number: String,
+    pub addr_number_complement: String,
+    pub addr_street_type: String,
+    pub addr_street: String,
+    pub addr_l5: String,
+    pub addr_l6: String,
+    pub postcode: String,
+    pub department: String,
+    pub country: String,
+}
+
+/// The columns of [`DirectoryRow`] in the table, in file order; a macro so that `concat!`
+/// keeps the queries `&'static str`.
+macro_rules! row_columns {
+    ($p:literal) => {
+        concat!(
+            $p,
+            "bal_type, ",
+            $p,
+            "address, ",
+            $p,
+            "pp_id_type, ",
+            $p,
+            "pp_id, ",
+            $p,
+            "national_id, ",
+            $p,
+            "structure_id_type, ",
+            $p,
+            "structure_id, ",
+            $p,
+            "service, ",
+            $p,
+            "civility, ",
+            $p,
+            "name, ",
+            $p,
+            "first_name, ",
+            $p,
+            "profession_category, ",
+            $p,
+            "profession_category_label, ",
+            $p,
+            "profession_code, ",
+            $p,
+            "profession_label, ",
+            $p,
+            "skill_code, ",
+            $p,
+            "skill_label, ",
+            $p,
+            "dematerialisation, ",
+            $p,
+            "structure_name, ",
+            $p,
+            "structure_brand, ",
+            $p,
+            "addr_l2, ",
+            $p,
+            "addr_l3, ",
+            $p,
+            "addr_number, ",
+            $p,
+            "addr_number_complement, ",
+            $p,
+            "addr_street_type, ",
+            $p,
+            "addr_street, ",
+            $p,
+            "addr_l5, ",
+            $p,
+            "addr_l6, ",
+            $p,
+            "postcode, ",
+            $p,
+            "department, ",
+            $p,
+            "country"
+        )
+    };
+}
+
+impl DirectoryRow {
+    /// Number of columns of the extraction file.
+    pub const COLUMNS: usize = 31;
+
+    /// Builds a row from the 31 fields of a line, in file order.
+    pub fn from_fields(fields: [String; 31]) -> DirectoryRow {
+        let [
+            bal_type,
+            address,
+            pp_id_type,
+            pp_id,
+            national_id,
+            structure_id_type,
+            structure_id,
+            service,
+            civility,
+            name,
+            first_name,
+            profession_category,
+            profession_category_label,
+            profession_code,
+            profession_label,
+            skill_code,
+            skill_label,
+            dematerialisation,
+            structure_name,
+            structure_brand,
+            addr_l2,
+            addr_l3,
+            addr_number,
+            addr_number_complement,
+            addr_street_type,
+            addr_street,
+            addr_l5,
+            addr_l6,
+            postcode,
+            department,
+            country,
+        ] = fields;
+        DirectoryRow {
+            bal_type,
+            address,
+            pp_id_type,
+            pp_id,
+            national_id,
+            structure_id_type,
+            structure_id,
+            service,
+            civility,
+            name,
+            first_name,
+            profession_category,
+            profession_category_label,
+            profession_code,
+            profession_label,
+            skill_code,
+            skill_label,
+            dematerialisation,
+            structure_name,
+            structure_brand,
+            addr_l2,
+            addr_l3,
+            addr_number,
+            addr_number_complement,
+            addr_street_type,
+            addr_street,
+            addr_l5,
+            addr_l6,
+            postcode,
+            department,
+            country,
+        }
+    }
+
+    /// The 31 fields in file order.
+    pub fn fields(&self) -> [&str; 31] {
+        [
+            &self.bal_type,
+            &self.address,
+            &self.pp_id_type,
+            &self.pp_id,
+            &self.national_id,
+            &self.structure_id_type,
+            &self.structure_id,
+            &self.service,
+            &self.civility,
+            &self.name,
+            &self.first_name,
+            &self.profession_category,
+            &self.profession_category_label,
+            &self.profession_code,
+            &self.profession_label,
+            &self.skill_code,
+            &self.skill_label,
+            &self.dematerialisation,
+            &self.structure_name,
+            &self.structure_brand,
+            &self.addr_l2,
+            &self.addr_l3,
+            &self.addr_number,
+            &self.addr_number_complement,
+            &self.addr_street_type,
+            &self.addr_street,
+            &self.addr_l5,
+            &self.addr_l6,
+            &self.postcode,
+            &self.department,
+            &self.country,
+        ]
+    }
+
+    /// The lookup key: the directory compares addresses case-insensitively after trimming.
+    pub fn address_key(&self) -> String {
+        address_key(&self.address)
+    }
+
+    /// A stable digest of the row (SHA-256, first 8 bytes): two generations hold the same
+    /// row when their digests are equal. Not `DefaultHasher`, whose output may change between
+    /// Rust releases and would make every row look modified after an upgrade.
+    fn digest(&self) -> i64 {
+        let mut hasher = Sha256::new();
+        for field in self.fields() {
+            hasher.update(field.as_bytes());
+            hasher.update([0x1f]); // unit separator: ("ab","c") and ("a","bc") differ
+        }
+        let bytes = hasher.finalize();
+        i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
+    }
+
+    fn from_db(r: &AnyRow) -> Result<DirectoryRow> {
+        const NAMES: [&str; 31] = [
+            "bal_type",
+            "address",
+            "pp_id_type",
+            "pp_id",
+            "national_id",
+            "structure_id_type",
+            "structure_id",
+            "service",
+            "civility",
+            "name",
+            "first_name",
+            "profession_category",
+            "profession_category_label",
+            "profession_code",
+            "profession_label",
+            "skill_code",
+            "skill_label",
+            "dematerialisation",
+            "structure_name",
+            "structure_brand",
+            "addr_l2",
+            "addr_l3",
+            "addr_number",
+            "addr_number_complement",
+            "addr_street_type",
+            "addr_street",
+            "addr_l5",
+            "addr_l6",
+            "postcode",
+            "department",
+            "country",
+        ];
+        let mut fields: [String; 31] = Default::default();
+        for (field, name) in fields.iter_mut().zip(NAMES) {
+            *field = r.try_get(name)?;
+        }
+        Ok(DirectoryRow::from_fields(fields))
+    }
+}
+
+/// The lookup form of an address: trimmed and lower-cased (no two BALs differ only by case).
+pub fn address_key(address: &str) -> String {
+    address.trim().to_lowercase()
+}
+
+/// Folds a name for accent- and case-insensitive prefix search: lower case, diacritics and
+/// ligatures to ASCII (`Éloïse` → `eloise`, `CŒURDEROY` → `coeurderoy`), hyphens, apostrophes
+/// and runs of spaces to one space (`D'ALMEIDA` → `d almeida`). Queries are folded the same way.
+pub fn fold_name(name: &str) -> String {
+    let mut folded = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let ascii: &str = match c {
+            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ą' => "a",
+            'æ' => "ae",
+            'ç' | 'ć' | 'č' => "c",
+            'ď' | 'đ' | 'ð' => "d",
+            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => "e",
+            'ì' | 'í' | 'î' | 'ï' | 'ī' | 'ı' => "i",
+            'ł' => "l",
+            'ñ' | 'ń' | 'ň' => "n",
+            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => "o",
+            'œ' => "oe",
+            'ř' => "r",
+            'ß' => "ss",
+            'ś' | 'š' | 'ş' => "s",
+            'ť' | 'ţ' => "t",
+            'þ' => "th",
+            'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' => "u",
+            'ý' | 'ÿ' => "y",
+            'ź' | 'ż' | 'ž' => "z",
+            ' ' | '-' | '\'' | '’' | '.' | '_' | '\t' => " ",
+            _ => {
+                folded.push(c);
+                continue;
+            }
+        };
+        if ascii == " " && (folded.is_empty() || folded.ends_with(' ')) {
+            continue;
+        }
+        folded.push_str(ascii);
+    }
+    folded.truncate(folded.trim_end().len());
+    folded
+}
+
+/// Upper bound of a prefix range: every string starting with `prefix` sorts below it in byte
+/// order (SQLite BINARY, PostgreSQL `COLLATE "C"`), so `key >= prefix AND key < bound` is an
+/// index range scan on both engines, where `LIKE 'p%'` is not on PostgreSQL.
+fn prefix_upper_bound(prefix: &str) -> String {
+    format!("{prefix}{}", char::MAX)
+}
+
+/// Where the local copy's rows come from.
+pub mod sources {
+    /// The national daily file `Extraction_Correspondance_MSSante`.
+    pub const EXTRACTION: &str = "extraction";
+    /// An LDAP directory (regional mirror, an establishment's staff directory).
+    pub const LDAP: &str = "ldap";
+    /// Entries refreshed one by one from the FHIR Annuaire Santé API.
+    pub const FHIR: &str = "fhir";
+}
+
+/// Status of an import run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportStatus {
+    Running,
+    /// Applied: its source now serves this generation.
+    Ok,
+    /// Refused by the drop guard: the previous generation stays.
+    Refused,
+    /// Failed part way: the previous generation stays.
+    Failed,
+}
+
+impl ImportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportStatus::Running => "running",
+            ImportStatus::Ok => "ok",
+            ImportStatus::Refused => "refused",
+            ImportStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> Result<ImportStatus> {
+        match s {
+            "running" => Ok(ImportStatus::Running),
+            "ok" => Ok(ImportStatus::Ok),
+            "refused" => Ok(ImportStatus::Refused),
+            "failed" => Ok(ImportStatus::Failed),
+            _ => Err(StoreError::Invalid(format!(
+                "unknown import status {s:?} in database"
+            ))),
+        }
+    }
+}
+
+/// One line of the import history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportRecord {
+    pub id: i64,
+    pub source: String,
+    pub origin: String,
+    pub status: ImportStatus,
+    pub forced: bool,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub rows: i64,
+    pub addresses: i64,
+    pub rejected: i64,
+    pub added: i64,
+    pub removed: i64,
+    pub modified: i64,
+    pub message: Option<String>,
+}
+
+/// A line an import rejected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedLine {
+    /// 1-based physical line number (header = line 1), or the entry's rank for LDAP.
+    pub line: i64,
+    /// `too_few_columns`, `too_many_columns`, `invalid_utf8`, `empty_address`, `invalid_address`...
+    pub kind: String,
+    pub detail: String,
+}
+
+/// How an import ends.
+#[derive(Clone, Copy, Debug)]
+pub struct FinishOptions {
+    /// Refuse the generation when its row count is below `(1 - max_drop) ×` the current one.
+    pub max_drop: f64,
+    /// Apply even when the drop guard would refuse.
+    pub force: bool,
+}
+
+/// Addresses an applied import added, removed and modified (lower-cased keys, sorted).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportChanges {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub modified: Vec<String>,
+}
+
+/// A row of the current local copy with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryEntry {
+    pub source: String,
+    /// Line of the source file (or rank of the LDAP entry) the row came from.
+    pub line: i64,
+    pub row: DirectoryRow,
+}
+
+/// How much a source serves, per BAL type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryCount {
+    pub source: String,
+    pub bal_type: String,
+    pub rows: i64,
+    pub addresses: i64,
+}
+
+/// A name search: accent- and case-insensitive prefix on name or first name.
+#[derive(Clone, Debug, Default)]
+pub struct NameQuery {
+    /// Prefix matched against the name and against the first name.
+    pub name: String,
+    /// Optional second prefix, matched against the first name only (`MARTIN Jean`).
+    pub first_name: Option<String>,
+    /// TRE_G15 code (`10`) or label (`Médecin`, accent- and case-insensitive).
+    pub profession: Option<String>,
+    /// Postcode prefix (`75` for Paris, `69003`).
+    pub postcode: Option<String>,
+    pub limit: i64,
+}
+
+/// Rows per multi-row INSERT: 64 × 37 parameters stays far below SQLite's 32,766 and
+/// PostgreSQL's 65,535 bind limits, and amortises the statement cost.
+pub const INSERT_BATCH_ROWS: usize = 64;
+/// Parameters bound per row: import id, line, three keys, digest and the 31 columns.
+const PARAMS_PER_ROW: usize = 37;
+/// Rows deleted per transaction when dropping a generation, so that on SQLite the single
+/// writer slot is released often and mail delivery is not held up by a large delete.
+const DELETE_BATCH_ROWS: i64 = 5_000;
+/// A `running` import older than this is a crashed process: its rows are garbage.
+const STALE_RUNNING_SECS: i64 = 6 * 3600;
+
+fn insert_sql(rows: usize) -> String {
+    let mut sql = String::from(concat!(
+        "INSERT INTO directory_entries (import_id, line, address_key, name_key, first_name_key, \
+         row_hash, ",
+        row_columns!(""),
+        ") VALUES "
+    ));
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..PARAMS_PER_ROW {
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(sql, "{sep}${}", r * PARAMS_PER_ROW + c + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Built once; statics so that the strings are `&'static str` as `sqlx::query` wants.
+static INSERT_ONE: LazyLock<String> = LazyLock::new(|| insert_sql(1));
+static INSERT_BATCH: LazyLock<String> = LazyLock::new(|| insert_sql(INSERT_BATCH_ROWS));
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, AnyArguments>;
+
+fn bind_row<'q>(
+    mut q: AnyQuery<'q>,
+    import_id: i64,
+    line: i64,
+    row: &DirectoryRow,
+) -> AnyQuery<'q> {
+    q = q
+        .bind(import_id)
+        .bind(line)
+        .bind(row.address_key())
+        .bind(fold_name(&row.name))
+        .bind(fold_name(&row.first_name))
+        .bind(row.digest());
+    for field in row.fields() {
+        q = q.bind(field.to_string());
+    }
+    q
+}
+
+fn import_from_row(r: &AnyRow) -> Result<ImportRecord> {
+    Ok(ImportRecord {
+        id: r.try_get("id")?,
+        source: r.try_get("source")?,
+        origin: r.try_get("origin")?,
+        status: ImportStatus::parse(&r.try_get::<String, _>("status")?)?,
+        forced: r.try_get::<i64, _>("forced")? != 0,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        rows: r.try_get("rows_count")?,
+        addresses: r.try_get("addresses")?,
+        rejected: r.try_get("rejected")?,
+        added: r.try_get("added")?,
+        removed: r.try_get("removed")?,
+        modified: r.try_get("modified")?,
+        message: r.try_get("message")?,
+    })
+}
+
+fn entry_from_row(r: &AnyRow) -> Result<DirectoryEntry> {
+    Ok(DirectoryEntry {
+        source: r.try_get("source")?,
+        line: r.try_get("line")?,
+        row: DirectoryRow::from_db(r)?,
+    })
+}
+
+/// Rows of the generations sources currently serve; lookups append their condition.
+macro_rules! current_entries {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.source, e.line, ",
+            row_columns!("e."),
+            " FROM directory_entries e JOIN directory_sources s ON s.current_import = e.import_id \
+             WHERE ",
+            $where
+        )
+    };
+}
+
+impl Store {
+    /// Starts an import of `source`: cleans up what crashed imports left, then records the
+    /// run and returns its id, which is also the generation its rows are written under.
+    pub async fn directory_begin_import(&self, source: &str, origin: &str) -> Result<i64> {
+        self.directory_collect_garbage().await?;
+        let mut w = self.write_txn().await?;
+        let id: i64 = sqlx::query(
+            "INSERT INTO directory_imports (source, origin, status, started_at) \
+             VALUES ($1, $2, 'running', $3) RETURNING id",
+        )
+        .bind(source)
+        .bind(origin)
+        .bind(now())
+        .fetch_one(&mut *w.txn)
+        .await?
+        .try_get("id")?;
+        w.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes rows of a running import (its generation, invisible to lookups until applied),
+    /// in one transaction. `rows` carries each row's line number.
+    pub async fn directory_insert_rows(
+        &self,
+        import_id: i64,
+        rows: &[(i64, DirectoryRow)],
+    ) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        let mut chunks = rows.chunks_exact(INSERT_BATCH_ROWS);
+        for chunk in &mut chunks {
+            let mut q = sqlx::query(INSERT_BATCH.as_str());
+            for (line, row) in chunk {
+                q = bind_row(q, import_id, *line, row);
+            }
+            q.execute(&mut *w.txn).await?;
+        }
+        for (line, row) in chunks.remainder() {
+            bind_row(sqlx::query(INSERT_ONE.as_str()), import_id, *line, row)
+                .execute(&mut *w.txn)
+                .await?;
+        }
+        w.commit().await
+    }
+
+    /// Ends a running import: records its rejected lines, applies the drop guard, computes
+    /// what changed against the generation in place, and switches the source to the new one
+    /// in one short transaction. A refused import leaves the previous generation in place.
+    pub async fn directory_finish_import(
+        &self,
+        import_id: i64,
+        rejects: &[RejectedLine],
+        rejected_total: i64,
+        options: FinishOptions,
+    ) -> Result<ImportRecord> {
+        let running = self.directory_import(import_id).await?;
+        if running.status != ImportStatus::Running {
+            return Err(StoreError::Invalid(format!(
+                "import {import_id} is not running"
+            )));
+        }
+        self.directory_record_rejects(import_id, rejects).await?;
+        let (rows, addresses) = self.directory_generation_size(import_id).await?;
+        let previous = self.directory_current_import(&running.source).await?;
+        if let Some(refusal) = drop_guard(previous.as_ref(), rows, options) {
+            self.directory_close_import(
+                import_id,
+                ImportStatus::Refused,
+                rows,
+                addresses,
+                rejected_total,
+                &refusal,
+            )
+            .await?;
+            self.directory_delete_generation(import_id).await?;
+            return self.directory_import(import_id).await;
+        }
+        let previous_id = previous.as_ref().map(|p| p.id).unwrap_or(0);
+        self.directory_record_changes(import_id, previous_id)
+            .await?;
+        self.directory_apply(
+            import_id,
+            &running.source,
+            rows,
+            addresses,
+            rejected_total,
+            options.force,
+        )
+        .await?;
+        if previous_id != 0 {
+            self.directory_delete_generation(previous_id).await?;
+        }
+        self.directory_import(import_id).await
+    }
+
+    /// Marks a running import failed and drops what it wrote; the previous data stays.
+    pub async fn directory_fail_import(&self, import_id: i64, message: &str) -> Result<()> {
+        self.directory_close_import(import_id, ImportStatus::Failed, 0, 0, 0, message)
+            .await?;
+        self.directory_delete_generation(import_id).await
+    }
+
+    async fn directory_record_rejects(
+        &self,
+        import_id: i64,
+        rejects: &[RejectedLine],
+    ) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        for reject in rejects {
+            sqlx::query(
+                "INSERT INTO directory_import_rejects (import_id, line, kind, detail) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(import_id)
+            .bind(reject.line)
+            .bind(reject.kind.as_str())
+            .bind(reject.detail.as_str())
+            .execute(&mut *w.txn)
+            .await?;
+        }
+        w.commit().await
+    }
+
+    /// Rows and distinct addresses of a generation.
+    async fn directory_generation_size(&self, import_id: i64) -> Result<(i64, i64)> {
+        let r = sqlx::query(
+            "SELECT COUNT(*) AS n, COUNT(DISTINCT address_key) AS a \
+             FROM directory_entries WHERE import_id = $1",
+        )
+        .bind(import_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((r.try_get("n")?, r.try_get("a")?))
+    }
+
+    /// The import a source currently serves, if any.
+    pub async fn directory_current_import(&self, source: &str) -> Result<Option<ImportRecord>> {
+        let row = sqlx::query("SELECT current_import FROM directory_sources WHERE source = $1")
+            .bind(source)
+            .fetch_optional(self.pool())
+            .await?;
+        match row {
+            Some(r) => Ok(Some(
+                self.directory_import(r.try_get("current_import")?).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Keyed by address: added = only in the new generation, removed = only in the old one,
+    /// modified = in both with a different set of rows (any of its lines changed).
+    async fn directory_record_changes(&self, new_id: i64, old_id: i64) -> Result<()> {
+        const ADDED_OR_REMOVED: &str = "INSERT INTO directory_import_changes (import_id, address_key, change) \
+             SELECT DISTINCT $1, n.address_key, $4 FROM directory_entries n WHERE n.import_id = $2 \
+             AND NOT EXISTS (SELECT 1 FROM directory_entries o \
+                             WHERE o.address_key = n.address_key AND o.import_id = $3)";
+        const MODIFIED: &str = "INSERT INTO directory_import_changes (import_id, address_key, change) \
+             SELECT DISTINCT $1, n.address_key, 'modified' FROM directory_entries n \
+             WHERE n.import_id IN ($2, $3) \
+             AND EXISTS (SELECT 1 FROM directory_entries o WHERE o.address_key = n.address_key \
+                         AND o.import_id = $2 + $3 - n.import_id) \
+             AND NOT EXISTS (SELECT 1 FROM directory_entries o WHERE o.address_key = n.address_key \
+                             AND o.import_id = $2 + $3 - n.import_id AND o.row_hash = n.row_hash)";
+        let mut w = self.write_txn().await?;
+        for (from, against, change) in [(new_id, old_id, "added"), (old_id, new_id, "removed")] {
+            sqlx::query(ADDED_OR_REMOVED)
+                .bind(new_id)
+                .bind(from)
+                .bind(against)
+                .bind(change)
+                .execute(&mut *w.txn)
+                .await?;
+        }
+        // Both sides in one SELECT DISTINCT: an address whose row changed has a row without a
+        // twin in each generation and must be recorded once.
+        sqlx::query(MODIFIED)
+            .bind(new_id)
+            .bind(new_id)
+            .bind(old_id)
+            .execute(&mut *w.txn)
+            .await?;
+        w.commit().await
+    }
+
+    /// The atomic step: one short transaction switches the source to the new generation.
+    async fn directory_apply(
+        &self,
+        import_id: i64,
+        source: &str,
+        rows: i64,
+        addresses: i64,
+        rejected: i64,
+        forced: bool,
+    ) -> Result<()> {
+        let t = now();
+        let mut w = self.write_txn().await?;
+        sqlx::query(
+            "INSERT INTO directory_sources (source, current_import, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (source) DO UPDATE SET current_import = $2, updated_at = $3",
+        )
+        .bind(source)
+        .bind(import_id)
+        .bind(t)
+        .execute(&mut *w.txn)
+        .await?;
+        sqlx::query(
+            "UPDATE directory_imports SET status = 'ok', forced = $2, finished_at = $3, \
+             rows_count = $4, addresses = $5, rejected = $6, \
+             added = (SELECT COUNT(*) FROM directory_import_changes WHERE import_id = $1 AND change = 'added'), \
+             removed = (SELECT COUNT(*) FROM directory_import_changes WHERE import_id = $1 AND change = 'removed'), \
+             modified = (SELECT COUNT(*) FROM directory_import_changes WHERE import_id = $1 AND change = 'modified') \
+             WHERE id = $1",
+        )
+        .bind(import_id)
+        .bind(forced as i64)
+        .bind(t)
+        .bind(rows)
+        .bind(addresses)
+        .bind(rejected)
+        .execute(&mut *w.txn)
+        .await?;
+        w.commit().await
+    }
+
+    async fn directory_close_import(
+        &self,
+        import_id: i64,
+        status: ImportStatus,
+        rows: i64,
+        addresses: i64,
+        rejected: i64,
+        message: &str,
+    ) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        sqlx::query(
+            "UPDATE directory_imports SET status = $2, finished_at = $3, rows_count = $4, \
+             addresses = $5, rejected = $6, message = $7 WHERE id = $1",
+        )
+        .bind(import_id)
+        .bind(status.as_str())
+        .bind(now())
+        .bind(rows)
+        .bind(addresses)
+        .bind(rejected)
+        .bind(message)
+        .execute(&mut *w.txn)
+        .await?;
+        w.commit().await
+    }
+
+    /// Deletes a generation's rows in batches, each in its own short write transaction.
+    async fn directory_delete_generation(&self, import_id: i64) -> Result<()> {
+        loop {
+            let mut w = self.write_txn().await?;
+            let deleted = sqlx::query(
+                "DELETE FROM directory_entries WHERE id IN \
+                 (SELECT id FROM directory_entries WHERE import_id = $1 LIMIT $2)",
+            )
+            .bind(import_id)
+            .bind(DELETE_BATCH_ROWS)
+            .execute(&mut *w.txn)
+            .await?
+            .rows_affected();
+            w.commit().await?;
+            if deleted < DELETE_BATCH_ROWS as u64 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Removes what a crashed process left: `running` imports too old to be alive are marked
+    /// failed, and rows of generations no source serves (and no live import writes) go.
+    async fn directory_collect_garbage(&self) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        sqlx::query(
+            "UPDATE directory_imports SET status = 'failed', finished_at = $1, \
+             message = 'abandoned (process stopped during the import)' \
+             WHERE status = 'running' AND started_at < $2",
+        )
+        .bind(now())
+        .bind(now() - STALE_RUNNING_SECS)
+        .execute(&mut *w.txn)
+        .await?;
+        w.commit().await?;
+        let orphans = sqlx::query(
+            "SELECT DISTINCT e.import_id FROM directory_entries e \
+             JOIN directory_imports i ON i.id = e.import_id \
+             WHERE i.status <> 'running' \
+             AND NOT EXISTS (SELECT 1 FROM directory_sources s WHERE s.current_import = e.import_id)",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        for row in orphans {
+            self.directory_delete_generation(row.try_get("import_id")?)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One import of the history.
+    pub async fn directory_import(&self, import_id: i64) -> Result<ImportRecord> {
+        let row = sqlx::query(
+            "SELECT id, source, origin, status, forced, started_at, finished_at, rows_count, \
+             addresses, rejected, added, removed, modified, message \
+             FROM directory_imports WHERE id = $1",
+        )
+        .bind(import_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("directory import {import_id}")))?;
+        import_from_row(&row)
+    }
+
+    /// The latest imports, newest first.
+    pub async fn directory_history(&self, limit: i64) -> Result<Vec<ImportRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, source, origin, status, forced, started_at, finished_at, rows_count, \
+             addresses, rejected, added, removed, modified, message \
+             FROM directory_imports ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(import_from_row).collect()
+    }
+
+    /// The lines an import rejected, in line order.
+    pub async fn directory_import_rejects(&self, import_id: i64) -> Result<Vec<RejectedLine>> {
+        let rows = sqlx::query(
+            "SELECT line, kind, detail FROM directory_import_rejects WHERE import_id = $1 ORDER BY line",
+        )
+        .bind(import_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RejectedLine {
+                    line: r.try_get("line")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The addresses an import added, removed and modified.
+    pub async fn directory_import_changes(&self, import_id: i64) -> Result<ImportChanges> {
+        let rows = sqlx::query(
+            "SELECT address_key, change FROM directory_import_changes WHERE import_id = $1 \
+             ORDER BY address_key",
+        )
+        .bind(import_id)
+        .fetch_all(self.pool())
+        .await?;
+        let mut changes = ImportChanges::default();
+        for r in rows {
+            let address: String = r.try_get("address_key")?;
+            match r.try_get::<String, _>("change")?.as_str() {
+                "added" => changes.added.push(address),
+                "removed" => changes.removed.push(address),
+                _ => changes.modified.push(address),
+            }
+        }
+        Ok(changes)
+    }
+
+    /// Rows for an address, case-insensitive (one per structure the BAL is attached to).
+    pub async fn directory_by_address(&self, address: &str) -> Result<Vec<DirectoryEntry>> {
+        let rows = sqlx::query(concat!(
+            current_entries!("e.address_key = $1"),
+            " ORDER BY s.source, e.line"
+        ))
+        .bind(address_key(address))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Rows of a professional: `id` is a national id (`8` + RPPS, `0` + ADELI) or a bare
+    /// RPPS (11 digits).
+    pub async fn directory_by_national_id(&self, id: &str) -> Result<Vec<DirectoryEntry>> {
+        let id = id.trim();
+        let national_id = if id.len() == 11 && id.bytes().all(|b| b.is_ascii_digit()) {
+            format!("8{id}")
+        } else {
+            id.to_string()
+        };
+        let rows = sqlx::query(concat!(
+            current_entries!("e.national_id = $1"),
+            " ORDER BY s.source, e.line"
+        ))
+        .bind(national_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Accent- and case-insensitive prefix search on name or first name, with filters.
+    pub async fn directory_search_name(&self, query: &NameQuery) -> Result<Vec<DirectoryEntry>> {
+        let prefix = fold_name(&query.name);
+        if prefix.is_empty() {
+            return Err(StoreError::Invalid(
+                "a name search needs at least one letter".into(),
+            ));
+        }
+        let first = query
+            .first_name
+            .as_deref()
+            .map(fold_name)
+            .unwrap_or_default();
+        let profession = query.profession.as_deref().unwrap_or("").trim().to_string();
+        let postcode = query.postcode.as_deref().unwrap_or("").trim().to_string();
+        // Each optional filter is `($n = '' OR ...)` so that one static statement serves all
+        // combinations; profession labels are compared folded in Rust below.
+        let rows = sqlx::query(concat!(
+            current_entries!(
+                "((e.name_key >= $1 AND e.name_key < $2) \
+                  OR (e.first_name_key >= $1 AND e.first_name_key < $2)) \
+                 AND ($3 = '' OR (e.first_name_key >= $3 AND e.first_name_key < $4)) \
+                 AND ($5 = '' OR (e.postcode >= $5 AND e.postcode < $6))"
+            ),
+            " ORDER BY e.name_key, e.first_name_key, e.address_key, s.source, e.line"
+        ))
+        .bind(prefix.clone())
+        .bind(prefix_upper_bound(&prefix))
+        .bind(first.clone())
+        .bind(prefix_upper_bound(&first))
+        .bind(postcode.clone())
+        .bind(prefix_upper_bound(&postcode))
+        .fetch_all(self.pool())
+        .await?;
+        let wanted_profession = fold_name(&profession);
+        let mut entries = Vec::new();
+        for r in &rows {
+            let entry = entry_from_row(r)?;
+            let row = &entry.row;
+            if !profession.is_empty()
+                && row.profession_code != profession
+                && fold_name(&row.profession_label) != wanted_profession
+            {
+                continue;
+            }
+            entries.push(entry);
+            if query.limit > 0 && entries.len() as i64 >= query.limit {
+                break;
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Rows and distinct addresses per source and BAL type, of the data served now.
+    pub async fn directory_counts(&self) -> Result<Vec<DirectoryCount>> {
+        let rows = sqlx::query(
+            "SELECT s.source, e.bal_type, COUNT(*) AS n, COUNT(DISTINCT e.address_key) AS a \
+             FROM directory_entries e JOIN directory_sources s ON s.current_import = e.import_id \
+             GROUP BY s.source, e.bal_type ORDER BY s.source, e.bal_type",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DirectoryCount {
+                    source: r.try_get("source")?,
+                    bal_type: r.try_get("bal_type")?,
+                    rows: r.try_get("n")?,
+                    addresses: r.try_get("a")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Replaces the rows of one address in a source that is refreshed entry by entry (FHIR),
+    /// creating the source's standing generation on first use.
+    pub async fn directory_refresh_entry(
+        &self,
+        source: &str,
+        address: &str,
+        rows: &[DirectoryRow],
+    ) -> Result<()> {
+        let import_id = match self.directory_current_import(source).await? {
+            Some(current) => current.id,
+            None => {
+                let id = self
+                    .directory_begin_import(source, "entries refreshed one by one")
+                    .await?;
+                self.directory_apply(id, source, 0, 0, 0, false).await?;
+                id
+            }
+        };
+        let mut w = self.write_txn().await?;
+        sqlx::query("DELETE FROM directory_entries WHERE import_id = $1 AND address_key = $2")
+            .bind(import_id)
+            .bind(address_key(address))
+            .execute(&mut *w.txn)
+            .await?;
+        for (rank, row) in rows.iter().enumerate() {
+            bind_row(
+                sqlx::query(INSERT_ONE.as_str()),
+                import_id,
+                rank as i64 + 1,
+                row,
+            )
+            .execute(&mut *w.txn)
+            .await?;
+        }
+        w.commit().await
+    }
+}
+
+/// RFC-less but essential: a truncated download must not wipe the directory. Returns why the
+/// new generation is refused, if it is.
+fn drop_guard(
+    previous: Option<&ImportRecord>,
+    rows: i64,
+    options: FinishOptions,
+) -> Option<String> {
+    let previous = previous?;
+    let floor = (previous.rows as f64 * (1.0 - options.max_drop)).ceil() as i64;
+    if options.force || rows >= floor {
+        return None;
+    }
+    Some(format!(
+        "refused by the drop guard: {rows} rows against {} in import {} (more than {:.0} % fewer); \
+         use --force to apply it anyway",
+        previous.rows,
+        previous.id,
+        options.max_drop * 100.0
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fold_to_ascii_lower_case_words() {
+        assert_eq!(fold_name("Éloïse"), "eloise");
+        assert_eq!(fold_name("CŒURDEROY"), "coeurderoy");
+        assert_eq!(fold_name("D'ALMEIDA"), "d almeida");
+        assert_eq!(fold_name("  de LA  FONTAINE "), "de la fontaine");
+        assert_eq!(fold_name("Jean-Pierre"), "jean pierre");
+        assert_eq!(fold_name("ØSTERGAARD"), "ostergaard");
+        assert_eq!(fold_name("N’DIAYE"), "n diaye");
+    }
+
+    #[test]
+    fn prefix_bound_sorts_after_every_extension() {
+        let bound = prefix_upper_bound("mar");
+        assert!("mar" < bound.as_str());
+        assert!("martin zzz" < bound.as_str());
+        assert!("mas" > bound.as_str());
+    }
+
+    #[test]
+    fn digest_separates_fields() {
+        let mut a = DirectoryRow {
+            name: "ab".into(),
+            first_name: "c".into(),
+            ..Default::default()
+        };
+        let b = DirectoryRow {
+            name: "a".into(),
+            first_name: "bc".into(),
+            ..Default::default()
+        };
+        assert_ne!(a.digest(), b.digest());
+        let before = a.digest();
+        a.service = "Cardiologie".into();
+        assert_ne!(a.digest(), before);
+    }
+
+    #[test]
+    fn drop_guard_refuses_large_drops_unless_forced() {
+        let previous = ImportRecord {
+            id: 1,
+            source: "extraction".into(),
+            origin: "x".into(),
+            status: ImportStatus::Ok,
+            forced: false,
+            started_at: 0,
+            finished_at: None,
+            rows: 1000,
+            addresses: 1000,
+            rejected: 0,
+            added: 0,
+            removed: 0,
+            modified: 0,
+            message: None,
+        };
+        let guard = FinishOptions {
+            max_drop: 0.10,
+            force: false,
+        };
+        assert!(drop_guard(Some(&previous), 900, guard).is_none());
+        assert!(drop_guard(Some(&previous), 899, guard).is_some());
+        assert!(drop_guard(None, 1, guard).is_none());
+        assert!(
+            drop_guard(
+                Some(&previous),
+                1,
+                FinishOptions {
+                    force: true,
+                    ..guard
+                }
+            )
+            .is_none()
+        );
+    }
+}
