@@ -146,7 +146,7 @@ pub fn parse_line(line: &[u8], layout: Layout) -> Result<DirectoryRow, LineError
 }
 
 /// The address is the key of the directory: it must be there and look like `local@domain`.
-fn check_address(address: &str) -> Result<(), LineError> {
+pub fn check_address(address: &str) -> Result<(), LineError> {
     if address.is_empty() {
         return Err(LineError::new(RejectKind::EmptyAddress, "empty address"));
     }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod download;
 pub mod extraction;
 pub mod import;
+pub mod ldap;
 
 pub use config::DirectoryConfig;
 pub use import::{ImportOptions, ImportReport, Progress, import_extraction};

@@ -1,6 +1,8 @@
 //! Helpers shared by the directory tests: stores on both engines and the fixtures.
 #![allow(dead_code)]
 
+pub mod slapd;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
