@@ -78,7 +78,9 @@ fn read_password() -> Result<String> {
     std::io::stdin().lock().read_line(&mut line)?;
     let password = line.trim_end_matches(['\r', '\n']).to_string();
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        bail!("password: at least {MIN_PASSWORD_CHARS} characters are required (read from standard input)");
+        bail!(
+            "password: at least {MIN_PASSWORD_CHARS} characters are required (read from standard input)"
+        );
     }
     Ok(password)
 }
@@ -103,14 +105,21 @@ pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
         BalCommand::Create(args) => create(store, args).await?,
         BalCommand::List { domain } => {
             let bals = store.list_bals(domain.as_deref()).await?;
-            println!("{:<45} {:<4} {:<10} {:<13} NAME", "ADDRESS", "TYPE", "STATUS", "ID");
+            println!(
+                "{:<45} {:<4} {:<10} {:<13} NAME",
+                "ADDRESS", "TYPE", "STATUS", "ID"
+            );
             for b in bals {
                 println!(
                     "{:<45} {:<4} {:<10} {:<13} {}",
                     b.address.as_str(),
                     b.bal_type.as_str(),
                     b.status.as_str(),
-                    b.national_id.as_deref().or(b.finess.as_deref()).or(b.siret.as_deref()).unwrap_or("-"),
+                    b.national_id
+                        .as_deref()
+                        .or(b.finess.as_deref())
+                        .or(b.siret.as_deref())
+                        .unwrap_or("-"),
                     b.display_name.as_deref().unwrap_or("")
                 );
             }
@@ -119,9 +128,14 @@ pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
         BalCommand::Suspend { address } => status(store, &address, BalStatus::Suspended).await?,
         BalCommand::Reactivate { address } => status(store, &address, BalStatus::Active).await?,
         BalCommand::Close { address } => status(store, &address, BalStatus::Closed).await?,
-        BalCommand::Passwd { address, password_stdin } => {
+        BalCommand::Passwd {
+            address,
+            password_stdin,
+        } => {
             if !password_stdin {
-                bail!("bal passwd: give --password-stdin and the password on standard input (never on the command line)");
+                bail!(
+                    "bal passwd: give --password-stdin and the password on standard input (never on the command line)"
+                );
             }
             let hash = hash_password(&read_password()?)?;
             store.set_bal_password(&address, &hash).await?;
@@ -148,12 +162,21 @@ async fn create(store: &Store, args: CreateBal) -> Result<()> {
         liste_rouge: args.liste_rouge,
     };
     let bal = store.create_bal(&new).await?;
-    println!("BAL {} created ({}, {})", bal.address, bal.bal_type.as_str(), describe_login(&bal));
+    println!(
+        "BAL {} created ({}, {})",
+        bal.address,
+        bal.bal_type.as_str(),
+        describe_login(&bal)
+    );
     Ok(())
 }
 
 fn describe_login(bal: &Bal) -> &'static str {
-    if bal.has_password { "password login enabled" } else { "no password: set one with `bal passwd`" }
+    if bal.has_password {
+        "password login enabled"
+    } else {
+        "no password: set one with `bal passwd`"
+    }
 }
 
 async fn status(store: &Store, address: &str, to: BalStatus) -> Result<()> {
@@ -167,13 +190,21 @@ async fn show(store: &Store, address: &str) -> Result<()> {
     println!("address:      {}", b.address);
     println!("type:         {}", b.bal_type.as_str());
     println!("status:       {}", b.status.as_str());
-    for (label, value) in [("national id:", &b.national_id), ("finess:", &b.finess), ("siret:", &b.siret), ("name:", &b.display_name)] {
+    for (label, value) in [
+        ("national id:", &b.national_id),
+        ("finess:", &b.finess),
+        ("siret:", &b.siret),
+        ("name:", &b.display_name),
+    ] {
         if let Some(v) = value {
             println!("{label:<13} {v}");
         }
     }
     println!("liste rouge:  {}", if b.liste_rouge { "yes" } else { "no" });
-    println!("password:     {}", if b.has_password { "set" } else { "not set" });
+    println!(
+        "password:     {}",
+        if b.has_password { "set" } else { "not set" }
+    );
     println!("folders:");
     for f in store.mailboxes(address).await? {
         println!(

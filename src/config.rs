@@ -137,7 +137,9 @@ fn valid_hostname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -147,10 +149,9 @@ fn listen_addr(key: &str, value: Option<String>, default: &str) -> Result<Option
     if value.is_empty() || value == "off" {
         return Ok(None);
     }
-    value
-        .parse()
-        .map(Some)
-        .map_err(|_| anyhow!("listen.{key}: {value:?} is not an address of the form IP:PORT (or \"off\")"))
+    value.parse().map(Some).map_err(|_| {
+        anyhow!("listen.{key}: {value:?} is not an address of the form IP:PORT (or \"off\")")
+    })
 }
 
 fn listen_from_raw(raw: RawListen) -> Result<Listen> {
@@ -176,14 +177,44 @@ fn smtp_from_raw(raw: RawSmtp, hostname: String) -> Result<mssante_smtp::SmtpCon
     let d = mssante_smtp::SmtpConfig::default();
     Ok(mssante_smtp::SmtpConfig {
         hostname,
-        max_message_size: in_range("max_message_size", raw.max_message_size, d.max_message_size as u64, 1024, 1 << 31)? as usize,
+        max_message_size: in_range(
+            "max_message_size",
+            raw.max_message_size,
+            d.max_message_size as u64,
+            1024,
+            1 << 31,
+        )? as usize,
         // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted.
-        max_recipients: in_range("max_recipients", raw.max_recipients, d.max_recipients as u64, 100, 100_000)? as usize,
+        max_recipients: in_range(
+            "max_recipients",
+            raw.max_recipients,
+            d.max_recipients as u64,
+            100,
+            100_000,
+        )? as usize,
         max_errors: in_range("max_errors", raw.max_errors, d.max_errors as u64, 1, 1000)? as u32,
-        max_connections: in_range("max_connections", raw.max_connections, d.max_connections as u64, 1, 1_000_000)? as usize,
+        max_connections: in_range(
+            "max_connections",
+            raw.max_connections,
+            d.max_connections as u64,
+            1,
+            1_000_000,
+        )? as usize,
         // RFC 5321 §4.5.3.2: 5 minutes for commands, 3 for data blocks, at least.
-        command_timeout: Duration::from_secs(in_range("command_timeout_secs", raw.command_timeout_secs, 300, 1, 3600)?),
-        data_timeout: Duration::from_secs(in_range("data_timeout_secs", raw.data_timeout_secs, 180, 1, 3600)?),
+        command_timeout: Duration::from_secs(in_range(
+            "command_timeout_secs",
+            raw.command_timeout_secs,
+            300,
+            1,
+            3600,
+        )?),
+        data_timeout: Duration::from_secs(in_range(
+            "data_timeout_secs",
+            raw.data_timeout_secs,
+            180,
+            1,
+            3600,
+        )?),
     })
 }
 
@@ -202,7 +233,10 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://./data/mssante.db");
         assert_eq!(c.listen.smtp, Some("127.0.0.1:2525".parse().unwrap()));
         assert_eq!(c.listen.submission, Some("127.0.0.1:5587".parse().unwrap()));
-        assert_eq!(c.listen.submissions, Some("127.0.0.1:5465".parse().unwrap()));
+        assert_eq!(
+            c.listen.submissions,
+            Some("127.0.0.1:5465".parse().unwrap())
+        );
         assert_eq!(c.smtp.max_message_size, 50 * 1024 * 1024);
     }
 
@@ -210,7 +244,10 @@ mod tests {
     fn the_example_is_valid_and_complete() {
         let c = parse(EXAMPLE).unwrap();
         assert_eq!(c.hostname, "mail.example.mssante.fr");
-        assert!(c.tls.is_none(), "the example leaves TLS on the self-signed default");
+        assert!(
+            c.tls.is_none(),
+            "the example leaves TLS on the self-signed default"
+        );
     }
 
     #[test]

@@ -58,7 +58,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     let config = config::Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve::run(config).await,
@@ -76,7 +78,12 @@ fn run(cli: Cli) -> Result<()> {
 async fn open_store(config: &config::Config) -> Result<mssante_store::Store> {
     mssante_store::Store::open(&config.database_url, &config.data_dir)
         .await
-        .map_err(|e| anyhow!("database_url: cannot open {}: {e}", serve::redact(&config.database_url)))
+        .map_err(|e| {
+            anyhow!(
+                "database_url: cannot open {}: {e}",
+                serve::redact(&config.database_url)
+            )
+        })
 }
 
 fn init_logging(level: &str) {

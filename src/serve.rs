@@ -18,7 +18,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub async fn run(config: Config) -> Result<()> {
     let store = mssante_store::Store::open(&config.database_url, &config.data_dir)
         .await
-        .map_err(|e| anyhow!("database_url: cannot open {}: {e}", redact(&config.database_url)))?;
+        .map_err(|e| {
+            anyhow!(
+                "database_url: cannot open {}: {e}",
+                redact(&config.database_url)
+            )
+        })?;
     let tls = crate::tls::server_config(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
     let shutdown = CancellationToken::new();
     let ctx = Arc::new(SmtpContext {
@@ -29,9 +34,24 @@ pub async fn run(config: Config) -> Result<()> {
     });
 
     let smtp_listeners = [
-        (ListenerKind::Mx, "smtp", config.listen.smtp, "MX, inbound from operators"),
-        (ListenerKind::Submission, "submission", config.listen.submission, "submission, STARTTLS + AUTH"),
-        (ListenerKind::Submissions, "submissions", config.listen.submissions, "submission, implicit TLS + AUTH"),
+        (
+            ListenerKind::Mx,
+            "smtp",
+            config.listen.smtp,
+            "MX, inbound from operators",
+        ),
+        (
+            ListenerKind::Submission,
+            "submission",
+            config.listen.submission,
+            "submission, STARTTLS + AUTH",
+        ),
+        (
+            ListenerKind::Submissions,
+            "submissions",
+            config.listen.submissions,
+            "submission, implicit TLS + AUTH",
+        ),
     ];
     let tracker = TaskTracker::new();
     let mut accept_loops = Vec::new();
@@ -39,9 +59,18 @@ pub async fn run(config: Config) -> Result<()> {
         let Some(addr) = addr else { continue };
         let listener = bind(key, addr).await?;
         println!("listening  {key:<12} {addr:<22} {what}");
-        accept_loops.push(tokio::spawn(mssante_smtp::serve(listener, kind, ctx.clone(), tracker.clone())));
+        accept_loops.push(tokio::spawn(mssante_smtp::serve(
+            listener,
+            kind,
+            ctx.clone(),
+            tracker.clone(),
+        )));
     }
-    for (key, addr) in [("imap", config.listen.imap), ("imaps", config.listen.imaps), ("http", config.listen.http)] {
+    for (key, addr) in [
+        ("imap", config.listen.imap),
+        ("imaps", config.listen.imaps),
+        ("http", config.listen.http),
+    ] {
         if let Some(addr) = addr {
             println!("not opened {key:<12} {addr:<22} not built yet");
         }
@@ -55,8 +84,13 @@ pub async fn run(config: Config) -> Result<()> {
         let _ = l.await;
     }
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait()).await.is_err() {
-        tracing::warn!("sessions still running after {SHUTDOWN_GRACE:?}; aborting them (unacknowledged messages are not kept)");
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "sessions still running after {SHUTDOWN_GRACE:?}; aborting them (unacknowledged messages are not kept)"
+        );
     }
     store.close().await;
     tracing::info!("stopped");
@@ -117,8 +151,14 @@ pub fn redact(url: &str) -> String {
 mod tests {
     #[test]
     fn redacts_passwords() {
-        assert_eq!(super::redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u:***@h/db"
+        );
         assert_eq!(super::redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(super::redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
+        assert_eq!(
+            super::redact("sqlite://./data/x.db"),
+            "sqlite://./data/x.db"
+        );
     }
 }

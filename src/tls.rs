@@ -8,7 +8,11 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Loads the configured certificate, or generates (once) a self-signed one for `hostname`.
-pub fn server_config(configured: Option<&(PathBuf, PathBuf)>, data_dir: &Path, hostname: &str) -> Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(
+    configured: Option<&(PathBuf, PathBuf)>,
+    data_dir: &Path,
+    hostname: &str,
+) -> Result<Arc<rustls::ServerConfig>> {
     let (cert_path, key_path) = match configured {
         Some((c, k)) => (c.clone(), k.clone()),
         None => self_signed(data_dir, hostname)?,
@@ -18,9 +22,13 @@ pub fn server_config(configured: Option<&(PathBuf, PathBuf)>, data_dir: &Path, h
         .collect::<Result<_, _>>()
         .map_err(|e| anyhow!("tls.cert: {}: {e}", cert_path.display()))?;
     if certs.is_empty() {
-        return Err(anyhow!("tls.cert: {} holds no certificate", cert_path.display()));
+        return Err(anyhow!(
+            "tls.cert: {} holds no certificate",
+            cert_path.display()
+        ));
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| anyhow!("tls.key: {}: {e}", key_path.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&key_path)
+        .map_err(|e| anyhow!("tls.key: {}: {e}", key_path.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -45,7 +53,10 @@ fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf)> {
     write_private(&key_path, certified.signing_key.serialize_pem().as_bytes())?;
     std::fs::write(&cert_path, certified.cert.pem())
         .with_context(|| format!("cannot write {}", cert_path.display()))?;
-    tracing::warn!("generated a self-signed certificate for {hostname} in {}", dir.display());
+    tracing::warn!(
+        "generated a self-signed certificate for {hostname} in {}",
+        dir.display()
+    );
     Ok((cert_path, key_path))
 }
 

@@ -15,7 +15,7 @@ fn stderr(out: &std::process::Output) -> String {
 #[test]
 fn serve_starts_on_embedded_defaults_without_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary())
+    let child = Command::new(binary())
         .arg("serve")
         .current_dir(dir.path())
         .env_remove("MSSANTE_CONFIG")
@@ -24,35 +24,78 @@ fn serve_starts_on_embedded_defaults_without_configuration() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect("127.0.0.1:2525").is_err() || !dir.path().join("data/mssante.db").exists() {
-        assert!(Instant::now() < deadline, "default listener 127.0.0.1:2525 never came up");
+    while std::net::TcpStream::connect("127.0.0.1:2525").is_err()
+        || !dir.path().join("data/mssante.db").exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "default listener 127.0.0.1:2525 never came up"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     for port in [5587, 5465] {
-        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "port {port}");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+            "port {port}"
+        );
     }
-    assert!(dir.path().join("data/tls/cert.pem").exists(), "self-signed certificate generated");
+    assert!(
+        dir.path().join("data/tls/cert.pem").exists(),
+        "self-signed certificate generated"
+    );
     assert!(dir.path().join("data/blobs").is_dir());
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("127.0.0.1:2525") && stdout.contains("127.0.0.1:5587") && stdout.contains("127.0.0.1:5465"), "{stdout}");
-    assert!(stdout.contains("bal create"), "tells how to create a first mailbox: {stdout}");
+    assert!(
+        stdout.contains("127.0.0.1:2525")
+            && stdout.contains("127.0.0.1:5587")
+            && stdout.contains("127.0.0.1:5465"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bal create"),
+        "tells how to create a first mailbox: {stdout}"
+    );
 }
 
 #[test]
 fn config_example_is_complete_and_accepted() {
-    let out = Command::new(binary()).args(["config", "example"]).output().unwrap();
+    let out = Command::new(binary())
+        .args(["config", "example"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let example = String::from_utf8(out.stdout).unwrap();
-    for key in ["hostname", "data_dir", "database_url", "[listen]", "smtp =", "submission =", "submissions =", "imap =", "imaps =", "http =", "[tls]", "cert", "key"] {
+    for key in [
+        "hostname",
+        "data_dir",
+        "database_url",
+        "[listen]",
+        "smtp =",
+        "submission =",
+        "submissions =",
+        "imap =",
+        "imaps =",
+        "http =",
+        "[tls]",
+        "cert",
+        "key",
+    ] {
         assert!(example.contains(key), "example lacks {key}");
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("example.toml");
     std::fs::write(&path, &example).unwrap();
-    let check = Command::new(binary()).arg("--config").arg(&path).args(["config", "check"]).output().unwrap();
+    let check = Command::new(binary())
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "check"])
+        .output()
+        .unwrap();
     assert!(check.status.success(), "{}", stderr(&check));
 }
 
@@ -63,15 +106,34 @@ fn a_bad_configuration_fails_at_start_naming_the_key() {
         ("[listen]\nsmtp = \"127.0.0.1\"\n", "listen.smtp"),
         ("database_url = \"mysql://localhost/x\"\n", "database_url"),
         ("[smtp]\nmax_message_size = \"big\"\n", "max_message_size"),
-        ("[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n", "tls.cert"),
+        (
+            "[tls]\ncert = \"/nonexistent/cert.pem\"\nkey = \"/nonexistent/key.pem\"\n",
+            "tls.cert",
+        ),
         ("hostnme = \"typo\"\n", "hostnme"),
     ];
     for (text, key) in cases {
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, format!("data_dir = \"{}\"\n{text}", dir.path().join("data").display())).unwrap();
-        let out = Command::new(binary()).arg("--config").arg(&path).arg("serve").output().unwrap();
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = \"{}\"\n{text}",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(binary())
+            .arg("--config")
+            .arg(&path)
+            .arg("serve")
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{text:?} accepted");
-        assert!(stderr(&out).contains(key), "{text:?}: error does not name {key}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(key),
+            "{text:?}: error does not name {key}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -81,10 +143,26 @@ fn a_busy_port_is_reported_with_its_key() {
     let port = busy.local_addr().unwrap().port();
     let mut server = Server::configure(Engine::Sqlite, "");
     let text = std::fs::read_to_string(&server.config_path).unwrap();
-    std::fs::write(&server.config_path, text.replace(&format!("127.0.0.1:{}", server.ports.submission), &format!("127.0.0.1:{port}"))).unwrap();
-    let out = Command::new(binary()).arg("--config").arg(&server.config_path).arg("serve").output().unwrap();
+    std::fs::write(
+        &server.config_path,
+        text.replace(
+            &format!("127.0.0.1:{}", server.ports.submission),
+            &format!("127.0.0.1:{port}"),
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("--config")
+        .arg(&server.config_path)
+        .arg("serve")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("listen.submission"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listen.submission"),
+        "{}",
+        stderr(&out)
+    );
     server.kill();
 }
 
@@ -93,46 +171,152 @@ engine_tests_sync!(domain_and_bal_administration_with_clear_errors, |engine| {
     let out = server.cli_ok(&["domain", "add", "CH-Test.MSSante.fr"]);
     assert!(out.contains("ch-test.mssante.fr added"), "{out}");
     let dup = server.cli(&["domain", "add", "ch-test.mssante.fr"]);
-    assert!(!dup.status.success() && stderr(&dup).contains("already exists"), "{}", stderr(&dup));
-    assert_eq!(server.cli_ok(&["domain", "list"]).trim(), "ch-test.mssante.fr");
+    assert!(
+        !dup.status.success() && stderr(&dup).contains("already exists"),
+        "{}",
+        stderr(&dup)
+    );
+    assert_eq!(
+        server.cli_ok(&["domain", "list"]).trim(),
+        "ch-test.mssante.fr"
+    );
 
-    let unknown = server.cli(&["bal", "create", "a@other.mssante.fr", "--type", "PER", "--rpps", "10000000001"]);
-    assert!(stderr(&unknown).contains("not a local domain"), "{}", stderr(&unknown));
-    let bad = server.cli(&["bal", "create", "not an address", "--type", "PER", "--rpps", "10000000001"]);
+    let unknown = server.cli(&[
+        "bal",
+        "create",
+        "a@other.mssante.fr",
+        "--type",
+        "PER",
+        "--rpps",
+        "10000000001",
+    ]);
+    assert!(
+        stderr(&unknown).contains("not a local domain"),
+        "{}",
+        stderr(&unknown)
+    );
+    let bad = server.cli(&[
+        "bal",
+        "create",
+        "not an address",
+        "--type",
+        "PER",
+        "--rpps",
+        "10000000001",
+    ]);
     assert!(stderr(&bad).contains("invalid address"), "{}", stderr(&bad));
     let no_rpps = server.cli(&["bal", "create", "a@ch-test.mssante.fr", "--type", "PER"]);
     assert!(stderr(&no_rpps).contains("--rpps"), "{}", stderr(&no_rpps));
     let bad_type = server.cli(&["bal", "create", "a@ch-test.mssante.fr", "--type", "XYZ"]);
-    assert!(stderr(&bad_type).contains("PER, ORG, APP or CAB"), "{}", stderr(&bad_type));
-    let short = server.cli_stdin(&["bal", "create", "a@ch-test.mssante.fr", "--type", "PER", "--rpps", "10000000001", "--password-stdin"], "short\n");
-    assert!(stderr(&short).contains("at least 8 characters"), "{}", stderr(&short));
+    assert!(
+        stderr(&bad_type).contains("PER, ORG, APP or CAB"),
+        "{}",
+        stderr(&bad_type)
+    );
+    let short = server.cli_stdin(
+        &[
+            "bal",
+            "create",
+            "a@ch-test.mssante.fr",
+            "--type",
+            "PER",
+            "--rpps",
+            "10000000001",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(
+        stderr(&short).contains("at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
 
     let created = server.cli_stdin(
-        &["bal", "create", "Dr.Martin@ch-test.mssante.fr", "--type", "PER", "--rpps", "10000000001", "--name", "Dr Martin", "--password-stdin"],
+        &[
+            "bal",
+            "create",
+            "Dr.Martin@ch-test.mssante.fr",
+            "--type",
+            "PER",
+            "--rpps",
+            "10000000001",
+            "--name",
+            "Dr Martin",
+            "--password-stdin",
+        ],
         &format!("{PASSWORD}\n"),
     );
     assert!(created.status.success(), "{}", stderr(&created));
-    server.cli_ok(&["bal", "create", "secretariat@ch-test.mssante.fr", "--type", "ORG", "--finess", "750712184"]);
-    let dup = server.cli(&["bal", "create", "DR.MARTIN@ch-test.mssante.fr", "--type", "PER", "--rpps", "10000000002"]);
+    server.cli_ok(&[
+        "bal",
+        "create",
+        "secretariat@ch-test.mssante.fr",
+        "--type",
+        "ORG",
+        "--finess",
+        "750712184",
+    ]);
+    let dup = server.cli(&[
+        "bal",
+        "create",
+        "DR.MARTIN@ch-test.mssante.fr",
+        "--type",
+        "PER",
+        "--rpps",
+        "10000000002",
+    ]);
     assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
 
     let list = server.cli_ok(&["bal", "list"]);
-    assert!(list.contains("dr.martin@ch-test.mssante.fr") && list.contains("810000000001") && list.contains("750712184"), "{list}");
+    assert!(
+        list.contains("dr.martin@ch-test.mssante.fr")
+            && list.contains("810000000001")
+            && list.contains("750712184"),
+        "{list}"
+    );
     let show = server.cli_ok(&["bal", "show", "dr.martin@ch-test.mssante.fr"]);
-    for expected in ["type:         PER", "status:       active", "password:     set", "INBOX", "Sent", "Drafts", "Trash"] {
+    for expected in [
+        "type:         PER",
+        "status:       active",
+        "password:     set",
+        "INBOX",
+        "Sent",
+        "Drafts",
+        "Trash",
+    ] {
         assert!(show.contains(expected), "show lacks {expected:?}: {show}");
     }
-    assert!(!show.contains(PASSWORD) && !show.contains("argon2"), "secrets never printed");
+    assert!(
+        !show.contains(PASSWORD) && !show.contains("argon2"),
+        "secrets never printed"
+    );
 
-    assert!(server.cli_ok(&["bal", "suspend", "dr.martin@ch-test.mssante.fr"]).contains("suspended"));
+    assert!(
+        server
+            .cli_ok(&["bal", "suspend", "dr.martin@ch-test.mssante.fr"])
+            .contains("suspended")
+    );
     let again = server.cli(&["bal", "suspend", "dr.martin@ch-test.mssante.fr"]);
     assert!(!again.status.success() && stderr(&again).contains("cannot make it suspended"));
-    assert!(server.cli_ok(&["bal", "reactivate", "dr.martin@ch-test.mssante.fr"]).contains("active"));
-    assert!(server.cli_ok(&["bal", "close", "dr.martin@ch-test.mssante.fr"]).contains("closed"));
+    assert!(
+        server
+            .cli_ok(&["bal", "reactivate", "dr.martin@ch-test.mssante.fr"])
+            .contains("active")
+    );
+    assert!(
+        server
+            .cli_ok(&["bal", "close", "dr.martin@ch-test.mssante.fr"])
+            .contains("closed")
+    );
     let reopen = server.cli(&["bal", "reactivate", "dr.martin@ch-test.mssante.fr"]);
     assert!(!reopen.status.success(), "closed is final");
     let missing = server.cli(&["bal", "show", "nobody@ch-test.mssante.fr"]);
-    assert!(stderr(&missing).contains("not found"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("not found"),
+        "{}",
+        stderr(&missing)
+    );
 });
 
 engine_tests_sync!(passwd_changes_the_login_password, |engine| {
@@ -140,7 +324,10 @@ engine_tests_sync!(passwd_changes_the_login_password, |engine| {
     let bal = "dr.martin@ch-test.mssante.fr";
     let no_flag = server.cli(&["bal", "passwd", bal]);
     assert!(!no_flag.status.success() && stderr(&no_flag).contains("--password-stdin"));
-    let ok = server.cli_stdin(&["bal", "passwd", bal, "--password-stdin"], "a brand new passphrase\n");
+    let ok = server.cli_stdin(
+        &["bal", "passwd", bal, "--password-stdin"],
+        "a brand new passphrase\n",
+    );
     assert!(ok.status.success(), "{}", stderr(&ok));
     let old = py("bad_login", &server, &["--login", bal]);
     assert_eq!(old["auth"][0], 535);
@@ -155,6 +342,13 @@ engine_tests_sync!(passwd_changes_the_login_password, |engine| {
         ))
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>(), vec!["535", "235"], "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        vec!["535", "235"],
+        "{}",
+        stderr(&out)
+    );
     server.kill();
 });

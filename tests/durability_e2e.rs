@@ -34,7 +34,12 @@ fn numbers(path: &std::path::Path) -> BTreeSet<u64> {
 
 fn message_number(stored: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(stored);
-    text.split("Message-ID: <m").nth(1).and_then(|s| s.split('@').next()).unwrap().parse().unwrap()
+    text.split("Message-ID: <m")
+        .nth(1)
+        .and_then(|s| s.split('@').next())
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
@@ -44,7 +49,16 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     let mut client = Command::new("python3")
         .arg(clients_dir().join("smtp_client.py"))
         .args(["durability", "--smtp", &server.ports.smtp.to_string()])
-        .args(["--sender", SENDER, "--rcpt", DR, "--count", "100000", "--connections", "4"])
+        .args([
+            "--sender",
+            SENDER,
+            "--rcpt",
+            DR,
+            "--count",
+            "100000",
+            "--connections",
+            "4",
+        ])
         .arg("--ack-file")
         .arg(&ack_file)
         .arg("--inflight-file")
@@ -56,7 +70,11 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     // Let a batch be acknowledged, then kill the server without warning.
     let deadline = Instant::now() + Duration::from_secs(180);
     while numbers(&ack_file).len() < 200 {
-        assert!(Instant::now() < deadline, "clients got fewer than 200 acks: {}", server.log());
+        assert!(
+            Instant::now() < deadline,
+            "clients got fewer than 200 acks: {}",
+            server.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     server.kill();
@@ -72,14 +90,33 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     for bytes in &stored {
         let n = message_number(bytes);
         assert!(stored_numbers.insert(n), "message {n} stored twice");
-        assert_eq!(strip_trace_header(bytes), expected_message(n), "message {n} is not byte-identical");
+        assert_eq!(
+            strip_trace_header(bytes),
+            expected_message(n),
+            "message {n} is not byte-identical"
+        );
     }
     let lost: Vec<_> = acked.difference(&stored_numbers).collect();
-    assert!(lost.is_empty(), "acknowledged but lost after SIGKILL: {lost:?}");
+    assert!(
+        lost.is_empty(),
+        "acknowledged but lost after SIGKILL: {lost:?}"
+    );
     let unexpected: Vec<_> = stored_numbers.difference(&sent).collect();
-    assert!(unexpected.is_empty(), "stored but never sent: {unexpected:?}");
+    assert!(
+        unexpected.is_empty(),
+        "stored but never sent: {unexpected:?}"
+    );
     // Only messages in flight at the kill (at most one per connection) may be stored
     // without their 250 having reached the client.
-    assert!(stored_numbers.len() <= acked.len() + 4, "{} stored, {} acked", stored_numbers.len(), acked.len());
-    assert_eq!(server.message_count(), stored_numbers.len() as i64, "no orphan message rows");
+    assert!(
+        stored_numbers.len() <= acked.len() + 4,
+        "{} stored, {} acked",
+        stored_numbers.len(),
+        acked.len()
+    );
+    assert_eq!(
+        server.message_count(),
+        stored_numbers.len() as i64,
+        "no orphan message rows"
+    );
 });

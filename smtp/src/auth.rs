@@ -23,7 +23,11 @@ pub(crate) fn decode_plain(b64: &str) -> Option<PlainCredentials> {
     if parts.next().is_some() || login.is_empty() {
         return None;
     }
-    Some(PlainCredentials { authzid: authzid.into(), login: login.into(), password: password.into() })
+    Some(PlainCredentials {
+        authzid: authzid.into(),
+        login: login.into(),
+        password: password.into(),
+    })
 }
 
 fn decode_b64_text(b64: &str) -> Option<String> {
@@ -42,12 +46,20 @@ fn bad_encoding() -> Reply {
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn auth(&mut self, mechanism: String, initial: Option<String>) -> Flow {
         if !self.kind.requires_auth() {
-            self.reply(Reply::new(503, "5.5.1", "AUTH not available on this service"));
+            self.reply(Reply::new(
+                503,
+                "5.5.1",
+                "AUTH not available on this service",
+            ));
             return Flow::Continue;
         }
         // RFC 4954 §4 and our policy: never credentials in cleartext.
         if !self.tls {
-            self.reply(Reply::new(538, "5.7.11", "Encryption required for requested authentication mechanism"));
+            self.reply(Reply::new(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ));
             return Flow::Continue;
         }
         if self.helo.is_none() {
@@ -59,13 +71,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return Flow::Continue;
         }
         if self.txn.is_some() {
-            self.reply(reply::bad_sequence("AUTH not allowed during a mail transaction"));
+            self.reply(reply::bad_sequence(
+                "AUTH not allowed during a mail transaction",
+            ));
             return Flow::Continue;
         }
         let credentials = match mechanism.as_str() {
             "PLAIN" => self.sasl_plain(initial).await,
             "LOGIN" => self.sasl_login(initial).await,
-            _ => Err(Some(Reply::new(504, "5.5.4", "Unrecognized authentication mechanism"))),
+            _ => Err(Some(Reply::new(
+                504,
+                "5.5.4",
+                "Unrecognized authentication mechanism",
+            ))),
         };
         match credentials {
             Ok((login, password)) => self.check_credentials(&login, &password).await,
@@ -90,7 +108,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         Ok(line)
     }
 
-    async fn sasl_plain(&mut self, initial: Option<String>) -> Result<(String, String), Option<Reply>> {
+    async fn sasl_plain(
+        &mut self,
+        initial: Option<String>,
+    ) -> Result<(String, String), Option<Reply>> {
         let response = match initial {
             // RFC 4954 §4: "=" is an empty initial response.
             Some(r) if r != "=" => r,
@@ -99,12 +120,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let creds = decode_plain(&response).ok_or_else(|| Some(bad_encoding()))?;
         // Acting as another identity is for delegations (SPEC.md §8), not built yet.
         if !creds.authzid.is_empty() && !creds.authzid.eq_ignore_ascii_case(&creds.login) {
-            return Err(Some(Reply::new(535, "5.7.8", "Authentication credentials invalid")));
+            return Err(Some(Reply::new(
+                535,
+                "5.7.8",
+                "Authentication credentials invalid",
+            )));
         }
         Ok((creds.login, creds.password))
     }
 
-    async fn sasl_login(&mut self, initial: Option<String>) -> Result<(String, String), Option<Reply>> {
+    async fn sasl_login(
+        &mut self,
+        initial: Option<String>,
+    ) -> Result<(String, String), Option<Reply>> {
         let user_b64 = match initial {
             Some(r) => r,
             None => self.challenge("VXNlcm5hbWU6").await?,
@@ -125,7 +153,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(Err(why)) => {
                 // Same answer whatever the reason: no account enumeration.
                 tracing::info!(peer = %self.peer, login, ?why, "authentication failed");
-                self.reply(Reply::new(535, "5.7.8", "Authentication credentials invalid"));
+                self.reply(Reply::new(
+                    535,
+                    "5.7.8",
+                    "Authentication credentials invalid",
+                ));
             }
             Err(e) => {
                 tracing::error!("authentication lookup failed: {e}");
@@ -144,7 +176,11 @@ mod tests {
         let b64 = B64.encode("\0a@b.fr\0secret");
         assert_eq!(
             decode_plain(&b64).unwrap(),
-            PlainCredentials { authzid: "".into(), login: "a@b.fr".into(), password: "secret".into() }
+            PlainCredentials {
+                authzid: "".into(),
+                login: "a@b.fr".into(),
+                password: "secret".into()
+            }
         );
         assert!(decode_plain(&B64.encode("a@b.fr\0secret")).is_none());
         assert!(decode_plain(&B64.encode("\0\0secret")).is_none());

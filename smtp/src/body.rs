@@ -158,7 +158,10 @@ mod tests {
     fn unstuffs_dots_and_finds_the_end() {
         let (end, body) = decode(b"Subject: x\r\n\r\n..leading dot\r\n..\r\n.\r\nQUIT\r\n");
         assert_eq!(end, Some(36));
-        assert_eq!(body, Body::Complete(b"Subject: x\r\n\r\n.leading dot\r\n.\r\n".to_vec()));
+        assert_eq!(
+            body,
+            Body::Complete(b"Subject: x\r\n\r\n.leading dot\r\n.\r\n".to_vec())
+        );
     }
 
     #[test]

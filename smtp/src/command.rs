@@ -7,10 +7,19 @@ use std::fmt;
 pub enum Command {
     Ehlo(String),
     Helo(String),
-    Mail { from: Path, params: Vec<Param> },
-    Rcpt { to: Path, params: Vec<Param> },
+    Mail {
+        from: Path,
+        params: Vec<Param>,
+    },
+    Rcpt {
+        to: Path,
+        params: Vec<Param>,
+    },
     Data,
-    Bdat { size: u64, last: bool },
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,
@@ -18,7 +27,10 @@ pub enum Command {
     Expn,
     Help,
     StartTls,
-    Auth { mechanism: String, initial: Option<String> },
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
 }
 
 /// A reverse-path or forward-path: `<>` is the null path (MAIL FROM only).
@@ -204,7 +216,9 @@ fn parse_auth(rest: &str) -> Result<Command, ParseError> {
         .to_ascii_uppercase();
     let initial = words.next().map(str::to_string);
     if words.next().is_some() {
-        return Err(ParseError::Syntax("expected AUTH <mechanism> [initial-response]"));
+        return Err(ParseError::Syntax(
+            "expected AUTH <mechanism> [initial-response]",
+        ));
     }
     Ok(Command::Auth { mechanism, initial })
 }
@@ -218,7 +232,9 @@ pub fn decode_xtext(input: &str) -> Option<String> {
         match bytes[i] {
             b'+' => {
                 let hex = input.get(i + 1..i + 3)?;
-                let valid = hex.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+                let valid = hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
                 if !valid {
                     return None;
                 }
@@ -250,29 +266,47 @@ mod tests {
             Command::Mail {
                 from: addr("a@b.fr"),
                 params: vec![
-                    Param { keyword: "SIZE".into(), value: Some("100".into()) },
-                    Param { keyword: "BODY".into(), value: Some("8BITMIME".into()) },
+                    Param {
+                        keyword: "SIZE".into(),
+                        value: Some("100".into())
+                    },
+                    Param {
+                        keyword: "BODY".into(),
+                        value: Some("8BITMIME".into())
+                    },
                 ]
             }
         );
         assert_eq!(
             parse_command(b"mail from: <>").unwrap(),
-            Command::Mail { from: Path::Null, params: vec![] }
+            Command::Mail {
+                from: Path::Null,
+                params: vec![]
+            }
         );
         assert_eq!(
             parse_command(b"RCPT TO:<@relay.fr,@other.fr:x@y.fr> NOTIFY=SUCCESS,FAILURE").unwrap(),
             Command::Rcpt {
                 to: addr("x@y.fr"),
-                params: vec![Param { keyword: "NOTIFY".into(), value: Some("SUCCESS,FAILURE".into()) }]
+                params: vec![Param {
+                    keyword: "NOTIFY".into(),
+                    value: Some("SUCCESS,FAILURE".into())
+                }]
             }
         );
         assert_eq!(
             parse_command(b"RCPT TO:<Postmaster>").unwrap(),
-            Command::Rcpt { to: Path::Postmaster, params: vec![] }
+            Command::Rcpt {
+                to: Path::Postmaster,
+                params: vec![]
+            }
         );
         assert_eq!(
             parse_command("RCPT TO:<élodie@ch-x.mssante.fr>".as_bytes()).unwrap(),
-            Command::Rcpt { to: addr("élodie@ch-x.mssante.fr"), params: vec![] }
+            Command::Rcpt {
+                to: addr("élodie@ch-x.mssante.fr"),
+                params: vec![]
+            }
         );
     }
 
@@ -299,38 +333,77 @@ mod tests {
 
     #[test]
     fn parses_simple_verbs_case_insensitively() {
-        assert_eq!(parse_command(b"ehlo client.example").unwrap(), Command::Ehlo("client.example".into()));
-        assert_eq!(parse_command(b"EHLO [127.0.0.1]").unwrap(), Command::Ehlo("[127.0.0.1]".into()));
+        assert_eq!(
+            parse_command(b"ehlo client.example").unwrap(),
+            Command::Ehlo("client.example".into())
+        );
+        assert_eq!(
+            parse_command(b"EHLO [127.0.0.1]").unwrap(),
+            Command::Ehlo("[127.0.0.1]".into())
+        );
         assert_eq!(parse_command(b"data").unwrap(), Command::Data);
         assert_eq!(parse_command(b"NOOP anything").unwrap(), Command::Noop);
         assert_eq!(parse_command(b"STARTTLS").unwrap(), Command::StartTls);
         assert!(matches!(parse_command(b"EHLO"), Err(ParseError::Syntax(_))));
-        assert!(matches!(parse_command(b"DATA x"), Err(ParseError::Syntax(_))));
-        assert!(matches!(parse_command(b"STARTTLS now"), Err(ParseError::Syntax(_))));
+        assert!(matches!(
+            parse_command(b"DATA x"),
+            Err(ParseError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_command(b"STARTTLS now"),
+            Err(ParseError::Syntax(_))
+        ));
         assert_eq!(parse_command(b"XYZZY"), Err(ParseError::UnknownCommand));
         assert!(parse_command(b"\xff\xfe").is_err());
     }
 
     #[test]
     fn parses_bdat_and_auth() {
-        assert_eq!(parse_command(b"BDAT 1000").unwrap(), Command::Bdat { size: 1000, last: false });
-        assert_eq!(parse_command(b"BDAT 0 last").unwrap(), Command::Bdat { size: 0, last: true });
-        for bad in ["BDAT", "BDAT -1", "BDAT 12 FIRST", "BDAT 1 LAST x", "BDAT 99999999999999999999"] {
+        assert_eq!(
+            parse_command(b"BDAT 1000").unwrap(),
+            Command::Bdat {
+                size: 1000,
+                last: false
+            }
+        );
+        assert_eq!(
+            parse_command(b"BDAT 0 last").unwrap(),
+            Command::Bdat {
+                size: 0,
+                last: true
+            }
+        );
+        for bad in [
+            "BDAT",
+            "BDAT -1",
+            "BDAT 12 FIRST",
+            "BDAT 1 LAST x",
+            "BDAT 99999999999999999999",
+        ] {
             assert!(parse_command(bad.as_bytes()).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
             parse_command(b"AUTH plain AGEAYg==").unwrap(),
-            Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGEAYg==".into()) }
+            Command::Auth {
+                mechanism: "PLAIN".into(),
+                initial: Some("AGEAYg==".into())
+            }
         );
         assert_eq!(
             parse_command(b"AUTH LOGIN").unwrap(),
-            Command::Auth { mechanism: "LOGIN".into(), initial: None }
+            Command::Auth {
+                mechanism: "LOGIN".into(),
+                initial: None
+            }
         );
     }
 
     #[test]
     fn decodes_xtext() {
-        assert_eq!(decode_xtext("rfc822;a+2Bb@c.fr").unwrap(), "rfc822;a+b@c.fr");
+        assert_eq!(
+            decode_xtext("rfc822;a+2Bb@c.fr").unwrap(),
+            "rfc822;a+b@c.fr"
+        );
         assert_eq!(decode_xtext("ENV+3D1").unwrap(), "ENV=1");
         assert!(decode_xtext("bad+2").is_none());
         assert!(decode_xtext("bad+zz").is_none());

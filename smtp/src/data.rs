@@ -15,12 +15,20 @@ pub(crate) struct BdatMessage {
 }
 
 fn too_big(limit: usize) -> Reply {
-    Reply::new(552, "5.3.4", format!("Message size exceeds fixed limit of {limit} bytes"))
+    Reply::new(
+        552,
+        "5.3.4",
+        format!("Message size exceeds fixed limit of {limit} bytes"),
+    )
 }
 
 fn bare_newline() -> Reply {
     // docs/adr/0003-bare-lf-rejected.md
-    Reply::new(550, "5.6.0", "Message refused: bare CR or LF in message body (RFC 5321 §2.3.8)")
+    Reply::new(
+        550,
+        "5.6.0",
+        "Message refused: bare CR or LF in message body (RFC 5321 §2.3.8)",
+    )
 }
 
 /// Header fields recorded with the message, read once here at the edge.
@@ -44,7 +52,11 @@ fn trace_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    format!("{:x}{:04x}", nanos >> 10, COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff)
+    format!(
+        "{:x}{:04x}",
+        nanos >> 10,
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
@@ -68,7 +80,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             helo: helo.map(|h| h.name.as_str()).unwrap_or("unknown"),
             peer: self.peer.ip(),
             hostname: &self.ctx.config.hostname,
-            protocol: with_protocol(helo.is_some_and(|h| h.extended), self.tls, self.auth.is_some(), txn.smtputf8),
+            protocol: with_protocol(
+                helo.is_some_and(|h| h.extended),
+                self.tls,
+                self.auth.is_some(),
+                txn.smtputf8,
+            ),
             id,
             for_rcpt,
             now: mssante_store::now(),
@@ -116,7 +133,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let limit = self.ctx.config.max_message_size;
         if state.is_ok() && self.txn.as_ref().is_some_and(|t| t.bdat.is_none()) {
             let header = self.trace_header(&trace_id());
-            self.txn.as_mut().expect("open").bdat = Some(BdatMessage { bytes: header, too_big: false });
+            self.txn.as_mut().expect("open").bdat = Some(BdatMessage {
+                bytes: header,
+                too_big: false,
+            });
         }
         let mut remaining = size;
         loop {
@@ -142,7 +162,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.reply(Reply::new(250, "2.0.0", format!("{size} octets received")));
             return Flow::Continue;
         }
-        let message = self.txn.as_mut().and_then(|t| t.bdat.take()).expect("bdat open");
+        let message = self
+            .txn
+            .as_mut()
+            .and_then(|t| t.bdat.take())
+            .expect("bdat open");
         let outcome = match message.too_big {
             true => too_big(limit),
             false => self.deliver(message.bytes, &trace_id()).await,
@@ -173,7 +197,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             mail_from: txn.from.as_ref().map(|a| a.to_string()).unwrap_or_default(),
             envid: txn.envid.clone(),
             ret: txn.ret,
-            source: if self.kind.requires_auth() { Source::Submission } else { Source::Mx },
+            source: if self.kind.requires_auth() {
+                Source::Submission
+            } else {
+                Source::Mx
+            },
             auth_bal_id: self.auth.as_ref().map(|b| b.id),
             recipients: txn.rcpts.clone(),
         };

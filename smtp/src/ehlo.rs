@@ -17,13 +17,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         let mut lines = vec![
             hostname,
-            "PIPELINING".into(),                                       // RFC 2920
+            "PIPELINING".into(),                                  // RFC 2920
             format!("SIZE {}", self.ctx.config.max_message_size), // RFC 1870
-            "8BITMIME".into(),                                         // RFC 6152
-            "ENHANCEDSTATUSCODES".into(),                              // RFC 2034
-            "SMTPUTF8".into(),                                         // RFC 6531
-            "CHUNKING".into(),                                         // RFC 3030
-            "DSN".into(),                                              // RFC 3461
+            "8BITMIME".into(),                                    // RFC 6152
+            "ENHANCEDSTATUSCODES".into(),                         // RFC 2034
+            "SMTPUTF8".into(),                                    // RFC 6531
+            "CHUNKING".into(),                                    // RFC 3030
+            "DSN".into(),                                         // RFC 3461
         ];
         if self.starttls_available() {
             lines.push("STARTTLS".into()); // RFC 3207

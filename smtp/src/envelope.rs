@@ -34,10 +34,15 @@ fn parse_mail_params(params: &[Param], max_size: usize) -> Result<MailParams, Re
             ("SIZE", Some(v)) => {
                 let size: u64 = v.parse().map_err(|_| bad_param("SIZE"))?;
                 if size > max_size as u64 {
-                    return Err(Reply::new(552, "5.3.4", format!("Message size exceeds fixed limit of {max_size} bytes")));
+                    return Err(Reply::new(
+                        552,
+                        "5.3.4",
+                        format!("Message size exceeds fixed limit of {max_size} bytes"),
+                    ));
                 }
             }
-            ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
+            ("BODY", Some(v))
+                if v.eq_ignore_ascii_case("7BIT") || v.eq_ignore_ascii_case("8BITMIME") => {}
             ("BODY", _) => return Err(bad_param("BODY must be 7BIT or 8BITMIME")),
             ("SMTPUTF8", None) => out.smtputf8 = true,
             // RFC 3461 §4.3
@@ -46,7 +51,8 @@ fn parse_mail_params(params: &[Param], max_size: usize) -> Result<MailParams, Re
             ("RET", _) => return Err(bad_param("RET must be FULL or HDRS")),
             // RFC 3461 §4.4: at most 100 characters of xtext.
             ("ENVID", Some(v)) if v.len() <= 100 => {
-                out.envid = Some(decode_xtext(v).ok_or_else(|| bad_param("ENVID is not valid xtext"))?)
+                out.envid =
+                    Some(decode_xtext(v).ok_or_else(|| bad_param("ENVID is not valid xtext"))?)
             }
             ("ENVID", _) => return Err(bad_param("ENVID")),
             // RFC 4954 §5: accepted and not trusted.
@@ -62,10 +68,15 @@ fn parse_rcpt_params(params: &[Param]) -> Result<(Option<String>, Option<String>
     let (mut notify, mut orcpt) = (None, None);
     for p in params {
         match (p.keyword.as_str(), p.value.as_deref()) {
-            ("NOTIFY", Some(v)) => notify = Some(normalise_notify(v).ok_or_else(|| bad_param("NOTIFY"))?),
+            ("NOTIFY", Some(v)) => {
+                notify = Some(normalise_notify(v).ok_or_else(|| bad_param("NOTIFY"))?)
+            }
             ("ORCPT", Some(v)) => {
-                let (addr_type, xtext) = v.split_once(';').ok_or_else(|| bad_param("ORCPT must be addr-type;address"))?;
-                let addr = decode_xtext(xtext).ok_or_else(|| bad_param("ORCPT is not valid xtext"))?;
+                let (addr_type, xtext) = v
+                    .split_once(';')
+                    .ok_or_else(|| bad_param("ORCPT must be addr-type;address"))?;
+                let addr =
+                    decode_xtext(xtext).ok_or_else(|| bad_param("ORCPT is not valid xtext"))?;
                 if addr_type.is_empty() || addr.is_empty() {
                     return Err(bad_param("ORCPT"));
                 }
@@ -79,18 +90,27 @@ fn parse_rcpt_params(params: &[Param]) -> Result<(Option<String>, Option<String>
 
 /// `NEVER` alone, or a set of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1); upper-cased.
 fn normalise_notify(v: &str) -> Option<String> {
-    let items: Vec<String> = v.split(',').map(|s| s.trim().to_ascii_uppercase()).collect();
+    let items: Vec<String> = v
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .collect();
     let valid = if items.iter().any(|i| i == "NEVER") {
         items.len() == 1
     } else {
-        items.iter().all(|i| matches!(i.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
+        items
+            .iter()
+            .all(|i| matches!(i.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
     };
     valid.then(|| items.join(","))
 }
 
 /// RFC 6531 §3.4: a non-ASCII address without SMTPUTF8 gets 553 5.6.7.
 fn needs_smtputf8(address: &str) -> Reply {
-    Reply::new(553, "5.6.7", format!("Non-ASCII address <{address}> requires SMTPUTF8"))
+    Reply::new(
+        553,
+        "5.6.7",
+        format!("Non-ASCII address <{address}> requires SMTPUTF8"),
+    )
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
@@ -117,7 +137,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 }
                 match Address::parse(&raw) {
                     Ok(a) => Some(a),
-                    Err(e) => return self.reply(Reply::new(553, "5.1.7", format!("Bad sender address: {e}"))),
+                    Err(e) => {
+                        return self.reply(Reply::new(
+                            553,
+                            "5.1.7",
+                            format!("Bad sender address: {e}"),
+                        ));
+                    }
                 }
             }
             Path::Postmaster => return self.reply(reply::syntax_error("invalid reverse-path")),
@@ -140,11 +166,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     async fn check_sender(&self, from: Option<&Address>) -> Option<Reply> {
         let auth = self.auth.as_ref()?;
         let Some(from) = from else {
-            return Some(Reply::new(550, "5.7.1", "Null sender not allowed on submission"));
+            return Some(Reply::new(
+                550,
+                "5.7.1",
+                "Null sender not allowed on submission",
+            ));
         };
         match self.ctx.store.may_send_as(auth.id, from).await {
             Ok(true) => None,
-            Ok(false) => Some(Reply::new(550, "5.7.1", format!("{} may not send as <{from}>", auth.address))),
+            Ok(false) => Some(Reply::new(
+                550,
+                "5.7.1",
+                format!("{} may not send as <{from}>", auth.address),
+            )),
             Err(e) => {
                 tracing::error!("sender check failed: {e}");
                 Some(reply::local_error())
@@ -174,7 +208,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         let address = match Address::parse(&raw) {
             Ok(a) => a,
-            Err(e) => return self.reply(Reply::new(553, "5.1.3", format!("Bad recipient address: {e}"))),
+            Err(e) => {
+                return self.reply(Reply::new(
+                    553,
+                    "5.1.3",
+                    format!("Bad recipient address: {e}"),
+                ));
+            }
         };
         let txn = self.txn.as_ref().expect("checked above");
         if txn.rcpts.iter().any(|r| r.address == address) {
@@ -188,27 +228,45 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(d) => d,
             Err(r) => return self.reply(r),
         };
-        let spec = RecipientSpec { address, orcpt, notify, disposition };
+        let spec = RecipientSpec {
+            address,
+            orcpt,
+            notify,
+            disposition,
+        };
         self.txn.as_mut().expect("checked above").rcpts.push(spec);
         self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
     }
 
     /// Decides where a recipient goes, or why it is refused.
     async fn route(&self, address: &Address) -> Result<RcptDisposition, Reply> {
-        let lookup = self.ctx.store.lookup_recipient(address).await.map_err(|e| {
-            tracing::error!("recipient lookup failed: {e}");
-            reply::local_error()
-        })?;
+        let lookup = self
+            .ctx
+            .store
+            .lookup_recipient(address)
+            .await
+            .map_err(|e| {
+                tracing::error!("recipient lookup failed: {e}");
+                reply::local_error()
+            })?;
         match lookup {
             RcptLookup::Local(bal) => match accepts_mail(&bal) {
                 Ok(()) => Ok(RcptDisposition::Local { bal_id: bal.id }),
                 // RFC 3463 X.2.1: mailbox disabled, not accepting messages.
                 Err(why) => Err(Reply::new(550, "5.2.1", format!("<{address}>: {why}"))),
             },
-            RcptLookup::UnknownLocal => Err(Reply::new(550, "5.1.1", format!("<{address}>: no such mailbox"))),
+            RcptLookup::UnknownLocal => Err(Reply::new(
+                550,
+                "5.1.1",
+                format!("<{address}>: no such mailbox"),
+            )),
             // No open relay: only authenticated submission may send outside our domains.
             RcptLookup::NotLocal if self.auth.is_some() => Ok(RcptDisposition::Remote),
-            RcptLookup::NotLocal => Err(Reply::new(550, "5.7.1", format!("<{address}>: relaying denied"))),
+            RcptLookup::NotLocal => Err(Reply::new(
+                550,
+                "5.7.1",
+                format!("<{address}>: relaying denied"),
+            )),
         }
     }
 }
@@ -218,22 +276,58 @@ mod tests {
     use super::*;
 
     fn p(k: &str, v: Option<&str>) -> Param {
-        Param { keyword: k.into(), value: v.map(Into::into) }
+        Param {
+            keyword: k.into(),
+            value: v.map(Into::into),
+        }
     }
 
     #[test]
     fn mail_params() {
-        let ok = parse_mail_params(&[p("SIZE", Some("10")), p("RET", Some("hdrs")), p("ENVID", Some("A+2BB")), p("SMTPUTF8", None)], 100)
-            .unwrap_or_else(|r| panic!("{r:?}"));
-        assert_eq!((ok.ret, ok.envid.as_deref(), ok.smtputf8), (Some(Ret::Hdrs), Some("A+B"), true));
-        assert_eq!(parse_mail_params(&[p("SIZE", Some("101"))], 100).err().unwrap().code, 552);
-        assert_eq!(parse_mail_params(&[p("BODY", Some("BINARYMIME"))], 100).err().unwrap().code, 501);
-        assert_eq!(parse_mail_params(&[p("XFOO", None)], 100).err().unwrap().code, 555);
+        let ok = parse_mail_params(
+            &[
+                p("SIZE", Some("10")),
+                p("RET", Some("hdrs")),
+                p("ENVID", Some("A+2BB")),
+                p("SMTPUTF8", None),
+            ],
+            100,
+        )
+        .unwrap_or_else(|r| panic!("{r:?}"));
+        assert_eq!(
+            (ok.ret, ok.envid.as_deref(), ok.smtputf8),
+            (Some(Ret::Hdrs), Some("A+B"), true)
+        );
+        assert_eq!(
+            parse_mail_params(&[p("SIZE", Some("101"))], 100)
+                .err()
+                .unwrap()
+                .code,
+            552
+        );
+        assert_eq!(
+            parse_mail_params(&[p("BODY", Some("BINARYMIME"))], 100)
+                .err()
+                .unwrap()
+                .code,
+            501
+        );
+        assert_eq!(
+            parse_mail_params(&[p("XFOO", None)], 100)
+                .err()
+                .unwrap()
+                .code,
+            555
+        );
     }
 
     #[test]
     fn rcpt_params() {
-        let (n, o) = parse_rcpt_params(&[p("NOTIFY", Some("success,Failure")), p("ORCPT", Some("rfc822;a+2Bb@c.fr"))]).unwrap();
+        let (n, o) = parse_rcpt_params(&[
+            p("NOTIFY", Some("success,Failure")),
+            p("ORCPT", Some("rfc822;a+2Bb@c.fr")),
+        ])
+        .unwrap();
         assert_eq!(n.as_deref(), Some("SUCCESS,FAILURE"));
         assert_eq!(o.as_deref(), Some("rfc822;a+b@c.fr"));
         assert!(parse_rcpt_params(&[p("NOTIFY", Some("NEVER,SUCCESS"))]).is_err());

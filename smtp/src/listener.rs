@@ -61,7 +61,9 @@ async fn refuse_busy(mut stream: TcpStream) {
 async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, ctx: Context) {
     tracing::debug!(%peer, listener = kind.name(), "connection");
     if kind != ListenerKind::Submissions {
-        Session::new(Conn::Plain(stream), ctx, kind, peer, false).run().await;
+        Session::new(Conn::Plain(stream), ctx, kind, peer, false)
+            .run()
+            .await;
         return;
     }
     // RFC 8314 §3.3: implicit TLS, the handshake comes before the greeting.
@@ -70,7 +72,11 @@ async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, 
         return;
     };
     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => Session::new(Conn::Tls(Box::new(tls)), ctx, kind, peer, true).run().await,
+        Ok(Ok(tls)) => {
+            Session::new(Conn::Tls(Box::new(tls)), ctx, kind, peer, true)
+                .run()
+                .await
+        }
         _ => tracing::info!(%peer, "TLS handshake failed on submissions"),
     }
 }

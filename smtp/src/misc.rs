@@ -12,12 +12,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     pub(crate) fn quit(&mut self) {
-        self.reply(Reply::new(221, "2.0.0", format!("{} closing connection", self.ctx.config.hostname)));
+        self.reply(Reply::new(
+            221,
+            "2.0.0",
+            format!("{} closing connection", self.ctx.config.hostname),
+        ));
     }
 
     /// RFC 5321 §3.5.3: 252 when we will not verify; directory harvesting is not offered.
     pub(crate) fn vrfy(&mut self) {
-        self.reply(Reply::new(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery"));
+        self.reply(Reply::new(
+            252,
+            "2.5.2",
+            "Cannot VRFY user, but will accept message and attempt delivery",
+        ));
     }
 
     pub(crate) fn expn(&mut self) {
@@ -25,6 +33,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     pub(crate) fn help(&mut self) {
-        self.reply(Reply::new(214, "2.0.0", "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS AUTH"));
+        self.reply(Reply::new(
+            214,
+            "2.0.0",
+            "See RFC 5321; commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT STARTTLS AUTH",
+        ));
     }
 }

@@ -30,7 +30,11 @@ impl Reply {
     }
 
     pub fn multiline(code: u16, status: Option<&'static str>, lines: Vec<String>) -> Reply {
-        Reply { code, status, lines }
+        Reply {
+            code,
+            status,
+            lines,
+        }
     }
 
     pub fn is_positive(&self) -> bool {
@@ -94,7 +98,11 @@ pub fn timeout() -> Reply {
 
 /// Storage failure: the client keeps the message and retries (nothing was kept here).
 pub fn local_error() -> Reply {
-    Reply::new(451, "4.3.0", "Local error in processing, message not accepted, try again later")
+    Reply::new(
+        451,
+        "4.3.0",
+        "Local error in processing, message not accepted, try again later",
+    )
 }
 
 #[cfg(test)]
@@ -107,8 +115,12 @@ mod tests {
         Reply::new(250, "2.1.0", "Sender OK").write_to(&mut out);
         assert_eq!(out, b"250 2.1.0 Sender OK\r\n");
         out.clear();
-        Reply::multiline(250, None, vec!["host".into(), "PIPELINING".into(), "SIZE 10".into()])
-            .write_to(&mut out);
+        Reply::multiline(
+            250,
+            None,
+            vec!["host".into(), "PIPELINING".into(), "SIZE 10".into()],
+        )
+        .write_to(&mut out);
         assert_eq!(out, b"250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
         out.clear();
         Reply::bare(334, "").write_to(&mut out);

@@ -25,7 +25,11 @@ pub(crate) enum Conn<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -35,7 +39,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut TaskContext<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
@@ -113,7 +121,13 @@ pub struct Session<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// A session on a connection; `tls` says whether the transport is already TLS
     /// (implicit TLS listeners hand over the stream after the handshake).
-    pub(crate) fn new(conn: Conn<T>, ctx: Context, kind: ListenerKind, peer: SocketAddr, tls: bool) -> Self {
+    pub(crate) fn new(
+        conn: Conn<T>,
+        ctx: Context,
+        kind: ListenerKind,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Self {
         Session {
             conn,
             rbuf: Vec::with_capacity(4096),
@@ -135,7 +149,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// Runs the session to its end.
     pub async fn run(mut self) {
-        let greeting = Reply::bare(220, format!("{} ESMTP mssante ready", self.ctx.config.hostname));
+        let greeting = Reply::bare(
+            220,
+            format!("{} ESMTP mssante ready", self.ctx.config.hostname),
+        );
         self.reply(greeting);
         loop {
             let line = match self.read_line(MAX_COMMAND_LINE, true).await {
@@ -239,7 +256,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// waits for a command (`idle`), a shutdown interrupts the wait.
     pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
-        let timeout = if idle { self.ctx.config.command_timeout } else { self.ctx.config.data_timeout };
+        let timeout = if idle {
+            self.ctx.config.command_timeout
+        } else {
+            self.ctx.config.data_timeout
+        };
         let mut chunk = [0u8; 16 * 1024];
         let shutdown = self.ctx.shutdown.clone();
         let read = tokio::time::timeout(timeout, self.conn.read(&mut chunk));
@@ -264,7 +285,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// Reads one line (without CRLF). `Ok(None)`: the line was longer than `max`; it was
     /// read to its end and dropped.
-    pub(crate) async fn read_line(&mut self, max: usize, idle: bool) -> Result<Option<Vec<u8>>, ReadStop> {
+    pub(crate) async fn read_line(
+        &mut self,
+        max: usize,
+        idle: bool,
+    ) -> Result<Option<Vec<u8>>, ReadStop> {
         let mut too_long = false;
         loop {
             if let Some(pos) = self.rbuf.iter().position(|&b| b == b'\n') {
@@ -273,7 +298,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 if line.last() == Some(&b'\r') {
                     line.pop();
                 }
-                return Ok(if too_long || line.len() > max { None } else { Some(line) });
+                return Ok(if too_long || line.len() > max {
+                    None
+                } else {
+                    Some(line)
+                });
             }
             if self.rbuf.len() > max {
                 // Drop what we have and keep reading until the end of that line.

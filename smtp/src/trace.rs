@@ -9,7 +9,11 @@ pub fn with_protocol(ehlo: bool, tls: bool, auth: bool, utf8: bool) -> String {
         (true, true) => "UTF8SMTP",
         (true, false) => "ESMTP",
     };
-    format!("{base}{}{}", if tls { "S" } else { "" }, if auth { "A" } else { "" })
+    format!(
+        "{base}{}{}",
+        if tls { "S" } else { "" },
+        if auth { "A" } else { "" }
+    )
 }
 
 pub struct TraceInfo<'a> {
@@ -91,7 +95,10 @@ mod tests {
     #[test]
     fn formats_dates() {
         assert_eq!(rfc5322_date(0), "Thu, 01 Jan 1970 00:00:00 +0000");
-        assert_eq!(rfc5322_date(1_795_321_025), "Sun, 22 Nov 2026 04:17:05 +0000");
+        assert_eq!(
+            rfc5322_date(1_795_321_025),
+            "Sun, 22 Nov 2026 04:17:05 +0000"
+        );
         assert_eq!(rfc5322_date(951_782_400), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 
@@ -115,7 +122,9 @@ mod tests {
             now: 0,
         });
         let s = String::from_utf8(h).unwrap();
-        assert!(s.starts_with("Received: from evil??X-Injected:?1 ([127.0.0.1])\r\n\tby mx.example.fr"));
+        assert!(
+            s.starts_with("Received: from evil??X-Injected:?1 ([127.0.0.1])\r\n\tby mx.example.fr")
+        );
         assert!(s.contains("\r\n\tfor <a@b.fr>;\r\n\tThu, 01 Jan 1970 00:00:00 +0000\r\n"));
         assert!(s.ends_with("\r\n"));
     }

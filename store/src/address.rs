@@ -22,7 +22,10 @@ impl Address {
         let atom_char = |c: char| {
             c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
         };
-        if local.split('.').any(|atom| atom.is_empty() || !atom.chars().all(atom_char)) {
+        if local
+            .split('.')
+            .any(|atom| atom.is_empty() || !atom.chars().all(atom_char))
+        {
             return Err(invalid("local part is not a dot-atom"));
         }
         let domain = normalise_domain(domain).map_err(|e| invalid(&e))?;

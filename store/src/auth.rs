@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use sha2::{Digest, Sha256};
 
+use crate::Store;
 use crate::address::Address;
 use crate::bal::{Bal, BalStatus};
 use crate::error::{Result, StoreError};
-use crate::Store;
 
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const CACHE_MAX_ENTRIES: usize = 100_000;
@@ -90,7 +90,9 @@ impl AuthCache {
         let digest = self.digest(password);
         let entries = self.entries.lock().expect("auth cache lock");
         entries.get(login).is_some_and(|e| {
-            e.expires > Instant::now() && e.stored_hash == stored_hash && e.password_digest == digest
+            e.expires > Instant::now()
+                && e.stored_hash == stored_hash
+                && e.password_digest == digest
         })
     }
 
@@ -142,7 +144,10 @@ impl Store {
             BalStatus::Suspended => return Ok(Err(AuthFailure::Suspended)),
             BalStatus::Closed => return Ok(Err(AuthFailure::Closed)),
         }
-        if self.auth_cache().hit(address.as_str(), &stored_hash, password) {
+        if self
+            .auth_cache()
+            .hit(address.as_str(), &stored_hash, password)
+        {
             return Ok(Ok(bal));
         }
         let (ok, stored_hash, password) = {
@@ -157,7 +162,8 @@ impl Store {
         if !ok {
             return Ok(Err(AuthFailure::BadPassword));
         }
-        self.auth_cache().remember(address.as_str(), &stored_hash, &password);
+        self.auth_cache()
+            .remember(address.as_str(), &stored_hash, &password);
         Ok(Ok(bal))
     }
 }

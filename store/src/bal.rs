@@ -66,7 +66,9 @@ impl BalStatus {
             "active" => Ok(BalStatus::Active),
             "suspended" => Ok(BalStatus::Suspended),
             "closed" => Ok(BalStatus::Closed),
-            _ => Err(StoreError::Invalid(format!("unknown BAL status {s:?} in database"))),
+            _ => Err(StoreError::Invalid(format!(
+                "unknown BAL status {s:?} in database"
+            ))),
         }
     }
 }
@@ -109,9 +111,32 @@ pub struct Bal {
 macro_rules! bal_columns {
     ($p:literal) => {
         concat!(
-            $p, "id, ", $p, "address, ", $p, "bal_type, ", $p, "national_id, ", $p, "finess, ",
-            $p, "siret, ", $p, "display_name, ", $p, "status, ", $p, "password_hash, ",
-            $p, "liste_rouge, ", $p, "created_at, ", $p, "updated_at, ", $p, "status_changed_at"
+            $p,
+            "id, ",
+            $p,
+            "address, ",
+            $p,
+            "bal_type, ",
+            $p,
+            "national_id, ",
+            $p,
+            "finess, ",
+            $p,
+            "siret, ",
+            $p,
+            "display_name, ",
+            $p,
+            "status, ",
+            $p,
+            "password_hash, ",
+            $p,
+            "liste_rouge, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at, ",
+            $p,
+            "status_changed_at"
         )
     };
 }
@@ -148,8 +173,16 @@ fn digits(what: &str, value: &str, len: usize) -> Result<String> {
 
 /// Checks the identifiers a BAL type requires and returns the national id to store.
 fn national_id_for(new: &NewBal) -> Result<Option<String>> {
-    let rpps = new.rpps.as_deref().map(|v| digits("RPPS", v, 11)).transpose()?;
-    let adeli = new.adeli.as_deref().map(|v| digits("ADELI", v, 9)).transpose()?;
+    let rpps = new
+        .rpps
+        .as_deref()
+        .map(|v| digits("RPPS", v, 11))
+        .transpose()?;
+    let adeli = new
+        .adeli
+        .as_deref()
+        .map(|v| digits("ADELI", v, 9))
+        .transpose()?;
     let has_structure = new.finess.is_some() || new.siret.is_some();
     match new.bal_type {
         BalType::Per => match (rpps, adeli) {
@@ -180,8 +213,16 @@ impl Store {
     pub async fn create_bal(&self, new: &NewBal) -> Result<Bal> {
         let address = Address::parse(&new.address)?;
         let national_id = national_id_for(new)?;
-        let finess = new.finess.as_deref().map(|v| digits("FINESS", v, 9)).transpose()?;
-        let siret = new.siret.as_deref().map(|v| digits("SIRET", v, 14)).transpose()?;
+        let finess = new
+            .finess
+            .as_deref()
+            .map(|v| digits("FINESS", v, 9))
+            .transpose()?;
+        let siret = new
+            .siret
+            .as_deref()
+            .map(|v| digits("SIRET", v, 14))
+            .transpose()?;
         let domain_id = self.domain_id(address.domain()).await?.ok_or_else(|| {
             StoreError::Invalid(format!(
                 "domain {} is not a local domain: add it first with `mssante domain add {}`",
@@ -230,10 +271,14 @@ impl Store {
         &self,
         address: &Address,
     ) -> Result<Option<(Bal, Option<String>)>> {
-        let row = sqlx::query(concat!("SELECT ", bal_columns!(""), " FROM bals WHERE address = $1"))
-            .bind(address.as_str())
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            bal_columns!(""),
+            " FROM bals WHERE address = $1"
+        ))
+        .bind(address.as_str())
+        .fetch_optional(self.pool())
+        .await?;
         match row {
             Some(r) => Ok(Some((bal_from_row(&r)?, r.try_get("password_hash")?))),
             None => Ok(None),
@@ -290,12 +335,14 @@ impl Store {
         }
         let t = now();
         let mut w = self.write_txn().await?;
-        sqlx::query("UPDATE bals SET status = $1, updated_at = $2, status_changed_at = $2 WHERE id = $3")
-            .bind(to.as_str())
-            .bind(t)
-            .bind(bal.id)
-            .execute(&mut *w.txn)
-            .await?;
+        sqlx::query(
+            "UPDATE bals SET status = $1, updated_at = $2, status_changed_at = $2 WHERE id = $3",
+        )
+        .bind(to.as_str())
+        .bind(t)
+        .bind(bal.id)
+        .execute(&mut *w.txn)
+        .await?;
         w.commit().await?;
         self.auth_cache().forget(bal.address.as_str());
         self.bal(address).await
@@ -305,7 +352,10 @@ impl Store {
     pub async fn set_bal_password(&self, address: &str, password_hash: &str) -> Result<()> {
         let bal = self.bal(address).await?;
         if bal.status == BalStatus::Closed {
-            return Err(StoreError::Invalid(format!("BAL {} is closed", bal.address)));
+            return Err(StoreError::Invalid(format!(
+                "BAL {} is closed",
+                bal.address
+            )));
         }
         let mut w = self.write_txn().await?;
         sqlx::query("UPDATE bals SET password_hash = $1, updated_at = $2 WHERE id = $3")
@@ -349,8 +399,18 @@ mod tests {
 
     #[test]
     fn per_national_id_is_prefixed() {
-        assert_eq!(national_id_for(&per(Some("10003456789"), None)).unwrap().unwrap(), "810003456789");
-        assert_eq!(national_id_for(&per(None, Some("751234567"))).unwrap().unwrap(), "0751234567");
+        assert_eq!(
+            national_id_for(&per(Some("10003456789"), None))
+                .unwrap()
+                .unwrap(),
+            "810003456789"
+        );
+        assert_eq!(
+            national_id_for(&per(None, Some("751234567")))
+                .unwrap()
+                .unwrap(),
+            "0751234567"
+        );
     }
 
     #[test]

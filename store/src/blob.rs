@@ -87,9 +87,17 @@ mod tests {
         store.put(&hash, bytes).unwrap();
         store.put(&hash, bytes).unwrap();
         assert_eq!(store.get(&hash).unwrap(), bytes);
-        let on_disk = dir.path().join("blobs").join(&hash[0..2]).join(&hash[2..4]).join(&hash);
+        let on_disk = dir
+            .path()
+            .join("blobs")
+            .join(&hash[0..2])
+            .join(&hash[2..4])
+            .join(&hash);
         assert!(on_disk.is_file());
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[test]

@@ -138,7 +138,9 @@ impl Store {
     /// Stores a message durably for all its recipients. See the module documentation.
     pub async fn deliver(&self, msg: IncomingMessage) -> Result<DeliveryReceipt> {
         if msg.recipients.is_empty() {
-            return Err(StoreError::Invalid("a message needs at least one recipient".into()));
+            return Err(StoreError::Invalid(
+                "a message needs at least one recipient".into(),
+            ));
         }
         let hash = blob_hash(&msg.raw);
         let size = msg.raw.len() as i64;
@@ -149,7 +151,9 @@ impl Store {
         // The first statement is a write, so on SQLite the transaction takes the write lock
         // at once and never has to upgrade a read snapshot.
         let insert_blob = match self.engine() {
-            crate::Engine::Sqlite => "INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES ($1, $2, $3)",
+            crate::Engine::Sqlite => {
+                "INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES ($1, $2, $3)"
+            }
             crate::Engine::Postgres => {
                 "INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING"
             }

@@ -17,12 +17,14 @@ impl Store {
     pub async fn add_domain(&self, name: &str) -> Result<Domain> {
         let name = normalise_domain(name).map_err(StoreError::Invalid)?;
         let mut w = self.write_txn().await?;
-        let row = sqlx::query("INSERT INTO domains (name, created_at) VALUES ($1, $2) RETURNING id, created_at")
-            .bind(&name)
-            .bind(now())
-            .fetch_one(&mut *w.txn)
-            .await
-            .map_err(duplicate_as(&format!("domain {name}")))?;
+        let row = sqlx::query(
+            "INSERT INTO domains (name, created_at) VALUES ($1, $2) RETURNING id, created_at",
+        )
+        .bind(&name)
+        .bind(now())
+        .fetch_one(&mut *w.txn)
+        .await
+        .map_err(duplicate_as(&format!("domain {name}")))?;
         let domain = Domain {
             id: row.try_get("id")?,
             name,

@@ -91,7 +91,11 @@ impl Store {
     }
 
     /// The messages of one folder of a BAL, by UID.
-    pub async fn mailbox_messages(&self, address: &str, folder: &str) -> Result<Vec<StoredMessage>> {
+    pub async fn mailbox_messages(
+        &self,
+        address: &str,
+        folder: &str,
+    ) -> Result<Vec<StoredMessage>> {
         let mailbox_id = self
             .mailboxes(address)
             .await?

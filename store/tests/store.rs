@@ -5,7 +5,9 @@ use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
 
 async fn open(engine: TestEngine) -> (Store, TestDb) {
     let db = TestDb::new(engine);
-    let store = Store::open(&db.url, db.data_path()).await.expect("open store");
+    let store = Store::open(&db.url, db.data_path())
+        .await
+        .expect("open store");
     (store, db)
 }
 
@@ -45,16 +47,19 @@ fn local(address: &str, bal_id: i64) -> RecipientSpec {
     }
 }
 
-engine_tests!(migrations_run_twice_and_engine_is_detected, |engine| async move {
-    let (store, db) = open(engine).await;
-    store.close().await;
-    let again = Store::open(&db.url, db.data_path()).await.expect("reopen");
-    let expected = match engine {
-        TestEngine::Sqlite => mssante_store::Engine::Sqlite,
-        TestEngine::Postgres => mssante_store::Engine::Postgres,
-    };
-    assert_eq!(again.engine(), expected);
-});
+engine_tests!(
+    migrations_run_twice_and_engine_is_detected,
+    |engine| async move {
+        let (store, db) = open(engine).await;
+        store.close().await;
+        let again = Store::open(&db.url, db.data_path()).await.expect("reopen");
+        let expected = match engine {
+            TestEngine::Sqlite => mssante_store::Engine::Sqlite,
+            TestEngine::Postgres => mssante_store::Engine::Postgres,
+        };
+        assert_eq!(again.engine(), expected);
+    }
+);
 
 engine_tests!(domains_are_normalised_and_unique, |engine| async move {
     let (store, _db) = open(engine).await;
@@ -62,37 +67,69 @@ engine_tests!(domains_are_normalised_and_unique, |engine| async move {
     assert_eq!(d.name, "ch-x.mssante.fr");
     let dup = store.add_domain("ch-x.mssante.fr").await.unwrap_err();
     assert!(matches!(dup, StoreError::Duplicate(_)), "{dup:?}");
-    assert!(matches!(store.add_domain("not a domain").await, Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        store.add_domain("not a domain").await,
+        Err(StoreError::Invalid(_))
+    ));
     assert_eq!(store.list_domains().await.unwrap().len(), 1);
     assert!(store.is_local_domain("CH-X.mssante.fr").await.unwrap());
     assert!(!store.is_local_domain("other.mssante.fr").await.unwrap());
 });
 
-engine_tests!(bal_creation_makes_special_use_folders, |engine| async move {
-    let (store, _db) = open(engine).await;
-    store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let bal = store.create_bal(&per("Jean.Dupont@ch-x.mssante.fr", "10003456789")).await.unwrap();
-    assert_eq!(bal.address.as_str(), "jean.dupont@ch-x.mssante.fr");
-    assert_eq!(bal.national_id.as_deref(), Some("810003456789"));
-    assert_eq!(bal.status, BalStatus::Active);
-    let folders = store.mailboxes("jean.dupont@ch-x.mssante.fr").await.unwrap();
-    let names: Vec<_> = folders.iter().map(|f| (f.name.as_str(), f.special_use.as_deref())).collect();
-    assert_eq!(
-        names,
-        vec![("Drafts", Some("\\Drafts")), ("INBOX", None), ("Sent", Some("\\Sent")), ("Trash", Some("\\Trash"))]
-    );
-    assert!(folders.iter().all(|f| f.uidnext == 1 && f.uidvalidity > 0));
-});
+engine_tests!(
+    bal_creation_makes_special_use_folders,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        store.add_domain("ch-x.mssante.fr").await.unwrap();
+        let bal = store
+            .create_bal(&per("Jean.Dupont@ch-x.mssante.fr", "10003456789"))
+            .await
+            .unwrap();
+        assert_eq!(bal.address.as_str(), "jean.dupont@ch-x.mssante.fr");
+        assert_eq!(bal.national_id.as_deref(), Some("810003456789"));
+        assert_eq!(bal.status, BalStatus::Active);
+        let folders = store
+            .mailboxes("jean.dupont@ch-x.mssante.fr")
+            .await
+            .unwrap();
+        let names: Vec<_> = folders
+            .iter()
+            .map(|f| (f.name.as_str(), f.special_use.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                ("Drafts", Some("\\Drafts")),
+                ("INBOX", None),
+                ("Sent", Some("\\Sent")),
+                ("Trash", Some("\\Trash"))
+            ]
+        );
+        assert!(folders.iter().all(|f| f.uidnext == 1 && f.uidvalidity > 0));
+    }
+);
 
 engine_tests!(bal_creation_errors_are_clear, |engine| async move {
     let (store, _db) = open(engine).await;
-    let err = store.create_bal(&per("a@unknown.mssante.fr", "10003456789")).await.unwrap_err();
+    let err = store
+        .create_bal(&per("a@unknown.mssante.fr", "10003456789"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not a local domain"), "{err}");
     store.add_domain("ch-x.mssante.fr").await.unwrap();
-    store.create_bal(&per("a@ch-x.mssante.fr", "10003456789")).await.unwrap();
-    let err = store.create_bal(&per("A@CH-X.mssante.fr", "10003456789")).await.unwrap_err();
+    store
+        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap();
+    let err = store
+        .create_bal(&per("A@CH-X.mssante.fr", "10003456789"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Duplicate(_)), "{err:?}");
-    let err = store.create_bal(&per("bad address@ch-x.mssante.fr", "10003456789")).await.unwrap_err();
+    let err = store
+        .create_bal(&per("bad address@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("invalid address"), "{err}");
     // Nothing half-created: exactly one BAL and its four folders.
     assert_eq!(store.list_bals(None).await.unwrap().len(), 1);
@@ -101,13 +138,43 @@ engine_tests!(bal_creation_errors_are_clear, |engine| async move {
 engine_tests!(life_cycle_is_enforced, |engine| async move {
     let (store, _db) = open(engine).await;
     store.add_domain("ch-x.mssante.fr").await.unwrap();
-    store.create_bal(&per("a@ch-x.mssante.fr", "10003456789")).await.unwrap();
+    store
+        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap();
     let a = "a@ch-x.mssante.fr";
-    assert!(store.set_bal_status(a, BalStatus::Active).await.is_err(), "already active");
-    assert_eq!(store.set_bal_status(a, BalStatus::Suspended).await.unwrap().status, BalStatus::Suspended);
-    assert_eq!(store.set_bal_status(a, BalStatus::Active).await.unwrap().status, BalStatus::Active);
-    assert_eq!(store.set_bal_status(a, BalStatus::Closed).await.unwrap().status, BalStatus::Closed);
-    assert!(store.set_bal_status(a, BalStatus::Active).await.is_err(), "closed is final");
+    assert!(
+        store.set_bal_status(a, BalStatus::Active).await.is_err(),
+        "already active"
+    );
+    assert_eq!(
+        store
+            .set_bal_status(a, BalStatus::Suspended)
+            .await
+            .unwrap()
+            .status,
+        BalStatus::Suspended
+    );
+    assert_eq!(
+        store
+            .set_bal_status(a, BalStatus::Active)
+            .await
+            .unwrap()
+            .status,
+        BalStatus::Active
+    );
+    assert_eq!(
+        store
+            .set_bal_status(a, BalStatus::Closed)
+            .await
+            .unwrap()
+            .status,
+        BalStatus::Closed
+    );
+    assert!(
+        store.set_bal_status(a, BalStatus::Active).await.is_err(),
+        "closed is final"
+    );
 });
 
 engine_tests!(password_login_and_invalidation, |engine| async move {
@@ -117,21 +184,54 @@ engine_tests!(password_login_and_invalidation, |engine| async move {
     new.password_hash = Some(hash_password("first secret").unwrap());
     store.create_bal(&new).await.unwrap();
     let a = "a@ch-x.mssante.fr";
-    assert!(store.authenticate("A@ch-x.mssante.fr", "first secret").await.unwrap().is_ok());
+    assert!(
+        store
+            .authenticate("A@ch-x.mssante.fr", "first secret")
+            .await
+            .unwrap()
+            .is_ok()
+    );
     // Second login is served from the cache; still correct.
     assert!(store.authenticate(a, "first secret").await.unwrap().is_ok());
-    assert_eq!(store.authenticate(a, "wrong").await.unwrap().unwrap_err(), AuthFailure::BadPassword);
-    store.set_bal_password(a, &hash_password("second secret").unwrap()).await.unwrap();
     assert_eq!(
-        store.authenticate(a, "first secret").await.unwrap().unwrap_err(),
+        store.authenticate(a, "wrong").await.unwrap().unwrap_err(),
+        AuthFailure::BadPassword
+    );
+    store
+        .set_bal_password(a, &hash_password("second secret").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .authenticate(a, "first secret")
+            .await
+            .unwrap()
+            .unwrap_err(),
         AuthFailure::BadPassword,
         "old password still accepted after a change"
     );
-    assert!(store.authenticate(a, "second secret").await.unwrap().is_ok());
+    assert!(
+        store
+            .authenticate(a, "second secret")
+            .await
+            .unwrap()
+            .is_ok()
+    );
     store.set_bal_status(a, BalStatus::Suspended).await.unwrap();
-    assert_eq!(store.authenticate(a, "second secret").await.unwrap().unwrap_err(), AuthFailure::Suspended);
     assert_eq!(
-        store.authenticate("nobody@ch-x.mssante.fr", "x").await.unwrap().unwrap_err(),
+        store
+            .authenticate(a, "second secret")
+            .await
+            .unwrap()
+            .unwrap_err(),
+        AuthFailure::Suspended
+    );
+    assert_eq!(
+        store
+            .authenticate("nobody@ch-x.mssante.fr", "x")
+            .await
+            .unwrap()
+            .unwrap_err(),
         AuthFailure::UnknownAccount
     );
 });
@@ -139,8 +239,14 @@ engine_tests!(password_login_and_invalidation, |engine| async move {
 engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     let (store, db) = open(engine).await;
     store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let a = store.create_bal(&per("a@ch-x.mssante.fr", "10003456789")).await.unwrap();
-    let b = store.create_bal(&per("b@ch-x.mssante.fr", "10003456790")).await.unwrap();
+    let a = store
+        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap();
+    let b = store
+        .create_bal(&per("b@ch-x.mssante.fr", "10003456790"))
+        .await
+        .unwrap();
     let raw = b"Subject: report\r\n\r\nbody\r\n";
     let remote = RecipientSpec {
         address: Address::parse("dr@other.mssante.fr").unwrap(),
@@ -149,7 +255,14 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
         disposition: RcptDisposition::Remote,
     };
     let receipt = store
-        .deliver(message(raw, vec![local("a@ch-x.mssante.fr", a.id), local("b@ch-x.mssante.fr", b.id), remote]))
+        .deliver(message(
+            raw,
+            vec![
+                local("a@ch-x.mssante.fr", a.id),
+                local("b@ch-x.mssante.fr", b.id),
+                remote,
+            ],
+        ))
         .await
         .unwrap();
     assert_eq!((receipt.delivered_local, receipt.queued_remote), (2, 1));
@@ -171,45 +284,81 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     assert_eq!(queued[0].ret.as_deref(), Some("HDRS"));
 });
 
-engine_tests!(uids_and_modseqs_increase_under_concurrency, |engine| async move {
-    let (store, _db) = open(engine).await;
-    store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let a = store.create_bal(&per("a@ch-x.mssante.fr", "10003456789")).await.unwrap();
-    let mut tasks = Vec::new();
-    for i in 0..40 {
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let raw = format!("Subject: {i}\r\n\r\n{i}\r\n");
-            store.deliver(message(raw.as_bytes(), vec![local("a@ch-x.mssante.fr", a.id)])).await.unwrap()
-        }));
+engine_tests!(
+    uids_and_modseqs_increase_under_concurrency,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        store.add_domain("ch-x.mssante.fr").await.unwrap();
+        let a = store
+            .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let raw = format!("Subject: {i}\r\n\r\n{i}\r\n");
+                store
+                    .deliver(message(
+                        raw.as_bytes(),
+                        vec![local("a@ch-x.mssante.fr", a.id)],
+                    ))
+                    .await
+                    .unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let msgs = store
+            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .await
+            .unwrap();
+        let uids: Vec<i64> = msgs.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, (1..=40).collect::<Vec<_>>());
+        let mut modseqs: Vec<i64> = msgs.iter().map(|m| m.modseq).collect();
+        modseqs.sort();
+        modseqs.dedup();
+        assert_eq!(modseqs.len(), 40, "each append has its own modseq");
+        let inbox = store
+            .mailboxes("a@ch-x.mssante.fr")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|m| m.name == "INBOX")
+            .unwrap();
+        assert_eq!(inbox.uidnext, 41);
+        assert_eq!(inbox.highestmodseq, *modseqs.last().unwrap());
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let msgs = store.mailbox_messages("a@ch-x.mssante.fr", "INBOX").await.unwrap();
-    let uids: Vec<i64> = msgs.iter().map(|m| m.uid).collect();
-    assert_eq!(uids, (1..=40).collect::<Vec<_>>());
-    let mut modseqs: Vec<i64> = msgs.iter().map(|m| m.modseq).collect();
-    modseqs.sort();
-    modseqs.dedup();
-    assert_eq!(modseqs.len(), 40, "each append has its own modseq");
-    let inbox = store.mailboxes("a@ch-x.mssante.fr").await.unwrap().into_iter().find(|m| m.name == "INBOX").unwrap();
-    assert_eq!(inbox.uidnext, 41);
-    assert_eq!(inbox.highestmodseq, *modseqs.last().unwrap());
-});
+);
 
 engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
     let (store, db) = open(engine).await;
     store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let a = store.create_bal(&per("a@ch-x.mssante.fr", "10003456789")).await.unwrap();
+    let a = store
+        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap();
     // Make the blob directory unusable: a file where the directory should be.
     let blobs = db.data_path().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"not a directory").unwrap();
-    let err = store.deliver(message(b"Subject: x\r\n\r\nx\r\n", vec![local("a@ch-x.mssante.fr", a.id)])).await.unwrap_err();
+    let err = store
+        .deliver(message(
+            b"Subject: x\r\n\r\nx\r\n",
+            vec![local("a@ch-x.mssante.fr", a.id)],
+        ))
+        .await
+        .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
     assert_eq!(store.message_count().await.unwrap(), 0);
-    assert!(store.mailbox_messages("a@ch-x.mssante.fr", "INBOX").await.unwrap().is_empty());
+    assert!(
+        store
+            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 });
 
 fn walk_files(dir: &std::path::Path) -> usize {

@@ -31,7 +31,11 @@ pub struct Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn binary() -> &'static str {
@@ -42,7 +46,11 @@ impl Server {
     /// A configured but not yet running server with `extra` TOML appended to the config.
     pub fn configure(engine: Engine, extra: &str) -> Server {
         let db = TestDb::new(engine);
-        let ports = Ports { smtp: free_port(), submission: free_port(), submissions: free_port() };
+        let ports = Ports {
+            smtp: free_port(),
+            submission: free_port(),
+            submissions: free_port(),
+        };
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
             "hostname = \"{HOSTNAME}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
@@ -56,7 +64,13 @@ impl Server {
         );
         std::fs::write(&config_path, config).unwrap();
         let log_path = db.data_path().join("server.log");
-        Server { db, config_path, ports, child: None, log_path }
+        Server {
+            db,
+            config_path,
+            ports,
+            child: None,
+            log_path,
+        }
     }
 
     /// A running server with one local domain and the BALs given (PER, password PASSWORD).
@@ -76,10 +90,23 @@ impl Server {
 
     pub fn create_bal(&self, address: &str, rpps: &str) {
         let out = self.cli_stdin(
-            &["bal", "create", address, "--type", "PER", "--rpps", rpps, "--password-stdin"],
+            &[
+                "bal",
+                "create",
+                address,
+                "--type",
+                "PER",
+                "--rpps",
+                rpps,
+                "--password-stdin",
+            ],
             &format!("{PASSWORD}\n"),
         );
-        assert!(out.status.success(), "bal create: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "bal create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn spawn(&mut self) {
@@ -98,13 +125,21 @@ impl Server {
 
     fn wait_until_listening(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        for port in [self.ports.smtp, self.ports.submission, self.ports.submissions] {
+        for port in [
+            self.ports.smtp,
+            self.ports.submission,
+            self.ports.submissions,
+        ] {
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("server exited with {status}: {}", self.log());
                 }
-                assert!(Instant::now() < deadline, "server not listening on {port}: {}", self.log());
+                assert!(
+                    Instant::now() < deadline,
+                    "server not listening on {port}: {}",
+                    self.log()
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -129,13 +164,18 @@ impl Server {
     /// SIGTERM and wait for the process to exit; returns its exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = c.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not stop after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -154,13 +194,22 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
     pub fn cli_ok(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -196,7 +245,9 @@ impl Server {
     }
 
     async fn open_store(&self) -> mssante_store::Store {
-        mssante_store::Store::open(&self.db.url, self.db.data_path()).await.unwrap()
+        mssante_store::Store::open(&self.db.url, self.db.data_path())
+            .await
+            .unwrap()
     }
 }
 
@@ -207,12 +258,20 @@ impl Drop for Server {
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 /// The body of a stored message: what follows our Received trace header.
 pub fn strip_trace_header(stored: &[u8]) -> &[u8] {
-    assert!(stored.starts_with(b"Received: from "), "no trace header: {:?}", String::from_utf8_lossy(&stored[..stored.len().min(80)]));
+    assert!(
+        stored.starts_with(b"Received: from "),
+        "no trace header: {:?}",
+        String::from_utf8_lossy(&stored[..stored.len().min(80)])
+    );
     // The trace header is folded on lines starting with a tab.
     let mut pos = 0;
     loop {
@@ -225,7 +284,9 @@ pub fn strip_trace_header(stored: &[u8]) -> &[u8] {
 }
 
 pub fn clients_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("clients")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("clients")
 }
 
 /// Runs `tests/clients/smtp_client.py CASE` against the server and returns its JSON output.
@@ -246,7 +307,12 @@ pub fn py(case: &str, server: &Server, args: &[&str]) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr),
         server.log()
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{case}: bad JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{case}: bad JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Runs swaks (a real, independent SMTP client) and returns (exit code, transcript).
@@ -256,6 +322,10 @@ pub fn swaks(args: &[&str]) -> (i32, String) {
         .args(["--timeout", "30"])
         .output()
         .expect("swaks is required for the end-to-end tests (Debian package swaks)");
-    let transcript = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let transcript = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), transcript)
 }
