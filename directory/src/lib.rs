@@ -3,11 +3,13 @@
 //! refreshes from the FHIR API, lookups served from the local copy only, and the publication
 //! of our own BALs through an outbox.
 
+pub mod cli;
 pub mod config;
 pub mod download;
 pub mod extraction;
 pub mod import;
 pub mod ldap;
 
+pub use cli::{DirectoryCommand, run};
 pub use config::DirectoryConfig;
 pub use import::{ImportOptions, ImportReport, Progress, import_extraction};

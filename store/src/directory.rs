@@ -984,16 +984,35 @@ impl Store {
             .unwrap_or_default();
         let profession = query.profession.as_deref().unwrap_or("").trim().to_string();
         let postcode = query.postcode.as_deref().unwrap_or("").trim().to_string();
+        // A TRE_G15 code filters in SQL; a label (`Médecin`, any accents or case) is compared
+        // folded in Rust, so the SQL LIMIT only applies without one.
+        let is_code = profession.bytes().all(|b| b.is_ascii_digit());
+        let code = if is_code {
+            profession.clone()
+        } else {
+            String::new()
+        };
+        let label = if is_code {
+            String::new()
+        } else {
+            fold_name(&profession)
+        };
+        let sql_limit = if query.limit > 0 && label.is_empty() {
+            query.limit
+        } else {
+            i64::MAX
+        };
         // Each optional filter is `($n = '' OR ...)` so that one static statement serves all
-        // combinations; profession labels are compared folded in Rust below.
+        // combinations.
         let rows = sqlx::query(concat!(
             current_entries!(
                 "((e.name_key >= $1 AND e.name_key < $2) \
                   OR (e.first_name_key >= $1 AND e.first_name_key < $2)) \
                  AND ($3 = '' OR (e.first_name_key >= $3 AND e.first_name_key < $4)) \
-                 AND ($5 = '' OR (e.postcode >= $5 AND e.postcode < $6))"
+                 AND ($5 = '' OR (e.postcode >= $5 AND e.postcode < $6)) \
+                 AND ($7 = '' OR e.profession_code = $7)"
             ),
-            " ORDER BY e.name_key, e.first_name_key, e.address_key, s.source, e.line"
+            " ORDER BY e.name_key, e.first_name_key, e.address_key, s.source, e.line LIMIT $8"
         ))
         .bind(prefix.clone())
         .bind(prefix_upper_bound(&prefix))
@@ -1001,17 +1020,14 @@ impl Store {
         .bind(prefix_upper_bound(&first))
         .bind(postcode.clone())
         .bind(prefix_upper_bound(&postcode))
+        .bind(code)
+        .bind(sql_limit)
         .fetch_all(self.pool())
         .await?;
-        let wanted_profession = fold_name(&profession);
         let mut entries = Vec::new();
         for r in &rows {
             let entry = entry_from_row(r)?;
-            let row = &entry.row;
-            if !profession.is_empty()
-                && row.profession_code != profession
-                && fold_name(&row.profession_label) != wanted_profession
-            {
+            if !label.is_empty() && fold_name(&entry.row.profession_label) != label {
                 continue;
             }
             entries.push(entry);
