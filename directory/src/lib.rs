@@ -7,8 +7,10 @@ pub mod cli;
 pub mod config;
 pub mod download;
 pub mod extraction;
+pub mod fhir;
 pub mod import;
 pub mod ldap;
+pub mod publication;
 
 pub use cli::{DirectoryCommand, run};
 pub use config::DirectoryConfig;

@@ -11,6 +11,7 @@ mod blob;
 mod db;
 mod delivery;
 mod directory;
+mod directory_outbox;
 mod domain;
 mod error;
 mod mailbox;
@@ -29,6 +30,7 @@ pub use directory::{
     ImportRecord, ImportStatus, NameQuery, RejectedLine, address_key, fold_name,
     sources as directory_sources,
 };
+pub use directory_outbox::OutboxItem;
 pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use mailbox::{MailboxInfo, StoredMessage};

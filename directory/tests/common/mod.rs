@@ -1,6 +1,7 @@
 //! Helpers shared by the directory tests: stores on both engines and the fixtures.
 #![allow(dead_code)]
 
+pub mod http_stub;
 pub mod slapd;
 
 use std::collections::BTreeSet;
