@@ -364,7 +364,7 @@ engine_tests!(
             );
         }
         assert!(
-            answers.iter().any(|a| *a == yesterday),
+            answers.contains(&yesterday),
             "lookups ran during the import"
         );
     }
