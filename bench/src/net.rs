@@ -13,6 +13,7 @@ use tokio_rustls::TlsConnector;
 
 /// How a client reaches the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TlsMode {
     None,
     Starttls,

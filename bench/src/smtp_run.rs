@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -97,6 +97,7 @@ impl WorkerStats {
 
 struct Shared {
     next: AtomicUsize,
+    warned: AtomicBool,
     args: SmtpArgs,
     opts: SessionOpts,
     mix: Mix,
@@ -169,6 +170,9 @@ async fn worker(shared: Arc<Shared>) -> WorkerStats {
 async fn session(shared: &Shared, st: &mut WorkerStats) -> Result<bool> {
     let a = &shared.args;
     let mut s = SmtpSession::open(&shared.opts).await?;
+    if a.bdat && !s.chunking && !shared.warned.swap(true, Ordering::Relaxed) {
+        eprintln!("warning: the server offers no CHUNKING; sending with DATA");
+    }
     let mut sent = 0;
     while a.per_conn == 0 || sent < a.per_conn {
         let Some(i) = shared.take() else {
@@ -252,6 +256,7 @@ pub async fn run(a: SmtpArgs, pids: &[u32], json: Option<&std::path::Path>) -> R
         .as_nanos() as u64;
     let shared = Arc::new(Shared {
         next: AtomicUsize::new(0),
+        warned: AtomicBool::new(false),
         args: a.clone(),
         opts,
         mix,
