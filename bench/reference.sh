@@ -135,12 +135,13 @@ imap_hibernate_timeout = 5s
 service imap-hibernate {
   unix_listener imap-hibernate {
     mode = 0660
-    group = mail
+    group = \$default_internal_group
   }
 }
 service imap {
+  extra_groups = \$default_internal_group
   unix_listener imap-master {
-    user = mail
+    user = \$default_internal_user
   }
 }"
     fi

@@ -64,6 +64,9 @@ pub struct ConnArgs {
     /// Seconds to hold them once all are up.
     #[arg(long, default_value_t = 30)]
     pub hold: u64,
+    /// Seconds after all sessions are up when server memory is read (after any hibernation).
+    #[arg(long, default_value_t = 1)]
+    pub measure_after: u64,
     /// Sessions being opened at the same time.
     #[arg(long, default_value_t = 32)]
     pub parallel: usize,
@@ -357,7 +360,8 @@ pub async fn run_connections(
         a.sessions - open.len(),
         a.hold
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let wait = a.measure_after.min(a.hold);
+    tokio::time::sleep(Duration::from_secs(wait)).await;
     let mem = (!pids.is_empty()).then(|| procfs::tree_memory(pids));
     if let Some(m) = &mem {
         println!(
@@ -365,7 +369,7 @@ pub async fn run_connections(
             m.processes, m.rss_kb, m.pss_kb
         );
     }
-    tokio::time::sleep(Duration::from_secs(a.hold.saturating_sub(1))).await;
+    tokio::time::sleep(Duration::from_secs(a.hold - wait)).await;
     let up = open.len();
     close_all(open).await;
     let per = match (&mem, &before) {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Runs every benchmark workload against the reference stack (Postfix + Dovecot) and, when a
+# `mssante` binary is there, against ours, interleaved (ours, ref, ours, ref…), each run on
+# fresh state, and prints the medians. Results (JSON per run) go to $OUT.
+#
+#   bench/compare.sh                   everything, RUNS=3
+#   WORKLOADS="smtp-bio-r1 lab-bulk" bench/compare.sh
+#
+# Settings: RUNS (3), OUT (/tmp/mssante-bench-results), N (2000 messages), C (16 connections),
+# WORKLOADS (smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000),
+# TARGETS (ours ref; ours is skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${RUNS:-3}
+OUT=${OUT:-/tmp/mssante-bench-results}
+N=${N:-2000}
+C=${C:-16}
+WORKLOADS=${WORKLOADS:-smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000}
+TARGETS=${TARGETS:-ours ref}
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+export MSSANTE_BIN=${MSSANTE_BIN:-$TARGET_DIR/release/mssante}
+BENCH=${BENCH_BIN:-$TARGET_DIR/release/mssante-bench}
+mkdir -p "$OUT"
+
+[ -x "$BENCH" ] || cargo build --release -p mssante-bench
+if [[ " $TARGETS " == *" ours "* ]] && [ ! -x "$MSSANTE_BIN" ]; then
+    echo "no $MSSANTE_BIN: ours is not measured" >&2
+    TARGETS=${TARGETS//ours/}
+fi
+
+machine() {
+    echo "== machine"
+    echo "cores: $(nproc), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+    echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
+    bench/reference.sh fsync /tmp
+    echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# Workloads that need IMAP are skipped for a target whose IMAP port does not answer.
+imap_up() { python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "${1##*:}" 2>/dev/null; }
+
+start() {
+    case $1 in
+        ref) bench/reference.sh start >/dev/null; eval "$(bench/reference.sh env)"
+             SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
+             WAIT=(--wait-maildir "$REF_MAILDIR") ;;
+        ref-tuned) REF_PROFILE=tuned bench/reference.sh start >/dev/null; eval "$(bench/reference.sh env)"
+             SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
+             WAIT=(--wait-maildir "$REF_MAILDIR") ;;
+        ours) bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
+              SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PID
+              WAIT=(--wait-cmd "bench/ours.sh count") ;;
+    esac
+}
+
+stop() {
+    case $1 in
+        ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
+        ours) bench/ours.sh stop >/dev/null ;;
+    esac
+}
+
+run_one() {
+    local w=$1 t=$2 i=$3 json=$OUT/$1-$2-$3.json
+    local smtp=("$BENCH" --server-pid "$PIDS" --json "$json" smtp --addr "$SMTP" -c "$C" "${WAIT[@]}")
+    echo "-- $w $t run $i"
+    case $w in
+        smtp-bio-r1) "${smtp[@]}" -n "$N" -r 1 --mix bio ;;
+        smtp-bio-r5) "${smtp[@]}" -n "$N" -r 5 --mix bio ;;
+        smtp-mix) "${smtp[@]}" -n "$((N / 2))" -r 1 --mix realistic ;;
+        lab-bulk) "$BENCH" --server-pid "$PIDS" --json "$json" smtp --addr "$SMTP" -c 1 -n 1000 -r 1 --mix bio "${WAIT[@]}" ;;
+        imap-mix)
+            imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
+            "$BENCH" smtp --addr "$SMTP" -c "$C" -n 2000 -r 1 --mix bio "${WAIT[@]}" >/dev/null
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" -s 16 --duration 30 ;;
+        idle-1000)
+            imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
+            "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" -k 1000 --hold 12 --measure-after 10 ;;
+    esac
+}
+
+summary() {
+    local w t files
+    echo "== medians"
+    for w in $WORKLOADS; do
+        for t in $(targets_for "$w"); do
+            files=$(ls "$OUT/$w-$t-"*.json 2>/dev/null || true)
+            [ -n "$files" ] || continue
+            echo "-- $w $t"
+            # shellcheck disable=SC2086
+            "$BENCH" summary $files
+        done
+    done
+}
+
+trap 'for t in $TARGETS ref-tuned; do stop "$t" 2>/dev/null || true; done' EXIT
+machine
+# IMAP workloads also run on the reference's tuned profile (high-performance login, hibernation).
+targets_for() {
+    case $1 in
+        imap-mix|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
+        *) echo "$TARGETS" ;;
+    esac
+}
+
+for w in $WORKLOADS; do
+    for i in $(seq 1 "$RUNS"); do
+        for t in $(targets_for "$w"); do
+            start "$t"
+            run_one "$w" "$t" "$i" || echo "   run failed" >&2
+            stop "$t"
+        done
+    done
+done
+summary

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Our server for the benchmarks, with throwaway state under /tmp/mssante-ours-XXXX:
+# plaintext MX listener on a loopback high port (the same shape as the reference's smtpd),
+# SQLite store, the same users as bench/reference.sh (userN@bench.test).
+#
+#   bench/ours.sh start     start `mssante serve` (binary: $MSSANTE_BIN, default target/release/mssante)
+#   bench/ours.sh env       shell variables for the generator (eval "$(bench/ours.sh env)")
+#   bench/ours.sh count     delivered copies (rows of mailbox_messages)
+#   bench/ours.sh status    process and listeners
+#   bench/ours.sh stop      stop it by PID and remove the state (OURS_KEEP=1 keeps it)
+#
+# Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), REF_USERS (100), REF_DOMAIN (bench.test).
+set -euo pipefail
+
+BIN=${MSSANTE_BIN:-target/release/mssante}
+SMTP_PORT=${OURS_SMTP_PORT:-2535}
+IMAP_PORT=${OURS_IMAP_PORT:-1153}
+USERS=${REF_USERS:-100}
+DOMAIN=${REF_DOMAIN:-bench.test}
+STATE=/tmp/mssante-ours.current
+
+die() { echo "ours.sh: $*" >&2; exit 1; }
+base_dir() { [ -f "$STATE" ] && cat "$STATE"; }
+server_pid() { local b; b=$(base_dir) || return 0; [ -n "$b" ] && cat "$b/pid" 2>/dev/null || true; }
+
+start() {
+    [ -x "$BIN" ] || die "no binary at $BIN (cargo build --release, or set MSSANTE_BIN)"
+    [ -z "$(base_dir)" ] || die "already running in $(base_dir) (ours.sh stop first)"
+    local b
+    b=$(mktemp -d /tmp/mssante-ours-XXXX)
+    echo "$b" > "$STATE"
+    cat > "$b/mssante.toml" <<CONF
+hostname = "ours.$DOMAIN"
+data_dir = "$b/data"
+database_url = "sqlite://$b/data/mssante.db"
+
+[listen]
+smtp = "127.0.0.1:$SMTP_PORT"
+submission = "off"
+submissions = "off"
+imap = "127.0.0.1:$IMAP_PORT"
+imaps = "off"
+http = "off"
+
+[log]
+level = "warn"
+CONF
+    mkdir -p "$b/data"
+    "$BIN" --config "$b/mssante.toml" domain add "$DOMAIN" >/dev/null
+    local n
+    for n in $(seq 1 "$USERS"); do
+        "$BIN" --config "$b/mssante.toml" bal create "user$n@$DOMAIN" --type PER \
+            --rpps "$((10000000000 + n))" >/dev/null
+    done
+    "$BIN" --config "$b/mssante.toml" serve </dev/null >"$b/serve.log" 2>&1 &
+    echo $! > "$b/pid"
+    local i
+    for i in $(seq 1 100); do
+        ss -ltnH "sport = :$SMTP_PORT" | grep -q . && break
+        kill -0 "$(server_pid)" 2>/dev/null || { cat "$b/serve.log" >&2; stop; die "server exited"; }
+        sleep 0.1
+    done
+    check_listeners
+    print_env
+}
+
+check_listeners() {
+    local bad
+    bad=$(ss -ltnpH | grep -E "pid=$(server_pid)," | awk '{print $4}' | grep -vE '^(127\.[0-9.]+|\[::1\]):[0-9]+$' || true)
+    [ -z "$bad" ] || { echo "ours.sh: non-loopback listeners: $bad" >&2; stop; exit 1; }
+}
+
+stop() {
+    local b p i
+    b=$(base_dir) || true
+    [ -n "$b" ] || { echo "not running"; return 0; }
+    p=$(server_pid)
+    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+        kill -TERM "$p"
+        for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null || true
+    fi
+    rm -f "$STATE"
+    if [ "${OURS_KEEP:-0}" = 1 ]; then echo "state kept in $b"; else rm -rf "$b"; fi
+}
+
+count() {
+    local b
+    b=$(base_dir) || true
+    [ -n "$b" ] || die "not running"
+    local q="SELECT count(*) FROM mailbox_messages"
+    if command -v sqlite3 >/dev/null; then
+        sqlite3 -readonly -cmd ".timeout 10000" "$b/data/mssante.db" "$q"
+    else
+        python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=10).execute(sys.argv[2]).fetchone()[0])" "$b/data/mssante.db" "$q"
+    fi
+}
+
+print_env() {
+    cat <<ENV
+OURS_DIR=$(base_dir)
+OURS_SMTP=127.0.0.1:$SMTP_PORT
+OURS_IMAP=127.0.0.1:$IMAP_PORT
+OURS_PID=$(server_pid)
+ENV
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop ;;
+    env) [ -n "$(base_dir)" ] || die "not running"; print_env ;;
+    count) count ;;
+    status) [ -n "$(base_dir)" ] || { echo "not running"; exit 1; }; print_env; ss -ltnp | grep -E "pid=$(server_pid)," || true; echo "delivered: $(count)" ;;
+    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
