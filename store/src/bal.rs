@@ -253,6 +253,7 @@ impl Store {
         let bal_id: i64 = row.try_get("id")?;
         for (name, special_use) in DEFAULT_FOLDERS {
             crate::mailbox::insert_mailbox(&mut w.txn, bal_id, name, special_use).await?;
+            crate::imap::subscribe_in(&mut w.txn, bal_id, name).await?;
         }
         w.commit().await?;
         self.bal(address.as_str()).await

@@ -184,13 +184,14 @@ impl Store {
         let message_id: i64 = row.try_get("id")?;
 
         let mut delivered_to = HashSet::new();
+        let mut inboxes = Vec::new();
         let mut queued_remote = 0;
         for rcpt in &msg.recipients {
             let (status, bal_id, next_attempt) = match rcpt.disposition {
                 RcptDisposition::Local { bal_id } => {
                     // Two addresses may lead to one BAL: one copy per BAL.
                     if delivered_to.insert(bal_id) {
-                        append_to_inbox(&mut w.txn, bal_id, message_id, t).await?;
+                        inboxes.push(append_to_inbox(&mut w.txn, bal_id, message_id, t).await?);
                     }
                     ("delivered", Some(bal_id), None)
                 }
@@ -215,6 +216,9 @@ impl Store {
             .await?;
         }
         w.commit().await?;
+        for inbox in inboxes {
+            self.notify(inbox);
+        }
         Ok(DeliveryReceipt {
             message_id,
             blob_hash: hash,
@@ -223,7 +227,7 @@ impl Store {
         })
     }
 
-    async fn write_blob(&self, hash: &str, raw: Vec<u8>) -> Result<()> {
+    pub(crate) async fn write_blob(&self, hash: &str, raw: Vec<u8>) -> Result<()> {
         let store = self.clone();
         let hash = hash.to_string();
         tokio::task::spawn_blocking(move || store.inner.blobs.put(&hash, &raw))
@@ -275,7 +279,7 @@ async fn append_to_inbox(
     bal_id: i64,
     message_id: i64,
     internaldate: i64,
-) -> Result<()> {
+) -> Result<i64> {
     let row = sqlx::query(
         "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
          WHERE bal_id = $1 AND name = 'INBOX' RETURNING id, uidnext - 1 AS uid, highestmodseq",
@@ -284,18 +288,19 @@ async fn append_to_inbox(
     .fetch_optional(&mut **txn)
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("INBOX of BAL #{bal_id}")))?;
+    let inbox_id: i64 = row.try_get("id")?;
     sqlx::query(
         "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) \
          VALUES ($1, $2, $3, $4, '', $5)",
     )
-    .bind(row.try_get::<i64, _>("id")?)
+    .bind(inbox_id)
     .bind(row.try_get::<i64, _>("uid")?)
     .bind(message_id)
     .bind(row.try_get::<i64, _>("highestmodseq")?)
     .bind(internaldate)
     .execute(&mut **txn)
     .await?;
-    Ok(())
+    Ok(inbox_id)
 }
 
 /// Whether mail for this BAL is accepted, and if not the reason to give the sender.

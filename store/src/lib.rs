@@ -14,6 +14,7 @@ mod directory;
 mod directory_outbox;
 mod domain;
 mod error;
+mod imap;
 mod mailbox;
 
 pub use address::{Address, normalise_domain};
@@ -33,6 +34,7 @@ pub use directory::{
 pub use directory_outbox::OutboxItem;
 pub use domain::Domain;
 pub use error::{Result, StoreError};
+pub use imap::{FlagOp, FlagUpdate, Folder, FolderChanged, FolderStatus, MessageInfo, MessageRef};
 pub use mailbox::{MailboxInfo, StoredMessage};
 
 use std::path::{Path, PathBuf};
@@ -53,6 +55,8 @@ struct Inner {
     sqlite_writer: tokio::sync::Mutex<()>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
+    /// Folder change notifications for IMAP sessions (see `imap.rs`).
+    changes: tokio::sync::broadcast::Sender<FolderChanged>,
 }
 
 impl Store {
@@ -70,6 +74,7 @@ impl Store {
                 sqlite_writer: tokio::sync::Mutex::new(()),
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
+                changes: tokio::sync::broadcast::channel(4096).0,
             }),
         })
     }

@@ -36,11 +36,20 @@ pub struct StoredMessage {
     pub internaldate: i64,
 }
 
-/// A UIDVALIDITY for a new folder (RFC 9051 §2.3.1.1: must change if UIDs are reused).
-/// Seconds since the epoch fit in 32 bits until 2106 and never repeat for one name on one
-/// instance unless the clock goes backwards.
-fn new_uidvalidity() -> i64 {
-    now().clamp(1, u32::MAX as i64)
+/// A UIDVALIDITY for a new folder (RFC 9051 §2.3.1.1: must change whenever UIDs could be
+/// reused). The current time in seconds, but always above any value handed out before, so a
+/// folder deleted and re-created within one second still gets a new one.
+pub(crate) async fn next_uidvalidity(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "UPDATE counters SET value = CASE WHEN value + 1 > $1 THEN value + 1 ELSE $1 END \
+         WHERE name = 'uidvalidity' RETURNING value",
+    )
+    .bind(now().clamp(1, u32::MAX as i64))
+    .fetch_one(&mut **txn)
+    .await?;
+    Ok(row.try_get("value")?)
 }
 
 pub(crate) async fn insert_mailbox(
@@ -49,6 +58,7 @@ pub(crate) async fn insert_mailbox(
     name: &str,
     special_use: Option<&str>,
 ) -> Result<i64> {
+    let uidvalidity = next_uidvalidity(txn).await?;
     let row = sqlx::query(
         "INSERT INTO mailboxes (bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, created_at) \
          VALUES ($1, $2, $3, $4, 1, 1, 1, $5) RETURNING id",
@@ -56,7 +66,7 @@ pub(crate) async fn insert_mailbox(
     .bind(bal_id)
     .bind(name)
     .bind(special_use)
-    .bind(new_uidvalidity())
+    .bind(uidvalidity)
     .bind(now())
     .fetch_one(&mut **txn)
     .await?;

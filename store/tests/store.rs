@@ -370,3 +370,181 @@ fn walk_files(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+async fn bal_with_inbox(store: &Store) -> (i64, Folder) {
+    store.add_domain("ch-x.mssante.fr").await.unwrap();
+    let bal = store
+        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+        .await
+        .unwrap();
+    let inbox = store.folder(bal.id, "INBOX").await.unwrap().unwrap();
+    (bal.id, inbox)
+}
+
+engine_tests!(imap_append_flags_expunge_and_changes, |engine| async move {
+    let (store, _db) = open(engine).await;
+    let (_, inbox) = bal_with_inbox(&store).await;
+    let mut changes = store.subscribe_changes();
+    let (uidvalidity, uid1) = store
+        .append(
+            inbox.id,
+            b"Subject: 1\r\n\r\n1\r\n".to_vec(),
+            &["\\seen".into()],
+            100,
+            MessageMeta::default(),
+        )
+        .await
+        .unwrap();
+    let (_, uid2) = store
+        .append(
+            inbox.id,
+            b"Subject: 2\r\n\r\n2\r\n".to_vec(),
+            &[],
+            200,
+            MessageMeta::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((uidvalidity, uid1, uid2), (inbox.uidvalidity, 1, 2));
+    assert_eq!(
+        changes.try_recv().unwrap().folder_id,
+        inbox.id,
+        "sessions are told"
+    );
+    let refs = store.message_refs(inbox.id).await.unwrap();
+    assert_eq!(
+        refs[0].flags,
+        vec!["\\Seen"],
+        "system flags in canonical case"
+    );
+    let status = store.folder_status(inbox.id).await.unwrap();
+    assert_eq!((status.messages, status.unseen, status.uidnext), (2, 1, 3));
+    let before = status.highestmodseq;
+
+    let update = store
+        .update_flags(inbox.id, &[1, 2], FlagOp::Add, &["\\Deleted".into()], None)
+        .await
+        .unwrap();
+    assert_eq!(update.changed.len(), 2);
+    let conflict = store
+        .update_flags(inbox.id, &[1], FlagOp::Add, &["$x".into()], Some(before))
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict.conflicts,
+        vec![1],
+        "UNCHANGEDSINCE older than the last change"
+    );
+    let (changed, vanished) = store.changes_since(inbox.id, before).await.unwrap();
+    assert_eq!(changed.len(), 2);
+    assert!(vanished.is_empty());
+
+    assert_eq!(store.expunge(inbox.id, &[1]).await.unwrap(), vec![1]);
+    let (_, vanished) = store.changes_since(inbox.id, before).await.unwrap();
+    assert_eq!(
+        vanished,
+        vec![1],
+        "expunged UIDs are remembered for QRESYNC"
+    );
+    let infos = store.message_infos(inbox.id, &[1, 2]).await.unwrap();
+    assert_eq!(infos.len(), 1);
+    assert_eq!(infos[0].internaldate, 200);
+    assert_eq!(
+        store.read_blob(&infos[0].blob_hash).await.unwrap(),
+        b"Subject: 2\r\n\r\n2\r\n"
+    );
+});
+
+engine_tests!(imap_folders_copy_move_rename, |engine| async move {
+    let (store, _db) = open(engine).await;
+    let (bal_id, inbox) = bal_with_inbox(&store).await;
+    let archive = store.create_folder(bal_id, "Archive", None).await.unwrap();
+    assert!(matches!(
+        store.create_folder(bal_id, "Archive", None).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    for i in 0..3 {
+        store
+            .append(
+                inbox.id,
+                format!("Subject: {i}\r\n\r\n").into_bytes(),
+                &[],
+                0,
+                MessageMeta::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let pairs = store
+        .copy_messages(inbox.id, &[1, 2], archive.id, false)
+        .await
+        .unwrap();
+    assert_eq!(pairs, vec![(1, 1), (2, 2)]);
+    let moved = store
+        .copy_messages(inbox.id, &[3], archive.id, true)
+        .await
+        .unwrap();
+    assert_eq!(moved, vec![(3, 3)]);
+    assert_eq!(store.folder_status(inbox.id).await.unwrap().messages, 2);
+    assert_eq!(store.folder_status(archive.id).await.unwrap().messages, 3);
+    assert_eq!(
+        store.message_count().await.unwrap(),
+        3,
+        "copies share the stored message"
+    );
+
+    store
+        .create_folder(bal_id, "Archive/2026", None)
+        .await
+        .unwrap();
+    store
+        .rename_folder(bal_id, "Archive", "Old", '/')
+        .await
+        .unwrap();
+    let names: Vec<String> = store
+        .folders(bal_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert!(
+        names.contains(&"Old".to_string()) && names.contains(&"Old/2026".to_string()),
+        "{names:?}"
+    );
+    let renamed = store.folder(bal_id, "Old").await.unwrap().unwrap();
+    assert_ne!(
+        renamed.uidvalidity, archive.uidvalidity,
+        "a renamed folder gets a new UIDVALIDITY"
+    );
+    let recreated = store.create_folder(bal_id, "Archive", None).await.unwrap();
+    assert!(recreated.uidvalidity > renamed.uidvalidity, "never reused");
+    assert!(store.delete_folder(bal_id, "INBOX").await.is_err());
+    store.delete_folder(bal_id, "Old").await.unwrap();
+    assert!(store.folder(bal_id, "Old").await.unwrap().is_none());
+
+    store
+        .set_subscription(bal_id, "Nowhere", true)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .subscriptions(bal_id)
+            .await
+            .unwrap()
+            .contains(&"Nowhere".to_string())
+    );
+    store
+        .set_subscription(bal_id, "Nowhere", false)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .subscriptions(bal_id)
+            .await
+            .unwrap()
+            .contains(&"Nowhere".to_string())
+    );
+    let (used, quota) = store.bal_usage(bal_id).await.unwrap();
+    assert!(used > 0 && quota.is_none());
+});

@@ -17,31 +17,85 @@ pub enum Command {
     Noop,
     Logout,
     StartTls,
-    Login { user: Vec<u8>, password: Vec<u8> },
-    Authenticate { mechanism: String, initial: Option<String> },
+    Login {
+        user: Vec<u8>,
+        password: Vec<u8>,
+    },
+    Authenticate {
+        mechanism: String,
+        initial: Option<String>,
+    },
     Enable(Vec<String>),
     Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
     Namespace,
-    Select { mailbox: Vec<u8>, read_only: bool, condstore: bool, qresync: Option<QresyncParams> },
-    Create { mailbox: Vec<u8>, special_use: Vec<String> },
+    Select {
+        mailbox: Vec<u8>,
+        read_only: bool,
+        condstore: bool,
+        qresync: Option<QresyncParams>,
+    },
+    Create {
+        mailbox: Vec<u8>,
+        special_use: Vec<String>,
+    },
     Delete(Vec<u8>),
-    Rename { from: Vec<u8>, to: Vec<u8> },
+    Rename {
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
     Subscribe(Vec<u8>),
     Unsubscribe(Vec<u8>),
     List(ListArgs),
-    Lsub { reference: Vec<u8>, pattern: Vec<u8> },
-    Status { mailbox: Vec<u8>, items: Vec<String> },
-    Append { mailbox: Vec<u8>, messages: Vec<AppendMessage> },
+    Lsub {
+        reference: Vec<u8>,
+        pattern: Vec<u8>,
+    },
+    Status {
+        mailbox: Vec<u8>,
+        items: Vec<String>,
+    },
+    Append {
+        mailbox: Vec<u8>,
+        messages: Vec<AppendMessage>,
+    },
     Idle,
     Check,
     Close,
     Unselect,
-    Expunge { uids: Option<SequenceSet> },
-    Search { uid: bool, returns: Option<Vec<String>>, charset: Option<String>, key: SearchKey },
-    Fetch { uid: bool, set: SequenceSet, items: Vec<FetchItem>, changed_since: Option<u64>, vanished: bool },
-    Store { uid: bool, set: SequenceSet, unchanged_since: Option<u64>, op: StoreOp, silent: bool, flags: Vec<String> },
-    Copy { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
-    Move { uid: bool, set: SequenceSet, mailbox: Vec<u8> },
+    Expunge {
+        uids: Option<SequenceSet>,
+    },
+    Search {
+        uid: bool,
+        returns: Option<Vec<String>>,
+        charset: Option<String>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SequenceSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+        vanished: bool,
+    },
+    Store {
+        uid: bool,
+        set: SequenceSet,
+        unchanged_since: Option<u64>,
+        op: StoreOp,
+        silent: bool,
+        flags: Vec<String>,
+    },
+    Copy {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
+    Move {
+        uid: bool,
+        set: SequenceSet,
+        mailbox: Vec<u8>,
+    },
     GetQuota(Vec<u8>),
     GetQuotaRoot(Vec<u8>),
 }
@@ -92,10 +146,20 @@ pub enum FetchItem {
     Rfc822Text,
     ModSeq,
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`; `section` is the raw text inside [].
-    Section { peek: bool, section: String, partial: Option<(u32, u32)> },
+    Section {
+        peek: bool,
+        section: String,
+        partial: Option<(u32, u32)>,
+    },
     /// RFC 3516 `BINARY[part]<partial>` / `BINARY.PEEK`.
-    Binary { peek: bool, part: Vec<u32>, partial: Option<(u32, u32)> },
-    BinarySize { part: Vec<u32> },
+    Binary {
+        peek: bool,
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+    },
+    BinarySize {
+        part: Vec<u32>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +194,10 @@ pub enum SearchKey {
 pub fn parse_request(line: &[u8]) -> Result<Request, (Option<String>, ParseError)> {
     let mut c = Cursor::new(line);
     let tag = c
-        .take_while(|b| b > 0x20 && b < 0x7f && !b"(){%*\"\\+".contains(&b), "missing tag")
+        .take_while(
+            |b| b > 0x20 && b < 0x7f && !b"(){%*\"\\+".contains(&b),
+            "missing tag",
+        )
         .map_err(|e| (None, e))?
         .to_string();
     let command = (|| {
@@ -167,7 +234,14 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "AUTHENTICATE" => {
             c.sp()?;
             let mechanism = c.atom()?.to_ascii_uppercase();
-            let initial = if c.eat(b' ') { Some(c.take_while(|b| b > 0x20 && b < 0x7f, "expected initial response")?.to_string()) } else { None };
+            let initial = if c.eat(b' ') {
+                Some(
+                    c.take_while(|b| b > 0x20 && b < 0x7f, "expected initial response")?
+                        .to_string(),
+                )
+            } else {
+                None
+            };
             Ok(Command::Authenticate { mechanism, initial })
         }
         "ENABLE" => {
@@ -207,7 +281,10 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
                 special_use = c.flag_list()?;
                 c.expect(b')')?;
             }
-            Ok(Command::Create { mailbox, special_use })
+            Ok(Command::Create {
+                mailbox,
+                special_use,
+            })
         }
         "DELETE" => one_mailbox(c).map(Command::Delete),
         "SUBSCRIBE" => one_mailbox(c).map(Command::Subscribe),
@@ -256,7 +333,9 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "MOVE" => parse_copy(c, true, true),
                 "EXPUNGE" => {
                     c.sp()?;
-                    Ok(Command::Expunge { uids: Some(SequenceSet::parse(c)?) })
+                    Ok(Command::Expunge {
+                        uids: Some(SequenceSet::parse(c)?),
+                    })
                 }
                 _ => bad(format!("unknown UID command {sub}")),
             }
@@ -296,7 +375,11 @@ fn parse_select(c: &mut Cursor<'_>, read_only: bool) -> PResult<Command> {
                     skip_parens(c)?;
                 }
                 c.expect(b')')?;
-                qresync = Some(QresyncParams { uidvalidity, modseq, known_uids });
+                qresync = Some(QresyncParams {
+                    uidvalidity,
+                    modseq,
+                    known_uids,
+                });
             } else {
                 return bad("unknown SELECT parameter");
             }
@@ -306,7 +389,12 @@ fn parse_select(c: &mut Cursor<'_>, read_only: bool) -> PResult<Command> {
             c.sp()?;
         }
     }
-    Ok(Command::Select { mailbox, read_only, condstore, qresync })
+    Ok(Command::Select {
+        mailbox,
+        read_only,
+        condstore,
+        qresync,
+    })
 }
 
 fn skip_parens(c: &mut Cursor<'_>) -> PResult<()> {
@@ -334,7 +422,11 @@ fn parse_list(c: &mut Cursor<'_>) -> PResult<ListArgs> {
     }
     args.reference = c.astring()?;
     c.sp()?;
-    args.patterns = if c.peek() == Some(b'(') { c.paren_list(|c| c.list_mailbox())? } else { vec![c.list_mailbox()?] };
+    args.patterns = if c.peek() == Some(b'(') {
+        c.paren_list(|c| c.list_mailbox())?
+    } else {
+        vec![c.list_mailbox()?]
+    };
     if c.eat(b' ') {
         if !c.eat_word("RETURN") {
             return bad("expected RETURN");
@@ -367,10 +459,16 @@ fn parse_append(c: &mut Cursor<'_>) -> PResult<Command> {
         }
         let mut date = None;
         if c.peek() == Some(b'"') {
-            date = Some(String::from_utf8(c.string()?).map_err(|_| ParseError("invalid date".into()))?);
+            date = Some(
+                String::from_utf8(c.string()?).map_err(|_| ParseError("invalid date".into()))?,
+            );
             c.sp()?;
         }
-        messages.push(AppendMessage { flags, date, bytes: c.string()? });
+        messages.push(AppendMessage {
+            flags,
+            date,
+            bytes: c.string()?,
+        });
     }
     if messages.is_empty() {
         return bad("APPEND needs a message");
@@ -383,7 +481,11 @@ fn parse_copy(c: &mut Cursor<'_>, uid: bool, is_move: bool) -> PResult<Command> 
     let set = SequenceSet::parse(c)?;
     c.sp()?;
     let mailbox = c.astring()?;
-    Ok(if is_move { Command::Move { uid, set, mailbox } } else { Command::Copy { uid, set, mailbox } })
+    Ok(if is_move {
+        Command::Move { uid, set, mailbox }
+    } else {
+        Command::Copy { uid, set, mailbox }
+    })
 }
 
 fn parse_store(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
@@ -429,7 +531,14 @@ fn parse_store(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     if flags.iter().any(|f| f == "\\Recent" || f == "\\*") {
         return bad("\\Recent and \\* cannot be stored");
     }
-    Ok(Command::Store { uid, set, unchanged_since, op, silent, flags })
+    Ok(Command::Store {
+        uid,
+        set,
+        unchanged_since,
+        op,
+        silent,
+        flags,
+    })
 }
 
 fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
@@ -441,9 +550,24 @@ fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     } else {
         match c.atom()?.to_ascii_uppercase().as_str() {
             // RFC 9051 §6.4.5 macros
-            "ALL" => vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size, FetchItem::Envelope],
-            "FAST" => vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size],
-            "FULL" => vec![FetchItem::Flags, FetchItem::InternalDate, FetchItem::Rfc822Size, FetchItem::Envelope, FetchItem::Body],
+            "ALL" => vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+                FetchItem::Envelope,
+            ],
+            "FAST" => vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+            ],
+            "FULL" => vec![
+                FetchItem::Flags,
+                FetchItem::InternalDate,
+                FetchItem::Rfc822Size,
+                FetchItem::Envelope,
+                FetchItem::Body,
+            ],
             _ => {
                 // A single item, possibly with [section]: parse again from the atom start.
                 return bad("use a parenthesised list for this item");
@@ -465,12 +589,23 @@ fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
             Ok(())
         })?;
     }
-    Ok(Command::Fetch { uid, set, items, changed_since, vanished })
+    Ok(Command::Fetch {
+        uid,
+        set,
+        items,
+        changed_since,
+        vanished,
+    })
 }
 
 /// Parses `BODY[...]`-like items whose atom is followed by a section and a partial range.
 fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
-    let name = c.take_while(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_', "expected a fetch item")?.to_ascii_uppercase();
+    let name = c
+        .take_while(
+            |b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_',
+            "expected a fetch item",
+        )?
+        .to_ascii_uppercase();
     let item = match name.as_str() {
         "FLAGS" => FetchItem::Flags,
         "UID" => FetchItem::Uid,
@@ -485,13 +620,23 @@ fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
         "BODY" if c.peek() != Some(b'[') => FetchItem::Body,
         "BODY" | "BODY.PEEK" => {
             let section = bracketed(c)?;
-            FetchItem::Section { peek: name == "BODY.PEEK", section, partial: partial(c)? }
+            FetchItem::Section {
+                peek: name == "BODY.PEEK",
+                section,
+                partial: partial(c)?,
+            }
         }
         "BINARY" | "BINARY.PEEK" => {
             let part = part_numbers(&bracketed(c)?)?;
-            FetchItem::Binary { peek: name == "BINARY.PEEK", part, partial: partial(c)? }
+            FetchItem::Binary {
+                peek: name == "BINARY.PEEK",
+                part,
+                partial: partial(c)?,
+            }
         }
-        "BINARY.SIZE" => FetchItem::BinarySize { part: part_numbers(&bracketed(c)?)? },
+        "BINARY.SIZE" => FetchItem::BinarySize {
+            part: part_numbers(&bracketed(c)?)?,
+        },
         _ => return bad(format!("unknown fetch item {name}")),
     };
     Ok(item)
@@ -501,8 +646,13 @@ fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
 fn bracketed(c: &mut Cursor<'_>) -> PResult<String> {
     c.expect(b'[')?;
     let rest = c.rest();
-    let end = rest.iter().position(|&b| b == b']').ok_or_else(|| ParseError("missing ']'".into()))?;
-    let text = std::str::from_utf8(&rest[..end]).map_err(|_| ParseError("invalid section".into()))?.to_string();
+    let end = rest
+        .iter()
+        .position(|&b| b == b']')
+        .ok_or_else(|| ParseError("missing ']'".into()))?;
+    let text = std::str::from_utf8(&rest[..end])
+        .map_err(|_| ParseError("invalid section".into()))?
+        .to_string();
     for _ in 0..=end {
         c.eat(c.peek().unwrap_or(0));
     }
@@ -525,7 +675,14 @@ fn part_numbers(s: &str) -> PResult<Vec<u32>> {
     if s.is_empty() {
         return Ok(Vec::new());
     }
-    s.split('.').map(|p| p.parse::<u32>().ok().filter(|&n| n > 0).ok_or_else(|| ParseError("invalid part number".into()))).collect()
+    s.split('.')
+        .map(|p| {
+            p.parse::<u32>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| ParseError("invalid part number".into()))
+        })
+        .collect()
 }
 
 fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
@@ -545,8 +702,17 @@ fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     while c.eat(b' ') {
         keys.push(search_key(c)?);
     }
-    let key = if keys.len() == 1 { keys.pop().unwrap() } else { SearchKey::And(keys) };
-    Ok(Command::Search { uid, returns, charset, key })
+    let key = if keys.len() == 1 {
+        keys.pop().unwrap()
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(Command::Search {
+        uid,
+        returns,
+        charset,
+        key,
+    })
 }
 
 fn search_string(c: &mut Cursor<'_>) -> PResult<String> {
@@ -562,11 +728,16 @@ fn search_date(c: &mut Cursor<'_>) -> PResult<i64> {
 
 /// `1-Feb-1994` → days since 1970-01-01 (RFC 9051 §9 `date`).
 pub fn parse_date(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
     let mut parts = s.split('-');
     let day: u32 = parts.next()?.parse().ok()?;
     let month_name = parts.next()?;
-    let month = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month_name))? as u32 + 1;
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month_name))? as u32
+        + 1;
     let year: i64 = parts.next()?.parse().ok()?;
     if parts.next().is_some() || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
         return None;
@@ -619,7 +790,9 @@ fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
             c.sp()?;
             Ok(SearchKey::NotFlag(c.flag()?))
         }
-        "BCC" | "CC" | "FROM" | "TO" | "SUBJECT" => Ok(SearchKey::Header(word.clone(), search_string(c)?)),
+        "BCC" | "CC" | "FROM" | "TO" | "SUBJECT" => {
+            Ok(SearchKey::Header(word.clone(), search_string(c)?))
+        }
         "HEADER" => {
             c.sp()?;
             let field = c.astring_utf8()?;
@@ -676,7 +849,9 @@ mod tests {
     use super::*;
 
     fn cmd(s: &str) -> Command {
-        parse_request(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e:?}")).command
+        parse_request(s.as_bytes())
+            .unwrap_or_else(|e| panic!("{s}: {e:?}"))
+            .command
     }
 
     fn err(s: &str) -> (Option<String>, ParseError) {
@@ -685,13 +860,26 @@ mod tests {
 
     #[test]
     fn parses_login_and_select() {
-        assert_eq!(cmd("a1 LOGIN user \"pass word\""), Command::Login { user: b"user".to_vec(), password: b"pass word".to_vec() });
+        assert_eq!(
+            cmd("a1 LOGIN user \"pass word\""),
+            Command::Login {
+                user: b"user".to_vec(),
+                password: b"pass word".to_vec()
+            }
+        );
         assert_eq!(
             cmd("a SELECT INBOX (CONDSTORE)"),
-            Command::Select { mailbox: b"INBOX".to_vec(), read_only: false, condstore: true, qresync: None }
+            Command::Select {
+                mailbox: b"INBOX".to_vec(),
+                read_only: false,
+                condstore: true,
+                qresync: None
+            }
         );
         match cmd("a select x (QRESYNC (67890007 20050715194045000 41,43:211,214:541))") {
-            Command::Select { qresync: Some(q), .. } => {
+            Command::Select {
+                qresync: Some(q), ..
+            } => {
                 assert_eq!((q.uidvalidity, q.modseq), (67890007, 20050715194045000));
                 assert!(q.known_uids.unwrap().contains(42 + 1, 600));
             }
@@ -701,12 +889,34 @@ mod tests {
 
     #[test]
     fn parses_fetch_items() {
-        match cmd("a UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100> BINARY[1.2] MODSEQ) (CHANGEDSINCE 12 VANISHED)") {
-            Command::Fetch { uid, items, changed_since, vanished, .. } => {
+        match cmd(
+            "a UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (From To)]<0.100> BINARY[1.2] MODSEQ) (CHANGEDSINCE 12 VANISHED)",
+        ) {
+            Command::Fetch {
+                uid,
+                items,
+                changed_since,
+                vanished,
+                ..
+            } => {
                 assert!(uid && vanished);
                 assert_eq!(changed_since, Some(12));
-                assert_eq!(items[1], FetchItem::Section { peek: true, section: "HEADER.FIELDS (From To)".into(), partial: Some((0, 100)) });
-                assert_eq!(items[2], FetchItem::Binary { peek: false, part: vec![1, 2], partial: None });
+                assert_eq!(
+                    items[1],
+                    FetchItem::Section {
+                        peek: true,
+                        section: "HEADER.FIELDS (From To)".into(),
+                        partial: Some((0, 100))
+                    }
+                );
+                assert_eq!(
+                    items[2],
+                    FetchItem::Binary {
+                        peek: false,
+                        part: vec![1, 2],
+                        partial: None
+                    }
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -714,13 +924,22 @@ mod tests {
             Command::Fetch { items, .. } => assert_eq!(items.len(), 4),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(cmd("a FETCH 2 (BODY)"), Command::Fetch { ref items, .. } if items == &vec![FetchItem::Body]));
+        assert!(
+            matches!(cmd("a FETCH 2 (BODY)"), Command::Fetch { ref items, .. } if items == &vec![FetchItem::Body])
+        );
     }
 
     #[test]
     fn parses_search() {
-        match cmd("a SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR FROM \"x\" NOT SEEN 1:5 SINCE 1-Feb-1994 (LARGER 10 UID 3)") {
-            Command::Search { returns, charset, key: SearchKey::And(keys), .. } => {
+        match cmd(
+            "a SEARCH RETURN (MIN COUNT) CHARSET UTF-8 OR FROM \"x\" NOT SEEN 1:5 SINCE 1-Feb-1994 (LARGER 10 UID 3)",
+        ) {
+            Command::Search {
+                returns,
+                charset,
+                key: SearchKey::And(keys),
+                ..
+            } => {
                 assert_eq!(returns.unwrap(), vec!["MIN", "COUNT"]);
                 assert_eq!(charset.as_deref(), Some("UTF-8"));
                 assert_eq!(keys.len(), 4);
@@ -734,7 +953,14 @@ mod tests {
     fn parses_store_append_list() {
         assert_eq!(
             cmd("a STORE 1:3 (UNCHANGEDSINCE 5) +FLAGS.SILENT (\\Seen $Urgent)"),
-            Command::Store { uid: false, set: SequenceSet::parse(&mut Cursor::new(b"1:3")).unwrap(), unchanged_since: Some(5), op: StoreOp::Add, silent: true, flags: vec!["\\Seen".into(), "$Urgent".into()] }
+            Command::Store {
+                uid: false,
+                set: SequenceSet::parse(&mut Cursor::new(b"1:3")).unwrap(),
+                unchanged_since: Some(5),
+                op: StoreOp::Add,
+                silent: true,
+                flags: vec!["\\Seen".into(), "$Urgent".into()]
+            }
         );
         match cmd("a APPEND Sent (\\Seen) \"22-Nov-2026 04:37:05 +0000\" {5}\r\nhello {2+}\r\nhi") {
             Command::Append { messages, .. } => {
@@ -760,7 +986,7 @@ mod tests {
         assert_eq!(err("a1 FETCH 0 FLAGS").0.as_deref(), Some("a1"));
         assert_eq!(err("a1 NOOP extra").0.as_deref(), Some("a1"));
         assert_eq!(err("").0, None);
-        assert!(err("a1 STORE 1 +FLAGS (\\Recent)").1 .0.contains("Recent"));
-        assert!(err("a1 SEARCH SINCE 31-Foo-2020").1 .0.contains("date"));
+        assert!(err("a1 STORE 1 +FLAGS (\\Recent)").1.0.contains("Recent"));
+        assert!(err("a1 SEARCH SINCE 31-Foo-2020").1.0.contains("date"));
     }
 }

@@ -43,7 +43,14 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn expect_end(&self) -> PResult<()> {
-        if self.at_end() { Ok(()) } else { bad(format!("unexpected text: {}", String::from_utf8_lossy(&self.rest()[..self.rest().len().min(40)]))) }
+        if self.at_end() {
+            Ok(())
+        } else {
+            bad(format!(
+                "unexpected text: {}",
+                String::from_utf8_lossy(&self.rest()[..self.rest().len().min(40)])
+            ))
+        }
     }
 
     pub fn sp(&mut self) -> PResult<()> {
@@ -66,7 +73,11 @@ impl<'a> Cursor<'a> {
     }
 
     pub fn expect(&mut self, c: u8) -> PResult<()> {
-        if self.eat(c) { Ok(()) } else { bad(format!("expected '{}'", c as char)) }
+        if self.eat(c) {
+            Ok(())
+        } else {
+            bad(format!("expected '{}'", c as char))
+        }
     }
 
     /// Consumes `word` case-insensitively if it is next.
@@ -94,17 +105,22 @@ impl<'a> Cursor<'a> {
         if start == self.pos {
             return bad(err);
         }
-        std::str::from_utf8(&self.buf[start..self.pos]).map_err(|_| ParseError("invalid UTF-8".into()))
+        std::str::from_utf8(&self.buf[start..self.pos])
+            .map_err(|_| ParseError("invalid UTF-8".into()))
     }
 
     pub fn number(&mut self) -> PResult<u32> {
         let digits = self.take_while(|b| b.is_ascii_digit(), "expected a number")?;
-        digits.parse().map_err(|_| ParseError("number out of range".into()))
+        digits
+            .parse()
+            .map_err(|_| ParseError("number out of range".into()))
     }
 
     pub fn number64(&mut self) -> PResult<u64> {
         let digits = self.take_while(|b| b.is_ascii_digit(), "expected a number")?;
-        digits.parse().map_err(|_| ParseError("number out of range".into()))
+        digits
+            .parse()
+            .map_err(|_| ParseError("number out of range".into()))
     }
 
     pub fn nz_number(&mut self) -> PResult<u32> {
@@ -176,7 +192,10 @@ impl<'a> Cursor<'a> {
     pub fn astring(&mut self) -> PResult<Vec<u8>> {
         match self.peek() {
             Some(b'"') | Some(b'{') => self.string(),
-            _ => Ok(self.take_while(is_astring_char, "expected a string")?.as_bytes().to_vec()),
+            _ => Ok(self
+                .take_while(is_astring_char, "expected a string")?
+                .as_bytes()
+                .to_vec()),
         }
     }
 
@@ -186,7 +205,11 @@ impl<'a> Cursor<'a> {
 
     /// `nstring` for ID values.
     pub fn nstring(&mut self) -> PResult<Option<Vec<u8>>> {
-        if self.eat_word("NIL") { Ok(None) } else { Ok(Some(self.string()?)) }
+        if self.eat_word("NIL") {
+            Ok(None)
+        } else {
+            Ok(Some(self.string()?))
+        }
     }
 
     /// `list-mailbox`: astring or list-chars including wildcards `%` and `*`.
@@ -194,7 +217,10 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             Some(b'"') | Some(b'{') => self.string(),
             _ => Ok(self
-                .take_while(|b| is_astring_char(b) || b == b'%' || b == b'*', "expected a mailbox pattern")?
+                .take_while(
+                    |b| is_astring_char(b) || b == b'%' || b == b'*',
+                    "expected a mailbox pattern",
+                )?
                 .as_bytes()
                 .to_vec()),
         }
@@ -207,7 +233,11 @@ impl<'a> Cursor<'a> {
             return Ok("\\*".into());
         }
         let name = self.atom()?;
-        Ok(if backslash { format!("\\{name}") } else { name.to_string() })
+        Ok(if backslash {
+            format!("\\{name}")
+        } else {
+            name.to_string()
+        })
     }
 
     /// `(flag flag …)`, possibly empty.
@@ -224,7 +254,10 @@ impl<'a> Cursor<'a> {
     }
 
     /// Space-separated items inside parentheses, each parsed by `item`.
-    pub fn paren_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> PResult<T>) -> PResult<Vec<T>> {
+    pub fn paren_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> PResult<T>,
+    ) -> PResult<Vec<T>> {
         self.expect(b'(')?;
         let mut out = Vec::new();
         if self.eat(b')') {
@@ -269,8 +302,14 @@ mod tests {
     #[test]
     fn flags() {
         let mut c = Cursor::new(b"(\\Seen $Label \\Flagged)");
-        assert_eq!(c.flag_list().unwrap(), vec!["\\Seen", "$Label", "\\Flagged"]);
-        assert_eq!(Cursor::new(b"()").flag_list().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            c.flag_list().unwrap(),
+            vec!["\\Seen", "$Label", "\\Flagged"]
+        );
+        assert_eq!(
+            Cursor::new(b"()").flag_list().unwrap(),
+            Vec::<String>::new()
+        );
         assert!(Cursor::new(b"(\\Seen").flag_list().is_err());
     }
 }

@@ -50,7 +50,9 @@ impl SequenceSet {
     }
 
     pub fn has_star(&self) -> bool {
-        self.0.iter().any(|&(a, b)| a == SeqNum::Star || b == SeqNum::Star)
+        self.0
+            .iter()
+            .any(|&(a, b)| a == SeqNum::Star || b == SeqNum::Star)
     }
 }
 
