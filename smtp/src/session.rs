@@ -2,11 +2,9 @@
 //! every listener; the handlers live in one file per command family.
 
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
 use mssante_store::{Address, Bal, RecipientSpec, Ret};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::command::{Command, ParseError, parse_command};
 use crate::reply::{self, Reply};
@@ -16,57 +14,7 @@ use crate::{Context, ListenerKind};
 /// and RFC 4954 §4 allows AUTH lines of 12288 octets.
 pub(crate) const MAX_COMMAND_LINE: usize = 12_288;
 
-/// The transport, plain or after the TLS handshake; STARTTLS swaps one for the other.
-pub(crate) enum Conn<T> {
-    Plain(T),
-    Tls(Box<tokio_rustls::server::TlsStream<T>>),
-    /// Only while STARTTLS moves the stream into the handshake.
-    Upgrading,
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
-            Conn::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
-        }
-    }
-}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
-            Conn::Upgrading => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
-            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
-            Conn::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
-            Conn::Upgrading => Poll::Ready(Ok(())),
-        }
-    }
-}
+pub(crate) use mssante_net::Conn;
 
 /// Why reading stopped.
 #[derive(Debug, PartialEq, Eq)]

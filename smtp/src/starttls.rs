@@ -3,7 +3,7 @@
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::reply::{self, Reply};
-use crate::session::{Conn, Flow, Session};
+use crate::session::{Flow, Session};
 
 /// Bound on the TLS handshake so a stalled client cannot hold a session slot.
 const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -28,12 +28,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             tracing::warn!(peer = %self.peer, bytes = self.rbuf.len(), "discarding plaintext pipelined after STARTTLS");
             self.rbuf.clear();
         }
-        let Conn::Plain(stream) = std::mem::replace(&mut self.conn, Conn::Upgrading) else {
-            return Flow::Close;
-        };
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => {
-                self.conn = Conn::Tls(Box::new(tls));
+        match self.conn.upgrade(&acceptor, HANDSHAKE_TIMEOUT).await {
+            Ok(()) => {
                 self.tls = true;
                 // RFC 3207 §4.2: forget everything learnt before TLS; the client starts
                 // again with EHLO.
@@ -42,8 +38,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 self.txn = None;
                 Flow::Continue
             }
-            _ => {
-                tracing::info!(peer = %self.peer, "TLS handshake failed");
+            Err(e) => {
+                tracing::info!(peer = %self.peer, "TLS handshake failed: {e}");
                 Flow::Close
             }
         }
