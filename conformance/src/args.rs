@@ -251,6 +251,17 @@ pub fn printable(s: &str) -> String {
     out
 }
 
+/// The arguments without `$!` list directives (for failure messages).
+pub fn without_directives(args: &[Arg]) -> Vec<Arg> {
+    args.iter()
+        .filter(|a| !a.atom().is_some_and(|s| s.starts_with("$!")))
+        .map(|a| match a {
+            Arg::List(l) => Arg::List(without_directives(l)),
+            other => other.clone(),
+        })
+        .collect()
+}
+
 pub fn to_string(args: &[Arg]) -> String {
     Display(args).to_string()
 }
@@ -304,6 +315,15 @@ mod tests {
         assert_eq!(parse("a)b").unwrap(), vec![atom("a)b")]);
         assert!(parse("(a").is_err());
         assert!(parse("{5}\r\nab").is_err());
+    }
+
+    #[test]
+    fn directives_hidden_from_messages() {
+        let a = parse("1 fetch ($!unordered=2 flags ($!noextra \\seen))").unwrap();
+        assert_eq!(
+            to_string(&without_directives(&a)),
+            "1 fetch (flags (\\seen))"
+        );
     }
 
     #[test]

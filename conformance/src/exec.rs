@@ -351,7 +351,7 @@ impl Exec<'_> {
                 "APPEND {} \"{}\" {{{}}}\r\n{}",
                 quote(&self.cfg.mailbox),
                 m.internal_date,
-                m.body.len(),
+                m.body.chars().count(),
                 m.body
             );
             self.expect_ok(0, &cmd).await?;
@@ -436,7 +436,7 @@ impl Exec<'_> {
                 .unwrap_or(head);
             let nonsync = plus
                 || self.conns[i].has_cap("LITERAL+")
-                || (self.conns[i].has_cap("LITERAL-") && lit.len() <= 4096);
+                || (self.conns[i].has_cap("LITERAL-") && lit.chars().count() <= 4096);
             if nonsync {
                 out.push_str(base.strip_suffix('}').unwrap_or(&base));
                 out.push_str("+}\r\n");
@@ -644,7 +644,7 @@ impl Exec<'_> {
         } else {
             text.to_string()
         };
-        format!("{head} {{{}}}\r\n{}", m.body.len(), m.body)
+        format!("{head} {{{}}}\r\n{}", m.body.chars().count(), m.body)
     }
 
     fn io_failed(&mut self, group: &Group, ci: usize, e: IoError) -> bool {
@@ -786,7 +786,7 @@ impl Exec<'_> {
             if m == FULL {
                 if ut.existence == Existence::MustNotExist {
                     self.vars.rollback();
-                    let pat = args::to_string(&ut.args);
+                    let pat = args::to_string(&args::without_directives(&ut.args));
                     let got = args::to_string(args);
                     self.fail(
                         "unexpected untagged match".into(),
@@ -829,7 +829,9 @@ impl Exec<'_> {
             .map(|(i, _)| i)
             .collect();
         if let Some(&first) = missing.first() {
-            let unexpanded = args::to_string(&group.untagged[first].args);
+            // Directives are matching instructions, not text the server should send.
+            let unexpanded =
+                args::to_string(&args::without_directives(&group.untagged[first].args));
             let expanded = self
                 .vars
                 .expand_all(&unexpanded, true)
@@ -887,7 +889,7 @@ pub fn split_literals(text: &str) -> Vec<(String, Option<String>)> {
         let line = &rest[..nl];
         let line_nocr = line.strip_suffix('\r').unwrap_or(line);
         match crate::conn::literal_size(&args::to_bytes(line_nocr)) {
-            Some(n) if rest.len() >= nl + 1 + n && preceded_by_space(line_nocr) => {
+            Some(n) if rest[nl + 1..].chars().count() >= n && preceded_by_space(line_nocr) => {
                 head.push_str(line_nocr);
                 let lit = rest[nl + 1..].chars().take(n).collect::<String>();
                 let lit_bytes: usize = lit.chars().count();
@@ -985,6 +987,9 @@ mod tests {
         assert_eq!(p[1], (" (x ~{2}".into(), Some("\0y".into())));
         assert_eq!(p[2], (")".into(), None));
         assert_eq!(split_literals("noop"), vec![("noop".to_string(), None)]);
+        let p = split_literals(&args::latin1(b"a {2}\r\n\xe4\xe5 b"));
+        assert_eq!(p[0].1.as_deref(), Some(args::latin1(b"\xe4\xe5").as_str()));
+        assert_eq!(p[1].0, " b");
     }
 
     #[test]

@@ -173,7 +173,8 @@ impl Multiline {
     /// `}}}`: the line break before it is not part of the literal.
     fn close(&mut self) {
         self.buf.truncate(self.last_line_end);
-        let size = self.buf.len() - self.start_pos;
+        // Sizes count bytes: one char per byte in these strings, not UTF-8 length.
+        let size = self.buf[self.start_pos..].chars().count();
         let prefix = format!("{}{{{size}}}\r\n", if self.binary { "~" } else { "" });
         self.buf.insert_str(self.start_pos, &prefix);
     }
@@ -708,6 +709,15 @@ mod tests {
             panic!()
         };
         assert_eq!(l.last(), Some(&Arg::Literal("3\r\n".into())));
+        // 8-bit bytes count once each in the literal size.
+        let s = parse_str(&args::latin1(
+            b"\nok x\n* 1 fetch (body[1] ~{{{\n\0\xe4\n\n}}})\n",
+        ))
+        .unwrap();
+        let Arg::List(l) = &s.groups[0].untagged[0].args[2] else {
+            panic!()
+        };
+        assert_eq!(l.last(), Some(&Arg::Literal(args::latin1(b"\0\xe4\n"))));
     }
 
     #[test]
