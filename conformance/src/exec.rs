@@ -574,7 +574,8 @@ impl Exec<'_> {
             let text = match self.vars.expand_all(&cmd.text, false) {
                 Ok(t) => t,
                 Err(e) => {
-                    self.fail(e, None, None);
+                    self.gs.sent.push(first_line(&cmd.text));
+                    self.fail(format!("command not sent: {e}"), None, None);
                     continue;
                 }
             };
@@ -872,8 +873,8 @@ impl Exec<'_> {
                 line,
                 commands: self.gs.sent.clone(),
                 reason,
-                expected: expected.map(|s| truncate(&s, 2000)),
-                got: got.map(|s| truncate(&s, 2000)),
+                expected: expected.map(|s| truncate(&args::printable(&s), 2000)),
+                got: got.map(|s| truncate(&args::printable(&s), 2000)),
             });
         }
     }

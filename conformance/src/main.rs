@@ -154,10 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let rep = Report {
         server: cli.server_name.clone(),
         corpus: cli.corpus.display().to_string(),
-        command: std::env::args()
-            .map(|a| shell_word(&a))
-            .collect::<Vec<_>>()
-            .join(" "),
+        command: recorded_command(),
         summary: report::summarize(&results),
         tests: results,
     };
@@ -237,6 +234,21 @@ fn compare_baseline(cli: &Cli, rep: &Report) -> anyhow::Result<ExitCode> {
         eprintln!("  {r}");
     }
     Ok(ExitCode::from(1))
+}
+
+/// The command line for the report, passwords masked (reports get published).
+fn recorded_command() -> String {
+    let mut out = Vec::new();
+    let mut mask_next = false;
+    for a in std::env::args() {
+        out.push(if mask_next {
+            "***".into()
+        } else {
+            shell_word(&a)
+        });
+        mask_next = a == "--password" || a == "--password2";
+    }
+    out.join(" ")
 }
 
 fn shell_word(a: &str) -> String {
