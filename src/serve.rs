@@ -66,14 +66,42 @@ pub async fn run(config: Config) -> Result<()> {
             tracker.clone(),
         )));
     }
-    for (key, addr) in [
-        ("imap", config.listen.imap),
-        ("imaps", config.listen.imaps),
-        ("http", config.listen.http),
-    ] {
-        if let Some(addr) = addr {
-            println!("not opened {key:<12} {addr:<22} not built yet");
-        }
+    let imap_ctx = Arc::new(mssante_imap::ImapContext {
+        store: store.clone(),
+        config: mssante_imap::ImapConfig {
+            hostname: config.hostname.clone(),
+            ..mssante_imap::ImapConfig::default()
+        },
+        tls: ctx.tls.clone(),
+        shutdown: shutdown.clone(),
+    });
+    let imap_listeners = [
+        (
+            mssante_imap::ListenerKind::Imap,
+            "imap",
+            config.listen.imap,
+            "IMAP, STARTTLS then login",
+        ),
+        (
+            mssante_imap::ListenerKind::Imaps,
+            "imaps",
+            config.listen.imaps,
+            "IMAP, implicit TLS",
+        ),
+    ];
+    for (kind, key, addr, what) in imap_listeners {
+        let Some(addr) = addr else { continue };
+        let listener = bind(key, addr).await?;
+        println!("listening  {key:<12} {addr:<22} {what}");
+        accept_loops.push(tokio::spawn(mssante_imap::serve(
+            listener,
+            kind,
+            imap_ctx.clone(),
+            tracker.clone(),
+        )));
+    }
+    if let Some(addr) = config.listen.http {
+        println!("not opened {:<12} {addr:<22} not built yet", "http");
     }
     print_first_steps(&config);
 

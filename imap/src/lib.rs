@@ -1,3 +1,133 @@
-//! IMAP4rev2/rev1 server (issue #3). Not built yet: the listener is not opened.
-pub mod parse;
+//! IMAP4rev2 / IMAP4rev1 server (RFC 9051, RFC 3501) for mssante.
+//!
+//! Layout: `parse` (grammar, no I/O) and `message` (FETCH/SEARCH rendering of stored bytes,
+//! no I/O) are pure; `session` owns the connection and the states; one `cmd_*` file per
+//! command family; `view` is the selected mailbox as a session sees it; the store does all
+//! storage and tells sessions about changes.
 pub mod message;
+pub mod parse;
+
+mod cmd_append;
+mod cmd_auth;
+mod cmd_copy;
+mod cmd_fetch;
+mod cmd_idle;
+mod cmd_mailbox;
+mod cmd_search;
+mod cmd_select;
+mod cmd_store;
+mod session;
+mod view;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+pub use session::Session;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Port 143 style: plaintext, STARTTLS before any login.
+    Imap,
+    /// Port 993 style: implicit TLS (RFC 8314).
+    Imaps,
+}
+
+#[derive(Clone, Debug)]
+pub struct ImapConfig {
+    pub hostname: String,
+    /// Largest literal (and APPEND message) accepted; advertised as APPENDLIMIT.
+    pub max_literal: usize,
+    /// Longest command line.
+    pub max_line: usize,
+    /// RFC 9051 §5.4: at least 30 minutes of inactivity before autologout.
+    pub autologout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        ImapConfig {
+            hostname: "localhost".into(),
+            max_literal: 50 * 1024 * 1024,
+            max_line: 64 * 1024,
+            autologout: Duration::from_secs(30 * 60),
+            max_connections: 20_000,
+        }
+    }
+}
+
+pub struct ImapContext {
+    pub store: mssante_store::Store,
+    pub config: ImapConfig,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+pub type Context = Arc<ImapContext>;
+
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Accepts connections until shutdown.
+pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
+    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = ctx.shutdown.cancelled() => break,
+        };
+        let Ok((stream, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                tracker.spawn(async move {
+                    start_session(stream, peer, kind, ctx).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                tracker.spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut stream = stream;
+                    let _ = stream
+                        .write_all(b"* BYE [UNAVAILABLE] Too many connections\r\n")
+                        .await;
+                });
+            }
+        }
+    }
+}
+
+async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, ctx: Context) {
+    use mssante_net::Conn;
+    match kind {
+        ListenerKind::Imap => {
+            Session::new(Conn::Plain(stream), ctx, kind, peer, false)
+                .run()
+                .await
+        }
+        ListenerKind::Imaps => {
+            let Some(acceptor) = ctx.tls.clone() else {
+                return;
+            };
+            match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    Session::new(Conn::Tls(Box::new(tls)), ctx, kind, peer, true)
+                        .run()
+                        .await
+                }
+                _ => tracing::info!(%peer, "TLS handshake failed on imaps"),
+            }
+        }
+    }
+}

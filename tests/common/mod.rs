@@ -20,6 +20,8 @@ pub struct Ports {
     pub smtp: u16,
     pub submission: u16,
     pub submissions: u16,
+    pub imap: u16,
+    pub imaps: u16,
 }
 
 pub struct Server {
@@ -50,15 +52,19 @@ impl Server {
             smtp: free_port(),
             submission: free_port(),
             submissions: free_port(),
+            imap: free_port(),
+            imaps: free_port(),
         };
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
             "hostname = \"{HOSTNAME}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
              [listen]\nsmtp = \"127.0.0.1:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
-             imap = \"off\"\nimaps = \"off\"\nhttp = \"off\"\n{extra}\n",
+             imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"off\"\n{extra}\n",
             ports.smtp,
             ports.submission,
             ports.submissions,
+            ports.imap,
+            ports.imaps,
             data = db.data_path().display(),
             url = db.url,
         );
@@ -129,6 +135,8 @@ impl Server {
             self.ports.smtp,
             self.ports.submission,
             self.ports.submissions,
+            self.ports.imap,
+            self.ports.imaps,
         ] {
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -313,6 +321,33 @@ pub fn py(case: &str, server: &Server, args: &[&str]) -> serde_json::Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
+}
+
+/// Runs `tests/clients/imap_client.py CASE` (Python's imaplib) and returns its JSON output.
+pub fn py_imap(case: &str, server: &Server, user: &str, args: &[&str]) -> serde_json::Value {
+    let out = imap_command(case, server, user, args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "imap case {case} failed: {}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{case}: bad JSON ({e}): {stdout}"))
+}
+
+pub fn imap_command(case: &str, server: &Server, user: &str, args: &[&str]) -> Command {
+    let mut c = Command::new("python3");
+    c.arg(clients_dir().join("imap_client.py"))
+        .arg(case)
+        .args(["--imap", &server.ports.imap.to_string()])
+        .args(["--imaps", &server.ports.imaps.to_string()])
+        .args(["--user", user, "--password", PASSWORD])
+        .args(args);
+    c
 }
 
 /// Runs swaks (a real, independent SMTP client) and returns (exit code, transcript).

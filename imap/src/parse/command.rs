@@ -26,7 +26,7 @@ pub enum Command {
         initial: Option<String>,
     },
     Enable(Vec<String>),
-    Id(Option<Vec<(Vec<u8>, Option<Vec<u8>>)>>),
+    Id(Option<Vec<IdField>>),
     Namespace,
     Select {
         mailbox: Vec<u8>,
@@ -99,6 +99,9 @@ pub enum Command {
     GetQuota(Vec<u8>),
     GetQuotaRoot(Vec<u8>),
 }
+
+/// One `field value` pair of the ID command (RFC 2971).
+pub type IdField = (Vec<u8>, Option<Vec<u8>>);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QresyncParams {
@@ -728,32 +731,8 @@ fn search_date(c: &mut Cursor<'_>) -> PResult<i64> {
 
 /// `1-Feb-1994` → days since 1970-01-01 (RFC 9051 §9 `date`).
 pub fn parse_date(s: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
-    let mut parts = s.split('-');
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month_name = parts.next()?;
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(month_name))? as u32
-        + 1;
-    let year: i64 = parts.next()?.parse().ok()?;
-    if parts.next().is_some() || !(1..=31).contains(&day) || !(1..=9999).contains(&year) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
-
-/// Howard Hinnant's days-from-civil.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let (y, m, d) = crate::message::datetime::parse_search_date(s)?;
+    Some(crate::message::datetime::days_from_civil(y, m, d))
 }
 
 fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
@@ -943,7 +922,10 @@ mod tests {
                 assert_eq!(returns.unwrap(), vec!["MIN", "COUNT"]);
                 assert_eq!(charset.as_deref(), Some("UTF-8"));
                 assert_eq!(keys.len(), 4);
-                assert_eq!(keys[2], SearchKey::Since(days_from_civil(1994, 2, 1)));
+                assert_eq!(
+                    keys[2],
+                    SearchKey::Since(crate::message::datetime::days_from_civil(1994, 2, 1))
+                );
             }
             other => panic!("{other:?}"),
         }

@@ -1,0 +1,66 @@
+//! COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; MOVE RFC 6851; COPYUID
+//! RFC 4315 §3).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::parse::{SequenceSet, compact};
+use crate::session::Session;
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn copy(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        set: &SequenceSet,
+        mailbox: &[u8],
+        is_move: bool,
+    ) {
+        if !uid && self.invalid_seqs(set) {
+            return self.tagged(tag, "BAD", "Invalid message sequence number");
+        }
+        let Some(name) = self.mailbox_name(mailbox) else {
+            return self.tagged(tag, "NO", "Invalid mailbox name encoding");
+        };
+        let sel = self.selected.as_ref().expect("selected");
+        if is_move && sel.read_only {
+            return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
+        }
+        let from = sel.folder.id;
+        let bal_id = sel.folder.bal_id;
+        let target = match self.ctx.store.folder(bal_id, &name).await {
+            Ok(Some(f)) => f,
+            // RFC 9051 §6.4.7: TRYCREATE tells the client the mailbox could be created.
+            Ok(None) => return self.tagged(tag, "NO", "[TRYCREATE] No such mailbox"),
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let uids = self.resolve(set, uid);
+        if uids.is_empty() {
+            return self.tagged(tag, "OK", "Nothing to do");
+        }
+        let pairs = match self
+            .ctx
+            .store
+            .copy_messages(from, &uids, target.id, is_move && target.id != from)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => return self.store_failed(tag, e),
+        };
+        let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();
+        let code = format!(
+            "[COPYUID {} {} {}]",
+            target.uidvalidity,
+            compact(&src),
+            compact(&dst)
+        );
+        if is_move {
+            // RFC 6851 §4.3: COPYUID in an untagged OK, then the expunges, then the tagged OK.
+            self.untagged(format!("OK {code} Moved"));
+            self.report_changes(true).await;
+            self.tagged(tag, "OK", "MOVE completed");
+        } else {
+            self.tagged(tag, "OK", &format!("{code} COPY completed"));
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH results (RFC 4731), MODSEQ search
+//! (RFC 7162 §3.1.5).
+
+use mssante_store::{MessageInfo, MessageRef};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::message::search::{body_contains, header_contains, sent_date, text_contains};
+use crate::parse::{SearchKey, compact};
+use crate::session::Session;
+
+/// What evaluating the keys needs beyond flags and numbers.
+#[derive(Default, Clone, Copy)]
+struct Needs {
+    info: bool,
+    bytes: bool,
+}
+
+fn needs(key: &SearchKey) -> Needs {
+    match key {
+        SearchKey::Before(_)
+        | SearchKey::On(_)
+        | SearchKey::Since(_)
+        | SearchKey::Larger(_)
+        | SearchKey::Smaller(_) => Needs {
+            info: true,
+            bytes: false,
+        },
+        SearchKey::Header(..)
+        | SearchKey::Body(_)
+        | SearchKey::Text(_)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_) => Needs {
+            info: true,
+            bytes: true,
+        },
+        SearchKey::Not(k) => needs(k),
+        SearchKey::Or(a, b) => merge(needs(a), needs(b)),
+        SearchKey::And(keys) => keys.iter().map(needs).fold(Needs::default(), merge),
+        _ => Needs::default(),
+    }
+}
+
+fn merge(a: Needs, b: Needs) -> Needs {
+    Needs {
+        info: a.info || b.info,
+        bytes: a.bytes || b.bytes,
+    }
+}
+
+fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
+    }
+}
+
+/// One message as the matcher sees it.
+struct Candidate<'a> {
+    seq: u32,
+    exists: u32,
+    largest_uid: u32,
+    msg: &'a MessageRef,
+    info: Option<&'a MessageInfo>,
+    raw: Option<&'a [u8]>,
+}
+
+fn has_flag(m: &MessageRef, flag: &str) -> bool {
+    m.flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+fn day(unix: i64) -> i64 {
+    unix.div_euclid(86_400)
+}
+
+fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
+    let raw = c.raw.unwrap_or(&[]);
+    let internal_day = c.info.map(|i| day(i.internaldate)).unwrap_or(0);
+    let sent_day = || sent_date(raw).map(day);
+    match key {
+        SearchKey::All => true,
+        SearchKey::Flag(f) => has_flag(c.msg, f),
+        SearchKey::NotFlag(f) => !has_flag(c.msg, f),
+        // \Recent is not tracked (IMAP4rev2 removed it): nothing is recent.
+        SearchKey::Recent | SearchKey::New => false,
+        SearchKey::Old => true,
+        SearchKey::Header(field, needle) => {
+            let field = match field.as_str() {
+                "BCC" => "Bcc",
+                "CC" => "Cc",
+                "FROM" => "From",
+                "TO" => "To",
+                "SUBJECT" => "Subject",
+                other => other,
+            };
+            header_contains(raw, field, needle)
+        }
+        SearchKey::Body(needle) => body_contains(raw, needle),
+        SearchKey::Text(needle) => text_contains(raw, needle),
+        SearchKey::Before(d) => internal_day < *d,
+        SearchKey::On(d) => internal_day == *d,
+        SearchKey::Since(d) => internal_day >= *d,
+        SearchKey::SentBefore(d) => sent_day().is_some_and(|s| s < *d),
+        SearchKey::SentOn(d) => sent_day().is_some_and(|s| s == *d),
+        SearchKey::SentSince(d) => sent_day().is_some_and(|s| s >= *d),
+        SearchKey::Larger(n) => c.info.is_some_and(|i| i.size > *n),
+        SearchKey::Smaller(n) => c.info.is_some_and(|i| i.size < *n),
+        SearchKey::Uid(set) => set.contains(c.msg.uid, c.largest_uid),
+        SearchKey::Seq(set) => set.contains(c.seq, c.exists),
+        SearchKey::ModSeq(m) => c.msg.modseq >= *m,
+        SearchKey::Not(k) => !matches(k, c),
+        SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
+        SearchKey::And(keys) => keys.iter().all(|k| matches(k, c)),
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        returns: Option<Vec<String>>,
+        charset: Option<String>,
+        key: SearchKey,
+    ) {
+        if let Some(cs) = charset
+            .as_deref()
+            .filter(|c| !matches!(*c, "UTF-8" | "US-ASCII"))
+        {
+            return self.tagged(
+                tag,
+                "NO",
+                &format!("[BADCHARSET (UTF-8 US-ASCII)] Charset {cs} not supported"),
+            );
+        }
+        if let Some(bad) = returns
+            .iter()
+            .flatten()
+            .find(|r| !matches!(r.as_str(), "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE"))
+        {
+            return self.tagged(tag, "BAD", &format!("Unknown RETURN option {bad}"));
+        }
+        let need = needs(&key);
+        let sel = self.selected.as_ref().expect("selected");
+        let folder_id = sel.folder.id;
+        let snapshot: Vec<MessageRef> = sel.messages.clone();
+        let (exists, largest_uid) = (sel.exists(), sel.largest_uid());
+        let mut hits: Vec<(u32, u32, u64)> = Vec::new();
+        for (chunk_index, chunk) in snapshot.chunks(256).enumerate() {
+            let infos = if need.info {
+                let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+                match self.ctx.store.message_infos(folder_id, &uids).await {
+                    Ok(i) => i,
+                    Err(e) => return self.store_failed(tag, e),
+                }
+            } else {
+                Vec::new()
+            };
+            for (i, msg) in chunk.iter().enumerate() {
+                let info = infos.iter().find(|x| x.uid == msg.uid);
+                let raw = match (need.bytes, info) {
+                    (true, Some(info)) => match self.ctx.store.read_blob(&info.blob_hash).await {
+                        Ok(r) => Some(r),
+                        Err(e) => return self.store_failed(tag, e),
+                    },
+                    _ => None,
+                };
+                let seq = (chunk_index * 256 + i) as u32 + 1;
+                let candidate = Candidate {
+                    seq,
+                    exists,
+                    largest_uid,
+                    msg,
+                    info,
+                    raw: raw.as_deref(),
+                };
+                if matches(&key, &candidate) {
+                    hits.push((seq, msg.uid, msg.modseq));
+                }
+            }
+        }
+        let ids: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
+        let highest_modseq = uses_modseq(&key).then(|| hits.iter().map(|h| h.2).max().unwrap_or(0));
+        match returns {
+            None => {
+                let list: String = ids.iter().map(|i| format!(" {i}")).collect();
+                let modseq = highest_modseq
+                    .filter(|_| !ids.is_empty())
+                    .map(|m| format!(" (MODSEQ {m})"))
+                    .unwrap_or_default();
+                self.untagged(format!("SEARCH{list}{modseq}"));
+            }
+            Some(options) => self.esearch(tag, uid, &options, &ids, highest_modseq),
+        }
+        self.tagged(tag, "OK", "SEARCH completed");
+    }
+
+    /// RFC 4731 §3.1: `* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`.
+    fn esearch(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        options: &[String],
+        ids: &[u32],
+        modseq: Option<u64>,
+    ) {
+        let all = options.is_empty() || options.iter().any(|o| o == "ALL");
+        let mut line = format!("ESEARCH (TAG \"{tag}\")");
+        if uid {
+            line.push_str(" UID");
+        }
+        if options.iter().any(|o| o == "MIN") && !ids.is_empty() {
+            line.push_str(&format!(" MIN {}", ids[0]));
+        }
+        if options.iter().any(|o| o == "MAX") && !ids.is_empty() {
+            line.push_str(&format!(" MAX {}", ids[ids.len() - 1]));
+        }
+        if options.iter().any(|o| o == "COUNT") {
+            line.push_str(&format!(" COUNT {}", ids.len()));
+        }
+        if all && !ids.is_empty() {
+            let mut sorted = ids.to_vec();
+            sorted.sort_unstable();
+            line.push_str(&format!(" ALL {}", compact(&sorted)));
+        }
+        if let Some(m) = modseq.filter(|_| !ids.is_empty()) {
+            line.push_str(&format!(" MODSEQ {m}"));
+        }
+        self.untagged(line);
+    }
+}

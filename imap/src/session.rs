@@ -1,0 +1,622 @@
+//! The IMAP session: connection I/O (lines and literals), states (RFC 9051 §3), dispatch to
+//! one file per command family, and untagged updates about the selected mailbox.
+
+use std::net::SocketAddr;
+
+use mssante_net::Conn;
+use mssante_store::{Bal, FolderChanged};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::broadcast::error::TryRecvError;
+
+use crate::parse::{Command, Request, parse_request};
+use crate::view::{Changes, SelectedMailbox};
+use crate::{Context, ListenerKind};
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadStop {
+    Eof,
+    Timeout,
+    Shutdown,
+    Io,
+}
+
+/// What reading a command gave.
+pub(crate) enum Incoming {
+    Command(Vec<u8>),
+    /// A line longer than the limit (read and dropped).
+    LineTooLong,
+    /// A synchronising literal over the limit: refused before it is sent.
+    LiteralTooBig(Vec<u8>),
+    /// A non-synchronising literal over the limit: the client sends it anyway, so the
+    /// connection is closed (RFC 7888 §4).
+    NonSyncTooBig,
+}
+
+/// Extensions the client turned on with ENABLE (RFC 5161).
+#[derive(Default)]
+pub(crate) struct Enabled {
+    pub condstore: bool,
+    pub qresync: bool,
+    pub utf8: bool,
+    pub rev2: bool,
+}
+
+pub(crate) enum Flow {
+    Continue,
+    Close,
+}
+
+pub struct Session<T> {
+    pub(crate) conn: Conn<T>,
+    pub(crate) rbuf: Vec<u8>,
+    pub(crate) wbuf: Vec<u8>,
+    pub(crate) ctx: Context,
+    /// Which listener accepted the connection (for logs).
+    pub(crate) kind: ListenerKind,
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
+    pub(crate) bal: Option<Bal>,
+    pub(crate) selected: Option<SelectedMailbox>,
+    pub(crate) enabled: Enabled,
+    changes: tokio::sync::broadcast::Receiver<FolderChanged>,
+    /// A change to the selected folder arrived and was not reported yet.
+    pending_change: bool,
+}
+
+/// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
+pub(crate) fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
+    let body = line.strip_suffix(b"}")?;
+    let open = body.iter().rposition(|&b| b == b'{')?;
+    let mut digits = &body[open + 1..];
+    let nonsync = digits.last() == Some(&b'+');
+    if nonsync {
+        digits = &digits[..digits.len() - 1];
+    }
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits)
+        .ok()?
+        .parse()
+        .ok()
+        .map(|n| (n, nonsync))
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) fn new(
+        conn: Conn<T>,
+        ctx: Context,
+        kind: ListenerKind,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Self {
+        let changes = ctx.store.subscribe_changes();
+        Session {
+            conn,
+            rbuf: Vec::with_capacity(1024),
+            wbuf: Vec::with_capacity(1024),
+            ctx,
+            kind,
+            peer,
+            tls,
+            bal: None,
+            selected: None,
+            enabled: Enabled::default(),
+            changes,
+            pending_change: false,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let caps = self.capabilities().join(" ");
+        self.untagged(format!(
+            "OK [CAPABILITY {caps}] {} IMAP4rev2 server ready",
+            self.ctx.config.hostname
+        ));
+        loop {
+            let incoming = match self.read_command().await {
+                Ok(i) => i,
+                Err(stop) => {
+                    self.say_goodbye(stop).await;
+                    return;
+                }
+            };
+            let flow = match incoming {
+                Incoming::Command(bytes) => self.handle(&bytes).await,
+                Incoming::LineTooLong => {
+                    self.untagged("BAD Line too long");
+                    Flow::Continue
+                }
+                Incoming::LiteralTooBig(line) => {
+                    let tag = tag_of(&line);
+                    self.tagged(&tag, "NO", "[TOOBIG] Literal too big");
+                    Flow::Continue
+                }
+                Incoming::NonSyncTooBig => {
+                    self.untagged("BYE [TOOBIG] Literal too big, closing");
+                    Flow::Close
+                }
+            };
+            if let Flow::Close = flow {
+                break;
+            }
+        }
+        let _ = self.flush().await;
+        let _ = self.conn.shutdown().await;
+    }
+
+    async fn say_goodbye(&mut self, stop: ReadStop) {
+        let text = match stop {
+            ReadStop::Timeout => Some("BYE Autologout; idle for too long"),
+            ReadStop::Shutdown => Some("BYE [UNAVAILABLE] Server shutting down"),
+            ReadStop::Eof | ReadStop::Io => None,
+        };
+        if let Some(t) = text {
+            self.untagged(t);
+            let _ = self.flush().await;
+        }
+        let _ = self.conn.shutdown().await;
+    }
+
+    async fn handle(&mut self, bytes: &[u8]) -> Flow {
+        let Request { tag, command } = match parse_request(bytes) {
+            Ok(r) => r,
+            Err((Some(tag), e)) => {
+                self.tagged(&tag, "BAD", &format!("Syntax error: {}", e.0));
+                return Flow::Continue;
+            }
+            Err((None, _)) => {
+                self.untagged("BAD Missing or invalid tag");
+                return Flow::Continue;
+            }
+        };
+        if let Some(refusal) = self.state_refusal(&command) {
+            self.tagged(&tag, "BAD", refusal);
+            return Flow::Continue;
+        }
+        // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by number.
+        let may_expunge = !matches!(
+            command,
+            Command::Fetch { uid: false, .. }
+                | Command::Store { uid: false, .. }
+                | Command::Search { uid: false, .. }
+                | Command::Copy { uid: false, .. }
+        );
+        let flow = self.dispatch(&tag, command).await;
+        if matches!(flow, Flow::Continue) && self.selected.is_some() {
+            // Updates go before the tagged completion, so that a client reading up to its
+            // tag sees them as part of this command's answer (RFC 9051 §7).
+            let tagged_line = self.take_last_line();
+            self.report_changes(may_expunge).await;
+            self.wbuf.extend(tagged_line);
+        }
+        flow
+    }
+
+    /// RFC 9051 §3: which commands are valid in which state.
+    fn state_refusal(&self, command: &Command) -> Option<&'static str> {
+        let any_state = matches!(
+            command,
+            Command::Capability | Command::Noop | Command::Logout | Command::Id(_)
+        );
+        let not_auth_only = matches!(
+            command,
+            Command::Login { .. } | Command::Authenticate { .. } | Command::StartTls
+        );
+        let selected_only = matches!(
+            command,
+            Command::Check
+                | Command::Close
+                | Command::Unselect
+                | Command::Expunge { .. }
+                | Command::Search { .. }
+                | Command::Fetch { .. }
+                | Command::Store { .. }
+                | Command::Copy { .. }
+                | Command::Move { .. }
+        );
+        if any_state {
+            None
+        } else if self.bal.is_none() && !not_auth_only {
+            Some("Not authenticated")
+        } else if self.bal.is_some() && not_auth_only {
+            Some("Already authenticated")
+        } else if selected_only && self.selected.is_none() {
+            Some("No mailbox selected")
+        } else {
+            None
+        }
+    }
+
+    async fn dispatch(&mut self, tag: &str, command: Command) -> Flow {
+        match command {
+            Command::Capability => self.capability(tag),
+            Command::Noop | Command::Check => self.tagged(tag, "OK", "NOOP completed"),
+            Command::Logout => {
+                self.untagged("BYE Logging out");
+                self.tagged(tag, "OK", "LOGOUT completed");
+                return Flow::Close;
+            }
+            Command::StartTls => return self.starttls(tag).await,
+            Command::Login { user, password } => self.login(tag, &user, &password).await,
+            Command::Authenticate { mechanism, initial } => {
+                return self.authenticate(tag, &mechanism, initial).await;
+            }
+            Command::Enable(caps) => self.enable(tag, &caps),
+            Command::Id(_) => self.id(tag),
+            Command::Namespace => {
+                // RFC 2342: one personal namespace; "Other users" comes with delegations.
+                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
+                self.tagged(tag, "OK", "NAMESPACE completed");
+            }
+            Command::Select {
+                mailbox,
+                read_only,
+                condstore,
+                qresync,
+            } => {
+                self.select(tag, &mailbox, read_only, condstore, qresync)
+                    .await
+            }
+            Command::Create {
+                mailbox,
+                special_use,
+            } => self.create(tag, &mailbox, &special_use).await,
+            Command::Delete(mailbox) => self.delete(tag, &mailbox).await,
+            Command::Rename { from, to } => self.rename(tag, &from, &to).await,
+            Command::Subscribe(m) => self.subscribe(tag, &m, true).await,
+            Command::Unsubscribe(m) => self.subscribe(tag, &m, false).await,
+            Command::List(args) => self.list(tag, args).await,
+            Command::Lsub { reference, pattern } => self.lsub(tag, &reference, &pattern).await,
+            Command::Status { mailbox, items } => self.status(tag, &mailbox, &items).await,
+            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages).await,
+            Command::Idle => return self.idle(tag).await,
+            Command::Close => self.close(tag, true).await,
+            Command::Unselect => self.close(tag, false).await,
+            Command::Expunge { uids } => self.expunge(tag, uids).await,
+            Command::Search {
+                uid,
+                returns,
+                charset,
+                key,
+            } => self.search(tag, uid, returns, charset, key).await,
+            Command::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+                vanished,
+            } => {
+                self.fetch(tag, uid, &set, items, changed_since, vanished)
+                    .await
+            }
+            Command::Store {
+                uid,
+                set,
+                unchanged_since,
+                op,
+                silent,
+                flags,
+            } => {
+                self.store_flags(tag, uid, &set, unchanged_since, op, silent, &flags)
+                    .await
+            }
+            Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false).await,
+            Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true).await,
+            Command::GetQuota(_) | Command::GetQuotaRoot(_) => {
+                self.tagged(tag, "NO", "Quotas are not enabled")
+            }
+        }
+        Flow::Continue
+    }
+
+    // --- responses ------------------------------------------------------------------------
+
+    pub(crate) fn untagged(&mut self, text: impl AsRef<str>) {
+        self.wbuf.extend_from_slice(b"* ");
+        self.wbuf.extend_from_slice(text.as_ref().as_bytes());
+        self.wbuf.extend_from_slice(b"\r\n");
+    }
+
+    pub(crate) fn untagged_bytes(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(b"* ");
+        self.wbuf.extend_from_slice(bytes);
+        self.wbuf.extend_from_slice(b"\r\n");
+    }
+
+    pub(crate) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
+        self.wbuf
+            .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+    }
+
+    /// Maps a storage failure to a tagged NO without leaking internals.
+    pub(crate) fn store_failed(&mut self, tag: &str, e: mssante_store::StoreError) {
+        use mssante_store::StoreError;
+        match e {
+            StoreError::NotFound(what) => {
+                self.tagged(tag, "NO", &format!("[NONEXISTENT] {what} not found"))
+            }
+            StoreError::Duplicate(what) => {
+                self.tagged(tag, "NO", &format!("[ALREADYEXISTS] {what} already exists"))
+            }
+            StoreError::Invalid(why) => self.tagged(tag, "NO", &format!("[CANNOT] {why}")),
+            other => {
+                tracing::error!(peer = %self.peer, "storage failure: {other}");
+                self.tagged(
+                    tag,
+                    "NO",
+                    "[UNAVAILABLE] Temporary storage failure, try again",
+                );
+            }
+        }
+    }
+
+    /// Removes the last response line (the tagged completion) from the output buffer.
+    fn take_last_line(&mut self) -> Vec<u8> {
+        let body = &self.wbuf[..self.wbuf.len().saturating_sub(2)];
+        let start = body
+            .windows(2)
+            .rposition(|w| w == b"\r\n")
+            .map(|p| p + 2)
+            .unwrap_or(0);
+        self.wbuf.split_off(start)
+    }
+
+    pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.wbuf.is_empty() {
+            self.conn.write_all(&self.wbuf).await?;
+            self.wbuf.clear();
+        }
+        self.conn.flush().await
+    }
+
+    /// Flushes when the pending output is large (FETCH streams instead of buffering).
+    pub(crate) async fn flush_if_large(&mut self) -> std::io::Result<()> {
+        if self.wbuf.len() >= 64 * 1024 {
+            self.flush().await
+        } else {
+            Ok(())
+        }
+    }
+
+    // --- input ----------------------------------------------------------------------------
+
+    pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
+        self.flush().await.map_err(|_| ReadStop::Io)?;
+        let timeout = self.ctx.config.autologout;
+        let mut chunk = [0u8; 16 * 1024];
+        let shutdown = self.ctx.shutdown.clone();
+        let read = tokio::time::timeout(timeout, self.conn.read(&mut chunk));
+        let n = if idle {
+            tokio::select! {
+                r = read => r,
+                _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
+            }
+        } else {
+            read.await
+        };
+        match n {
+            Err(_) => Err(ReadStop::Timeout),
+            Ok(Err(_)) => Err(ReadStop::Io),
+            Ok(Ok(0)) => Err(ReadStop::Eof),
+            Ok(Ok(n)) => {
+                self.rbuf.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+        }
+    }
+
+    /// One line without CRLF; `None` when longer than the limit (dropped to its end).
+    pub(crate) async fn read_line(&mut self, idle: bool) -> Result<Option<Vec<u8>>, ReadStop> {
+        let max = self.ctx.config.max_line;
+        let mut too_long = false;
+        loop {
+            if let Some(pos) = self.rbuf.iter().position(|&b| b == b'\n') {
+                let mut line: Vec<u8> = self.rbuf.drain(..=pos).collect();
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+                return Ok(if too_long || line.len() > max {
+                    None
+                } else {
+                    Some(line)
+                });
+            }
+            if self.rbuf.len() > max {
+                too_long = true;
+                self.rbuf.clear();
+            }
+            self.fill(idle).await?;
+        }
+    }
+
+    async fn read_exact_into(&mut self, out: &mut Vec<u8>, n: usize) -> Result<(), ReadStop> {
+        let mut remaining = n;
+        loop {
+            let take = remaining.min(self.rbuf.len());
+            out.extend(self.rbuf.drain(..take));
+            remaining -= take;
+            if remaining == 0 {
+                return Ok(());
+            }
+            self.fill(false).await?;
+        }
+    }
+
+    /// A whole command: its line(s) and literals (RFC 9051 §4.3, RFC 7888 LITERAL+).
+    async fn read_command(&mut self) -> Result<Incoming, ReadStop> {
+        let mut command = Vec::new();
+        let mut first = true;
+        loop {
+            let Some(line) = self.read_line(first).await? else {
+                return Ok(Incoming::LineTooLong);
+            };
+            first = false;
+            command.extend_from_slice(&line);
+            let Some((size, nonsync)) = trailing_literal(&line) else {
+                return Ok(Incoming::Command(command));
+            };
+            if size > self.ctx.config.max_literal as u64
+                || command.len() as u64 + size > self.ctx.config.max_literal as u64 + 65_536
+            {
+                return Ok(if nonsync {
+                    Incoming::NonSyncTooBig
+                } else {
+                    Incoming::LiteralTooBig(command)
+                });
+            }
+            if !nonsync {
+                self.wbuf.extend_from_slice(b"+ Ready for literal data\r\n");
+            }
+            command.extend_from_slice(b"\r\n");
+            self.read_exact_into(&mut command, size as usize).await?;
+        }
+    }
+
+    // --- updates about the selected mailbox ---------------------------------------------------
+
+    /// Drains change notifications; true when the selected folder may have changed.
+    fn selected_folder_changed(&mut self) -> bool {
+        let Some(folder_id) = self.selected.as_ref().map(|s| s.folder.id) else {
+            return false;
+        };
+        loop {
+            match self.changes.try_recv() {
+                Ok(c) if c.folder_id == folder_id => self.pending_change = true,
+                Ok(_) => {}
+                Err(TryRecvError::Lagged(_)) => self.pending_change = true,
+                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
+            }
+        }
+        self.pending_change
+    }
+
+    /// Sends EXISTS / EXPUNGE (or VANISHED) / FETCH for what changed in the selected folder.
+    /// Expunges are held back when `may_expunge` is false (RFC 9051 §7.5.1).
+    pub(crate) async fn report_changes(&mut self, may_expunge: bool) {
+        if !self.selected_folder_changed() {
+            return;
+        }
+        let Some(sel) = self.selected.as_ref() else {
+            return;
+        };
+        let (folder_id, since) = (sel.folder.id, sel.known_modseq);
+        let fetched = async {
+            let status = self.ctx.store.folder_status(folder_id).await?;
+            let (changed, vanished) = self.ctx.store.changes_since(folder_id, since).await?;
+            Ok::<_, mssante_store::StoreError>((status, changed, vanished))
+        }
+        .await;
+        let Ok((status, changed, mut vanished)) = fetched else {
+            return;
+        };
+        // Expunges that may not be reported now stay pending: the known modseq does not
+        // move past them, so the next report finds them again.
+        let defer = !may_expunge && !vanished.is_empty();
+        if defer {
+            vanished.clear();
+        }
+        let sel = self.selected.as_mut().expect("selected");
+        let highest = if defer {
+            sel.known_modseq
+        } else {
+            status.highestmodseq
+        };
+        let changes = sel.apply(changed, &vanished, highest, status.uidnext);
+        self.pending_change = defer;
+        self.send_changes(changes);
+    }
+
+    fn send_changes(&mut self, changes: Changes) {
+        if self.enabled.qresync && !changes.expunged_uids.is_empty() {
+            let mut uids = changes.expunged_uids.clone();
+            uids.sort_unstable();
+            self.untagged(format!("VANISHED {}", crate::parse::compact(&uids)));
+        } else {
+            for seq in &changes.expunged_seqs {
+                self.untagged(format!("{seq} EXPUNGE"));
+            }
+        }
+        if let Some(n) = changes.exists {
+            self.untagged(format!("{n} EXISTS"));
+        }
+        for (seq, m) in changes.flag_changes {
+            let modseq = if self.enabled.condstore {
+                format!(" MODSEQ ({})", m.modseq)
+            } else {
+                String::new()
+            };
+            self.untagged(format!(
+                "{seq} FETCH (UID {} FLAGS ({}){modseq})",
+                m.uid,
+                m.flags.join(" ")
+            ));
+        }
+    }
+
+    /// Waits for a change notification or input (IDLE).
+    pub(crate) async fn wait_for_change_or_input(&mut self) -> Result<bool, ReadStop> {
+        self.flush().await.map_err(|_| ReadStop::Io)?;
+        if self.rbuf.contains(&b'\n') {
+            return Ok(false);
+        }
+        let mut chunk = [0u8; 4096];
+        let shutdown = self.ctx.shutdown.clone();
+        let folder_id = self.selected.as_ref().map(|s| s.folder.id);
+        loop {
+            tokio::select! {
+                r = tokio::time::timeout(self.ctx.config.autologout, self.conn.read(&mut chunk)) => {
+                    return match r {
+                        Err(_) => Err(ReadStop::Timeout),
+                        Ok(Err(_)) => Err(ReadStop::Io),
+                        Ok(Ok(0)) => Err(ReadStop::Eof),
+                        Ok(Ok(n)) => {
+                            self.rbuf.extend_from_slice(&chunk[..n]);
+                            Ok(false)
+                        }
+                    };
+                }
+                change = self.changes.recv() => {
+                    match change {
+                        Ok(c) if Some(c.folder_id) == folder_id => {
+                            self.pending_change = true;
+                            return Ok(true);
+                        }
+                        Ok(_) => {}
+                        Err(_) => {
+                            self.pending_change = true;
+                            return Ok(true);
+                        }
+                    }
+                }
+                _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
+            }
+        }
+    }
+
+    pub(crate) async fn read_continuation(&mut self) -> Result<Option<Vec<u8>>, ReadStop> {
+        self.read_line(false).await
+    }
+}
+
+/// The tag at the start of a command line (for replies to commands we could not parse).
+fn tag_of(line: &[u8]) -> String {
+    let end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    String::from_utf8_lossy(&line[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_literals() {
+        assert_eq!(trailing_literal(b"a APPEND x {12}"), Some((12, false)));
+        assert_eq!(trailing_literal(b"a LOGIN {3+}"), Some((3, true)));
+        assert_eq!(trailing_literal(b"a APPEND x ~{5}"), Some((5, false)));
+        assert_eq!(trailing_literal(b"a NOOP"), None);
+        assert_eq!(trailing_literal(b"a X {}"), None);
+        assert_eq!(trailing_literal(b"a X {1a}"), None);
+    }
+}

@@ -1,0 +1,144 @@
+//! The selected mailbox as one session sees it: message sequence numbers, and the diff
+//! against the store that becomes untagged EXISTS / EXPUNGE / VANISHED / FETCH responses
+//! (RFC 9051 §7.4, §7.5; RFC 7162 §3.2.10).
+
+use mssante_store::{Folder, MessageRef};
+
+pub struct SelectedMailbox {
+    pub folder: Folder,
+    pub read_only: bool,
+    /// Messages by sequence number (index + 1), in UID order.
+    pub messages: Vec<MessageRef>,
+    /// Every change up to this modseq has been reported to the client.
+    pub known_modseq: u64,
+    /// UIDNEXT as last reported.
+    pub uidnext: u32,
+}
+
+/// What changed since the last report, ready to be turned into responses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Sequence numbers to report as EXPUNGE, highest first (each one shifts the ones above).
+    pub expunged_seqs: Vec<u32>,
+    pub expunged_uids: Vec<u32>,
+    /// New EXISTS count, when messages were added.
+    pub exists: Option<u32>,
+    /// (sequence number, message) whose flags changed.
+    pub flag_changes: Vec<(u32, MessageRef)>,
+}
+
+impl SelectedMailbox {
+    pub fn exists(&self) -> u32 {
+        self.messages.len() as u32
+    }
+
+    pub fn seq_of(&self, uid: u32) -> Option<u32> {
+        self.messages
+            .binary_search_by_key(&uid, |m| m.uid)
+            .ok()
+            .map(|i| i as u32 + 1)
+    }
+
+    pub fn largest_uid(&self) -> u32 {
+        self.messages.last().map(|m| m.uid).unwrap_or(0)
+    }
+
+    /// Applies what the store reports since `known_modseq`: changed or new messages and
+    /// expunged UIDs. Changes this session already knows (its own STORE) are not repeated.
+    pub fn apply(
+        &mut self,
+        changed: Vec<MessageRef>,
+        vanished: &[u32],
+        highestmodseq: u64,
+        uidnext: u32,
+    ) -> Changes {
+        let mut out = Changes::default();
+        for &uid in vanished {
+            if let Some(seq) = self.seq_of(uid) {
+                self.messages.remove(seq as usize - 1);
+                out.expunged_seqs.push(seq);
+                out.expunged_uids.push(uid);
+            }
+        }
+        // Removing in order of arrival gives correct numbers when reported in that order.
+        let before = self.messages.len();
+        for m in changed {
+            match self.messages.binary_search_by_key(&m.uid, |x| x.uid) {
+                Ok(i) => {
+                    let known = &self.messages[i];
+                    if known.flags != m.flags || known.modseq != m.modseq {
+                        self.messages[i] = m.clone();
+                        out.flag_changes.push((i as u32 + 1, m));
+                    }
+                }
+                Err(i) if i == self.messages.len() => self.messages.push(m),
+                // UIDs only grow, but two deliveries may commit out of UID order.
+                Err(i) => self.messages.insert(i, m),
+            }
+        }
+        if self.messages.len() > before {
+            out.exists = Some(self.exists());
+        }
+        self.known_modseq = self.known_modseq.max(highestmodseq);
+        self.uidnext = uidnext;
+        // Flag changes are reported with the numbers after expunges and appends.
+        for (seq, m) in out.flag_changes.iter_mut() {
+            if let Some(s) = self.seq_of(m.uid) {
+                *seq = s;
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(uid: u32, modseq: u64, flags: &[&str]) -> MessageRef {
+        MessageRef {
+            uid,
+            modseq,
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn view(msgs: Vec<MessageRef>) -> SelectedMailbox {
+        SelectedMailbox {
+            folder: Folder {
+                id: 1,
+                bal_id: 1,
+                name: "INBOX".into(),
+                special_use: None,
+                uidvalidity: 1,
+                uidnext: 10,
+                highestmodseq: 5,
+            },
+            read_only: false,
+            messages: msgs,
+            known_modseq: 5,
+            uidnext: 10,
+        }
+    }
+
+    #[test]
+    fn expunges_are_numbered_as_they_happen() {
+        let mut v = view(vec![m(1, 1, &[]), m(2, 1, &[]), m(3, 1, &[])]);
+        let c = v.apply(vec![], &[1, 3], 6, 10);
+        // Removing UID 1 (seq 1) first makes UID 3 seq 2.
+        assert_eq!(c.expunged_seqs, vec![1, 2]);
+        assert_eq!(v.exists(), 1);
+        assert_eq!(c.exists, None);
+    }
+
+    #[test]
+    fn new_messages_and_flag_changes() {
+        let mut v = view(vec![m(1, 1, &[]), m(2, 1, &[])]);
+        let c = v.apply(vec![m(2, 6, &["\\Seen"]), m(5, 6, &[])], &[], 6, 6);
+        assert_eq!(c.exists, Some(3));
+        assert_eq!(c.flag_changes, vec![(2, m(2, 6, &["\\Seen"]))]);
+        // Our own STORE already applied locally: nothing to repeat.
+        let c = v.apply(vec![m(2, 6, &["\\Seen"])], &[], 6, 6);
+        assert_eq!(c, Changes::default());
+    }
+}

@@ -1,0 +1,266 @@
+//! End-to-end IMAP tests: the real binary driven by Python's imaplib (and raw sockets for
+//! bad input), on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mssante_testkit::engine_tests_sync;
+use serde_json::Value;
+
+const DR: &str = "dr.martin@ch-test.mssante.fr";
+
+fn deliver(server: &Server, subject: &str, body: &str) -> Vec<u8> {
+    let message = format!(
+        "From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@labo>\r\n\r\n{body}\r\n"
+    );
+    let file = server.db.data_path().join(format!("{subject}.eml"));
+    std::fs::write(&file, &message).unwrap();
+    let out = py(
+        "mx",
+        server,
+        &[
+            "--sender",
+            "lab@labo.mssante.fr",
+            "--rcpt",
+            DR,
+            "--message-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out["data"][0], 250, "{out}");
+    message.into_bytes()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+engine_tests_sync!(
+    login_needs_tls_and_works_after_starttls_or_on_imaps,
+    |engine| {
+        let server = Server::start(engine, &[DR]);
+        let out = py_imap("starttls_login", &server, DR, &[]);
+        let before = strings(&out["before_tls"]);
+        assert!(
+            before.contains(&"LOGINDISABLED".into()) && before.contains(&"STARTTLS".into()),
+            "{out}"
+        );
+        assert!(
+            !before.iter().any(|c| c.starts_with("AUTH=")),
+            "no AUTH= before TLS: {out}"
+        );
+        assert_eq!(out["login_before_tls"][0], "NO", "{out}");
+        let after = strings(&out["after_tls"]);
+        assert!(
+            after.contains(&"AUTH=PLAIN".into()) && !after.contains(&"LOGINDISABLED".into()),
+            "{out}"
+        );
+        assert!(
+            after.contains(&"IMAP4REV2".into()) || after.contains(&"IMAP4rev2".into()),
+            "{out}"
+        );
+        assert_eq!(out["login"], "OK");
+        assert!(
+            out["wrong_password"]
+                .as_str()
+                .unwrap()
+                .contains("AUTHENTICATIONFAILED"),
+            "{out}"
+        );
+        assert_eq!(out["imaps_login"], "OK");
+    }
+);
+
+engine_tests_sync!(
+    smtp_delivery_is_read_flagged_searched_and_expunged_over_imap,
+    |engine| {
+        let server = Server::start(engine, &[DR]);
+        let sent = deliver(&server, "resultats", "Glycemie normale.");
+        deliver(&server, "second", "Autre message.");
+        let out = py_imap(
+            "read_inbox",
+            &server,
+            DR,
+            &["--subject", "resultats", "--body-word", "Glycemie"],
+        );
+        assert_eq!(out["exists"], 2, "{out}");
+        let first = &out["fetch"][0];
+        let body = hex::decode(first["body_hex"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            strip_trace_header(&body),
+            &sent[..],
+            "BODY[] is the stored message byte for byte"
+        );
+        assert!(
+            first["meta"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("RFC822.SIZE {}", body.len())),
+            "{out}"
+        );
+        assert_eq!(strings(&out["unseen_before"]), vec!["1", "2"]);
+        assert_eq!(strings(&out["unseen_after"]), vec!["2"]);
+        assert_eq!(strings(&out["keyword"]), vec!["1"]);
+        assert_eq!(strings(&out["subject_search"]), vec!["1"]);
+        assert_eq!(strings(&out["body_search"]), vec!["1"]);
+        assert_eq!(strings(&out["expunged"]), vec!["1"]);
+        assert_eq!(out["exists_after"], 1);
+        let envelope = out["envelope"].to_string();
+        assert!(
+            envelope.contains("ENVELOPE")
+                && envelope.contains("resultats")
+                && envelope.contains("BODYSTRUCTURE"),
+            "{envelope}"
+        );
+        assert_eq!(server.messages(DR, "INBOX").len(), 1);
+    }
+);
+
+engine_tests_sync!(folders_append_copy_move_rename_delete, |engine| {
+    let server = Server::start(engine, &[DR]);
+    deliver(&server, "one", "x");
+    let out = py_imap("folders", &server, DR, &[]);
+    assert_eq!(out["create"], "OK", "{out}");
+    assert_eq!(out["create_dup"], "NO", "{out}");
+    assert_eq!(out["create_utf7"], "OK", "{out}");
+    let list = out["list"].to_string();
+    for name in [
+        "INBOX",
+        "Sent",
+        "Drafts",
+        "Trash",
+        "Archives",
+        "Archives/2026",
+        "&AMk-t&AOk-",
+    ] {
+        assert!(
+            list.contains(&format!("\\\"{name}\\\"")) || list.contains(&format!(" {name}\"")),
+            "LIST lacks {name}: {list}"
+        );
+    }
+    assert!(
+        list.contains("\\\\Sent") && list.contains("\\\\Trash"),
+        "special-use attributes: {list}"
+    );
+    assert_eq!(out["append"][0], "OK", "{out}");
+    assert!(out["append"][1].to_string().contains("APPENDUID"), "{out}");
+    assert_eq!(out["append_missing"], "NO");
+    assert!(out["copy"][1].to_string().contains("COPYUID"), "{out}");
+    assert!(out["move"].to_string().contains("COPYUID"), "{out}");
+    assert!(out["status"].to_string().contains("MESSAGES 1"), "{out}");
+    assert_eq!(out["rename"], "OK");
+    assert!(
+        out["list_renamed"].to_string().contains("Old/2026"),
+        "children follow a rename: {out}"
+    );
+    assert_eq!(out["delete"], "OK");
+    assert_eq!(out["delete_inbox"], "NO");
+    assert!(out["lsub"].to_string().contains("Old"), "{out}");
+    // Stored where IMAP said: the Été folder (UTF-8 in the store) holds the moved message.
+    assert_eq!(server.messages(DR, "Été").len(), 1);
+    assert_eq!(server.messages(DR, "INBOX").len(), 2, "delivered + copied");
+});
+
+engine_tests_sync!(idle_session_is_told_of_an_smtp_delivery, |engine| {
+    let server = Server::start(engine, &[DR]);
+    let mut child = imap_command("idle", &server, DR, &["--timeout", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "IDLING");
+    let start = Instant::now();
+    deliver(&server, "pushed", "now");
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    let elapsed = start.elapsed();
+    assert!(child.wait().unwrap().success());
+    let out: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert!(
+        strings(&out["untagged"]).iter().any(|l| l == "* 1 EXISTS"),
+        "{out}"
+    );
+    assert!(
+        out["done"]
+            .as_str()
+            .unwrap()
+            .ends_with("OK IDLE terminated"),
+        "{out}"
+    );
+    eprintln!("IDLE notification after {elapsed:?} (SMTP transaction included)");
+    assert!(elapsed < Duration::from_secs(20));
+});
+
+engine_tests_sync!(two_sessions_see_each_others_changes, |engine| {
+    let server = Server::start(engine, &[DR]);
+    deliver(&server, "shared", "x");
+    let out = py_imap("two_sessions", &server, DR, &[]);
+    assert!(
+        out["flags_seen"].to_string().contains("\\\\Flagged"),
+        "{out}"
+    );
+    assert_eq!(strings(&out["expunge_seen"]), vec!["1"], "{out}");
+});
+
+engine_tests_sync!(bad_input_gets_tagged_errors_and_never_crashes, |engine| {
+    let server = Server::start(engine, &[DR]);
+    deliver(&server, "one", "x");
+    let out = py_imap("bad_input", &server, DR, &[]);
+    assert!(
+        out["unknown"].as_str().unwrap().starts_with("a1 BAD"),
+        "{out}"
+    );
+    assert!(
+        out["select_unauth"].as_str().unwrap().starts_with("a2 BAD"),
+        "{out}"
+    );
+    assert!(out["login"].as_str().unwrap().starts_with("a3 OK"), "{out}");
+    assert!(
+        out["fetch_unselected"]
+            .as_str()
+            .unwrap()
+            .starts_with("a4 BAD"),
+        "{out}"
+    );
+    assert!(
+        out["bad_seq"].as_str().unwrap().starts_with("a6 BAD"),
+        "{out}"
+    );
+    assert!(
+        out["bad_set"].as_str().unwrap().starts_with("a7 BAD"),
+        "{out}"
+    );
+    assert!(
+        out["bad_name"].as_str().unwrap().starts_with("a8 NO"),
+        "{out}"
+    );
+    assert!(
+        out["literal_too_big"]
+            .as_str()
+            .unwrap()
+            .starts_with("a9 NO [TOOBIG]"),
+        "{out}"
+    );
+    assert_eq!(out["pipelined_ok"], 1000, "{out}");
+    assert!(
+        out["nonsync_too_big"]
+            .as_str()
+            .unwrap()
+            .starts_with("* BYE"),
+        "{out}"
+    );
+    assert_eq!(out["closed"], true);
+    // Still serving.
+    let again = py_imap("starttls_login", &server, DR, &[]);
+    assert_eq!(again["login"], "OK");
+});
