@@ -573,6 +573,29 @@ macro_rules! current_entries {
     };
 }
 
+/// A name search on one key column: an index range scan in index order, with the optional
+/// filters as `($n = '' OR …)` so that one static statement serves every combination.
+macro_rules! name_search {
+    ($key:literal) => {
+        concat!(
+            current_entries!(""),
+            "e.",
+            $key,
+            " >= $1 AND e.",
+            $key,
+            " < $2 \
+             AND ($3 = '' OR (e.first_name_key >= $3 AND e.first_name_key < $4)) \
+             AND ($5 = '' OR (e.postcode >= $5 AND e.postcode < $6)) \
+             AND ($7 = '' OR e.profession_code = $7) \
+             ORDER BY e.",
+            $key,
+            ", e.id LIMIT $8"
+        )
+    };
+}
+const NAME_SEARCH_BY_NAME: &str = name_search!("name_key");
+const NAME_SEARCH_BY_FIRST_NAME: &str = name_search!("first_name_key");
+
 impl Store {
     /// Starts an import of `source`: cleans up what crashed imports left, then records the
     /// run and returns its id, which is also the generation its rows are written under.
@@ -1002,31 +1025,37 @@ impl Store {
         } else {
             i64::MAX
         };
-        // Each optional filter is `($n = '' OR ...)` so that one static statement serves all
-        // combinations.
-        let rows = sqlx::query(concat!(
-            current_entries!(
-                "((e.name_key >= $1 AND e.name_key < $2) \
-                  OR (e.first_name_key >= $1 AND e.first_name_key < $2)) \
-                 AND ($3 = '' OR (e.first_name_key >= $3 AND e.first_name_key < $4)) \
-                 AND ($5 = '' OR (e.postcode >= $5 AND e.postcode < $6)) \
-                 AND ($7 = '' OR e.profession_code = $7)"
-            ),
-            " ORDER BY e.name_key, e.first_name_key, e.address_key, s.source, e.line LIMIT $8"
-        ))
-        .bind(prefix.clone())
-        .bind(prefix_upper_bound(&prefix))
-        .bind(first.clone())
-        .bind(prefix_upper_bound(&first))
-        .bind(postcode.clone())
-        .bind(prefix_upper_bound(&postcode))
-        .bind(code)
-        .bind(sql_limit)
-        .fetch_all(self.pool())
-        .await?;
+        // Two index range scans (name, then first name) instead of one `OR`, which neither
+        // engine can serve from the indexes in order; merged and deduplicated below.
+        let mut rows = Vec::new();
+        for sql in [NAME_SEARCH_BY_NAME, NAME_SEARCH_BY_FIRST_NAME] {
+            let found = sqlx::query(sql)
+                .bind(prefix.clone())
+                .bind(prefix_upper_bound(&prefix))
+                .bind(first.clone())
+                .bind(prefix_upper_bound(&first))
+                .bind(postcode.clone())
+                .bind(prefix_upper_bound(&postcode))
+                .bind(code.clone())
+                .bind(sql_limit)
+                .fetch_all(self.pool())
+                .await?;
+            for r in &found {
+                rows.push(entry_from_row(r)?);
+            }
+        }
+        rows.sort_by_cached_key(|e| {
+            (
+                fold_name(&e.row.name),
+                fold_name(&e.row.first_name),
+                e.row.address_key(),
+                e.source.clone(),
+                e.line,
+            )
+        });
+        rows.dedup_by(|a, b| a.source == b.source && a.line == b.line);
         let mut entries = Vec::new();
-        for r in &rows {
-            let entry = entry_from_row(r)?;
+        for entry in rows {
             if !label.is_empty() && fold_name(&entry.row.profession_label) != label {
                 continue;
             }
