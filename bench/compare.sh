@@ -64,7 +64,7 @@ stop() {
 run_one() {
     local w=$1 t=$2 i=$3 json=$OUT/$1-$2-$3.json
     local smtp=("$BENCH" --server-pid "$PIDS" --json "$json" smtp --addr "$SMTP" -c "$C" "${WAIT[@]}")
-    echo "-- $w $t run $i"
+    echo "-- $w $t run $i (load $(cut -d" " -f1 /proc/loadavg))"
     case $w in
         smtp-bio-r1) "${smtp[@]}" -n "$N" -r 1 --mix bio ;;
         smtp-bio-r5) "${smtp[@]}" -n "$N" -r 5 --mix bio ;;
@@ -85,7 +85,7 @@ summary() {
     echo "== medians"
     for w in $WORKLOADS; do
         for t in $(targets_for "$w"); do
-            files=$(ls "$OUT/$w-$t-"*.json 2>/dev/null || true)
+            files=$(ls "$OUT/$w-$t-"[0-9]*.json 2>/dev/null || true)
             [ -n "$files" ] || continue
             echo "-- $w $t"
             # shellcheck disable=SC2086

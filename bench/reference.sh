@@ -233,6 +233,7 @@ start_stack() {
     write_dovecot_config "$b"
     write_postfix_config "$b"
     ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    [ "$PROFILE" != tuned ] || raise_inotify "$b"
     # Daemons get no handle on our stdout/stderr (a caller piping us would wait forever).
     dovecot -c "$b/dovecot/dovecot.conf" </dev/null >>"$b/start.log" 2>&1 || { cat "$b/start.log" >&2; stop_stack; die "dovecot did not start"; }
     postfix -c "$b/postfix" check >/dev/null 2>&1 || true
@@ -241,6 +242,16 @@ start_stack() {
     wait_listening "$SMTP_PORT" && wait_listening "$IMAP_PORT" || { stop_stack; die "listeners did not come up"; }
     check_listeners
     print_env
+}
+
+# Hibernation needs inotify in every IMAP process; Debian's limit of 128 instances per user
+# would disable it past ~120 sessions. The tuned profile raises it and `stop` restores it.
+raise_inotify() {
+    local f=/proc/sys/fs/inotify/max_user_instances old
+    old=$(cat "$f")
+    if [ "$old" -lt $((MAX_CONN * 2)) ] && echo $((MAX_CONN * 2)) > "$f" 2>/dev/null; then
+        echo "$old" > "$1/inotify.old"
+    fi
 }
 
 wait_listening() {
@@ -268,6 +279,7 @@ stop_stack() {
     stop_pid "$(postfix_pid)"
     stop_pid "$(dovecot_pid)"
     for p in $pids; do kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true; done
+    [ ! -f "$b/inotify.old" ] || cat "$b/inotify.old" > /proc/sys/fs/inotify/max_user_instances
     rm -f "$STATE"
     if [ "${REF_KEEP:-0}" = 1 ]; then echo "state kept in $b"; else rm -rf "$b"; fi
 }
