@@ -217,7 +217,7 @@ impl Store {
         }
         w.commit().await?;
         for inbox in inboxes {
-            self.notify(inbox);
+            self.notify(inbox).await;
         }
         Ok(DeliveryReceipt {
             message_id,

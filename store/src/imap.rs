@@ -176,15 +176,6 @@ async fn next_modseq(
 }
 
 impl Store {
-    /// Receives a [`FolderChanged`] for every change made through this store.
-    pub fn subscribe_changes(&self) -> tokio::sync::broadcast::Receiver<FolderChanged> {
-        self.inner.changes.subscribe()
-    }
-
-    pub(crate) fn notify(&self, folder_id: i64) {
-        let _ = self.inner.changes.send(FolderChanged { folder_id });
-    }
-
     pub async fn folders(&self, bal_id: i64) -> Result<Vec<Folder>> {
         let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE bal_id = $1 ORDER BY name")
             .bind(bal_id)
@@ -250,7 +241,7 @@ impl Store {
                 .await?;
         }
         w.commit().await?;
-        self.notify(folder.id);
+        self.notify(folder.id).await;
         Ok(())
     }
 
@@ -439,7 +430,7 @@ impl Store {
         }
         w.commit().await?;
         if !update.changed.is_empty() {
-            self.notify(folder_id);
+            self.notify(folder_id).await;
         }
         Ok(update)
     }
@@ -451,7 +442,7 @@ impl Store {
         let removed = expunge_in(&mut w.txn, folder_id, uids).await?;
         w.commit().await?;
         if !removed.is_empty() {
-            self.notify(folder_id);
+            self.notify(folder_id).await;
         }
         Ok(removed)
     }
@@ -506,7 +497,7 @@ impl Store {
         )
         .await?;
         w.commit().await?;
-        self.notify(folder_id);
+        self.notify(folder_id).await;
         Ok((uidvalidity, uid))
     }
 
@@ -547,9 +538,9 @@ impl Store {
         }
         w.commit().await?;
         drop(infos);
-        self.notify(to);
+        self.notify(to).await;
         if remove_source {
-            self.notify(from);
+            self.notify(from).await;
         }
         Ok(pairs)
     }

@@ -16,6 +16,7 @@ mod domain;
 mod error;
 mod imap;
 mod mailbox;
+mod notify;
 
 pub use address::{Address, normalise_domain};
 pub use auth::{AuthFailure, hash_password};
@@ -55,8 +56,8 @@ struct Inner {
     sqlite_writer: tokio::sync::Mutex<()>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
-    /// Folder change notifications for IMAP sessions (see `imap.rs`).
-    changes: tokio::sync::broadcast::Sender<FolderChanged>,
+    /// Folder change notifications for IMAP sessions (see `notify.rs`).
+    notifier: notify::Notifier,
 }
 
 impl Store {
@@ -74,7 +75,7 @@ impl Store {
                 sqlite_writer: tokio::sync::Mutex::new(()),
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
-                changes: tokio::sync::broadcast::channel(4096).0,
+                notifier: notify::Notifier::new(database_url),
             }),
         })
     }

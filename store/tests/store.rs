@@ -548,3 +548,41 @@ engine_tests!(imap_folders_copy_move_rename, |engine| async move {
     let (used, quota) = store.bal_usage(bal_id).await.unwrap();
     assert!(used > 0 && quota.is_none());
 });
+
+/// Two nodes on one PostgreSQL: a delivery through one is announced to the other's sessions
+/// (LISTEN/NOTIFY). On SQLite (one node by design) the local broadcast is what is checked.
+engine_tests!(
+    changes_reach_sessions_on_another_node,
+    |engine| async move {
+        let (node_a, db) = open(engine).await;
+        let node_b = Store::open(&db.url, db.data_path()).await.unwrap();
+        let (_, inbox) = bal_with_inbox(&node_a).await;
+        let mut on_a = node_a.subscribe_changes();
+        let mut on_b = node_b.subscribe_changes();
+        // Give the LISTEN connection of node B time to be established.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        node_a
+            .append(
+                inbox.id,
+                b"Subject: x\r\n\r\n".to_vec(),
+                &[],
+                0,
+                MessageMeta::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(on_a.recv().await.unwrap().folder_id, inbox.id);
+        if engine == TestEngine::Postgres {
+            let heard = tokio::time::timeout(std::time::Duration::from_secs(10), on_b.recv()).await;
+            assert_eq!(
+                heard.expect("node B was not told").unwrap().folder_id,
+                inbox.id
+            );
+        } else {
+            assert!(
+                on_b.try_recv().is_err(),
+                "separate SQLite stores share nothing in memory"
+            );
+        }
+    }
+);

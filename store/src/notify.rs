@@ -1,0 +1,113 @@
+//! Change notifications for IMAP sessions: an in-process broadcast, bridged across nodes
+//! through PostgreSQL LISTEN/NOTIFY so that a session on another node sharing the database
+//! hears about a delivery too (ARCHITECTURE.md, "several nodes").
+
+use std::sync::OnceLock;
+
+use tokio::sync::broadcast;
+
+use crate::imap::FolderChanged;
+use crate::{Engine, Store};
+
+const CHANNEL: &str = "mssante_folder_changes";
+
+pub(crate) struct Notifier {
+    local: broadcast::Sender<FolderChanged>,
+    /// Distinguishes this node's own NOTIFY payloads, already delivered locally.
+    node: String,
+    listener: OnceLock<()>,
+    database_url: String,
+}
+
+impl Notifier {
+    pub(crate) fn new(database_url: &str) -> Notifier {
+        let mut node = [0u8; 8];
+        rand::fill(&mut node);
+        Notifier {
+            local: broadcast::channel(4096).0,
+            node: hex::encode(node),
+            listener: OnceLock::new(),
+            database_url: database_url.to_string(),
+        }
+    }
+}
+
+/// `node:folder_id` → the folder id, unless the payload is our own.
+fn foreign_folder(payload: &str, own_node: &str) -> Option<i64> {
+    let (node, folder) = payload.split_once(':')?;
+    if node == own_node {
+        return None;
+    }
+    folder.parse().ok()
+}
+
+impl Store {
+    /// Receives a [`FolderChanged`] for every change, made on this node or (PostgreSQL)
+    /// on another node sharing the database.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<FolderChanged> {
+        let n = &self.inner.notifier;
+        if self.engine() == Engine::Postgres {
+            n.listener.get_or_init(|| {
+                tokio::spawn(listen(
+                    n.database_url.clone(),
+                    n.node.clone(),
+                    n.local.clone(),
+                ));
+            });
+        }
+        n.local.subscribe()
+    }
+
+    pub(crate) async fn notify(&self, folder_id: i64) {
+        let n = &self.inner.notifier;
+        let _ = n.local.send(FolderChanged { folder_id });
+        if self.engine() == Engine::Postgres {
+            let payload = format!("{}:{folder_id}", n.node);
+            if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(payload)
+                .execute(self.pool())
+                .await
+            {
+                tracing::warn!(
+                    "pg_notify failed (other nodes learn of this change at their next poll): {e}"
+                );
+            }
+        }
+    }
+}
+
+/// Forwards other nodes' notifications to local sessions; PgListener reconnects by itself.
+async fn listen(url: String, node: String, local: broadcast::Sender<FolderChanged>) {
+    loop {
+        let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!("LISTEN connection failed: {e}; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen(CHANNEL).await {
+            tracing::warn!("LISTEN failed: {e}; retrying");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            continue;
+        }
+        while let Ok(note) = listener.recv().await {
+            if let Some(folder_id) = foreign_folder(note.payload(), &node) {
+                // No receiver now is fine: sessions subscribe again later.
+                let _ = local.send(FolderChanged { folder_id });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_payloads_are_ignored() {
+        assert_eq!(super::foreign_folder("abc:42", "def"), Some(42));
+        assert_eq!(super::foreign_folder("abc:42", "abc"), None);
+        assert_eq!(super::foreign_folder("garbage", "abc"), None);
+    }
+}
