@@ -549,8 +549,8 @@ engine_tests!(imap_folders_copy_move_rename, |engine| async move {
     assert!(used > 0 && quota.is_none());
 });
 
-/// Two nodes on one PostgreSQL: a delivery through one is announced to the other's sessions
-/// (LISTEN/NOTIFY). On SQLite (one node by design) the local broadcast is what is checked.
+// Two nodes on one PostgreSQL: a delivery through one is announced to the other's sessions
+// (LISTEN/NOTIFY). On SQLite (one node by design) the local broadcast is what is checked.
 engine_tests!(
     changes_reach_sessions_on_another_node,
     |engine| async move {
