@@ -169,6 +169,63 @@ pub fn sort_address(raw: &[u8], field: &str) -> String {
     }
 }
 
+/// Message-IDs a THREAD=REFERENCES implementation needs (RFC 5256 §2.2 step 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ThreadIds {
+    /// The Message-ID (`<...>` with the brackets), if valid.
+    pub message_id: Option<String>,
+    /// Parents, oldest first: the References header's ids, or failing that the first id of
+    /// In-Reply-To.
+    pub references: Vec<String>,
+}
+
+/// The `<...>` msg-ids in a header value, comments and junk between them skipped.
+fn msg_ids(v: &[u8]) -> Vec<String> {
+    let v = mime::unfold(v);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'(' => i = mime::skip_comment(&v, i).0,
+            b'<' => match v[i..].iter().position(|&b| b == b'>') {
+                Some(len) => {
+                    let id: Vec<u8> = v[i..=i + len]
+                        .iter()
+                        .copied()
+                        .filter(|b| !b.is_ascii_whitespace())
+                        .collect();
+                    if id.len() > 2 && !id[1..id.len() - 1].contains(&b'<') {
+                        out.push(String::from_utf8_lossy(&id).into_owned());
+                    }
+                    i += len + 1;
+                }
+                None => break,
+            },
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// The ids THREAD=REFERENCES links messages with (RFC 5256 §2.2).
+pub fn thread_ids(raw: &[u8]) -> ThreadIds {
+    let [message_id, references, in_reply_to] =
+        mime::first_fields(header_of(raw), ["message-id", "references", "in-reply-to"]);
+    let mut refs = references.map(msg_ids).unwrap_or_default();
+    if refs.is_empty() {
+        refs = in_reply_to
+            .map(msg_ids)
+            .unwrap_or_default()
+            .into_iter()
+            .take(1)
+            .collect();
+    }
+    ThreadIds {
+        message_id: message_id.and_then(|v| msg_ids(v).into_iter().next()),
+        references: refs,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +304,16 @@ mod tests {
             "COMMENT NAME"
         );
         assert_eq!(sort_address(b"To: \r\n\r\n", "to"), "");
+    }
+
+    #[test]
+    fn thread_id_extraction() {
+        let t = thread_ids(b"Message-ID: <m3@x>\r\nReferences: <m1@x> (c)\r\n <m2@x> junk <bad\r\nIn-Reply-To: <m9@x>\r\n\r\n");
+        assert_eq!(t.message_id.as_deref(), Some("<m3@x>"));
+        assert_eq!(t.references, ["<m1@x>", "<m2@x>"]);
+        let t = thread_ids(b"In-Reply-To: \"quoted\" <p1@x> <p2@x>\r\n\r\n");
+        assert_eq!(t.message_id, None);
+        assert_eq!(t.references, ["<p1@x>"]);
+        assert_eq!(thread_ids(b"\r\n"), ThreadIds::default());
     }
 }
