@@ -32,7 +32,11 @@ fn write_addresses(out: &mut Vec<u8>, list: &[Address]) {
         } else if a.is_group_end() {
             out.extend_from_slice(b"NIL NIL NIL NIL");
         } else {
-            write_nstring(out, a.name.as_deref().map(mime::trim));
+            // An empty display name (`"" <a@b>`) is no name.
+            write_nstring(
+                out,
+                a.name.as_deref().map(mime::trim).filter(|n| !n.is_empty()),
+            );
             out.push(b' ');
             write_nstring(out, a.adl.as_deref());
             out.push(b' ');
@@ -193,6 +197,15 @@ mod tests {
         assert!(e.starts_with(b"(NIL {5}\r\ncaf\xc3\xa9 NIL"));
         let e = env("Subject: a \"quoted\\\" word\r\n\r\n");
         assert!(e.starts_with("(NIL \"a \\\"quoted\\\\\\\" word\""), "{e}");
+    }
+
+    #[test]
+    fn empty_display_name_is_nil() {
+        assert!(env("From: \"\" <a@b>\r\n\r\n").starts_with("(NIL NIL ((NIL NIL \"a\" \"b\"))"));
+        assert!(
+            env("From: <>\r\n\r\n")
+                .starts_with("(NIL NIL ((NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\"))")
+        );
     }
 
     #[test]
