@@ -119,8 +119,8 @@ pub fn base_subject(raw: &[u8]) -> String {
     }
 }
 
-/// Whether `field` (case-insensitive) is a subject-like reply/forward (RFC 5256 §2.1 step
-/// for THREAD=ORDEREDSUBJECT / REFERENCES): the subject had a leader or trailer removed.
+/// Whether the Subject marks a reply or forward (RFC 5256 §2.1: extracting the base subject
+/// removed a leader, trailer or `[fwd: ...]` wrapper), as THREAD=REFERENCES step 4 needs.
 pub fn is_reply_or_forward(raw: &[u8]) -> bool {
     mime::first_field(header_of(raw), "subject").is_some_and(|v| {
         let text = decode::header_text(&mime::unfold(v));
