@@ -22,6 +22,8 @@ struct RawConfig {
     smtp: RawSmtp,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    directory: mssante_directory::DirectoryConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -80,6 +82,8 @@ pub struct Config {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub smtp: mssante_smtp::SmtpConfig,
     pub log_level: String,
+    /// `[directory]`: national directory import, LDAP, FHIR, publication (directory crate).
+    pub directory: mssante_directory::DirectoryConfig,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -126,6 +130,7 @@ impl Config {
             listen: listen_from_raw(raw.listen)?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            directory: raw.directory,
             data_dir,
             database_url,
             tls,

@@ -33,6 +33,9 @@ enum Command {
     /// Mailboxes (BAL).
     #[command(subcommand)]
     Bal(admin::BalCommand),
+    /// National directory: import, LDAP sync, lookups, history.
+    #[command(subcommand)]
+    Directory(mssante_directory::DirectoryCommand),
 }
 
 #[derive(Subcommand)]
@@ -71,6 +74,9 @@ fn run(cli: Cli) -> Result<()> {
             Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
             Command::Domain(cmd) => admin::domain(&open_store(&config).await?, cmd).await,
             Command::Bal(cmd) => admin::bal(&open_store(&config).await?, cmd).await,
+            Command::Directory(cmd) => {
+                mssante_directory::run(cmd, &open_store(&config).await?, &config.directory).await
+            }
         }
     })
 }

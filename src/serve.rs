@@ -103,6 +103,14 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(addr) = config.listen.http {
         println!("not opened {:<12} {addr:<22} not built yet", "http");
     }
+    if let Some(publication) = config.directory.publication.clone() {
+        // SPEC.md §7: our BALs are published to the national directory through an outbox.
+        tokio::spawn(mssante_directory::publication::run_outbox(
+            store.clone(),
+            publication,
+            Duration::from_secs(30),
+        ));
+    }
     print_first_steps(&config);
 
     wait_for_signal().await?;
