@@ -40,7 +40,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let pairs = match self
             .ctx
             .store
-            .copy_messages(from, &uids, target.id, is_move && target.id != from)
+            .copy_messages(from, &uids, target.id, is_move)
             .await
         {
             Ok(p) => p,

@@ -200,7 +200,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         };
         // Flags as this session knows them (a STORE by this session is already applied).
         let known = &sel.messages[seq as usize - 1];
-        let (flags, modseq) = (known.flags.join(" "), known.modseq.max(info.modseq));
+        let (flags, modseq) = (sel.flags_text(known), known.modseq.max(info.modseq));
         let mut out = format!("* {seq} FETCH (").into_bytes();
         let mut result = Rendered::Ok;
         for (i, item) in items.iter().enumerate() {

@@ -61,6 +61,7 @@ fn uses_modseq(key: &SearchKey) -> bool {
 /// One message as the matcher sees it.
 struct Candidate<'a> {
     seq: u32,
+    recent: bool,
     exists: u32,
     largest_uid: u32,
     msg: &'a MessageRef,
@@ -84,9 +85,10 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::All => true,
         SearchKey::Flag(f) => has_flag(c.msg, f),
         SearchKey::NotFlag(f) => !has_flag(c.msg, f),
-        // \Recent is not tracked (IMAP4rev2 removed it): nothing is recent.
-        SearchKey::Recent | SearchKey::New => false,
-        SearchKey::Old => true,
+        // RFC 3501 §6.4.4: NEW is RECENT UNSEEN; OLD is NOT RECENT.
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !has_flag(c.msg, "\\Seen"),
+        SearchKey::Old => !c.recent,
         SearchKey::Header(field, needle) => {
             let field = match field.as_str() {
                 "BCC" => "Bcc",
@@ -148,6 +150,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let folder_id = sel.folder.id;
         let snapshot: Vec<MessageRef> = sel.messages.clone();
         let (exists, largest_uid) = (sel.exists(), sel.largest_uid());
+        let recent = sel.recent.clone();
         let mut hits: Vec<(u32, u32, u64)> = Vec::new();
         for (chunk_index, chunk) in snapshot.chunks(256).enumerate() {
             let infos = if need.info {
@@ -171,6 +174,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 let seq = (chunk_index * 256 + i) as u32 + 1;
                 let candidate = Candidate {
                     seq,
+                    recent: recent.contains(&msg.uid),
                     exists,
                     largest_uid,
                     msg,

@@ -42,6 +42,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(v) => v,
             Err(e) => return self.store_failed(tag, e),
         };
+        let first_recent = match if read_only {
+            self.ctx.store.first_recent_uid(folder.id).await
+        } else {
+            self.ctx.store.claim_recent(folder.id).await
+        } {
+            Ok(f) => f,
+            Err(e) => return self.store_failed(tag, e),
+        };
         let keywords: std::collections::BTreeSet<&str> = messages
             .iter()
             .flat_map(|m| m.flags.iter())
@@ -57,7 +65,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         };
         self.untagged(format!("OK [PERMANENTFLAGS {permanent}] Flags permitted"));
         self.untagged(format!("{} EXISTS", messages.len()));
-        self.untagged("0 RECENT");
+        let recent_count = messages.iter().filter(|m| m.uid >= first_recent).count();
+        self.untagged(format!("{recent_count} RECENT"));
         if let Some(first_unseen) = messages
             .iter()
             .position(|m| !m.flags.iter().any(|f| f == "\\Seen"))
@@ -76,13 +85,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "OK [HIGHESTMODSEQ {}] Highest",
             status.highestmodseq
         ));
-        let selected = SelectedMailbox {
+        let mut selected = SelectedMailbox {
             folder,
             read_only,
             messages,
             known_modseq: status.highestmodseq,
             uidnext: status.uidnext,
+            recent: Default::default(),
         };
+        selected.add_recent_from(first_recent);
         if let Some(q) = qresync.filter(|q| q.uidvalidity == status.uidvalidity) {
             self.qresync_resync(&selected, &q).await;
         }
@@ -120,7 +131,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 self.untagged(format!(
                     "{seq} FETCH (UID {} FLAGS ({}) MODSEQ ({}))",
                     m.uid,
-                    m.flags.join(" "),
+                    sel.flags_text(&m),
                     m.modseq
                 ));
             }

@@ -63,7 +63,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 if !silent {
                     lines.push(format!(
                         "{seq} FETCH ({uid_part}FLAGS ({}){modseq})",
-                        m.flags.join(" ")
+                        sel.flags_text(m)
                     ));
                 } else if self.enabled.condstore {
                     lines.push(format!("{seq} FETCH ({uid_part}MODSEQ ({}))", m.modseq));
@@ -84,7 +84,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     };
                     lines.push(format!(
                         "{seq} FETCH ({uid_part}FLAGS ({}))",
-                        m.flags.join(" ")
+                        sel.flags_text(m)
                     ));
                 }
             }

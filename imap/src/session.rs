@@ -525,10 +525,28 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         };
         let changes = sel.apply(changed, &vanished, highest, status.uidnext);
         self.pending_change = defer;
-        self.send_changes(changes);
+        let recent = match changes.exists {
+            Some(_) => self.claim_new_recent().await,
+            None => None,
+        };
+        self.send_changes(changes, recent);
     }
 
-    fn send_changes(&mut self, changes: Changes) {
+    /// New messages are \Recent for the first read-write session that notices them.
+    async fn claim_new_recent(&mut self) -> Option<usize> {
+        let sel = self.selected.as_ref()?;
+        let claimed = match sel.read_only {
+            true => self.ctx.store.first_recent_uid(sel.folder.id).await,
+            false => self.ctx.store.claim_recent(sel.folder.id).await,
+        };
+        let sel = self.selected.as_mut()?;
+        if let Ok(first) = claimed {
+            sel.add_recent_from(first);
+        }
+        Some(sel.recent.len())
+    }
+
+    fn send_changes(&mut self, changes: Changes, recent: Option<usize>) {
         if self.enabled.qresync && !changes.expunged_uids.is_empty() {
             let mut uids = changes.expunged_uids.clone();
             uids.sort_unstable();
@@ -541,16 +559,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if let Some(n) = changes.exists {
             self.untagged(format!("{n} EXISTS"));
         }
+        if let Some(n) = recent {
+            self.untagged(format!("{n} RECENT"));
+        }
         for (seq, m) in changes.flag_changes {
             let modseq = if self.enabled.condstore {
                 format!(" MODSEQ ({})", m.modseq)
             } else {
                 String::new()
             };
+            let flags = self
+                .selected
+                .as_ref()
+                .map(|s| s.flags_text(&m))
+                .unwrap_or_default();
             self.untagged(format!(
-                "{seq} FETCH (UID {} FLAGS ({}){modseq})",
-                m.uid,
-                m.flags.join(" ")
+                "{seq} FETCH (UID {} FLAGS ({flags}){modseq})",
+                m.uid
             ));
         }
     }

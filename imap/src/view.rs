@@ -13,6 +13,8 @@ pub struct SelectedMailbox {
     pub known_modseq: u64,
     /// UIDNEXT as last reported.
     pub uidnext: u32,
+    /// Messages that are \Recent for this session (RFC 3501 §2.3.2).
+    pub recent: std::collections::BTreeSet<u32>,
 }
 
 /// What changed since the last report, ready to be turned into responses.
@@ -39,6 +41,33 @@ impl SelectedMailbox {
             .map(|i| i as u32 + 1)
     }
 
+    /// A message's flags as the client sees them: stored flags plus \Recent.
+    pub fn flags_text(&self, m: &MessageRef) -> String {
+        let mut text = if self.recent.contains(&m.uid) {
+            "\\Recent".to_string()
+        } else {
+            String::new()
+        };
+        for f in &m.flags {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(f);
+        }
+        text
+    }
+
+    /// Marks as recent the messages at or above `first` (a claim from the store).
+    pub fn add_recent_from(&mut self, first: u32) {
+        let uids: Vec<u32> = self
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .filter(|&u| u >= first)
+            .collect();
+        self.recent.extend(uids);
+    }
+
     pub fn largest_uid(&self) -> u32 {
         self.messages.last().map(|m| m.uid).unwrap_or(0)
     }
@@ -56,6 +85,7 @@ impl SelectedMailbox {
         for &uid in vanished {
             if let Some(seq) = self.seq_of(uid) {
                 self.messages.remove(seq as usize - 1);
+                self.recent.remove(&uid);
                 out.expunged_seqs.push(seq);
                 out.expunged_uids.push(uid);
             }
@@ -118,6 +148,7 @@ mod tests {
             messages: msgs,
             known_modseq: 5,
             uidnext: 10,
+            recent: Default::default(),
         }
     }
 

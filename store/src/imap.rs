@@ -46,6 +46,8 @@ pub struct MessageInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FolderStatus {
     pub messages: u32,
+    /// Messages no read-write session has seen yet (RFC 3501 \Recent).
+    pub recent: u32,
     pub unseen: u32,
     pub deleted: u32,
     pub size: u64,
@@ -324,6 +326,7 @@ impl Store {
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) AS messages, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags NOT LIKE '%\\Seen%') AS unseen, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags LIKE '%\\Deleted%') AS deleted, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.uid >= m.first_recent_uid) AS recent, \
              (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailbox_messages mm JOIN messages msg ON msg.id = mm.message_id WHERE mm.mailbox_id = m.id) AS size \
              FROM mailboxes m WHERE m.id = $1",
         )
@@ -335,11 +338,41 @@ impl Store {
             messages: row.try_get::<i64, _>("messages")? as u32,
             unseen: row.try_get::<i64, _>("unseen")? as u32,
             deleted: row.try_get::<i64, _>("deleted")? as u32,
+            recent: row.try_get::<i64, _>("recent")? as u32,
             size: row.try_get::<i64, _>("size")? as u64,
             uidnext: row.try_get::<i64, _>("uidnext")? as u32,
             uidvalidity: row.try_get::<i64, _>("uidvalidity")? as u32,
             highestmodseq: row.try_get::<i64, _>("highestmodseq")? as u64,
         })
+    }
+
+    /// RFC 3501 §2.3.2: claims the messages no read-write session has seen yet. Returns the
+    /// first UID that is recent for the caller (every UID at or above it, up to UIDNEXT).
+    pub async fn claim_recent(&self, folder_id: i64) -> Result<u32> {
+        let mut w = self.write_txn().await?;
+        let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
+            .bind(folder_id)
+            .fetch_optional(&mut *w.txn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        let first: i64 = row.try_get("first_recent_uid")?;
+        sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
+            .bind(row.try_get::<i64, _>("uidnext")?)
+            .bind(folder_id)
+            .execute(&mut *w.txn)
+            .await?;
+        w.commit().await?;
+        Ok(first as u32)
+    }
+
+    /// The first UID still recent, without claiming anything (EXAMINE, STATUS).
+    pub async fn first_recent_uid(&self, folder_id: i64) -> Result<u32> {
+        let row = sqlx::query("SELECT first_recent_uid FROM mailboxes WHERE id = $1")
+            .bind(folder_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        Ok(row.try_get::<i64, _>("first_recent_uid")? as u32)
     }
 
     /// UIDs, modseqs and flags of a whole folder, by UID (what SELECT loads).

@@ -146,7 +146,12 @@ def case_idle(args):
         if b"EXISTS" in ln:
             break
     m.send(b"DONE\r\n")
-    done = m.readline().decode().strip()
+    while True:
+        ln = m.readline().decode().strip()
+        if ln.startswith(tag) or not ln:
+            done = ln
+            break
+        got.append(ln)
     m.logout()
     return {"untagged": got, "done": done}
 

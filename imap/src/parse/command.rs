@@ -551,31 +551,7 @@ fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     let items = if c.peek() == Some(b'(') {
         c.paren_list(fetch_item)?
     } else {
-        match c.atom()?.to_ascii_uppercase().as_str() {
-            // RFC 9051 §6.4.5 macros
-            "ALL" => vec![
-                FetchItem::Flags,
-                FetchItem::InternalDate,
-                FetchItem::Rfc822Size,
-                FetchItem::Envelope,
-            ],
-            "FAST" => vec![
-                FetchItem::Flags,
-                FetchItem::InternalDate,
-                FetchItem::Rfc822Size,
-            ],
-            "FULL" => vec![
-                FetchItem::Flags,
-                FetchItem::InternalDate,
-                FetchItem::Rfc822Size,
-                FetchItem::Envelope,
-                FetchItem::Body,
-            ],
-            _ => {
-                // A single item, possibly with [section]: parse again from the atom start.
-                return bad("use a parenthesised list for this item");
-            }
-        }
+        fetch_macro(c).map_or_else(|| fetch_item(c).map(|i| vec![i]), Ok)?
     };
     let (mut changed_since, mut vanished) = (None, false);
     if c.eat(b' ') {
@@ -599,6 +575,41 @@ fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         changed_since,
         vanished,
     })
+}
+
+/// RFC 9051 §6.4.5 macros ALL, FAST, FULL (only as the whole item list).
+fn fetch_macro(c: &mut Cursor<'_>) -> Option<Vec<FetchItem>> {
+    let mark = c.mark();
+    let items = match c.atom().ok()?.to_ascii_uppercase().as_str() {
+        "ALL" => vec![
+            FetchItem::Flags,
+            FetchItem::InternalDate,
+            FetchItem::Rfc822Size,
+            FetchItem::Envelope,
+        ],
+        "FAST" => vec![
+            FetchItem::Flags,
+            FetchItem::InternalDate,
+            FetchItem::Rfc822Size,
+        ],
+        "FULL" => vec![
+            FetchItem::Flags,
+            FetchItem::InternalDate,
+            FetchItem::Rfc822Size,
+            FetchItem::Envelope,
+            FetchItem::Body,
+        ],
+        _ => {
+            c.reset(mark);
+            return None;
+        }
+    };
+    if c.at_end() || c.peek() == Some(b' ') {
+        Some(items)
+    } else {
+        c.reset(mark);
+        None
+    }
 }
 
 /// Parses `BODY[...]`-like items whose atom is followed by a section and a partial range.

@@ -30,6 +30,15 @@ impl<'a> Cursor<'a> {
         Cursor { buf, pos: 0 }
     }
 
+    /// Current position, to come back to with [`Cursor::reset`].
+    pub fn mark(&self) -> usize {
+        self.pos
+    }
+
+    pub fn reset(&mut self, mark: usize) {
+        self.pos = mark;
+    }
+
     pub fn at_end(&self) -> bool {
         self.pos >= self.buf.len()
     }
