@@ -72,11 +72,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
-        if changed_since.is_some() {
-            self.enabled.condstore = true;
-            if !items.contains(&FetchItem::ModSeq) {
-                items.push(FetchItem::ModSeq);
-            }
+        if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+            items.push(FetchItem::ModSeq);
+        }
+        if items.contains(&FetchItem::ModSeq) {
+            self.condstore_enabling_command();
         }
         let sel = self.selected.as_ref().expect("selected");
         let (folder_id, read_only) = (sel.folder.id, sel.read_only);

@@ -145,6 +145,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         {
             return self.tagged(tag, "BAD", &format!("Unknown RETURN option {bad}"));
         }
+        if uses_modseq(&key) {
+            self.condstore_enabling_command();
+        }
         let need = needs(&key);
         let sel = self.selected.as_ref().expect("selected");
         let folder_id = sel.folder.id;
@@ -197,41 +200,58 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     .unwrap_or_default();
                 self.untagged(format!("SEARCH{list}{modseq}"));
             }
-            Some(options) => self.esearch(tag, uid, &options, &ids, highest_modseq),
+            Some(options) => {
+                let reported: Vec<(u32, u64)> = hits
+                    .iter()
+                    .map(|h| (if uid { h.1 } else { h.0 }, h.2))
+                    .collect();
+                self.esearch(tag, uid, &options, &reported, highest_modseq.is_some());
+            }
         }
         self.tagged(tag, "OK", "SEARCH completed");
     }
 
     /// RFC 4731 §3.1: `* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`.
+    /// RFC 4731 §3.1: `* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`; with a MODSEQ
+    /// key, the highest modseq of the messages reported (RFC 7162 §3.1.10: of MIN/MAX only
+    /// when those are all that is returned).
     fn esearch(
         &mut self,
         tag: &str,
         uid: bool,
         options: &[String],
-        ids: &[u32],
-        modseq: Option<u64>,
+        hits: &[(u32, u64)],
+        with_modseq: bool,
     ) {
-        let all = options.is_empty() || options.iter().any(|o| o == "ALL");
+        let has = |o: &str| options.iter().any(|x| x == o);
+        let all = options.is_empty() || has("ALL");
         let mut line = format!("ESEARCH (TAG \"{tag}\")");
         if uid {
             line.push_str(" UID");
         }
-        if options.iter().any(|o| o == "MIN") && !ids.is_empty() {
-            line.push_str(&format!(" MIN {}", ids[0]));
+        let (first, last) = (hits.first(), hits.last());
+        let mut reported_modseq = 0;
+        if let (true, Some(&(id, m))) = (has("MIN"), first) {
+            line.push_str(&format!(" MIN {id}"));
+            reported_modseq = reported_modseq.max(m);
         }
-        if options.iter().any(|o| o == "MAX") && !ids.is_empty() {
-            line.push_str(&format!(" MAX {}", ids[ids.len() - 1]));
+        if let (true, Some(&(id, m))) = (has("MAX"), last) {
+            line.push_str(&format!(" MAX {id}"));
+            reported_modseq = reported_modseq.max(m);
         }
-        if options.iter().any(|o| o == "COUNT") {
-            line.push_str(&format!(" COUNT {}", ids.len()));
+        if has("COUNT") {
+            line.push_str(&format!(" COUNT {}", hits.len()));
         }
-        if all && !ids.is_empty() {
-            let mut sorted = ids.to_vec();
+        if all && !hits.is_empty() {
+            let mut sorted: Vec<u32> = hits.iter().map(|h| h.0).collect();
             sorted.sort_unstable();
             line.push_str(&format!(" ALL {}", compact(&sorted)));
         }
-        if let Some(m) = modseq.filter(|_| !ids.is_empty()) {
-            line.push_str(&format!(" MODSEQ {m}"));
+        if all || has("COUNT") {
+            reported_modseq = hits.iter().map(|h| h.1).max().unwrap_or(0);
+        }
+        if with_modseq && !hits.is_empty() {
+            line.push_str(&format!(" MODSEQ {reported_modseq}"));
         }
         self.untagged(line);
     }

@@ -25,10 +25,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if sel.read_only {
             return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
         }
-        if unchanged_since.is_some() {
-            self.enabled.condstore = true;
-        }
         let folder_id = sel.folder.id;
+        if unchanged_since.is_some() {
+            self.condstore_enabling_command();
+        }
         let uids = self.resolve(set, uid);
         let op = match op {
             StoreOp::Replace => FlagOp::Replace,

@@ -351,6 +351,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
+    /// RFC 7162 §3.1: the first CONDSTORE-enabling command on a selected mailbox turns
+    /// CONDSTORE on, and the client learns the mailbox's HIGHESTMODSEQ.
+    pub(crate) fn condstore_enabling_command(&mut self) {
+        if std::mem::replace(&mut self.enabled.condstore, true) {
+            return;
+        }
+        if let Some(modseq) = self.selected.as_ref().map(|s| s.known_modseq) {
+            self.untagged(format!("OK [HIGHESTMODSEQ {modseq}] Highest"));
+        }
+    }
+
     /// Removes the last response line (the tagged completion) from the output buffer.
     fn take_last_line(&mut self) -> Vec<u8> {
         let body = &self.wbuf[..self.wbuf.len().saturating_sub(2)];
