@@ -76,6 +76,11 @@ impl CpuMeter {
         self.t0.elapsed().as_secs_f64()
     }
 
+    /// Generator CPU seconds since start.
+    pub fn client_so_far(&self) -> f64 {
+        procfs::self_cpu_secs() - self.client0
+    }
+
     pub fn stop(&self) -> CpuReport {
         CpuReport {
             wall_s: self.elapsed_s(),
