@@ -36,6 +36,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "BINARY",
             "CHILDREN",
             "UTF8=ACCEPT",
+            "SORT",
+            "SORT=DISPLAY",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -120,6 +120,49 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// The messages of the selected mailbox matching `key`: (seq, uid, modseq), in order.
+    pub(crate) async fn matching(
+        &mut self,
+        key: &SearchKey,
+    ) -> mssante_store::Result<Vec<(u32, u32, u64)>> {
+        let need = needs(key);
+        let sel = self.selected.as_ref().expect("selected");
+        let folder_id = sel.folder.id;
+        let snapshot: Vec<MessageRef> = sel.messages.clone();
+        let (exists, largest_uid) = (sel.exists(), sel.largest_uid());
+        let recent = sel.recent.clone();
+        let mut hits: Vec<(u32, u32, u64)> = Vec::new();
+        for (chunk_index, chunk) in snapshot.chunks(256).enumerate() {
+            let infos = if need.info {
+                let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
+                self.ctx.store.message_infos(folder_id, &uids).await?
+            } else {
+                Vec::new()
+            };
+            for (i, msg) in chunk.iter().enumerate() {
+                let info = infos.iter().find(|x| x.uid == msg.uid);
+                let raw = match (need.bytes, info) {
+                    (true, Some(info)) => Some(self.ctx.store.read_blob(&info.blob_hash).await?),
+                    _ => None,
+                };
+                let seq = (chunk_index * 256 + i) as u32 + 1;
+                let candidate = Candidate {
+                    seq,
+                    recent: recent.contains(&msg.uid),
+                    exists,
+                    largest_uid,
+                    msg,
+                    info,
+                    raw: raw.as_deref(),
+                };
+                if matches(key, &candidate) {
+                    hits.push((seq, msg.uid, msg.modseq));
+                }
+            }
+        }
+        Ok(hits)
+    }
+
     pub(crate) async fn search(
         &mut self,
         tag: &str,
@@ -148,47 +191,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if uses_modseq(&key) {
             self.condstore_enabling_command();
         }
-        let need = needs(&key);
-        let sel = self.selected.as_ref().expect("selected");
-        let folder_id = sel.folder.id;
-        let snapshot: Vec<MessageRef> = sel.messages.clone();
-        let (exists, largest_uid) = (sel.exists(), sel.largest_uid());
-        let recent = sel.recent.clone();
-        let mut hits: Vec<(u32, u32, u64)> = Vec::new();
-        for (chunk_index, chunk) in snapshot.chunks(256).enumerate() {
-            let infos = if need.info {
-                let uids: Vec<u32> = chunk.iter().map(|m| m.uid).collect();
-                match self.ctx.store.message_infos(folder_id, &uids).await {
-                    Ok(i) => i,
-                    Err(e) => return self.store_failed(tag, e),
-                }
-            } else {
-                Vec::new()
-            };
-            for (i, msg) in chunk.iter().enumerate() {
-                let info = infos.iter().find(|x| x.uid == msg.uid);
-                let raw = match (need.bytes, info) {
-                    (true, Some(info)) => match self.ctx.store.read_blob(&info.blob_hash).await {
-                        Ok(r) => Some(r),
-                        Err(e) => return self.store_failed(tag, e),
-                    },
-                    _ => None,
-                };
-                let seq = (chunk_index * 256 + i) as u32 + 1;
-                let candidate = Candidate {
-                    seq,
-                    recent: recent.contains(&msg.uid),
-                    exists,
-                    largest_uid,
-                    msg,
-                    info,
-                    raw: raw.as_deref(),
-                };
-                if matches(&key, &candidate) {
-                    hits.push((seq, msg.uid, msg.modseq));
-                }
-            }
-        }
+        let hits = match self.matching(&key).await {
+            Ok(h) => h,
+            Err(e) => return self.store_failed(tag, e),
+        };
         let ids: Vec<u32> = hits.iter().map(|h| if uid { h.1 } else { h.0 }).collect();
         let highest_modseq = uses_modseq(&key).then(|| hits.iter().map(|h| h.2).max().unwrap_or(0));
         match returns {

@@ -15,6 +15,7 @@ mod cmd_idle;
 mod cmd_mailbox;
 mod cmd_search;
 mod cmd_select;
+mod cmd_sort;
 mod cmd_store;
 mod session;
 mod view;

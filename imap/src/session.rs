@@ -180,6 +180,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::Fetch { uid: false, .. }
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
+                | Command::Sort { uid: false, .. }
                 | Command::Copy { uid: false, .. }
         );
         let flow = self.dispatch(&tag, command).await;
@@ -210,6 +211,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 | Command::Unselect
                 | Command::Expunge { .. }
                 | Command::Search { .. }
+                | Command::Sort { .. }
                 | Command::Fetch { .. }
                 | Command::Store { .. }
                 | Command::Copy { .. }
@@ -280,6 +282,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 charset,
                 key,
             } => self.search(tag, uid, returns, charset, key).await,
+            Command::Sort {
+                uid,
+                keys,
+                charset,
+                key,
+            } => self.sort(tag, uid, &keys, &charset, key).await,
             Command::Fetch {
                 uid,
                 set,

@@ -65,6 +65,12 @@ pub enum Command {
     Expunge {
         uids: Option<SequenceSet>,
     },
+    Sort {
+        uid: bool,
+        keys: Vec<SortKey>,
+        charset: String,
+        key: SearchKey,
+    },
     Search {
         uid: bool,
         returns: Option<Vec<String>>,
@@ -163,6 +169,13 @@ pub enum FetchItem {
     BinarySize {
         part: Vec<u32>,
     },
+}
+
+/// One SORT criterion (RFC 5256 §3), e.g. `REVERSE DATE`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SortKey {
+    pub reverse: bool,
+    pub key: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -321,6 +334,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         }
         "APPEND" => parse_append(c),
         "SEARCH" => parse_search(c, false),
+        "SORT" => parse_sort(c, false),
         "FETCH" => parse_fetch(c, false),
         "STORE" => parse_store(c, false),
         "COPY" => parse_copy(c, false, false),
@@ -332,6 +346,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "FETCH" => parse_fetch(c, true),
                 "STORE" => parse_store(c, true),
                 "SEARCH" => parse_search(c, true),
+                "SORT" => parse_sort(c, true),
                 "COPY" => parse_copy(c, true, false),
                 "MOVE" => parse_copy(c, true, true),
                 "EXPUNGE" => {
@@ -724,6 +739,55 @@ fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     Ok(Command::Search {
         uid,
         returns,
+        charset,
+        key,
+    })
+}
+
+/// RFC 5256 §3: `SORT (criteria) charset search-key...`.
+fn parse_sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    const KEYS: [&str; 9] = [
+        "ARRIVAL",
+        "CC",
+        "DATE",
+        "FROM",
+        "SIZE",
+        "SUBJECT",
+        "TO",
+        "DISPLAYFROM",
+        "DISPLAYTO",
+    ];
+    c.sp()?;
+    let words = c.paren_list(|c| Ok(c.atom()?.to_ascii_uppercase()))?;
+    let mut keys = Vec::new();
+    let mut reverse = false;
+    for w in words {
+        if w == "REVERSE" && !reverse {
+            reverse = true;
+        } else if KEYS.contains(&w.as_str()) {
+            keys.push(SortKey { reverse, key: w });
+            reverse = false;
+        } else {
+            return bad(format!("invalid sort criterion {w}"));
+        }
+    }
+    if keys.is_empty() || reverse {
+        return bad("SORT needs at least one criterion");
+    }
+    c.sp()?;
+    let charset = c.astring_utf8()?.to_ascii_uppercase();
+    let mut search = vec![];
+    while c.eat(b' ') {
+        search.push(search_key(c)?);
+    }
+    let key = match search.len() {
+        0 => return bad("SORT needs search criteria"),
+        1 => search.pop().unwrap(),
+        _ => SearchKey::And(search),
+    };
+    Ok(Command::Sort {
+        uid,
+        keys,
         charset,
         key,
     })
