@@ -16,7 +16,11 @@ pub enum Conn<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     /// Runs the TLS handshake on a plain connection. On failure the connection is gone.
-    pub async fn upgrade(&mut self, acceptor: &tokio_rustls::TlsAcceptor, timeout: std::time::Duration) -> std::io::Result<()> {
+    pub async fn upgrade(
+        &mut self,
+        acceptor: &tokio_rustls::TlsAcceptor,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<()> {
         let Conn::Plain(stream) = std::mem::replace(self, Conn::Upgrading) else {
             return Err(std::io::Error::other("not a plain connection"));
         };
@@ -36,7 +40,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -46,7 +54,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<T> {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
