@@ -32,6 +32,16 @@ pub enum BalCommand {
     Reactivate { address: String },
     /// Closes a BAL for good.
     Close { address: String },
+    /// Sets a BAL's storage quota (IMAP QUOTA, SMTP 552 5.2.2 when full).
+    Quota {
+        address: String,
+        /// Quota in megabytes (1 MB = 1,048,576 bytes).
+        #[arg(long, conflicts_with = "unlimited")]
+        megabytes: Option<u64>,
+        /// Remove the quota.
+        #[arg(long)]
+        unlimited: bool,
+    },
     /// Sets a BAL's password, read from standard input.
     Passwd {
         address: String,
@@ -128,6 +138,11 @@ pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
         BalCommand::Suspend { address } => status(store, &address, BalStatus::Suspended).await?,
         BalCommand::Reactivate { address } => status(store, &address, BalStatus::Active).await?,
         BalCommand::Close { address } => status(store, &address, BalStatus::Closed).await?,
+        BalCommand::Quota {
+            address,
+            megabytes,
+            unlimited,
+        } => quota(store, &address, megabytes, unlimited).await?,
         BalCommand::Passwd {
             address,
             password_stdin,
@@ -179,6 +194,25 @@ fn describe_login(bal: &Bal) -> &'static str {
     }
 }
 
+async fn quota(
+    store: &Store,
+    address: &str,
+    megabytes: Option<u64>,
+    unlimited: bool,
+) -> Result<()> {
+    let bytes = match (megabytes, unlimited) {
+        (Some(mb), false) => Some(mb * 1024 * 1024),
+        (None, true) => None,
+        _ => bail!("bal quota: give --megabytes N or --unlimited"),
+    };
+    let bal = store.set_bal_quota(address, bytes).await?;
+    match megabytes {
+        Some(mb) => println!("quota of {} set to {mb} MB", bal.address),
+        None => println!("quota of {} removed", bal.address),
+    }
+    Ok(())
+}
+
 async fn status(store: &Store, address: &str, to: BalStatus) -> Result<()> {
     let bal = store.set_bal_status(address, to).await?;
     println!("BAL {} is now {}", bal.address, bal.status.as_str());
@@ -205,6 +239,12 @@ async fn show(store: &Store, address: &str) -> Result<()> {
         "password:     {}",
         if b.has_password { "set" } else { "not set" }
     );
+    let (used, quota) = store.bal_usage(b.id).await?;
+    let quota = quota.map_or_else(
+        || "unlimited".to_string(),
+        |q| format!("{} MB", q / (1024 * 1024)),
+    );
+    println!("storage:      {} KB used, quota {quota}", used / 1024);
     println!("folders:");
     for f in store.mailboxes(address).await? {
         println!(

@@ -264,3 +264,69 @@ engine_tests_sync!(bad_input_gets_tagged_errors_and_never_crashes, |engine| {
     let again = py_imap("starttls_login", &server, DR, &[]);
     assert_eq!(again["login"], "OK");
 });
+
+engine_tests_sync!(
+    quota_is_reported_and_enforced_on_append_and_delivery,
+    |engine| {
+        let server = Server::start(engine, &[DR]);
+        let none = py_imap("quota", &server, DR, &[]);
+        assert!(
+            strings(&none["caps"]).iter().any(|c| c == "QUOTA"),
+            "{none}"
+        );
+        assert_eq!(
+            none["getquota"][0], "NO",
+            "no quota root without a quota: {none}"
+        );
+        assert_eq!(none["append_big"][0], "OK", "no quota, no limit: {none}");
+        // 2 MB used now; a 3 MB quota leaves room for small messages only.
+        server.cli_ok(&["bal", "quota", DR, "--megabytes", "3"]);
+        deliver(&server, "small", "x");
+        let out = py_imap("quota", &server, DR, &[]);
+        let root = out["quotaroot"].to_string();
+        assert!(
+            root.contains("INBOX") && root.contains("STORAGE") && root.contains(" 3072)"),
+            "{out}"
+        );
+        assert!(out["getquota"].to_string().contains("STORAGE"), "{out}");
+        assert!(
+            out["append_big"][1].to_string().contains("OVERQUOTA"),
+            "{out}"
+        );
+        // Fill the box past its quota by SMTP (accepted while under), then the next is refused.
+        let big = server.db.data_path().join("big.eml");
+        std::fs::write(
+            &big,
+            format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(1_200_000)),
+        )
+        .unwrap();
+        let first = py(
+            "mx",
+            &server,
+            &[
+                "--sender",
+                "lab@labo.mssante.fr",
+                "--rcpt",
+                DR,
+                "--message-file",
+                big.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(first["data"][0], 250, "{first}");
+        let refused = py(
+            "mx",
+            &server,
+            &["--sender", "lab@labo.mssante.fr", "--rcpt", DR],
+        );
+        assert_eq!(refused["rcpt"][DR][0], 552, "{refused}");
+        assert!(
+            refused["rcpt"][DR][1]
+                .as_str()
+                .unwrap()
+                .starts_with("5.2.2"),
+            "{refused}"
+        );
+        let show = server.cli_ok(&["bal", "show", DR]);
+        assert!(show.contains("quota 3 MB"), "{show}");
+    }
+);

@@ -50,6 +50,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 },
             }
         }
+        // RFC 9208 §5.2: refuse before storing anything when the quota would be exceeded.
+        let total: u64 = messages.iter().map(|m| m.bytes.len() as u64).sum();
+        match self.ctx.store.over_quota(bal_id, total).await {
+            Ok(true) => return self.tagged(tag, "NO", "[OVERQUOTA] Quota exceeded"),
+            Ok(false) => {}
+            Err(e) => return self.store_failed(tag, e),
+        }
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
         for (m, date) in messages.into_iter().zip(dates) {

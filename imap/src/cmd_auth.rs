@@ -37,6 +37,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "CHILDREN",
             "UTF8=ACCEPT",
             "SORT",
+            "QUOTA",
+            "QUOTA=RES-STORAGE",
             "SORT=DISPLAY",
         ]
         .iter()

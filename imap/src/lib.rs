@@ -13,6 +13,7 @@ mod cmd_copy;
 mod cmd_fetch;
 mod cmd_idle;
 mod cmd_mailbox;
+mod cmd_quota;
 mod cmd_search;
 mod cmd_select;
 mod cmd_sort;

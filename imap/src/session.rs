@@ -311,9 +311,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
             Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false).await,
             Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true).await,
-            Command::GetQuota(_) | Command::GetQuotaRoot(_) => {
-                self.tagged(tag, "NO", "Quotas are not enabled")
-            }
+            Command::GetQuota(root) => self.get_quota(tag, &root).await,
+            Command::GetQuotaRoot(mailbox) => self.get_quota_root(tag, &mailbox).await,
         }
         Flow::Continue
     }

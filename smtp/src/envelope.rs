@@ -251,6 +251,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             })?;
         match lookup {
             RcptLookup::Local(bal) => match accepts_mail(&bal) {
+                Ok(()) if self.ctx.store.over_quota(bal.id, 0).await.unwrap_or(false) => {
+                    // RFC 3463 X.2.2: mailbox full. Permanent, as MSSanté peers expect a
+                    // clear answer rather than days of retries.
+                    Err(Reply::new(
+                        552,
+                        "5.2.2",
+                        format!("<{address}>: mailbox full"),
+                    ))
+                }
                 Ok(()) => Ok(RcptDisposition::Local { bal_id: bal.id }),
                 // RFC 3463 X.2.1: mailbox disabled, not accepting messages.
                 Err(why) => Err(Reply::new(550, "5.2.1", format!("<{address}>: {why}"))),

@@ -370,6 +370,26 @@ impl Store {
         Ok(())
     }
 
+    /// Sets (or removes, with `None`) a BAL's storage quota in bytes (RFC 9208 STORAGE).
+    pub async fn set_bal_quota(&self, address: &str, bytes: Option<u64>) -> Result<Bal> {
+        let bal = self.bal(address).await?;
+        let mut w = self.write_txn().await?;
+        sqlx::query("UPDATE bals SET quota_bytes = $1, updated_at = $2 WHERE id = $3")
+            .bind(bytes.map(|b| b as i64))
+            .bind(now())
+            .bind(bal.id)
+            .execute(&mut *w.txn)
+            .await?;
+        w.commit().await?;
+        Ok(bal)
+    }
+
+    /// Whether storing `extra` more bytes would take the BAL over its quota.
+    pub async fn over_quota(&self, bal_id: i64, extra: u64) -> Result<bool> {
+        let (used, quota) = self.bal_usage(bal_id).await?;
+        Ok(quota.is_some_and(|q| used + extra > q))
+    }
+
     /// Whether the account logged in as `auth_bal_id` may use `sender` as envelope sender.
     /// Today an account sends as its own BAL only; delegations (SPEC.md §8) will extend this.
     pub async fn may_send_as(&self, auth_bal_id: i64, sender: &Address) -> Result<bool> {

@@ -234,6 +234,24 @@ def case_two_sessions(args):
     return {"flags_seen": flags_seen, "expunge_seen": expunge_seen}
 
 
+def case_quota(args):
+    """RFC 9208: quota root and usage, APPEND refused over quota."""
+    m = login(args)
+    out = {"caps": sorted(m.capabilities)}
+    typ, data = m.getquotaroot("INBOX")
+    out["quotaroot"] = [typ, text(data)]
+    typ, data = m._simple_command("GETQUOTA", '""')
+    out["getquota"] = [typ, text(m.untagged_responses.pop("QUOTA", []))]
+    big = b"Subject: big\r\n\r\n" + b"x" * (2 * 1024 * 1024) + b"\r\n"
+    try:
+        typ, data = m.append("INBOX", None, None, big)
+        out["append_big"] = [typ, text(data)]
+    except imaplib.IMAP4.error as e:
+        out["append_big"] = ["NO", str(e)]
+    m.logout()
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("case")
