@@ -20,6 +20,11 @@ pub(crate) enum ReadStop {
     Io,
 }
 
+/// Bytes asked of the socket per read.
+const READ_CHUNK: usize = 4096;
+/// Buffers larger than this are released once empty.
+const MAX_KEPT_BUFFER: usize = 64 * 1024;
+
 /// What reading a command gave.
 pub(crate) enum Incoming {
     Command(Vec<u8>),
@@ -384,6 +389,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if !self.wbuf.is_empty() {
             self.conn.write_all(&self.wbuf).await?;
             self.wbuf.clear();
+            // A big FETCH grew the buffer; an idle session should not keep it.
+            if self.wbuf.capacity() > MAX_KEPT_BUFFER {
+                self.wbuf = Vec::with_capacity(1024);
+            }
         }
         self.conn.flush().await
     }
@@ -402,9 +411,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
         let timeout = self.ctx.config.autologout;
-        let mut chunk = [0u8; 16 * 1024];
         let shutdown = self.ctx.shutdown.clone();
-        let read = tokio::time::timeout(timeout, self.conn.read(&mut chunk));
+        if self.rbuf.is_empty() && self.rbuf.capacity() > MAX_KEPT_BUFFER {
+            self.rbuf = Vec::new();
+        }
+        // Read straight into the input buffer: no fixed-size array lives in the future of a
+        // waiting session, so an idle connection costs only what its buffers hold.
+        self.rbuf.reserve(READ_CHUNK);
+        let read = tokio::time::timeout(timeout, self.conn.read_buf(&mut self.rbuf));
         let n = if idle {
             tokio::select! {
                 r = read => r,
@@ -417,10 +431,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Err(_) => Err(ReadStop::Timeout),
             Ok(Err(_)) => Err(ReadStop::Io),
             Ok(Ok(0)) => Err(ReadStop::Eof),
-            Ok(Ok(n)) => {
-                self.rbuf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
+            Ok(Ok(_)) => Ok(()),
         }
     }
 
@@ -604,20 +615,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if self.rbuf.contains(&b'\n') {
             return Ok(false);
         }
-        let mut chunk = [0u8; 4096];
         let shutdown = self.ctx.shutdown.clone();
         let folder_id = self.selected.as_ref().map(|s| s.folder.id);
         loop {
+            self.rbuf.reserve(READ_CHUNK);
             tokio::select! {
-                r = tokio::time::timeout(self.ctx.config.autologout, self.conn.read(&mut chunk)) => {
+                r = tokio::time::timeout(self.ctx.config.autologout, self.conn.read_buf(&mut self.rbuf)) => {
                     return match r {
                         Err(_) => Err(ReadStop::Timeout),
                         Ok(Err(_)) => Err(ReadStop::Io),
                         Ok(Ok(0)) => Err(ReadStop::Eof),
-                        Ok(Ok(n)) => {
-                            self.rbuf.extend_from_slice(&chunk[..n]);
-                            Ok(false)
-                        }
+                        Ok(Ok(_)) => Ok(false),
                     };
                 }
                 change = self.changes.recv() => {
