@@ -207,6 +207,16 @@ def case_bad_input(args):
         if r.until_tag(f"p{i}")[-1].startswith(f"p{i} OK"):
             answered += 1
     out["pipelined_ok"] = answered
+    r.sock.sendall(b"a11 NOOP " + b"x" * 100000 + b"\r\n")
+    out["line_too_long"] = r.line()
+    r.sock.sendall(b"a12 NOOP\r\n")
+    out["after_long_line"] = r.until_tag("a12")[-1]
+    # Abrupt disconnects: in the middle of a literal, and in the middle of a command line.
+    for junk in (b"x1 APPEND INBOX {100}\r\npartial", b"x2 LOGIN half"):
+        d = Raw(args.imaps, tls=True)
+        d.line()
+        d.sock.sendall(junk)
+        d.sock.close()
     r.sock.sendall(b"a10 APPEND INBOX {999999999999+}\r\n")
     try:
         out["nonsync_too_big"] = r.line()
