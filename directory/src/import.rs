@@ -13,11 +13,12 @@ use tokio::sync::mpsc;
 
 use crate::extraction::{ReadSummary, read_extraction};
 
-/// Rows per store write transaction: large enough to amortise a commit (one fsync on SQLite),
-/// small enough that the single SQLite writer slot is released every few milliseconds.
-const ROWS_PER_TRANSACTION: usize = INSERT_BATCH_ROWS * 32;
-/// Batches in flight between the reader thread and the writer.
-const CHANNEL_BATCHES: usize = 4;
+/// Rows per store write transaction. The rows go to a table without indexes (built once at
+/// the end, docs/adr/0100-directory-generations.md), so a transaction of 8,192 rows holds the
+/// SQLite writer slot for tens of milliseconds, and 66 commits load the national file.
+const ROWS_PER_TRANSACTION: usize = INSERT_BATCH_ROWS * 128;
+/// Batches in flight between the reader thread and the writer (bounds memory: ~3 batches).
+const CHANNEL_BATCHES: usize = 2;
 
 /// What an import is allowed to do.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +34,8 @@ pub struct ImportReport {
     pub record: ImportRecord,
     /// Rejected lines (at most [`crate::extraction::MAX_KEPT_REJECTS`]).
     pub rejects: Vec<RejectedLine>,
+    /// Changed addresses, at most 10,000 per kind (the store keeps no more; the counts in
+    /// `record` are exact).
     pub changes: ImportChanges,
 }
 
