@@ -26,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 pub use session::Session;
@@ -78,36 +77,17 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Accepts connections until shutdown.
 pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = ctx.shutdown.cancelled() => break,
-        };
-        let Ok((stream, peer)) = accepted else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tracker.spawn(async move {
-                    start_session(stream, peer, kind, ctx).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                tracker.spawn(async move {
-                    use tokio::io::AsyncWriteExt;
-                    let mut stream = stream;
-                    let _ = stream
-                        .write_all(b"* BYE [UNAVAILABLE] Too many connections\r\n")
-                        .await;
-                });
-            }
-        }
-    }
+    let busy = b"* BYE [UNAVAILABLE] Too many connections\r\n".to_vec();
+    let (max, shutdown) = (ctx.config.max_connections, ctx.shutdown.clone());
+    mssante_net::accept_loop(
+        listener,
+        max,
+        shutdown,
+        tracker,
+        busy,
+        move |stream, peer| start_session(stream, peer, kind, ctx.clone()),
+    )
+    .await;
 }
 
 async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, ctx: Context) {

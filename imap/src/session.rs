@@ -12,16 +12,9 @@ use crate::parse::{Command, Request, parse_request};
 use crate::view::{Changes, SelectedMailbox};
 use crate::{Context, ListenerKind};
 
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ReadStop {
-    Eof,
-    Timeout,
-    Shutdown,
-    Io,
-}
+pub(crate) use mssante_net::ReadStop;
+use mssante_net::{Line, READ_CHUNK, take_line};
 
-/// Bytes asked of the socket per read.
-const READ_CHUNK: usize = 4096;
 /// Buffers larger than this are released once empty.
 const MAX_KEPT_BUFFER: usize = 64 * 1024;
 
@@ -410,53 +403,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
-        let timeout = self.ctx.config.autologout;
-        let shutdown = self.ctx.shutdown.clone();
         if self.rbuf.is_empty() && self.rbuf.capacity() > MAX_KEPT_BUFFER {
             self.rbuf = Vec::new();
         }
-        // Read straight into the input buffer: no fixed-size array lives in the future of a
-        // waiting session, so an idle connection costs only what its buffers hold.
-        self.rbuf.reserve(READ_CHUNK);
-        let read = tokio::time::timeout(timeout, self.conn.read_buf(&mut self.rbuf));
-        let n = if idle {
-            tokio::select! {
-                r = read => r,
-                _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
-            }
-        } else {
-            read.await
-        };
-        match n {
-            Err(_) => Err(ReadStop::Timeout),
-            Ok(Err(_)) => Err(ReadStop::Io),
-            Ok(Ok(0)) => Err(ReadStop::Eof),
-            Ok(Ok(_)) => Ok(()),
-        }
+        let shutdown = self.ctx.shutdown.clone();
+        mssante_net::read_more(
+            &mut self.conn,
+            &mut self.rbuf,
+            self.ctx.config.autologout,
+            idle.then_some(&shutdown),
+        )
+        .await
     }
 
     /// One line without CRLF; `None` when longer than the limit (dropped to its end).
     pub(crate) async fn read_line(&mut self, idle: bool) -> Result<Option<Vec<u8>>, ReadStop> {
         let max = self.ctx.config.max_line;
-        let mut too_long = false;
+        let mut dropping = false;
         loop {
-            if let Some(pos) = self.rbuf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.rbuf.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(if too_long || line.len() > max {
-                    None
-                } else {
-                    Some(line)
-                });
+            match take_line(&mut self.rbuf, max, &mut dropping) {
+                Line::Complete(line) => return Ok(Some(line)),
+                Line::TooLong => return Ok(None),
+                Line::Incomplete => self.fill(idle).await?,
             }
-            if self.rbuf.len() > max {
-                too_long = true;
-                self.rbuf.clear();
-            }
-            self.fill(idle).await?;
         }
     }
 

@@ -82,3 +82,159 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<T> {
         }
     }
 }
+
+/// Why reading stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadStop {
+    Eof,
+    Timeout,
+    Shutdown,
+    Io,
+}
+
+/// Bytes asked of the socket per read.
+pub const READ_CHUNK: usize = 4096;
+
+/// Reads what the peer sent into the spare capacity of `rbuf`, waiting at most `timeout`.
+/// When `shutdown` is given, its cancellation interrupts the wait (a session idle between
+/// commands); no fixed-size array lives in the future, so a waiting session costs only its
+/// buffers.
+pub async fn read_more<T: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<T>,
+    rbuf: &mut Vec<u8>,
+    timeout: std::time::Duration,
+    shutdown: Option<&tokio_util::sync::CancellationToken>,
+) -> Result<(), ReadStop> {
+    use tokio::io::AsyncReadExt;
+    rbuf.reserve(READ_CHUNK);
+    let read = tokio::time::timeout(timeout, conn.read_buf(rbuf));
+    let result = match shutdown {
+        Some(token) => tokio::select! {
+            r = read => r,
+            _ = token.cancelled() => return Err(ReadStop::Shutdown),
+        },
+        None => read.await,
+    };
+    match result {
+        Err(_) => Err(ReadStop::Timeout),
+        Ok(Err(_)) => Err(ReadStop::Io),
+        Ok(Ok(0)) => Err(ReadStop::Eof),
+        Ok(Ok(_)) => Ok(()),
+    }
+}
+
+/// What [`take_line`] found in the buffer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A whole line, without its CRLF (or bare LF).
+    Complete(Vec<u8>),
+    /// A line longer than the limit ended here; it was dropped.
+    TooLong,
+    /// No line end yet: read more.
+    Incomplete,
+}
+
+/// Takes the next line out of `rbuf`. A line longer than `max` is dropped as it arrives
+/// (`dropping` remembers that across reads), so an endless line never fills memory.
+pub fn take_line(rbuf: &mut Vec<u8>, max: usize, dropping: &mut bool) -> Line {
+    if let Some(pos) = rbuf.iter().position(|&b| b == b'\n') {
+        let mut line: Vec<u8> = rbuf.drain(..=pos).collect();
+        line.pop();
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        let too_long = std::mem::take(dropping) || line.len() > max;
+        return if too_long {
+            Line::TooLong
+        } else {
+            Line::Complete(line)
+        };
+    }
+    if rbuf.len() > max {
+        *dropping = true;
+        rbuf.clear();
+    }
+    Line::Incomplete
+}
+
+
+/// Accepts connections until `shutdown` is cancelled. Each connection runs `session` on
+/// `tracker` (so the caller can wait for sessions to end); past `max_connections` at once, a
+/// connection gets `busy` (a protocol greeting saying so) and is closed.
+pub async fn accept_loop<F, Fut>(
+    listener: tokio::net::TcpListener,
+    max_connections: usize,
+    shutdown: tokio_util::sync::CancellationToken,
+    tracker: tokio_util::task::TaskTracker,
+    busy: Vec<u8>,
+    session: F,
+) where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let busy = std::sync::Arc::new(busy);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.cancelled() => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: wait a little instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        match slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let running = session(stream, peer);
+                tracker.spawn(async move {
+                    running.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                let busy = busy.clone();
+                tracker.spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let mut stream = stream;
+                    let _ = stream.write_all(&busy).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_split_and_long_ones_dropped() {
+        let mut buf = b"one\r\ntwo\nthr".to_vec();
+        let mut dropping = false;
+        assert_eq!(
+            take_line(&mut buf, 10, &mut dropping),
+            Line::Complete(b"one".to_vec())
+        );
+        assert_eq!(
+            take_line(&mut buf, 10, &mut dropping),
+            Line::Complete(b"two".to_vec())
+        );
+        assert_eq!(take_line(&mut buf, 10, &mut dropping), Line::Incomplete);
+        let mut long = vec![b'x'; 20];
+        assert_eq!(take_line(&mut long, 10, &mut dropping), Line::Incomplete);
+        assert!(dropping && long.is_empty());
+        long.extend_from_slice(b"xx\r\nnext\r\n");
+        assert_eq!(take_line(&mut long, 10, &mut dropping), Line::TooLong);
+        assert_eq!(
+            take_line(&mut long, 10, &mut dropping),
+            Line::Complete(b"next".to_vec())
+        );
+    }
+}

@@ -1,10 +1,8 @@
 //! Accept loops: one per configured listener, all feeding the same session engine.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::reply::Reply;
@@ -20,42 +18,18 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accepts connections until shutdown; sessions are spawned on `tracker` so the caller can
 /// wait for them to finish.
 pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
-    let slots = Arc::new(Semaphore::new(ctx.config.max_connections));
-    loop {
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = ctx.shutdown.cancelled() => break,
-        };
-        let (stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!("{} accept failed: {e}", kind.name());
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let ctx = ctx.clone();
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tracker.spawn(async move {
-                    start_session(stream, peer, kind, ctx).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                tracker.spawn(refuse_busy(stream));
-            }
-        }
-    }
-}
-
-async fn refuse_busy(mut stream: TcpStream) {
-    use tokio::io::AsyncWriteExt;
-    let mut out = Vec::new();
-    Reply::new(421, "4.7.0", "Too many connections, try again later").write_to(&mut out);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.shutdown().await;
+    let mut busy = Vec::new();
+    Reply::new(421, "4.7.0", "Too many connections, try again later").write_to(&mut busy);
+    let (max, shutdown) = (ctx.config.max_connections, ctx.shutdown.clone());
+    mssante_net::accept_loop(
+        listener,
+        max,
+        shutdown,
+        tracker,
+        busy,
+        move |stream, peer| start_session(stream, peer, kind, ctx.clone()),
+    )
+    .await;
 }
 
 async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, ctx: Context) {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use mssante_store::{Address, Bal, RecipientSpec, Ret};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::command::{Command, ParseError, parse_command};
 use crate::reply::{self, Reply};
@@ -16,14 +16,8 @@ pub(crate) const MAX_COMMAND_LINE: usize = 12_288;
 
 pub(crate) use mssante_net::Conn;
 
-/// Why reading stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ReadStop {
-    Eof,
-    Timeout,
-    Shutdown,
-    Io,
-}
+pub(crate) use mssante_net::ReadStop;
+use mssante_net::{Line, take_line};
 
 /// What the client said at the start of the session.
 pub(crate) struct Helo {
@@ -204,31 +198,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// waits for a command (`idle`), a shutdown interrupts the wait.
     pub(crate) async fn fill(&mut self, idle: bool) -> Result<(), ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
-        let timeout = if idle {
-            self.ctx.config.command_timeout
-        } else {
-            self.ctx.config.data_timeout
+        let timeout = match idle {
+            true => self.ctx.config.command_timeout,
+            false => self.ctx.config.data_timeout,
         };
-        let mut chunk = [0u8; 16 * 1024];
         let shutdown = self.ctx.shutdown.clone();
-        let read = tokio::time::timeout(timeout, self.conn.read(&mut chunk));
-        let n = if idle {
-            tokio::select! {
-                r = read => r,
-                _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
-            }
-        } else {
-            read.await
-        };
-        match n {
-            Err(_) => Err(ReadStop::Timeout),
-            Ok(Err(_)) => Err(ReadStop::Io),
-            Ok(Ok(0)) => Err(ReadStop::Eof),
-            Ok(Ok(n)) => {
-                self.rbuf.extend_from_slice(&chunk[..n]);
-                Ok(())
-            }
-        }
+        mssante_net::read_more(
+            &mut self.conn,
+            &mut self.rbuf,
+            timeout,
+            idle.then_some(&shutdown),
+        )
+        .await
     }
 
     /// Reads one line (without CRLF). `Ok(None)`: the line was longer than `max`; it was
@@ -238,26 +219,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         max: usize,
         idle: bool,
     ) -> Result<Option<Vec<u8>>, ReadStop> {
-        let mut too_long = false;
+        let mut dropping = false;
         loop {
-            if let Some(pos) = self.rbuf.iter().position(|&b| b == b'\n') {
-                let mut line: Vec<u8> = self.rbuf.drain(..=pos).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(if too_long || line.len() > max {
-                    None
-                } else {
-                    Some(line)
-                });
+            match take_line(&mut self.rbuf, max, &mut dropping) {
+                Line::Complete(line) => return Ok(Some(line)),
+                Line::TooLong => return Ok(None),
+                Line::Incomplete => self.fill(idle).await?,
             }
-            if self.rbuf.len() > max {
-                // Drop what we have and keep reading until the end of that line.
-                too_long = true;
-                self.rbuf.clear();
-            }
-            self.fill(idle).await?;
         }
     }
 }
