@@ -150,20 +150,7 @@ impl Store {
         let mut w = self.write_txn().await?;
         // The first statement is a write, so on SQLite the transaction takes the write lock
         // at once and never has to upgrade a read snapshot.
-        let insert_blob = match self.engine() {
-            crate::Engine::Sqlite => {
-                "INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES ($1, $2, $3)"
-            }
-            crate::Engine::Postgres => {
-                "INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING"
-            }
-        };
-        sqlx::query(insert_blob)
-            .bind(&hash)
-            .bind(size)
-            .bind(t)
-            .execute(&mut *w.txn)
-            .await?;
+        record_blob(&mut w.txn, &hash, size).await?;
         let row = sqlx::query(
             "INSERT INTO messages (blob_hash, size, received_at, mail_from, envid, ret, source, auth_bal_id, \
              message_id_hdr, subject, x_mss_nil) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -270,6 +257,22 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Records a blob written to the blob store (once per content: `ON CONFLICT`, which SQLite
+/// and PostgreSQL both accept).
+pub(crate) async fn record_blob(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    hash: &str,
+    size: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
+        .bind(hash)
+        .bind(size)
+        .bind(now())
+        .execute(&mut **txn)
+        .await?;
+    Ok(())
 }
 
 /// Appends a message to a BAL's INBOX: takes the next UID and modseq (RFC 9051 §2.3.1.1,

@@ -493,20 +493,7 @@ impl Store {
         let size = raw.len() as i64;
         self.write_blob(&hash, raw).await?;
         let mut w = self.write_txn().await?;
-        let insert_blob = match self.engine() {
-            crate::Engine::Sqlite => {
-                "INSERT OR IGNORE INTO blobs (hash, size, created_at) VALUES ($1, $2, $3)"
-            }
-            crate::Engine::Postgres => {
-                "INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING"
-            }
-        };
-        sqlx::query(insert_blob)
-            .bind(&hash)
-            .bind(size)
-            .bind(now())
-            .execute(&mut *w.txn)
-            .await?;
+        crate::delivery::record_blob(&mut w.txn, &hash, size).await?;
         let row = sqlx::query(
             "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
              VALUES ($1, $2, $3, '', 'imap', $4, $5, $6) RETURNING id",
