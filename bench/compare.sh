@@ -7,8 +7,11 @@
 #   WORKLOADS="smtp-bio-r1 lab-bulk" bench/compare.sh
 #
 # Settings: RUNS (3), OUT (/tmp/mssante-bench-results), N (2000 messages), C (16 connections),
-# WORKLOADS (smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000),
-# TARGETS (ours ref; ours is skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN.
+# WORKLOADS (smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000 idle-10000),
+# TARGETS (ours ref; ours is skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN,
+# IMAP_TLS (starttls | implicit | none: the same on both sides; ours requires TLS before LOGIN),
+# IMAP_S (50 sessions in imap-mix), IMAP_DURATION (30 s).
+# idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +19,15 @@ RUNS=${RUNS:-3}
 OUT=${OUT:-/tmp/mssante-bench-results}
 N=${N:-2000}
 C=${C:-16}
-WORKLOADS=${WORKLOADS:-smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000}
+WORKLOADS=${WORKLOADS:-smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000 idle-10000}
 TARGETS=${TARGETS:-ours ref}
+IMAP_TLS=${IMAP_TLS:-starttls}
+export REF_PASSWORD=${REF_PASSWORD:-bench-pass}
+IMAP_S=${IMAP_S:-50}
+IMAP_DURATION=${IMAP_DURATION:-30}
+# 10,000 loopback sessions hold ~20,000 descriptors (both ends); the generator raises its
+# soft limit to the hard one, the servers get theirs from their scripts.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 export MSSANTE_BIN=${MSSANTE_BIN:-$TARGET_DIR/release/mssante}
 BENCH=${BENCH_BIN:-$TARGET_DIR/release/mssante-bench}
@@ -35,6 +45,7 @@ machine() {
     echo "memory: $(free -g | awk '/Mem:/ {print $2}') GiB"
     bench/reference.sh fsync /tmp
     echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "imap: tls $IMAP_TLS, $IMAP_S sessions × $IMAP_DURATION s"
 }
 
 # Workloads that need IMAP are skipped for a target whose IMAP port does not answer.
@@ -44,12 +55,15 @@ start() {
     case $1 in
         ref) bench/reference.sh start >/dev/null; eval "$(bench/reference.sh env)"
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
+             [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
         ref-tuned) REF_PROFILE=tuned bench/reference.sh start >/dev/null; eval "$(bench/reference.sh env)"
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
+             [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
         ours) bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
               SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PID
+              [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
     esac
 }
@@ -73,10 +87,10 @@ run_one() {
         imap-mix)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n 2000 -r 1 --mix bio "${WAIT[@]}" >/dev/null
-            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" -s 16 --duration 30 ;;
-        idle-1000)
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --duration "$IMAP_DURATION" ;;
+        idle-1000|idle-10000)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
-            "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" -k 1000 --hold 12 --measure-after 10 ;;
+            "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -k "${w#idle-}" --hold 15 --measure-after 10 ;;
     esac
 }
 
@@ -100,6 +114,7 @@ machine
 targets_for() {
     case $1 in
         imap-mix|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
+        idle-10000) [[ " $TARGETS " == *" ours "* ]] && echo ours || true ;;
         *) echo "$TARGETS" ;;
     esac
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Our server for the benchmarks, with throwaway state under /tmp/mssante-ours-XXXX:
 # plaintext MX listener on a loopback high port (the same shape as the reference's smtpd),
-# SQLite store, the same users as bench/reference.sh (userN@bench.test).
+# IMAP (STARTTLS before LOGIN) and IMAPS (implicit TLS) on loopback high ports with the
+# self-signed certificate `serve` generates, SQLite store, the same users and password as
+# bench/reference.sh (userN@bench.test, `bench`, argon2id).
 #
 #   bench/ours.sh start     start `mssante serve` (binary: $MSSANTE_BIN, default target/release/mssante)
 #   bench/ours.sh env       shell variables for the generator (eval "$(bench/ours.sh env)")
@@ -9,12 +11,17 @@
 #   bench/ours.sh status    process and listeners
 #   bench/ours.sh stop      stop it by PID and remove the state (OURS_KEEP=1 keeps it)
 #
-# Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), REF_USERS (100), REF_DOMAIN (bench.test).
+# Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
+# REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
+# server, 10,000 idle sessions need 10,000 descriptors).
 set -euo pipefail
 
 BIN=${MSSANTE_BIN:-target/release/mssante}
 SMTP_PORT=${OURS_SMTP_PORT:-2535}
 IMAP_PORT=${OURS_IMAP_PORT:-1153}
+IMAPS_PORT=${OURS_IMAPS_PORT:-1994}
+PASSWORD=${REF_PASSWORD:-bench-pass}
+NOFILE=${OURS_NOFILE:-65536}
 USERS=${REF_USERS:-100}
 DOMAIN=${REF_DOMAIN:-bench.test}
 STATE=/tmp/mssante-ours.current
@@ -39,7 +46,7 @@ smtp = "127.0.0.1:$SMTP_PORT"
 submission = "off"
 submissions = "off"
 imap = "127.0.0.1:$IMAP_PORT"
-imaps = "off"
+imaps = "127.0.0.1:$IMAPS_PORT"
 http = "off"
 
 [log]
@@ -49,14 +56,16 @@ CONF
     "$BIN" --config "$b/mssante.toml" domain add "$DOMAIN" >/dev/null
     local n
     for n in $(seq 1 "$USERS"); do
-        "$BIN" --config "$b/mssante.toml" bal create "user$n@$DOMAIN" --type PER \
-            --rpps "$((10000000000 + n))" >/dev/null
+        printf '%s\n' "$PASSWORD" | "$BIN" --config "$b/mssante.toml" bal create "user$n@$DOMAIN" \
+            --type PER --rpps "$((10000000000 + n))" --password-stdin >/dev/null
     done
-    "$BIN" --config "$b/mssante.toml" serve </dev/null >"$b/serve.log" 2>&1 &
+    # Raise the open-files limit of the server only (a subshell): idle-session runs need it.
+    ( ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+      exec "$BIN" --config "$b/mssante.toml" serve ) </dev/null >"$b/serve.log" 2>&1 &
     echo $! > "$b/pid"
     local i
     for i in $(seq 1 100); do
-        ss -ltnH "sport = :$SMTP_PORT" | grep -q . && break
+        ss -ltnH "sport = :$SMTP_PORT" | grep -q . && ss -ltnH "sport = :$IMAP_PORT" | grep -q . && break
         kill -0 "$(server_pid)" 2>/dev/null || { cat "$b/serve.log" >&2; stop; die "server exited"; }
         sleep 0.1
     done
@@ -101,6 +110,8 @@ print_env() {
 OURS_DIR=$(base_dir)
 OURS_SMTP=127.0.0.1:$SMTP_PORT
 OURS_IMAP=127.0.0.1:$IMAP_PORT
+OURS_IMAPS=127.0.0.1:$IMAPS_PORT
+OURS_PASSWORD=$PASSWORD
 OURS_PID=$(server_pid)
 ENV
 }
@@ -111,5 +122,5 @@ case "${1:-}" in
     env) [ -n "$(base_dir)" ] || die "not running"; print_env ;;
     count) count ;;
     status) [ -n "$(base_dir)" ] || { echo "not running"; exit 1; }; print_env; ss -ltnp | grep -E "pid=$(server_pid)," || true; echo "delivered: $(count)" ;;
-    *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reference stack for the benchmarks: Postfix (smtpd on a loopback high port) -> queue ->
-# Dovecot LMTP (unix socket) -> Maildir, and Dovecot IMAP on a loopback high port.
+# Dovecot LMTP (unix socket) -> Maildir, and Dovecot IMAP on a loopback high port (plaintext
+# or STARTTLS, like our `imap` listener) and IMAPS (implicit TLS), with a self-signed certificate.
 # Throwaway state under /tmp/mssante-ref-XXXX; mail stored as user `mail`; passwords {ARGON2ID}.
 #
 #   bench/reference.sh install     install Debian's postfix, dovecot-imapd, dovecot-lmtpd (no service starts)
@@ -12,16 +13,18 @@
 #   bench/reference.sh fsync       measure the disk's write+fdatasync rate
 #
 # Settings (environment): REF_SMTP_PORT (2526), REF_IMAP_PORT (1144), REF_USERS (100),
-# REF_DOMAIN (bench.test), REF_PASSWORD (bench), REF_PROFILE (default | tuned: Dovecot
+# REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), REF_PROFILE (default | tuned: Dovecot
 # high-performance login and IMAP hibernation), REF_MAX_CONN (2000: Dovecot process limits),
-# REF_ARGON2 (ours: argon2id m=19456,t=2,p=1 like our server | dovecot: doveadm's default cost).
+# REF_ARGON2 (ours: argon2id m=19456,t=2,p=1 like our server | dovecot: doveadm's default cost),
+# REF_IMAPS_PORT (1995).
 set -euo pipefail
 
 SMTP_PORT=${REF_SMTP_PORT:-2526}
 IMAP_PORT=${REF_IMAP_PORT:-1144}
+IMAPS_PORT=${REF_IMAPS_PORT:-1995}
 USERS=${REF_USERS:-100}
 DOMAIN=${REF_DOMAIN:-bench.test}
-PASSWORD=${REF_PASSWORD:-bench}
+PASSWORD=${REF_PASSWORD:-bench-pass}
 PROFILE=${REF_PROFILE:-default}
 ARGON2=${REF_ARGON2:-ours}
 MAX_CONN=${REF_MAX_CONN:-2000}
@@ -123,6 +126,12 @@ write_dovecot_config() {
     done
     chown root:dovecot "$dv/passwd"
     chmod 640 "$dv/passwd"
+    # Self-signed certificate (P-256, like the one our server generates) for STARTTLS and IMAPS.
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+        -subj "/CN=ref.$DOMAIN" -keyout "$dv/key.pem" -out "$dv/cert.pem" >/dev/null 2>&1
+    chmod 600 "$dv/key.pem"
+    local dh=""
+    [ ! -f /usr/share/dovecot/dh.pem ] || dh="ssl_dh = </usr/share/dovecot/dh.pem"
     local tuned=""
     if [ "$PROFILE" = tuned ]; then
         tuned="
@@ -153,7 +162,10 @@ state_dir = $dv/state
 log_path = $dv/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <$dv/cert.pem
+ssl_key = <$dv/key.pem
+$dh
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_cache_size = 10M
@@ -180,7 +192,8 @@ service imap-login {
     port = $IMAP_PORT
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = $IMAPS_PORT
   }
 }
 service lmtp {
@@ -298,6 +311,7 @@ print_env() {
 REF_DIR=$b
 REF_SMTP=127.0.0.1:$SMTP_PORT
 REF_IMAP=127.0.0.1:$IMAP_PORT
+REF_IMAPS=127.0.0.1:$IMAPS_PORT
 REF_MAILDIR=$b/mail
 REF_USER_PATTERN='user{n}@$DOMAIN'
 REF_USERS=$USERS
@@ -350,5 +364,5 @@ case "${1:-}" in
     env) [ -n "$(base_dir)" ] || die "not running"; print_env ;;
     count) count_delivered ;;
     fsync) fsync_rate "${2:-/tmp}" ;;
-    *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
