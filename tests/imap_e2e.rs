@@ -252,8 +252,17 @@ engine_tests_sync!(bad_input_gets_tagged_errors_and_never_crashes, |engine| {
         "{out}"
     );
     assert_eq!(out["pipelined_ok"], 1000, "{out}");
-    assert!(out["line_too_long"].as_str().unwrap().starts_with("* BAD"), "{out}");
-    assert!(out["after_long_line"].as_str().unwrap().starts_with("a12 OK"), "session survives: {out}");
+    assert!(
+        out["line_too_long"].as_str().unwrap().starts_with("* BAD"),
+        "{out}"
+    );
+    assert!(
+        out["after_long_line"]
+            .as_str()
+            .unwrap()
+            .starts_with("a12 OK"),
+        "session survives: {out}"
+    );
     assert!(
         out["nonsync_too_big"]
             .as_str()
