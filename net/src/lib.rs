@@ -157,7 +157,6 @@ pub fn take_line(rbuf: &mut Vec<u8>, max: usize, dropping: &mut bool) -> Line {
     Line::Incomplete
 }
 
-
 /// Accepts connections until `shutdown` is cancelled. Each connection runs `session` on
 /// `tracker` (so the caller can wait for sessions to end); past `max_connections` at once, a
 /// connection gets `busy` (a protocol greeting saying so) and is closed.
