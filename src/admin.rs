@@ -4,6 +4,7 @@ use std::io::BufRead;
 
 use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
+use mssante_directory::publication::BalChange;
 use mssante_store::{Bal, BalStatus, BalType, NewBal, Store, hash_password};
 
 #[derive(Subcommand)]
@@ -110,9 +111,16 @@ pub async fn domain(store: &Store, cmd: DomainCommand) -> Result<()> {
     Ok(())
 }
 
-pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
+/// `publish`: a `[directory.publication]` endpoint is configured, so BAL creations and
+/// closures are queued for the national directory (SPEC.md §7).
+pub async fn bal(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
     match cmd {
-        BalCommand::Create(args) => create(store, args).await?,
+        BalCommand::Create(args) => {
+            let bal = create(store, args).await?;
+            if publish {
+                queue_publication(store, &bal, BalChange::Created).await;
+            }
+        }
         BalCommand::List { domain } => {
             let bals = store.list_bals(domain.as_deref()).await?;
             println!(
@@ -135,9 +143,18 @@ pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
             }
         }
         BalCommand::Show { address } => show(store, &address).await?,
-        BalCommand::Suspend { address } => status(store, &address, BalStatus::Suspended).await?,
-        BalCommand::Reactivate { address } => status(store, &address, BalStatus::Active).await?,
-        BalCommand::Close { address } => status(store, &address, BalStatus::Closed).await?,
+        BalCommand::Suspend { address } => {
+            status(store, &address, BalStatus::Suspended).await?;
+        }
+        BalCommand::Reactivate { address } => {
+            status(store, &address, BalStatus::Active).await?;
+        }
+        BalCommand::Close { address } => {
+            let bal = status(store, &address, BalStatus::Closed).await?;
+            if publish {
+                queue_publication(store, &bal, BalChange::Closed).await;
+            }
+        }
         BalCommand::Quota {
             address,
             megabytes,
@@ -160,7 +177,7 @@ pub async fn bal(store: &Store, cmd: BalCommand) -> Result<()> {
     Ok(())
 }
 
-async fn create(store: &Store, args: CreateBal) -> Result<()> {
+async fn create(store: &Store, args: CreateBal) -> Result<Bal> {
     let password_hash = match args.password_stdin {
         true => Some(hash_password(&read_password()?)?),
         false => None,
@@ -183,7 +200,7 @@ async fn create(store: &Store, args: CreateBal) -> Result<()> {
         bal.bal_type.as_str(),
         describe_login(&bal)
     );
-    Ok(())
+    Ok(bal)
 }
 
 fn describe_login(bal: &Bal) -> &'static str {
@@ -213,10 +230,22 @@ async fn quota(
     Ok(())
 }
 
-async fn status(store: &Store, address: &str, to: BalStatus) -> Result<()> {
+async fn status(store: &Store, address: &str, to: BalStatus) -> Result<Bal> {
     let bal = store.set_bal_status(address, to).await?;
     println!("BAL {} is now {}", bal.address, bal.status.as_str());
-    Ok(())
+    Ok(bal)
+}
+
+/// Queues the change for the national directory; a BAL the directory cannot represent yet
+/// (no national or structure id) is reported, and the local change stands.
+async fn queue_publication(store: &Store, bal: &Bal, change: BalChange) {
+    match mssante_directory::publication::enqueue(store, bal, change, None).await {
+        Ok(_) => println!("queued for publication in the national directory"),
+        Err(e) => eprintln!(
+            "warning: {} not queued for the national directory: {e:#}",
+            bal.address
+        ),
+    }
 }
 
 async fn show(store: &Store, address: &str) -> Result<()> {

@@ -86,7 +86,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             Command::Config(ConfigCommand::Example) => unreachable!("handled above"),
             Command::Domain(cmd) => admin::domain(&open_store(&config).await?, cmd).await,
-            Command::Bal(cmd) => admin::bal(&open_store(&config).await?, cmd).await,
+            Command::Bal(cmd) => {
+                let publish = config.directory.publication.is_some();
+                admin::bal(&open_store(&config).await?, cmd, publish).await
+            }
             Command::Directory(cmd) => {
                 mssante_directory::run(cmd, &open_store(&config).await?, &config.directory).await
             }

@@ -352,3 +352,40 @@ engine_tests_sync!(passwd_changes_the_login_password, |engine| {
     );
     server.kill();
 });
+
+engine_tests_sync!(
+    bal_creation_and_closure_are_queued_for_the_national_directory,
+    |engine| {
+        // The endpoint is never contacted here (no server runs); the outbox is what is checked.
+        let server = Server::configure(
+            engine,
+            "[directory.publication]\nbase_url = \"http://127.0.0.1:9/fhir/v2\"",
+        );
+        server.cli_ok(&["domain", "add", "ch-test.mssante.fr"]);
+        let created = server.cli_ok(&[
+            "bal",
+            "create",
+            "dr.x@ch-test.mssante.fr",
+            "--type",
+            "PER",
+            "--rpps",
+            "10000000001",
+        ]);
+        assert!(created.contains("queued for publication"), "{created}");
+        let closed = server.cli_ok(&["bal", "close", "dr.x@ch-test.mssante.fr"]);
+        assert!(closed.contains("queued for publication"), "{closed}");
+        // Without the section nothing is queued.
+        let plain = Server::configure(engine, "");
+        plain.cli_ok(&["domain", "add", "ch-test.mssante.fr"]);
+        let out = plain.cli_ok(&[
+            "bal",
+            "create",
+            "dr.y@ch-test.mssante.fr",
+            "--type",
+            "PER",
+            "--rpps",
+            "10000000002",
+        ]);
+        assert!(!out.contains("queued"), "{out}");
+    }
+);
