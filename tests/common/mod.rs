@@ -47,6 +47,12 @@ pub fn binary() -> &'static str {
 impl Server {
     /// A configured but not yet running server with `extra` TOML appended to the config.
     pub fn configure(engine: Engine, extra: &str) -> Server {
+        Server::configure_host(engine, HOSTNAME, extra)
+    }
+
+    /// Like [`Server::configure`] with another host name (its self-signed certificate is
+    /// issued for it: clients that check names connect to that name).
+    pub fn configure_host(engine: Engine, hostname: &str, extra: &str) -> Server {
         let db = TestDb::new(engine);
         let ports = Ports {
             smtp: free_port(),
@@ -57,7 +63,7 @@ impl Server {
         };
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
-            "hostname = \"{HOSTNAME}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
+            "hostname = \"{hostname}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
              [listen]\nsmtp = \"127.0.0.1:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
              imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"off\"\n{extra}\n",
             ports.smtp,
