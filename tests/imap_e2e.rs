@@ -341,3 +341,82 @@ engine_tests_sync!(
         assert!(show.contains("quota 3 MB"), "{show}");
     }
 );
+
+/// The Python interpreter with `imapclient` installed (`scripts/test` makes a venv and sets
+/// MSSANTE_TEST_PYTHON); without it the test fails saying so.
+fn imapclient_python() -> String {
+    std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+engine_tests_sync!(imapclient_runs_the_whole_client_flow, |engine| {
+    let server = Server::start(engine, &[DR]);
+    deliver(&server, "resultats", "Glycemie normale.");
+    let idle_msg = server.db.data_path().join("idle.eml");
+    std::fs::write(&idle_msg, "Subject: pendant IDLE\r\n\r\nx\r\n").unwrap();
+    let deliver_cmd = [
+        "python3".to_string(),
+        clients_dir().join("smtp_client.py").display().to_string(),
+        "mx".into(),
+        "--smtp".into(),
+        server.ports.smtp.to_string(),
+        "--sender".into(),
+        "lab@labo.mssante.fr".into(),
+        "--rcpt".into(),
+        DR.into(),
+        "--message-file".into(),
+        idle_msg.display().to_string(),
+    ];
+    let out = std::process::Command::new(imapclient_python())
+        .arg(clients_dir().join("imapclient_flow.py"))
+        .args([
+            "--imap",
+            &server.ports.imap.to_string(),
+            "--user",
+            DR,
+            "--password",
+            PASSWORD,
+            "--deliver-cmd",
+        ])
+        .arg(serde_json::to_string(&deliver_cmd).unwrap())
+        .output()
+        .expect("python3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "imapclient flow failed (scripts/test installs imapclient in a venv and sets MSSANTE_TEST_PYTHON): {stderr}\n{}",
+        server.log()
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for f in ["INBOX", "Sent", "Drafts", "Trash"] {
+        assert!(strings(&v["folders"]).contains(&f.to_string()), "{v}");
+    }
+    assert_eq!(strings(&v["special"]), vec!["Sent", "Trash"], "{v}");
+    assert_eq!(v["exists"], 1);
+    assert_eq!(v["search"], serde_json::json!([1]));
+    assert_eq!(v["subject"], "resultats");
+    assert_eq!(v["from"], "lab@labo.mssante.fr");
+    assert_eq!(v["text"], "Glycemie normale.\r\n");
+    // \\Recent: this session is the first to see the delivery (RFC 3501 §2.3.2).
+    assert_eq!(
+        v["flags_after_store"],
+        serde_json::json!(["$Important", "\\Recent", "\\Seen"]),
+        "{v}"
+    );
+    assert!(v["append"].as_str().unwrap().contains("APPENDUID"), "{v}");
+    assert_eq!(
+        (
+            v["inbox_after_move"].as_i64(),
+            v["trash_after_move"].as_i64()
+        ),
+        (Some(0), Some(1)),
+        "{v}"
+    );
+    assert!(
+        v["idle"].to_string().contains("EXISTS"),
+        "IDLE told of the delivery: {v}"
+    );
+    eprintln!(
+        "imapclient IDLE wake-up after {} s (SMTP transaction included)",
+        v["idle_seconds"]
+    );
+});
