@@ -40,6 +40,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "QUOTA",
             "QUOTA=RES-STORAGE",
             "SORT=DISPLAY",
+            "THREAD=ORDEREDSUBJECT",
         ]
         .iter()
         .map(|s| s.to_string())

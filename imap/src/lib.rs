@@ -18,6 +18,7 @@ mod cmd_search;
 mod cmd_select;
 mod cmd_sort;
 mod cmd_store;
+mod cmd_thread;
 mod session;
 mod view;
 

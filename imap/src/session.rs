@@ -179,6 +179,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 | Command::Store { uid: false, .. }
                 | Command::Search { uid: false, .. }
                 | Command::Sort { uid: false, .. }
+                | Command::Thread { uid: false, .. }
                 | Command::Copy { uid: false, .. }
         );
         let flow = self.dispatch(&tag, command).await;
@@ -210,6 +211,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 | Command::Expunge { .. }
                 | Command::Search { .. }
                 | Command::Sort { .. }
+                | Command::Thread { .. }
                 | Command::Fetch { .. }
                 | Command::Store { .. }
                 | Command::Copy { .. }
@@ -280,6 +282,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 charset,
                 key,
             } => self.search(tag, uid, returns, charset, key).await,
+            Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => self.thread(tag, uid, &algorithm, &charset, key).await,
             Command::Sort {
                 uid,
                 keys,

@@ -65,6 +65,12 @@ pub enum Command {
     Expunge {
         uids: Option<SequenceSet>,
     },
+    Thread {
+        uid: bool,
+        algorithm: String,
+        charset: String,
+        key: SearchKey,
+    },
     Sort {
         uid: bool,
         keys: Vec<SortKey>,
@@ -335,6 +341,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "APPEND" => parse_append(c),
         "SEARCH" => parse_search(c, false),
         "SORT" => parse_sort(c, false),
+        "THREAD" => parse_thread(c, false),
         "FETCH" => parse_fetch(c, false),
         "STORE" => parse_store(c, false),
         "COPY" => parse_copy(c, false, false),
@@ -347,6 +354,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "STORE" => parse_store(c, true),
                 "SEARCH" => parse_search(c, true),
                 "SORT" => parse_sort(c, true),
+                "THREAD" => parse_thread(c, true),
                 "COPY" => parse_copy(c, true, false),
                 "MOVE" => parse_copy(c, true, true),
                 "EXPUNGE" => {
@@ -739,6 +747,29 @@ fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     Ok(Command::Search {
         uid,
         returns,
+        charset,
+        key,
+    })
+}
+
+/// RFC 5256 §3: `THREAD algorithm charset search-key...`.
+fn parse_thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let algorithm = c.atom()?.to_ascii_uppercase();
+    c.sp()?;
+    let charset = c.astring_utf8()?.to_ascii_uppercase();
+    let mut search = vec![];
+    while c.eat(b' ') {
+        search.push(search_key(c)?);
+    }
+    let key = match search.len() {
+        0 => return bad("THREAD needs search criteria"),
+        1 => search.pop().unwrap(),
+        _ => SearchKey::And(search),
+    };
+    Ok(Command::Thread {
+        uid,
+        algorithm,
         charset,
         key,
     })
