@@ -47,20 +47,19 @@ fn maildir_files(root: &Path) -> BTreeSet<String> {
 
 /// The server side as the store holds it: (folder, uid, modseq, flags) of every message.
 fn server_state(server: &Server) -> Vec<(String, i64, i64, String)> {
-    let mut state = Vec::new();
-    for folder in ["INBOX", "Sent", "Drafts", "Trash"] {
-        for m in block_on(async {
-            let store = mssante_store::Store::open(&server.db.url, server.db.data_path())
-                .await
-                .unwrap();
-            let msgs = store.mailbox_messages(DR, folder).await.unwrap();
-            store.close().await;
-            msgs
-        }) {
-            state.push((folder.to_string(), m.uid, m.modseq, m.flags));
+    block_on(async {
+        let store = mssante_store::Store::open(&server.db.url, server.db.data_path())
+            .await
+            .unwrap();
+        let mut state = Vec::new();
+        for folder in ["INBOX", "Sent", "Drafts", "Trash"] {
+            for m in store.mailbox_messages(DR, folder).await.unwrap() {
+                state.push((folder.to_string(), m.uid, m.modseq, m.flags));
+            }
         }
-    }
-    state
+        store.close().await;
+        state
+    })
 }
 
 fn write_config(server: &Server, maildir: &Path) -> PathBuf {

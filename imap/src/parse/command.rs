@@ -752,10 +752,8 @@ fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     })
 }
 
-/// RFC 5256 §3: `THREAD algorithm charset search-key...`.
-fn parse_thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
-    c.sp()?;
-    let algorithm = c.atom()?.to_ascii_uppercase();
+/// The ` charset search-key...` tail shared by SORT and THREAD (RFC 5256 §3).
+fn charset_and_search(c: &mut Cursor<'_>) -> PResult<(String, SearchKey)> {
     c.sp()?;
     let charset = c.astring_utf8()?.to_ascii_uppercase();
     let mut search = vec![];
@@ -763,10 +761,18 @@ fn parse_thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         search.push(search_key(c)?);
     }
     let key = match search.len() {
-        0 => return bad("THREAD needs search criteria"),
+        0 => return bad("search criteria are required"),
         1 => search.pop().unwrap(),
         _ => SearchKey::And(search),
     };
+    Ok((charset, key))
+}
+
+/// RFC 5256 §3: `THREAD algorithm charset search-key...`.
+fn parse_thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let algorithm = c.atom()?.to_ascii_uppercase();
+    let (charset, key) = charset_and_search(c)?;
     Ok(Command::Thread {
         uid,
         algorithm,
@@ -805,17 +811,7 @@ fn parse_sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     if keys.is_empty() || reverse {
         return bad("SORT needs at least one criterion");
     }
-    c.sp()?;
-    let charset = c.astring_utf8()?.to_ascii_uppercase();
-    let mut search = vec![];
-    while c.eat(b' ') {
-        search.push(search_key(c)?);
-    }
-    let key = match search.len() {
-        0 => return bad("SORT needs search criteria"),
-        1 => search.pop().unwrap(),
-        _ => SearchKey::And(search),
-    };
+    let (charset, key) = charset_and_search(c)?;
     Ok(Command::Sort {
         uid,
         keys,
