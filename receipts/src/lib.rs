@@ -1,0 +1,1 @@
+//! Delivery receipts (SPEC.md §6), without I/O.

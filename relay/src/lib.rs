@@ -1,0 +1,1 @@
+//! Outbound relay to other MSSanté operators.

@@ -1,0 +1,1 @@
+//! The MSSanté trust space (SPEC.md §3).
