@@ -8,6 +8,8 @@
 //! Missing tools are a failure, never a skip: a test that needs PostgreSQL panics with a
 //! message saying what to install.
 
+pub mod pki;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
