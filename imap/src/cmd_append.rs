@@ -16,6 +16,7 @@ fn meta_of(raw: &[u8]) -> MessageMeta {
         message_id: msg.message_id().map(str::to_string),
         subject: msg.subject().map(str::to_string),
         x_mss_nil: msg.header_raw("X-MSS-NIL").map(|v| v.trim().to_string()),
+        ..MessageMeta::default()
     }
 }
 

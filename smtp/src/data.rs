@@ -41,6 +41,7 @@ fn message_meta(raw: &[u8]) -> MessageMeta {
         message_id: msg.message_id().map(str::to_string),
         subject: msg.subject().map(str::to_string),
         x_mss_nil: text("X-MSS-NIL"),
+        ..MessageMeta::default()
     }
 }
 

@@ -14,6 +14,8 @@ use crate::address::Address;
 use crate::bal::{Bal, BalStatus};
 use crate::blob::blob_hash;
 use crate::error::{Result, StoreError};
+use crate::queue::notify_wants;
+use crate::tracking::record_tracking;
 use crate::{Store, now};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,8 @@ pub struct MessageMeta {
     pub message_id: Option<String>,
     pub subject: Option<String>,
     pub x_mss_nil: Option<String>,
+    /// What a DSN or MDN that this message is says about messages we sent (SPEC.md §6).
+    pub tracking: Vec<crate::tracking::TrackingReport>,
 }
 
 /// Where a recipient's copy goes.
@@ -109,21 +113,6 @@ pub enum RcptLookup {
     NotLocal,
 }
 
-/// A recipient waiting in the outbound queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueuedRecipient {
-    pub id: i64,
-    pub message_id: i64,
-    pub address: String,
-    pub mail_from: String,
-    pub orcpt: Option<String>,
-    pub notify: Option<String>,
-    pub envid: Option<String>,
-    pub ret: Option<String>,
-    pub attempts: i64,
-    pub next_attempt: Option<i64>,
-}
-
 impl Store {
     pub async fn lookup_recipient(&self, address: &Address) -> Result<RcptLookup> {
         if !self.is_local_domain(address.domain()).await? {
@@ -174,22 +163,29 @@ impl Store {
         let mut inboxes = Vec::new();
         let mut queued_remote = 0;
         for rcpt in &msg.recipients {
-            let (status, bal_id, next_attempt) = match rcpt.disposition {
+            let (status, bal_id, next_attempt, report_due) = match rcpt.disposition {
                 RcptDisposition::Local { bal_id } => {
                     // Two addresses may lead to one BAL: one copy per BAL.
                     if delivered_to.insert(bal_id) {
                         inboxes.push(append_to_inbox(&mut w.txn, bal_id, message_id, t).await?);
                     }
-                    ("delivered", Some(bal_id), None)
+                    // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
+                    let success = notify_wants(rcpt.notify.as_deref(), &msg.mail_from, "SUCCESS");
+                    (
+                        "delivered",
+                        Some(bal_id),
+                        None,
+                        success.then_some("delivered"),
+                    )
                 }
                 RcptDisposition::Remote => {
                     queued_remote += 1;
-                    ("queued", None, Some(t))
+                    ("queued", None, Some(t), None)
                 }
             };
             sqlx::query(
                 "INSERT INTO recipients (message_id, address, orcpt, notify, bal_id, status, attempts, \
-                 next_attempt, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)",
+                 next_attempt, updated_at, dsn_status, report_due) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)",
             )
             .bind(message_id)
             .bind(rcpt.address.as_str())
@@ -199,9 +195,12 @@ impl Store {
             .bind(status)
             .bind(next_attempt)
             .bind(t)
+            .bind((status == "delivered").then_some("2.0.0"))
+            .bind(report_due)
             .execute(&mut *w.txn)
             .await?;
         }
+        record_tracking(&mut w.txn, &msg.meta.tracking, message_id, t).await?;
         w.commit().await?;
         for inbox in inboxes {
             self.notify(inbox).await;
@@ -221,33 +220,6 @@ impl Store {
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
         Ok(())
-    }
-
-    /// Recipients waiting in the outbound queue, oldest first.
-    pub async fn queued_recipients(&self) -> Result<Vec<QueuedRecipient>> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.message_id, r.address, r.orcpt, r.notify, r.attempts, r.next_attempt, \
-             m.mail_from, m.envid, m.ret FROM recipients r JOIN messages m ON m.id = r.message_id \
-             WHERE r.status = 'queued' ORDER BY r.id",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(QueuedRecipient {
-                    id: r.try_get("id")?,
-                    message_id: r.try_get("message_id")?,
-                    address: r.try_get("address")?,
-                    mail_from: r.try_get("mail_from")?,
-                    orcpt: r.try_get("orcpt")?,
-                    notify: r.try_get("notify")?,
-                    envid: r.try_get("envid")?,
-                    ret: r.try_get("ret")?,
-                    attempts: r.try_get("attempts")?,
-                    next_attempt: r.try_get("next_attempt")?,
-                })
-            })
-            .collect()
     }
 
     /// Number of stored messages (one per accepted message, whatever its recipients).

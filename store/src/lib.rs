@@ -17,6 +17,8 @@ mod error;
 mod imap;
 mod mailbox;
 mod notify;
+mod queue;
+mod tracking;
 
 pub use address::{Address, normalise_domain};
 pub use auth::{AuthFailure, hash_password};
@@ -24,8 +26,8 @@ pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use blob::{BlobStore, FsBlobStore, blob_hash};
 pub use db::Engine;
 pub use delivery::{
-    DeliveryReceipt, IncomingMessage, MessageMeta, QueuedRecipient, RcptDisposition, RcptLookup,
-    RecipientSpec, Ret, Source, accepts_mail,
+    DeliveryReceipt, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
+    Source, accepts_mail,
 };
 pub use directory::{
     DirectoryCount, DirectoryEntry, DirectoryRow, FinishOptions, INSERT_BATCH_ROWS, ImportChanges,
@@ -37,6 +39,8 @@ pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use imap::{FlagOp, FlagUpdate, Folder, FolderChanged, FolderStatus, MessageInfo, MessageRef};
 pub use mailbox::{MailboxInfo, StoredMessage};
+pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
+pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -276,7 +276,7 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     }
     let blob_files = walk_files(&db.data_path().join("blobs"));
     assert_eq!(blob_files, 1, "the message is stored once");
-    let queued = store.queued_recipients().await.unwrap();
+    let queued = store.queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].address, "dr@other.mssante.fr");
     assert_eq!(queued[0].notify.as_deref(), Some("NEVER"));

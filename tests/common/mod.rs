@@ -249,10 +249,10 @@ impl Server {
         })
     }
 
-    pub fn queued(&self) -> Vec<mssante_store::QueuedRecipient> {
+    pub fn queued(&self) -> Vec<mssante_store::QueueItem> {
         block_on(async {
             let store = self.open_store().await;
-            let q = store.queued_recipients().await.unwrap();
+            let q = store.queue_list().await.unwrap();
             store.close().await;
             q
         })

@@ -1,0 +1,306 @@
+//! The outbound queue, reports owed and tracking, on SQLite and on a real PostgreSQL.
+
+use mssante_store::*;
+use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
+
+async fn open(engine: TestEngine) -> (Store, TestDb) {
+    let db = TestDb::new(engine);
+    let store = Store::open(&db.url, db.data_path())
+        .await
+        .expect("open store");
+    (store, db)
+}
+
+fn remote(address: &str, notify: Option<&str>) -> RecipientSpec {
+    RecipientSpec {
+        address: Address::parse(address).unwrap(),
+        orcpt: Some(format!("rfc822;{address}")),
+        notify: notify.map(str::to_string),
+        disposition: RcptDisposition::Remote,
+    }
+}
+
+fn submitted(msgid: &str, from: &str, rcpts: Vec<RecipientSpec>) -> IncomingMessage {
+    IncomingMessage {
+        raw: format!("Message-ID: <{msgid}>\r\nSubject: CR\r\n\r\nbody\r\n").into_bytes(),
+        mail_from: from.into(),
+        envid: Some(format!("ENV-{msgid}")),
+        ret: Some(Ret::Hdrs),
+        source: Source::Submission,
+        auth_bal_id: None,
+        meta: MessageMeta {
+            message_id: Some(msgid.into()),
+            ..MessageMeta::default()
+        },
+        recipients: rcpts,
+    }
+}
+
+engine_tests!(
+    claims_are_exclusive_until_the_lease_ends,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let rcpts = (0..6)
+            .map(|i| remote(&format!("dr{i}@b.mssante.fr"), None))
+            .collect();
+        store
+            .deliver(submitted("m1@a", "s@a.mssante.fr", rcpts))
+            .await
+            .unwrap();
+        // Two workers claiming at the same time share the six rows without overlap.
+        let (a, b) = tokio::join!(
+            store.claim_queued("w1", 300, 4),
+            store.claim_queued("w2", 300, 4)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut ids: Vec<i64> = a.iter().chain(b.iter()).map(|i| i.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 6, "every row claimed once: {a:?} {b:?}");
+        assert_eq!(a.len() + b.len(), 6);
+        assert!(store.claim_queued("w3", 300, 10).await.unwrap().is_empty());
+        // A released claim (or an expired lease: lease 0 below) is taken again.
+        store.release_claim(&[a[0].id]).await.unwrap();
+        let again = store.claim_queued("w3", 0, 10).await.unwrap();
+        assert_eq!(
+            again.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![a[0].id]
+        );
+        assert_eq!(again[0].domain(), "b.mssante.fr");
+        assert_eq!(again[0].envid.as_deref(), Some("ENV-m1@a"));
+    }
+);
+
+engine_tests!(outcomes_decide_the_reports_owed, |engine| async move {
+    let (store, _db) = open(engine).await;
+    store
+        .deliver(submitted(
+            "m2@a",
+            "s@a.mssante.fr",
+            vec![
+                remote("ok-nodsn@b.mssante.fr", Some("SUCCESS,FAILURE")),
+                remote("ok-dsn@b.mssante.fr", Some("SUCCESS")),
+                remote("bad@b.mssante.fr", None),
+                remote("never@b.mssante.fr", Some("NEVER")),
+                remote("late@b.mssante.fr", Some("DELAY")),
+            ],
+        ))
+        .await
+        .unwrap();
+    let items = store.claim_queued("w", 300, 10).await.unwrap();
+    let by = |a: &str| items.iter().find(|i| i.address == a).unwrap().clone();
+    let relayed = |dsn| AttemptOutcome::Relayed {
+        remote_mta: "mx.b.mssante.fr".into(),
+        reply: "250 2.0.0 Ok".into(),
+        peer_dsn: dsn,
+    };
+    let failed = AttemptOutcome::Failed {
+        remote_mta: Some("mx.b.mssante.fr".into()),
+        status: "5.1.1".into(),
+        reply: "550 5.1.1 no such mailbox".into(),
+    };
+    let deferred = |delayed| AttemptOutcome::Deferred {
+        remote_mta: None,
+        status: "4.4.1".into(),
+        reply: "connection refused".into(),
+        next_attempt: now() + 60,
+        delayed,
+    };
+    store
+        .record_attempt(&by("ok-nodsn@b.mssante.fr"), &relayed(false))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&by("ok-dsn@b.mssante.fr"), &relayed(true))
+        .await
+        .unwrap();
+    store
+        .record_attempt(&by("bad@b.mssante.fr"), &failed)
+        .await
+        .unwrap();
+    store
+        .record_attempt(&by("never@b.mssante.fr"), &failed)
+        .await
+        .unwrap();
+    store
+        .record_attempt(&by("late@b.mssante.fr"), &deferred(true))
+        .await
+        .unwrap();
+
+    let mut due: Vec<(String, String)> = store
+        .due_reports(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.address, r.action))
+        .collect();
+    due.sort();
+    assert_eq!(
+        due,
+        vec![
+            ("bad@b.mssante.fr".into(), "failed".into()),
+            ("late@b.mssante.fr".into(), "delayed".into()),
+            ("ok-nodsn@b.mssante.fr".into(), "relayed".into()),
+        ],
+        "NOTIFY decides: default FAILURE,DELAY; NEVER silences; a DSN peer reports success itself"
+    );
+    let ids: Vec<i64> = store
+        .due_reports(100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.recipient_id)
+        .collect();
+    store.clear_reports(&ids).await.unwrap();
+    assert!(store.due_reports(100).await.unwrap().is_empty());
+
+    // A second delay is not reported again; the row is still queued with its last error.
+    let late = store.queue_list().await.unwrap();
+    assert_eq!(late.len(), 1);
+    assert!(late[0].delay_reported);
+    assert_eq!(late[0].last_error.as_deref(), Some("connection refused"));
+    store
+        .record_attempt(&late[0], &deferred(true))
+        .await
+        .unwrap();
+    assert!(store.due_reports(100).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .queue_item(late[0].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        2
+    );
+});
+
+engine_tests!(administrators_retry_and_delete, |engine| async move {
+    let (store, _db) = open(engine).await;
+    store
+        .deliver(submitted(
+            "m3@a",
+            "s@a.mssante.fr",
+            vec![
+                remote("x@b.mssante.fr", None),
+                remote("y@b.mssante.fr", None),
+            ],
+        ))
+        .await
+        .unwrap();
+    let items = store.claim_queued("w", 300, 10).await.unwrap();
+    for item in &items {
+        let later = AttemptOutcome::Deferred {
+            remote_mta: None,
+            status: "4.4.1".into(),
+            reply: "timeout".into(),
+            next_attempt: now() + 3600,
+            delayed: false,
+        };
+        store.record_attempt(item, &later).await.unwrap();
+    }
+    assert!(
+        store.claim_queued("w", 300, 10).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.queue_retry(Some(items[0].id)).await.unwrap(), 1);
+    assert_eq!(store.claim_queued("w", 300, 10).await.unwrap().len(), 1);
+    assert!(store.queue_delete(items[1].id).await.unwrap());
+    assert!(
+        !store.queue_delete(items[1].id).await.unwrap(),
+        "already out of the queue"
+    );
+    let deleted = store.queue_item(items[1].id).await.unwrap().unwrap();
+    assert_eq!(deleted.status, "failed");
+    assert_eq!(store.queue_list().await.unwrap().len(), 1);
+});
+
+engine_tests!(reports_that_come_back_are_tracked, |engine| async move {
+    let (store, _db) = open(engine).await;
+    store.add_domain("a.mssante.fr").await.unwrap();
+    store
+        .deliver(submitted(
+            "m4@a",
+            "s@a.mssante.fr",
+            vec![
+                remote("dr@b.mssante.fr", Some("SUCCESS")),
+                remote("sec@b.mssante.fr", None),
+            ],
+        ))
+        .await
+        .unwrap();
+    for item in store.claim_queued("w", 300, 10).await.unwrap() {
+        let relayed = AttemptOutcome::Relayed {
+            remote_mta: "mx.b".into(),
+            reply: "250 ok".into(),
+            peer_dsn: true,
+        };
+        store.record_attempt(&item, &relayed).await.unwrap();
+    }
+    let report = |kind, rcpt: &str, state: &str, codes: Vec<u16>| TrackingReport {
+        kind,
+        original_msgid: Some("m4@a".into()),
+        envid: None,
+        recipient: rcpt.into(),
+        state: state.into(),
+        detail: None,
+        error_codes: codes,
+    };
+    let incoming = |tracking: Vec<TrackingReport>| IncomingMessage {
+        raw: b"Subject: report\r\n\r\nx\r\n".to_vec(),
+        mail_from: String::new(),
+        envid: None,
+        ret: None,
+        source: Source::Mx,
+        auth_bal_id: None,
+        meta: MessageMeta {
+            tracking,
+            ..MessageMeta::default()
+        },
+        recipients: vec![remote("s@elsewhere.mssante.fr", None)],
+    };
+    store
+        .deliver(incoming(vec![report(
+            TrackingKind::Dsn,
+            "DR@b.mssante.fr",
+            "delivered",
+            vec![],
+        )]))
+        .await
+        .unwrap();
+    store
+        .deliver(incoming(vec![report(
+            TrackingKind::Mdn,
+            "dr@b.mssante.fr",
+            "displayed",
+            vec![],
+        )]))
+        .await
+        .unwrap();
+    store
+        .deliver(incoming(vec![report(
+            TrackingKind::Mdn,
+            "sec@b.mssante.fr",
+            "processed",
+            vec![902],
+        )]))
+        .await
+        .unwrap();
+    let status = store.message_status("<m4@a>").await.unwrap();
+    assert_eq!(status.len(), 1);
+    let rcpts = &status[0].recipients;
+    assert_eq!(rcpts[0].address, "dr@b.mssante.fr");
+    assert_eq!(
+        rcpts[0].state, "delivered",
+        "the peer's DSN upgrades relayed"
+    );
+    assert_eq!(rcpts[0].disposition.as_ref().unwrap().state, "displayed");
+    assert_eq!(rcpts[1].state, "relayed");
+    let mdn = rcpts[1].disposition.as_ref().unwrap();
+    assert_eq!(
+        (mdn.state.as_str(), mdn.error_codes.clone()),
+        ("processed", vec![902])
+    );
+    assert!(store.message_status("unknown@x").await.unwrap().is_empty());
+    assert_eq!(store.tracking_event_count().await.unwrap(), 3);
+});
