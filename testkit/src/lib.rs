@@ -8,6 +8,7 @@
 //! Missing tools are a failure, never a skip: a test that needs PostgreSQL panics with a
 //! message saying what to install.
 
+pub mod dns;
 pub mod pki;
 
 use std::path::{Path, PathBuf};
