@@ -5,11 +5,16 @@
 //! (`initdb` + `pg_ctl`, as user `postgres` when the tests run as root) and removes when
 //! the process exits. Every test gets a database of its own in that cluster.
 //!
+//! For the relay and interoperability tests: [`pki`] (a test IGC-Santé root, operator
+//! certificates, whitelists), [`dns`] (a loopback dnsmasq serving MX and A records) and
+//! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer).
+//!
 //! Missing tools are a failure, never a skip: a test that needs PostgreSQL panics with a
 //! message saying what to install.
 
 pub mod dns;
 pub mod pki;
+pub mod postfix;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
