@@ -1,1 +1,98 @@
 //! The MSSanté trust space (SPEC.md §3).
+//!
+//! - [`whitelist`]: the ANS whitelist `listeblanchemssante.xml` (which domains, with which
+//!   operator certificate DNs) and the deliberate parsing policy for it;
+//! - [`dn`]: distinguished names from the whitelist's strings and from certificates, compared
+//!   independently of attribute order;
+//! - [`verify`]: peer certificate checks against the IGC-Santé roots, for inbound (client
+//!   certificates) and outbound (server certificates) TLS;
+//! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics;
+//! - [`cli`]: the `trust` subcommands (`sync`, `show`, `check`).
+
+use std::path::PathBuf;
+
+pub mod cli;
+pub mod dn;
+pub mod sync;
+pub mod verify;
+pub mod whitelist;
+
+pub use cli::TrustCommand;
+pub use dn::{Dn, DnError};
+pub use sync::{SyncReport, Trust};
+pub use verify::{CertRefusal, PeerVerifier};
+pub use whitelist::{Entry, TrustList, WhitelistError};
+
+/// Default refresh period: the list changes daily, four checks a day pick a change up within
+/// hours without loading the publisher.
+pub const DEFAULT_REFRESH_SECS: u64 = 6 * 3600;
+
+/// The `[trust]` section of the server configuration.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    /// When true (the default): inbound MX requires TLS, a client certificate valid to the
+    /// roots and a DN listed for the sender domain; outbound relays only to listed domains.
+    pub enforce: bool,
+    /// A file path or an `https://` URL (`http://` is refused, except `http://127.0.0.1` for
+    /// tests).
+    pub whitelist: Option<String>,
+    /// A file path or URL of the published SHA-256 (hex, possibly followed by whitespace and a
+    /// file name); verified when given.
+    pub checksum: Option<String>,
+    /// Seconds between refreshes; 0 disables the refresh loop.
+    pub refresh_secs: u64,
+    /// PEM trust anchors (the IGC-Santé roots).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        TrustConfig {
+            enforce: true,
+            whitelist: None,
+            checksum: None,
+            refresh_secs: DEFAULT_REFRESH_SECS,
+            ca_file: None,
+        }
+    }
+}
+
+impl TrustConfig {
+    /// The peer verifier over `ca_file`, or None when no trust anchors are configured.
+    pub fn peer_verifier(&self) -> anyhow::Result<Option<PeerVerifier>> {
+        self.ca_file
+            .as_deref()
+            .map(PeerVerifier::from_pem_file)
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_defaults_and_unknown_fields() {
+        let empty: TrustConfig = toml::from_str("").unwrap();
+        assert!(empty.enforce);
+        assert_eq!(empty.refresh_secs, 21600);
+        assert!(empty.whitelist.is_none() && empty.checksum.is_none() && empty.ca_file.is_none());
+
+        let set: TrustConfig = toml::from_str(
+            "enforce = false\nwhitelist = \"https://x/l.xml\"\nrefresh_secs = 60\nca_file = \"/etc/igc.pem\"",
+        )
+        .unwrap();
+        assert!(!set.enforce);
+        assert_eq!(set.whitelist.as_deref(), Some("https://x/l.xml"));
+        assert_eq!(set.refresh_secs, 60);
+        assert_eq!(set.ca_file, Some(PathBuf::from("/etc/igc.pem")));
+
+        assert!(toml::from_str::<TrustConfig>("whitelst = \"typo\"").is_err());
+    }
+
+    #[test]
+    fn no_ca_file_means_no_verifier() {
+        assert!(TrustConfig::default().peer_verifier().unwrap().is_none());
+    }
+}

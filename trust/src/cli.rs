@@ -1,0 +1,145 @@
+//! `mssante trust …`: sync the whitelist by hand, show it, check a domain and DN.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, anyhow, bail};
+
+use crate::TrustConfig;
+use crate::dn::Dn;
+use crate::sync::Trust;
+use crate::whitelist::TrustList;
+
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum TrustCommand {
+    /// Download the whitelist now, verify its checksum and keep it as the last good copy.
+    Sync {
+        /// A file path or https:// URL instead of the configured `[trust] whitelist`.
+        /// The configured checksum is then not used: give --checksum for this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// A file path or https:// URL of the SHA-256 to verify against.
+        #[arg(long)]
+        checksum: Option<String>,
+    },
+    /// Print the kept whitelist: generation date, counts and entries.
+    Show {
+        /// Only this domain's entries.
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Say whether a domain is listed, with which DNs, and whether a given DN is allowed.
+    /// Fails (non-zero exit) when the domain is not listed or the DN is not allowed.
+    Check {
+        domain: String,
+        /// A DN such as "CN=mss.example.fr,OU=…,O=…,ST=…,C=FR".
+        #[arg(long)]
+        dn: Option<String>,
+    },
+}
+
+/// Runs a `trust` subcommand and prints its report on stdout.
+pub async fn run(cmd: TrustCommand, config: &TrustConfig, data_dir: &Path) -> anyhow::Result<()> {
+    let mut out = String::new();
+    let result = execute(cmd, config, data_dir, &mut out).await;
+    print!("{out}");
+    result
+}
+
+/// Same as [`run`], writing the report into `out` (what `run` prints).
+pub async fn execute(
+    cmd: TrustCommand,
+    config: &TrustConfig,
+    data_dir: &Path,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    let trust = Trust::open(config, data_dir)?;
+    match cmd {
+        TrustCommand::Sync { source, checksum } => {
+            let report = match source {
+                Some(src) => trust.sync_from(&src, checksum.as_deref()).await?,
+                None => {
+                    let src = config.whitelist.as_deref().ok_or_else(|| {
+                        anyhow!("whitelist: no source configured: set [trust] whitelist or pass --source")
+                    })?;
+                    let sum = checksum.as_deref().or(config.checksum.as_deref());
+                    trust.sync_from(src, sum).await?
+                }
+            };
+            writeln!(
+                out,
+                "whitelist synced from {}\ngenerated: {}\nentries: {}\ndomains: {}\nsha256: {}\nkept in: {}",
+                report.source,
+                report.generated_at,
+                report.entries,
+                report.domains,
+                report.sha256,
+                trust.kept_copy_path().display()
+            )?;
+            Ok(())
+        }
+        TrustCommand::Show { domain } => show(loaded(&trust)?.as_ref(), domain.as_deref(), out),
+        TrustCommand::Check { domain, dn } => {
+            check(loaded(&trust)?.as_ref(), &domain, dn.as_deref(), out)
+        }
+    }
+}
+
+fn loaded(trust: &Trust) -> anyhow::Result<std::sync::Arc<TrustList>> {
+    trust.snapshot().ok_or_else(|| {
+        anyhow!(
+            "no whitelist has been synced yet ({} does not exist); run `mssante trust sync`",
+            trust.kept_copy_path().display()
+        )
+    })
+}
+
+fn show(list: &TrustList, domain: Option<&str>, out: &mut String) -> anyhow::Result<()> {
+    writeln!(out, "generated: {}", list.generated_at())?;
+    writeln!(out, "entries: {}", list.entries().len())?;
+    writeln!(out, "domains: {}", list.domain_count())?;
+    let entries: Vec<_> = match domain {
+        Some(d) => list.entries_for(d),
+        None => list.entries().iter().collect(),
+    };
+    if let (Some(d), true) = (domain, entries.is_empty()) {
+        writeln!(out, "{d}: not listed")?;
+    }
+    for e in entries {
+        writeln!(out, "{}\t{}\t{}", e.domain, e.dn, one_line(&e.description))?;
+    }
+    Ok(())
+}
+
+/// Some descriptions span several lines; `show` prints one entry per line (tab-separated).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn check(list: &TrustList, domain: &str, dn: Option<&str>, out: &mut String) -> anyhow::Result<()> {
+    let entries = list.entries_for(domain);
+    if entries.is_empty() {
+        bail!(
+            "{domain} is not listed in the MSSanté whitelist (generated {})",
+            list.generated_at()
+        );
+    }
+    writeln!(
+        out,
+        "{domain}: listed with {} operator certificate DN(s)",
+        entries.len()
+    )?;
+    for e in &entries {
+        writeln!(out, "  {}", e.dn)?;
+    }
+    let Some(dn) = dn else {
+        return Ok(());
+    };
+    let dn = Dn::parse(dn).context("--dn")?;
+    if list.dn_allowed(domain, &dn) {
+        writeln!(out, "{dn}: allowed for {domain}")?;
+        Ok(())
+    } else {
+        bail!("{dn} is not allowed for {domain}: it is not one of the DNs listed above")
+    }
+}
