@@ -24,6 +24,25 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     directory: mssante_directory::DirectoryConfig,
+    #[serde(default)]
+    trust: mssante_trust::TrustConfig,
+    #[serde(default)]
+    relay: RawRelay,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRelay {
+    enabled: Option<bool>,
+    port: Option<u16>,
+    nameserver: Option<String>,
+    retry_schedule_secs: Option<Vec<u64>>,
+    give_up_after_secs: Option<u64>,
+    delay_notify_after_secs: Option<u64>,
+    max_per_destination: Option<u64>,
+    max_in_flight: Option<u64>,
+    lease_secs: Option<u64>,
+    poll_interval_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -84,6 +103,10 @@ pub struct Config {
     pub log_level: String,
     /// `[directory]`: national directory import, LDAP, FHIR, publication (directory crate).
     pub directory: mssante_directory::DirectoryConfig,
+    /// `[trust]`: the MSSanté whitelist and trust anchors (trust crate).
+    pub trust: mssante_trust::TrustConfig,
+    /// `[relay]`: the outbound queue worker; `None` when disabled.
+    pub relay: Option<mssante_relay::RelayConfig>,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -128,14 +151,92 @@ impl Config {
         Ok(Config {
             hostname: hostname.clone(),
             listen: listen_from_raw(raw.listen)?,
+            relay: relay_from_raw(raw.relay, &hostname, raw.trust.enforce)?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
             directory: raw.directory,
+            trust: raw.trust,
             data_dir,
             database_url,
             tls,
         })
     }
+}
+
+fn relay_from_raw(
+    raw: RawRelay,
+    hostname: &str,
+    enforce_trust: bool,
+) -> Result<Option<mssante_relay::RelayConfig>> {
+    if raw.enabled == Some(false) {
+        return Ok(None);
+    }
+    let d = mssante_relay::RelayConfig::default();
+    let secs = |key: &str, v: Option<u64>, default: Duration, min: u64, max: u64| {
+        let v = v.unwrap_or(default.as_secs());
+        if !(min..=max).contains(&v) {
+            bail!("relay.{key}: {v} is out of range ({min} to {max})");
+        }
+        Ok(Duration::from_secs(v))
+    };
+    let nameserver = match raw.nameserver {
+        None => None,
+        Some(v) => Some(v.parse().map_err(|_| {
+            anyhow!("relay.nameserver: {v:?} is not an address of the form IP:PORT")
+        })?),
+    };
+    let retry_schedule = match raw.retry_schedule_secs {
+        None => d.retry_schedule.clone(),
+        Some(v) if v.is_empty() || v.contains(&0) => {
+            bail!("relay.retry_schedule_secs: give at least one wait, each at least 1 second")
+        }
+        Some(v) => v.into_iter().map(Duration::from_secs).collect(),
+    };
+    let count = |key: &str, v: Option<u64>, default: usize| -> Result<usize> {
+        let v = v.unwrap_or(default as u64);
+        if !(1..=100_000).contains(&v) {
+            bail!("relay.{key}: {v} is out of range (1 to 100000)");
+        }
+        Ok(v as usize)
+    };
+    Ok(Some(mssante_relay::RelayConfig {
+        hostname: hostname.to_string(),
+        port: match raw.port {
+            Some(0) => bail!("relay.port: 0 is not a port"),
+            Some(p) => p,
+            None => d.port,
+        },
+        nameserver,
+        retry_schedule,
+        give_up_after: secs(
+            "give_up_after_secs",
+            raw.give_up_after_secs,
+            d.give_up_after,
+            1,
+            30 * 86400,
+        )?,
+        delay_notify_after: secs(
+            "delay_notify_after_secs",
+            raw.delay_notify_after_secs,
+            d.delay_notify_after,
+            1,
+            30 * 86400,
+        )?,
+        max_per_destination: count(
+            "max_per_destination",
+            raw.max_per_destination,
+            d.max_per_destination,
+        )?,
+        max_in_flight: count("max_in_flight", raw.max_in_flight, d.max_in_flight)?,
+        lease: secs("lease_secs", raw.lease_secs, d.lease, 10, 86400)?,
+        poll_interval: Duration::from_millis(
+            raw.poll_interval_ms
+                .unwrap_or(d.poll_interval.as_millis() as u64)
+                .clamp(10, 60_000),
+        ),
+        enforce_trust,
+        ..d
+    }))
 }
 
 fn valid_hostname(name: &str) -> bool {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod queue;
 mod serve;
 mod tls;
 
@@ -36,6 +37,15 @@ enum Command {
     /// National directory: import, LDAP sync, lookups, history.
     #[command(subcommand)]
     Directory(mssante_directory::DirectoryCommand),
+    /// The MSSanté whitelist (trust space): sync, show, check a domain.
+    #[command(subcommand)]
+    Trust(mssante_trust::TrustCommand),
+    /// The outbound queue: list, show, retry, delete.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// What became of a message sent from here (DSN and MDN tracking).
+    #[command(subcommand)]
+    Message(queue::MessageCommand),
 }
 
 #[derive(Subcommand)]
@@ -93,6 +103,11 @@ fn run(cli: Cli) -> Result<()> {
             Command::Directory(cmd) => {
                 mssante_directory::run(cmd, &open_store(&config).await?, &config.directory).await
             }
+            Command::Trust(cmd) => {
+                mssante_trust::cli::run(cmd, &config.trust, &config.data_dir).await
+            }
+            Command::Queue(cmd) => queue::queue(&open_store(&config).await?, cmd).await,
+            Command::Message(cmd) => queue::message(&open_store(&config).await?, cmd).await,
         }
     })
 }

@@ -24,14 +24,33 @@ pub async fn run(config: Config) -> Result<()> {
                 redact(&config.database_url)
             )
         })?;
-    let tls = crate::tls::server_config(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
+    let identity =
+        crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
+    let tls = crate::tls::server_config(&identity, None)?;
     let shutdown = CancellationToken::new();
+    let trust = open_trust(&config).await?;
+    let verifier = config.trust.peer_verifier()?;
+    let mx_tls = match &verifier {
+        Some(v) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &identity,
+            Some(v.tls_client_verifier()),
+        )?)),
+        None => None,
+    };
     let ctx = Arc::new(SmtpContext {
         store: store.clone(),
         config: config.smtp.clone(),
         tls: Some(tokio_rustls::TlsAcceptor::from(tls)),
         shutdown: shutdown.clone(),
+        trust: mssante_smtp::TrustPolicy {
+            enforce: config.trust.enforce,
+            list: Some(trust.clone()),
+            verifier: verifier.clone(),
+            mx_tls,
+        },
     });
+    tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
+    start_relay(&config, &store, &identity, trust, verifier, &shutdown)?;
 
     let smtp_listeners = [
         (
@@ -130,6 +149,68 @@ pub async fn run(config: Config) -> Result<()> {
     }
     store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The whitelist: the last good copy kept in the data dir, or a first sync when there is
+/// none yet (SPEC.md §3). A failed first sync is not fatal: local mail flows, the MX refuses
+/// peers with 451 and the relay waits until a list is loaded.
+async fn open_trust(config: &Config) -> Result<Arc<mssante_trust::Trust>> {
+    let trust = Arc::new(
+        mssante_trust::Trust::open(&config.trust, &config.data_dir)
+            .context("trust: cannot open the kept whitelist")?,
+    );
+    if trust.snapshot().is_none()
+        && config.trust.whitelist.is_some()
+        && let Err(e) = trust.sync().await
+    {
+        tracing::warn!("trust: first whitelist sync failed: {e:#}");
+    }
+    let state = match (config.trust.enforce, trust.snapshot()) {
+        (false, _) => "off: no trust-space checks (trust.enforce = false)".to_string(),
+        (true, Some(list)) => format!(
+            "enforced, whitelist of {} domains generated {}",
+            list.domain_count(),
+            list.generated_at()
+        ),
+        (true, None) => "enforced, NO whitelist loaded: peers get 451, nothing is relayed".into(),
+    };
+    println!("trust      {state}");
+    Ok(trust)
+}
+
+/// The outbound queue worker, when enabled and able to verify peers.
+fn start_relay(
+    config: &Config,
+    store: &mssante_store::Store,
+    identity: &crate::tls::Identity,
+    trust: Arc<mssante_trust::Trust>,
+    verifier: Option<mssante_trust::PeerVerifier>,
+    shutdown: &CancellationToken,
+) -> Result<()> {
+    let Some(relay_config) = config.relay.clone() else {
+        println!("relay      off (relay.enabled = false): queued mail waits");
+        return Ok(());
+    };
+    let Some(verifier) = verifier else {
+        println!(
+            "relay      off: trust.ca_file is not set, peers cannot be verified; queued mail waits"
+        );
+        return Ok(());
+    };
+    let client = crate::tls::client_config(identity, verifier.tls_server_verifier())?;
+    println!(
+        "relay      on, to port {} of the MX hosts",
+        relay_config.port
+    );
+    let relay = mssante_relay::Relay::new(mssante_relay::RelayContext {
+        store: store.clone(),
+        config: relay_config,
+        trust: Some(trust),
+        tls: tokio_rustls::TlsConnector::from(client),
+        shutdown: shutdown.clone(),
+    })?;
+    tokio::spawn(relay.run());
     Ok(())
 }
 

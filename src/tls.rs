@@ -7,35 +7,75 @@ use anyhow::{Context, Result, anyhow};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-/// Loads the configured certificate, or generates (once) a self-signed one for `hostname`.
-pub fn server_config(
-    configured: Option<&(PathBuf, PathBuf)>,
-    data_dir: &Path,
-    hostname: &str,
-) -> Result<Arc<rustls::ServerConfig>> {
-    let (cert_path, key_path) = match configured {
-        Some((c, k)) => (c.clone(), k.clone()),
-        None => self_signed(data_dir, hostname)?,
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
-        .with_context(|| format!("tls.cert: cannot read {}", cert_path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow!("tls.cert: {}: {e}", cert_path.display()))?;
-    if certs.is_empty() {
-        return Err(anyhow!(
-            "tls.cert: {} holds no certificate",
-            cert_path.display()
-        ));
+/// Our certificate chain and key: the configured files, or (once) a self-signed pair.
+pub struct Identity {
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Identity {
+    /// Loads the configured certificate, or generates (once) a self-signed one for `hostname`.
+    pub fn load(
+        configured: Option<&(PathBuf, PathBuf)>,
+        data_dir: &Path,
+        hostname: &str,
+    ) -> Result<Identity> {
+        let (cert_path, key_path) = match configured {
+            Some((c, k)) => (c.clone(), k.clone()),
+            None => self_signed(data_dir, hostname)?,
+        };
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert_path)
+            .with_context(|| format!("tls.cert: cannot read {}", cert_path.display()))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| anyhow!("tls.cert: {}: {e}", cert_path.display()))?;
+        if certs.is_empty() {
+            return Err(anyhow!(
+                "tls.cert: {} holds no certificate",
+                cert_path.display()
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(&key_path)
+            .map_err(|e| anyhow!("tls.key: {}: {e}", key_path.display()))?;
+        Ok(Identity { certs, key })
     }
-    let key = PrivateKeyDer::from_pem_file(&key_path)
-        .map_err(|e| anyhow!("tls.key: {}: {e}", key_path.display()))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server side: TLS 1.2 and 1.3 only. `client_verifier`: ask peers for a certificate
+/// (the MX, SPEC.md §3); `None`: no client certificates (submission, IMAP).
+pub fn server_config(
+    identity: &Identity,
+    client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| anyhow!("TLS setup: {e}"))?;
+    let builder = match client_verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
+        .with_single_cert(identity.certs.clone(), identity.key.clone_key())
+        .map_err(|e| anyhow!("tls: certificate and key do not match or are unusable: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// The relay's client side: our certificate as client certificate (SPEC.md §3), peers
+/// verified by `server_verifier` (the configured trust anchors), TLS 1.2 minimum.
+pub fn client_config(
+    identity: &Identity,
+    server_verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
+) -> Result<Arc<rustls::ClientConfig>> {
+    let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| anyhow!("TLS setup: {e}"))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| anyhow!("tls: certificate and key do not match or are unusable: {e}"))?;
+        .dangerous()
+        .with_custom_certificate_verifier(server_verifier)
+        .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
+        .map_err(|e| anyhow!("tls: unusable client certificate: {e}"))?;
     Ok(Arc::new(config))
 }
 

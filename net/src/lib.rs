@@ -37,6 +37,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Conn<T> {
     pub fn is_tls(&self) -> bool {
         matches!(self, Conn::Tls(_))
     }
+
+    /// The client's certificate chain (leaf first), when it presented one over TLS.
+    pub fn peer_certificates(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+        match self {
+            Conn::Tls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<T> {

@@ -1,6 +1,8 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the store.
 
-use mssante_store::{IncomingMessage, MessageMeta, Source};
+use mssante_store::{
+    IncomingMessage, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{Body, DataDecoder};
@@ -31,7 +33,8 @@ fn bare_newline() -> Reply {
     )
 }
 
-/// Header fields recorded with the message, read once here at the edge.
+/// Header fields recorded with the message, read once here at the edge, and what it
+/// reports when it is a DSN or an MDN about a message we sent (SPEC.md §6).
 fn message_meta(raw: &[u8]) -> MessageMeta {
     let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
         return MessageMeta::default();
@@ -41,7 +44,58 @@ fn message_meta(raw: &[u8]) -> MessageMeta {
         message_id: msg.message_id().map(str::to_string),
         subject: msg.subject().map(str::to_string),
         x_mss_nil: text("X-MSS-NIL"),
-        ..MessageMeta::default()
+        tracking: tracking_reports(raw),
+    }
+}
+
+/// The per-recipient lines of a DSN (RFC 3464) or an MDN (RFC 8098); empty otherwise.
+fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
+    if let Some(mdn) = mssante_receipts::parse_mdn(raw) {
+        let detail = match &mdn.error {
+            Some(error) => format!("{}; error: {error}", mdn.disposition),
+            None => mdn.disposition.clone(),
+        };
+        return vec![TrackingReport {
+            kind: TrackingKind::Mdn,
+            original_msgid: mdn.original_message_id,
+            envid: None,
+            recipient: mdn.final_recipient,
+            state: mdn.disposition_type,
+            detail: Some(detail),
+            error_codes: mdn.error_codes,
+        }];
+    }
+    let Some(dsn) = mssante_receipts::parse_dsn(raw) else {
+        return Vec::new();
+    };
+    dsn.recipients
+        .into_iter()
+        .map(|r| TrackingReport {
+            kind: TrackingKind::Dsn,
+            original_msgid: dsn.original_message_id.clone(),
+            envid: dsn.envid.clone(),
+            recipient: r.final_recipient,
+            state: r.action,
+            detail: Some(match r.diagnostic {
+                Some(d) => format!("{} {d}", r.status),
+                None => r.status,
+            }),
+            error_codes: Vec::new(),
+        })
+        .collect()
+}
+
+/// SPEC.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
+/// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
+fn honour_return_receipt_to(raw: &[u8], rcpts: &mut [RecipientSpec]) {
+    let Some(headers) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return;
+    };
+    if headers.header_raw("Return-Receipt-To").is_none() {
+        return;
+    }
+    for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
+        rcpt.notify = Some("SUCCESS,FAILURE".into());
     }
 }
 
@@ -192,6 +246,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// Hands the message to the store; "250" only once it is durable.
     async fn deliver(&mut self, raw: Vec<u8>, id: &str) -> Reply {
         let txn = self.txn.as_ref().expect("transaction open");
+        let mut recipients = txn.rcpts.clone();
+        // A report (null sender) never earns a report, whatever it carries.
+        if txn.from.is_some() {
+            honour_return_receipt_to(&raw, &mut recipients);
+        }
         let incoming = IncomingMessage {
             meta: message_meta(&raw),
             raw,
@@ -204,7 +263,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 Source::Mx
             },
             auth_bal_id: self.auth.as_ref().map(|b| b.id),
-            recipients: txn.rcpts.clone(),
+            recipients,
         };
         match self.ctx.store.deliver(incoming).await {
             Ok(receipt) => {

@@ -151,6 +151,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if let Some(refusal) = self.check_sender(from.as_ref()).await {
             return self.reply(refusal);
         }
+        if let Some(refusal) = self.check_peer_operator(from.as_ref()) {
+            return self.reply(refusal);
+        }
         self.txn = Some(Transaction {
             from,
             smtputf8: params.smtputf8,
@@ -270,7 +273,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 format!("<{address}>: no such mailbox"),
             )),
             // No open relay: only authenticated submission may send outside our domains.
-            RcptLookup::NotLocal if self.auth.is_some() => Ok(RcptDisposition::Remote),
+            RcptLookup::NotLocal if self.auth.is_some() => {
+                match self.check_relay_destination(address) {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(RcptDisposition::Remote),
+                }
+            }
             RcptLookup::NotLocal => Err(Reply::new(
                 550,
                 "5.7.1",

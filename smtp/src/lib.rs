@@ -13,6 +13,7 @@ mod ehlo;
 mod envelope;
 mod listener;
 mod misc;
+mod peer;
 pub mod reply;
 mod session;
 mod starttls;
@@ -90,6 +91,37 @@ pub struct SmtpContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Cancelled on SIGTERM/SIGINT: stop accepting, finish messages in flight, say 421.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The MSSanté trust space (SPEC.md §3): who may send to our MX, where we may relay.
+    pub trust: TrustPolicy,
+}
+
+/// How the trust space is enforced on the SMTP listeners.
+pub struct TrustPolicy {
+    /// `false` turns every trust check off (development and tests of other features only).
+    pub enforce: bool,
+    /// The live whitelist.
+    pub list: Option<Arc<mssante_trust::Trust>>,
+    /// Validates the client certificates of peer operators on the MX.
+    pub verifier: Option<mssante_trust::PeerVerifier>,
+    /// TLS for the MX listener: asks the peer for its client certificate.
+    pub mx_tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl TrustPolicy {
+    /// No checks at all: what the protocol tests of other features run with.
+    pub fn off() -> TrustPolicy {
+        TrustPolicy {
+            enforce: false,
+            list: None,
+            verifier: None,
+            mx_tls: None,
+        }
+    }
+
+    /// The current whitelist, if one was ever loaded.
+    pub fn snapshot(&self) -> Option<Arc<mssante_trust::TrustList>> {
+        self.list.as_ref().and_then(|t| t.snapshot())
+    }
 }
 
 pub type Context = Arc<SmtpContext>;

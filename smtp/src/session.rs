@@ -57,6 +57,8 @@ pub struct Session<T> {
     pub(crate) helo: Option<Helo>,
     pub(crate) auth: Option<Bal>,
     pub(crate) txn: Option<Transaction>,
+    /// On the MX after STARTTLS: the peer operator's certificate DN, or why it is refused.
+    pub(crate) peer_identity: Option<Result<mssante_trust::Dn, String>>,
     errors: u32,
 }
 
@@ -81,6 +83,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             helo: None,
             auth: None,
             txn: None,
+            peer_identity: None,
             errors: 0,
         }
     }

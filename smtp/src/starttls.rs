@@ -2,6 +2,7 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::ListenerKind;
 use crate::reply::{self, Reply};
 use crate::session::{Flow, Session};
 
@@ -14,7 +15,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.reply(reply::bad_sequence("TLS already active"));
             return Flow::Continue;
         }
-        let Some(acceptor) = self.ctx.tls.clone() else {
+        // The MX asks peer operators for their certificate (SPEC.md §3).
+        let acceptor = match self.kind {
+            ListenerKind::Mx => self
+                .ctx
+                .trust
+                .mx_tls
+                .clone()
+                .or_else(|| self.ctx.tls.clone()),
+            _ => self.ctx.tls.clone(),
+        };
+        let Some(acceptor) = acceptor else {
             self.reply(Reply::new(454, "4.7.0", "TLS not available"));
             return Flow::Continue;
         };
@@ -36,6 +47,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 self.helo = None;
                 self.auth = None;
                 self.txn = None;
+                if self.kind == ListenerKind::Mx {
+                    self.peer_identity = Some(self.check_peer_certificate());
+                }
                 Flow::Continue
             }
             Err(e) => {

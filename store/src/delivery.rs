@@ -24,6 +24,8 @@ pub enum Source {
     Mx,
     /// Submitted by an authenticated client.
     Submission,
+    /// Generated here: a delivery status notification (RFC 3464) to a sender.
+    Report,
 }
 
 impl Source {
@@ -31,6 +33,7 @@ impl Source {
         match self {
             Source::Mx => "mx",
             Source::Submission => "submission",
+            Source::Report => "report",
         }
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod operators;
+
 pub use mssante_testkit::{Engine, TestDb};
 
 pub const DOMAIN: &str = "ch-test.mssante.fr";
@@ -17,6 +19,7 @@ pub const HOSTNAME: &str = "mx.ch-test.mssante.fr";
 pub const PASSWORD: &str = "correct horse battery";
 
 pub struct Ports {
+    pub smtp_ip: std::net::IpAddr,
     pub smtp: u16,
     pub submission: u16,
     pub submissions: u16,
@@ -53,9 +56,22 @@ impl Server {
     /// Like [`Server::configure`] with another host name (its self-signed certificate is
     /// issued for it: clients that check names connect to that name).
     pub fn configure_host(engine: Engine, hostname: &str, extra: &str) -> Server {
+        Server::configure_at(engine, hostname, None, extra)
+    }
+
+    /// Like [`Server::configure_host`] with the MX listener on `mx` (operators in the trust
+    /// tests each get their own loopback address and share one port, like port 25).
+    pub fn configure_at(
+        engine: Engine,
+        hostname: &str,
+        mx: Option<SocketAddr>,
+        extra: &str,
+    ) -> Server {
         let db = TestDb::new(engine);
+        let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
         let ports = Ports {
-            smtp: free_port(),
+            smtp_ip: mx.ip(),
+            smtp: mx.port(),
             submission: free_port(),
             submissions: free_port(),
             imap: free_port(),
@@ -64,8 +80,9 @@ impl Server {
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
             "hostname = \"{hostname}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
-             [listen]\nsmtp = \"127.0.0.1:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
-             imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"off\"\n{extra}\n",
+             [listen]\nsmtp = \"{}:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
+             imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"off\"\n{extra}\n{trust}",
+            ports.smtp_ip,
             ports.smtp,
             ports.submission,
             ports.submissions,
@@ -73,6 +90,13 @@ impl Server {
             ports.imaps,
             data = db.data_path().display(),
             url = db.url,
+            // Tests of other features use the MX without the trust space; the trust tests
+            // configure their own [trust] section.
+            trust = if extra.contains("[trust]") {
+                ""
+            } else {
+                "[trust]\nenforce = false\n"
+            },
         );
         std::fs::write(&config_path, config).unwrap();
         let log_path = db.data_path().join("server.log");
@@ -144,7 +168,11 @@ impl Server {
             self.ports.imap,
             self.ports.imaps,
         ] {
-            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let ip = match port == self.ports.smtp {
+                true => self.ports.smtp_ip,
+                false => [127, 0, 0, 1].into(),
+            };
+            let addr = SocketAddr::new(ip, port);
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("server exited with {status}: {}", self.log());

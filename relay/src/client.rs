@@ -1,0 +1,487 @@
+//! The SMTP client that relays to other operators (RFC 5321 §3, §4): STARTTLS is mandatory
+//! (SPEC.md §3, RFC 3207), DSN parameters are passed on when the peer supports them
+//! (RFC 3461 §4), and one connection carries as many transactions as the peer accepts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use mssante_receipts::xtext_encode;
+
+/// A reply from the peer (RFC 5321 §4.2): code and text lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.code >= 500
+    }
+
+    /// The reply as one line, for logs and DSN Diagnostic-Code (RFC 3464 §2.3.6).
+    pub fn text(&self) -> String {
+        format!("{} {}", self.code, self.lines.join(" "))
+    }
+
+    /// The enhanced status code (RFC 3463) the peer gave, or one derived from the code.
+    pub fn status(&self) -> String {
+        let first = self.lines.first().map(String::as_str).unwrap_or("");
+        let candidate = first.split_whitespace().next().unwrap_or("");
+        let well_formed = candidate.split('.').count() == 3
+            && candidate
+                .split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if well_formed && candidate.starts_with(&(self.code / 100).to_string()) {
+            return candidate.to_string();
+        }
+        format!("{}.0.0", self.code / 100)
+    }
+}
+
+/// Why a connection or a transaction did not happen; `permanent` decides bounce or retry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientError {
+    pub permanent: bool,
+    pub status: String,
+    pub message: String,
+}
+
+impl ClientError {
+    pub fn temporary(status: &str, message: impl Into<String>) -> Self {
+        ClientError {
+            permanent: false,
+            status: status.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The peer's refusal; the message is its reply alone, as DSNs quote it in
+    /// Diagnostic-Code (RFC 3464 §2.3.6). `stage` goes to the log.
+    fn from_reply(stage: &str, reply: &Reply) -> Self {
+        tracing::debug!(stage, reply = %reply.text(), "peer refused");
+        ClientError {
+            permanent: reply.is_permanent(),
+            status: reply.status(),
+            message: reply.text(),
+        }
+    }
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.status)
+    }
+}
+
+/// ESMTP extensions the peer announced after STARTTLS (RFC 5321 §4.1.1.1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extensions {
+    pub starttls: bool,
+    pub dsn: bool,
+    pub pipelining: bool,
+    pub eight_bit: bool,
+    pub smtputf8: bool,
+    pub size: Option<u64>,
+}
+
+impl Extensions {
+    fn from_ehlo(reply: &Reply) -> Self {
+        let mut ext = Extensions::default();
+        for line in reply.lines.iter().skip(1) {
+            let mut words = line.split_whitespace();
+            let keyword = words.next().unwrap_or("").to_ascii_uppercase();
+            match keyword.as_str() {
+                "STARTTLS" => ext.starttls = true,
+                "DSN" => ext.dsn = true,
+                "PIPELINING" => ext.pipelining = true,
+                "8BITMIME" => ext.eight_bit = true,
+                "SMTPUTF8" => ext.smtputf8 = true,
+                "SIZE" => ext.size = words.next().and_then(|s| s.parse().ok()).filter(|&s| s > 0),
+                _ => {}
+            }
+        }
+        ext
+    }
+}
+
+/// One recipient of a transaction with its DSN parameters (RFC 3461 §4.1, §4.2).
+#[derive(Clone, Debug)]
+pub struct Rcpt {
+    pub address: String,
+    pub notify: Option<String>,
+    /// `addr-type;address`, xtext-decoded (as stored).
+    pub orcpt: Option<String>,
+}
+
+/// The envelope of one transaction.
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    /// Empty for the null sender (DSNs).
+    pub mail_from: String,
+    pub ret: Option<String>,
+    pub envid: Option<String>,
+    pub rcpts: Vec<Rcpt>,
+}
+
+/// What the peer said for each recipient: accepted (with the final DATA reply) or refused.
+pub type RcptResults = Vec<Result<Reply, ClientError>>;
+
+enum Transport {
+    Plain(BufReader<TcpStream>),
+    Tls(Box<BufReader<TlsStream<TcpStream>>>),
+    /// Only while STARTTLS moves the stream into the handshake, or after it failed.
+    Closed,
+}
+
+pub struct SmtpClient {
+    transport: Transport,
+    pub extensions: Extensions,
+    /// The peer as named in DSNs: `dns;<mx host>` (RFC 3464 §2.3.5 Remote-MTA).
+    pub remote_mta: String,
+    peer_certificates: Vec<CertificateDer<'static>>,
+    timeout: Duration,
+}
+
+/// Time limits of the client (RFC 5321 §4.5.3.2 gives the minimums).
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub command: Duration,
+    /// Waiting for the reply to the final dot: at least 10 minutes (RFC 5321 §4.5.3.2.6).
+    pub data_end: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(30),
+            command: Duration::from_secs(300),
+            data_end: Duration::from_secs(600),
+        }
+    }
+}
+
+fn io_error(what: &str, e: impl std::fmt::Display) -> ClientError {
+    // RFC 3463 X.4.2: bad connection.
+    ClientError::temporary("4.4.2", format!("{what}: {e}"))
+}
+
+impl SmtpClient {
+    /// Connects, says EHLO, upgrades with STARTTLS (mandatory) and says EHLO again.
+    pub async fn connect(
+        addr: SocketAddr,
+        mx_host: &str,
+        our_name: &str,
+        tls: &TlsConnector,
+        timeouts: Timeouts,
+    ) -> Result<SmtpClient, ClientError> {
+        let tcp = tokio::time::timeout(timeouts.connect, TcpStream::connect(addr))
+            .await
+            .map_err(|_| {
+                ClientError::temporary("4.4.1", format!("connection to {addr} timed out"))
+            })?
+            .map_err(|e| ClientError::temporary("4.4.1", format!("connection to {addr}: {e}")))?;
+        let mut client = SmtpClient {
+            transport: Transport::Plain(BufReader::new(tcp)),
+            extensions: Extensions::default(),
+            remote_mta: format!("dns;{mx_host}"),
+            peer_certificates: Vec::new(),
+            timeout: timeouts.command,
+        };
+        let greeting = client.read_reply().await?;
+        if greeting.code != 220 {
+            return Err(ClientError::from_reply("greeting", &greeting));
+        }
+        client.ehlo(our_name).await?;
+        if !client.extensions.starttls {
+            // SPEC.md §3: MSSanté mail never travels in clear. Temporary: the peer may fix it.
+            return Err(ClientError::temporary(
+                "4.7.4",
+                format!(
+                    "{mx_host} does not offer STARTTLS; TLS is mandatory in the MSSanté trust space"
+                ),
+            ));
+        }
+        let reply = client.command("STARTTLS").await?;
+        if reply.code != 220 {
+            return Err(ClientError::from_reply("STARTTLS", &reply));
+        }
+        client.start_tls(mx_host, tls).await?;
+        // RFC 3207 §4.2: the client must discard what it knew and say EHLO again.
+        client.ehlo(our_name).await?;
+        Ok(client)
+    }
+
+    async fn start_tls(&mut self, mx_host: &str, tls: &TlsConnector) -> Result<(), ClientError> {
+        let Transport::Plain(tcp) = std::mem::replace(&mut self.transport, Transport::Closed)
+        else {
+            return Err(io_error("STARTTLS", "not a plain connection"));
+        };
+        let server_name = ServerName::try_from(mx_host.to_string()).map_err(|e| {
+            ClientError::temporary("4.4.2", format!("invalid MX name {mx_host}: {e}"))
+        })?;
+        let stream = tokio::time::timeout(self.timeout, tls.connect(server_name, tcp.into_inner()))
+            .await
+            .map_err(|_| ClientError::temporary("4.7.5", "TLS handshake timed out"))?
+            .map_err(|e| {
+                // RFC 3463 X.7.5: cryptographic failure (untrusted certificate, no common version).
+                ClientError::temporary("4.7.5", format!("TLS handshake with {mx_host} failed: {e}"))
+            })?;
+        self.peer_certificates = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+            .unwrap_or_default();
+        self.transport = Transport::Tls(Box::new(BufReader::new(stream)));
+        Ok(())
+    }
+
+    /// The certificate chain the peer presented (leaf first).
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.peer_certificates
+    }
+
+    async fn ehlo(&mut self, our_name: &str) -> Result<(), ClientError> {
+        let reply = self.command(&format!("EHLO {our_name}")).await?;
+        if reply.code != 250 {
+            return Err(ClientError::from_reply("EHLO", &reply));
+        }
+        self.extensions = Extensions::from_ehlo(&reply);
+        Ok(())
+    }
+
+    /// One transaction: MAIL, RCPT for each recipient, DATA. The result per recipient is
+    /// what happened to it; `Err` when the whole transaction failed before any recipient
+    /// could be judged (MAIL refused, connection lost).
+    pub async fn send(&mut self, env: &Envelope, body: &[u8]) -> Result<RcptResults, ClientError> {
+        let reply = self.command(&self.mail_command(env, body)).await?;
+        if !reply.is_positive() {
+            return Err(ClientError::from_reply("MAIL FROM", &reply));
+        }
+        let mut results: RcptResults = Vec::with_capacity(env.rcpts.len());
+        for rcpt in &env.rcpts {
+            let reply = self.command(&self.rcpt_command(rcpt)).await?;
+            results.push(match reply.is_positive() {
+                true => Ok(reply),
+                false => Err(ClientError::from_reply("RCPT TO", &reply)),
+            });
+        }
+        if results.iter().all(Result::is_err) {
+            self.command("RSET").await?;
+            return Ok(results);
+        }
+        let reply = self.command("DATA").await?;
+        if reply.code != 354 {
+            let failure = ClientError::from_reply("DATA", &reply);
+            return Ok(fail_accepted(results, failure));
+        }
+        self.write_body(body).await?;
+        let final_reply = self
+            .read_reply_within(self.timeout.max(Duration::from_secs(600)))
+            .await?;
+        if !final_reply.is_positive() {
+            let failure = ClientError::from_reply("end of DATA", &final_reply);
+            return Ok(fail_accepted(results, failure));
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.map(|_| final_reply.clone()))
+            .collect())
+    }
+
+    fn mail_command(&self, env: &Envelope, body: &[u8]) -> String {
+        let mut cmd = format!("MAIL FROM:<{}>", env.mail_from);
+        if self.extensions.size.is_some() {
+            cmd.push_str(&format!(" SIZE={}", body.len()));
+        }
+        if self.extensions.eight_bit && !body.is_ascii() {
+            cmd.push_str(" BODY=8BITMIME");
+        }
+        if self.extensions.smtputf8 && !env.mail_from.is_ascii() {
+            cmd.push_str(" SMTPUTF8");
+        }
+        // RFC 3461 §4.3, §4.4: passed on only to a DSN-capable peer.
+        if self.extensions.dsn {
+            if let Some(ret) = &env.ret {
+                cmd.push_str(&format!(" RET={ret}"));
+            }
+            if let Some(envid) = &env.envid {
+                cmd.push_str(&format!(" ENVID={}", xtext_encode(envid)));
+            }
+        }
+        cmd
+    }
+
+    fn rcpt_command(&self, rcpt: &Rcpt) -> String {
+        let mut cmd = format!("RCPT TO:<{}>", rcpt.address);
+        if self.extensions.dsn {
+            if let Some(notify) = &rcpt.notify {
+                cmd.push_str(&format!(" NOTIFY={notify}"));
+            }
+            // RFC 3461 §4.2: ORCPT=addr-type;xtext.
+            if let Some((kind, addr)) = rcpt.orcpt.as_deref().and_then(|o| o.split_once(';')) {
+                cmd.push_str(&format!(" ORCPT={kind};{}", xtext_encode(addr)));
+            }
+        }
+        cmd
+    }
+
+    /// Ends a transaction so the connection can carry the next one.
+    pub async fn reset(&mut self) -> Result<(), ClientError> {
+        let reply = self.command("RSET").await?;
+        match reply.code {
+            250 => Ok(()),
+            _ => Err(ClientError::from_reply("RSET", &reply)),
+        }
+    }
+
+    pub async fn quit(mut self) {
+        let _ = self.command("QUIT").await;
+    }
+
+    async fn command(&mut self, line: &str) -> Result<Reply, ClientError> {
+        self.write_all(format!("{line}\r\n").as_bytes()).await?;
+        self.read_reply().await
+    }
+
+    async fn write_all(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        let result = match &mut self.transport {
+            Transport::Plain(s) => write_flush(s.get_mut(), bytes).await,
+            Transport::Tls(s) => write_flush(s.get_mut(), bytes).await,
+            Transport::Closed => Err(std::io::ErrorKind::NotConnected.into()),
+        };
+        result.map_err(|e| io_error("write", e))
+    }
+
+    /// RFC 5321 §4.5.2: a line starting with "." gets one more; the message ends with
+    /// CRLF.CRLF.
+    async fn write_body(&mut self, body: &[u8]) -> Result<(), ClientError> {
+        let stuffed = dot_stuff(body);
+        self.write_all(&stuffed).await
+    }
+
+    async fn read_reply(&mut self) -> Result<Reply, ClientError> {
+        self.read_reply_within(self.timeout).await
+    }
+
+    async fn read_reply_within(&mut self, limit: Duration) -> Result<Reply, ClientError> {
+        let read = async {
+            match &mut self.transport {
+                Transport::Plain(s) => read_reply(s).await,
+                Transport::Tls(s) => read_reply(s.as_mut()).await,
+                Transport::Closed => Err(io_error("read", "not connected")),
+            }
+        };
+        tokio::time::timeout(limit, read)
+            .await
+            .map_err(|_| ClientError::temporary("4.4.2", "timeout waiting for the peer's reply"))?
+    }
+}
+
+async fn write_flush<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> std::io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
+}
+
+fn fail_accepted(results: RcptResults, failure: ClientError) -> RcptResults {
+    results
+        .into_iter()
+        .map(|r| r.and_then(|_| Err(failure.clone())))
+        .collect()
+}
+
+/// Reads one (possibly multi-line) reply: `250-...` lines then `250 ...` (RFC 5321 §4.2.1).
+async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<Reply, ClientError> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        let n = s
+            .read_line(&mut line)
+            .await
+            .map_err(|e| io_error("read", e))?;
+        if n == 0 {
+            return Err(io_error("read", "connection closed by the peer"));
+        }
+        let line = line.trim_end_matches(['\r', '\n']);
+        let code: u16 = line
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| io_error("read", format!("malformed reply line {line:?}")))?;
+        lines.push(line.get(4..).unwrap_or("").to_string());
+        if line.as_bytes().get(3) != Some(&b'-') {
+            return Ok(Reply { code, lines });
+        }
+        if lines.len() > 1000 {
+            return Err(io_error("read", "reply too long"));
+        }
+    }
+}
+
+/// Dot-stuffs a CRLF message and appends the end-of-data marker.
+pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
+    let mut at_line_start = true;
+    for &b in body {
+        if at_line_start && b == b'.' {
+            out.push(b'.');
+        }
+        out.push(b);
+        at_line_start = b == b'\n';
+    }
+    if !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b".\r\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_stuffing_and_end_marker() {
+        assert_eq!(dot_stuff(b"a\r\n.b\r\n..\r\n"), b"a\r\n..b\r\n...\r\n.\r\n");
+        assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
+    }
+
+    #[test]
+    fn enhanced_status_from_reply() {
+        let r = |code, line: &str| Reply {
+            code,
+            lines: vec![line.into()],
+        };
+        assert_eq!(r(550, "5.1.1 <x>: no such mailbox").status(), "5.1.1");
+        assert_eq!(r(451, "try later").status(), "4.0.0");
+        assert_eq!(r(550, "4.1.1 inconsistent").status(), "5.0.0");
+    }
+
+    #[test]
+    fn ehlo_extensions() {
+        let reply = Reply {
+            code: 250,
+            lines: vec![
+                "mx.b hello".into(),
+                "PIPELINING".into(),
+                "SIZE 1000".into(),
+                "dsn".into(),
+                "STARTTLS".into(),
+            ],
+        };
+        let ext = Extensions::from_ehlo(&reply);
+        assert!(ext.dsn && ext.starttls && ext.pipelining && !ext.smtputf8);
+        assert_eq!(ext.size, Some(1000));
+    }
+}

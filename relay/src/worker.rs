@@ -1,0 +1,366 @@
+//! The queue worker: claims due recipients, sends each (message, destination) group in
+//! one transaction, records what happened. Bounded per destination and in all.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use mssante_store::{AttemptOutcome, QueueItem, now};
+use mssante_trust::Dn;
+use tokio::sync::Semaphore;
+
+use crate::RelayContext;
+use crate::client::{ClientError, Envelope, Rcpt, RcptResults, SmtpClient};
+use crate::pool::Pool;
+use crate::resolve::{MxHost, MxResolver};
+
+pub struct Relay {
+    ctx: RelayContext,
+    resolver: MxResolver,
+    pool: Pool,
+    per_destination: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: Arc<Semaphore>,
+    worker_id: String,
+}
+
+/// Recipients of one message for one domain: one SMTP transaction.
+struct Group {
+    domain: String,
+    items: Vec<QueueItem>,
+}
+
+fn group_by_destination(items: Vec<QueueItem>) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for item in items {
+        let domain = item.domain().to_ascii_lowercase();
+        match groups
+            .iter_mut()
+            .find(|g| g.domain == domain && g.items[0].message_id == item.message_id)
+        {
+            Some(g) => g.items.push(item),
+            None => groups.push(Group {
+                domain,
+                items: vec![item],
+            }),
+        }
+    }
+    groups
+}
+
+impl Relay {
+    pub fn new(ctx: RelayContext) -> anyhow::Result<Arc<Relay>> {
+        let resolver = MxResolver::new(ctx.config.nameserver)?;
+        let worker_id = format!("{}:{}", ctx.config.hostname, std::process::id());
+        Ok(Arc::new(Relay {
+            pool: Pool::new(ctx.config.idle_connection),
+            in_flight: Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1))),
+            per_destination: Mutex::new(HashMap::new()),
+            resolver,
+            worker_id,
+            ctx,
+        }))
+    }
+
+    /// Runs the queue and the reports until shutdown.
+    pub async fn run(self: Arc<Self>) {
+        let reports = tokio::spawn(crate::reports::run(self.clone()));
+        self.claim_loop().await;
+        let _ = reports.await;
+    }
+
+    pub(crate) fn ctx(&self) -> &RelayContext {
+        &self.ctx
+    }
+
+    async fn claim_loop(self: &Arc<Self>) {
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            let claimed = match self.claim_round().await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::error!("relay: claiming queued mail failed: {e}");
+                    0
+                }
+            };
+            if claimed == 0 {
+                self.pool.expire();
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(self.ctx.config.poll_interval) => {}
+                }
+            } else if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// Claims as many due rows as there is room for and starts their deliveries.
+    async fn claim_round(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let room = self.in_flight.available_permits();
+        if room == 0 {
+            // Wait for one delivery to finish rather than spin.
+            let permit = self.in_flight.clone().acquire_owned().await?;
+            drop(permit);
+            return Ok(1);
+        }
+        let lease = self.ctx.config.lease.as_secs() as i64;
+        let items = self
+            .ctx
+            .store
+            .claim_queued(&self.worker_id, lease, room as i64)
+            .await?;
+        let n = items.len();
+        for group in group_by_destination(items) {
+            let permit = self.in_flight.clone().acquire_owned().await?;
+            let relay = self.clone();
+            tokio::spawn(async move {
+                relay.deliver_group(group).await;
+                drop(permit);
+            });
+        }
+        Ok(n)
+    }
+
+    fn destination_slot(&self, domain: &str) -> Arc<Semaphore> {
+        let mut map = self
+            .per_destination
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.entry(domain.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.ctx.config.max_per_destination.max(1))))
+            .clone()
+    }
+
+    async fn deliver_group(&self, group: Group) {
+        let slot = self.destination_slot(&group.domain);
+        let Ok(_permit) = slot.acquire().await else {
+            return;
+        };
+        let outcomes = match self.attempt(&group).await {
+            Ok((remote_mta, peer_dsn, results)) => results
+                .into_iter()
+                .zip(&group.items)
+                .map(|(r, item)| self.outcome(item, r, &remote_mta, peer_dsn))
+                .collect(),
+            Err(e) => group
+                .items
+                .iter()
+                .map(|item| self.failure_outcome(item, &e, None))
+                .collect::<Vec<_>>(),
+        };
+        for (item, outcome) in group.items.iter().zip(outcomes) {
+            tracing::info!(
+                to = %item.address, message = item.message_id, attempt = item.attempts + 1,
+                outcome = ?outcome, "relay attempt"
+            );
+            if let Err(e) = self.ctx.store.record_attempt(item, &outcome).await {
+                // The lease will expire and the row be tried again: at least once.
+                tracing::error!(to = %item.address, "recording the relay outcome failed: {e}");
+            }
+        }
+    }
+
+    fn outcome(
+        &self,
+        item: &QueueItem,
+        result: Result<crate::client::Reply, ClientError>,
+        remote_mta: &str,
+        peer_dsn: bool,
+    ) -> AttemptOutcome {
+        match result {
+            Ok(reply) => AttemptOutcome::Relayed {
+                remote_mta: remote_mta.to_string(),
+                reply: reply.text(),
+                peer_dsn,
+            },
+            Err(e) => self.failure_outcome(item, &e, Some(remote_mta)),
+        }
+    }
+
+    /// A 5xx fails at once; a 4xx is retried with backoff until the message is too old.
+    fn failure_outcome(
+        &self,
+        item: &QueueItem,
+        e: &ClientError,
+        remote_mta: Option<&str>,
+    ) -> AttemptOutcome {
+        let remote_mta = remote_mta.map(str::to_string);
+        if e.permanent {
+            return AttemptOutcome::Failed {
+                remote_mta,
+                status: e.status.clone(),
+                reply: e.message.clone(),
+            };
+        }
+        let config = &self.ctx.config;
+        let age = (now() - item.received_at).max(0) as u64;
+        if age >= config.give_up_after.as_secs() {
+            // RFC 3463 X.4.7: delivery time expired.
+            return AttemptOutcome::Failed {
+                remote_mta,
+                status: "5.4.7".into(),
+                reply: format!(
+                    "delivery time expired after {} hours; last error: {}",
+                    age / 3600,
+                    e.message
+                ),
+            };
+        }
+        AttemptOutcome::Deferred {
+            remote_mta,
+            status: e.status.clone(),
+            reply: e.message.clone(),
+            next_attempt: now() + config.backoff(item.attempts + 1).as_secs() as i64,
+            delayed: age >= config.delay_notify_after.as_secs(),
+        }
+    }
+
+    /// Sends the group to the first MX host that takes it. Returns the peer's name, whether
+    /// it speaks DSN, and the result per recipient.
+    async fn attempt(&self, group: &Group) -> Result<(String, bool, RcptResults), ClientError> {
+        self.check_destination_listed(&group.domain)?;
+        let hosts = self.resolver.destinations(&group.domain).await?;
+        let first = &group.items[0];
+        let body = self
+            .ctx
+            .store
+            .read_blob(&first.blob_hash)
+            .await
+            .map_err(|e| ClientError::temporary("4.3.0", format!("reading the message: {e}")))?;
+        let envelope = Envelope {
+            mail_from: first.mail_from.clone(),
+            ret: first.ret.clone(),
+            envid: first.envid.clone(),
+            rcpts: group
+                .items
+                .iter()
+                .map(|i| Rcpt {
+                    address: i.address.clone(),
+                    notify: i.notify.clone(),
+                    orcpt: i.orcpt.clone(),
+                })
+                .collect(),
+        };
+        let mut last_error = None;
+        for host in &hosts {
+            match self.send_via(host, &group.domain, &envelope, &body).await {
+                Ok(done) => return Ok(done),
+                // A permanent answer from a host is the domain's answer (RFC 5321 §5.1:
+                // try the next MX only when this one could not be reached).
+                Err(e) if e.permanent => return Err(e),
+                Err(e) => {
+                    tracing::info!(domain = %group.domain, mx = %host.name, "relay: {e}");
+                    last_error = Some(e);
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| ClientError::temporary("4.4.4", "no MX host to try")))
+    }
+
+    /// SPEC.md §3: MSSanté mail never leaves the trust space.
+    fn check_destination_listed(&self, domain: &str) -> Result<(), ClientError> {
+        if !self.ctx.config.enforce_trust {
+            return Ok(());
+        }
+        let Some(list) = self.ctx.trust.as_ref().and_then(|t| t.snapshot()) else {
+            return Err(ClientError::temporary(
+                "4.7.1",
+                "no MSSanté whitelist loaded yet; waiting for the first sync",
+            ));
+        };
+        match list.is_listed(domain) {
+            true => Ok(()),
+            false => Err(ClientError {
+                permanent: true,
+                status: "5.1.2".into(),
+                message: format!("{domain} is not in the MSSanté whitelist (trust space)"),
+            }),
+        }
+    }
+
+    async fn send_via(
+        &self,
+        host: &MxHost,
+        domain: &str,
+        envelope: &Envelope,
+        body: &[u8],
+    ) -> Result<(String, bool, RcptResults), ClientError> {
+        let key = format!("{}:{}", host.name, self.ctx.config.port);
+        if let Some(mut client) = self.pool.take(&key) {
+            match client.send(envelope, body).await {
+                Ok(results) => return Ok(self.finish(key, client, results).await),
+                // A pooled connection the peer closed meanwhile: open a fresh one.
+                Err(e) if e.status == "4.4.2" => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let mut client = self.connect(host, domain).await?;
+        let results = client.send(envelope, body).await?;
+        Ok(self.finish(key, client, results).await)
+    }
+
+    async fn finish(
+        &self,
+        key: String,
+        mut client: SmtpClient,
+        results: RcptResults,
+    ) -> (String, bool, RcptResults) {
+        let done = (client.remote_mta.clone(), client.extensions.dsn, results);
+        if client.reset().await.is_ok() {
+            self.pool.put(&key, client);
+        }
+        done
+    }
+
+    /// Opens a connection to one of the host's addresses and checks who answered.
+    async fn connect(&self, host: &MxHost, domain: &str) -> Result<SmtpClient, ClientError> {
+        let mut last_error = None;
+        for ip in &host.addrs {
+            let addr = SocketAddr::new(*ip, self.ctx.config.port);
+            let client = SmtpClient::connect(
+                addr,
+                &host.name,
+                &self.ctx.config.hostname,
+                &self.ctx.tls,
+                self.ctx.config.timeouts,
+            )
+            .await;
+            match client {
+                Ok(client) => {
+                    self.check_peer_dn(&client, &host.name, domain)?;
+                    return Ok(client);
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| {
+            ClientError::temporary("4.4.4", format!("{} has no address", host.name))
+        }))
+    }
+
+    /// SPEC.md §3: the peer's certificate DN must be listed for the recipient domain.
+    fn check_peer_dn(
+        &self,
+        client: &SmtpClient,
+        mx: &str,
+        domain: &str,
+    ) -> Result<(), ClientError> {
+        if !self.ctx.config.enforce_trust {
+            return Ok(());
+        }
+        let refused = |why: String| ClientError::temporary("4.7.5", why);
+        let leaf = client
+            .peer_certificates()
+            .first()
+            .ok_or_else(|| refused(format!("{mx} presented no certificate")))?;
+        let dn = Dn::from_certificate(leaf)
+            .map_err(|e| refused(format!("{mx}: unreadable certificate: {e}")))?;
+        let list = self.ctx.trust.as_ref().and_then(|t| t.snapshot());
+        match list.is_some_and(|l| l.dn_allowed(domain, &dn)) {
+            true => Ok(()),
+            false => Err(refused(format!(
+                "{mx} presented certificate DN \"{dn}\", which the MSSanté whitelist does not list for {domain}"
+            ))),
+        }
+    }
+}
