@@ -354,6 +354,41 @@ mod tests {
             c.tls.is_none(),
             "the example leaves TLS on the self-signed default"
         );
+        // The example writes the defaults out: it must agree with them.
+        let (example, default) = (c.relay.unwrap(), mssante_relay::RelayConfig::default());
+        assert_eq!(example.retry_schedule, default.retry_schedule);
+        assert_eq!(example.give_up_after, default.give_up_after);
+        assert_eq!(example.delay_notify_after, default.delay_notify_after);
+        assert_eq!(example.port, 25);
+        assert!(c.trust.enforce && example.enforce_trust);
+    }
+
+    #[test]
+    fn relay_settings_are_checked_and_can_be_turned_off() {
+        let c = parse("[relay]\nenabled = false").unwrap();
+        assert!(c.relay.is_none());
+        let c = parse(
+            "[trust]\nenforce = false\n[relay]\nport = 2525\nnameserver = \"127.0.0.1:5353\"",
+        )
+        .unwrap();
+        let relay = c.relay.unwrap();
+        assert_eq!((relay.port, relay.enforce_trust), (2525, false));
+        assert_eq!(relay.nameserver, Some("127.0.0.1:5353".parse().unwrap()));
+        for (text, key) in [
+            (
+                "[relay]\nretry_schedule_secs = []",
+                "relay.retry_schedule_secs",
+            ),
+            ("[relay]\nnameserver = \"dns.example\"", "relay.nameserver"),
+            (
+                "[relay]\nmax_per_destination = 0",
+                "relay.max_per_destination",
+            ),
+            ("[trust]\nenforce = \"yes\"", "enforce"),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(key), "{text:?} gave {err:?}");
+        }
     }
 
     #[test]

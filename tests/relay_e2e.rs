@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::operators::{A, B, TrustSpace, submit, trust_client, wait_for};
 use common::{Engine, Server};
+use mssante_testkit::engine_tests_sync;
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -62,90 +63,92 @@ fn assert_accepted(out: &serde_json::Value) {
     assert_eq!(out["data"][0], 250, "{out}");
 }
 
-#[test]
-fn a_to_b_and_back_with_delivery_reports_and_read_receipt() {
-    let space = TrustSpace::new(&[&A, &B]);
-    let a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin"]);
-    let b = space.start_operator(Engine::Sqlite, &B, "", &["dr.durand"]);
-    let (martin, durand) = (A.user("dr.martin"), B.user("dr.durand"));
+engine_tests_sync!(
+    a_to_b_and_back_with_delivery_reports_and_read_receipt,
+    |engine: Engine| {
+        let space = TrustSpace::new(&[&A, &B]);
+        let a = space.start_operator(engine, &A, "", &["dr.martin"]);
+        let b = space.start_operator(engine, &B, "", &["dr.durand"]);
+        let (martin, durand) = (A.user("dr.martin"), B.user("dr.durand"));
 
-    // A → B with a success report asked for.
-    let msg = report(&martin, &durand, "cr-1@lps.test", "CR biologie");
-    let out = submit(
-        &a,
-        &martin,
-        &[&durand],
-        &msg,
-        &["RET=HDRS", "ENVID=env-cr-1"],
-        &["NOTIFY=SUCCESS,FAILURE"],
-    );
-    assert_accepted(&out);
-    let delivered = wait_for_message(&b, &durand, &["CR biologie"], &[&a, &b]);
-    // SPEC.md §5: the message arrives byte for byte (after the trace headers).
-    let body_start = delivered.find("From: <").unwrap();
-    assert_eq!(&delivered.as_bytes()[body_start..], &msg[..]);
-    assert!(delivered.contains(&format!("by {}", B.mta)), "{delivered}");
-
-    // B delivered it and owes A's sender a `delivered` DSN, which travels back B → A.
-    let dsn = wait_for_message(
-        &a,
-        &martin,
-        &["report-type=delivery-status", "Action: delivered"],
-        &[&a, &b],
-    );
-    assert!(
-        dsn.contains(&format!("Final-Recipient: rfc822;{durand}")),
-        "{dsn}"
-    );
-    assert!(dsn.contains("Original-Envelope-Id: env-cr-1"), "{dsn}");
-    assert!(
-        dsn.contains("Message-ID: <cr-1@lps.test>"),
-        "the returned headers: {dsn}"
-    );
-
-    // The recipient's software sends a read receipt; A records it against the original.
-    let out = submit(
-        &b,
-        &durand,
-        &[&martin],
-        &mdn(
-            &durand,
+        // A → B with a success report asked for.
+        let msg = report(&martin, &durand, "cr-1@lps.test", "CR biologie");
+        let out = submit(
+            &a,
             &martin,
-            "cr-1@lps.test",
-            "manual-action/MDN-sent-manually; displayed",
-        ),
-        &[],
-        &[],
-    );
-    assert_accepted(&out);
-    let mdn_in_inbox = wait_for_message(&a, &martin, &["disposition-notification"], &[&a, &b]);
-    assert!(
-        mdn_in_inbox.contains("Disposition: manual-action/MDN-sent-manually; displayed"),
-        "the MDN passes untouched"
-    );
-    let status = a.cli_ok(&["message", "status", "cr-1@lps.test"]);
-    let line = status
-        .lines()
-        .find(|l| l.contains(&durand))
-        .unwrap_or_else(|| panic!("{status}"));
-    assert!(
-        line.contains("delivered") && line.contains("displayed"),
-        "{status}"
-    );
+            &[&durand],
+            &msg,
+            &["RET=HDRS", "ENVID=env-cr-1"],
+            &["NOTIFY=SUCCESS,FAILURE"],
+        );
+        assert_accepted(&out);
+        let delivered = wait_for_message(&b, &durand, &["CR biologie"], &[&a, &b]);
+        // SPEC.md §5: the message arrives byte for byte (after the trace headers).
+        let body_start = delivered.find("From: <").unwrap();
+        assert_eq!(&delivered.as_bytes()[body_start..], &msg[..]);
+        assert!(delivered.contains(&format!("by {}", B.mta)), "{delivered}");
 
-    // And back: B → A.
-    let back = report(&durand, &martin, "reply-1@lps.test", "Re: CR biologie");
-    assert_accepted(&submit(&b, &durand, &[&martin], &back, &[], &[]));
-    wait_for_message(
-        &a,
-        &martin,
-        &["Re: CR biologie", "Message-ID: <reply-1@lps.test>"],
-        &[&a, &b],
-    );
-    wait_for("empty queues", LONG, &[&a, &b], || {
-        (a.queued().is_empty() && b.queued().is_empty()).then_some(())
-    });
-}
+        // B delivered it and owes A's sender a `delivered` DSN, which travels back B → A.
+        let dsn = wait_for_message(
+            &a,
+            &martin,
+            &["report-type=delivery-status", "Action: delivered"],
+            &[&a, &b],
+        );
+        assert!(
+            dsn.contains(&format!("Final-Recipient: rfc822;{durand}")),
+            "{dsn}"
+        );
+        assert!(dsn.contains("Original-Envelope-Id: env-cr-1"), "{dsn}");
+        assert!(
+            dsn.contains("Message-ID: <cr-1@lps.test>"),
+            "the returned headers: {dsn}"
+        );
+
+        // The recipient's software sends a read receipt; A records it against the original.
+        let out = submit(
+            &b,
+            &durand,
+            &[&martin],
+            &mdn(
+                &durand,
+                &martin,
+                "cr-1@lps.test",
+                "manual-action/MDN-sent-manually; displayed",
+            ),
+            &[],
+            &[],
+        );
+        assert_accepted(&out);
+        let mdn_in_inbox = wait_for_message(&a, &martin, &["disposition-notification"], &[&a, &b]);
+        assert!(
+            mdn_in_inbox.contains("Disposition: manual-action/MDN-sent-manually; displayed"),
+            "the MDN passes untouched"
+        );
+        let status = a.cli_ok(&["message", "status", "cr-1@lps.test"]);
+        let line = status
+            .lines()
+            .find(|l| l.contains(&durand))
+            .unwrap_or_else(|| panic!("{status}"));
+        assert!(
+            line.contains("delivered") && line.contains("displayed"),
+            "{status}"
+        );
+
+        // And back: B → A.
+        let back = report(&durand, &martin, "reply-1@lps.test", "Re: CR biologie");
+        assert_accepted(&submit(&b, &durand, &[&martin], &back, &[], &[]));
+        wait_for_message(
+            &a,
+            &martin,
+            &["Re: CR biologie", "Message-ID: <reply-1@lps.test>"],
+            &[&a, &b],
+        );
+        wait_for("empty queues", LONG, &[&a, &b], || {
+            (a.queued().is_empty() && b.queued().is_empty()).then_some(())
+        });
+    }
+);
 
 #[test]
 fn unknown_bal_on_b_gives_a_failed_dsn_with_b_reply() {
@@ -219,11 +222,10 @@ fn b_down_then_back_delayed_dsn_then_delivery() {
     );
 }
 
-#[test]
-fn sigkill_with_a_full_queue_loses_nothing() {
+engine_tests_sync!(sigkill_with_a_full_queue_loses_nothing, |engine: Engine| {
     let space = TrustSpace::new(&[&A, &B]);
-    let mut a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin"]);
-    let mut b = space.prepare_operator(Engine::Sqlite, &B, "", &["dr.durand"]);
+    let mut a = space.start_operator(engine, &A, "", &["dr.martin"]);
+    let mut b = space.prepare_operator(engine, &B, "", &["dr.durand"]);
     let (martin, durand) = (A.user("dr.martin"), B.user("dr.durand"));
     for i in 0..5 {
         let msg = report(
@@ -249,7 +251,7 @@ fn sigkill_with_a_full_queue_loses_nothing() {
     wait_for("A's queue to empty", LONG, &[&a, &b], || {
         a.queued().is_empty().then_some(())
     });
-}
+});
 
 #[test]
 fn the_trust_space_refuses_outsiders() {
