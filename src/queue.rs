@@ -30,6 +30,8 @@ pub enum MessageCommand {
         /// The Message-ID header, with or without <>.
         message_id: String,
     },
+    /// Messages per sending software (`X-MSS-NIL`, SPEC.md §5), for the operator's statistics.
+    NilStats,
 }
 
 fn time(unix: Option<i64>) -> String {
@@ -97,7 +99,15 @@ pub async fn queue(store: &Store, cmd: QueueCommand) -> Result<()> {
 }
 
 pub async fn message(store: &Store, cmd: MessageCommand) -> Result<()> {
-    let MessageCommand::Status { message_id } = cmd;
+    let message_id = match cmd {
+        MessageCommand::Status { message_id } => message_id,
+        MessageCommand::NilStats => {
+            for (nil, count) in store.x_mss_nil_counts().await? {
+                println!("{count:>10}  {nil}");
+            }
+            return Ok(());
+        }
+    };
     let found = store.message_status(&message_id).await?;
     if found.is_empty() {
         bail!("message: no message with Message-ID {message_id} was sent from here");

@@ -344,3 +344,29 @@ fn a_corrupt_whitelist_download_keeps_the_previous_list() {
     ]);
     assert!(check.contains(B.domain), "{check}");
 }
+
+#[test]
+fn return_receipt_to_asks_for_a_delivered_report_and_nil_is_counted() {
+    let space = TrustSpace::new(&[&A]);
+    let a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin", "secretariat"]);
+    let (martin, secretariat) = (A.user("dr.martin"), A.user("secretariat"));
+    let mut msg = report(&martin, &secretariat, "rrt-1@lps.test", "Avec accuse");
+    msg.splice(
+        0..0,
+        format!("Return-Receipt-To: <{martin}>\r\n").into_bytes(),
+    );
+    assert_accepted(&submit(&a, &martin, &[&secretariat], &msg, &[], &[]));
+    let dsn = wait_for_message(&a, &martin, &["Action: delivered"], &[&a]);
+    assert!(
+        dsn.contains(&format!("Final-Recipient: rfc822;{secretariat}")),
+        "{dsn}"
+    );
+    // A report is never reported on: exactly one message in the sender's INBOX.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(inbox(&a, &martin).len(), 1);
+    let stats = a.cli_ok(&["message", "nil-stats"]);
+    assert!(
+        stats.lines().any(|l| l.trim() == "1  LPS-TEST/1.0"),
+        "{stats}"
+    );
+}
