@@ -29,6 +29,7 @@ pub async fn run(config: Config) -> Result<()> {
     let tls = crate::tls::server_config(&identity, None)?;
     let shutdown = CancellationToken::new();
     let trust = open_trust(&config).await?;
+    warn_unlisted_local_domains(&config, &store, &trust).await?;
     let verifier = config.trust.peer_verifier()?;
     let mx_tls = match &verifier {
         Some(v) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
@@ -177,6 +178,28 @@ async fn open_trust(config: &Config) -> Result<Arc<mssante_trust::Trust>> {
     };
     println!("trust      {state}");
     Ok(trust)
+}
+
+/// Peers check our DN against the whitelist entry of our sender domains: a local domain
+/// missing from the list will see its mail refused by every other operator.
+async fn warn_unlisted_local_domains(
+    config: &Config,
+    store: &mssante_store::Store,
+    trust: &mssante_trust::Trust,
+) -> Result<()> {
+    let Some(list) = trust.snapshot().filter(|_| config.trust.enforce) else {
+        return Ok(());
+    };
+    for domain in store.list_domains().await? {
+        if !list.is_listed(&domain.name) {
+            println!(
+                "warning    local domain {} is not in the MSSanté whitelist: other operators will refuse its mail",
+                domain.name
+            );
+            tracing::warn!(domain = %domain.name, "local domain not in the MSSanté whitelist");
+        }
+    }
+    Ok(())
 }
 
 /// The outbound queue worker, when enabled and able to verify peers.

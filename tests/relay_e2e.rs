@@ -207,7 +207,20 @@ fn b_down_then_back_delayed_dsn_then_delivery() {
     let delayed = wait_for_message(&a, &martin, &["Action: delayed"], &[&a]);
     assert!(delayed.contains("Will-Retry-Until:"), "{delayed}");
     assert_eq!(a.queued().len(), 1, "still queued while B is down");
+    // The administrator sees it waiting, with the reason, and can make it due now.
+    let list = a.cli_ok(&["queue", "list"]);
+    assert!(
+        list.contains(&durand) && list.contains("1 recipient(s) queued"),
+        "{list}"
+    );
+    let id = a.queued()[0].id.to_string();
+    let show = a.cli_ok(&["queue", "show", &id]);
+    assert!(
+        show.contains(&durand) && show.contains("Connection refused"),
+        "{show}"
+    );
     b.spawn();
+    assert!(a.cli_ok(&["queue", "retry", "--all"]).contains("due now"));
     wait_for_message(&b, &durand, &["CR en attente"], &[&a, &b]);
     wait_for("A's queue to empty", LONG, &[&a, &b], || {
         a.queued().is_empty().then_some(())
@@ -348,7 +361,15 @@ fn a_corrupt_whitelist_download_keeps_the_previous_list() {
 #[test]
 fn return_receipt_to_asks_for_a_delivered_report_and_nil_is_counted() {
     let space = TrustSpace::new(&[&A]);
-    let a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin", "secretariat"]);
+    let mut a = space.prepare_operator(Engine::Sqlite, &A, "", &["dr.martin", "secretariat"]);
+    a.cli_ok(&["domain", "add", "pas-listee.mssante.fr"]);
+    a.spawn();
+    let log = a.log();
+    assert!(
+        log.contains("local domain pas-listee.mssante.fr is not in the MSSanté whitelist")
+            && !log.contains(&format!("local domain {} is not", A.domain)),
+        "{log}"
+    );
     let (martin, secretariat) = (A.user("dr.martin"), A.user("secretariat"));
     let mut msg = report(&martin, &secretariat, "rrt-1@lps.test", "Avec accuse");
     msg.splice(
@@ -368,5 +389,27 @@ fn return_receipt_to_asks_for_a_delivered_report_and_nil_is_counted() {
     assert!(
         stats.lines().any(|l| l.trim() == "1  LPS-TEST/1.0"),
         "{stats}"
+    );
+}
+
+#[test]
+fn administrators_delete_queued_mail() {
+    let space = TrustSpace::new(&[&A, &B]);
+    let a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin"]);
+    let (martin, durand) = (A.user("dr.martin"), B.user("dr.durand"));
+    let msg = report(&martin, &durand, "del-1@lps.test", "A supprimer");
+    assert_accepted(&submit(&a, &martin, &[&durand], &msg, &[], &[]));
+    let id = wait_for("a queued entry", LONG, &[&a], || {
+        a.queued().first().map(|q| q.id)
+    });
+    let out = a.cli(&["queue", "delete", "999999"]);
+    assert!(!out.status.success(), "an unknown id is an error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("999999"));
+    a.cli_ok(&["queue", "delete", &id.to_string()]);
+    assert!(a.queued().is_empty());
+    let status = a.cli_ok(&["message", "status", "del-1@lps.test"]);
+    assert!(
+        status.contains("failed") && status.contains("administrator"),
+        "{status}"
     );
 }
