@@ -137,6 +137,14 @@ pub struct Envelope {
 /// What the peer said for each recipient: accepted (with the final DATA reply) or refused.
 pub type RcptResults = Vec<Result<Reply, ClientError>>;
 
+/// The replies to the envelope commands of one transaction.
+struct EnvelopeReplies {
+    mail: Reply,
+    rcpts: Vec<Reply>,
+    /// `None` when DATA was not sent (no recipient accepted, without pipelining).
+    data: Option<Reply>,
+}
+
 enum Transport {
     Plain(BufReader<TcpStream>),
     Tls(Box<BufReader<TlsStream<TcpStream>>>),
@@ -150,7 +158,7 @@ pub struct SmtpClient {
     /// The peer as named in DSNs: `dns;<mx host>` (RFC 3464 §2.3.5 Remote-MTA).
     pub remote_mta: String,
     peer_certificates: Vec<CertificateDer<'static>>,
-    timeout: Duration,
+    timeouts: Timeouts,
 }
 
 /// Time limits of the client (RFC 5321 §4.5.3.2 gives the minimums).
@@ -197,7 +205,7 @@ impl SmtpClient {
             extensions: Extensions::default(),
             remote_mta: format!("dns;{mx_host}"),
             peer_certificates: Vec::new(),
-            timeout: timeouts.command,
+            timeouts,
         };
         let greeting = client.read_reply().await?;
         if greeting.code != 220 {
@@ -231,13 +239,16 @@ impl SmtpClient {
         let server_name = ServerName::try_from(mx_host.to_string()).map_err(|e| {
             ClientError::temporary("4.4.2", format!("invalid MX name {mx_host}: {e}"))
         })?;
-        let stream = tokio::time::timeout(self.timeout, tls.connect(server_name, tcp.into_inner()))
-            .await
-            .map_err(|_| ClientError::temporary("4.7.5", "TLS handshake timed out"))?
-            .map_err(|e| {
-                // RFC 3463 X.7.5: cryptographic failure (untrusted certificate, no common version).
-                ClientError::temporary("4.7.5", format!("TLS handshake with {mx_host} failed: {e}"))
-            })?;
+        let stream = tokio::time::timeout(
+            self.timeouts.command,
+            tls.connect(server_name, tcp.into_inner()),
+        )
+        .await
+        .map_err(|_| ClientError::temporary("4.7.5", "TLS handshake timed out"))?
+        .map_err(|e| {
+            // RFC 3463 X.7.5: cryptographic failure (untrusted certificate, no common version).
+            ClientError::temporary("4.7.5", format!("TLS handshake with {mx_host} failed: {e}"))
+        })?;
         self.peer_certificates = stream
             .get_ref()
             .1
@@ -264,33 +275,42 @@ impl SmtpClient {
 
     /// One transaction: MAIL, RCPT for each recipient, DATA. The result per recipient is
     /// what happened to it; `Err` when the whole transaction failed before any recipient
-    /// could be judged (MAIL refused, connection lost).
+    /// could be judged (MAIL refused, connection lost). The connection is left ready for
+    /// the next transaction (no RSET needed after a completed one, RFC 5321 §4.1.1.4).
     pub async fn send(&mut self, env: &Envelope, body: &[u8]) -> Result<RcptResults, ClientError> {
-        let reply = self.command(&self.mail_command(env, body)).await?;
-        if !reply.is_positive() {
-            return Err(ClientError::from_reply("MAIL FROM", &reply));
+        let replies = match self.extensions.pipelining {
+            true => self.envelope_pipelined(env, body).await?,
+            false => self.envelope_in_turn(env, body).await?,
+        };
+        if !replies.mail.is_positive() {
+            self.abandon_data(replies.data.as_ref()).await?;
+            return Err(ClientError::from_reply("MAIL FROM", &replies.mail));
         }
-        let mut results: RcptResults = Vec::with_capacity(env.rcpts.len());
-        for rcpt in &env.rcpts {
-            let reply = self.command(&self.rcpt_command(rcpt)).await?;
-            results.push(match reply.is_positive() {
-                true => Ok(reply),
-                false => Err(ClientError::from_reply("RCPT TO", &reply)),
-            });
-        }
+        let results: RcptResults = replies
+            .rcpts
+            .iter()
+            .map(|reply| match reply.is_positive() {
+                true => Ok(reply.clone()),
+                false => Err(ClientError::from_reply("RCPT TO", reply)),
+            })
+            .collect();
         if results.iter().all(Result::is_err) {
+            self.abandon_data(replies.data.as_ref()).await?;
             self.command("RSET").await?;
             return Ok(results);
         }
-        let reply = self.command("DATA").await?;
-        if reply.code != 354 {
-            let failure = ClientError::from_reply("DATA", &reply);
-            return Ok(fail_accepted(results, failure));
+        let data = replies
+            .data
+            .expect("DATA is sent once a recipient is accepted");
+        if data.code != 354 {
+            self.command("RSET").await?;
+            return Ok(fail_accepted(
+                results,
+                ClientError::from_reply("DATA", &data),
+            ));
         }
         self.write_body(body).await?;
-        let final_reply = self
-            .read_reply_within(self.timeout.max(Duration::from_secs(600)))
-            .await?;
+        let final_reply = self.read_reply_within(self.timeouts.data_end).await?;
         if !final_reply.is_positive() {
             let failure = ClientError::from_reply("end of DATA", &final_reply);
             return Ok(fail_accepted(results, failure));
@@ -299,6 +319,63 @@ impl SmtpClient {
             .into_iter()
             .map(|r| r.map(|_| final_reply.clone()))
             .collect())
+    }
+
+    /// RFC 2920 §3.1: MAIL, every RCPT and DATA in one write, then the replies in order.
+    async fn envelope_pipelined(
+        &mut self,
+        env: &Envelope,
+        body: &[u8],
+    ) -> Result<EnvelopeReplies, ClientError> {
+        let mut batch = format!("{}\r\n", self.mail_command(env, body));
+        for rcpt in &env.rcpts {
+            batch.push_str(&self.rcpt_command(rcpt));
+            batch.push_str("\r\n");
+        }
+        batch.push_str("DATA\r\n");
+        self.write_all(batch.as_bytes()).await?;
+        let mail = self.read_reply().await?;
+        let mut rcpts = Vec::with_capacity(env.rcpts.len());
+        for _ in &env.rcpts {
+            rcpts.push(self.read_reply().await?);
+        }
+        let data = Some(self.read_reply().await?);
+        Ok(EnvelopeReplies { mail, rcpts, data })
+    }
+
+    /// Without PIPELINING: one command, one reply; DATA only when a recipient was accepted.
+    async fn envelope_in_turn(
+        &mut self,
+        env: &Envelope,
+        body: &[u8],
+    ) -> Result<EnvelopeReplies, ClientError> {
+        let mail = self.command(&self.mail_command(env, body)).await?;
+        if !mail.is_positive() {
+            return Ok(EnvelopeReplies {
+                mail,
+                rcpts: Vec::new(),
+                data: None,
+            });
+        }
+        let mut rcpts = Vec::with_capacity(env.rcpts.len());
+        for rcpt in &env.rcpts {
+            rcpts.push(self.command(&self.rcpt_command(rcpt)).await?);
+        }
+        let data = match rcpts.iter().any(Reply::is_positive) {
+            true => Some(self.command("DATA").await?),
+            false => None,
+        };
+        Ok(EnvelopeReplies { mail, rcpts, data })
+    }
+
+    /// RFC 2920 §3.1: a pipelined DATA accepted although nothing can be sent gets an empty
+    /// message (a lone dot), whose reply is read and ignored.
+    async fn abandon_data(&mut self, data: Option<&Reply>) -> Result<(), ClientError> {
+        if data.is_some_and(|d| d.code == 354) {
+            self.write_all(b".\r\n").await?;
+            self.read_reply().await?;
+        }
+        Ok(())
     }
 
     fn mail_command(&self, env: &Envelope, body: &[u8]) -> String {
@@ -338,15 +415,6 @@ impl SmtpClient {
         cmd
     }
 
-    /// Ends a transaction so the connection can carry the next one.
-    pub async fn reset(&mut self) -> Result<(), ClientError> {
-        let reply = self.command("RSET").await?;
-        match reply.code {
-            250 => Ok(()),
-            _ => Err(ClientError::from_reply("RSET", &reply)),
-        }
-    }
-
     pub async fn quit(mut self) {
         let _ = self.command("QUIT").await;
     }
@@ -373,7 +441,7 @@ impl SmtpClient {
     }
 
     async fn read_reply(&mut self) -> Result<Reply, ClientError> {
-        self.read_reply_within(self.timeout).await
+        self.read_reply_within(self.timeouts.command).await
     }
 
     async fn read_reply_within(&mut self, limit: Duration) -> Result<Reply, ClientError> {

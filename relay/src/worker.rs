@@ -288,7 +288,7 @@ impl Relay {
         let key = format!("{}:{}", host.name, self.ctx.config.port);
         if let Some(mut client) = self.pool.take(&key) {
             match client.send(envelope, body).await {
-                Ok(results) => return Ok(self.finish(key, client, results).await),
+                Ok(results) => return Ok(self.finish(key, client, results)),
                 // A pooled connection the peer closed meanwhile: open a fresh one.
                 Err(e) if e.status == "4.4.2" => {}
                 Err(e) => return Err(e),
@@ -296,19 +296,19 @@ impl Relay {
         }
         let mut client = self.connect(host, domain).await?;
         let results = client.send(envelope, body).await?;
-        Ok(self.finish(key, client, results).await)
+        Ok(self.finish(key, client, results))
     }
 
-    async fn finish(
+    /// Keeps the connection for the next message to this host: `send` leaves it between
+    /// transactions.
+    fn finish(
         &self,
         key: String,
-        mut client: SmtpClient,
+        client: SmtpClient,
         results: RcptResults,
     ) -> (String, bool, RcptResults) {
         let done = (client.remote_mta.clone(), client.extensions.dsn, results);
-        if client.reset().await.is_ok() {
-            self.pool.put(&key, client);
-        }
+        self.pool.put(&key, client);
         done
     }
 
