@@ -8,7 +8,8 @@
 #
 # Settings: RUNS (3), OUT (/tmp/mssante-bench-results), N (2000 messages), C (16 connections),
 # WORKLOADS (smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000 idle-10000),
-# TARGETS (ours ref; ours is skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN,
+# TARGETS (ours ref; also ours-pg: ours on a throwaway PostgreSQL, and ref-tuned; ours is
+# skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN,
 # IMAP_TLS (starttls | implicit | none: the same on both sides; ours requires TLS before LOGIN),
 # IMAP_S (50 sessions in imap-mix), IMAP_DURATION (30 s).
 # idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
@@ -61,7 +62,10 @@ start() {
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
-        ours) bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
+        ours|ours-pg)
+              [ "$1" = ours ] || export OURS_ENGINE=postgres
+              bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
+              unset OURS_ENGINE
               SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PID
               [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
@@ -71,7 +75,7 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours) bench/ours.sh stop >/dev/null ;;
+        ours|ours-pg) bench/ours.sh stop >/dev/null ;;
     esac
 }
 

@@ -11,6 +11,9 @@
 #   bench/ours.sh status    process and listeners
 #   bench/ours.sh stop      stop it by PID and remove the state (OURS_KEEP=1 keeps it)
 #
+# OURS_ENGINE=postgres runs the store on a throwaway PostgreSQL cluster (initdb + pg_ctl as
+# user postgres, fsync on, default settings, loopback port OURS_PG_PORT, 5499) instead of SQLite.
+#
 # Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
 # REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
 # server, 10,000 idle sessions need 10,000 descriptors).
@@ -25,6 +28,9 @@ NOFILE=${OURS_NOFILE:-65536}
 USERS=${REF_USERS:-100}
 DOMAIN=${REF_DOMAIN:-bench.test}
 STATE=/tmp/mssante-ours.current
+ENGINE=${OURS_ENGINE:-sqlite}
+PG_PORT=${OURS_PG_PORT:-5499}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 die() { echo "ours.sh: $*" >&2; exit 1; }
 base_dir() { [ -f "$STATE" ] && cat "$STATE"; }
@@ -36,10 +42,20 @@ start() {
     local b
     b=$(mktemp -d /tmp/mssante-ours-XXXX)
     echo "$b" > "$STATE"
+    local url="sqlite://$b/data/mssante.db"
+    if [ "$ENGINE" = postgres ]; then
+        pg_start "$b"
+        url="postgres://postgres@127.0.0.1:$PG_PORT/mssante"
+    fi
     cat > "$b/mssante.toml" <<CONF
 hostname = "ours.$DOMAIN"
 data_dir = "$b/data"
-database_url = "sqlite://$b/data/mssante.db"
+database_url = "$url"
+
+# The reference is a plaintext Postfix without client certificates: compare like with like.
+# (The MSSanté trust-space checks cost one certificate validation per TLS session.)
+[trust]
+enforce = false
 
 [listen]
 smtp = "127.0.0.1:$SMTP_PORT"
@@ -79,6 +95,23 @@ check_listeners() {
     [ -z "$bad" ] || { echo "ours.sh: non-loopback listeners: $bad" >&2; stop; exit 1; }
 }
 
+# A throwaway PostgreSQL cluster in $1/pg, owned by postgres (initdb refuses root).
+pg_start() {
+    local b=$1
+    [ -n "$PG_BIN" ] || die "OURS_ENGINE=postgres needs Debian's postgresql package"
+    mkdir -p "$b/pg" && chown postgres "$b/pg" && chmod 755 "$b"
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$b/pg/data" -A trust -U postgres >/dev/null
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$b/pg/data" -l "$b/pg/log" -w \
+        -o "-p $PG_PORT -k $b/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" mssante
+}
+
+pg_stop() {
+    local b=$1
+    [ -d "$b/pg/data" ] || return 0
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$b/pg/data" -m fast -w stop >/dev/null || true
+}
+
 stop() {
     local b p i
     b=$(base_dir) || true
@@ -89,6 +122,7 @@ stop() {
         for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
     fi
+    pg_stop "$b"
     rm -f "$STATE"
     if [ "${OURS_KEEP:-0}" = 1 ]; then echo "state kept in $b"; else rm -rf "$b"; fi
 }
@@ -98,7 +132,9 @@ count() {
     b=$(base_dir) || true
     [ -n "$b" ] || die "not running"
     local q="SELECT count(*) FROM mailbox_messages"
-    if command -v sqlite3 >/dev/null; then
+    if [ -d "$b/pg/data" ]; then
+        psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d mssante -tAc "$q"
+    elif command -v sqlite3 >/dev/null; then
         sqlite3 -readonly -cmd ".timeout 10000" "$b/data/mssante.db" "$q"
     else
         python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1], timeout=10).execute(sys.argv[2]).fetchone()[0])" "$b/data/mssante.db" "$q"

@@ -568,10 +568,25 @@ engine_tests_sync!(a_storage_failure_answers_451_and_keeps_nothing, |engine| {
     let blobs = server.db.data_path().join("blobs");
     std::fs::remove_dir_all(&blobs).unwrap();
     std::fs::write(&blobs, b"a file where the blob directory should be").unwrap();
+    // A body too large for the database (ADR 0009) goes through the blob store.
+    let big = server.db.data_path().join("big.eml");
+    let mut body = format!("From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: big\r\n\r\n");
+    while body.len() <= mssante_store::INLINE_BLOB_MAX {
+        body.push_str(&"0123456789".repeat(7));
+        body.push_str("\r\n");
+    }
+    std::fs::write(&big, body).unwrap();
     let out = py(
         "mx",
         &server,
-        &["--sender", "lab@labo.mssante.fr", "--rcpt", DR],
+        &[
+            "--sender",
+            "lab@labo.mssante.fr",
+            "--rcpt",
+            DR,
+            "--message-file",
+            big.to_str().unwrap(),
+        ],
     );
     assert_eq!(code(&out["data"]), 451, "{out}");
     assert!(text(&out["data"]).starts_with("4.3.0"), "{out}");

@@ -136,13 +136,13 @@ impl Store {
         }
         let hash = blob_hash(&msg.raw);
         let size = msg.raw.len() as i64;
-        self.write_blob(&hash, msg.raw).await?;
+        let blob = self.prepare_blob(&hash, msg.raw).await?;
 
         let t = now();
         let mut w = self.write_txn().await?;
         // The first statement is a write, so on SQLite the transaction takes the write lock
         // at once and never has to upgrade a read snapshot.
-        record_blob(&mut w.txn, &hash, size).await?;
+        record_blob(&mut w.txn, &hash, size, &blob).await?;
         let row = sqlx::query(
             "INSERT INTO messages (blob_hash, size, received_at, mail_from, envid, ret, source, auth_bal_id, \
              message_id_hdr, subject, x_mss_nil) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
@@ -216,13 +216,18 @@ impl Store {
         })
     }
 
-    pub(crate) async fn write_blob(&self, hash: &str, raw: Vec<u8>) -> Result<()> {
+    /// Makes a message body ready to be recorded: a small one is kept for the
+    /// transaction; a large one is written (and fsynced) as a file first.
+    pub(crate) async fn prepare_blob(&self, hash: &str, raw: Vec<u8>) -> Result<PreparedBlob> {
+        if raw.len() <= INLINE_BLOB_MAX {
+            return Ok(PreparedBlob::Inline(raw));
+        }
         let store = self.clone();
         let hash = hash.to_string();
         tokio::task::spawn_blocking(move || store.inner.blobs.put(&hash, &raw))
             .await
             .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        Ok(())
+        Ok(PreparedBlob::File)
     }
 
     /// Number of stored messages (one per accepted message, whatever its recipients).
@@ -234,12 +239,25 @@ impl Store {
     }
 }
 
-/// Records a blob written to the blob store (once per content: `ON CONFLICT`, which SQLite
-/// and PostgreSQL both accept).
+/// Message bodies up to this size are stored in the database, inside the transaction that
+/// accepts the message: one durable commit per message instead of three fsyncs (file,
+/// directory, WAL). Larger ones (imaging, big attachments) go to the blob store. ADR 0009.
+pub const INLINE_BLOB_MAX: usize = 256 * 1024;
+
+/// Where a body goes, decided by [`Store::prepare_blob`].
+pub(crate) enum PreparedBlob {
+    /// Written with the transaction's rows.
+    Inline(Vec<u8>),
+    /// Already durable in the blob store.
+    File,
+}
+
+/// Records a blob (once per content: `ON CONFLICT`, which SQLite and PostgreSQL both accept).
 pub(crate) async fn record_blob(
     txn: &mut sqlx::Transaction<'static, sqlx::Any>,
     hash: &str,
     size: i64,
+    blob: &PreparedBlob,
 ) -> Result<()> {
     sqlx::query("INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
         .bind(hash)
@@ -247,6 +265,15 @@ pub(crate) async fn record_blob(
         .bind(now())
         .execute(&mut **txn)
         .await?;
+    if let PreparedBlob::Inline(bytes) = blob {
+        sqlx::query(
+            "INSERT INTO blob_data (hash, data) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(bytes.as_slice())
+        .execute(&mut **txn)
+        .await?;
+    }
     Ok(())
 }
 

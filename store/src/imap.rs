@@ -491,9 +491,9 @@ impl Store {
     ) -> Result<(u32, u32)> {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
-        self.write_blob(&hash, raw).await?;
+        let blob = self.prepare_blob(&hash, raw).await?;
         let mut w = self.write_txn().await?;
-        crate::delivery::record_blob(&mut w.txn, &hash, size).await?;
+        crate::delivery::record_blob(&mut w.txn, &hash, size, &blob).await?;
         let row = sqlx::query(
             "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
              VALUES ($1, $2, $3, '', 'imap', $4, $5, $6) RETURNING id",

@@ -26,8 +26,8 @@ pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use blob::{BlobStore, FsBlobStore, blob_hash};
 pub use db::Engine;
 pub use delivery::{
-    DeliveryReceipt, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
-    Source, accepts_mail,
+    DeliveryReceipt, INLINE_BLOB_MAX, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup,
+    RecipientSpec, Ret, Source, accepts_mail,
 };
 pub use directory::{
     DirectoryCount, DirectoryEntry, DirectoryRow, FinishOptions, INSERT_BATCH_ROWS, ImportChanges,

@@ -136,8 +136,16 @@ impl Store {
             .collect()
     }
 
-    /// The bytes of a stored message.
+    /// The bytes of a stored message: from the database when it is small (ADR 0009),
+    /// from the blob store otherwise.
     pub async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
+        let inline = sqlx::query("SELECT data FROM blob_data WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?;
+        if let Some(row) = inline {
+            return Ok(row.try_get::<Vec<u8>, _>("data")?);
+        }
         let store = self.clone();
         let hash = hash.to_string();
         tokio::task::spawn_blocking(move || store.inner.blobs.get(&hash))

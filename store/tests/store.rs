@@ -275,7 +275,10 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
         assert_eq!(store.read_blob(&msgs[0].blob_hash).await.unwrap(), raw);
     }
     let blob_files = walk_files(&db.data_path().join("blobs"));
-    assert_eq!(blob_files, 1, "the message is stored once");
+    assert_eq!(
+        blob_files, 0,
+        "a small message lives in the database (ADR 0009)"
+    );
     let queued = store.queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].address, "dr@other.mssante.fr");
@@ -332,6 +335,72 @@ engine_tests!(
     }
 );
 
+fn large_body() -> Vec<u8> {
+    let mut raw = b"Subject: imagerie\r\n\r\n".to_vec();
+    while raw.len() <= INLINE_BLOB_MAX {
+        raw.extend_from_slice(&[b'x'; 998]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw
+}
+
+engine_tests!(
+    large_bodies_go_to_the_blob_store_once,
+    |engine| async move {
+        let (store, db) = open(engine).await;
+        store.add_domain("ch-x.mssante.fr").await.unwrap();
+        let a = store
+            .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+            .await
+            .unwrap();
+        let b = store
+            .create_bal(&per("b@ch-x.mssante.fr", "10003456790"))
+            .await
+            .unwrap();
+        let raw = large_body();
+        for _ in 0..2 {
+            store
+                .deliver(message(
+                    &raw,
+                    vec![
+                        local("a@ch-x.mssante.fr", a.id),
+                        local("b@ch-x.mssante.fr", b.id),
+                    ],
+                ))
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            walk_files(&db.data_path().join("blobs")),
+            1,
+            "one file per content"
+        );
+        let msgs = store
+            .mailbox_messages("b@ch-x.mssante.fr", "INBOX")
+            .await
+            .unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(store.read_blob(&msgs[1].blob_hash).await.unwrap(), raw);
+        // And a small one is read back from the database.
+        store
+            .deliver(message(
+                b"Subject: petit\r\n\r\nx\r\n",
+                vec![local("a@ch-x.mssante.fr", a.id)],
+            ))
+            .await
+            .unwrap();
+        let msgs = store
+            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.read_blob(&msgs[2].blob_hash).await.unwrap(),
+            b"Subject: petit\r\n\r\nx\r\n"
+        );
+        assert_eq!(walk_files(&db.data_path().join("blobs")), 1);
+    }
+);
+
 engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
     let (store, db) = open(engine).await;
     store.add_domain("ch-x.mssante.fr").await.unwrap();
@@ -345,7 +414,7 @@ engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
     std::fs::write(&blobs, b"not a directory").unwrap();
     let err = store
         .deliver(message(
-            b"Subject: x\r\n\r\nx\r\n",
+            &large_body(),
             vec![local("a@ch-x.mssante.fr", a.id)],
         ))
         .await

@@ -145,21 +145,58 @@ impl Server {
         );
     }
 
+    /// Starts `mssante serve`. A loopback port picked free may be taken by another test
+    /// before the server binds it: then the ports are picked again (twice at most).
     pub fn spawn(&mut self) {
-        let log = std::fs::File::create(&self.log_path).unwrap();
-        let child = Command::new(binary())
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start mssante serve");
-        self.child = Some(child);
-        self.wait_until_listening();
+        for attempt in 0..3 {
+            let log = std::fs::File::create(&self.log_path).unwrap();
+            let child = Command::new(binary())
+                .args(["serve", "--config"])
+                .arg(&self.config_path)
+                .env("RUST_LOG", "info")
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start mssante serve");
+            self.child = Some(child);
+            match self.wait_until_listening() {
+                Ok(()) => return,
+                Err(status) if attempt < 2 && self.log().contains("cannot listen on") => {
+                    eprintln!("server exited with {status} (port taken meanwhile); new ports");
+                    self.child = None;
+                    self.pick_new_ports();
+                }
+                Err(status) => panic!("server exited with {status}: {}", self.log()),
+            }
+        }
     }
 
-    fn wait_until_listening(&mut self) {
+    /// New free loopback ports for the listeners on 127.0.0.1, rewritten in the config.
+    fn pick_new_ports(&mut self) {
+        let mut config = std::fs::read_to_string(&self.config_path).unwrap();
+        let loopback: std::net::IpAddr = [127, 0, 0, 1].into();
+        let mut ports = vec![
+            &mut self.ports.submission,
+            &mut self.ports.submissions,
+            &mut self.ports.imap,
+            &mut self.ports.imaps,
+        ];
+        if self.ports.smtp_ip == loopback {
+            ports.push(&mut self.ports.smtp);
+        }
+        for port in ports {
+            let fresh = free_port();
+            config = config.replace(
+                &format!("127.0.0.1:{port}\""),
+                &format!("127.0.0.1:{fresh}\""),
+            );
+            *port = fresh;
+        }
+        std::fs::write(&self.config_path, config).unwrap();
+    }
+
+    /// Waits for every listener; `Err(exit status)` when the server stopped instead.
+    fn wait_until_listening(&mut self) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + Duration::from_secs(30);
         for port in [
             self.ports.smtp,
@@ -175,7 +212,7 @@ impl Server {
             let addr = SocketAddr::new(ip, port);
             while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                    panic!("server exited with {status}: {}", self.log());
+                    return Err(status);
                 }
                 assert!(
                     Instant::now() < deadline,
@@ -185,6 +222,7 @@ impl Server {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
+        Ok(())
     }
 
     pub fn log(&self) -> String {
