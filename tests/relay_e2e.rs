@@ -101,6 +101,10 @@ engine_tests_sync!(
         );
         assert!(dsn.contains("Original-Envelope-Id: env-cr-1"), "{dsn}");
         assert!(
+            dsn.contains("Content-Description: Message Headers"),
+            "RET=HDRS, delivered: {dsn}"
+        );
+        assert!(
             dsn.contains("Message-ID: <cr-1@lps.test>"),
             "the returned headers: {dsn}"
         );

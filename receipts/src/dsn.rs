@@ -90,14 +90,24 @@ pub fn build_dsn(r: &DsnReport) -> Vec<u8> {
     let text = qp_encode(&human_text(r, &host));
     let status = delivery_status(r, &host);
     // RFC 6522 §3 / RFC 3464 §2.4: RET=HDRS (or none) returns the header section only.
-    let (orig_type, orig_desc, orig) = if r.return_full {
-        ("message/rfc822", "Undelivered Message", r.original)
-    } else {
-        (
+    // "Undelivered" only when something was not delivered (as Postfix labels them).
+    let undelivered = r
+        .recipients
+        .iter()
+        .any(|x| matches!(x.action, Action::Failed | Action::Delayed));
+    let (orig_type, orig_desc, orig) = match (r.return_full, undelivered) {
+        (true, true) => ("message/rfc822", "Undelivered Message", r.original),
+        (true, false) => ("message/rfc822", "Message", r.original),
+        (false, true) => (
             "text/rfc822-headers",
             "Undelivered Message Headers",
             header_section(r.original),
-        )
+        ),
+        (false, false) => (
+            "text/rfc822-headers",
+            "Message Headers",
+            header_section(r.original),
+        ),
     };
     // RFC 2045 §6.2 / RFC 2046 §5.2.1: message/rfc822 and multipart allow 7bit, 8bit, binary only.
     let eight_bit = !orig.is_ascii();

@@ -128,92 +128,36 @@ impl Store {
     }
 
     /// Stores a message durably for all its recipients. See the module documentation.
-    pub async fn deliver(&self, msg: IncomingMessage) -> Result<DeliveryReceipt> {
+    /// On SQLite, concurrent deliveries share one commit (group commit, `group_commit.rs`).
+    pub async fn deliver(&self, mut msg: IncomingMessage) -> Result<DeliveryReceipt> {
         if msg.recipients.is_empty() {
             return Err(StoreError::Invalid(
                 "a message needs at least one recipient".into(),
             ));
         }
-        let hash = blob_hash(&msg.raw);
-        let size = msg.raw.len() as i64;
-        let blob = self.prepare_blob(&hash, msg.raw).await?;
-
-        let t = now();
-        let mut w = self.write_txn().await?;
-        // The first statement is a write, so on SQLite the transaction takes the write lock
-        // at once and never has to upgrade a read snapshot.
-        record_blob(&mut w.txn, &hash, size, &blob).await?;
-        let row = sqlx::query(
-            "INSERT INTO messages (blob_hash, size, received_at, mail_from, envid, ret, source, auth_bal_id, \
-             message_id_hdr, subject, x_mss_nil) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
-        )
-        .bind(&hash)
-        .bind(size)
-        .bind(t)
-        .bind(&msg.mail_from)
-        .bind(msg.envid.clone())
-        .bind(msg.ret.map(Ret::as_str))
-        .bind(msg.source.as_str())
-        .bind(msg.auth_bal_id)
-        .bind(msg.meta.message_id.clone())
-        .bind(msg.meta.subject.clone())
-        .bind(msg.meta.x_mss_nil.clone())
-        .fetch_one(&mut *w.txn)
-        .await?;
-        let message_id: i64 = row.try_get("id")?;
-
-        let mut delivered_to = HashSet::new();
-        let mut inboxes = Vec::new();
-        let mut queued_remote = 0;
-        for rcpt in &msg.recipients {
-            let (status, bal_id, next_attempt, report_due) = match rcpt.disposition {
-                RcptDisposition::Local { bal_id } => {
-                    // Two addresses may lead to one BAL: one copy per BAL.
-                    if delivered_to.insert(bal_id) {
-                        inboxes.push(append_to_inbox(&mut w.txn, bal_id, message_id, t).await?);
-                    }
-                    // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
-                    let success = notify_wants(rcpt.notify.as_deref(), &msg.mail_from, "SUCCESS");
-                    (
-                        "delivered",
-                        Some(bal_id),
-                        None,
-                        success.then_some("delivered"),
-                    )
-                }
-                RcptDisposition::Remote => {
-                    queued_remote += 1;
-                    ("queued", None, Some(t), None)
-                }
-            };
-            sqlx::query(
-                "INSERT INTO recipients (message_id, address, orcpt, notify, bal_id, status, attempts, \
-                 next_attempt, updated_at, dsn_status, report_due) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)",
-            )
-            .bind(message_id)
-            .bind(rcpt.address.as_str())
-            .bind(rcpt.orcpt.clone())
-            .bind(rcpt.notify.clone())
-            .bind(bal_id)
-            .bind(status)
-            .bind(next_attempt)
-            .bind(t)
-            .bind((status == "delivered").then_some("2.0.0"))
-            .bind(report_due)
-            .execute(&mut *w.txn)
-            .await?;
-        }
-        record_tracking(&mut w.txn, &msg.meta.tracking, message_id, t).await?;
-        w.commit().await?;
+        let raw = std::mem::take(&mut msg.raw);
+        let hash = blob_hash(&raw);
+        let size = raw.len() as i64;
+        let blob = self.prepare_blob(&hash, raw).await?;
+        let prepared = PreparedMessage {
+            msg,
+            hash,
+            size,
+            blob,
+        };
+        let (receipt, inboxes) = match &self.inner.group_commit {
+            Some(batcher) => batcher.submit(prepared).await?,
+            None => {
+                let mut w = self.write_txn().await?;
+                let done = insert_message(&mut w.txn, &prepared, now()).await?;
+                w.commit().await?;
+                done
+            }
+        };
         for inbox in inboxes {
             self.notify(inbox).await;
         }
-        Ok(DeliveryReceipt {
-            message_id,
-            blob_hash: hash,
-            delivered_local: delivered_to.len(),
-            queued_remote,
-        })
+        Ok(receipt)
     }
 
     /// Makes a message body ready to be recorded: a small one is kept for the
@@ -237,6 +181,96 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// A message whose body is ready (in memory for the database, or durable as a file),
+/// waiting for its rows.
+pub(crate) struct PreparedMessage {
+    pub msg: IncomingMessage,
+    pub hash: String,
+    pub size: i64,
+    pub blob: PreparedBlob,
+}
+
+/// The rows of one accepted message, inside the caller's transaction. Returns the receipt
+/// and the INBOX folders that changed (notified after commit).
+pub(crate) async fn insert_message(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    p: &PreparedMessage,
+    t: i64,
+) -> Result<(DeliveryReceipt, Vec<i64>)> {
+    let (msg, hash, size) = (&p.msg, &p.hash, p.size);
+    // The first statement is a write, so on SQLite the transaction takes the write lock at
+    // once and never has to upgrade a read snapshot.
+    record_blob(txn, hash, size, &p.blob).await?;
+    let row = sqlx::query(
+        "INSERT INTO messages (blob_hash, size, received_at, mail_from, envid, ret, source, auth_bal_id, \
+         message_id_hdr, subject, x_mss_nil) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(hash)
+    .bind(size)
+    .bind(t)
+    .bind(&msg.mail_from)
+    .bind(msg.envid.clone())
+    .bind(msg.ret.map(Ret::as_str))
+    .bind(msg.source.as_str())
+    .bind(msg.auth_bal_id)
+    .bind(msg.meta.message_id.clone())
+    .bind(msg.meta.subject.clone())
+    .bind(msg.meta.x_mss_nil.clone())
+    .fetch_one(&mut **txn)
+    .await?;
+    let message_id: i64 = row.try_get("id")?;
+
+    let mut delivered_to = HashSet::new();
+    let mut inboxes = Vec::new();
+    let mut queued_remote = 0;
+    for rcpt in &msg.recipients {
+        let (status, bal_id, next_attempt, report_due) = match rcpt.disposition {
+            RcptDisposition::Local { bal_id } => {
+                // Two addresses may lead to one BAL: one copy per BAL.
+                if delivered_to.insert(bal_id) {
+                    inboxes.push(append_to_inbox(txn, bal_id, message_id, t).await?);
+                }
+                // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
+                let success = notify_wants(rcpt.notify.as_deref(), &msg.mail_from, "SUCCESS");
+                (
+                    "delivered",
+                    Some(bal_id),
+                    None,
+                    success.then_some("delivered"),
+                )
+            }
+            RcptDisposition::Remote => {
+                queued_remote += 1;
+                ("queued", None, Some(t), None)
+            }
+        };
+        sqlx::query(
+            "INSERT INTO recipients (message_id, address, orcpt, notify, bal_id, status, attempts, \
+             next_attempt, updated_at, dsn_status, report_due) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9, $10)",
+        )
+        .bind(message_id)
+        .bind(rcpt.address.as_str())
+        .bind(rcpt.orcpt.clone())
+        .bind(rcpt.notify.clone())
+        .bind(bal_id)
+        .bind(status)
+        .bind(next_attempt)
+        .bind(t)
+        .bind((status == "delivered").then_some("2.0.0"))
+        .bind(report_due)
+        .execute(&mut **txn)
+        .await?;
+    }
+    record_tracking(txn, &msg.meta.tracking, message_id, t).await?;
+    let receipt = DeliveryReceipt {
+        message_id,
+        blob_hash: hash.clone(),
+        delivered_local: delivered_to.len(),
+        queued_remote,
+    };
+    Ok((receipt, inboxes))
 }
 
 /// Message bodies up to this size are stored in the database, inside the transaction that

@@ -14,6 +14,7 @@ mod directory;
 mod directory_outbox;
 mod domain;
 mod error;
+mod group_commit;
 mod imap;
 mod mailbox;
 mod notify;
@@ -57,7 +58,10 @@ struct Inner {
     blobs: Box<dyn BlobStore>,
     /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
     /// handler keeps write transactions from failing with SQLITE_BUSY under load.
-    sqlite_writer: tokio::sync::Mutex<()>,
+    sqlite_writer: Arc<tokio::sync::Mutex<()>>,
+    /// SQLite deliveries share commits (`group_commit.rs`); `None` on PostgreSQL, whose
+    /// concurrent commits already share WAL flushes.
+    group_commit: Option<group_commit::GroupCommit>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
     /// Folder change notifications for IMAP sessions (see `notify.rs`).
@@ -71,12 +75,16 @@ impl Store {
         let (pool, engine) = db::connect(database_url).await?;
         db::migrate(&pool, engine).await?;
         let blobs = Box::new(FsBlobStore::new(data_dir)?);
+        let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
+        let group_commit = (engine == Engine::Sqlite)
+            .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone()));
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
                 engine,
                 blobs,
-                sqlite_writer: tokio::sync::Mutex::new(()),
+                sqlite_writer,
+                group_commit,
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
                 notifier: notify::Notifier::new(database_url),
