@@ -655,3 +655,48 @@ engine_tests!(
         }
     }
 );
+
+engine_tests!(
+    one_failing_delivery_does_not_sink_its_commit_group,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        store.add_domain("ch-x.mssante.fr").await.unwrap();
+        let a = store
+            .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
+            .await
+            .unwrap();
+        // 30 concurrent deliveries share commits on SQLite; one names a BAL that does not
+        // exist and fails inside its group.
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let store = store.clone();
+            let bal_id = if i == 17 { a.id + 1000 } else { a.id };
+            tasks.push(tokio::spawn(async move {
+                let raw = format!("Subject: {i}\r\n\r\n{i}\r\n");
+                store
+                    .deliver(message(
+                        raw.as_bytes(),
+                        vec![local("a@ch-x.mssante.fr", bal_id)],
+                    ))
+                    .await
+            }));
+        }
+        let mut failed = Vec::new();
+        for (i, t) in tasks.into_iter().enumerate() {
+            if t.await.unwrap().is_err() {
+                failed.push(i);
+            }
+        }
+        assert_eq!(failed, vec![17]);
+        let inbox = store
+            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .await
+            .unwrap();
+        assert_eq!(inbox.len(), 29);
+        assert_eq!(
+            store.message_count().await.unwrap(),
+            29,
+            "nothing of the failed one"
+        );
+    }
+);
