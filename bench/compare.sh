@@ -66,7 +66,7 @@ start() {
               [ "$1" = ours ] || export OURS_ENGINE=postgres
               bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
               unset OURS_ENGINE
-              SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PID
+              SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PIDS
               [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
     esac

@@ -106,6 +106,14 @@ pg_start() {
     runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" mssante
 }
 
+# ",<postmaster pid>" when the store runs on the throwaway cluster: its CPU is server CPU.
+pg_pid() {
+    local b
+    b=$(base_dir) || return 0
+    [ -f "$b/pg/data/postmaster.pid" ] && printf ',%s' "$(head -1 "$b/pg/data/postmaster.pid")"
+    return 0
+}
+
 pg_stop() {
     local b=$1
     [ -d "$b/pg/data" ] || return 0
@@ -149,6 +157,7 @@ OURS_IMAP=127.0.0.1:$IMAP_PORT
 OURS_IMAPS=127.0.0.1:$IMAPS_PORT
 OURS_PASSWORD=$PASSWORD
 OURS_PID=$(server_pid)
+OURS_PIDS=$(server_pid)$(pg_pid)
 ENV
 }
 
