@@ -5,3 +5,6 @@ CREATE TABLE blob_data (
     hash  TEXT  PRIMARY KEY REFERENCES blobs(hash),
     data  BYTEA NOT NULL
 );
+-- Bodies are mostly PDF and ZIP (already compressed): store them out of line without pglz,
+-- which would spend CPU on every message for nothing.
+ALTER TABLE blob_data ALTER COLUMN data SET STORAGE EXTERNAL;
