@@ -23,6 +23,15 @@ pub struct Relay {
     worker_id: String,
 }
 
+/// `<mail hostname>/<machine hostname>:` — what the claims of this node's processes start
+/// with. Several nodes of one operator share the mail hostname, never the machine name.
+fn node_prefix(mail_hostname: &str) -> String {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into());
+    format!("{mail_hostname}/{machine}:")
+}
+
 /// Recipients of one message for one domain: one SMTP transaction.
 struct Group {
     domain: String,
@@ -50,7 +59,11 @@ fn group_by_destination(items: Vec<QueueItem>) -> Vec<Group> {
 impl Relay {
     pub fn new(ctx: RelayContext) -> anyhow::Result<Arc<Relay>> {
         let resolver = MxResolver::new(ctx.config.nameserver)?;
-        let worker_id = format!("{}:{}", ctx.config.hostname, std::process::id());
+        let worker_id = format!(
+            "{}{}",
+            node_prefix(&ctx.config.hostname),
+            std::process::id()
+        );
         Ok(Arc::new(Relay {
             pool: Pool::new(ctx.config.idle_connection),
             in_flight: Arc::new(Semaphore::new(ctx.config.max_in_flight.max(1))),
@@ -63,6 +76,15 @@ impl Relay {
 
     /// Runs the queue and the reports until shutdown.
     pub async fn run(self: Arc<Self>) {
+        // A previous run of this node may have died holding claims (SIGKILL, power loss).
+        let prefix = node_prefix(&self.ctx.config.hostname);
+        match self.ctx.store.release_node_claims(&prefix).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!("relay: {n} queued recipient(s) claimed by an earlier run freed")
+            }
+            Err(e) => tracing::error!("relay: freeing earlier claims failed: {e}"),
+        }
         let reports = tokio::spawn(crate::reports::run(self.clone()));
         self.claim_loop().await;
         let _ = reports.await;

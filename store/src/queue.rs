@@ -277,6 +277,24 @@ impl Store {
         w.commit().await
     }
 
+    /// Frees the claims of an earlier run of this node (`locked_by` starting with
+    /// `node_prefix`): that process is gone, so its rows need not wait for their lease to
+    /// expire. Returns how many rows were freed.
+    pub async fn release_node_claims(&self, node_prefix: &str) -> Result<u64> {
+        let mut w = self.write_txn().await?;
+        // A prefix comparison without LIKE, whose `_` and `%` host names could contain.
+        let done = sqlx::query(
+            "UPDATE recipients SET locked_until = NULL, locked_by = NULL \
+             WHERE status = 'queued' AND substr(locked_by, 1, length($1)) = $1",
+        )
+        .bind(node_prefix)
+        .execute(&mut *w.txn)
+        .await?
+        .rows_affected();
+        w.commit().await?;
+        Ok(done)
+    }
+
     /// Reports owed to senders, oldest first.
     pub async fn due_reports(&self, limit: i64) -> Result<Vec<DueReport>> {
         let rows = sqlx::query(

@@ -304,3 +304,27 @@ engine_tests!(reports_that_come_back_are_tracked, |engine| async move {
     assert!(store.message_status("unknown@x").await.unwrap().is_empty());
     assert_eq!(store.tracking_event_count().await.unwrap(), 3);
 });
+
+engine_tests!(
+    a_restarted_node_frees_only_its_own_claims,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let rcpts = (0..2)
+            .map(|i| remote(&format!("dr{i}@b.mssante.fr"), None))
+            .collect();
+        store
+            .deliver(submitted("m5@a", "s@a.mssante.fr", rcpts))
+            .await
+            .unwrap();
+        let mine = store.claim_queued("mx.a/node1:100", 900, 1).await.unwrap();
+        let theirs = store.claim_queued("mx.a/node2:200", 900, 1).await.unwrap();
+        assert_eq!((mine.len(), theirs.len()), (1, 1));
+        // node1 restarts (new pid): its old claim is freed, node2's live claim is not.
+        assert_eq!(store.release_node_claims("mx.a/node1:").await.unwrap(), 1);
+        let again = store.claim_queued("mx.a/node1:101", 900, 10).await.unwrap();
+        assert_eq!(
+            again.iter().map(|i| i.id).collect::<Vec<_>>(),
+            vec![mine[0].id]
+        );
+    }
+);
