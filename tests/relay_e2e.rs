@@ -417,3 +417,35 @@ fn administrators_delete_queued_mail() {
         "{status}"
     );
 }
+
+#[test]
+fn a_reused_connection_is_checked_against_each_domain() {
+    // B's MX also serves another domain, which the whitelist lists with someone else's DN.
+    let other = "autre-b.mssante.fr";
+    let stranger = "CN=mx.ailleurs.fr,OU=99999999900099,O=AILLEURS,ST=Gironde (33),C=FR";
+    let space = TrustSpace::with_extra_domains(&[&A, &B], &[(other, &B, stranger)]);
+    let a = space.start_operator(Engine::Sqlite, &A, "", &["dr.martin"]);
+    let mut b = space.prepare_operator(Engine::Sqlite, &B, "", &["dr.durand"]);
+    b.cli_ok(&["domain", "add", other]);
+    b.create_bal(&format!("sec@{other}"), "10000000099");
+    b.spawn();
+    let (martin, durand) = (A.user("dr.martin"), B.user("dr.durand"));
+    let first = report(&martin, &durand, "pool-1@lps.test", "Premier");
+    assert_accepted(&submit(&a, &martin, &[&durand], &first, &[], &[]));
+    wait_for_message(&b, &durand, &["Premier"], &[&a, &b]);
+    // Same MX, same (pooled) connection, but a domain B's certificate is not listed for.
+    let sec = format!("sec@{other}");
+    let second = report(&martin, &sec, "pool-2@lps.test", "Second");
+    assert_accepted(&submit(&a, &martin, &[&sec], &second, &[], &[]));
+    let err = wait_for("the refusal to be recorded", LONG, &[&a, &b], || {
+        a.queued()
+            .into_iter()
+            .find(|q| q.attempts >= 1)
+            .and_then(|q| q.last_error)
+    });
+    assert!(
+        err.contains("does not list for autre-b.mssante.fr"),
+        "{err}"
+    );
+    assert!(inbox(&b, &sec).is_empty(), "nothing left the trust space");
+}

@@ -309,6 +309,8 @@ impl Relay {
     ) -> Result<(String, bool, RcptResults), ClientError> {
         let key = format!("{}:{}", host.name, self.ctx.config.port);
         if let Some(mut client) = self.pool.take(&key) {
+            // One MX often serves many domains: the DN must be listed for this one too.
+            self.check_peer_dn(&client, &host.name, domain)?;
             match client.send(envelope, body).await {
                 Ok(results) => return Ok(self.finish(key, client, results)),
                 // A pooled connection the peer closed meanwhile: open a fresh one.

@@ -90,22 +90,35 @@ impl TrustSpace {
     /// PKI and identities for `operators`, a whitelist listing each domain with its DN,
     /// and MX + A records for each.
     pub fn new(operators: &[&OperatorDef]) -> TrustSpace {
+        TrustSpace::with_extra_domains(operators, &[])
+    }
+
+    /// Like [`TrustSpace::new`], plus domains served by an operator's MX (`mx_of`) but listed
+    /// in the whitelist with `dn` (which may not be that operator's).
+    pub fn with_extra_domains(
+        operators: &[&OperatorDef],
+        extra: &[(&str, &OperatorDef, &str)],
+    ) -> TrustSpace {
         let dir = tempfile::tempdir().unwrap();
         let pki = TestPki::new(&dir.path().join("pki"));
         let identities: Vec<(&'static str, Identity)> = operators
             .iter()
             .map(|op| (op.domain, pki.operator(op.domain, &op.spec())))
             .collect();
-        let entries: Vec<(&str, &str)> = identities
+        let mut entries: Vec<(&str, &str)> = identities
             .iter()
             .map(|(domain, id)| (*domain, id.dn.as_str()))
             .collect();
+        entries.extend(extra.iter().map(|(domain, _, dn)| (*domain, *dn)));
         let whitelist = dir.path().join("listeblanchemssante.xml");
         std::fs::write(&whitelist, mssante_testkit::pki::whitelist_xml(&entries)).unwrap();
         let mut records = Vec::new();
         for op in operators {
             records.push(DnsRecord::mx(op.domain, op.mta, 10));
             records.push(DnsRecord::a(op.mta, op.ip));
+        }
+        for (domain, mx_of, _) in extra {
+            records.push(DnsRecord::mx(domain, mx_of.mta, 10));
         }
         let dns = Dnsmasq::start(&dir.path().join("dns"), &records);
         let ips: Vec<Ipv4Addr> = operators.iter().map(|o| o.ip).collect();
