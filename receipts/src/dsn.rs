@@ -325,6 +325,71 @@ fn status_code(s: &str, action: Action) -> String {
     .to_string()
 }
 
+/// The words of the human-readable part in one language.
+struct Wording {
+    intro: &'static str,
+    failed: &'static str,
+    delayed: &'static str,
+    relayed: &'static str,
+    delivered: &'static str,
+    /// Per-recipient labels: failed, delayed, delayed with a date, delivered, relayed, expanded.
+    labels: [&'static str; 6],
+    /// Between the address and its label (French puts a space before the colon).
+    colon: &'static str,
+    remote: &'static str,
+    reply: &'static str,
+    original_full: &'static str,
+    original_headers: &'static str,
+}
+
+const FRENCH: Wording = Wording {
+    intro: "Ceci est le système de messagerie du serveur",
+    failed: "Votre message n'a pas pu être remis à un ou plusieurs destinataires.\n\
+             Il n'y aura pas de nouvelle tentative pour ces destinataires.\n",
+    delayed: "La remise de votre message est retardée pour un ou plusieurs destinataires.\n\
+              Aucune action n'est nécessaire : de nouvelles tentatives auront lieu.\n",
+    relayed: "Votre message a été transmis à un serveur qui ne renvoie pas d'avis de remise :\n\
+              aucun autre avis ne suivra pour ces destinataires.\n",
+    delivered: "Votre message a été remis aux destinataires ci-dessous.\n",
+    labels: [
+        "échec définitif",
+        "remise retardée",
+        "remise retardée, nouvelles tentatives jusqu'au",
+        "remis",
+        "relayé sans avis de remise",
+        "remis à une liste de diffusion",
+    ],
+    colon: " : ",
+    remote: "Serveur distant : ",
+    reply: "Réponse : ",
+    original_full: "Le message d'origine est joint.\n",
+    original_headers: "Les en-têtes du message d'origine sont joints.\n",
+};
+
+const ENGLISH: Wording = Wording {
+    intro: "This is the mail system at host",
+    failed: "Your message could not be delivered to one or more recipients.\n\
+             It will not be retried for them.\n",
+    delayed: "Delivery of your message to one or more recipients is delayed.\n\
+              No action is required: delivery will be retried.\n",
+    relayed: "Your message was relayed to a server that does not return delivery\n\
+              notifications: no further notification will follow for these recipients.\n",
+    delivered: "Your message was delivered to the recipients below.\n",
+    labels: [
+        "permanent failure",
+        "delayed",
+        "delayed, will retry until",
+        "delivered",
+        "relayed, no delivery notification",
+        "delivered to a mailing list",
+    ],
+    colon: ": ",
+    remote: "Remote server: ",
+    reply: "Reply: ",
+    original_full: "The original message is attached.\n",
+    original_headers: "The header section of the original message is attached.\n",
+};
+
 /// The human-readable part, French then English, one paragraph per recipient.
 fn human_text(r: &DsnReport, host: &str) -> String {
     let worst = r
@@ -333,108 +398,49 @@ fn human_text(r: &DsnReport, host: &str) -> String {
         .map(|x| x.action)
         .max_by_key(|a| a.severity())
         .unwrap_or(Action::Failed);
-    let mut t = String::new();
-    t += &format!("Ceci est le système de messagerie du serveur {host}.\n\n");
-    t += match worst {
-        Action::Failed => {
-            "Votre message n'a pas pu être remis à un ou plusieurs destinataires.\n\
-             Il n'y aura pas de nouvelle tentative pour ces destinataires.\n"
-        }
-        Action::Delayed => {
-            "La remise de votre message est retardée pour un ou plusieurs destinataires.\n\
-             Aucune action n'est nécessaire : de nouvelles tentatives auront lieu.\n"
-        }
-        Action::Relayed => {
-            "Votre message a été transmis à un serveur qui ne renvoie pas d'avis de remise :\n\
-             aucun autre avis ne suivra pour ces destinataires.\n"
-        }
-        Action::Delivered | Action::Expanded => {
-            "Votre message a été remis aux destinataires ci-dessous.\n"
-        }
-    };
-    t += "\n";
-    for x in &r.recipients {
-        let what = match x.action {
-            Action::Failed => "échec définitif".to_string(),
-            Action::Delayed => match x.will_retry_until {
-                Some(u) => format!(
-                    "remise retardée, nouvelles tentatives jusqu'au {}",
-                    rfc5322_date(u)
-                ),
-                None => "remise retardée".to_string(),
-            },
-            Action::Delivered => "remis".to_string(),
-            Action::Relayed => "relayé sans avis de remise".to_string(),
-            Action::Expanded => "remis à une liste de diffusion".to_string(),
-        };
-        t += &format!(
-            "<{}> : {} ({})\n",
-            one_line(&x.final_recipient),
-            what,
-            x.status.trim()
-        );
-        if let Some(m) = &x.remote_mta {
-            t += &format!("    Serveur distant : {}\n", mta_host(m));
-        }
-        if let Some(d) = &x.diagnostic {
-            t += &format!("    Réponse : {}\n", one_line(d));
-        }
-        t += "\n";
-    }
-    t += if r.return_full {
-        "Le message d'origine est joint.\n"
-    } else {
-        "Les en-têtes du message d'origine sont joints.\n"
-    };
+    let mut t = human_section(r, host, worst, &FRENCH);
     t += "\n----------------------------------------------------------------------\n\n";
-    t += &format!("This is the mail system at host {host}.\n\n");
+    t += &human_section(r, host, worst, &ENGLISH);
+    t
+}
+
+fn human_section(r: &DsnReport, host: &str, worst: Action, w: &Wording) -> String {
+    let mut t = format!("{} {host}.\n\n", w.intro);
     t += match worst {
-        Action::Failed => {
-            "Your message could not be delivered to one or more recipients.\n\
-             It will not be retried for them.\n"
-        }
-        Action::Delayed => {
-            "Delivery of your message to one or more recipients is delayed.\n\
-             No action is required: delivery will be retried.\n"
-        }
-        Action::Relayed => {
-            "Your message was relayed to a server that does not return delivery\n\
-             notifications: no further notification will follow for these recipients.\n"
-        }
-        Action::Delivered | Action::Expanded => {
-            "Your message was delivered to the recipients below.\n"
-        }
+        Action::Failed => w.failed,
+        Action::Delayed => w.delayed,
+        Action::Relayed => w.relayed,
+        Action::Delivered | Action::Expanded => w.delivered,
     };
     t += "\n";
     for x in &r.recipients {
-        let what = match x.action {
-            Action::Failed => "permanent failure".to_string(),
-            Action::Delayed => match x.will_retry_until {
-                Some(u) => format!("delayed, will retry until {}", rfc5322_date(u)),
-                None => "delayed".to_string(),
-            },
-            Action::Delivered => "delivered".to_string(),
-            Action::Relayed => "relayed, no delivery notification".to_string(),
-            Action::Expanded => "delivered to a mailing list".to_string(),
+        let what = match (x.action, x.will_retry_until) {
+            (Action::Failed, _) => w.labels[0].to_string(),
+            (Action::Delayed, None) => w.labels[1].to_string(),
+            (Action::Delayed, Some(u)) => format!("{} {}", w.labels[2], rfc5322_date(u)),
+            (Action::Delivered, _) => w.labels[3].to_string(),
+            (Action::Relayed, _) => w.labels[4].to_string(),
+            (Action::Expanded, _) => w.labels[5].to_string(),
         };
         t += &format!(
-            "<{}>: {} ({})\n",
+            "<{}>{}{} ({})\n",
             one_line(&x.final_recipient),
+            w.colon,
             what,
             x.status.trim()
         );
         if let Some(m) = &x.remote_mta {
-            t += &format!("    Remote server: {}\n", mta_host(m));
+            t += &format!("    {}{}\n", w.remote, mta_host(m));
         }
         if let Some(d) = &x.diagnostic {
-            t += &format!("    Reply: {}\n", one_line(d));
+            t += &format!("    {}{}\n", w.reply, one_line(d));
         }
         t += "\n";
     }
     t += if r.return_full {
-        "The original message is attached.\n"
+        w.original_full
     } else {
-        "The header section of the original message is attached.\n"
+        w.original_headers
     };
     t
 }
