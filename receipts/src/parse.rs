@@ -60,6 +60,9 @@ pub struct ParsedMdn {
 /// (RFC 6522 §3) with a message/delivery-status (RFC 3464 §2.1) or
 /// message/global-delivery-status (RFC 6533 §6) part.
 pub fn parse_dsn(raw: &[u8]) -> Option<ParsedDsn> {
+    if !is_report_of_type(raw, "delivery-status") {
+        return None;
+    }
     let msg = MessageParser::default().parse(raw)?;
     let parts = report_parts(&msg, "delivery-status")?;
     let status = parts.iter().find(|p| {
@@ -121,6 +124,9 @@ pub fn parse_dsn(raw: &[u8]) -> Option<ParsedDsn> {
 /// report-type=disposition-notification` (RFC 8098 §3) with a message/disposition-notification
 /// or message/global-disposition-notification (RFC 6533 §6) part.
 pub fn parse_mdn(raw: &[u8]) -> Option<ParsedMdn> {
+    if !is_report_of_type(raw, "disposition-notification") {
+        return None;
+    }
     let msg = MessageParser::default().parse(raw)?;
     let parts = report_parts(&msg, "disposition-notification")?;
     let notification = parts.iter().find(|p| {
@@ -219,6 +225,23 @@ pub fn is_report(raw: &[u8]) -> bool {
                     let kw = v.split(';').next().unwrap_or("").trim();
                     !kw.is_empty() && !kw.eq_ignore_ascii_case("no")
                 })
+    })
+}
+
+/// Whether the top-level Content-Type is `multipart/report; report-type=<report_type>`,
+/// from the header section alone: every accepted message is asked, and decoding the
+/// attachments of ordinary mail (base64 PDFs and ZIPs) just to say no cost more CPU than the
+/// rest of the delivery (callgrind, BENCHMARKS.md).
+fn is_report_of_type(raw: &[u8], report_type: &str) -> bool {
+    let Some(msg) = MessageParser::default().parse_headers(raw) else {
+        return false;
+    };
+    msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && sub_is(ct.subtype(), "report")
+            && ct
+                .attribute("report-type")
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(report_type))
     })
 }
 

@@ -71,10 +71,8 @@ impl DataDecoder {
         while i < input.len() {
             // Fast path: copy a run of ordinary bytes inside a line at once.
             if self.state == State::InLine {
-                let run = input[i..]
-                    .iter()
-                    .position(|&b| b == b'\r' || b == b'\n')
-                    .unwrap_or(input.len() - i);
+                // memchr2: SIMD search; this loop sees every byte of every message.
+                let run = memchr::memchr2(b'\r', b'\n', &input[i..]).unwrap_or(input.len() - i);
                 if run > 0 {
                     self.emit(&input[i..i + run]);
                     i += run;

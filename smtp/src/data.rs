@@ -1,5 +1,6 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the store.
 
+use mail_parser::MimeHeaders;
 use mssante_store::{
     IncomingMessage, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
 };
@@ -33,18 +34,42 @@ fn bare_newline() -> Reply {
     )
 }
 
-/// Header fields recorded with the message, read once here at the edge, and what it
-/// reports when it is a DSN or an MDN about a message we sent (SPEC.md §6).
-fn message_meta(raw: &[u8]) -> MessageMeta {
+/// What the edge reads of a message's header section, parsed once per message.
+struct HeaderFacts {
+    meta: MessageMeta,
+    /// The legacy `Return-Receipt-To` header is present.
+    return_receipt_to: bool,
+}
+
+/// Header fields recorded with the message, and what it reports when it is a DSN or an MDN
+/// about a message we sent (SPEC.md §6). Only a `multipart/report` is parsed past its
+/// header section: decoding the attachments of every message costs more than the rest of
+/// the delivery.
+fn header_facts(raw: &[u8]) -> HeaderFacts {
     let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
-        return MessageMeta::default();
+        return HeaderFacts {
+            meta: MessageMeta::default(),
+            return_receipt_to: false,
+        };
     };
     let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
-    MessageMeta {
-        message_id: msg.message_id().map(str::to_string),
-        subject: msg.subject().map(str::to_string),
-        x_mss_nil: text("X-MSS-NIL"),
-        tracking: tracking_reports(raw),
+    let is_report = msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    HeaderFacts {
+        meta: MessageMeta {
+            message_id: msg.message_id().map(str::to_string),
+            subject: msg.subject().map(str::to_string),
+            x_mss_nil: text("X-MSS-NIL"),
+            tracking: match is_report {
+                true => tracking_reports(raw),
+                false => Vec::new(),
+            },
+        },
+        return_receipt_to: msg.header_raw("Return-Receipt-To").is_some(),
     }
 }
 
@@ -87,13 +112,7 @@ fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
 
 /// SPEC.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
 /// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
-fn honour_return_receipt_to(raw: &[u8], rcpts: &mut [RecipientSpec]) {
-    let Some(headers) = mail_parser::MessageParser::default().parse_headers(raw) else {
-        return;
-    };
-    if headers.header_raw("Return-Receipt-To").is_none() {
-        return;
-    }
+fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
     for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
         rcpt.notify = Some("SUCCESS,FAILURE".into());
     }
@@ -247,12 +266,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     async fn deliver(&mut self, raw: Vec<u8>, id: &str) -> Reply {
         let txn = self.txn.as_ref().expect("transaction open");
         let mut recipients = txn.rcpts.clone();
+        let facts = header_facts(&raw);
         // A report (null sender) never earns a report, whatever it carries.
-        if txn.from.is_some() {
-            honour_return_receipt_to(&raw, &mut recipients);
+        if txn.from.is_some() && facts.return_receipt_to {
+            honour_return_receipt_to(&mut recipients);
         }
         let incoming = IncomingMessage {
-            meta: message_meta(&raw),
+            meta: facts.meta,
             raw,
             mail_from: txn.from.as_ref().map(|a| a.to_string()).unwrap_or_default(),
             envid: txn.envid.clone(),
