@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::common::{self, CpuMeter, CpuReport, Users};
 use crate::imap::{ImapSession, Response, number_after};
+use crate::kmem::{self, KernelPerSession, KernelSnapshot};
 use crate::messages::{Kind, Template};
 use crate::net::TlsMode;
 use crate::procfs::{self, Memory};
@@ -70,6 +71,10 @@ pub struct ConnArgs {
     /// Sessions being opened at the same time.
     #[arg(long, default_value_t = 32)]
     pub parallel: usize,
+    /// Kernel memory of the client's end of one connection, kB (the `pairs` mode's
+    /// `client_end_kb` at the same count), subtracted from the system-wide slab growth.
+    #[arg(long)]
+    pub client_kernel_kb: Option<f64>,
 }
 
 /// Per-operation latencies of one session task.
@@ -290,7 +295,32 @@ pub struct ConnResult {
     pub server_memory: Option<Memory>,
     pub server_memory_before: Option<Memory>,
     pub pss_kb_per_session: Option<f64>,
+    pub rss_kb_per_session: Option<f64>,
+    /// Kernel memory read before the first connection and with all sessions up.
+    pub kernel_before: KernelSnapshot,
+    pub kernel: KernelSnapshot,
+    pub kernel_per_session: Option<KernelPerSession>,
+    pub kernel_kb_per_session: Option<f64>,
+    /// PSS + kernel per session (kernel without the client's end only when
+    /// --client-kernel-kb was given: see kernel_per_session.includes_client_end).
+    pub total_kb_per_session: Option<f64>,
+    pub load_avg: String,
     pub errors: Errors,
+}
+
+/// The first three fields of /proc/loadavg.
+pub fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The port of a host:port address.
+pub fn port_of(addr: &str) -> Option<u16> {
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 /// Connect, login, select, IDLE; returns the session and its IDLE tag.
@@ -321,7 +351,9 @@ pub async fn run_connections(
         );
     }
     let users = Users::new(&a.target.user, a.target.users)?;
+    let port = port_of(&a.target.addr);
     let before = (!pids.is_empty()).then(|| procfs::tree_memory(pids));
+    let kernel_before = kmem::snapshot(pids, port);
     let sem = Arc::new(tokio::sync::Semaphore::new(a.parallel.max(1)));
     let t0 = Instant::now();
     let handles: Vec<_> = (0..a.sessions)
@@ -363,6 +395,9 @@ pub async fn run_connections(
     let wait = a.measure_after.min(a.hold);
     tokio::time::sleep(Duration::from_secs(wait)).await;
     let mem = (!pids.is_empty()).then(|| procfs::tree_memory(pids));
+    let kernel = kmem::snapshot(pids, port);
+    let load = load_avg();
+    println!("load average {load}");
     if let Some(m) = &mem {
         println!(
             "server memory  {} processes, RSS {} kB, PSS {} kB",
@@ -376,8 +411,29 @@ pub async fn run_connections(
         (Some(m), Some(b)) if up > 0 => Some((m.pss_kb as f64 - b.pss_kb as f64) / up as f64),
         _ => None,
     };
-    if let Some(p) = per {
-        println!("server PSS per session {p:.1} kB (above the idle server)");
+    let rss_per = match (&mem, &before) {
+        (Some(m), Some(b)) if up > 0 => Some((m.rss_kb as f64 - b.rss_kb as f64) / up as f64),
+        _ => None,
+    };
+    if let (Some(p), Some(r)) = (per, rss_per) {
+        println!("server PSS per session {p:.1} kB, RSS {r:.1} kB (above the idle server)");
+    }
+    // Kernel figures are only the server's when its process trees are known.
+    let kper = (!pids.is_empty())
+        .then(|| kmem::per_session(&kernel_before, &kernel, up, a.client_kernel_kb))
+        .flatten();
+    if let Some(k) = &kper {
+        kmem::print_per_session(k);
+    }
+    let total = match (per, &kper) {
+        (Some(p), Some(k)) => Some(p + k.kernel_kb),
+        _ => None,
+    };
+    if let (Some(t), Some(p), Some(k)) = (total, per, &kper) {
+        println!(
+            "per session: PSS {p:.1} kB + kernel {:.1} kB = {t:.1} kB",
+            k.kernel_kb
+        );
     }
     let result = ConnResult {
         mode: "connections",
@@ -392,6 +448,13 @@ pub async fn run_connections(
         server_memory: mem,
         server_memory_before: before,
         pss_kb_per_session: per,
+        rss_kb_per_session: rss_per,
+        kernel_before,
+        kernel,
+        kernel_kb_per_session: kper.as_ref().map(|k| k.kernel_kb),
+        kernel_per_session: kper,
+        total_kb_per_session: total,
+        load_avg: load,
         errors,
     };
     common::write_json(json, &result)

@@ -4,8 +4,10 @@
 mod common;
 mod imap;
 mod imap_run;
+mod kmem;
 mod messages;
 mod net;
+mod pairs;
 mod procfs;
 mod smtp;
 mod smtp_run;
@@ -42,6 +44,12 @@ enum Mode {
     Imap(imap_run::ImapArgs),
     /// Open K authenticated sessions, hold them in IDLE, report server memory.
     Connections(imap_run::ConnArgs),
+    /// Open K bare loopback TCP connections to ourselves: kernel memory per connection end
+    /// (the client's share to subtract in `connections --client-kernel-kb`).
+    Pairs(pairs::PairsArgs),
+    /// The listener of `pairs` (a child process).
+    #[command(hide = true)]
+    PairsListener,
     /// Medians of the key figures over several --json result files.
     Summary { files: Vec<PathBuf> },
     /// Write one message of a kind (bio, discharge, imaging) to stdout, for inspection.
@@ -68,6 +76,8 @@ fn main() -> Result<()> {
             Mode::Smtp(a) => smtp_run::run(a, &pids, json).await,
             Mode::Imap(a) => imap_run::run_mix(a, &pids, json).await,
             Mode::Connections(a) => imap_run::run_connections(a, &pids, json).await,
+            Mode::Pairs(a) => pairs::run(a, json).await,
+            Mode::PairsListener => pairs::listener().await,
             Mode::Sample { kind } => messages::write_sample(&kind),
             Mode::Summary { files } => summary::run(&files),
         }

@@ -117,10 +117,14 @@ pub fn parse_rollup(text: &str) -> (u64, u64) {
     (field("Rss:"), field("Pss:"))
 }
 
+/// The given roots and all their live descendants, from /proc.
+pub fn tree_pids(roots: &[u32]) -> Vec<u32> {
+    tree_of(&all_stats(), roots)
+}
+
 pub fn tree_memory(roots: &[u32]) -> Memory {
-    let stats = all_stats();
     let mut m = Memory::default();
-    for pid in tree_of(&stats, roots) {
+    for pid in tree_pids(roots) {
         if let Ok(t) = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")) {
             let (rss, pss) = parse_rollup(&t);
             m.processes += 1;

@@ -19,6 +19,12 @@ const KEYS: &[&str] = &[
     "/logins_per_s",
     "/server_cpu_ms_per_op",
     "/pss_kb_per_session",
+    "/rss_kb_per_session",
+    "/kernel_per_session/slab_kb",
+    "/kernel_kb_per_session",
+    "/total_kb_per_session",
+    "/slab_kb_per_pair",
+    "/client_end_kb",
     "/server_memory/pss_kb",
     "/server_memory/rss_kb",
 ];
