@@ -172,14 +172,22 @@ async fn write_generation(
     progress: &mut Progress,
     produce: impl FnOnce(mpsc::Sender<Batch>) -> anyhow::Result<ReadSummary> + Send + 'static,
 ) -> anyhow::Result<ImportReport> {
+    let started = std::time::Instant::now();
     let (sink, mut batches) = mpsc::channel::<Batch>(CHANNEL_BATCHES);
     let reader = tokio::task::spawn_blocking(move || produce(sink));
-    while let Some(batch) = batches.recv().await {
-        // On error `batches` is dropped, the reader's next send fails and it stops.
-        store.directory_insert_rows(import_id, &batch).await?;
-        progress.advance(batch.len() as u64);
-    }
+    // On error `batches` is dropped, the reader's next send fails and it stops.
+    store
+        .directory_load(import_id, &mut batches, |rows| {
+            progress.advance(rows as u64)
+        })
+        .await?;
     let summary = reader.await.context("the import reader panicked")??;
+    tracing::info!(
+        import_id,
+        phase = "load",
+        ms = started.elapsed().as_millis() as u64,
+        "directory import phase"
+    );
     let finish = FinishOptions {
         max_drop: options.max_drop,
         force: options.force,

@@ -523,3 +523,37 @@ engine_tests!(lookups_by_address_id_and_name, |engine| async move {
         "a search needs letters"
     );
 });
+
+engine_tests!(
+    a_load_whose_writer_fails_returns_instead_of_hanging,
+    |engine| async move {
+        // The writer fails on its first batch (the import was taken over: its heartbeat is
+        // refused) while more batches wait to be encoded: the load must return the error, not
+        // wait forever on the encoder (which waits for room in the channel to the writer).
+        let (store, _db) = open(engine).await;
+        let import_id = store
+            .directory_begin_import(directory_sources::EXTRACTION, "test")
+            .await
+            .unwrap();
+        store
+            .directory_fail_import(import_id, "taken over")
+            .await
+            .unwrap();
+        let (sink, mut batches) = tokio::sync::mpsc::channel(16);
+        let row = mssante_store::DirectoryRow {
+            bal_type: "PER".into(),
+            address: "a@b.fr".into(),
+            ..Default::default()
+        };
+        for _ in 0..8 {
+            sink.send(vec![(2, row.clone()); 100]).await.unwrap();
+        }
+        drop(sink);
+        let load = store.directory_load(import_id, &mut batches, |_| {});
+        let error = tokio::time::timeout(std::time::Duration::from_secs(30), load)
+            .await
+            .expect("the load hung")
+            .unwrap_err();
+        assert!(error.to_string().contains("no longer running"), "{error}");
+    }
+);
