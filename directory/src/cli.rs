@@ -19,10 +19,16 @@ pub enum DirectoryCommand {
         #[arg(long)]
         max_drop: Option<f64>,
     },
-    /// Sync the LDAP directory of `[directory.ldap]`.
+    /// Sync the LDAP directory of `[directory.ldap]`: only the entries modified since the last
+    /// sync (`modifyTimestamp`) when the server gives timestamps, in full every `full_every`
+    /// runs (deleted entries are removed only then).
     SyncLdap {
+        /// Apply even if the row count dropped by more than `max_drop` (full syncs).
         #[arg(long)]
         force: bool,
+        /// Read the whole directory now (removes deleted entries).
+        #[arg(long)]
+        full: bool,
     },
     /// Look entries up in the local copy (no network).
     Lookup {
@@ -70,7 +76,7 @@ pub async fn run(
             let report = import_extraction(store, &location, options, &mut progress).await?;
             print_report(&report)
         }
-        DirectoryCommand::SyncLdap { force } => {
+        DirectoryCommand::SyncLdap { force, full } => {
             let ldap = config
                 .ldap
                 .as_ref()
@@ -80,7 +86,13 @@ pub async fn run(
                 force,
             };
             let mut progress = Progress::new("syncing LDAP");
-            let report = crate::ldap::sync_ldap(store, ldap, options, &mut progress).await?;
+            let mode = if full {
+                crate::ldap::SyncMode::Full
+            } else {
+                crate::ldap::SyncMode::Auto
+            };
+            let report =
+                crate::ldap::sync_ldap_with(store, ldap, options, mode, &mut progress).await?;
             print_report(&report)
         }
         DirectoryCommand::Lookup {

@@ -13,6 +13,7 @@ pub const DEFAULT_MAX_DROP: f64 = 0.10;
 /// [directory.ldap]
 /// url = "ldaps://annuaire.example:636"
 /// base = "dc=annuaire,dc=sante,dc=test"
+/// full_every = 24   # incremental syncs between two full ones
 ///
 /// [directory.fhir]
 /// base_url = "https://gateway.api.esante.gouv.fr/fhir/v2"
@@ -53,6 +54,10 @@ pub struct LdapConfig {
     /// RFC 2696 page size.
     #[serde(default = "default_page_size")]
     pub page_size: i32,
+    /// Incremental syncs (by `modifyTimestamp`) between two full ones; a full sync also runs
+    /// on `sync-ldap --full`. Only a full sync removes deleted entries. 0: always full.
+    #[serde(default = "default_full_every")]
+    pub full_every: u32,
     #[serde(default)]
     pub mapping: LdapMapping,
 }
@@ -63,6 +68,13 @@ fn default_filter() -> String {
 
 fn default_page_size() -> i32 {
     500
+}
+
+/// With an hourly cron job, one full sync a day.
+pub const DEFAULT_FULL_EVERY: u32 = 24;
+
+fn default_full_every() -> u32 {
+    DEFAULT_FULL_EVERY
 }
 
 /// Which LDAP attribute holds which directory field. The defaults match the fixtures' LDIF

@@ -9,6 +9,9 @@ use std::time::{Duration, Instant};
 pub const BASE: &str = "dc=annuaire,dc=sante,dc=test";
 pub const READER_DN: &str = "cn=reader,dc=annuaire,dc=sante,dc=test";
 pub const READER_PASSWORD: &str = "reader-secret";
+/// The database's root DN, for tests that change the directory.
+pub const ADMIN_DN: &str = "cn=admin,dc=annuaire,dc=sante,dc=test";
+pub const ADMIN_PASSWORD: &str = "admin-secret";
 /// Server-side limit for plain searches: below the 2,284 entries of sample.ldif, so only a
 /// paged search (RFC 2696; `size.prtotal=unlimited`) can read the whole directory.
 pub const SIZE_LIMIT: usize = 500;
@@ -48,6 +51,16 @@ fn free_port() -> u16 {
 
 /// Starts slapd with `ldif` loaded, plus a reader account for simple binds.
 pub fn start(ldif: &Path) -> Slapd {
+    start_with(ldif, None)
+}
+
+/// Like [`start`], the entries of `ldif` last modified at `modify_timestamp` (GeneralizedTime)
+/// instead of now; the reader account is created now.
+pub fn start_dated(ldif: &Path, modify_timestamp: &str) -> Slapd {
+    start_with(ldif, Some(modify_timestamp))
+}
+
+fn start_with(ldif: &Path, modify_timestamp: Option<&str>) -> Slapd {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db");
     std::fs::create_dir(&db).unwrap();
@@ -65,8 +78,8 @@ pub fn start(ldif: &Path) -> Slapd {
              database mdb\n\
              maxsize 104857600\n\
              suffix \"{BASE}\"\n\
-             rootdn \"cn=admin,{BASE}\"\n\
-             rootpw not-used-by-the-tests\n\
+             rootdn \"{ADMIN_DN}\"\n\
+             rootpw {ADMIN_PASSWORD}\n\
              directory {db}\n",
             pid = dir.path().join("slapd.pid").display(),
             db = db.display()
@@ -82,6 +95,21 @@ pub fn start(ldif: &Path) -> Slapd {
         ),
     )
     .unwrap();
+    let dated = dir.path().join("dated.ldif");
+    let ldif = match modify_timestamp {
+        None => ldif,
+        Some(timestamp) => {
+            // slapadd keeps operational attributes it is given (as when restoring slapcat output).
+            let text = std::fs::read_to_string(ldif).unwrap();
+            let records: Vec<String> = text
+                .split("\n\n")
+                .filter(|r| !r.trim().is_empty())
+                .map(|r| format!("{}\nmodifyTimestamp: {timestamp}\n", r.trim_end()))
+                .collect();
+            std::fs::write(&dated, records.join("\n")).unwrap();
+            dated.as_path()
+        }
+    };
     for file in [ldif, reader.as_path()] {
         let out = Command::new(find_tool("slapadd"))
             .arg("-q")
