@@ -118,12 +118,14 @@ pub enum RcptLookup {
 
 impl Store {
     pub async fn lookup_recipient(&self, address: &Address) -> Result<RcptLookup> {
-        if !self.is_local_domain(address.domain()).await? {
-            return Ok(RcptLookup::NotLocal);
+        // The BAL first: a BAL exists only in a local domain, so the common case (mail for
+        // one of our BALs) costs one query; the domain is asked only when there is none.
+        if let Some(bal) = self.find_bal(address.as_str()).await? {
+            return Ok(RcptLookup::Local(bal));
         }
-        Ok(match self.find_bal(address.as_str()).await? {
-            Some(bal) => RcptLookup::Local(bal),
-            None => RcptLookup::UnknownLocal,
+        Ok(match self.is_local_domain(address.domain()).await? {
+            true => RcptLookup::UnknownLocal,
+            false => RcptLookup::NotLocal,
         })
     }
 
