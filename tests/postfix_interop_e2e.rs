@@ -468,3 +468,48 @@ fn unknown_bal_on_our_side_gives_a_postfix_bounce() {
     w.check(w.a.message_count() == 0, "nothing stored on A");
     w.wait_for_empty_queues();
 }
+
+#[test]
+fn a_peer_without_dsn_earns_a_relayed_report() {
+    let w = World::new();
+    // Postfix playing an operator whose MTA offers neither DSN nor PIPELINING: our client
+    // sends one command at a time and keeps the DSN parameters to itself (RFC 3461 §4).
+    w.pf.set("smtpd_discard_ehlo_keywords = dsn, pipelining");
+    let (alice, martin) = (P.user("alice"), A.user("dr.martin"));
+    let msg = report(&martin, &alice, "a-5@lps.test", "CR vers un MTA sans DSN");
+    let out = submit(
+        &w.a,
+        &martin,
+        &[&alice],
+        &msg,
+        &["ENVID=env-a-5"],
+        &["NOTIFY=SUCCESS"],
+    );
+    w.check(all_accepted(&out), &format!("submission refused: {out}"));
+    w.maildir_message("alice", &["Subject: CR vers un MTA sans DSN"]);
+    // RFC 3461 §5.2.2: we could not pass the request on, so we report `relayed` ourselves.
+    let dsn = unfold(&w.inbox_message(&martin, &["report-type=delivery-status"]));
+    w.check(
+        dsn.contains("Action: relayed"),
+        &format!("not a relayed report:\n{dsn}"),
+    );
+    w.check(
+        dsn.contains(&format!("Final-Recipient: rfc822;{alice}"))
+            && dsn.contains("Original-Envelope-Id: env-a-5")
+            && dsn.contains(&format!("Remote-MTA: dns;{}", P.mta)),
+        &format!("report fields:\n{dsn}"),
+    );
+    w.check(
+        w.status_of("a-5@lps.test", &alice).as_deref() == Some("relayed"),
+        "message status shows relayed",
+    );
+    // Postfix did not see NOTIFY, so no second report arrives from it.
+    std::thread::sleep(Duration::from_secs(2));
+    let reports =
+        w.a.messages(&martin, "INBOX")
+            .iter()
+            .filter(|m| String::from_utf8_lossy(m).contains("delivery-status"))
+            .count();
+    w.check(reports == 1, &format!("{reports} reports"));
+    w.wait_for_empty_queues();
+}

@@ -454,6 +454,26 @@ postlog    unix-dgram n - n - 1 postlogd
         assert!(ok, "postqueue -f: {out}");
     }
 
+    /// Changes one `main.cf` setting (`name = value`, as `postconf -e` takes it) and reloads
+    /// Postfix, e.g. to play a peer without DSN: `smtpd_discard_ehlo_keywords = dsn`.
+    pub fn set(&self, setting: &str) {
+        let postconf = postfix_bin().with_file_name("postconf");
+        let (ok, out) = run(Command::new(postconf)
+            .arg("-c")
+            .arg(&self.confdir)
+            .arg("-e")
+            .arg(setting));
+        assert!(ok, "postconf -e {setting}: {out}");
+        let (ok, out) = run(Command::new(postfix_bin())
+            .arg("-c")
+            .arg(&self.confdir)
+            .arg("reload"));
+        assert!(ok, "postfix reload: {out}");
+        // smtpd processes started before the reload finish their session with the old
+        // settings; new connections get the new ones.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+
     /// The whole mail log (`<dir>/maillog`).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
