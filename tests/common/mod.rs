@@ -35,12 +35,14 @@ pub struct Server {
     pub log_path: PathBuf,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free loopback ports: all are held open until every one is picked, so that
+/// the kernel cannot hand the same port out twice (it did: two listeners of one server on
+/// one port).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 pub fn binary() -> &'static str {
@@ -68,14 +70,15 @@ impl Server {
         extra: &str,
     ) -> Server {
         let db = TestDb::new(engine);
-        let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let [smtp, submission, submissions, imap, imaps] = free_ports::<5>();
+        let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], smtp)));
         let ports = Ports {
             smtp_ip: mx.ip(),
             smtp: mx.port(),
-            submission: free_port(),
-            submissions: free_port(),
-            imap: free_port(),
-            imaps: free_port(),
+            submission,
+            submissions,
+            imap,
+            imaps,
         };
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
@@ -184,13 +187,21 @@ impl Server {
         if self.ports.smtp_ip == loopback {
             ports.push(&mut self.ports.smtp);
         }
-        for port in ports {
-            let fresh = free_port();
+        // Old → placeholder first, then placeholder → new: a new port equal to an old one
+        // of another listener cannot be rewritten twice.
+        let fresh = free_ports::<5>();
+        for (i, port) in ports.iter().enumerate() {
             config = config.replace(
                 &format!("127.0.0.1:{port}\""),
-                &format!("127.0.0.1:{fresh}\""),
+                &format!("127.0.0.1:@{i}@\""),
             );
-            *port = fresh;
+        }
+        for (i, port) in ports.into_iter().enumerate() {
+            config = config.replace(
+                &format!("127.0.0.1:@{i}@\""),
+                &format!("127.0.0.1:{}\"", fresh[i]),
+            );
+            *port = fresh[i];
         }
         std::fs::write(&self.config_path, config).unwrap();
     }
