@@ -108,16 +108,6 @@ pub struct TrustPolicy {
 }
 
 impl TrustPolicy {
-    /// No checks at all: what the protocol tests of other features run with.
-    pub fn off() -> TrustPolicy {
-        TrustPolicy {
-            enforce: false,
-            list: None,
-            verifier: None,
-            mx_tls: None,
-        }
-    }
-
     /// The current whitelist, if one was ever loaded.
     pub fn snapshot(&self) -> Option<Arc<mssante_trust::TrustList>> {
         self.list.as_ref().and_then(|t| t.snapshot())

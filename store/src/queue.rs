@@ -263,20 +263,6 @@ impl Store {
         w.commit().await
     }
 
-    /// Gives claimed rows back without an attempt (shutdown before sending).
-    pub async fn release_claim(&self, ids: &[i64]) -> Result<()> {
-        let mut w = self.write_txn().await?;
-        for id in ids {
-            sqlx::query(
-                "UPDATE recipients SET locked_until = NULL, locked_by = NULL WHERE id = $1",
-            )
-            .bind(id)
-            .execute(&mut *w.txn)
-            .await?;
-        }
-        w.commit().await
-    }
-
     /// Frees the claims of an earlier run of this node (`locked_by` starting with
     /// `node_prefix`): that process is gone, so its rows need not wait for their lease to
     /// expire. Returns how many rows were freed.
