@@ -9,12 +9,16 @@
 //! certificates, whitelists), [`dns`] (a loopback dnsmasq serving MX and A records) and
 //! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer).
 //!
+//! For in-process protocol tests: [`transcript`] plays a session as a dialogue (client
+//! line, expected server line) over an in-memory stream.
+//!
 //! Missing tools are a failure, never a skip: a test that needs PostgreSQL panics with a
 //! message saying what to install.
 
 pub mod dns;
 pub mod pki;
 pub mod postfix;
+pub mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
