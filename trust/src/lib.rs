@@ -6,18 +6,17 @@
 //!   independently of attribute order;
 //! - [`verify`]: peer certificate checks against the IGC-Santé roots, for inbound (client
 //!   certificates) and outbound (server certificates) TLS;
-//! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics;
-//! - [`cli`]: the `trust` subcommands (`sync`, `show`, `check`).
+//! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics.
+//!
+//! The `mssante trust` subcommands live in the binary (`src/cli/trust.rs`).
 
 use std::path::PathBuf;
 
-pub mod cli;
 pub mod dn;
 pub mod sync;
 pub mod verify;
 pub mod whitelist;
 
-pub use cli::TrustCommand;
 pub use dn::{Dn, DnError};
 pub use sync::{SyncReport, Trust};
 pub use verify::{CertRefusal, PeerVerifier};

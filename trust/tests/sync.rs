@@ -1,13 +1,12 @@
 //! The live list: sync from files and from a loopback HTTP server, last-good-copy semantics,
-//! restart, the refresh loop and the `trust` subcommands.
+//! restart and the refresh loop (the `trust` subcommands: tests/cli_commands_e2e.rs).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mssante_trust::cli::{self, TrustCommand};
 use mssante_trust::sync::{LIST_FILE, RECORD_FILE};
 use mssante_trust::{Trust, TrustConfig};
 use tokio_util::sync::CancellationToken;
@@ -292,91 +291,4 @@ async fn refresh_loop_syncs_at_once_without_a_kept_copy_and_stops_on_cancel() {
         .await
         .expect("the loop stops when cancelled")
         .unwrap();
-}
-
-async fn run_cli(
-    cmd: TrustCommand,
-    config: &TrustConfig,
-    data: &Path,
-) -> (String, anyhow::Result<()>) {
-    let mut out = String::new();
-    let result = cli::execute(cmd, config, data, &mut out).await;
-    (out, result)
-}
-
-#[tokio::test]
-async fn cli_sync_show_check() {
-    let env = Env::new();
-    let config = TrustConfig::default();
-
-    let show = TrustCommand::Show { domain: None };
-    let (_, result) = run_cli(show.clone(), &config, &env.data).await;
-    assert!(result.unwrap_err().to_string().contains("trust sync"));
-
-    let sync = TrustCommand::Sync {
-        source: Some(env.file("liste.xml", FIXTURE)),
-        checksum: Some(env.file("checksum", CHECKSUM.as_bytes())),
-    };
-    let (out, result) = run_cli(sync, &config, &env.data).await;
-    result.unwrap();
-    assert!(
-        out.contains("entries: 619") && out.contains("domains: 516"),
-        "{out}"
-    );
-
-    let (out, result) = run_cli(show, &config, &env.data).await;
-    result.unwrap();
-    assert!(out.starts_with("generated: 2025-03-13T14:54:10Z\nentries: 619\ndomains: 516\n"));
-    assert_eq!(out.lines().count(), 3 + 619);
-
-    let filtered = TrustCommand::Show {
-        domain: Some("15-20.MSSANTE.FR".into()),
-    };
-    let (out, result) = run_cli(filtered, &config, &env.data).await;
-    result.unwrap();
-    assert_eq!(
-        out.lines()
-            .filter(|l| l.starts_with("15-20.mssante.fr\t"))
-            .count(),
-        5,
-        "{out}"
-    );
-
-    let listed = TrustCommand::Check {
-        domain: "nddtestasmae.mssante.fr".into(),
-        dn: Some(MIPIH.into()),
-    };
-    let (out, result) = run_cli(listed, &config, &env.data).await;
-    result.unwrap();
-    assert!(
-        out.contains("listed with 1 operator certificate") && out.contains("allowed"),
-        "{out}"
-    );
-
-    let wrong_dn = TrustCommand::Check {
-        domain: "nddtestasmae.mssante.fr".into(),
-        dn: Some(
-            "CN=mss.enovacom.fr,OU=344368557300034,O=ENOVACOM,ST=Bouches-du-Rhône (13),C=FR".into(),
-        ),
-    };
-    let (out, result) = run_cli(wrong_dn, &config, &env.data).await;
-    assert!(out.contains(MIPIH), "the listed DNs are shown: {out}");
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("is not allowed for nddtestasmae.mssante.fr")
-    );
-
-    let unknown = TrustCommand::Check {
-        domain: "absent.example.fr".into(),
-        dn: None,
-    };
-    let (_, result) = run_cli(unknown, &config, &env.data).await;
-    assert!(
-        result
-            .unwrap_err()
-            .to_string()
-            .contains("absent.example.fr is not listed")
-    );
 }

@@ -1,5 +1,4 @@
-//! `mssante queue` (the outbound queue) and `mssante message status` (what became of a
-//! message we sent: SPEC.md §6), against the configured database.
+//! `mssante queue …`: the outbound queue (list, show, retry, delete).
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
@@ -22,19 +21,7 @@ pub enum QueueCommand {
     Delete { id: i64 },
 }
 
-#[derive(Subcommand)]
-pub enum MessageCommand {
-    /// Per-recipient status of a message sent from here: queued, relayed, delivered, failed,
-    /// and the read receipts (MDN) received.
-    Status {
-        /// The Message-ID header, with or without <>.
-        message_id: String,
-    },
-    /// Messages per sending software (`X-MSS-NIL`, SPEC.md §5), for the operator's statistics.
-    NilStats,
-}
-
-fn time(unix: Option<i64>) -> String {
+pub(super) fn time(unix: Option<i64>) -> String {
     unix.map(mssante_receipts::rfc5322_date)
         .unwrap_or_else(|| "-".into())
 }
@@ -61,7 +48,7 @@ fn print_item(item: &QueueItem) {
     }
 }
 
-pub async fn queue(store: &Store, cmd: QueueCommand) -> Result<()> {
+pub async fn run(store: &Store, cmd: QueueCommand) -> Result<()> {
     match cmd {
         QueueCommand::List => {
             let items = store.queue_list().await?;
@@ -93,55 +80,6 @@ pub async fn queue(store: &Store, cmd: QueueCommand) -> Result<()> {
                 bail!("queue: entry {id} is not queued");
             }
             println!("entry {id} removed from the queue (marked failed, no report sent)");
-        }
-    }
-    Ok(())
-}
-
-pub async fn message(store: &Store, cmd: MessageCommand) -> Result<()> {
-    let message_id = match cmd {
-        MessageCommand::Status { message_id } => message_id,
-        MessageCommand::NilStats => {
-            for (nil, count) in store.x_mss_nil_counts().await? {
-                println!("{count:>10}  {nil}");
-            }
-            return Ok(());
-        }
-    };
-    let found = store.message_status(&message_id).await?;
-    if found.is_empty() {
-        bail!("message: no message with Message-ID {message_id} was sent from here");
-    }
-    for m in found {
-        println!(
-            "message #{}  <{}>",
-            m.id,
-            m.message_id_hdr.unwrap_or_default()
-        );
-        println!("  from:     <{}>", m.mail_from);
-        println!("  subject:  {}", m.subject.unwrap_or_default());
-        println!("  received: {}", time(Some(m.received_at)));
-        for r in m.recipients {
-            let read = match &r.disposition {
-                Some(mdn) if mdn.error_codes.is_empty() => format!("  {}", mdn.state),
-                Some(mdn) => format!(
-                    "  {} (error {})",
-                    mdn.state,
-                    mdn.error_codes
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                None => String::new(),
-            };
-            println!(
-                "  {:<40} {}{}  {}",
-                r.address,
-                r.state,
-                read,
-                r.detail.as_deref().unwrap_or("")
-            );
         }
     }
     Ok(())

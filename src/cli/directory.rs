@@ -1,10 +1,13 @@
-//! `mssante directory …`: import, LDAP sync, lookups and history, for operators and cron jobs.
+//! `mssante directory …`: import, LDAP sync, lookups and history, for operators and cron jobs
+//! (the work itself is the `directory` crate's).
 
 use anyhow::{Context, bail};
 use mssante_store::{DirectoryEntry, ImportRecord, NameQuery, Store};
 
-use crate::config::DirectoryConfig;
-use crate::import::{ImportOptions, ImportReport, Progress, import_extraction};
+use mssante_directory::ldap::{SyncMode, sync_ldap_with};
+use mssante_directory::{
+    DirectoryConfig, ImportOptions, ImportReport, Progress, import_extraction,
+};
 
 #[derive(clap::Subcommand, Debug, Clone)]
 pub enum DirectoryCommand {
@@ -86,13 +89,8 @@ pub async fn run(
                 force,
             };
             let mut progress = Progress::new("syncing LDAP");
-            let mode = if full {
-                crate::ldap::SyncMode::Full
-            } else {
-                crate::ldap::SyncMode::Auto
-            };
-            let report =
-                crate::ldap::sync_ldap_with(store, ldap, options, mode, &mut progress).await?;
+            let mode = if full { SyncMode::Full } else { SyncMode::Auto };
+            let report = sync_ldap_with(store, ldap, options, mode, &mut progress).await?;
             print_report(&report)
         }
         DirectoryCommand::Lookup {

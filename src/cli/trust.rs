@@ -1,14 +1,12 @@
-//! `mssante trust …`: sync the whitelist by hand, show it, check a domain and DN.
+//! `mssante trust …`: sync the whitelist by hand, show it, check a domain and DN (the
+//! whitelist itself, its sync and checks are the `trust` crate's).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 
-use crate::TrustConfig;
-use crate::dn::Dn;
-use crate::sync::Trust;
-use crate::whitelist::TrustList;
+use mssante_trust::{Dn, Trust, TrustConfig, TrustList};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum TrustCommand {
@@ -47,7 +45,7 @@ pub async fn run(cmd: TrustCommand, config: &TrustConfig, data_dir: &Path) -> an
 }
 
 /// Same as [`run`], writing the report into `out` (what `run` prints).
-pub async fn execute(
+async fn execute(
     cmd: TrustCommand,
     config: &TrustConfig,
     data_dir: &Path,

@@ -1,4 +1,4 @@
-//! Administration commands: domains and BALs, against the configured database.
+//! `mssante bal …`: create, list, show, suspend, close BALs, set passwords and quotas.
 
 use std::io::BufRead;
 
@@ -6,14 +6,6 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 use mssante_directory::publication::BalChange;
 use mssante_store::{Bal, BalStatus, BalType, NewBal, Store, hash_password};
-
-#[derive(Subcommand)]
-pub enum DomainCommand {
-    /// Adds a local domain (BALs can then be created in it).
-    Add { name: String },
-    /// Lists local domains.
-    List,
-}
 
 #[derive(Subcommand)]
 pub enum BalCommand {
@@ -96,24 +88,9 @@ fn read_password() -> Result<String> {
     Ok(password)
 }
 
-pub async fn domain(store: &Store, cmd: DomainCommand) -> Result<()> {
-    match cmd {
-        DomainCommand::Add { name } => {
-            let d = store.add_domain(&name).await?;
-            println!("domain {} added", d.name);
-        }
-        DomainCommand::List => {
-            for d in store.list_domains().await? {
-                println!("{}", d.name);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// `publish`: a `[directory.publication]` endpoint is configured, so BAL creations and
 /// closures are queued for the national directory (SPEC.md §7).
-pub async fn bal(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
+pub async fn run(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
     match cmd {
         BalCommand::Create(args) => {
             let bal = create(store, args).await?;

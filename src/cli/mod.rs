@@ -1,0 +1,105 @@
+//! The command line, all of it: the clap definitions and one module per command group.
+//! The work itself is done by library crates (`store`, `directory`, `trust`); these
+//! modules parse, call and print.
+
+mod bal;
+mod config;
+mod directory;
+mod domain;
+mod message;
+mod queue;
+mod trust;
+
+use std::path::PathBuf;
+
+use anyhow::{Result, anyhow};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "mssante", version, about = "MSSanté operator mail server")]
+pub struct Cli {
+    /// Configuration file (TOML); without one, the embedded defaults apply.
+    #[arg(long, global = true, env = "MSSANTE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server.
+    Serve,
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Local domains.
+    #[command(subcommand)]
+    Domain(domain::DomainCommand),
+    /// Mailboxes (BAL).
+    #[command(subcommand)]
+    Bal(bal::BalCommand),
+    /// National directory: import, LDAP sync, lookups, history.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
+    /// The MSSanté whitelist (trust space): sync, show, check a domain.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
+    /// The outbound queue: list, show, retry, delete.
+    #[command(subcommand)]
+    Queue(queue::QueueCommand),
+    /// What became of a message sent from here (DSN and MDN tracking).
+    #[command(subcommand)]
+    Message(message::MessageCommand),
+}
+
+/// Runs one command line to its end.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Config(config::ConfigCommand::Example) = cli.command {
+        return config::example();
+    }
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => crate::serve::run(config).await,
+            Command::Config(cmd) => config::run(cmd, &config),
+            Command::Domain(cmd) => domain::run(&open_store(&config).await?, cmd).await,
+            Command::Bal(cmd) => {
+                let publish = config.directory.publication.is_some();
+                bal::run(&open_store(&config).await?, cmd, publish).await
+            }
+            Command::Directory(cmd) => {
+                directory::run(cmd, &open_store(&config).await?, &config.directory).await
+            }
+            Command::Trust(cmd) => trust::run(cmd, &config.trust, &config.data_dir).await,
+            Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
+            Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
+        }
+    })
+}
+
+async fn open_store(config: &Config) -> Result<mssante_store::Store> {
+    mssante_store::Store::open(&config.database_url, &config.data_dir)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "database_url: cannot open {}: {e}",
+                crate::serve::redact(&config.database_url)
+            )
+        })
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .init();
+}
