@@ -11,7 +11,6 @@ mod blob;
 mod db;
 mod delivery;
 mod directory;
-mod directory_outbox;
 mod domain;
 mod error;
 mod group_commit;
@@ -32,10 +31,9 @@ pub use delivery::{
 };
 pub use directory::{
     DirectoryCount, DirectoryEntry, DirectoryRow, FinishOptions, INSERT_BATCH_ROWS, ImportChanges,
-    ImportRecord, ImportStatus, NameQuery, RejectedLine, address_key, fold_name,
+    ImportRecord, ImportStatus, NameQuery, OutboxItem, RejectedLine, address_key, fold_name,
     sources as directory_sources,
 };
-pub use directory_outbox::OutboxItem;
 pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use imap::{FlagOp, FlagUpdate, Folder, FolderChanged, FolderStatus, MessageInfo, MessageRef};
