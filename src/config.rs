@@ -21,6 +21,8 @@ struct RawConfig {
     #[serde(default)]
     smtp: RawSmtp,
     #[serde(default)]
+    imap: RawImap,
+    #[serde(default)]
     log: RawLog,
     #[serde(default)]
     directory: mssante_directory::DirectoryConfig,
@@ -76,6 +78,15 @@ struct RawSmtp {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+struct RawImap {
+    max_literal: Option<u64>,
+    max_line: Option<u64>,
+    autologout_secs: Option<u64>,
+    max_connections: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 struct RawLog {
     level: Option<String>,
 }
@@ -100,6 +111,7 @@ pub struct Config {
     /// PEM certificate chain and key; `None` = self-signed, generated on first run.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub smtp: mssante_smtp::SmtpConfig,
+    pub imap: mssante_imap::ImapConfig,
     pub log_level: String,
     /// `[directory]`: national directory import, LDAP, FHIR, publication (directory crate).
     pub directory: mssante_directory::DirectoryConfig,
@@ -152,6 +164,7 @@ impl Config {
             hostname: hostname.clone(),
             listen: listen_from_raw(raw.listen)?,
             relay: relay_from_raw(raw.relay, &hostname, raw.trust.enforce)?,
+            imap: imap_from_raw(raw.imap, hostname.clone())?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
             log_level: raw.log.level.unwrap_or_else(|| "info".into()),
             directory: raw.directory,
@@ -272,9 +285,20 @@ fn listen_from_raw(raw: RawListen) -> Result<Listen> {
 }
 
 fn in_range(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64> {
+    section_in_range("smtp", key, value, default, min, max)
+}
+
+fn section_in_range(
+    section: &str,
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64> {
     let v = value.unwrap_or(default);
     if !(min..=max).contains(&v) {
-        bail!("smtp.{key}: {v} is out of range ({min} to {max})");
+        bail!("{section}.{key}: {v} is out of range ({min} to {max})");
     }
     Ok(v)
 }
@@ -324,6 +348,39 @@ fn smtp_from_raw(raw: RawSmtp, hostname: String) -> Result<mssante_smtp::SmtpCon
     })
 }
 
+fn imap_from_raw(raw: RawImap, hostname: String) -> Result<mssante_imap::ImapConfig> {
+    let d = mssante_imap::ImapConfig::default();
+    let in_range =
+        |key, value, default, min, max| section_in_range("imap", key, value, default, min, max);
+    Ok(mssante_imap::ImapConfig {
+        hostname,
+        max_literal: in_range(
+            "max_literal",
+            raw.max_literal,
+            d.max_literal as u64,
+            1024,
+            1 << 31,
+        )? as usize,
+        // RFC 7162 §4 asks servers to take command lines of at least 8192 octets.
+        max_line: in_range("max_line", raw.max_line, d.max_line as u64, 8192, 1 << 24)? as usize,
+        // RFC 9051 §5.4: the autologout timer is at least 30 minutes.
+        autologout: Duration::from_secs(in_range(
+            "autologout_secs",
+            raw.autologout_secs,
+            d.autologout.as_secs(),
+            30 * 60,
+            86400,
+        )?),
+        max_connections: in_range(
+            "max_connections",
+            raw.max_connections,
+            d.max_connections as u64,
+            1,
+            1_000_000,
+        )? as usize,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +401,9 @@ mod tests {
             Some("127.0.0.1:5465".parse().unwrap())
         );
         assert_eq!(c.smtp.max_message_size, 50 * 1024 * 1024);
+        let imap = mssante_imap::ImapConfig::default();
+        assert_eq!(c.imap.max_literal, imap.max_literal);
+        assert_eq!(c.imap.autologout, imap.autologout);
     }
 
     #[test]
@@ -361,6 +421,12 @@ mod tests {
         assert_eq!(example.delay_notify_after, default.delay_notify_after);
         assert_eq!(example.port, 25);
         assert!(c.trust.enforce && example.enforce_trust);
+        let imap = mssante_imap::ImapConfig::default();
+        assert_eq!(
+            (c.imap.max_literal, c.imap.max_line, c.imap.autologout),
+            (imap.max_literal, imap.max_line, imap.autologout)
+        );
+        assert_eq!(c.imap.max_connections, imap.max_connections);
     }
 
     #[test]
@@ -399,6 +465,8 @@ mod tests {
             ("hostname = \"bad host\"", "hostname"),
             ("[tls]\ncert = \"/x.pem\"", "tls.key"),
             ("[smtp]\nmax_recipients = 5", "smtp.max_recipients"),
+            ("[imap]\nautologout_secs = 60", "imap.autologout_secs"),
+            ("[imap]\nmax_line = 100", "imap.max_line"),
             ("unknown_key = 1", "unknown_key"),
             ("[listen]\nsmtp = 25", "smtp"),
         ];

@@ -77,7 +77,7 @@ pub async fn run(config: Config) -> Result<()> {
     let mut accept_loops = Vec::new();
     for (kind, key, addr, what) in smtp_listeners {
         let Some(addr) = addr else { continue };
-        let listener = bind(key, addr).await?;
+        let listener = bind(key, addr, mssante_smtp::bind(addr)).await?;
         println!("listening  {key:<12} {addr:<22} {what}");
         accept_loops.push(tokio::spawn(mssante_smtp::serve(
             listener,
@@ -88,10 +88,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
     let imap_ctx = Arc::new(mssante_imap::ImapContext {
         store: store.clone(),
-        config: mssante_imap::ImapConfig {
-            hostname: config.hostname.clone(),
-            ..mssante_imap::ImapConfig::default()
-        },
+        config: config.imap.clone(),
         tls: ctx.tls.clone(),
         shutdown: shutdown.clone(),
     });
@@ -111,7 +108,7 @@ pub async fn run(config: Config) -> Result<()> {
     ];
     for (kind, key, addr, what) in imap_listeners {
         let Some(addr) = addr else { continue };
-        let listener = bind(key, addr).await?;
+        let listener = bind(key, addr, mssante_imap::bind(addr)).await?;
         println!("listening  {key:<12} {addr:<22} {what}");
         accept_loops.push(tokio::spawn(mssante_imap::serve(
             listener,
@@ -237,8 +234,13 @@ fn start_relay(
     Ok(())
 }
 
-async fn bind(key: &str, addr: SocketAddr) -> Result<tokio::net::TcpListener> {
-    mssante_smtp::bind(addr)
+/// Waits for a protocol crate's `bind`, naming the configuration key when it fails.
+async fn bind(
+    key: &str,
+    addr: SocketAddr,
+    binding: impl std::future::Future<Output = std::io::Result<tokio::net::TcpListener>>,
+) -> Result<tokio::net::TcpListener> {
+    binding
         .await
         .with_context(|| format!("listen.{key}: cannot listen on {addr}"))
 }

@@ -91,6 +91,25 @@ pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, trac
     .await;
 }
 
+/// Runs one session on an already secured in-process stream (the transcript tests use a
+/// `tokio::io::duplex` pair): LOGIN is allowed at once, as after STARTTLS. Never used by a
+/// listener: a network stream goes through [`serve`].
+pub async fn run_in_memory_session<S>(stream: S, ctx: Context)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    let peer = SocketAddr::from(([127, 0, 0, 1], 0));
+    Session::new(
+        mssante_net::Conn::Plain(stream),
+        ctx,
+        ListenerKind::Imaps,
+        peer,
+        true,
+    )
+    .run()
+    .await
+}
+
 async fn start_session(stream: TcpStream, peer: SocketAddr, kind: ListenerKind, ctx: Context) {
     use mssante_net::Conn;
     match kind {

@@ -1,0 +1,201 @@
+//! IMAP behaviour as dialogues, on in-process sessions over a real store (SQLite and
+//! PostgreSQL). See `harness/mod.rs` for the notation.
+
+mod harness;
+
+use harness::Server;
+use mssante_testkit::engine_tests;
+
+const SELECT_EMPTY_INBOX: &str = r#"
+    C: s1 SELECT INBOX
+    S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+    S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted
+    S: * 0 EXISTS
+    S: * 0 RECENT
+    S: * OK [UIDVALIDITY ...] UIDs valid
+    S: * OK [UIDNEXT 1] Predicted next UID
+    S: * OK [HIGHESTMODSEQ ...] Highest
+    S: s1 OK [READ-WRITE] SELECT completed
+"#;
+
+engine_tests!(states_and_login, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut c = server.connect().await;
+    c.dialogue(&format!(
+        r#"
+        C: a1 SELECT INBOX
+        S: a1 BAD Not authenticated
+        C: a2 LOGIN {address} "wrong"
+        S: a2 NO [AUTHENTICATIONFAILED] ...
+        C: a3 LOGIN {address} "{}"
+        S: a3 OK [CAPABILITY IMAP4rev2 ...] Logged in
+        C: a4 FETCH 1 FLAGS
+        S: a4 BAD No mailbox selected
+        C: a5 FROB
+        S: a5 BAD Syntax error: unknown command FROB
+        C: a6 LOGOUT
+        S: * BYE Logging out
+        S: a6 OK LOGOUT completed
+        "#,
+        harness::PASSWORD
+    ))
+    .await;
+});
+
+engine_tests!(append_select_fetch, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut c = server.login(&address).await;
+    c.dialogue(SELECT_EMPTY_INBOX).await;
+    c.dialogue(
+        r#"
+        C: a1 APPEND INBOX (\Flagged $Urgent) {27+}
+        C: Subject: hello
+        C:
+        C: body text
+        S: * 1 EXISTS
+        S: * 1 RECENT
+        S: a1 OK [APPENDUID ... 1] APPEND completed
+        C: a2 FETCH 1 (UID FLAGS RFC822.SIZE)
+        S: * 1 FETCH (UID 1 FLAGS (\Recent \Flagged $Urgent) RFC822.SIZE 27)
+        S: a2 OK FETCH completed
+        C: a3 UID FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]
+        S: * 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {18}
+        S: Subject: hello
+        S:
+        S: )
+        S: a3 OK FETCH completed
+        "#,
+    )
+    .await;
+});
+
+engine_tests!(
+    flag_changes_reach_other_sessions_before_their_tag,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut writer = server.login(&address).await;
+        let mut reader = server.login(&address).await;
+        writer.dialogue(SELECT_EMPTY_INBOX).await;
+        writer
+            .dialogue(
+                r#"
+            C: w1 APPEND INBOX {17+}
+            C: Subject: one
+            C: 
+            C: x
+            S: * 1 EXISTS
+            S: * 1 RECENT
+            S: w1 OK [APPENDUID ... 1] APPEND completed
+            "#,
+            )
+            .await;
+        reader
+            .dialogue(
+                r#"
+            C: r1 EXAMINE INBOX
+            S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft)
+            S: * OK [PERMANENTFLAGS ()] Flags permitted
+            S: * 1 EXISTS
+            S: * 0 RECENT
+            S: * OK [UNSEEN 1] First unseen
+            S: ...
+            S: ...
+            S: ...
+            S: r1 OK [READ-ONLY] EXAMINE completed
+            "#,
+            )
+            .await;
+        writer
+            .dialogue(
+                r#"
+            C: w2 STORE 1 +FLAGS (\Seen)
+            S: * 1 FETCH (FLAGS (\Recent \Seen))
+            S: w2 OK STORE completed
+            "#,
+            )
+            .await;
+        reader
+            .dialogue(
+                r#"
+            C: r2 NOOP
+            S: * 1 FETCH (UID 1 FLAGS (\Seen))
+            S: r2 OK NOOP completed
+            "#,
+            )
+            .await;
+    }
+);
+
+engine_tests!(
+    expunges_are_held_back_during_fetch_by_number,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut a = server.login(&address).await;
+        let mut b = server.login(&address).await;
+        a.dialogue(SELECT_EMPTY_INBOX).await;
+        for tag in ["p1", "p2"] {
+            a.send(&format!("{tag} APPEND INBOX {{7+}}\r\nbody {tag}"))
+                .await;
+            a.lines_until(tag).await;
+        }
+        b.send("b0 SELECT INBOX").await;
+        b.lines_until("b0").await;
+        a.dialogue(
+            r#"
+        C: a1 STORE 1 +FLAGS.SILENT (\Deleted)
+        S: a1 OK STORE completed
+        C: a2 EXPUNGE
+        S: * 1 EXPUNGE
+        S: a2 OK EXPUNGE completed
+        "#,
+        )
+        .await;
+        // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH by number; NOOP then reports it.
+        b.dialogue(
+            r#"
+        C: b1 FETCH 2 UID
+        S: * 2 FETCH (UID 2)
+        S: b1 OK FETCH completed
+        C: b2 NOOP
+        S: * 1 EXPUNGE
+        S: b2 OK NOOP completed
+        C: b3 FETCH 1 UID
+        S: * 1 FETCH (UID 2)
+        S: b3 OK FETCH completed
+        "#,
+        )
+        .await;
+    }
+);
+
+engine_tests!(idle_reports_new_mail, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut idler = server.login(&address).await;
+    let mut writer = server.login(&address).await;
+    idler.dialogue(SELECT_EMPTY_INBOX).await;
+    idler
+        .dialogue(
+            r#"
+            C: i1 IDLE
+            S: + idling
+            "#,
+        )
+        .await;
+    writer.send("w1 APPEND INBOX {4+}\r\nbody").await;
+    writer.lines_until("w1").await;
+    idler
+        .dialogue(
+            r#"
+            S: * 1 EXISTS
+            S: * 1 RECENT
+            C: DONE
+            S: i1 OK IDLE terminated
+            "#,
+        )
+        .await;
+});
