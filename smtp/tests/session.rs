@@ -1,7 +1,8 @@
 //! SMTP protocol behaviour as dialogues with the real session engine, in process, on SQLite
 //! and on PostgreSQL (`C:` the client, `S:` what the server must answer; see
-//! `mssante_testkit::transcript`). The binary end-to-end tests in `tests/` cover TLS and
-//! interoperability with real clients.
+//! `mssante_testkit::transcript`). TLS is a self-signed certificate trusted by the test
+//! client; the trust space's client certificates and interoperability with real clients
+//! are covered by the binary end-to-end tests in `tests/`.
 
 mod common;
 
@@ -13,18 +14,30 @@ use tokio::io::DuplexStream;
 
 const GREETING: &str = "S: 220 mx.test.mssante.fr ESMTP mssante ready";
 
-/// EHLO from a peer, and our answer on a listener without TLS configured (no STARTTLS) and
-/// no authentication (the MX).
-const EHLO: &str = "
-    C: EHLO peer.labo.mssante.fr
-    S: 250-mx.test.mssante.fr
-    S: 250-PIPELINING
-    S: 250-SIZE 10000
-    S: 250-8BITMIME
-    S: 250-ENHANCEDSTATUSCODES
-    S: 250-SMTPUTF8
-    S: 250-CHUNKING
-    S: 250 DSN";
+/// What every listener advertises after its name (RFC 5321 §4.1.1.1 and the extensions).
+const EXTENSIONS: [&str; 7] = [
+    "PIPELINING",
+    "SIZE 10000",
+    "8BITMIME",
+    "ENHANCEDSTATUSCODES",
+    "SMTPUTF8",
+    "CHUNKING",
+    "DSN",
+];
+
+/// EHLO from a peer and our answer: the common extensions, then `last` (STARTTLS before
+/// TLS; AUTH on submission once in TLS).
+fn ehlo(last: &[&str]) -> String {
+    let mut lines = vec!["mx.test.mssante.fr"];
+    lines.extend(EXTENSIONS);
+    lines.extend(last);
+    let mut script = String::from("C: EHLO peer.labo.mssante.fr\n");
+    for (i, line) in lines.iter().enumerate() {
+        let more = if i + 1 < lines.len() { '-' } else { ' ' };
+        script.push_str(&format!("S: 250{more}{line}\n"));
+    }
+    script
+}
 
 /// The usual envelope: a lab writes to Dr Martin.
 const ENVELOPE_TO_DR: &str = "
@@ -45,7 +58,7 @@ const QUIT: &str = "
 async fn after_ehlo(h: &SmtpHarness, kind: ListenerKind) -> Transcript<DuplexStream> {
     let mut t = h.connect(kind);
     t.play(GREETING).await;
-    t.play(EHLO).await;
+    t.play(&ehlo(&["STARTTLS"])).await;
     t
 }
 
@@ -53,9 +66,20 @@ engine_tests!(
     ehlo_lists_the_extensions_and_quit_closes,
     |engine| async move {
         let h = SmtpHarness::new(engine).await;
-        let mut t = after_ehlo(&h, ListenerKind::Mx).await;
+        let mut t = h.connect(ListenerKind::Mx);
         t.play(
             "
+        S: 220 mx.test.mssante.fr ESMTP mssante ready
+        C: EHLO peer.labo.mssante.fr
+        S: 250-mx.test.mssante.fr
+        S: 250-PIPELINING
+        S: 250-SIZE 10000
+        S: 250-8BITMIME
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-SMTPUTF8
+        S: 250-CHUNKING
+        S: 250-DSN
+        S: 250 STARTTLS
         # RFC 5321 §4.1.1.1: HELO gets a one-line answer, no extension list.
         C: HELO peer.labo.mssante.fr
         S: 250 mx.test.mssante.fr
@@ -86,7 +110,7 @@ engine_tests!(mail_and_rcpt_errors_name_the_problem, |engine| async move {
         S: 503 5.5.1 Send MAIL FROM first",
     )
     .await;
-    t.play(EHLO).await;
+    t.play(&ehlo(&["STARTTLS"])).await;
     t.play(
         "
         C: MAIL FROM:<labo@labo.mssante.fr> XFOO=1
@@ -280,7 +304,7 @@ engine_tests!(
     submission_wants_tls_before_auth_and_auth_before_mail,
     |engine| async move {
         let h = SmtpHarness::new(engine).await;
-        // No TLS here, so neither STARTTLS (no certificate configured) nor AUTH is offered.
+        // No AUTH offered before TLS (RFC 4954 §4 and our policy).
         let mut t = after_ehlo(&h, ListenerKind::Submission).await;
         t.play(
             "
@@ -307,6 +331,65 @@ engine_tests!(
         S: 530 5.7.0 Must issue a STARTTLS command first: TLS is mandatory between MSSanté operators",
     )
     .await;
+        t.play(QUIT).await;
+        t.expect_closed().await;
+    }
+);
+
+engine_tests!(
+    submission_over_starttls_authenticates_and_sends_as_its_own_bal,
+    |engine| async move {
+        let h = SmtpHarness::new(engine).await;
+        let t = after_ehlo(&h, ListenerKind::Submission).await;
+        let mut t = h.starttls(t).await;
+        // RFC 3207 §4.2: the client starts again with EHLO; AUTH is offered now, STARTTLS not.
+        t.play(&ehlo(&["AUTH PLAIN LOGIN"])).await;
+        t.play(
+            "
+            # \\0dr.martin@test.mssante.fr\\0mauvais
+            C: AUTH PLAIN AGRyLm1hcnRpbkB0ZXN0Lm1zc2FudGUuZnIAbWF1dmFpcw==
+            S: 535 5.7.8 Authentication credentials invalid
+            # \\0dr.martin@test.mssante.fr\\0une longue phrase secrète
+            C: AUTH PLAIN AGRyLm1hcnRpbkB0ZXN0Lm1zc2FudGUuZnIAdW5lIGxvbmd1ZSBwaHJhc2Ugc2VjcsOodGU=
+            S: 235 2.7.0 Authentication successful
+            C: MAIL FROM:<secretariat@test.mssante.fr>
+            S: 550 5.7.1 dr.martin@test.mssante.fr may not send as <secretariat@test.mssante.fr>
+            C: MAIL FROM:<dr.martin@test.mssante.fr>
+            S: 250 2.1.0 Sender OK
+            C: RCPT TO:<secretariat@test.mssante.fr>
+            S: 250 2.1.5 Recipient OK
+            C: DATA
+            S: 354 End data with <CR><LF>.<CR><LF>
+            C: Subject: depuis le LPS
+            C:
+            C: Bonjour.
+            C: .
+            S: 250 2.0.0 OK queued as ...",
+        )
+        .await;
+        t.play(QUIT).await;
+        t.expect_closed().await;
+        let inbox = h.inbox(SEC).await;
+        assert_eq!(inbox.len(), 1);
+        assert!(
+            inbox[0].contains("with ESMTPSA"),
+            "the trace header says TLS and authentication: {}",
+            inbox[0]
+        );
+    }
+);
+
+engine_tests!(
+    plaintext_pipelined_after_starttls_is_never_executed,
+    |engine| async move {
+        let h = SmtpHarness::new(engine).await;
+        let mut t = after_ehlo(&h, ListenerKind::Submission).await;
+        // CVE-2011-0411: a command injected in clear behind STARTTLS must be dropped, not
+        // answered inside TLS. `RSET` would otherwise get a `250 2.0.0 Reset state` there.
+        t.send_raw(b"STARTTLS\r\nRSET\r\n").await;
+        t.expect_line("220 2.0.0 Ready to start TLS").await;
+        let mut t = h.handshake(t).await;
+        t.play(&ehlo(&["AUTH PLAIN LOGIN"])).await;
         t.play(QUIT).await;
         t.expect_closed().await;
     }

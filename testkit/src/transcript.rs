@@ -132,6 +132,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transcript<S> {
         }
     }
 
+    /// Continues the dialogue over a new transport made from this one (the client side of
+    /// a TLS handshake after STARTTLS). Anything the server sent that was not read yet
+    /// fails the test: a server must say nothing more in clear.
+    pub async fn upgrade<T, F, Fut>(self, handshake: F) -> Transcript<T>
+    where
+        F: FnOnce(S) -> Fut,
+        Fut: std::future::Future<Output = std::io::Result<T>>,
+    {
+        if !self.rbuf.is_empty() {
+            let extra = String::from_utf8_lossy(&self.rbuf).into_owned();
+            self.fail(&format!(
+                "expected nothing before the handshake\n  got      {extra:?}"
+            ));
+        }
+        let mut log = self.log;
+        let stream = match handshake(self.stream).await {
+            Ok(stream) => stream,
+            Err(e) => panic!("handshake failed after:\n{}\n  {e}", log.join("\n")),
+        };
+        log.push("-- TLS --".into());
+        Transcript {
+            stream,
+            rbuf: Vec::new(),
+            log,
+        }
+    }
+
     /// The dialogue so far, one line per protocol line.
     pub fn log(&self) -> String {
         self.log.join("\n")

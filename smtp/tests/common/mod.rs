@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use mssante_smtp::{ListenerKind, Session, SmtpConfig, SmtpContext, TrustPolicy};
-use mssante_store::{BalStatus, BalType, NewBal, Store};
+use mssante_store::{BalStatus, BalType, NewBal, Store, hash_password};
 use mssante_testkit::transcript::Transcript;
 use mssante_testkit::{Engine, TestDb};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use tokio::io::DuplexStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 pub const HOSTNAME: &str = "mx.test.mssante.fr";
@@ -17,6 +20,8 @@ pub const DR: &str = "dr.martin@test.mssante.fr";
 pub const SEC: &str = "secretariat@test.mssante.fr";
 /// A suspended BAL of [`DOMAIN`].
 pub const SUSPENDED: &str = "dr.parti@test.mssante.fr";
+/// The password of [`DR`].
+pub const PASSWORD: &str = "une longue phrase secrète";
 /// Small enough for a test to exceed it.
 pub const MAX_MESSAGE_SIZE: usize = 10_000;
 
@@ -24,6 +29,8 @@ pub const MAX_MESSAGE_SIZE: usize = 10_000;
 pub struct SmtpHarness {
     pub store: Store,
     ctx: Arc<SmtpContext>,
+    /// Trusts the server's self-signed certificate.
+    tls_client: TlsConnector,
     _db: TestDb,
 }
 
@@ -43,10 +50,13 @@ impl SmtpHarness {
         for address in [DR, SEC, SUSPENDED] {
             store.create_bal(&org(address)).await.expect("create BAL");
         }
+        let hash = hash_password(PASSWORD).expect("hash");
+        store.set_bal_password(DR, &hash).await.expect("password");
         store
             .set_bal_status(SUSPENDED, BalStatus::Suspended)
             .await
             .expect("suspend");
+        let (tls_server, tls_client) = self_signed_tls();
         let ctx = Arc::new(SmtpContext {
             store: store.clone(),
             config: SmtpConfig {
@@ -54,7 +64,7 @@ impl SmtpHarness {
                 max_message_size: MAX_MESSAGE_SIZE,
                 ..SmtpConfig::default()
             },
-            tls: None,
+            tls: Some(tls_server),
             shutdown: CancellationToken::new(),
             trust: TrustPolicy {
                 enforce,
@@ -66,6 +76,7 @@ impl SmtpHarness {
         SmtpHarness {
             store,
             ctx,
+            tls_client,
             _db: db,
         }
     }
@@ -78,6 +89,27 @@ impl SmtpHarness {
         Transcript::new(client)
     }
 
+    /// STARTTLS (RFC 3207) and the client's side of the handshake; the dialogue goes on
+    /// inside TLS.
+    pub async fn starttls(
+        &self,
+        mut t: Transcript<DuplexStream>,
+    ) -> Transcript<TlsStream<DuplexStream>> {
+        t.play("C: STARTTLS\nS: 220 2.0.0 Ready to start TLS").await;
+        self.handshake(t).await
+    }
+
+    /// The client's side of the TLS handshake, once the server said 220 to STARTTLS.
+    pub async fn handshake(
+        &self,
+        t: Transcript<DuplexStream>,
+    ) -> Transcript<TlsStream<DuplexStream>> {
+        let name = ServerName::try_from(HOSTNAME).expect("server name");
+        let connector = self.tls_client.clone();
+        t.upgrade(|plain| async move { connector.connect(name, plain).await })
+            .await
+    }
+
     /// The messages in a BAL's INBOX, as stored (trace header included), oldest first.
     pub async fn inbox(&self, address: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -87,6 +119,33 @@ impl SmtpHarness {
         }
         out
     }
+}
+
+/// A self-signed certificate for [`HOSTNAME`]: the server's TLS, and a client that trusts it.
+fn self_signed_tls() -> (TlsAcceptor, TlsConnector) {
+    let certified = rcgen::generate_simple_self_signed(vec![HOSTNAME.to_string()]).expect("cert");
+    let cert = CertificateDer::from(certified.cert.der().to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .expect("server config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    (
+        TlsAcceptor::from(Arc::new(server)),
+        TlsConnector::from(Arc::new(client)),
+    )
 }
 
 fn org(address: &str) -> NewBal {
