@@ -70,6 +70,79 @@ pub struct Layout {
     pub trailing_pipe: bool,
 }
 
+/// Columns of a line (docs/mssante.md §7 lists them).
+pub const COLUMNS: usize = 31;
+
+/// The stored row a line gives: its values in file order, each beside its header.
+fn row_from_columns(values: [String; COLUMNS]) -> DirectoryRow {
+    let [
+        bal_type,                  // Type de BAL
+        address,                   // Adresse BAL
+        pp_id_type,                // Type Identifiant PP
+        pp_id,                     // Identifiant PP
+        national_id,               // Identification nationale PP
+        structure_id_type,         // Type identifiant structure
+        structure_id,              // Identification Structure
+        service,                   // Service de rattachement
+        civility,                  // Civilité d'exercice
+        name,                      // Nom d'exercice
+        first_name,                // Prénom d'exercice
+        profession_category,       // Catégorie profession
+        profession_category_label, // Libellé de catégorie profession
+        profession_code,           // Code Profession
+        profession_label,          // Libellé Profession
+        skill_code,                // Code savoir-faire
+        skill_label,               // Libellé savoir-faire
+        dematerialisation,         // Dématérialisation
+        structure_name,            // Raison Sociale structure BAL
+        structure_brand,           // Enseigne commerciale structure BAL
+        addr_l2,                   // L2COMPLEMENTLOCALISATION structure BAL
+        addr_l3,                   // L3COMPLEMENTDISTRIBUTION structure BAL
+        addr_number,               // L4NUMEROVOIE structure BAL
+        addr_number_complement,    // L4COMPLEMENTNUMEROVOIE structure BAL
+        addr_street_type,          // NL4TYPEVOIE structure BAL
+        addr_street,               // L4LIBELLEVOIE structure BAL
+        addr_l5,                   // L5LIEUDITMENTION structure BAL
+        addr_l6,                   // L6LIGNEACHEMINEMENT structure BAL
+        postcode,                  // Code postal structure BAL
+        department,                // Département structure BAL
+        country,                   // Pays structure BAL
+    ] = values;
+    DirectoryRow {
+        bal_type,
+        address,
+        pp_id_type,
+        pp_id,
+        national_id,
+        structure_id_type,
+        structure_id,
+        service,
+        civility,
+        name,
+        first_name,
+        profession_category,
+        profession_category_label,
+        profession_code,
+        profession_label,
+        skill_code,
+        skill_label,
+        dematerialisation,
+        structure_name,
+        structure_brand,
+        addr_l2,
+        addr_l3,
+        addr_number,
+        addr_number_complement,
+        addr_street_type,
+        addr_street,
+        addr_l5,
+        addr_l6,
+        postcode,
+        department,
+        country,
+    }
+}
+
 /// Strips the line terminator (LF, or CRLF on some lines).
 fn strip_eol(mut line: &[u8]) -> &[u8] {
     if let Some(rest) = line.strip_suffix(b"\n") {
@@ -95,11 +168,11 @@ pub fn parse_header(line: &[u8]) -> anyhow::Result<Layout> {
             columns[0].chars().take(40).collect::<String>()
         );
     }
-    if columns.len() != DirectoryRow::COLUMNS {
+    if columns.len() != COLUMNS {
         bail!(
             "the header has {} columns, expected {}",
             columns.len(),
-            DirectoryRow::COLUMNS
+            COLUMNS
         );
     }
     Ok(Layout { trailing_pipe })
@@ -118,31 +191,31 @@ pub fn parse_line(line: &[u8], layout: Layout) -> Result<DirectoryRow, LineError
         (true, Some(rest)) => rest,
         _ => text,
     };
-    let mut fields: [String; 31] = Default::default();
+    let mut fields: [String; COLUMNS] = Default::default();
     let mut count = 0;
     for value in text.split('|') {
-        if count < DirectoryRow::COLUMNS {
+        if count < COLUMNS {
             fields[count] = value.trim().to_string();
         }
         count += 1;
     }
-    match count.cmp(&DirectoryRow::COLUMNS) {
+    match count.cmp(&COLUMNS) {
         std::cmp::Ordering::Less => {
             return Err(LineError::new(
                 RejectKind::TooFewColumns,
-                format!("{count} columns, expected 31"),
+                format!("{count} columns, expected {COLUMNS}"),
             ));
         }
         std::cmp::Ordering::Greater => {
             return Err(LineError::new(
                 RejectKind::TooManyColumns,
-                format!("{count} columns, expected 31"),
+                format!("{count} columns, expected {COLUMNS}"),
             ));
         }
         std::cmp::Ordering::Equal => {}
     }
     check_address(&fields[1])?;
-    Ok(DirectoryRow::from_fields(fields))
+    Ok(row_from_columns(fields))
 }
 
 /// The address is the key of the directory: it must be there and look like `local@domain`.

@@ -118,7 +118,7 @@ fn rows_copy_text(import_id: i64, rows: &[(i64, DirectoryRow)]) -> Vec<u8> {
         out.push(b'\t');
         push_copy_value(&mut out, &fold_name(&row.first_name));
         let _ = std::io::Write::write_fmt(&mut out, format_args!("\t{}", row.digest()));
-        for field in row.fields() {
+        for field in row.values() {
             out.push(b'\t');
             push_copy_value(&mut out, field);
         }
@@ -180,7 +180,7 @@ fn rows_json(import_id: i64, rows: &[(i64, DirectoryRow)]) -> String {
         }
         push_json_separator(&mut out, 5);
         let _ = write!(out, "{}", row.digest());
-        for (c, field) in row.fields().into_iter().enumerate() {
+        for (c, field) in row.values().into_iter().enumerate() {
             push_json_separator(&mut out, 6 + c);
             push_json_string(&mut out, field);
         }

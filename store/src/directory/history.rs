@@ -4,8 +4,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::Store;
 use crate::error::{Result, StoreError};
+use crate::{Store, WriteTxn};
 
 /// Status of an import run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +64,9 @@ pub struct ImportRecord {
 /// A line an import rejected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RejectedLine {
-    /// 1-based physical line number (header = line 1), or the entry's rank for LDAP.
+    /// Where in the source: a 1-based line number of a file, or the entry's rank for LDAP.
     pub line: i64,
-    /// `too_few_columns`, `too_many_columns`, `invalid_utf8`, `empty_address`, `invalid_address`...
+    /// Why, as the source's reader names it (`too_few_columns`, `invalid_utf8`...).
     pub kind: String,
     pub detail: String,
 }
@@ -88,6 +88,27 @@ fn import_from_row(r: &AnyRow) -> Result<ImportRecord> {
         modified: r.try_get("modified")?,
         message: r.try_get("message")?,
     })
+}
+
+/// Records the lines an import rejected, inside the caller's transaction.
+pub(super) async fn insert_rejects(
+    w: &mut WriteTxn<'_>,
+    import_id: i64,
+    rejects: &[RejectedLine],
+) -> Result<()> {
+    for reject in rejects {
+        sqlx::query(
+            "INSERT INTO directory_import_rejects (import_id, line, kind, detail) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(import_id)
+        .bind(reject.line)
+        .bind(reject.kind.as_str())
+        .bind(reject.detail.as_str())
+        .execute(&mut *w.txn)
+        .await?;
+    }
+    Ok(())
 }
 
 impl Store {

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::bulk_load::{CREATE_NEXT_POSTGRES, CREATE_NEXT_SQLITE};
-use super::history::{ImportRecord, ImportStatus, RejectedLine};
+use super::history::{ImportRecord, ImportStatus, RejectedLine, insert_rejects};
 use super::row::row_columns;
 use crate::error::{Result, StoreError};
 use crate::{Engine, Store, WriteTxn, now};
@@ -238,18 +238,7 @@ impl Store {
         rejects: &[RejectedLine],
     ) -> Result<()> {
         let mut w = self.write_txn().await?;
-        for reject in rejects {
-            sqlx::query(
-                "INSERT INTO directory_import_rejects (import_id, line, kind, detail) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(import_id)
-            .bind(reject.line)
-            .bind(reject.kind.as_str())
-            .bind(reject.detail.as_str())
-            .execute(&mut *w.txn)
-            .await?;
-        }
+        insert_rejects(&mut w, import_id, rejects).await?;
         w.commit().await
     }
 

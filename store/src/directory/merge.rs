@@ -4,7 +4,7 @@
 use sqlx::Row;
 
 use super::changes::MAX_KEPT_CHANGES;
-use super::history::{ImportRecord, RejectedLine};
+use super::history::{ImportRecord, RejectedLine, insert_rejects};
 use super::import::record_running_import;
 use super::row::{DirectoryRow, INSERT_ONE, address_key, bind_row};
 use crate::error::Result;
@@ -207,18 +207,7 @@ impl Store {
                     .await?;
             }
         }
-        for reject in rejects {
-            sqlx::query(
-                "INSERT INTO directory_import_rejects (import_id, line, kind, detail) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(reject.line)
-            .bind(reject.kind.as_str())
-            .bind(reject.detail.as_str())
-            .execute(&mut *w.txn)
-            .await?;
-        }
+        insert_rejects(&mut w, id, rejects).await?;
         sqlx::query(
             "UPDATE directory_imports SET status = 'ok', finished_at = $2, heartbeat_at = $2, \
              rows_count = $3, addresses = $4, rejected = $5, added = $6, modified = $7 \

@@ -1,5 +1,6 @@
-//! Local copy of the national directory (SPEC.md §7): rows of the daily extraction, of LDAP
-//! directories and of single FHIR look-ups, the lookups served from them, and the import history.
+//! Local copy of the national directory (docs/mssante.md §7): rows of the daily extraction, of
+//! LDAP directories and of single FHIR look-ups, the lookups served from them, and the import
+//! history.
 //!
 //! Atomic replacement without one giant transaction (docs/adr/0100-directory-generations.md):
 //! an import writes its rows tagged with its own id (a new *generation*) in short write

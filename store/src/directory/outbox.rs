@@ -1,6 +1,7 @@
-//! Outbox of publications to the national directory (SPEC.md §7: FHIR PATCH of our BALs, with
-//! retries). A BAL change enqueues a request in the same database as the BAL; a worker sends
-//! the due ones and records the outcome, so a restart or an unreachable endpoint loses nothing.
+//! Outbox of publications to the national directory (docs/mssante.md §7: FHIR PATCH of our
+//! BALs, with retries). A BAL change enqueues a request in the same database as the BAL; a
+//! worker sends the due ones and records the outcome, so a restart or an unreachable endpoint
+//! loses nothing.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;

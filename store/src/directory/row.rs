@@ -11,20 +11,22 @@ use sqlx::any::{Any, AnyArguments, AnyRow};
 use super::name_folding::fold_name;
 use crate::error::Result;
 
-/// The 31 columns of `Extraction_Correspondance_MSSante`, in file order (fixtures README).
-/// Absent values are empty strings, as in the file.
+/// A row of the local copy as every source gives it (the national extraction, an LDAP
+/// directory, the FHIR API): one BAL and the professional or structure behind it, attached to
+/// one structure. Absent values are empty strings. How a source's format maps to these fields
+/// is the source reader's business (the `directory` crate); the store only stores them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DirectoryRow {
-    /// `Type de BAL`: PER, ORG, APP, CAB.
+    /// BAL type: PER, ORG, APP, CAB.
     pub bal_type: String,
-    /// `Adresse BAL`, as written in the source (the key is its lower-cased form).
+    /// The BAL's address, as written in the source (the key is its lower-cased form).
     pub address: String,
-    /// `Type Identifiant PP`: 8 = RPPS, 0 = ADELI.
+    /// Type of the professional's identifier: 8 = RPPS, 0 = ADELI.
     pub pp_id_type: String,
     pub pp_id: String,
-    /// `Identification nationale PP`: type + identifier (`8` + RPPS).
+    /// National id of the professional: type + identifier (`8` + RPPS).
     pub national_id: String,
-    /// `Type identifiant structure`: 1 FINESS, 3 SIRET, 4 RPPS rang.
+    /// Type of the structure's identifier: 1 FINESS, 3 SIRET, 4 RPPS rang.
     pub structure_id_type: String,
     pub structure_id: String,
     pub service: String,
@@ -40,7 +42,7 @@ pub struct DirectoryRow {
     pub skill_code: String,
     pub skill_label: String,
     pub dematerialisation: String,
-    /// `Raison Sociale structure BAL`.
+    /// The structure's registered name.
     pub structure_name: String,
     pub structure_brand: String,
     pub addr_l2: String,
@@ -56,8 +58,8 @@ pub struct DirectoryRow {
     pub country: String,
 }
 
-/// The columns of [`DirectoryRow`] in the table, in file order; a macro so that `concat!`
-/// keeps the queries `&'static str`.
+/// The columns of [`DirectoryRow`] in the table, in the order of [`DirectoryRow::values`]; a
+/// macro so that `concat!` keeps the queries `&'static str`.
 macro_rules! row_columns {
     ($p:literal) => {
         concat!(
@@ -129,81 +131,9 @@ macro_rules! row_columns {
 pub(super) use row_columns;
 
 impl DirectoryRow {
-    /// Number of columns of the extraction file.
-    pub const COLUMNS: usize = 31;
-
-    /// Builds a row from the 31 fields of a line, in file order.
-    pub fn from_fields(fields: [String; 31]) -> DirectoryRow {
-        let [
-            bal_type,
-            address,
-            pp_id_type,
-            pp_id,
-            national_id,
-            structure_id_type,
-            structure_id,
-            service,
-            civility,
-            name,
-            first_name,
-            profession_category,
-            profession_category_label,
-            profession_code,
-            profession_label,
-            skill_code,
-            skill_label,
-            dematerialisation,
-            structure_name,
-            structure_brand,
-            addr_l2,
-            addr_l3,
-            addr_number,
-            addr_number_complement,
-            addr_street_type,
-            addr_street,
-            addr_l5,
-            addr_l6,
-            postcode,
-            department,
-            country,
-        ] = fields;
-        DirectoryRow {
-            bal_type,
-            address,
-            pp_id_type,
-            pp_id,
-            national_id,
-            structure_id_type,
-            structure_id,
-            service,
-            civility,
-            name,
-            first_name,
-            profession_category,
-            profession_category_label,
-            profession_code,
-            profession_label,
-            skill_code,
-            skill_label,
-            dematerialisation,
-            structure_name,
-            structure_brand,
-            addr_l2,
-            addr_l3,
-            addr_number,
-            addr_number_complement,
-            addr_street_type,
-            addr_street,
-            addr_l5,
-            addr_l6,
-            postcode,
-            department,
-            country,
-        }
-    }
-
-    /// The 31 fields in file order.
-    pub fn fields(&self) -> [&str; 31] {
+    /// The values in the order of the table's columns ([`row_columns`]) and of the digest:
+    /// changing it would make every stored row look modified at the next import.
+    pub(super) fn values(&self) -> [&str; 31] {
         [
             &self.bal_type,
             &self.address,
@@ -249,7 +179,7 @@ impl DirectoryRow {
     /// Rust releases and would make every row look modified after an upgrade.
     pub(super) fn digest(&self) -> i64 {
         let mut hasher = Sha256::new();
-        for field in self.fields() {
+        for field in self.values() {
             hasher.update(field.as_bytes());
             hasher.update([0x1f]); // unit separator: ("ab","c") and ("a","bc") differ
         }
@@ -258,44 +188,39 @@ impl DirectoryRow {
     }
 
     pub(super) fn from_db(r: &AnyRow) -> Result<DirectoryRow> {
-        const NAMES: [&str; 31] = [
-            "bal_type",
-            "address",
-            "pp_id_type",
-            "pp_id",
-            "national_id",
-            "structure_id_type",
-            "structure_id",
-            "service",
-            "civility",
-            "name",
-            "first_name",
-            "profession_category",
-            "profession_category_label",
-            "profession_code",
-            "profession_label",
-            "skill_code",
-            "skill_label",
-            "dematerialisation",
-            "structure_name",
-            "structure_brand",
-            "addr_l2",
-            "addr_l3",
-            "addr_number",
-            "addr_number_complement",
-            "addr_street_type",
-            "addr_street",
-            "addr_l5",
-            "addr_l6",
-            "postcode",
-            "department",
-            "country",
-        ];
-        let mut fields: [String; 31] = Default::default();
-        for (field, name) in fields.iter_mut().zip(NAMES) {
-            *field = r.try_get(name)?;
-        }
-        Ok(DirectoryRow::from_fields(fields))
+        Ok(DirectoryRow {
+            bal_type: r.try_get("bal_type")?,
+            address: r.try_get("address")?,
+            pp_id_type: r.try_get("pp_id_type")?,
+            pp_id: r.try_get("pp_id")?,
+            national_id: r.try_get("national_id")?,
+            structure_id_type: r.try_get("structure_id_type")?,
+            structure_id: r.try_get("structure_id")?,
+            service: r.try_get("service")?,
+            civility: r.try_get("civility")?,
+            name: r.try_get("name")?,
+            first_name: r.try_get("first_name")?,
+            profession_category: r.try_get("profession_category")?,
+            profession_category_label: r.try_get("profession_category_label")?,
+            profession_code: r.try_get("profession_code")?,
+            profession_label: r.try_get("profession_label")?,
+            skill_code: r.try_get("skill_code")?,
+            skill_label: r.try_get("skill_label")?,
+            dematerialisation: r.try_get("dematerialisation")?,
+            structure_name: r.try_get("structure_name")?,
+            structure_brand: r.try_get("structure_brand")?,
+            addr_l2: r.try_get("addr_l2")?,
+            addr_l3: r.try_get("addr_l3")?,
+            addr_number: r.try_get("addr_number")?,
+            addr_number_complement: r.try_get("addr_number_complement")?,
+            addr_street_type: r.try_get("addr_street_type")?,
+            addr_street: r.try_get("addr_street")?,
+            addr_l5: r.try_get("addr_l5")?,
+            addr_l6: r.try_get("addr_l6")?,
+            postcode: r.try_get("postcode")?,
+            department: r.try_get("department")?,
+            country: r.try_get("country")?,
+        })
     }
 }
 
@@ -342,7 +267,7 @@ pub(super) fn bind_row<'q>(
         .bind(fold_name(&row.name))
         .bind(fold_name(&row.first_name))
         .bind(row.digest());
-    for field in row.fields() {
+    for field in row.values() {
         q = q.bind(field.to_string());
     }
     q
