@@ -30,6 +30,8 @@ struct RawConfig {
     trust: mssante_trust::TrustConfig,
     #[serde(default)]
     relay: RawRelay,
+    #[serde(default)]
+    public: mssante_api_lps::PublicConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +58,7 @@ struct RawListen {
     imap: Option<String>,
     imaps: Option<String>,
     http: Option<String>,
+    https: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -100,6 +103,24 @@ pub struct Listen {
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
     pub http: Option<SocketAddr>,
+    /// HTTPS with the server certificate (`[tls]`); off by default.
+    pub https: Option<SocketAddr>,
+}
+
+impl Listen {
+    /// The bound ports: what `[public]` advertises by default.
+    fn ports(&self) -> mssante_api_lps::ListenPorts {
+        let port = |a: Option<SocketAddr>| a.map(|a| a.port());
+        mssante_api_lps::ListenPorts {
+            smtp: port(self.smtp),
+            submission: port(self.submission),
+            submissions: port(self.submissions),
+            imap: port(self.imap),
+            imaps: port(self.imaps),
+            http: port(self.http),
+            https: port(self.https),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +140,10 @@ pub struct Config {
     pub trust: mssante_trust::TrustConfig,
     /// `[relay]`: the outbound queue worker; `None` when disabled.
     pub relay: Option<mssante_relay::RelayConfig>,
+    /// `[public]`: host names and ports clients and peers are told (autoconfig, DNS).
+    pub public: mssante_api_lps::Advertised,
+    /// `[public.oauth2]`: OAuth2 hints for mail clients.
+    pub oauth2: Option<mssante_api_lps::OAuth2Hints>,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -143,7 +168,7 @@ impl Config {
 
     fn from_raw(raw: RawConfig) -> Result<Config> {
         let hostname = raw.hostname.unwrap_or_else(|| "localhost".into());
-        if !valid_hostname(&hostname) {
+        if !mssante_api_lps::is_dns_name(&hostname) {
             bail!("hostname: {hostname:?} is not a valid host name");
         }
         let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("./data"));
@@ -160,9 +185,19 @@ impl Config {
             (Some(_), None) => bail!("tls.key: missing (tls.cert is set; give both or neither)"),
             (None, Some(_)) => bail!("tls.cert: missing (tls.key is set; give both or neither)"),
         };
+        let listen = listen_from_raw(raw.listen)?;
+        let public = raw
+            .public
+            .resolve(&hostname, &listen.ports())
+            .map_err(|e| anyhow!(e))?;
+        if let Some(hints) = &raw.public.oauth2 {
+            hints.check().map_err(|e| anyhow!(e))?;
+        }
         Ok(Config {
             hostname: hostname.clone(),
-            listen: listen_from_raw(raw.listen)?,
+            listen,
+            public,
+            oauth2: raw.public.oauth2,
             relay: relay_from_raw(raw.relay, &hostname, raw.trust.enforce)?,
             imap: imap_from_raw(raw.imap, hostname.clone())?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
@@ -252,16 +287,6 @@ fn relay_from_raw(
     }))
 }
 
-fn valid_hostname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        })
-}
-
 /// `"127.0.0.1:2525"` opens a listener, `"off"` or `""` leaves it closed.
 fn listen_addr(key: &str, value: Option<String>, default: &str) -> Result<Option<SocketAddr>> {
     let value = value.unwrap_or_else(|| default.to_string());
@@ -281,6 +306,7 @@ fn listen_from_raw(raw: RawListen) -> Result<Listen> {
         imap: listen_addr("imap", raw.imap, "127.0.0.1:1143")?,
         imaps: listen_addr("imaps", raw.imaps, "127.0.0.1:1993")?,
         http: listen_addr("http", raw.http, "127.0.0.1:8080")?,
+        https: listen_addr("https", raw.https, "off")?,
     })
 }
 

@@ -117,9 +117,7 @@ pub async fn run(config: Config) -> Result<()> {
             tracker.clone(),
         )));
     }
-    if let Some(addr) = config.listen.http {
-        println!("not opened {:<12} {addr:<22} not built yet", "http");
-    }
+    accept_loops.extend(start_http(&config, &store, &identity, &shutdown, &tracker).await?);
     if let Some(publication) = config.directory.publication.clone() {
         // SPEC.md §7: our BALs are published to the national directory through an outbox.
         tokio::spawn(mssante_directory::publication::run_outbox(
@@ -232,6 +230,44 @@ fn start_relay(
     })?;
     tokio::spawn(relay.run());
     Ok(())
+}
+
+/// The HTTP and HTTPS listeners (api-lps): autoconfiguration for mail clients.
+async fn start_http(
+    config: &Config,
+    store: &mssante_store::Store,
+    identity: &crate::tls::Identity,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<Vec<tokio::task::JoinHandle<()>>> {
+    let router = mssante_api_lps::router(Arc::new(mssante_api_lps::ApiContext {
+        store: store.clone(),
+        settings: mssante_api_lps::ApiSettings {
+            public: config.public.clone(),
+            oauth2: config.oauth2.clone(),
+        },
+    }));
+    let mut loops = Vec::new();
+    for (key, addr, tls) in [
+        ("http", config.listen.http, None),
+        (
+            "https",
+            config.listen.https,
+            Some(crate::tls::server_config(identity, None)?),
+        ),
+    ] {
+        let Some(addr) = addr else { continue };
+        let listener = bind(key, addr, mssante_api_lps::bind(addr)).await?;
+        println!("listening  {key:<12} {addr:<22} autoconfiguration (Thunderbird, Apple)");
+        loops.push(tokio::spawn(mssante_api_lps::serve(
+            listener,
+            tls,
+            router.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        )));
+    }
+    Ok(loops)
 }
 
 /// Waits for a protocol crate's `bind`, naming the configuration key when it fails.
