@@ -495,11 +495,34 @@ mod tests {
             ("[imap]\nmax_line = 100", "imap.max_line"),
             ("unknown_key = 1", "unknown_key"),
             ("[listen]\nsmtp = 25", "smtp"),
+            ("[listen]\nhttps = \"443\"", "listen.https"),
+            ("[public]\nimap = \"imap.ch.fr:0\"", "public.imap"),
+            (
+                "[public.oauth2]\nissuer = \"https://a\"\nscope = \"openid\"\nauth_url = \"http://a/auth\"\ntoken_url = \"https://a/t\"",
+                "public.oauth2.auth_url",
+            ),
+            ("[public.oauth2]\nissuer = \"https://a\"", "scope"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(key), "{text:?} gave {err:?}");
         }
+    }
+
+    #[test]
+    fn clients_are_told_the_hostname_and_listener_ports_by_default() {
+        let c = parse("hostname = \"mail.ch.fr\"\n[listen]\nimaps = \"off\"").unwrap();
+        let endpoint = |port| {
+            Some(mssante_api_lps::Endpoint {
+                host: "mail.ch.fr".into(),
+                port,
+            })
+        };
+        assert_eq!(c.public.imap, endpoint(1143));
+        assert_eq!(c.public.submissions, endpoint(5465));
+        assert_eq!(c.public.imaps, None, "a closed listener is not advertised");
+        assert_eq!(c.public.autoconfig.as_deref(), Some("mail.ch.fr"));
+        assert!(c.listen.https.is_none() && c.oauth2.is_none());
     }
 
     #[test]

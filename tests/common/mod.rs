@@ -25,6 +25,8 @@ pub struct Ports {
     pub submissions: u16,
     pub imap: u16,
     pub imaps: u16,
+    /// The HTTP listener (autoconfiguration).
+    pub http: u16,
 }
 
 pub struct Server {
@@ -70,7 +72,7 @@ impl Server {
         extra: &str,
     ) -> Server {
         let db = TestDb::new(engine);
-        let [smtp, submission, submissions, imap, imaps] = free_ports::<5>();
+        let [smtp, submission, submissions, imap, imaps, http] = free_ports::<6>();
         let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], smtp)));
         let ports = Ports {
             smtp_ip: mx.ip(),
@@ -79,18 +81,20 @@ impl Server {
             submissions,
             imap,
             imaps,
+            http,
         };
         let config_path = db.data_path().join("mssante.toml");
         let config = format!(
             "hostname = \"{hostname}\"\ndata_dir = \"{data}\"\ndatabase_url = \"{url}\"\n\
              [listen]\nsmtp = \"{}:{}\"\nsubmission = \"127.0.0.1:{}\"\nsubmissions = \"127.0.0.1:{}\"\n\
-             imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"off\"\n{extra}\n{trust}",
+             imap = \"127.0.0.1:{}\"\nimaps = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n{extra}\n{trust}",
             ports.smtp_ip,
             ports.smtp,
             ports.submission,
             ports.submissions,
             ports.imap,
             ports.imaps,
+            ports.http,
             data = db.data_path().display(),
             url = db.url,
             // Tests of other features use the MX without the trust space; the trust tests
@@ -183,13 +187,14 @@ impl Server {
             &mut self.ports.submissions,
             &mut self.ports.imap,
             &mut self.ports.imaps,
+            &mut self.ports.http,
         ];
         if self.ports.smtp_ip == loopback {
             ports.push(&mut self.ports.smtp);
         }
         // Old → placeholder first, then placeholder → new: a new port equal to an old one
         // of another listener cannot be rewritten twice.
-        let fresh = free_ports::<5>();
+        let fresh = free_ports::<6>();
         for (i, port) in ports.iter().enumerate() {
             config = config.replace(
                 &format!("127.0.0.1:{port}\""),
@@ -215,6 +220,7 @@ impl Server {
             self.ports.submissions,
             self.ports.imap,
             self.ports.imaps,
+            self.ports.http,
         ] {
             let ip = match port == self.ports.smtp {
                 true => self.ports.smtp_ip,
