@@ -125,7 +125,10 @@ fn without_oauth2_hints_only_passwords_are_offered() {
     let server = Server::start(Engine::Sqlite, &[BAL]);
     let doc = client(
         "mozilla",
-        &http(&server, &format!("/mail/config-v1.1.xml?emailaddress={BAL}")),
+        &http(
+            &server,
+            &format!("/mail/config-v1.1.xml?emailaddress={BAL}"),
+        ),
         None,
     );
     assert_eq!(doc["oauth2"], Value::Null, "{doc}");
@@ -176,7 +179,10 @@ fn unknown_domains_and_bad_addresses_get_problem_documents() {
     assert!(body.contains("urn:mssante:problem:bad-address"), "{body}");
     let (status, _, body) = curl(&http(&server, "/mail/mssante.mobileconfig"), &[]);
     assert_eq!(status, 400);
-    assert!(body.contains("urn:mssante:problem:missing-address"), "{body}");
+    assert!(
+        body.contains("urn:mssante:problem:missing-address"),
+        "{body}"
+    );
     let (status, content_type, _) = curl(&http(&server, "/api/nothing-here"), &[]);
     assert_eq!(
         (status, content_type.as_str()),
@@ -218,8 +224,14 @@ engine_tests_sync!(apple_profile_is_a_mail_payload_plist, |engine| {
     assert_eq!(mail["IncomingMailServerHostName"], HOSTNAME);
     assert_eq!(mail["IncomingMailServerPortNumber"], server.ports.imaps);
     assert_eq!(mail["IncomingMailServerUseSSL"], true);
-    assert_eq!(mail["IncomingMailServerAuthentication"], "EmailAuthPassword");
-    assert_eq!(mail["OutgoingMailServerPortNumber"], server.ports.submissions);
+    assert_eq!(
+        mail["IncomingMailServerAuthentication"],
+        "EmailAuthPassword"
+    );
+    assert_eq!(
+        mail["OutgoingMailServerPortNumber"],
+        server.ports.submissions
+    );
     assert_eq!(mail["OutgoingMailServerUseSSL"], true);
     assert_ne!(mail["PayloadUUID"], profile["PayloadUUID"]);
     // The same address gets the same identifiers: installing again replaces the profile.
@@ -265,7 +277,10 @@ fn https_listener_serves_the_same_documents_with_the_server_certificate() {
     // curl over TLS, the certificate being the self-signed one of the server's host name.
     let (status, content_type, body) = curl(&url, &["--http1.1"]);
     assert_eq!(status, 200, "{body}");
-    assert!(content_type.starts_with("application/xml"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/xml"),
+        "{content_type}"
+    );
     assert!(
         body.contains(&format!("<port>{}</port>", server.ports.imaps)),
         "{body}"
@@ -311,7 +326,10 @@ fn dns_records_list_mx_srv_and_autoconfig_with_the_advertised_names() {
             ),
             format!("_submission._tcp.{DOMAIN}. 3600 IN SRV 0 0 0 ."),
             format!("_imaps._tcp.{DOMAIN}. 3600 IN SRV 0 1 993 imap.ch-test.mssante.fr."),
-            format!("_imap._tcp.{DOMAIN}. 3600 IN SRV 10 1 {} {HOSTNAME}.", p.imap),
+            format!(
+                "_imap._tcp.{DOMAIN}. 3600 IN SRV 10 1 {} {HOSTNAME}.",
+                p.imap
+            ),
             format!("_pop3s._tcp.{DOMAIN}. 3600 IN SRV 0 0 0 ."),
             format!("_pop3._tcp.{DOMAIN}. 3600 IN SRV 0 0 0 ."),
             format!("autoconfig.{DOMAIN}. 3600 IN CNAME www.ch-test.mssante.fr."),
@@ -328,7 +346,10 @@ fn dns_records_list_mx_srv_and_autoconfig_with_the_advertised_names() {
         String::from_utf8_lossy(&unknown.stderr).contains("not a local domain"),
         "{unknown:?}"
     );
-    let bad = Server::configure(Engine::Sqlite, "[public]\nimap = \"imap.ch-test.mssante.fr:0\"\n");
+    let bad = Server::configure(
+        Engine::Sqlite,
+        "[public]\nimap = \"imap.ch-test.mssante.fr:0\"\n",
+    );
     let out = bad.cli(&["dns", "records", DOMAIN]);
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("public.imap"),

@@ -119,7 +119,9 @@ impl OAuth2Hints {
             ("token_url", &self.token_url),
         ] {
             if !url.starts_with("https://") || url.len() <= "https://".len() {
-                return Err(format!("public.oauth2.{key}: {url:?} is not an https:// URL"));
+                return Err(format!(
+                    "public.oauth2.{key}: {url:?} is not an https:// URL"
+                ));
             }
         }
         if self.scope.trim().is_empty() {
@@ -300,7 +302,12 @@ mod tests {
         };
         assert_eq!(hints.check(), Ok(()));
         hints.token_url = "http://auth.esante.gouv.fr/token".into();
-        assert!(hints.check().unwrap_err().starts_with("public.oauth2.token_url"));
+        assert!(
+            hints
+                .check()
+                .unwrap_err()
+                .starts_with("public.oauth2.token_url")
+        );
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub fn render(address: &str, domain: &str, public: &Advertised) -> Option<String
     let address = xml_escape(address);
     let domain = xml_escape(domain);
     let mut account = vec![
-        entry("EmailAccountDescription", string(&format!("MSSanté {domain}"))),
+        entry(
+            "EmailAccountDescription",
+            string(&format!("MSSanté {domain}")),
+        ),
         entry("EmailAccountName", string(&address)),
         entry("EmailAccountType", string("EmailTypeIMAP")),
         entry("EmailAddress", string(&address)),
@@ -148,7 +151,9 @@ mod tests {
             ..Default::default()
         };
         let plist = render("a&b@ch.fr", "ch.fr", &public).unwrap();
-        assert!(plist.contains("<integer>993</integer>") && plist.contains("<integer>587</integer>"));
+        assert!(
+            plist.contains("<integer>993</integer>") && plist.contains("<integer>587</integer>")
+        );
         assert!(!plist.contains("<integer>143</integer>"));
         assert!(plist.contains("<string>a&amp;b@ch.fr</string>") && !plist.contains("a&b"));
         assert!(plist.contains("fr.ch.mssante.mail."));

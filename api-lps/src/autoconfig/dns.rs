@@ -34,7 +34,9 @@ pub fn zone_lines(domain: &str, public: &Advertised) -> String {
         None => out.push_str("; (none: the MX listener is off or [public] mx = \"off\")\n"),
     }
 
-    out.push_str(";\n; Mail clients: RFC 6186 SRV records, implicit TLS preferred (RFC 8314 §5.1);\n");
+    out.push_str(
+        ";\n; Mail clients: RFC 6186 SRV records, implicit TLS preferred (RFC 8314 §5.1);\n",
+    );
     out.push_str("; target \".\" = service not offered (RFC 6186 §4)\n");
     for (service, endpoint, priority) in [
         ("_submissions", &public.submissions, PRIORITY_IMPLICIT_TLS),
@@ -45,7 +47,12 @@ pub fn zone_lines(domain: &str, public: &Advertised) -> String {
         ("_pop3", &None, 0),
     ] {
         let owner = format!("{service}._tcp.{domain}");
-        record(&mut out, &owner, "SRV", &srv_data(endpoint.as_ref(), priority));
+        record(
+            &mut out,
+            &owner,
+            "SRV",
+            &srv_data(endpoint.as_ref(), priority),
+        );
         if let Some(e) = endpoint {
             warnings.extend(name_required(&format!("SRV {service}"), &e.host));
         }
@@ -57,7 +64,11 @@ pub fn zone_lines(domain: &str, public: &Advertised) -> String {
         "{domain}/mail/config-v1.1.xml\n; (HTTPS on port 443 with a certificate for autoconfig.{domain}: [listen] https or a proxy)"
     );
     let owner = format!("autoconfig.{domain}");
-    match public.autoconfig.as_deref().map(|h| (h, h.parse::<IpAddr>())) {
+    match public
+        .autoconfig
+        .as_deref()
+        .map(|h| (h, h.parse::<IpAddr>()))
+    {
         Some((_, Ok(IpAddr::V4(ip)))) => record(&mut out, &owner, "A", &ip.to_string()),
         Some((_, Ok(IpAddr::V6(ip)))) => record(&mut out, &owner, "AAAA", &ip.to_string()),
         Some((host, Err(_))) => record(&mut out, &owner, "CNAME", &target(host)),

@@ -52,10 +52,13 @@ async fn mozilla_config(
         None => domain_from_host(&headers)?,
     };
     check_local(&ctx, &domain).await?;
-    let document =
-        thunderbird::render(&domain, &ctx.settings.public, ctx.settings.oauth2.as_ref())
-            .ok_or_else(|| no_client_service(&domain))?;
-    Ok(([(header::CONTENT_TYPE, "application/xml; charset=utf-8")], document).into_response())
+    let document = thunderbird::render(&domain, &ctx.settings.public, ctx.settings.oauth2.as_ref())
+        .ok_or_else(|| no_client_service(&domain))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        document,
+    )
+        .into_response())
 }
 
 /// A `.mobileconfig` for one address: iOS and macOS Mail set the account up from it.
@@ -75,7 +78,10 @@ async fn apple_profile(
     let disposition = format!("attachment; filename=\"{}.mobileconfig\"", address.domain);
     Ok((
         [
-            (header::CONTENT_TYPE, "application/x-apple-aspen-config".to_string()),
+            (
+                header::CONTENT_TYPE,
+                "application/x-apple-aspen-config".to_string(),
+            ),
             (header::CONTENT_DISPOSITION, disposition),
         ],
         profile,

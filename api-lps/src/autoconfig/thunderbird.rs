@@ -18,11 +18,7 @@ const STARTTLS: &str = "STARTTLS";
 /// authentication method it knows: password-cleartext comes first because Thunderbird
 /// only runs OAuth2 for issuers it has been taught (Pro Santé Connect is not among its
 /// built-in providers); OAuth2 follows for the clients that can use it.
-pub fn render(
-    domain: &str,
-    public: &Advertised,
-    oauth2: Option<&OAuth2Hints>,
-) -> Option<String> {
+pub fn render(domain: &str, public: &Advertised, oauth2: Option<&OAuth2Hints>) -> Option<String> {
     let incoming = servers(&public.imaps, &public.imap);
     let outgoing = servers(&public.submissions, &public.submission);
     if incoming.is_empty() || outgoing.is_empty() {
@@ -45,7 +41,11 @@ pub fn render(
         xml.push_str("    <oAuth2>\n");
         let _ = writeln!(xml, "      <issuer>{}</issuer>", xml_escape(&hints.issuer));
         let _ = writeln!(xml, "      <scope>{}</scope>", xml_escape(&hints.scope));
-        let _ = writeln!(xml, "      <authURL>{}</authURL>", xml_escape(&hints.auth_url));
+        let _ = writeln!(
+            xml,
+            "      <authURL>{}</authURL>",
+            xml_escape(&hints.auth_url)
+        );
         let _ = writeln!(
             xml,
             "      <tokenURL>{}</tokenURL>",
@@ -126,8 +126,15 @@ mod tests {
             token_url: "https://a.fr/token".into(),
         };
         let xml = render("ch.fr", &public(), Some(&hints)).unwrap();
-        assert_eq!(xml.matches("<authentication>OAuth2</authentication>").count(), 3);
-        assert!(xml.contains("<authURL>https://a.fr/auth?x=1&amp;y=2</authURL>"), "{xml}");
+        assert_eq!(
+            xml.matches("<authentication>OAuth2</authentication>")
+                .count(),
+            3
+        );
+        assert!(
+            xml.contains("<authURL>https://a.fr/auth?x=1&amp;y=2</authURL>"),
+            "{xml}"
+        );
     }
 
     #[test]
