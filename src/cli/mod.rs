@@ -5,6 +5,7 @@
 mod bal;
 mod config;
 mod directory;
+mod dns;
 mod domain;
 mod message;
 mod queue;
@@ -52,6 +53,9 @@ enum Command {
     /// What became of a message sent from here (DSN and MDN tracking).
     #[command(subcommand)]
     Message(message::MessageCommand),
+    /// DNS records to publish for a local domain (MX, SRV, autoconfig).
+    #[command(subcommand)]
+    Dns(dns::DnsCommand),
 }
 
 /// Runs one command line to its end.
@@ -79,6 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Trust(cmd) => trust::run(cmd, &config.trust, &config.data_dir).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
+            Command::Dns(cmd) => dns::run(&open_store(&config).await?, &config, cmd).await,
         }
     })
 }
