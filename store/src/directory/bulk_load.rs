@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use super::name_folding::fold_name;
 use super::row::{DirectoryRow, PARAMS_PER_ROW, row_columns};
+use super::running::taken_over;
 use crate::error::{Result, StoreError};
 use crate::{Engine, Store, now};
 
@@ -207,9 +208,7 @@ async fn copy_batch(
     .await?
     .rows_affected();
     if alive == 0 {
-        return Err(StoreError::Invalid(format!(
-            "directory import {import_id} is no longer running (taken over as abandoned)"
-        )));
+        return Err(taken_over(import_id));
     }
     let mut copy = txn.copy_in_raw(COPY_NEXT).await?;
     if let Err(error) = copy.send(copy_text).await {

@@ -7,6 +7,7 @@ use sqlx::Row;
 use super::bulk_load::{CREATE_NEXT_POSTGRES, CREATE_NEXT_SQLITE};
 use super::history::{ImportRecord, ImportStatus, RejectedLine, insert_rejects};
 use super::row::row_columns;
+use super::running::{log_phase, record_running_import, taken_over};
 use crate::error::{Result, StoreError};
 use crate::{Engine, Store, WriteTxn, now};
 
@@ -34,35 +35,6 @@ const COPY_OTHER_SOURCES: &str = concat!(
     " FROM directory_entries e JOIN directory_sources s ON s.current_import = e.import_id \
      WHERE s.source <> $1 ORDER BY e.id"
 );
-
-/// Logs how long a phase of an import took (`directory_bench` prints these).
-pub(super) fn log_phase(import_id: i64, phase: &'static str, started: std::time::Instant) {
-    tracing::info!(
-        import_id,
-        phase,
-        ms = started.elapsed().as_millis() as u64,
-        "directory import phase"
-    );
-}
-
-/// Adds a `running` import to the history; its id is the generation its rows carry.
-pub(super) async fn record_running_import(
-    w: &mut WriteTxn<'_>,
-    source: &str,
-    origin: &str,
-    t: i64,
-) -> Result<i64> {
-    Ok(sqlx::query(
-        "INSERT INTO directory_imports (source, origin, status, started_at, heartbeat_at) \
-         VALUES ($1, $2, 'running', $3, $3) RETURNING id",
-    )
-    .bind(source)
-    .bind(origin)
-    .bind(t)
-    .fetch_one(&mut *w.txn)
-    .await?
-    .try_get("id")?)
-}
 
 impl Store {
     /// Starts a bulk import of `source`: takes over what a crashed import left, creates the
@@ -105,37 +77,6 @@ impl Store {
         let id = record_running_import(&mut w, source, origin, t).await?;
         w.commit().await?;
         Ok(id)
-    }
-
-    /// Records an import run without a loaded table (the standing generation of a source
-    /// refreshed entry by entry).
-    pub(super) async fn directory_new_import(&self, source: &str, origin: &str) -> Result<i64> {
-        let mut w = self.write_txn().await?;
-        let id = record_running_import(&mut w, source, origin, now()).await?;
-        w.commit().await?;
-        Ok(id)
-    }
-
-    /// Proves a running import alive; fails if it was taken over (marked failed) meanwhile.
-    pub(super) async fn directory_heartbeat(
-        &self,
-        w: &mut WriteTxn<'_>,
-        import_id: i64,
-    ) -> Result<()> {
-        let alive = sqlx::query(
-            "UPDATE directory_imports SET heartbeat_at = $2 WHERE id = $1 AND status = 'running'",
-        )
-        .bind(import_id)
-        .bind(now())
-        .execute(&mut *w.txn)
-        .await?
-        .rows_affected();
-        if alive == 0 {
-            return Err(StoreError::Invalid(format!(
-                "directory import {import_id} is no longer running (taken over as abandoned)"
-            )));
-        }
-        Ok(())
     }
 
     /// Ends a running import: records its rejected lines, applies the drop guard, builds the
@@ -279,9 +220,7 @@ impl Store {
         .await?
         .rows_affected();
         if closed == 0 {
-            return Err(StoreError::Invalid(format!(
-                "directory import {import_id} is no longer running (taken over as abandoned)"
-            )));
+            return Err(taken_over(import_id));
         }
         // Finding the other sources' rows scans the live table (no index on `import_id`, see
         // the ADR): 0.3 s at national scale, skipped when no other source is served.

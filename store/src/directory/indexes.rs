@@ -3,8 +3,8 @@
 
 use sqlx::Row;
 
-use super::import::log_phase;
-use crate::error::{Result, StoreError};
+use super::running::{log_phase, taken_over};
+use crate::error::Result;
 use crate::{Engine, Store};
 
 /// Index names live in one namespace per schema and a rename keeps them, so the loaded table
@@ -124,9 +124,7 @@ impl Store {
         .fetch_optional(&mut *w.txn)
         .await?;
         if alive.is_none() {
-            return Err(StoreError::Invalid(format!(
-                "directory import {import_id} is no longer running (taken over as abandoned)"
-            )));
+            return Err(taken_over(import_id));
         }
         sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
             .execute(&mut *w.txn)

@@ -5,8 +5,8 @@ use sqlx::Row;
 
 use super::changes::MAX_KEPT_CHANGES;
 use super::history::{ImportRecord, RejectedLine, insert_rejects};
-use super::import::record_running_import;
 use super::row::{DirectoryRow, INSERT_ONE, address_key, bind_row};
+use super::running::record_running_import;
 use crate::error::Result;
 use crate::{Store, now};
 

@@ -12,6 +12,8 @@
 //! - `row.rs`: a row of the local copy, its digest, how it is bound and read back;
 //! - `name_folding.rs`: the accent- and case-insensitive keys of name searches;
 //! - `import.rs`: the life cycle of a bulk import (begin, finish with the drop guard, swap, fail);
+//! - `running.rs`: what every phase of a running import shares (its record, the heartbeat that
+//!   proves it alive, the phase timings in the log);
 //! - `bulk_load.rs`: loading the rows (SQLite by JSON, PostgreSQL by `COPY`);
 //! - `indexes.rs`: the loaded table's indexes, built after the load;
 //! - `changes.rs`: what an import added, removed and modified;
@@ -31,6 +33,7 @@ mod merge;
 mod name_folding;
 mod outbox;
 mod row;
+mod running;
 
 pub use bulk_load::INSERT_BATCH_ROWS;
 pub use changes::ImportChanges;
