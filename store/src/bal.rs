@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::address::Address;
 use crate::error::{Result, StoreError, duplicate_as};
-use crate::mailbox::DEFAULT_FOLDERS;
+use crate::folder::{DEFAULT_FOLDERS, insert_mailbox, subscribe_in};
 use crate::{Store, now};
 
 /// TRE_R257-TypeBAL.
@@ -252,8 +252,8 @@ impl Store {
         .map_err(duplicate_as(&format!("BAL {address}")))?;
         let bal_id: i64 = row.try_get("id")?;
         for (name, special_use) in DEFAULT_FOLDERS {
-            crate::mailbox::insert_mailbox(&mut w.txn, bal_id, name, special_use).await?;
-            crate::imap::subscribe_in(&mut w.txn, bal_id, name).await?;
+            insert_mailbox(&mut w.txn, bal_id, name, special_use).await?;
+            subscribe_in(&mut w.txn, bal_id, name).await?;
         }
         w.commit().await?;
         self.bal(address.as_str()).await
@@ -382,6 +382,22 @@ impl Store {
             .await?;
         w.commit().await?;
         Ok(bal)
+    }
+
+    /// Bytes used by a BAL across its folders, and its quota (RFC 9208 STORAGE).
+    pub async fn bal_usage(&self, bal_id: i64) -> Result<(u64, Option<u64>)> {
+        let row = sqlx::query(
+            "SELECT (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailboxes f JOIN mailbox_messages mm ON mm.mailbox_id = f.id \
+             JOIN messages msg ON msg.id = mm.message_id WHERE f.bal_id = $1) AS used, \
+             (SELECT quota_bytes FROM bals WHERE id = $1) AS quota",
+        )
+        .bind(bal_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((
+            row.try_get::<i64, _>("used")? as u64,
+            row.try_get::<Option<i64>, _>("quota")?.map(|q| q as u64),
+        ))
     }
 
     /// Whether storing `extra` more bytes would take the BAL over its quota.

@@ -1,8 +1,15 @@
-//! Content-addressed blob store. A message's bytes are written once, named by their
-//! SHA-256, and referenced by every mailbox and queue row that needs them.
+//! Message bodies. A message's bytes are stored once, named by their SHA-256, and referenced
+//! by every folder and queue row that needs them: small ones inline in the database, in the
+//! transaction that records the message (`blobs` and `blob_data`), larger ones as files of a
+//! content-addressed [`BlobStore`] made durable before that transaction (ADR 0009).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use sqlx::Row;
+
+use crate::error::{Result, StoreError};
+use crate::{Store, now};
 
 /// Hex SHA-256 of a message's bytes: the blob's name. ring's assembly (SHA extensions or
 /// AVX2 where the CPU has them) rather than a portable implementation: every accepted byte
@@ -71,6 +78,78 @@ impl BlobStore for FsBlobStore {
 
     fn get(&self, hash: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path_of(hash)?)
+    }
+}
+
+/// Message bodies up to this size are stored in the database, inside the transaction that
+/// accepts the message: one durable commit per message instead of three fsyncs (file,
+/// directory, WAL). Larger ones (imaging, big attachments) go to the blob store. ADR 0009.
+pub const INLINE_BLOB_MAX: usize = 256 * 1024;
+
+/// Where a body goes, decided by [`Store::prepare_blob`].
+pub(crate) enum PreparedBlob {
+    /// Written with the transaction's rows.
+    Inline(Vec<u8>),
+    /// Already durable in the blob store.
+    File,
+}
+
+/// Records a blob (once per content: `ON CONFLICT`, which SQLite and PostgreSQL both accept).
+pub(crate) async fn record_blob(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    hash: &str,
+    size: i64,
+    blob: &PreparedBlob,
+) -> Result<()> {
+    sqlx::query("INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
+        .bind(hash)
+        .bind(size)
+        .bind(now())
+        .execute(&mut **txn)
+        .await?;
+    if let PreparedBlob::Inline(bytes) = blob {
+        sqlx::query(
+            "INSERT INTO blob_data (hash, data) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(bytes.as_slice())
+        .execute(&mut **txn)
+        .await?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Makes a message body ready to be recorded: a small one is kept for the
+    /// transaction; a large one is written (and fsynced) as a file first.
+    pub(crate) async fn prepare_blob(&self, hash: &str, raw: Vec<u8>) -> Result<PreparedBlob> {
+        if raw.len() <= INLINE_BLOB_MAX {
+            return Ok(PreparedBlob::Inline(raw));
+        }
+        let store = self.clone();
+        let hash = hash.to_string();
+        tokio::task::spawn_blocking(move || store.inner.blobs.put(&hash, &raw))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        Ok(PreparedBlob::File)
+    }
+
+    /// The bytes of a stored message: from the database when it is small (ADR 0009),
+    /// from the blob store otherwise.
+    pub async fn read_blob(&self, hash: &str) -> Result<Vec<u8>> {
+        let inline = sqlx::query("SELECT data FROM blob_data WHERE hash = $1")
+            .bind(hash)
+            .fetch_optional(self.pool())
+            .await?;
+        if let Some(row) = inline {
+            return Ok(row.try_get::<Vec<u8>, _>("data")?);
+        }
+        let store = self.clone();
+        let hash = hash.to_string();
+        tokio::task::spawn_blocking(move || store.inner.blobs.get(&hash))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+            .map_err(StoreError::Io)
     }
 }
 

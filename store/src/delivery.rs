@@ -12,7 +12,7 @@ use sqlx::Row;
 
 use crate::address::Address;
 use crate::bal::{Bal, BalStatus};
-use crate::blob::blob_hash;
+use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::error::{Result, StoreError};
 use crate::queue::notify_wants;
 use crate::tracking::record_tracking;
@@ -162,20 +162,6 @@ impl Store {
         Ok(receipt)
     }
 
-    /// Makes a message body ready to be recorded: a small one is kept for the
-    /// transaction; a large one is written (and fsynced) as a file first.
-    pub(crate) async fn prepare_blob(&self, hash: &str, raw: Vec<u8>) -> Result<PreparedBlob> {
-        if raw.len() <= INLINE_BLOB_MAX {
-            return Ok(PreparedBlob::Inline(raw));
-        }
-        let store = self.clone();
-        let hash = hash.to_string();
-        tokio::task::spawn_blocking(move || store.inner.blobs.put(&hash, &raw))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
-        Ok(PreparedBlob::File)
-    }
-
     /// Number of stored messages (one per accepted message, whatever its recipients).
     pub async fn message_count(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM messages")
@@ -273,44 +259,6 @@ pub(crate) async fn insert_message(
         queued_remote,
     };
     Ok((receipt, inboxes))
-}
-
-/// Message bodies up to this size are stored in the database, inside the transaction that
-/// accepts the message: one durable commit per message instead of three fsyncs (file,
-/// directory, WAL). Larger ones (imaging, big attachments) go to the blob store. ADR 0009.
-pub const INLINE_BLOB_MAX: usize = 256 * 1024;
-
-/// Where a body goes, decided by [`Store::prepare_blob`].
-pub(crate) enum PreparedBlob {
-    /// Written with the transaction's rows.
-    Inline(Vec<u8>),
-    /// Already durable in the blob store.
-    File,
-}
-
-/// Records a blob (once per content: `ON CONFLICT`, which SQLite and PostgreSQL both accept).
-pub(crate) async fn record_blob(
-    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
-    hash: &str,
-    size: i64,
-    blob: &PreparedBlob,
-) -> Result<()> {
-    sqlx::query("INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING")
-        .bind(hash)
-        .bind(size)
-        .bind(now())
-        .execute(&mut **txn)
-        .await?;
-    if let PreparedBlob::Inline(bytes) = blob {
-        sqlx::query(
-            "INSERT INTO blob_data (hash, data) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
-        )
-        .bind(hash)
-        .bind(bytes.as_slice())
-        .execute(&mut **txn)
-        .await?;
-    }
-    Ok(())
 }
 
 /// Appends a message to a BAL's INBOX: takes the next UID and modseq (RFC 9051 §2.3.1.1,

@@ -13,9 +13,9 @@ mod delivery;
 mod directory;
 mod domain;
 mod error;
+mod folder;
+mod folder_messages;
 mod group_commit;
-mod imap;
-mod mailbox;
 mod notify;
 mod queue;
 mod tracking;
@@ -23,11 +23,11 @@ mod tracking;
 pub use address::{Address, normalise_domain};
 pub use auth::{AuthFailure, hash_password};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
-pub use blob::{BlobStore, FsBlobStore, blob_hash};
+pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
 pub use db::Engine;
 pub use delivery::{
-    DeliveryReceipt, INLINE_BLOB_MAX, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup,
-    RecipientSpec, Ret, Source, accepts_mail,
+    DeliveryReceipt, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
+    Source, accepts_mail,
 };
 pub use directory::{
     DirectoryCount, DirectoryEntry, DirectoryRow, FinishOptions, INSERT_BATCH_ROWS, ImportChanges,
@@ -36,8 +36,9 @@ pub use directory::{
 };
 pub use domain::Domain;
 pub use error::{Result, StoreError};
-pub use imap::{FlagOp, FlagUpdate, Folder, FolderChanged, FolderStatus, MessageInfo, MessageRef};
-pub use mailbox::{MailboxInfo, StoredMessage};
+pub use folder::{Folder, FolderStatus, MailboxInfo};
+pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMessage};
+pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 

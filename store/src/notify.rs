@@ -6,8 +6,13 @@ use std::sync::OnceLock;
 
 use tokio::sync::broadcast;
 
-use crate::imap::FolderChanged;
 use crate::{Engine, Store};
+
+/// A change notification: the folder whose content or flags changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FolderChanged {
+    pub folder_id: i64,
+}
 
 const CHANNEL: &str = "mssante_folder_changes";
 

@@ -1,0 +1,339 @@
+//! The folders of a BAL (RFC 9051 mailboxes, the `mailboxes` table): the default set every
+//! BAL gets, create, delete, rename, subscriptions, status and the RFC 3501 \\Recent claim,
+//! and the per-folder summary the admin commands print.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::{Result, StoreError, duplicate_as};
+use crate::{Store, now};
+
+/// Folders every BAL gets at creation, with their RFC 6154 special-use attribute.
+pub(crate) const DEFAULT_FOLDERS: [(&str, Option<&str>); 4] = [
+    ("INBOX", None),
+    ("Sent", Some("\\Sent")),
+    ("Drafts", Some("\\Drafts")),
+    ("Trash", Some("\\Trash")),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folder {
+    pub id: i64,
+    pub bal_id: i64,
+    pub name: String,
+    pub special_use: Option<String>,
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxInfo {
+    pub id: i64,
+    pub name: String,
+    pub special_use: Option<String>,
+    pub uidvalidity: i64,
+    pub uidnext: i64,
+    pub highestmodseq: i64,
+    pub messages: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FolderStatus {
+    pub messages: u32,
+    /// Messages no read-write session has seen yet (RFC 3501 \Recent).
+    pub recent: u32,
+    pub unseen: u32,
+    pub deleted: u32,
+    pub size: u64,
+    pub uidnext: u32,
+    pub uidvalidity: u32,
+    pub highestmodseq: u64,
+}
+
+fn folder_from_row(r: &AnyRow) -> Result<Folder> {
+    Ok(Folder {
+        id: r.try_get("id")?,
+        bal_id: r.try_get("bal_id")?,
+        name: r.try_get("name")?,
+        special_use: r.try_get("special_use")?,
+        uidvalidity: r.try_get::<i64, _>("uidvalidity")? as u32,
+        uidnext: r.try_get::<i64, _>("uidnext")? as u32,
+        highestmodseq: r.try_get::<i64, _>("highestmodseq")? as u64,
+    })
+}
+
+/// A UIDVALIDITY for a new folder (RFC 9051 §2.3.1.1: must change whenever UIDs could be
+/// reused). The current time in seconds, but always above any value handed out before, so a
+/// folder deleted and re-created within one second still gets a new one.
+pub(crate) async fn next_uidvalidity(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "UPDATE counters SET value = CASE WHEN value + 1 > $1 THEN value + 1 ELSE $1 END \
+         WHERE name = 'uidvalidity' RETURNING value",
+    )
+    .bind(now().clamp(1, u32::MAX as i64))
+    .fetch_one(&mut **txn)
+    .await?;
+    Ok(row.try_get("value")?)
+}
+
+pub(crate) async fn insert_mailbox(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    name: &str,
+    special_use: Option<&str>,
+) -> Result<i64> {
+    let uidvalidity = next_uidvalidity(txn).await?;
+    let row = sqlx::query(
+        "INSERT INTO mailboxes (bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, created_at) \
+         VALUES ($1, $2, $3, $4, 1, 1, 1, $5) RETURNING id",
+    )
+    .bind(bal_id)
+    .bind(name)
+    .bind(special_use)
+    .bind(uidvalidity)
+    .bind(now())
+    .fetch_one(&mut **txn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+pub(crate) async fn subscribe_in(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    name: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO subscriptions (bal_id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(bal_id)
+        .bind(name)
+        .execute(&mut **txn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn folders(&self, bal_id: i64) -> Result<Vec<Folder>> {
+        let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE bal_id = $1 ORDER BY name")
+            .bind(bal_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(folder_from_row).collect()
+    }
+
+    pub async fn folder(&self, bal_id: i64, name: &str) -> Result<Option<Folder>> {
+        let row = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE bal_id = $1 AND name = $2")
+            .bind(bal_id)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(folder_from_row).transpose()
+    }
+
+    pub async fn create_folder(
+        &self,
+        bal_id: i64,
+        name: &str,
+        special_use: Option<&str>,
+    ) -> Result<Folder> {
+        let mut w = self.write_txn().await?;
+        let exists = sqlx::query("SELECT id FROM mailboxes WHERE bal_id = $1 AND name = $2")
+            .bind(bal_id)
+            .bind(name)
+            .fetch_optional(&mut *w.txn)
+            .await?;
+        if exists.is_some() {
+            return Err(StoreError::Duplicate(format!("mailbox {name}")));
+        }
+        insert_mailbox(&mut w.txn, bal_id, name, special_use)
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(db) => duplicate_as(&format!("mailbox {name}"))(db),
+                other => other,
+            })?;
+        w.commit().await?;
+        self.folder(bal_id, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(name.into()))
+    }
+
+    /// Deletes a folder and its messages (RFC 9051 §6.3.4). INBOX cannot be deleted.
+    pub async fn delete_folder(&self, bal_id: i64, name: &str) -> Result<()> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Err(StoreError::Invalid("INBOX cannot be deleted".into()));
+        }
+        let folder = self
+            .folder(bal_id, name)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {name}")))?;
+        let mut w = self.write_txn().await?;
+        for sql in [
+            "DELETE FROM mailbox_messages WHERE mailbox_id = $1",
+            "DELETE FROM expunged WHERE mailbox_id = $1",
+            "DELETE FROM mailboxes WHERE id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(folder.id)
+                .execute(&mut *w.txn)
+                .await?;
+        }
+        w.commit().await?;
+        self.notify(folder.id).await;
+        Ok(())
+    }
+
+    /// Renames a folder and its children (RFC 9051 §6.3.6). Renaming INBOX moves its
+    /// messages to a new folder and leaves INBOX empty. `delimiter` separates levels.
+    pub async fn rename_folder(
+        &self,
+        bal_id: i64,
+        from: &str,
+        to: &str,
+        delimiter: char,
+    ) -> Result<()> {
+        let source = self
+            .folder(bal_id, from)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox {from}")))?;
+        if self.folder(bal_id, to).await?.is_some() {
+            return Err(StoreError::Duplicate(format!("mailbox {to}")));
+        }
+        if from == "INBOX" {
+            let target = self.create_folder(bal_id, to, None).await?;
+            let uids: Vec<u32> = self
+                .message_refs(source.id)
+                .await?
+                .iter()
+                .map(|m| m.uid)
+                .collect();
+            self.copy_messages(source.id, &uids, target.id, true)
+                .await?;
+            return Ok(());
+        }
+        let children = self
+            .folders(bal_id)
+            .await?
+            .into_iter()
+            .filter(|f| f.name.starts_with(&format!("{from}{delimiter}")));
+        let mut w = self.write_txn().await?;
+        // A renamed folder gets a new UIDVALIDITY: clients must not mix it up with a
+        // folder created later under the old name (imaptest uidvalidity-rename).
+        for (id, new_name) in std::iter::once((source.id, to.to_string()))
+            .chain(children.map(|c| (c.id, format!("{to}{}", &c.name[from.len()..]))))
+        {
+            let uidvalidity = next_uidvalidity(&mut w.txn).await?;
+            sqlx::query("UPDATE mailboxes SET name = $1, uidvalidity = $2 WHERE id = $3")
+                .bind(new_name)
+                .bind(uidvalidity)
+                .bind(id)
+                .execute(&mut *w.txn)
+                .await?;
+        }
+        w.commit().await?;
+        Ok(())
+    }
+
+    pub async fn subscriptions(&self, bal_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT name FROM subscriptions WHERE bal_id = $1 ORDER BY name")
+            .bind(bal_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    pub async fn set_subscription(&self, bal_id: i64, name: &str, subscribed: bool) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        if subscribed {
+            subscribe_in(&mut w.txn, bal_id, name).await?;
+        } else {
+            sqlx::query("DELETE FROM subscriptions WHERE bal_id = $1 AND name = $2")
+                .bind(bal_id)
+                .bind(name)
+                .execute(&mut *w.txn)
+                .await?;
+        }
+        w.commit().await
+    }
+
+    pub async fn folder_status(&self, folder_id: i64) -> Result<FolderStatus> {
+        let row = sqlx::query(
+            "SELECT m.uidnext, m.uidvalidity, m.highestmodseq, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) AS messages, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags NOT LIKE '%\\Seen%') AS unseen, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags LIKE '%\\Deleted%') AS deleted, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.uid >= m.first_recent_uid) AS recent, \
+             (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailbox_messages mm JOIN messages msg ON msg.id = mm.message_id WHERE mm.mailbox_id = m.id) AS size \
+             FROM mailboxes m WHERE m.id = $1",
+        )
+        .bind(folder_id)
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        Ok(FolderStatus {
+            messages: row.try_get::<i64, _>("messages")? as u32,
+            unseen: row.try_get::<i64, _>("unseen")? as u32,
+            deleted: row.try_get::<i64, _>("deleted")? as u32,
+            recent: row.try_get::<i64, _>("recent")? as u32,
+            size: row.try_get::<i64, _>("size")? as u64,
+            uidnext: row.try_get::<i64, _>("uidnext")? as u32,
+            uidvalidity: row.try_get::<i64, _>("uidvalidity")? as u32,
+            highestmodseq: row.try_get::<i64, _>("highestmodseq")? as u64,
+        })
+    }
+
+    /// RFC 3501 §2.3.2: claims the messages no read-write session has seen yet. Returns the
+    /// first UID that is recent for the caller (every UID at or above it, up to UIDNEXT).
+    pub async fn claim_recent(&self, folder_id: i64) -> Result<u32> {
+        let mut w = self.write_txn().await?;
+        let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
+            .bind(folder_id)
+            .fetch_optional(&mut *w.txn)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        let first: i64 = row.try_get("first_recent_uid")?;
+        sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
+            .bind(row.try_get::<i64, _>("uidnext")?)
+            .bind(folder_id)
+            .execute(&mut *w.txn)
+            .await?;
+        w.commit().await?;
+        Ok(first as u32)
+    }
+
+    /// The first UID still recent, without claiming anything (EXAMINE, STATUS).
+    pub async fn first_recent_uid(&self, folder_id: i64) -> Result<u32> {
+        let row = sqlx::query("SELECT first_recent_uid FROM mailboxes WHERE id = $1")
+            .bind(folder_id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        Ok(row.try_get::<i64, _>("first_recent_uid")? as u32)
+    }
+
+    /// The folders of a BAL with their IMAP counters and message counts.
+    pub async fn mailboxes(&self, address: &str) -> Result<Vec<MailboxInfo>> {
+        let bal = self.bal(address).await?;
+        let rows = sqlx::query(
+            "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq, \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) AS messages \
+             FROM mailboxes m WHERE m.bal_id = $1 ORDER BY m.name",
+        )
+        .bind(bal.id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MailboxInfo {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    special_use: r.try_get("special_use")?,
+                    uidvalidity: r.try_get("uidvalidity")?,
+                    uidnext: r.try_get("uidnext")?,
+                    highestmodseq: r.try_get("highestmodseq")?,
+                    messages: r.try_get("messages")?,
+                })
+            })
+            .collect()
+    }
+}

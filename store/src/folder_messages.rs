@@ -1,0 +1,490 @@
+//! The messages in a folder, for the IMAP server (RFC 9051), with CONDSTORE/QRESYNC
+//! bookkeeping (RFC 7162): every change to a message takes a new modseq above the folder's
+//! HIGHESTMODSEQ, and expunged UIDs are remembered with the modseq of their removal.
+//!
+//! Other sessions learn about changes through [`Store::subscribe_changes`] (in-process; a
+//! PostgreSQL LISTEN/NOTIFY bridge can feed the same channel for other nodes).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::blob::{blob_hash, record_blob};
+use crate::delivery::MessageMeta;
+use crate::error::{Result, StoreError};
+use crate::{Store, now};
+
+/// What a session keeps per message of the selected folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRef {
+    pub uid: u32,
+    pub modseq: u64,
+    pub flags: Vec<String>,
+}
+
+/// What FETCH needs besides the bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageInfo {
+    pub uid: u32,
+    pub modseq: u64,
+    pub flags: Vec<String>,
+    pub internaldate: i64,
+    pub size: u32,
+    pub blob_hash: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlagOp {
+    Replace,
+    Add,
+    Remove,
+}
+
+/// Result of a STORE: the messages whose flags changed, and those skipped because they
+/// changed after UNCHANGEDSINCE (RFC 7162 §3.1.3, reported as MODIFIED).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlagUpdate {
+    pub changed: Vec<MessageRef>,
+    pub conflicts: Vec<u32>,
+}
+
+/// A message as it sits in one folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub uid: i64,
+    pub modseq: i64,
+    pub message_id: i64,
+    pub blob_hash: String,
+    pub size: i64,
+    pub flags: String,
+    pub internaldate: i64,
+}
+
+fn flags_from_text(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|f| !f.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Canonical spelling of system flags (flags compare case-insensitively, RFC 9051 §2.3.2).
+fn canonical_flag(flag: &str) -> String {
+    const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
+    SYSTEM
+        .iter()
+        .find(|s| s.eq_ignore_ascii_case(flag))
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| flag.to_string())
+}
+
+fn has_flag(flags: &[String], flag: &str) -> bool {
+    flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
+}
+
+fn apply_flags(current: &[String], op: FlagOp, flags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = match op {
+        FlagOp::Replace => Vec::new(),
+        _ => current.to_vec(),
+    };
+    match op {
+        FlagOp::Replace | FlagOp::Add => {
+            for f in flags {
+                if !has_flag(&out, f) {
+                    out.push(canonical_flag(f));
+                }
+            }
+        }
+        FlagOp::Remove => out.retain(|f| !has_flag(flags, f)),
+    }
+    out
+}
+
+/// Contiguous runs of sorted UIDs, so that range queries replace huge IN lists.
+fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match runs.last_mut() {
+            Some((_, end)) if u == *end + 1 => *end = u,
+            _ => runs.push((u, u)),
+        }
+    }
+    runs
+}
+
+fn info_from_row(r: &AnyRow) -> Result<MessageInfo> {
+    Ok(MessageInfo {
+        uid: r.try_get::<i64, _>("uid")? as u32,
+        modseq: r.try_get::<i64, _>("modseq")? as u64,
+        flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+        internaldate: r.try_get("internaldate")?,
+        size: r.try_get::<i64, _>("size")? as u32,
+        blob_hash: r.try_get("blob_hash")?,
+    })
+}
+
+/// Takes the next modseq of a folder (one per command: all its changes share it).
+async fn next_modseq(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    folder_id: i64,
+) -> Result<u64> {
+    let row = sqlx::query("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq")
+        .bind(folder_id)
+        .fetch_optional(&mut **txn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    Ok(row.try_get::<i64, _>("highestmodseq")? as u64)
+}
+
+impl Store {
+    /// UIDs, modseqs and flags of a whole folder, by UID (what SELECT loads).
+    pub async fn message_refs(&self, folder_id: i64) -> Result<Vec<MessageRef>> {
+        let rows = sqlx::query(
+            "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 ORDER BY uid",
+        )
+        .bind(folder_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MessageRef {
+                    uid: r.try_get::<i64, _>("uid")? as u32,
+                    modseq: r.try_get::<i64, _>("modseq")? as u64,
+                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+                })
+            })
+            .collect()
+    }
+
+    /// FETCH metadata for sorted `uids` (missing ones are skipped).
+    pub async fn message_infos(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<MessageInfo>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for (lo, hi) in uid_runs(uids) {
+            let rows = sqlx::query(
+                "SELECT mm.uid, mm.modseq, mm.flags, mm.internaldate, m.size, m.blob_hash \
+                 FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
+                 WHERE mm.mailbox_id = $1 AND mm.uid >= $2 AND mm.uid <= $3 ORDER BY mm.uid",
+            )
+            .bind(folder_id)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(self.pool())
+            .await?;
+            for r in &rows {
+                out.push(info_from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3).
+    pub async fn update_flags(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+        op: FlagOp,
+        flags: &[String],
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagUpdate> {
+        let mut w = self.write_txn().await?;
+        let modseq = next_modseq(&mut w.txn, folder_id).await?;
+        let mut update = FlagUpdate::default();
+        for (lo, hi) in uid_runs(uids) {
+            let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+                .bind(folder_id)
+                .bind(lo as i64)
+                .bind(hi as i64)
+                .fetch_all(&mut *w.txn)
+                .await?;
+            for r in &rows {
+                let uid = r.try_get::<i64, _>("uid")? as u32;
+                let current_modseq = r.try_get::<i64, _>("modseq")? as u64;
+                if unchanged_since.is_some_and(|since| current_modseq > since) {
+                    update.conflicts.push(uid);
+                    continue;
+                }
+                let current = flags_from_text(&r.try_get::<String, _>("flags")?);
+                let new = apply_flags(&current, op, flags);
+                let same = new.len() == current.len() && new.iter().all(|f| has_flag(&current, f));
+                if same {
+                    continue;
+                }
+                sqlx::query("UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4")
+                    .bind(new.join(" "))
+                    .bind(modseq as i64)
+                    .bind(folder_id)
+                    .bind(uid as i64)
+                    .execute(&mut *w.txn)
+                    .await?;
+                update.changed.push(MessageRef {
+                    uid,
+                    modseq,
+                    flags: new,
+                });
+            }
+        }
+        w.commit().await?;
+        if !update.changed.is_empty() {
+            self.notify(folder_id).await;
+        }
+        Ok(update)
+    }
+
+    /// Removes messages from a folder, remembering their UIDs for QRESYNC. Returns the UIDs
+    /// actually removed.
+    pub async fn expunge(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
+        let mut w = self.write_txn().await?;
+        let removed = expunge_in(&mut w.txn, folder_id, uids).await?;
+        w.commit().await?;
+        if !removed.is_empty() {
+            self.notify(folder_id).await;
+        }
+        Ok(removed)
+    }
+
+    /// APPEND (RFC 9051 §6.3.12): returns (uidvalidity, uid) for APPENDUID (RFC 4315).
+    pub async fn append(
+        &self,
+        folder_id: i64,
+        raw: Vec<u8>,
+        flags: &[String],
+        internaldate: i64,
+        meta: MessageMeta,
+    ) -> Result<(u32, u32)> {
+        let hash = blob_hash(&raw);
+        let size = raw.len() as i64;
+        let blob = self.prepare_blob(&hash, raw).await?;
+        let mut w = self.write_txn().await?;
+        record_blob(&mut w.txn, &hash, size, &blob).await?;
+        let row = sqlx::query(
+            "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
+             VALUES ($1, $2, $3, '', 'imap', $4, $5, $6) RETURNING id",
+        )
+        .bind(&hash)
+        .bind(size)
+        .bind(now())
+        .bind(meta.message_id)
+        .bind(meta.subject)
+        .bind(meta.x_mss_nil)
+        .fetch_one(&mut *w.txn)
+        .await?;
+        let message_id: i64 = row.try_get("id")?;
+        let flags: Vec<String> = apply_flags(&[], FlagOp::Replace, flags);
+        let (uidvalidity, uid) = insert_message(
+            &mut w.txn,
+            folder_id,
+            message_id,
+            &flags.join(" "),
+            internaldate,
+        )
+        .await?;
+        w.commit().await?;
+        self.notify(folder_id).await;
+        Ok((uidvalidity, uid))
+    }
+
+    /// COPY / MOVE (RFC 9051 §6.4.7, RFC 6851): the copies share the stored message.
+    /// Returns (source uid, new uid) pairs for COPYUID (RFC 4315).
+    pub async fn copy_messages(
+        &self,
+        from: i64,
+        uids: &[u32],
+        to: i64,
+        remove_source: bool,
+    ) -> Result<Vec<(u32, u32)>> {
+        let infos = self.message_infos(from, uids).await?;
+        let mut w = self.write_txn().await?;
+        let mut pairs = Vec::with_capacity(infos.len());
+        for (lo, hi) in uid_runs(uids) {
+            let rows = sqlx::query("SELECT uid, message_id, flags, internaldate FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+                .bind(from)
+                .bind(lo as i64)
+                .bind(hi as i64)
+                .fetch_all(&mut *w.txn)
+                .await?;
+            for r in &rows {
+                let (_, new_uid) = insert_message(
+                    &mut w.txn,
+                    to,
+                    r.try_get("message_id")?,
+                    &r.try_get::<String, _>("flags")?,
+                    r.try_get("internaldate")?,
+                )
+                .await?;
+                pairs.push((r.try_get::<i64, _>("uid")? as u32, new_uid));
+            }
+        }
+        if remove_source {
+            let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+            expunge_in(&mut w.txn, from, &moved).await?;
+        }
+        w.commit().await?;
+        drop(infos);
+        self.notify(to).await;
+        if remove_source {
+            self.notify(from).await;
+        }
+        Ok(pairs)
+    }
+
+    /// Messages changed and UIDs expunged after `modseq` (RFC 7162 CHANGEDSINCE / QRESYNC).
+    pub async fn changes_since(
+        &self,
+        folder_id: i64,
+        modseq: u64,
+    ) -> Result<(Vec<MessageRef>, Vec<u32>)> {
+        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid")
+            .bind(folder_id)
+            .bind(modseq as i64)
+            .fetch_all(self.pool())
+            .await?;
+        let changed = rows
+            .iter()
+            .map(|r| {
+                Ok(MessageRef {
+                    uid: r.try_get::<i64, _>("uid")? as u32,
+                    modseq: r.try_get::<i64, _>("modseq")? as u64,
+                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let rows = sqlx::query(
+            "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+        )
+        .bind(folder_id)
+        .bind(modseq as i64)
+        .fetch_all(self.pool())
+        .await?;
+        let vanished = rows
+            .iter()
+            .map(|r| Ok(r.try_get::<i64, _>("uid")? as u32))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((changed, vanished))
+    }
+
+    /// The messages of one folder of a BAL, by UID.
+    pub async fn mailbox_messages(
+        &self,
+        address: &str,
+        folder: &str,
+    ) -> Result<Vec<StoredMessage>> {
+        let mailbox_id = self
+            .mailboxes(address)
+            .await?
+            .into_iter()
+            .find(|m| m.name == folder)
+            .map(|m| m.id)
+            .ok_or_else(|| StoreError::NotFound(format!("folder {folder} of {address}")))?;
+        let rows = sqlx::query(
+            "SELECT mm.uid, mm.modseq, mm.message_id, mm.flags, mm.internaldate, m.blob_hash, m.size \
+             FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
+             WHERE mm.mailbox_id = $1 ORDER BY mm.uid",
+        )
+        .bind(mailbox_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredMessage {
+                    uid: r.try_get("uid")?,
+                    modseq: r.try_get("modseq")?,
+                    message_id: r.try_get("message_id")?,
+                    blob_hash: r.try_get("blob_hash")?,
+                    size: r.try_get("size")?,
+                    flags: r.try_get("flags")?,
+                    internaldate: r.try_get("internaldate")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Adds a message row to a folder with the next UID and modseq.
+async fn insert_message(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    folder_id: i64,
+    message_id: i64,
+    flags: &str,
+    internaldate: i64,
+) -> Result<(u32, u32)> {
+    let row = sqlx::query(
+        "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+         WHERE id = $1 RETURNING uidvalidity, uidnext - 1 AS uid, highestmodseq",
+    )
+    .bind(folder_id)
+    .fetch_optional(&mut **txn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    let uid: i64 = row.try_get("uid")?;
+    sqlx::query("INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(folder_id)
+        .bind(uid)
+        .bind(message_id)
+        .bind(row.try_get::<i64, _>("highestmodseq")?)
+        .bind(flags)
+        .bind(internaldate)
+        .execute(&mut **txn)
+        .await?;
+    Ok((row.try_get::<i64, _>("uidvalidity")? as u32, uid as u32))
+}
+
+async fn expunge_in(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    folder_id: i64,
+    uids: &[u32],
+) -> Result<Vec<u32>> {
+    if uids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let modseq = next_modseq(txn, folder_id).await?;
+    let mut removed = Vec::new();
+    for (lo, hi) in uid_runs(uids) {
+        let rows = sqlx::query("DELETE FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 RETURNING uid")
+            .bind(folder_id)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(&mut **txn)
+            .await?;
+        for r in &rows {
+            let uid: i64 = r.try_get("uid")?;
+            sqlx::query("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)")
+                .bind(folder_id)
+                .bind(uid)
+                .bind(modseq as i64)
+                .execute(&mut **txn)
+                .await?;
+            removed.push(uid as u32);
+        }
+    }
+    removed.sort_unstable();
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_operations() {
+        let cur = vec!["\\Seen".to_string(), "$Label".to_string()];
+        assert_eq!(
+            apply_flags(&cur, FlagOp::Add, &["\\seen".into(), "\\flagged".into()]),
+            vec!["\\Seen", "$Label", "\\Flagged"]
+        );
+        assert_eq!(
+            apply_flags(&cur, FlagOp::Remove, &["$label".into()]),
+            vec!["\\Seen"]
+        );
+        assert_eq!(
+            apply_flags(&cur, FlagOp::Replace, &["\\Draft".into()]),
+            vec!["\\Draft"]
+        );
+    }
+
+    #[test]
+    fn runs() {
+        assert_eq!(
+            uid_runs(&[1, 2, 3, 7, 9, 10]),
+            vec![(1, 3), (7, 7), (9, 10)]
+        );
+        assert!(uid_runs(&[]).is_empty());
+    }
+}
