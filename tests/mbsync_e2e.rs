@@ -53,7 +53,7 @@ fn server_state(server: &Server) -> Vec<(String, i64, i64, String)> {
             .unwrap();
         let mut state = Vec::new();
         for folder in ["INBOX", "Sent", "Drafts", "Trash"] {
-            for m in store.mailbox_messages(DR, folder).await.unwrap() {
+            for m in store.folder_messages(DR, folder).await.unwrap() {
                 state.push((folder.to_string(), m.uid, m.modseq, m.flags));
             }
         }

@@ -252,7 +252,7 @@ async fn show(store: &Store, address: &str) -> Result<()> {
     );
     println!("storage:      {} KB used, quota {quota}", used / 1024);
     println!("folders:");
-    for f in store.mailboxes(address).await? {
+    for f in store.folder_summaries(address).await? {
         println!(
             "  {:<10} {:>8} messages  uidvalidity {} uidnext {} highestmodseq {}",
             f.name, f.messages, f.uidvalidity, f.uidnext, f.highestmodseq

@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 
 use crate::address::Address;
 use crate::error::{Result, StoreError, duplicate_as};
-use crate::folder::{DEFAULT_FOLDERS, insert_mailbox, subscribe_in};
+use crate::folder::{DEFAULT_FOLDERS, insert_folder, subscribe_in};
 use crate::{Store, now};
 
 /// TRE_R257-TypeBAL.
@@ -252,7 +252,7 @@ impl Store {
         .map_err(duplicate_as(&format!("BAL {address}")))?;
         let bal_id: i64 = row.try_get("id")?;
         for (name, special_use) in DEFAULT_FOLDERS {
-            insert_mailbox(&mut w.txn, bal_id, name, special_use).await?;
+            insert_folder(&mut w.txn, bal_id, name, special_use).await?;
             subscribe_in(&mut w.txn, bal_id, name).await?;
         }
         w.commit().await?;

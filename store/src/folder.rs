@@ -16,6 +16,7 @@ pub(crate) const DEFAULT_FOLDERS: [(&str, Option<&str>); 4] = [
     ("Trash", Some("\\Trash")),
 ];
 
+/// A folder of a BAL (an IMAP mailbox, RFC 9051 §2.3): what a session needs to select it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Folder {
     pub id: i64,
@@ -27,8 +28,10 @@ pub struct Folder {
     pub highestmodseq: u64,
 }
 
+/// A folder as the admin commands show it (`bal show`): its counters as stored, and how many
+/// messages it holds. IMAP sessions use [`Folder`] and [`FolderStatus`] instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MailboxInfo {
+pub struct FolderSummary {
     pub id: i64,
     pub name: String,
     pub special_use: Option<String>,
@@ -79,7 +82,7 @@ pub(crate) async fn next_uidvalidity(
     Ok(row.try_get("value")?)
 }
 
-pub(crate) async fn insert_mailbox(
+pub(crate) async fn insert_folder(
     txn: &mut sqlx::Transaction<'static, sqlx::Any>,
     bal_id: i64,
     name: &str,
@@ -146,7 +149,7 @@ impl Store {
         if exists.is_some() {
             return Err(StoreError::Duplicate(format!("mailbox {name}")));
         }
-        insert_mailbox(&mut w.txn, bal_id, name, special_use)
+        insert_folder(&mut w.txn, bal_id, name, special_use)
             .await
             .map_err(|e| match e {
                 StoreError::Database(db) => duplicate_as(&format!("mailbox {name}"))(db),
@@ -312,7 +315,7 @@ impl Store {
     }
 
     /// The folders of a BAL with their IMAP counters and message counts.
-    pub async fn mailboxes(&self, address: &str) -> Result<Vec<MailboxInfo>> {
+    pub async fn folder_summaries(&self, address: &str) -> Result<Vec<FolderSummary>> {
         let bal = self.bal(address).await?;
         let rows = sqlx::query(
             "SELECT m.id, m.name, m.special_use, m.uidvalidity, m.uidnext, m.highestmodseq, \
@@ -324,7 +327,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(MailboxInfo {
+                Ok(FolderSummary {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
                     special_use: r.try_get("special_use")?,

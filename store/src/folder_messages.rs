@@ -361,13 +361,13 @@ impl Store {
     }
 
     /// The messages of one folder of a BAL, by UID.
-    pub async fn mailbox_messages(
+    pub async fn folder_messages(
         &self,
         address: &str,
         folder: &str,
     ) -> Result<Vec<StoredMessage>> {
         let mailbox_id = self
-            .mailboxes(address)
+            .folder_summaries(address)
             .await?
             .into_iter()
             .find(|m| m.name == folder)

@@ -36,7 +36,7 @@ pub use directory::{
 };
 pub use domain::Domain;
 pub use error::{Result, StoreError};
-pub use folder::{Folder, FolderStatus, MailboxInfo};
+pub use folder::{Folder, FolderStatus, FolderSummary};
 pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMessage};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};

@@ -89,7 +89,7 @@ engine_tests!(
         assert_eq!(bal.national_id.as_deref(), Some("810003456789"));
         assert_eq!(bal.status, BalStatus::Active);
         let folders = store
-            .mailboxes("jean.dupont@ch-x.mssante.fr")
+            .folder_summaries("jean.dupont@ch-x.mssante.fr")
             .await
             .unwrap();
         let names: Vec<_> = folders
@@ -268,7 +268,7 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     assert_eq!((receipt.delivered_local, receipt.queued_remote), (2, 1));
     assert_eq!(store.message_count().await.unwrap(), 1);
     for addr in ["a@ch-x.mssante.fr", "b@ch-x.mssante.fr"] {
-        let msgs = store.mailbox_messages(addr, "INBOX").await.unwrap();
+        let msgs = store.folder_messages(addr, "INBOX").await.unwrap();
         assert_eq!(msgs.len(), 1);
         assert_eq!(msgs[0].uid, 1);
         assert_eq!(msgs[0].blob_hash, receipt.blob_hash);
@@ -314,7 +314,7 @@ engine_tests!(
             t.await.unwrap();
         }
         let msgs = store
-            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .folder_messages("a@ch-x.mssante.fr", "INBOX")
             .await
             .unwrap();
         let uids: Vec<i64> = msgs.iter().map(|m| m.uid).collect();
@@ -324,7 +324,7 @@ engine_tests!(
         modseqs.dedup();
         assert_eq!(modseqs.len(), 40, "each append has its own modseq");
         let inbox = store
-            .mailboxes("a@ch-x.mssante.fr")
+            .folder_summaries("a@ch-x.mssante.fr")
             .await
             .unwrap()
             .into_iter()
@@ -376,7 +376,7 @@ engine_tests!(
             "one file per content"
         );
         let msgs = store
-            .mailbox_messages("b@ch-x.mssante.fr", "INBOX")
+            .folder_messages("b@ch-x.mssante.fr", "INBOX")
             .await
             .unwrap();
         assert_eq!(msgs.len(), 2);
@@ -390,7 +390,7 @@ engine_tests!(
             .await
             .unwrap();
         let msgs = store
-            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .folder_messages("a@ch-x.mssante.fr", "INBOX")
             .await
             .unwrap();
         assert_eq!(
@@ -423,7 +423,7 @@ engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
     assert_eq!(store.message_count().await.unwrap(), 0);
     assert!(
         store
-            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .folder_messages("a@ch-x.mssante.fr", "INBOX")
             .await
             .unwrap()
             .is_empty()
@@ -689,7 +689,7 @@ engine_tests!(
         }
         assert_eq!(failed, vec![17]);
         let inbox = store
-            .mailbox_messages("a@ch-x.mssante.fr", "INBOX")
+            .folder_messages("a@ch-x.mssante.fr", "INBOX")
             .await
             .unwrap();
         assert_eq!(inbox.len(), 29);

@@ -315,7 +315,7 @@ impl Server {
         block_on(async {
             let store = self.open_store().await;
             let mut out = Vec::new();
-            for m in store.mailbox_messages(address, folder).await.unwrap() {
+            for m in store.folder_messages(address, folder).await.unwrap() {
                 out.push(store.read_blob(&m.blob_hash).await.unwrap());
             }
             store.close().await;

@@ -113,7 +113,7 @@ impl SmtpHarness {
     /// The messages in a BAL's INBOX, as stored (trace header included), oldest first.
     pub async fn inbox(&self, address: &str) -> Vec<String> {
         let mut out = Vec::new();
-        for m in self.store.mailbox_messages(address, "INBOX").await.unwrap() {
+        for m in self.store.folder_messages(address, "INBOX").await.unwrap() {
             let raw = self.store.read_blob(&m.blob_hash).await.unwrap();
             out.push(String::from_utf8(raw).expect("UTF-8 test message"));
         }
