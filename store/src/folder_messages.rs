@@ -361,11 +361,7 @@ impl Store {
     }
 
     /// The messages of one folder of a BAL, by UID.
-    pub async fn folder_messages(
-        &self,
-        address: &str,
-        folder: &str,
-    ) -> Result<Vec<StoredMessage>> {
+    pub async fn folder_messages(&self, address: &str, folder: &str) -> Result<Vec<StoredMessage>> {
         let mailbox_id = self
             .folder_summaries(address)
             .await?

@@ -3,6 +3,32 @@
 //! One [`Store`] serves every protocol crate. It runs on SQLite (embedded default, WAL) and
 //! on PostgreSQL through `sqlx::Any`, with one migration folder per engine, and keeps message
 //! bytes in a content-addressed [`BlobStore`]. See `docs/adr/0002-store-on-sqlx-any.md`.
+//!
+//! # Areas
+//!
+//! The methods of [`Store`] are grouped by area: each area's file holds its types and its own
+//! `impl Store` block; the files that only help one (`address.rs`, `db.rs`, `error.rs`,
+//! `group_commit.rs`) hold none. The test `every_module_is_in_the_table_of_contents` keeps
+//! this list complete.
+//!
+//! - Opening the store, its engine and write transactions: `lib.rs`, with the connection and
+//!   migrations in `db.rs` and the errors in `error.rs`.
+//! - Domains we serve: `domain.rs`.
+//! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
+//!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
+//! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
+//! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
+//!   the shared SQLite commits in `group_commit.rs`.
+//! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
+//! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
+//!   `folder.rs`.
+//! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
+//!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`.
+//! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
+//! - The outbound queue and the DSNs owed to senders: `queue.rs`.
+//! - Tracking what became of the messages we sent: `tracking.rs`.
+//! - The local copy of the national directory (imports, lookups, history, incremental sync,
+//!   publication outbox): `directory/`, mapped in `directory/mod.rs`.
 
 mod address;
 mod auth;
@@ -138,4 +164,36 @@ pub fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The table of contents at the top of this file names every module of the crate, so that
+    /// a new area (or a renamed file) cannot go unlisted.
+    #[test]
+    fn every_module_is_in_the_table_of_contents() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+        let toc: String = lib
+            .lines()
+            .take_while(|line| line.starts_with("//!"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                names.push(format!("`{name}/`"));
+            } else if name.ends_with(".rs") {
+                names.push(format!("`{name}`"));
+            }
+        }
+        assert!(names.len() > 10, "read {names:?}");
+        let missing: Vec<_> = names.iter().filter(|n| !toc.contains(n.as_str())).collect();
+        assert!(
+            missing.is_empty(),
+            "not in the table of contents of lib.rs: {missing:?}"
+        );
+    }
 }
