@@ -7,7 +7,8 @@
 //!
 //! For the relay and interoperability tests: [`pki`] (a test IGC-Santé root, operator
 //! certificates, whitelists), [`dns`] (a loopback dnsmasq serving MX and A records) and
-//! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer).
+//! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer). For PSC logins:
+//! [`oidc`] (a loopback OpenID Connect provider: discovery, JWKS, token minting, introspection).
 //!
 //! For in-process protocol tests: [`transcript`] plays a session as a dialogue (client
 //! line, expected server line) over an in-memory stream.
@@ -16,6 +17,7 @@
 //! message saying what to install.
 
 pub mod dns;
+pub mod oidc;
 pub mod pki;
 pub mod postfix;
 pub mod transcript;
