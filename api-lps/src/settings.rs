@@ -295,13 +295,13 @@ mod tests {
     #[test]
     fn oauth2_urls_must_be_https() {
         let mut hints = OAuth2Hints {
-            issuer: "https://auth.esante.gouv.fr/auth/realms/esante-wallet".into(),
+            issuer: "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet".into(),
             scope: "openid scope_all".into(),
-            auth_url: "https://wallet.esante.gouv.fr/auth".into(),
-            token_url: "https://auth.esante.gouv.fr/token".into(),
+            auth_url: "https://wallet.esw.esante.gouv.fr/auth".into(),
+            token_url: "https://auth.esw.esante.gouv.fr/token".into(),
         };
         assert_eq!(hints.check(), Ok(()));
-        hints.token_url = "http://auth.esante.gouv.fr/token".into();
+        hints.token_url = "http://auth.esw.esante.gouv.fr/token".into();
         assert!(
             hints
                 .check()

@@ -120,7 +120,7 @@ mod tests {
         assert!(xml.contains("<port>587</port>\n      <socketType>STARTTLS</socketType>"));
         assert!(!xml.contains("OAuth2") && !xml.contains("oAuth2"), "{xml}");
         let hints = OAuth2Hints {
-            issuer: "https://auth.esante.gouv.fr/realms/esante-wallet".into(),
+            issuer: "https://auth.esw.esante.gouv.fr/auth/realms/esante-wallet".into(),
             scope: "openid scope_all".into(),
             auth_url: "https://a.fr/auth?x=1&y=2".into(),
             token_url: "https://a.fr/token".into(),
