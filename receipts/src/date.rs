@@ -24,6 +24,39 @@ pub fn rfc5322_date(unix: i64) -> String {
     )
 }
 
+/// `YYYY-MM-DD` of a unix time, in UTC (command-line output).
+pub fn iso_date(unix: i64) -> String {
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The unix time of `YYYY-MM-DD` at 00:00 UTC; `None` for anything else or an impossible date.
+pub fn parse_iso_date(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let mut number = |len: usize| {
+        let part = parts.next()?;
+        (part.len() == len && part.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| part.parse::<i64>().ok())
+            .flatten()
+    };
+    let (y, m, d) = (number(4)?, number(2)?, number(2)?);
+    let days = days_from_civil(y, m, d);
+    // Round trip: refuses month 13, February 30 and the like.
+    (civil_from_days(days) == (y, m, d)).then_some(days * 86_400)
+}
+
+/// (year, month, day) → days since 1970-01-01, the inverse of [`civil_from_days`]
+/// (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Days since 1970-01-01 → (year, month 1..=12, day 1..=31), proleptic Gregorian
 /// (H. Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -42,6 +75,28 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_dates_round_trip() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(parse_iso_date("1970-01-01"), Some(0));
+        assert_eq!(parse_iso_date("2026-12-31"), Some(1_798_675_200));
+        assert_eq!(iso_date(1_798_675_200 + 86_399), "2026-12-31");
+        assert_eq!(
+            parse_iso_date("2024-02-29").map(iso_date).as_deref(),
+            Some("2024-02-29")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-01",
+            "26-01-01",
+            "2026-01-01x",
+            "",
+        ] {
+            assert_eq!(parse_iso_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn epoch() {

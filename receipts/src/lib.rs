@@ -13,7 +13,7 @@ mod fields;
 pub mod parse;
 pub mod xtext;
 
-pub use date::rfc5322_date;
+pub use date::{iso_date, parse_iso_date, rfc5322_date};
 pub use dsn::{Action, DsnRecipient, DsnReport, build_dsn};
 pub use fields::fold_field;
 pub use parse::{ParsedDsn, ParsedDsnRecipient, ParsedMdn, is_report, parse_dsn, parse_mdn};

@@ -2,6 +2,7 @@
 //! The work itself is done by library crates (`store`, `directory`, `trust`); these
 //! modules parse, call and print.
 
+mod access;
 mod bal;
 mod config;
 mod directory;
@@ -41,6 +42,9 @@ enum Command {
     /// Mailboxes (BAL).
     #[command(subcommand)]
     Bal(bal::BalCommand),
+    /// Who may open which ORG/CAB BAL with a Pro Santé Connect identity (habilitations).
+    #[command(subcommand)]
+    Access(access::AccessCommand),
     /// National directory: import, LDAP sync, lookups, history.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
@@ -81,6 +85,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 directory::run(cmd, &open_store(&config).await?, &config.directory).await
             }
             Command::Trust(cmd) => trust::run(cmd, &config.trust, &config.data_dir).await,
+            Command::Access(cmd) => access::run(&open_store(&config).await?, cmd).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
             Command::Dns(cmd) => dns::run(&open_store(&config).await?, &config, cmd).await,

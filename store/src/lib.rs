@@ -17,6 +17,8 @@
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
 //!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
+//! - Who may open which BAL (PER holders by national id, habilitations, later delegations):
+//!   `access.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits in `group_commit.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
@@ -30,6 +32,7 @@
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
 //!   publication outbox): `directory/`, mapped in `directory/mod.rs`.
 
+mod access;
 mod address;
 mod auth;
 mod bal;
@@ -46,6 +49,9 @@ mod notify;
 mod queue;
 mod tracking;
 
+pub use access::{
+    Access, AccessGrant, AccessOrigin, AccessRefusal, HABILITATION_RIGHTS, HOLDER_RIGHTS,
+};
 pub use address::{Address, normalise_domain};
 pub use auth::{AuthFailure, hash_password};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
