@@ -32,6 +32,8 @@ struct RawConfig {
     relay: RawRelay,
     #[serde(default)]
     public: mssante_api_lps::PublicConfig,
+    #[serde(default)]
+    psc: mssante_auth::PscConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -144,6 +146,8 @@ pub struct Config {
     pub public: mssante_api_lps::Advertised,
     /// `[public.oauth2]`: OAuth2 hints for mail clients.
     pub oauth2: Option<mssante_api_lps::OAuth2Hints>,
+    /// `[psc]`: Pro Santé Connect token login (XOAUTH2 / OAUTHBEARER), off unless configured.
+    pub psc: mssante_auth::PscConfig,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -193,7 +197,9 @@ impl Config {
         if let Some(hints) = &raw.public.oauth2 {
             hints.check().map_err(|e| anyhow!(e))?;
         }
+        raw.psc.validate().map_err(|e| anyhow!(e))?;
         Ok(Config {
+            psc: raw.psc,
             hostname: hostname.clone(),
             listen,
             public,

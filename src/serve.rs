@@ -38,6 +38,7 @@ pub async fn run(config: Config) -> Result<()> {
         )?)),
         None => None,
     };
+    let psc = start_psc(&config, &shutdown)?;
     let ctx = Arc::new(SmtpContext {
         store: store.clone(),
         config: config.smtp.clone(),
@@ -49,6 +50,7 @@ pub async fn run(config: Config) -> Result<()> {
             verifier: verifier.clone(),
             mx_tls,
         },
+        psc: psc.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
     start_relay(&config, &store, &identity, trust, verifier, &shutdown)?;
@@ -230,6 +232,24 @@ fn start_relay(
     })?;
     tokio::spawn(relay.run());
     Ok(())
+}
+
+/// The Pro Santé Connect token verifier when `[psc]` is configured, with its key refresh
+/// running until shutdown (the first fetch starts at once, not at the first login).
+fn start_psc(
+    config: &Config,
+    shutdown: &CancellationToken,
+) -> Result<Option<Arc<mssante_auth::PscVerifier>>> {
+    if !config.psc.is_enabled() {
+        return Ok(None);
+    }
+    let verifier = mssante_auth::PscVerifier::from_config(&config.psc).map_err(|e| anyhow!(e))?;
+    verifier.spawn_refresh(shutdown.clone());
+    println!(
+        "psc        XOAUTH2/OAUTHBEARER on, issuers {}",
+        config.psc.issuers.join(", ")
+    );
+    Ok(Some(Arc::new(verifier)))
 }
 
 /// The HTTP and HTTPS listeners (api-lps): autoconfiguration for mail clients.

@@ -11,6 +11,8 @@
 //! - [`claims`]: claim checks; [`introspect`]: RFC 7662 with a per-`jti` cache.
 //! - [`verifier`]: [`PscVerifier`], all of the above behind one call.
 //! - [`sasl`]: XOAUTH2 and OAUTHBEARER message codecs, no I/O.
+//! - [`login`]: a whole bearer login (codec, token, the store's access check) for IMAP and
+//!   SMTP, which only do the I/O.
 //! - [`config`]: [`PscConfig`], the `[psc]` section.
 //!
 //! Every refusal is a typed [`Refusal`] for the log; clients only hear [`CLIENT_MESSAGE`].
@@ -23,10 +25,12 @@ pub mod introspect;
 pub mod jwk;
 pub mod jws;
 pub mod keys;
+pub mod login;
 pub mod refusal;
 pub mod sasl;
 pub mod verifier;
 
 pub use config::PscConfig;
+pub use login::{BearerLogin, BearerLoginFailure, BearerMechanism, bearer_login};
 pub use refusal::{CLIENT_MESSAGE, Refusal};
 pub use verifier::{PscIdentity, PscVerifier, short_hash, token_log_id};

@@ -1,4 +1,5 @@
-//! AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, after TLS only.
+//! AUTH (RFC 4954) with the PLAIN (RFC 4616) and LOGIN mechanisms, and XOAUTH2 / OAUTHBEARER
+//! (RFC 7628) carrying a Pro Santé Connect token when `[psc]` is configured; after TLS only.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -76,6 +77,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             ));
             return Flow::Continue;
         }
+        if let Some(bearer) = mssante_auth::BearerMechanism::from_name(&mechanism)
+            && let Some(verifier) = self.ctx.psc.clone()
+        {
+            return self.sasl_bearer(bearer, &verifier, initial).await;
+        }
         let credentials = match mechanism.as_str() {
             "PLAIN" => self.sasl_plain(initial).await,
             "LOGIN" => self.sasl_login(initial).await,
@@ -141,6 +147,60 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let pass_b64 = self.challenge("UGFzc3dvcmQ6").await?;
         let password = decode_b64_text(&pass_b64).ok_or_else(|| Some(bad_encoding()))?;
         Ok((login, password))
+    }
+
+    /// XOAUTH2 / OAUTHBEARER: the initial response (or one after an empty 334), the token
+    /// checked by `mssante_auth`, the BAL named in the message opened if the identity may.
+    async fn sasl_bearer(
+        &mut self,
+        mechanism: mssante_auth::BearerMechanism,
+        verifier: &mssante_auth::PscVerifier,
+        initial: Option<String>,
+    ) -> Flow {
+        let response = match initial {
+            Some(r) if r != "=" => r,
+            _ => match self.challenge("").await {
+                Ok(line) => line,
+                Err(Some(r)) => {
+                    self.reply(r);
+                    return Flow::Continue;
+                }
+                Err(None) => return Flow::Close,
+            },
+        };
+        let Ok(message) = B64.decode(response.trim()) else {
+            self.reply(bad_encoding());
+            return Flow::Continue;
+        };
+        let login =
+            mssante_auth::bearer_login(verifier, &self.ctx.store, mechanism, &message).await;
+        match login {
+            Ok(Ok(done)) => {
+                tracing::info!(peer = %self.peer, login = %done.access.bal.address,
+                    identity = %done.identity.log_id, via = done.access.origin.as_str(),
+                    ?mechanism, "authenticated with a PSC token");
+                self.auth = Some(done.access.bal);
+                self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
+            }
+            Ok(Err(why)) => {
+                tracing::info!(peer = %self.peer, ?mechanism, reason = %why, "authentication failed");
+                // RFC 7628 §3.2.2: an error challenge, the client's answer, then the refusal.
+                let challenge = B64.encode(mechanism.error_challenge());
+                if let Err(None) = self.challenge(&challenge).await {
+                    return Flow::Close;
+                }
+                self.reply(Reply::new(
+                    535,
+                    "5.7.8",
+                    "Authentication credentials invalid",
+                ));
+            }
+            Err(e) => {
+                tracing::error!("authentication lookup failed: {e}");
+                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"));
+            }
+        }
+        Flow::Continue
     }
 
     async fn check_credentials(&mut self, login: &str, password: &str) {

@@ -93,6 +93,8 @@ pub struct SmtpContext {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// The MSSanté trust space (SPEC.md §3): who may send to our MX, where we may relay.
     pub trust: TrustPolicy,
+    /// Pro Santé Connect login (AUTH XOAUTH2 / OAUTHBEARER); `None` when `[psc]` is off.
+    pub psc: Option<Arc<mssante_auth::PscVerifier>>,
 }
 
 /// How the trust space is enforced on the SMTP listeners.

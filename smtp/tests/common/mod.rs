@@ -72,6 +72,7 @@ impl SmtpHarness {
                 verifier: None,
                 mx_tls: None,
             },
+            psc: None,
         });
         SmtpHarness {
             store,
