@@ -40,6 +40,15 @@ fn cancelled() -> Reply {
     Reply::new(501, "5.7.0", "Authentication cancelled")
 }
 
+/// Same answer whatever the reason: no account enumeration, no hint to a token forger.
+fn invalid_credentials() -> Reply {
+    Reply::new(535, "5.7.8", "Authentication credentials invalid")
+}
+
+fn temporary_failure() -> Reply {
+    Reply::new(454, "4.7.0", "Temporary authentication failure")
+}
+
 fn bad_encoding() -> Reply {
     Reply::new(501, "5.5.2", "Invalid base64 or SASL message")
 }
@@ -126,11 +135,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let creds = decode_plain(&response).ok_or_else(|| Some(bad_encoding()))?;
         // Acting as another identity is for delegations (SPEC.md §8), not built yet.
         if !creds.authzid.is_empty() && !creds.authzid.eq_ignore_ascii_case(&creds.login) {
-            return Err(Some(Reply::new(
-                535,
-                "5.7.8",
-                "Authentication credentials invalid",
-            )));
+            return Err(Some(invalid_credentials()));
         }
         Ok((creds.login, creds.password))
     }
@@ -189,15 +194,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 if let Err(None) = self.challenge(&challenge).await {
                     return Flow::Close;
                 }
-                self.reply(Reply::new(
-                    535,
-                    "5.7.8",
-                    "Authentication credentials invalid",
-                ));
+                self.reply(invalid_credentials());
             }
             Err(e) => {
                 tracing::error!("authentication lookup failed: {e}");
-                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"));
+                self.reply(temporary_failure());
             }
         }
         Flow::Continue
@@ -213,15 +214,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(Err(why)) => {
                 // Same answer whatever the reason: no account enumeration.
                 tracing::info!(peer = %self.peer, login, ?why, "authentication failed");
-                self.reply(Reply::new(
-                    535,
-                    "5.7.8",
-                    "Authentication credentials invalid",
-                ));
+                self.reply(invalid_credentials());
             }
             Err(e) => {
                 tracing::error!("authentication lookup failed: {e}");
-                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"));
+                self.reply(temporary_failure());
             }
         }
     }
