@@ -3,6 +3,7 @@
 //! modules parse, call and print.
 
 mod access;
+mod backup;
 mod bal;
 mod config;
 mod directory;
@@ -60,6 +61,17 @@ enum Command {
     /// DNS records to publish for a local domain (MX, SRV, autoconfig).
     #[command(subcommand)]
     Dns(dns::DnsCommand),
+    /// Online copy of a SQLite instance (database snapshot, bodies, certificate, whitelist)
+    /// into a new folder, while the server runs.
+    Backup {
+        /// A folder that does not exist yet or is empty.
+        dest: PathBuf,
+    },
+    /// Restores a backup into the configured data dir, which must not hold an instance yet.
+    Restore {
+        /// A folder written by `mssante backup`.
+        src: PathBuf,
+    },
 }
 
 /// Runs one command line to its end.
@@ -89,6 +101,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
             Command::Dns(cmd) => dns::run(&open_store(&config).await?, &config, cmd).await,
+            Command::Backup { dest } => backup::backup(&config, &dest).await,
+            Command::Restore { src } => backup::restore(&config, &src).await,
         }
     })
 }

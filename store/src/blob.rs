@@ -24,6 +24,8 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Writes `bytes` under `hash` and makes them durable before returning.
     fn put(&self, hash: &str, bytes: &[u8]) -> std::io::Result<()>;
     fn get(&self, hash: &str) -> std::io::Result<Vec<u8>>;
+    /// Whether `hash` is stored (backup and restore checks).
+    fn contains(&self, hash: &str) -> std::io::Result<bool>;
 }
 
 /// Blobs as files `blobs/ab/cd/abcd…` under the data directory.
@@ -79,6 +81,10 @@ impl BlobStore for FsBlobStore {
     fn get(&self, hash: &str) -> std::io::Result<Vec<u8>> {
         std::fs::read(self.path_of(hash)?)
     }
+
+    fn contains(&self, hash: &str) -> std::io::Result<bool> {
+        Ok(self.path_of(hash)?.is_file())
+    }
 }
 
 /// Message bodies up to this size are stored in the database, inside the transaction that
@@ -120,6 +126,11 @@ pub(crate) async fn record_blob(
 }
 
 impl Store {
+    /// Whether the blob store holds the file of `hash`.
+    pub(crate) fn has_blob_file(&self, hash: &str) -> Result<bool> {
+        Ok(self.inner.blobs.contains(hash)?)
+    }
+
     /// Makes a message body ready to be recorded: a small one is kept for the
     /// transaction; a large one is written (and fsynced) as a file first.
     pub(crate) async fn prepare_blob(&self, hash: &str, raw: Vec<u8>) -> Result<PreparedBlob> {

@@ -72,14 +72,20 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
     Ok((pool, engine))
 }
 
-fn create_sqlite_parent_dir(url: &str) -> Result<()> {
-    let path = url
-        .trim_start_matches("sqlite:")
+/// The file of a `sqlite:` database URL (`sqlite://PATH?params`), `None` for other engines.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let path = rest
         .trim_start_matches("//")
         .split('?')
         .next()
         .unwrap_or("");
-    if let Some(parent) = std::path::Path::new(path).parent()
+    Some(std::path::PathBuf::from(path))
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<()> {
+    let path = sqlite_file(url).unwrap_or_default();
+    if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)?;

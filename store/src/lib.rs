@@ -22,6 +22,7 @@
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits in `group_commit.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
+//! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
@@ -35,6 +36,7 @@
 mod access;
 mod address;
 mod auth;
+mod backup;
 mod bal;
 mod blob;
 mod db;
@@ -54,9 +56,10 @@ pub use access::{
 };
 pub use address::{Address, normalise_domain};
 pub use auth::{AuthFailure, hash_password};
+pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
-pub use db::Engine;
+pub use db::{Engine, sqlite_file};
 pub use delivery::{
     DeliveryReceipt, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
     Source, accepts_mail,
