@@ -15,15 +15,6 @@ use common::*;
 const DR: &str = "dr.martin@ch-test.mssante.fr";
 const SENDER: &str = "lab@labo.mssante.fr";
 
-/// Acknowledged message numbers, one per line, as `smtp_client.py durability` writes them.
-fn numbers(path: &Path) -> BTreeSet<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 fn message_id(stored: &[u8]) -> String {
     let text = String::from_utf8_lossy(stored);
     let rest = text.split("Message-ID: <").nth(1).expect("a Message-ID");
@@ -60,7 +51,7 @@ fn send_large(server: &Server, n: u32) -> Vec<u8> {
 
 fn wait_for_acks(ack_file: &Path, at_least: usize, server: &Server) {
     let deadline = Instant::now() + Duration::from_secs(180);
-    while numbers(ack_file).len() < at_least {
+    while acked_numbers(ack_file).len() < at_least {
         assert!(
             Instant::now() < deadline,
             "fewer than {at_least} acks: {}",
@@ -70,6 +61,13 @@ fn wait_for_acks(ack_file: &Path, at_least: usize, server: &Server) {
     }
 }
 
+/// The command failed and said `needle` on stderr.
+fn assert_refused(out: std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "accepted: {needle:?} expected");
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
 #[test]
 fn backup_under_load_restores_every_acknowledged_message() {
     let mut server = Server::start(Engine::Sqlite, &[DR]);
@@ -77,27 +75,17 @@ fn backup_under_load_restores_every_acknowledged_message() {
 
     let ack_file = server.db.data_path().join("acked.txt");
     let inflight_file = server.db.data_path().join("inflight.txt");
-    let mut client = Command::new("python3")
-        .arg(clients_dir().join("smtp_client.py"))
-        .args(["durability", "--smtp", &server.ports.smtp.to_string()])
-        .args(["--sender", SENDER, "--rcpt", DR, "--count", "1000000"])
-        .args(["--connections", "4"])
-        .arg("--ack-file")
-        .arg(&ack_file)
-        .arg("--inflight-file")
-        .arg(&inflight_file)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3");
+    let mut client =
+        spawn_durability_client(&server, SENDER, DR, 1_000_000, &ack_file, &inflight_file);
     wait_for_acks(&ack_file, 200, &server);
 
     let backup_dir = tempfile::tempdir().unwrap();
     let dest = backup_dir.path().join("backup");
-    let acked_before = numbers(&ack_file);
+    let acked_before = acked_numbers(&ack_file);
     let started = Instant::now();
     let out = server.cli_ok(&["backup", dest.to_str().unwrap()]);
     let backup_secs = started.elapsed().as_secs_f64();
-    let acked_at_end = numbers(&ack_file).len();
+    let acked_at_end = acked_numbers(&ack_file).len();
     // Mail keeps flowing after the backup: the server was not stopped or blocked by it.
     wait_for_acks(&ack_file, acked_at_end + 50, &server);
     assert!(
@@ -116,13 +104,7 @@ fn backup_under_load_restores_every_acknowledged_message() {
     server.terminate();
 
     // A second backup into the same folder is refused: it is not empty.
-    let again = server.cli(&["backup", dest.to_str().unwrap()]);
-    assert!(!again.status.success());
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("not empty"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    assert_refused(server.cli(&["backup", dest.to_str().unwrap()]), "not empty");
 
     let mut restored = Server::configure(Engine::Sqlite, "");
     let out = restored.cli_ok(&["restore", dest.to_str().unwrap()]);
@@ -178,21 +160,15 @@ fn backup_under_load_restores_every_acknowledged_message() {
     restored.terminate();
 
     // Restoring over an instance is refused; so is a backup without its manifest.
-    let over = restored.cli(&["restore", dest.to_str().unwrap()]);
-    assert!(!over.status.success());
-    assert!(
-        String::from_utf8_lossy(&over.stderr).contains("already holds an instance"),
-        "{}",
-        String::from_utf8_lossy(&over.stderr)
+    assert_refused(
+        restored.cli(&["restore", dest.to_str().unwrap()]),
+        "already holds an instance",
     );
     std::fs::remove_file(dest.join("BACKUP")).unwrap();
     let fresh = Server::configure(Engine::Sqlite, "");
-    let partial = fresh.cli(&["restore", dest.to_str().unwrap()]);
-    assert!(!partial.status.success());
-    assert!(
-        String::from_utf8_lossy(&partial.stderr).contains("not a complete mssante backup"),
-        "{}",
-        String::from_utf8_lossy(&partial.stderr)
+    assert_refused(
+        fresh.cli(&["restore", dest.to_str().unwrap()]),
+        "not a complete mssante backup",
     );
 }
 
@@ -202,7 +178,5 @@ fn backup_on_postgres_points_to_pg_dump() {
     server.terminate();
     let dest = tempfile::tempdir().unwrap();
     let out = server.cli(&["backup", dest.path().join("b").to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("pg_dump"), "{stderr}");
+    assert_refused(out, "pg_dump");
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -24,14 +23,6 @@ fn expected_message(n: u64) -> Vec<u8> {
     m.into_bytes()
 }
 
-fn numbers(path: &std::path::Path) -> BTreeSet<u64> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect()
-}
-
 fn message_number(stored: &[u8]) -> u64 {
     let text = String::from_utf8_lossy(stored);
     text.split("Message-ID: <m")
@@ -46,30 +37,12 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     let mut server = Server::start(engine, &[DR]);
     let ack_file = server.db.data_path().join("acked.txt");
     let inflight_file = server.db.data_path().join("inflight.txt");
-    let mut client = Command::new("python3")
-        .arg(clients_dir().join("smtp_client.py"))
-        .args(["durability", "--smtp", &server.ports.smtp.to_string()])
-        .args([
-            "--sender",
-            SENDER,
-            "--rcpt",
-            DR,
-            "--count",
-            "100000",
-            "--connections",
-            "4",
-        ])
-        .arg("--ack-file")
-        .arg(&ack_file)
-        .arg("--inflight-file")
-        .arg(&inflight_file)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("python3");
+    let mut client =
+        spawn_durability_client(&server, SENDER, DR, 100_000, &ack_file, &inflight_file);
 
     // Let a batch be acknowledged, then kill the server without warning.
     let deadline = Instant::now() + Duration::from_secs(180);
-    while numbers(&ack_file).len() < 200 {
+    while acked_numbers(&ack_file).len() < 200 {
         assert!(
             Instant::now() < deadline,
             "clients got fewer than 200 acks: {}",
@@ -80,8 +53,8 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     server.kill();
     let status = client.wait().unwrap();
     assert!(status.success(), "client crashed");
-    let acked = numbers(&ack_file);
-    let sent = numbers(&inflight_file);
+    let acked = acked_numbers(&ack_file);
+    let sent = acked_numbers(&inflight_file);
 
     // Restart on the same data: the server must come back.
     server.spawn();

@@ -453,3 +453,45 @@ pub fn swaks(args: &[&str]) -> (i32, String) {
     );
     (out.status.code().unwrap_or(-1), transcript)
 }
+
+/// Message numbers written one per line by `smtp_client.py durability` (acknowledged or in
+/// flight); a missing file is an empty set.
+pub fn acked_numbers(path: &Path) -> std::collections::BTreeSet<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// `smtp_client.py durability` on the MX: 4 connections send numbered messages from
+/// `sender` to `rcpt` until `count` or until the server goes away, writing each number to
+/// `ack_file` when acknowledged and to `inflight_file` before it is sent.
+pub fn spawn_durability_client(
+    server: &Server,
+    sender: &str,
+    rcpt: &str,
+    count: u64,
+    ack_file: &Path,
+    inflight_file: &Path,
+) -> Child {
+    Command::new("python3")
+        .arg(clients_dir().join("smtp_client.py"))
+        .args(["durability", "--smtp", &server.ports.smtp.to_string()])
+        .args([
+            "--sender",
+            sender,
+            "--rcpt",
+            rcpt,
+            "--count",
+            &count.to_string(),
+        ])
+        .args(["--connections", "4"])
+        .arg("--ack-file")
+        .arg(ack_file)
+        .arg("--inflight-file")
+        .arg(inflight_file)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("python3")
+}
