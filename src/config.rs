@@ -198,6 +198,17 @@ impl Config {
             hints.check().map_err(|e| anyhow!(e))?;
         }
         raw.psc.validate().map_err(|e| anyhow!(e))?;
+        // Clients told of another issuer would fetch tokens that every login refuses.
+        if let Some(hints) = &raw.public.oauth2
+            && raw.psc.is_enabled()
+            && !raw.psc.issuers.contains(&hints.issuer)
+        {
+            bail!(
+                "public.oauth2.issuer: {:?} is not one of psc.issuers {:?}",
+                hints.issuer,
+                raw.psc.issuers
+            );
+        }
         Ok(Config {
             psc: raw.psc,
             hostname: hostname.clone(),
@@ -529,6 +540,24 @@ mod tests {
         assert_eq!(c.public.imaps, None, "a closed listener is not advertised");
         assert_eq!(c.public.autoconfig.as_deref(), Some("mail.ch.fr"));
         assert!(c.listen.https.is_none() && c.oauth2.is_none());
+    }
+
+    #[test]
+    fn the_oauth2_hints_name_an_issuer_psc_accepts() {
+        let hints = "[public.oauth2]\nissuer = \"https://psc.test/realm\"\nscope = \"openid scope_all\"\n\
+                     auth_url = \"https://psc.test/auth\"\ntoken_url = \"https://psc.test/token\"\n";
+        let psc = |issuer: &str| {
+            format!("[psc]\ndiscovery_url = \"https://psc.test/d\"\nissuers = [\"{issuer}\"]\n")
+        };
+        assert!(parse(&format!("{hints}{}", psc("https://psc.test/realm"))).is_ok());
+        let err = parse(&format!("{hints}{}", psc("https://other.test/realm")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("public.oauth2.issuer"), "{err}");
+        assert!(
+            parse(hints).is_ok(),
+            "without [psc] nothing to compare with"
+        );
     }
 
     #[test]

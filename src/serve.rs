@@ -267,6 +267,11 @@ async fn start_http(
             oauth2: config.oauth2.clone(),
         },
     }));
+    if config.oauth2.is_some() && !config.psc.is_enabled() {
+        println!(
+            "warning    [public.oauth2] is set but PSC login is off ([psc]): clients are offered OAuth2 logins that fail"
+        );
+    }
     let mut loops = Vec::new();
     for (key, addr, tls) in [
         ("http", config.listen.http, None),
