@@ -121,7 +121,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
     accept_loops.extend(start_http(&config, &store, &identity, &shutdown, &tracker).await?);
     if let Some(publication) = config.directory.publication.clone() {
-        // SPEC.md §7: our BALs are published to the national directory through an outbox.
+        // docs/mssante.md §7: our BALs are published to the national directory through an outbox.
         tokio::spawn(mssante_directory::publication::run_outbox(
             store.clone(),
             publication,
@@ -151,7 +151,7 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 /// The whitelist: the last good copy kept in the data dir, or a first sync when there is
-/// none yet (SPEC.md §3). A failed first sync is not fatal: local mail flows, the MX refuses
+/// none yet (docs/mssante.md §3). A failed first sync is not fatal: local mail flows, the MX refuses
 /// peers with 451 and the relay waits until a list is loaded.
 async fn open_trust(config: &Config) -> Result<Arc<mssante_trust::Trust>> {
     let trust = Arc::new(

@@ -45,7 +45,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// The server side: TLS 1.2 and 1.3 only. `client_verifier`: ask peers for a certificate
-/// (the MX, SPEC.md §3); `None`: no client certificates (submission, IMAP).
+/// (the MX, docs/mssante.md §3); `None`: no client certificates (submission, IMAP).
 pub fn server_config(
     identity: &Identity,
     client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
@@ -63,7 +63,7 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// The relay's client side: our certificate as client certificate (SPEC.md §3), peers
+/// The relay's client side: our certificate as client certificate (docs/mssante.md §3), peers
 /// verified by `server_verifier` (the configured trust anchors), TLS 1.2 minimum.
 pub fn client_config(
     identity: &Identity,

@@ -83,7 +83,7 @@ engine_tests_sync!(
         );
         assert_accepted(&out);
         let delivered = wait_for_message(&b, &durand, &["CR biologie"], &[&a, &b]);
-        // SPEC.md §5: the message arrives byte for byte (after the trace headers).
+        // docs/mssante.md §5: the message arrives byte for byte (after the trace headers).
         let body_start = delivered.find("From: <").unwrap();
         assert_eq!(&delivered.as_bytes()[body_start..], &msg[..]);
         assert!(delivered.contains(&format!("by {}", B.mta)), "{delivered}");

@@ -1,6 +1,6 @@
-//! Reading `Extraction_Correspondance_MSSante` (SPEC.md §7): a ZIP holding one `|`-separated
+//! Reading `Extraction_Correspondance_MSSante` (docs/mssante.md §7): a ZIP holding one `|`-separated
 //! UTF-8 text file, or that text itself. One header line, then 31 columns per line, no quoting
-//! and no escaping (fixtures/annuaire/README.md). Read line by line as bytes, so that one line
+//! and no escaping (docs/mssante.md §7). Read line by line as bytes, so that one line
 //! in another encoding is rejected alone instead of stopping the import.
 
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! FHIR Annuaire Santé client (SPEC.md §7): single lookups by address (`mailbox-mss` search
+//! FHIR Annuaire Santé client (docs/mssante.md §7): single lookups by address (`mailbox-mss` search
 //! parameter), used to refresh one entry of the local copy on demand. Never on the hot path:
 //! lookups are served from the local copy only.
 

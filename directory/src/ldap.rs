@@ -1,4 +1,4 @@
-//! LDAP sync (SPEC.md §7): a regional mirror or an establishment's staff directory, read with a
+//! LDAP sync (docs/mssante.md §7): a regional mirror or an establishment's staff directory, read with a
 //! simple bind (RFC 4513 §5.2) and a paged search (RFC 2696), mapped to directory rows by
 //! configuration, and imported as the `ldap` source through the same generations as the file.
 //!

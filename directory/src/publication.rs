@@ -1,4 +1,4 @@
-//! Publication of our own BALs to the national directory (SPEC.md §7): FHIR conditional PATCH
+//! Publication of our own BALs to the national directory (docs/mssante.md §7): FHIR conditional PATCH
 //! with a `Parameters` body (FHIRPath Patch, https://hl7.org/fhir/R4/fhirpatch.html), queued in
 //! the store's outbox and sent with retries.
 //!
@@ -53,7 +53,7 @@ pub fn resource_url(bal: &Bal) -> anyhow::Result<(String, &'static str)> {
 pub fn contact_point(bal: &Bal, service: Option<&str>) -> Value {
     let mut metadata = vec![
         json!({"url": "type", "valueCodeableConcept": {"coding": [{"system": BAL_TYPE_SYSTEM, "code": bal.bal_type.as_str()}]}}),
-        // Liste rouge (SPEC.md §7): published flagged, for the directory to hide.
+        // Liste rouge (docs/mssante.md §7): published flagged, for the directory to hide.
         json!({"url": "listeRouge", "valueBoolean": bal.liste_rouge}),
     ];
     if let Some(description) = &bal.display_name {
@@ -183,7 +183,7 @@ enum Outcome {
 }
 
 impl Outcome {
-    /// 2xx applied; 429 and 5xx are worth retrying; other answers need a human (SPEC.md §7:
+    /// 2xx applied; 429 and 5xx are worth retrying; other answers need a human (docs/mssante.md §7:
     /// 412 when several resources match, 404 when none does).
     fn of_status(status: u16) -> Outcome {
         match status {

@@ -1,4 +1,4 @@
-//! Delivery receipts (SPEC.md §6), without I/O.
+//! Delivery receipts (docs/mssante.md §6), without I/O.
 //!
 //! - [`build_dsn`]: builds an RFC 3464 delivery status notification
 //!   (`multipart/report; report-type=delivery-status`, RFC 6522).

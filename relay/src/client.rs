@@ -1,5 +1,5 @@
 //! The SMTP client that relays to other operators (RFC 5321 §3, §4): STARTTLS is mandatory
-//! (SPEC.md §3, RFC 3207), DSN parameters are passed on when the peer supports them
+//! (docs/mssante.md §3, RFC 3207), DSN parameters are passed on when the peer supports them
 //! (RFC 3461 §4), and one connection carries as many transactions as the peer accepts.
 
 use std::net::SocketAddr;
@@ -213,7 +213,7 @@ impl SmtpClient {
         }
         client.ehlo(our_name).await?;
         if !client.extensions.starttls {
-            // SPEC.md §3: MSSanté mail never travels in clear. Temporary: the peer may fix it.
+            // docs/mssante.md §3: MSSanté mail never travels in clear. Temporary: the peer may fix it.
             return Err(ClientError::temporary(
                 "4.7.4",
                 format!(

@@ -1,4 +1,4 @@
-//! Outbound relay to other MSSanté operators (SPEC.md §3, §6).
+//! Outbound relay to other MSSanté operators (docs/mssante.md §3, §6).
 //!
 //! Layout: `resolve` finds the MX hosts of a domain; `client` speaks SMTP to one of them
 //! (STARTTLS mandatory, DSN parameters passed on); `pool` keeps connections for reuse;
@@ -45,7 +45,7 @@ pub struct RelayConfig {
     /// Idle connections kept for reuse this long.
     pub idle_connection: Duration,
     pub timeouts: client::Timeouts,
-    /// SPEC.md §3: relay only to whitelisted domains and check the peer's DN.
+    /// docs/mssante.md §3: relay only to whitelisted domains and check the peer's DN.
     pub enforce_trust: bool,
 }
 

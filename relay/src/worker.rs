@@ -279,7 +279,7 @@ impl Relay {
         Err(last_error.unwrap_or_else(|| ClientError::temporary("4.4.4", "no MX host to try")))
     }
 
-    /// SPEC.md §3: MSSanté mail never leaves the trust space.
+    /// docs/mssante.md §3: MSSanté mail never leaves the trust space.
     fn check_destination_listed(&self, domain: &str) -> Result<(), ClientError> {
         if !self.ctx.config.enforce_trust {
             return Ok(());
@@ -362,7 +362,7 @@ impl Relay {
         }))
     }
 
-    /// SPEC.md §3: the peer's certificate DN must be listed for the recipient domain.
+    /// docs/mssante.md §3: the peer's certificate DN must be listed for the recipient domain.
     fn check_peer_dn(
         &self,
         client: &SmtpClient,

@@ -133,7 +133,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             _ => self.challenge("").await?,
         };
         let creds = decode_plain(&response).ok_or_else(|| Some(bad_encoding()))?;
-        // Acting as another identity is for delegations (SPEC.md §8), not built yet.
+        // Acting as another identity is for delegations (docs/mssante.md §8), not built yet.
         if !creds.authzid.is_empty() && !creds.authzid.eq_ignore_ascii_case(&creds.login) {
             return Err(Some(invalid_credentials()));
         }

@@ -42,7 +42,7 @@ struct HeaderFacts {
 }
 
 /// Header fields recorded with the message, and what it reports when it is a DSN or an MDN
-/// about a message we sent (SPEC.md §6). Only a `multipart/report` is parsed past its
+/// about a message we sent (docs/mssante.md §6). Only a `multipart/report` is parsed past its
 /// header section: decoding the attachments of every message costs more than the rest of
 /// the delivery.
 fn header_facts(raw: &[u8]) -> HeaderFacts {
@@ -110,7 +110,7 @@ fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
         .collect()
 }
 
-/// SPEC.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
+/// docs/mssante.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
 /// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
 fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
     for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {

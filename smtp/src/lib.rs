@@ -91,7 +91,7 @@ pub struct SmtpContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Cancelled on SIGTERM/SIGINT: stop accepting, finish messages in flight, say 421.
     pub shutdown: tokio_util::sync::CancellationToken,
-    /// The MSSanté trust space (SPEC.md §3): who may send to our MX, where we may relay.
+    /// The MSSanté trust space (docs/mssante.md §3): who may send to our MX, where we may relay.
     pub trust: TrustPolicy,
     /// Pro Santé Connect login (AUTH XOAUTH2 / OAUTHBEARER); `None` when `[psc]` is off.
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,

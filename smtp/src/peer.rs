@@ -1,4 +1,4 @@
-//! The trust space on the SMTP listeners (SPEC.md §3): on the MX, a peer operator must come
+//! The trust space on the SMTP listeners (docs/mssante.md §3): on the MX, a peer operator must come
 //! over TLS with a client certificate valid to the configured roots, whose DN the public
 //! whitelist lists for the sender domain; on submission, mail goes only to whitelisted
 //! domains. The refusals say what the peer operator has to fix.

@@ -15,7 +15,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.reply(reply::bad_sequence("TLS already active"));
             return Flow::Continue;
         }
-        // The MX asks peer operators for their certificate (SPEC.md §3).
+        // The MX asks peer operators for their certificate (docs/mssante.md §3).
         let acceptor = match self.kind {
             ListenerKind::Mx => self
                 .ctx

@@ -89,7 +89,7 @@ fn read_password() -> Result<String> {
 }
 
 /// `publish`: a `[directory.publication]` endpoint is configured, so BAL creations and
-/// closures are queued for the national directory (SPEC.md §7).
+/// closures are queued for the national directory (docs/mssante.md §7).
 pub async fn run(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
     match cmd {
         BalCommand::Create(args) => {

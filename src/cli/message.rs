@@ -15,7 +15,7 @@ pub enum MessageCommand {
         /// The Message-ID header, with or without <>.
         message_id: String,
     },
-    /// Messages per sending software (`X-MSS-NIL`, SPEC.md §5), for the operator's statistics.
+    /// Messages per sending software (`X-MSS-NIL`, docs/mssante.md §5), for the operator's statistics.
     NilStats,
 }
 

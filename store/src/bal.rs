@@ -1,4 +1,4 @@
-//! BALs (boîtes aux lettres): types, national identifiers and life cycle (SPEC.md §2).
+//! BALs (boîtes aux lettres): types, national identifiers and life cycle (docs/mssante.md §2).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -44,7 +44,7 @@ impl BalType {
     }
 }
 
-/// Life cycle of a BAL (SPEC.md §2): active → suspended ⇄ active, any → closed (final).
+/// Life cycle of a BAL (docs/mssante.md §2): active → suspended ⇄ active, any → closed (final).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BalStatus {
     Active,
@@ -419,7 +419,7 @@ impl Store {
     }
 
     /// Whether the account logged in as `auth_bal_id` may use `sender` as envelope sender.
-    /// Today an account sends as its own BAL only; delegations (SPEC.md §8) will extend this.
+    /// Today an account sends as its own BAL only; delegations (docs/mssante.md §8) will extend this.
     pub async fn may_send_as(&self, auth_bal_id: i64, sender: &Address) -> Result<bool> {
         Ok(match self.find_bal(sender.as_str()).await? {
             Some(bal) => bal.id == auth_bal_id && bal.status == BalStatus::Active,

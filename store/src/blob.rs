@@ -19,7 +19,7 @@ pub fn blob_hash(bytes: &[u8]) -> String {
 }
 
 /// Where message bytes live. The filesystem implementation is the default; the trait leaves
-/// room for an S3-compatible store (ARCHITECTURE.md, storage engines).
+/// room for an S3-compatible store (docs/architecture.md §5).
 pub trait BlobStore: Send + Sync + 'static {
     /// Writes `bytes` under `hash` and makes them durable before returning.
     fn put(&self, hash: &str, bytes: &[u8]) -> std::io::Result<()>;

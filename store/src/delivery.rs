@@ -60,7 +60,7 @@ pub struct MessageMeta {
     pub message_id: Option<String>,
     pub subject: Option<String>,
     pub x_mss_nil: Option<String>,
-    /// What a DSN or MDN that this message is says about messages we sent (SPEC.md §6).
+    /// What a DSN or MDN that this message is says about messages we sent (docs/mssante.md §6).
     pub tracking: Vec<crate::tracking::TrackingReport>,
 }
 

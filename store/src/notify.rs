@@ -1,6 +1,6 @@
 //! Change notifications for IMAP sessions: an in-process broadcast, bridged across nodes
 //! through PostgreSQL LISTEN/NOTIFY so that a session on another node sharing the database
-//! hears about a delivery too (ARCHITECTURE.md, "several nodes").
+//! hears about a delivery too (docs/architecture.md §5, "Several nodes").
 
 use std::sync::OnceLock;
 

@@ -1,4 +1,4 @@
-//! What became of the messages we sent (SPEC.md §6): our own view of each recipient
+//! What became of the messages we sent (docs/mssante.md §6): our own view of each recipient
 //! (queued, relayed, delivered, failed) joined with what came back from the far end — DSNs
 //! from peers and MDNs (RFC 8098) from the recipients' software.
 //!
@@ -257,7 +257,7 @@ impl Store {
             .collect()
     }
 
-    /// Messages sent from here that carry an `X-MSS-NIL` (SPEC.md §5), counted per value.
+    /// Messages sent from here that carry an `X-MSS-NIL` (docs/mssante.md §5), counted per value.
     pub async fn x_mss_nil_counts(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query(
             "SELECT x_mss_nil, COUNT(*) AS n FROM messages WHERE x_mss_nil IS NOT NULL \

@@ -1,4 +1,4 @@
-//! Distinguished names of operator certificates (SPEC §3).
+//! Distinguished names of operator certificates (docs/mssante.md §3).
 //!
 //! The whitelist writes the operator certificate's subject as an RFC 4514 string,
 //! `CN=<MTA FQDN>,OU=<SIRET or FINESS>,O=<legal name>,ST=<département>,C=FR`, while the

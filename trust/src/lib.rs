@@ -1,4 +1,4 @@
-//! The MSSanté trust space (SPEC.md §3).
+//! The MSSanté trust space (docs/mssante.md §3).
 //!
 //! - [`whitelist`]: the ANS whitelist `listeblanchemssante.xml` (which domains, with which
 //!   operator certificate DNs) and the deliberate parsing policy for it;

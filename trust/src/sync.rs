@@ -1,5 +1,6 @@
-//! The live whitelist, with last-good-copy semantics (SPEC §3: "refresh on a schedule, verify
-//! the checksum, keep the last good copy when a download is corrupt or missing").
+//! The live whitelist, with last-good-copy semantics (docs/mssante.md §3: fetch
+//! on a schedule, verify the checksum, keep the last good copy when a download is missing or
+//! corrupt).
 //!
 //! - At startup, [`Trust::open`] loads the copy kept in `<data_dir>/trust/` — never the
 //!   network, so a server restarts even when the publisher is unreachable.
@@ -73,7 +74,7 @@ enum Source {
 
 impl Source {
     /// Classifies a configured source. Plain `http://` is refused: the checksum is fetched
-    /// the same way, so an on-path attacker could replace both (SPEC §3 trusts only what ANS
+    /// the same way, so an on-path attacker could replace both (docs/mssante.md §3 trusts only what ANS
     /// publishes). `http://127.0.0.1` is allowed for tests.
     fn parse(s: &str) -> anyhow::Result<Source> {
         let s = s.trim();

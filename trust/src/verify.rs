@@ -1,4 +1,4 @@
-//! Peer certificate checks against the configured trust anchors (SPEC §3): the IGC-Santé
+//! Peer certificate checks against the configured trust anchors (docs/mssante.md §3): the IGC-Santé
 //! roots in production, a test CA in tests.
 //!
 //! Inbound (MX), the TLS handshake asks for a client certificate but does not fail when the

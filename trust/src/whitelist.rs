@@ -1,4 +1,4 @@
-//! The MSSanté whitelist, `listeblanchemssante.xml` (SPEC §3).
+//! The MSSanté whitelist, `listeblanchemssante.xml` (docs/mssante.md §3).
 //!
 //! ```text
 //! ListeBlancheMSSante (xmlns="https://listeblanche.mssante.fr/schema")
@@ -147,7 +147,7 @@ impl TrustList {
             .unwrap_or_default()
     }
 
-    /// Whether `dn` is listed for `domain` (SPEC §3: the sender domain must be whitelisted with
+    /// Whether `dn` is listed for `domain` (docs/mssante.md §3: the sender domain must be whitelisted with
     /// that certificate's DN). DNs compare as described in [`crate::dn`].
     pub fn dn_allowed(&self, domain: &str, dn: &Dn) -> bool {
         self.entries_for(domain).iter().any(|e| &e.dn == dn)
