@@ -1,24 +1,15 @@
 //! IMAP4rev2 / IMAP4rev1 server (RFC 9051, RFC 3501) for mssante.
 //!
-//! Layout: `parse` (grammar, no I/O) and `message` (FETCH/SEARCH rendering of stored bytes,
-//! no I/O) are pure; `session` owns the connection and the states; one `cmd_*` file per
-//! command family; `view` is the selected mailbox as a session sees it; the store does all
-//! storage and tells sessions about changes.
+//! Layout: `parse` (grammar, no I/O; one file per command or family, each with its typed
+//! arguments) and `message` (FETCH/SEARCH rendering of stored bytes, no I/O) are pure;
+//! `session` owns the connection, the states and the order of responses; `cmd/` holds one
+//! file per command (`cmd/fetch.rs` is FETCH); `view` is the selected mailbox as a session
+//! sees it; the store does all storage and tells sessions about changes.
 pub mod message;
 pub mod parse;
 
-mod cmd_append;
-mod cmd_auth;
-mod cmd_copy;
-mod cmd_fetch;
-mod cmd_idle;
-mod cmd_mailbox;
-mod cmd_quota;
-mod cmd_search;
-mod cmd_select;
-mod cmd_sort;
-mod cmd_store;
-mod cmd_thread;
+mod cmd;
+mod mailbox_names;
 mod session;
 mod view;
 

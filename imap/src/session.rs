@@ -59,6 +59,9 @@ pub struct Session<T> {
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
+    /// The tagged completion of the command being answered: written after the untagged
+    /// updates that belong to the command (RFC 9051 §7), or by the next flush.
+    completion: Option<Vec<u8>>,
 }
 
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
@@ -102,6 +105,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             enabled: Enabled::default(),
             changes,
             pending_change: false,
+            completion: None,
         }
     }
 
@@ -172,24 +176,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.tagged(&tag, "BAD", refusal);
             return Flow::Continue;
         }
-        // RFC 9051 §7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH by number.
-        let may_expunge = !matches!(
-            command,
-            Command::Fetch { uid: false, .. }
-                | Command::Store { uid: false, .. }
-                | Command::Search { uid: false, .. }
-                | Command::Sort { uid: false, .. }
-                | Command::Thread { uid: false, .. }
-                | Command::Copy { uid: false, .. }
-        );
+        let may_expunge = !command.forbids_expunge_responses();
         let flow = self.dispatch(&tag, command).await;
         if matches!(flow, Flow::Continue) && self.selected.is_some() {
             // Updates go before the tagged completion, so that a client reading up to its
             // tag sees them as part of this command's answer (RFC 9051 §7).
-            let tagged_line = self.take_last_line();
             self.report_changes(may_expunge).await;
-            self.wbuf.extend(tagged_line);
         }
+        self.write_completion();
         flow
     }
 
@@ -230,6 +224,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
+    /// Hands the command to its file in `cmd/` (NOOP, CHECK and LOGOUT are answered here).
     async fn dispatch(&mut self, tag: &str, command: Command) -> Flow {
         match command {
             Command::Capability => self.capability(tag),
@@ -240,83 +235,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 return Flow::Close;
             }
             Command::StartTls => return self.starttls(tag).await,
-            Command::Login { user, password } => self.login(tag, &user, &password).await,
-            Command::Authenticate { mechanism, initial } => {
-                return self.authenticate(tag, &mechanism, initial).await;
-            }
+            Command::Login(args) => self.login(tag, &args).await,
+            Command::Authenticate(args) => return self.authenticate(tag, args).await,
             Command::Enable(caps) => self.enable(tag, &caps),
             Command::Id(_) => self.id(tag),
-            Command::Namespace => {
-                // RFC 2342: one personal namespace; "Other users" comes with delegations.
-                self.untagged("NAMESPACE ((\"\" \"/\")) NIL NIL");
-                self.tagged(tag, "OK", "NAMESPACE completed");
-            }
-            Command::Select {
-                mailbox,
-                read_only,
-                condstore,
-                qresync,
-            } => {
-                self.select(tag, &mailbox, read_only, condstore, qresync)
-                    .await
-            }
-            Command::Create {
-                mailbox,
-                special_use,
-            } => self.create(tag, &mailbox, &special_use).await,
+            Command::Namespace => self.namespace(tag),
+            Command::Select(args) => self.select(tag, args).await,
+            Command::Create(args) => self.create(tag, &args).await,
             Command::Delete(mailbox) => self.delete(tag, &mailbox).await,
-            Command::Rename { from, to } => self.rename(tag, &from, &to).await,
+            Command::Rename(args) => self.rename(tag, &args).await,
             Command::Subscribe(m) => self.subscribe(tag, &m, true).await,
             Command::Unsubscribe(m) => self.subscribe(tag, &m, false).await,
             Command::List(args) => self.list(tag, args).await,
-            Command::Lsub { reference, pattern } => self.lsub(tag, &reference, &pattern).await,
-            Command::Status { mailbox, items } => self.status(tag, &mailbox, &items).await,
-            Command::Append { mailbox, messages } => self.append(tag, &mailbox, messages).await,
+            Command::Lsub(args) => self.lsub(tag, &args).await,
+            Command::Status(args) => self.status(tag, &args).await,
+            Command::Append(args) => self.append(tag, args).await,
             Command::Idle => return self.idle(tag).await,
             Command::Close => self.close(tag, true).await,
             Command::Unselect => self.close(tag, false).await,
-            Command::Expunge { uids } => self.expunge(tag, uids).await,
-            Command::Search {
-                uid,
-                returns,
-                charset,
-                key,
-            } => self.search(tag, uid, returns, charset, key).await,
-            Command::Thread {
-                uid,
-                algorithm,
-                charset,
-                key,
-            } => self.thread(tag, uid, &algorithm, &charset, key).await,
-            Command::Sort {
-                uid,
-                keys,
-                charset,
-                key,
-            } => self.sort(tag, uid, &keys, &charset, key).await,
-            Command::Fetch {
-                uid,
-                set,
-                items,
-                changed_since,
-                vanished,
-            } => {
-                self.fetch(tag, uid, &set, items, changed_since, vanished)
-                    .await
-            }
-            Command::Store {
-                uid,
-                set,
-                unchanged_since,
-                op,
-                silent,
-                flags,
-            } => {
-                self.store_flags(tag, uid, &set, unchanged_since, op, silent, &flags)
-                    .await
-            }
-            Command::Copy { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, false).await,
-            Command::Move { uid, set, mailbox } => self.copy(tag, uid, &set, &mailbox, true).await,
+            Command::Expunge(uids) => self.expunge(tag, uids).await,
+            Command::Search(args) => self.search(tag, args).await,
+            Command::Thread(args) => self.thread(tag, args).await,
+            Command::Sort(args) => self.sort(tag, args).await,
+            Command::Fetch(args) => self.fetch(tag, args).await,
+            Command::Store(args) => self.store_flags(tag, args).await,
+            Command::Copy(args) => self.copy(tag, &args).await,
+            Command::Move(args) => self.move_messages(tag, &args).await,
             Command::GetQuota(root) => self.get_quota(tag, &root).await,
             Command::GetQuotaRoot(mailbox) => self.get_quota_root(tag, &mailbox).await,
         }
@@ -337,9 +281,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         self.wbuf.extend_from_slice(b"\r\n");
     }
 
+    /// The command's tagged completion; held back until its untagged updates are written.
     pub(crate) fn tagged(&mut self, tag: &str, status: &str, text: &str) {
-        self.wbuf
-            .extend_from_slice(format!("{tag} {status} {text}\r\n").as_bytes());
+        debug_assert!(self.completion.is_none(), "one completion per command");
+        self.completion = Some(format!("{tag} {status} {text}\r\n").into_bytes());
+    }
+
+    fn write_completion(&mut self) {
+        if let Some(line) = self.completion.take() {
+            self.wbuf.extend(line);
+        }
     }
 
     /// Maps a storage failure to a tagged NO without leaking internals.
@@ -375,18 +326,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
-    /// Removes the last response line (the tagged completion) from the output buffer.
-    fn take_last_line(&mut self) -> Vec<u8> {
-        let body = &self.wbuf[..self.wbuf.len().saturating_sub(2)];
-        let start = body
-            .windows(2)
-            .rposition(|w| w == b"\r\n")
-            .map(|p| p + 2)
-            .unwrap_or(0);
-        self.wbuf.split_off(start)
-    }
-
+    /// Writes what is pending; a completion already decided goes last (STARTTLS flushes
+    /// its OK before the handshake).
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
+        self.write_completion();
         if !self.wbuf.is_empty() {
             self.conn.write_all(&self.wbuf).await?;
             self.wbuf.clear();

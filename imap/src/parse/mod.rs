@@ -1,8 +1,27 @@
-//! IMAP parsing without I/O or storage.
+//! IMAP parsing without I/O or storage: `command` reads the tag and the command name and
+//! hands the arguments to the file of that command (or family of commands).
 
+pub mod append;
+pub mod auth;
 pub mod command;
+pub mod copy;
 pub mod cursor;
+pub mod fetch;
+pub mod list;
+pub mod mailbox;
+pub mod search;
+pub mod select;
 pub mod sequence;
+pub mod store;
 
-pub use command::*;
+pub use append::{AppendArgs, AppendMessage};
+pub use auth::{AuthenticateArgs, IdField, LoginArgs};
+pub use command::{Command, Request, parse_request};
+pub use copy::CopyArgs;
+pub use fetch::{FetchArgs, FetchItem};
+pub use list::{ListArgs, LsubArgs};
+pub use mailbox::{CreateArgs, RenameArgs, StatusArgs};
+pub use search::{SearchArgs, SearchKey, SortArgs, SortKey, ThreadArgs, parse_date};
+pub use select::{QresyncParams, SelectArgs};
 pub use sequence::{SeqNum, SequenceSet, compact};
+pub use store::{StoreArgs, StoreOp};

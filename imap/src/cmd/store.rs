@@ -3,21 +3,23 @@
 use mssante_store::FlagOp;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::parse::{SequenceSet, StoreOp, compact};
+use crate::parse::{StoreArgs, StoreOp, compact};
 use crate::session::Session;
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn store_flags(
         &mut self,
         tag: &str,
-        uid: bool,
-        set: &SequenceSet,
-        unchanged_since: Option<u64>,
-        op: StoreOp,
-        silent: bool,
-        flags: &[String],
+        StoreArgs {
+            uid,
+            set,
+            unchanged_since,
+            op,
+            silent,
+            flags,
+        }: StoreArgs,
     ) {
+        let (set, flags) = (&set, &flags[..]);
         if !uid && self.invalid_seqs(set) {
             return self.tagged(tag, "BAD", "Invalid message sequence number");
         }

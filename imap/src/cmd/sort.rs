@@ -6,7 +6,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::search::sent_date_utc;
 use crate::message::sort::{base_subject, sort_address};
-use crate::parse::{SearchKey, SortKey};
+use crate::parse::{SortArgs, SortKey};
 use crate::session::Session;
 
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -35,11 +35,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn sort(
         &mut self,
         tag: &str,
-        uid: bool,
-        keys: &[SortKey],
-        charset: &str,
-        key: SearchKey,
+        SortArgs {
+            uid,
+            keys,
+            charset,
+            key,
+        }: SortArgs,
     ) {
+        let (keys, charset) = (&keys[..], charset.as_str());
         if !matches!(charset, "UTF-8" | "US-ASCII") {
             return self.tagged(
                 tag,

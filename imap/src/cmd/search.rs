@@ -5,7 +5,7 @@ use mssante_store::{MessageInfo, MessageRef};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::search::{body_contains, header_contains, sent_date, text_contains};
-use crate::parse::{SearchKey, compact};
+use crate::parse::{SearchArgs, SearchKey, compact};
 use crate::session::Session;
 
 /// What evaluating the keys needs beyond flags and numbers.
@@ -166,10 +166,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn search(
         &mut self,
         tag: &str,
-        uid: bool,
-        returns: Option<Vec<String>>,
-        charset: Option<String>,
-        key: SearchKey,
+        SearchArgs {
+            uid,
+            returns,
+            charset,
+            key,
+        }: SearchArgs,
     ) {
         if let Some(cs) = charset
             .as_deref()

@@ -1,20 +1,24 @@
-//! COPY, MOVE and their UID forms (RFC 9051 §6.4.7, §6.4.8; MOVE RFC 6851; COPYUID
-//! RFC 4315 §3).
+//! COPY and UID COPY (RFC 9051 §6.4.7; COPYUID RFC 4315 §3). MOVE (`move.rs`) shares
+//! the handler.
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::parse::{SequenceSet, compact};
+use crate::parse::{CopyArgs, compact};
 use crate::session::Session;
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
-    pub(crate) async fn copy(
+    pub(crate) async fn copy(&mut self, tag: &str, args: &CopyArgs) {
+        self.copy_or_move(tag, args, false).await
+    }
+
+    /// COPY, or MOVE when `is_move` (RFC 6851 §3.3: same responses plus the expunges).
+    pub(crate) async fn copy_or_move(
         &mut self,
         tag: &str,
-        uid: bool,
-        set: &SequenceSet,
-        mailbox: &[u8],
+        CopyArgs { uid, set, mailbox }: &CopyArgs,
         is_move: bool,
     ) {
+        let uid = *uid;
         if !uid && self.invalid_seqs(set) {
             return self.tagged(tag, "BAD", "Invalid message sequence number");
         }

@@ -1,22 +1,23 @@
-//! SELECT, EXAMINE (RFC 9051 §6.3.2/3, CONDSTORE/QRESYNC RFC 7162 §3.1.8, §3.2.5), CLOSE,
-//! UNSELECT (RFC 3691), EXPUNGE and UID EXPUNGE (RFC 9051 §6.4.3, RFC 4315 §2.1).
+//! SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3; CONDSTORE and QRESYNC RFC 7162 §3.1.8, §3.2.5).
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::parse::{QresyncParams, SequenceSet, compact};
+use crate::parse::{QresyncParams, SelectArgs, compact};
 use crate::session::Session;
 use crate::view::SelectedMailbox;
 
-pub(crate) const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
+const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn select(
         &mut self,
         tag: &str,
-        raw: &[u8],
-        read_only: bool,
-        condstore: bool,
-        qresync: Option<QresyncParams>,
+        SelectArgs {
+            mailbox,
+            read_only,
+            condstore,
+            qresync,
+        }: SelectArgs,
     ) {
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected; a previous one is
         // closed first (without expunging), with the CLOSED response code.
@@ -29,7 +30,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if condstore {
             self.enabled.condstore = true;
         }
-        let Some(folder) = self.existing_folder(tag, raw).await else {
+        let Some(folder) = self.existing_folder(tag, &mailbox).await else {
             return;
         };
         let loaded = async {
@@ -136,90 +137,5 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 ));
             }
         }
-    }
-
-    pub(crate) async fn close(&mut self, tag: &str, expunge: bool) {
-        let Some(sel) = self.selected.take() else {
-            return;
-        };
-        if expunge && !sel.read_only {
-            // RFC 9051 §6.4.1: CLOSE expunges silently.
-            let deleted: Vec<u32> = sel
-                .messages
-                .iter()
-                .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
-                .map(|m| m.uid)
-                .collect();
-            if let Err(e) = self.ctx.store.expunge(sel.folder.id, &deleted).await {
-                return self.store_failed(tag, e);
-            }
-        }
-        self.tagged(
-            tag,
-            "OK",
-            if expunge {
-                "CLOSE completed"
-            } else {
-                "UNSELECT completed"
-            },
-        );
-    }
-
-    pub(crate) async fn expunge(&mut self, tag: &str, uids: Option<SequenceSet>) {
-        let sel = self.selected.as_ref().expect("selected");
-        if sel.read_only {
-            return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
-        }
-        let largest = sel.largest_uid();
-        let deleted: Vec<u32> = sel
-            .messages
-            .iter()
-            .filter(|m| m.flags.iter().any(|f| f == "\\Deleted"))
-            .map(|m| m.uid)
-            .filter(|&u| uids.as_ref().is_none_or(|set| set.contains(u, largest)))
-            .collect();
-        let folder_id = sel.folder.id;
-        match self.ctx.store.expunge(folder_id, &deleted).await {
-            Ok(_) => {
-                // The notification reports them as EXPUNGE / VANISHED.
-                self.report_changes(true).await;
-                self.tagged(tag, "OK", "EXPUNGE completed");
-            }
-            Err(e) => self.store_failed(tag, e),
-        }
-    }
-
-    /// Resolves a sequence set (by number or by UID) to the UIDs of the view, in order.
-    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<u32> {
-        let sel = self.selected.as_ref().expect("selected");
-        if uid {
-            let largest = sel.largest_uid();
-            sel.messages
-                .iter()
-                .map(|m| m.uid)
-                .filter(|&u| set.contains(u, largest))
-                .collect()
-        } else {
-            let exists = sel.exists();
-            let mut seqs: Vec<u32> = set
-                .ranges(exists)
-                .flat_map(|(lo, hi)| lo.max(1)..=hi.min(exists))
-                .collect();
-            seqs.sort_unstable();
-            seqs.dedup();
-            seqs.into_iter()
-                .map(|s| sel.messages[s as usize - 1].uid)
-                .collect()
-        }
-    }
-
-    /// RFC 9051 §6.4.5: a sequence number beyond EXISTS is an error (UIDs are not).
-    pub(crate) fn invalid_seqs(&self, set: &SequenceSet) -> bool {
-        let exists = self.selected.as_ref().map(|s| s.exists()).unwrap_or(0);
-        set.0.iter().any(|&(a, b)| {
-            [a, b]
-                .iter()
-                .any(|s| matches!(s, crate::parse::SeqNum::Num(n) if *n > exists))
-        })
     }
 }

@@ -7,30 +7,10 @@ use crate::session::Session;
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// `QUOTA "" (STORAGE used limit)` in KiB (RFC 9208 §5.1), if the BAL has a quota.
-    async fn quota_line(&mut self) -> mssante_store::Result<Option<String>> {
+    pub(super) async fn quota_line(&mut self) -> mssante_store::Result<Option<String>> {
         let bal_id = self.bal.as_ref().expect("authenticated").id;
         let (used, quota) = self.ctx.store.bal_usage(bal_id).await?;
         Ok(quota.map(|q| format!("QUOTA \"\" (STORAGE {} {})", used.div_ceil(1024), q / 1024)))
-    }
-
-    pub(crate) async fn get_quota_root(&mut self, tag: &str, mailbox: &[u8]) {
-        let Some(folder) = self.existing_folder(tag, mailbox).await else {
-            return;
-        };
-        let line = match self.quota_line().await {
-            Ok(l) => l,
-            Err(e) => return self.store_failed(tag, e),
-        };
-        let mut root = b"QUOTAROOT ".to_vec();
-        root.extend(self.wire_name(&folder.name));
-        if line.is_some() {
-            root.extend_from_slice(b" \"\"");
-        }
-        self.untagged_bytes(&root);
-        if let Some(l) = line {
-            self.untagged(l);
-        }
-        self.tagged(tag, "OK", "GETQUOTAROOT completed");
     }
 
     pub(crate) async fn get_quota(&mut self, tag: &str, root: &[u8]) {

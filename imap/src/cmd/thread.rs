@@ -5,7 +5,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::search::sent_date_utc;
 use crate::message::sort::base_subject;
-use crate::parse::SearchKey;
+use crate::parse::ThreadArgs;
 use crate::session::Session;
 
 /// One message as threading sees it.
@@ -57,11 +57,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn thread(
         &mut self,
         tag: &str,
-        uid: bool,
-        algorithm: &str,
-        charset: &str,
-        key: SearchKey,
+        ThreadArgs {
+            uid,
+            algorithm,
+            charset,
+            key,
+        }: ThreadArgs,
     ) {
+        let (algorithm, charset) = (algorithm.as_str(), charset.as_str());
         if algorithm != "ORDEREDSUBJECT" {
             return self.tagged(
                 tag,

@@ -10,7 +10,7 @@ use crate::message::encode::{write_literal, write_literal8, write_nstring};
 use crate::message::{
     BinaryError, binary, binary_size, body_structure, envelope, extract, parse_section, partial,
 };
-use crate::parse::{FetchItem, SequenceSet, compact};
+use crate::parse::{FetchArgs, FetchItem, SequenceSet, compact};
 use crate::session::Session;
 
 /// Messages whose metadata is loaded per store query.
@@ -53,12 +53,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn fetch(
         &mut self,
         tag: &str,
-        uid: bool,
-        set: &SequenceSet,
-        mut items: Vec<FetchItem>,
-        changed_since: Option<u64>,
-        vanished: bool,
+        FetchArgs {
+            uid,
+            set,
+            mut items,
+            changed_since,
+            vanished,
+        }: FetchArgs,
     ) {
+        let set = &set;
         if !uid && self.invalid_seqs(set) {
             return self.tagged(tag, "BAD", "Invalid message sequence number");
         }

@@ -5,7 +5,7 @@ use mssante_store::MessageMeta;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
-use crate::parse::{AppendMessage, compact};
+use crate::parse::{AppendArgs, compact};
 use crate::session::Session;
 
 fn meta_of(raw: &[u8]) -> MessageMeta {
@@ -21,8 +21,8 @@ fn meta_of(raw: &[u8]) -> MessageMeta {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
-    pub(crate) async fn append(&mut self, tag: &str, mailbox: &[u8], messages: Vec<AppendMessage>) {
-        let Some(name) = self.mailbox_name(mailbox) else {
+    pub(crate) async fn append(&mut self, tag: &str, AppendArgs { mailbox, messages }: AppendArgs) {
+        let Some(name) = self.mailbox_name(&mailbox) else {
             return self.tagged(tag, "NO", "Invalid mailbox name encoding");
         };
         let bal_id = self.bal.as_ref().expect("authenticated").id;

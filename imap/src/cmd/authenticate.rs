@@ -1,0 +1,68 @@
+//! AUTHENTICATE PLAIN (RFC 9051 §6.2.2) with SASL-IR (RFC 4959).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::parse::AuthenticateArgs;
+use crate::session::{Flow, Session};
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// AUTHENTICATE PLAIN (RFC 9051 §6.2.2, SASL-IR RFC 4959).
+    pub(crate) async fn authenticate(
+        &mut self,
+        tag: &str,
+        AuthenticateArgs { mechanism, initial }: AuthenticateArgs,
+    ) -> Flow {
+        if mechanism != "PLAIN" {
+            self.tagged(tag, "NO", "Unsupported authentication mechanism");
+            return Flow::Continue;
+        }
+        if !self.tls {
+            self.tagged(
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
+            );
+            return Flow::Continue;
+        }
+        let response = match initial {
+            Some(r) if r == "=" => String::new(),
+            Some(r) => r,
+            None => {
+                self.wbuf.extend_from_slice(b"+ \r\n");
+                match self.read_continuation().await {
+                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
+                    Ok(None) => {
+                        self.tagged(tag, "BAD", "Line too long");
+                        return Flow::Continue;
+                    }
+                    Err(_) => return Flow::Close,
+                }
+            }
+        };
+        if response.trim() == "*" {
+            self.tagged(tag, "BAD", "Authentication cancelled");
+            return Flow::Continue;
+        }
+        let decoded = B64
+            .decode(response.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok());
+        let Some(parts) = decoded
+            .as_deref()
+            .map(|d| d.split('\0').collect::<Vec<_>>())
+        else {
+            self.tagged(tag, "BAD", "Invalid base64");
+            return Flow::Continue;
+        };
+        match parts.as_slice() {
+            [authz, user, password] if authz.is_empty() || authz.eq_ignore_ascii_case(user) => {
+                let (user, password) = (user.to_string(), password.to_string());
+                self.check_login(tag, &user, &password).await;
+            }
+            _ => self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed"),
+        }
+        Flow::Continue
+    }
+}

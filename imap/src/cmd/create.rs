@@ -1,0 +1,67 @@
+//! CREATE (RFC 9051 §6.3.4) with CREATE-SPECIAL-USE (RFC 6154 §3).
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::mailbox_names::{DELIMITER, valid_name};
+use crate::parse::CreateArgs;
+use crate::session::Session;
+
+/// Special-use attributes a client may ask for at CREATE (RFC 6154 §5.2).
+const SPECIAL_USES: [&str; 7] = [
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+];
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn create(&mut self, tag: &str, args: &CreateArgs) {
+        let (raw, special_use) = (&args.mailbox, &args.special_use[..]);
+        let Some(name) = self.mailbox_name(raw) else {
+            return self.tagged(tag, "NO", "Invalid mailbox name encoding");
+        };
+        // RFC 9051 §6.3.4: a trailing delimiter only says the client wants children.
+        let name = name.trim_end_matches(DELIMITER).to_string();
+        if let Err(why) = valid_name(&name) {
+            return self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
+        }
+        if name == "INBOX" {
+            return self.tagged(tag, "NO", "[ALREADYEXISTS] INBOX always exists");
+        }
+        let use_attr = match special_use {
+            [] => None,
+            [one] => match SPECIAL_USES.iter().find(|s| s.eq_ignore_ascii_case(one)) {
+                Some(s) => Some(*s),
+                None => {
+                    return self.tagged(tag, "NO", "[USEATTR] Unsupported special-use attribute");
+                }
+            },
+            _ => return self.tagged(tag, "NO", "[USEATTR] One special-use attribute per mailbox"),
+        };
+        // Parents are created as needed (RFC 9051 §6.3.4 lets the server do so).
+        let bal_id = self.bal_id();
+        let mut parent = String::new();
+        for part in name
+            .split(DELIMITER)
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, p)| p.to_vec())
+            .unwrap_or_default()
+        {
+            if !parent.is_empty() {
+                parent.push(DELIMITER);
+            }
+            parent.push_str(part);
+            if let Ok(None) = self.ctx.store.folder(bal_id, &parent).await {
+                let _ = self.ctx.store.create_folder(bal_id, &parent, None).await;
+            }
+        }
+        match self.ctx.store.create_folder(bal_id, &name, use_attr).await {
+            Ok(_) => self.tagged(tag, "OK", "CREATE completed"),
+            Err(e) => self.store_failed(tag, e),
+        }
+    }
+}

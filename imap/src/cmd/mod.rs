@@ -1,0 +1,73 @@
+//! One file per IMAP command (`fetch.rs` holds FETCH and UID FETCH). Commands that share
+//! a handler say so at the top of their file. Below: what the commands on the selected
+//! mailbox share.
+
+mod append;
+mod authenticate;
+mod capability;
+mod close;
+mod copy;
+mod create;
+mod delete;
+mod enable;
+mod expunge;
+mod fetch;
+mod getquota;
+mod getquotaroot;
+mod id;
+mod idle;
+mod list;
+mod login;
+mod lsub;
+mod r#move;
+mod namespace;
+mod rename;
+mod search;
+mod select;
+mod sort;
+mod starttls;
+mod status;
+mod store;
+mod subscribe;
+mod thread;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::parse::SequenceSet;
+use crate::session::Session;
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// Resolves a sequence set (by number or by UID) to the UIDs of the view, in order.
+    pub(crate) fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<u32> {
+        let sel = self.selected.as_ref().expect("selected");
+        if uid {
+            let largest = sel.largest_uid();
+            sel.messages
+                .iter()
+                .map(|m| m.uid)
+                .filter(|&u| set.contains(u, largest))
+                .collect()
+        } else {
+            let exists = sel.exists();
+            let mut seqs: Vec<u32> = set
+                .ranges(exists)
+                .flat_map(|(lo, hi)| lo.max(1)..=hi.min(exists))
+                .collect();
+            seqs.sort_unstable();
+            seqs.dedup();
+            seqs.into_iter()
+                .map(|s| sel.messages[s as usize - 1].uid)
+                .collect()
+        }
+    }
+
+    /// RFC 9051 §6.4.5: a sequence number beyond EXISTS is an error (UIDs are not).
+    pub(crate) fn invalid_seqs(&self, set: &SequenceSet) -> bool {
+        let exists = self.selected.as_ref().map(|s| s.exists()).unwrap_or(0);
+        set.0.iter().any(|&(a, b)| {
+            [a, b]
+                .iter()
+                .any(|s| matches!(s, crate::parse::SeqNum::Num(n) if *n > exists))
+        })
+    }
+}

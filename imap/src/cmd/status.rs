@@ -1,0 +1,59 @@
+//! STATUS (RFC 9051 §6.3.11) with STATUS=SIZE (RFC 8438) and HIGHESTMODSEQ (RFC 7162).
+
+use mssante_store::Folder;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::parse::StatusArgs;
+use crate::session::Session;
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    pub(crate) async fn status(&mut self, tag: &str, StatusArgs { mailbox, items }: &StatusArgs) {
+        let Some(folder) = self.existing_folder(tag, mailbox).await else {
+            return;
+        };
+        if let Some(bad) = items.iter().find(|i| {
+            !matches!(
+                i.as_str(),
+                "MESSAGES"
+                    | "UIDNEXT"
+                    | "UIDVALIDITY"
+                    | "UNSEEN"
+                    | "SIZE"
+                    | "HIGHESTMODSEQ"
+                    | "RECENT"
+                    | "DELETED"
+            )
+        }) {
+            return self.tagged(tag, "BAD", &format!("Unknown STATUS item {bad}"));
+        }
+        self.status_line(&folder, items).await;
+        self.tagged(tag, "OK", "STATUS completed");
+    }
+
+    pub(crate) async fn status_line(&mut self, folder: &Folder, items: &[String]) {
+        let Ok(st) = self.ctx.store.folder_status(folder.id).await else {
+            return;
+        };
+        let values: Vec<String> = items
+            .iter()
+            .map(|i| {
+                let v = match i.as_str() {
+                    "MESSAGES" => st.messages as u64,
+                    "UIDNEXT" => st.uidnext as u64,
+                    "UIDVALIDITY" => st.uidvalidity as u64,
+                    "UNSEEN" => st.unseen as u64,
+                    "SIZE" => st.size,
+                    "HIGHESTMODSEQ" => st.highestmodseq,
+                    "DELETED" => st.deleted as u64,
+                    "RECENT" => st.recent as u64,
+                    _ => 0,
+                };
+                format!("{i} {v}")
+            })
+            .collect();
+        let mut line = b"STATUS ".to_vec();
+        line.extend(self.wire_name(&folder.name));
+        line.extend(format!(" ({})", values.join(" ")).as_bytes());
+        self.untagged_bytes(&line);
+    }
+}
