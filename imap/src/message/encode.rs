@@ -26,18 +26,36 @@ fn push_quoted(out: &mut Vec<u8>, v: &[u8]) {
 }
 
 /// Appends a synchronising literal `{n}\r\n` followed by the bytes (RFC 9051 §4.3).
+///
+/// RFC 9051 §4.3: a literal never carries NUL, only a `literal8` may (and only BINARY[]
+/// answers with one). MIME "binary" content holding NUL is therefore sent with each NUL
+/// as 0x80, as Dovecot does: the size stays the same, the client gets a valid response,
+/// and BINARY[] (RFC 3516) gives the exact octets to the clients that ask.
 pub fn write_literal(out: &mut Vec<u8>, v: &[u8]) {
+    let start = literal_header(out, v);
+    if v.contains(&0) {
+        out[start..]
+            .iter_mut()
+            .filter(|b| **b == 0)
+            .for_each(|b| *b = 0x80);
+    }
+}
+
+/// Appends a `literal8` `~{n}\r\n` (RFC 3516 §4.2, used for BINARY[] data): exact octets.
+pub fn write_literal8(out: &mut Vec<u8>, v: &[u8]) {
+    out.push(b'~');
+    literal_header(out, v);
+}
+
+/// `{n}\r\n` then the octets; returns where they start in `out`.
+fn literal_header(out: &mut Vec<u8>, v: &[u8]) -> usize {
     out.reserve(v.len() + 16);
     out.push(b'{');
     out.extend_from_slice(v.len().to_string().as_bytes());
     out.extend_from_slice(b"}\r\n");
+    let start = out.len();
     out.extend_from_slice(v);
-}
-
-/// Appends a `literal8` `~{n}\r\n` (RFC 3516 §4.2, used for BINARY[] data containing NUL).
-pub fn write_literal8(out: &mut Vec<u8>, v: &[u8]) {
-    out.push(b'~');
-    write_literal(out, v);
+    start
 }
 
 /// Appends `string` (RFC 9051 §4.3): quoted when safe, else a literal.
@@ -114,7 +132,8 @@ mod tests {
         assert_eq!(string(b"a\r\nb"), b"{4}\r\na\r\nb");
         assert_eq!(string(b"x\ny"), b"{3}\r\nx\ny");
         assert_eq!(string("é".as_bytes()), b"{2}\r\n\xc3\xa9");
-        assert_eq!(string(b"a\0b"), b"{3}\r\na\0b");
+        // RFC 9051 §4.3: no NUL in a literal; 0x80 stands in, the size is kept.
+        assert_eq!(string(b"a\0b"), b"{3}\r\na\x80b");
         let long = vec![b'a'; MAX_QUOTED + 1];
         assert!(string(&long).starts_with(b"{1025}\r\n"));
         assert_eq!(string(&long[..MAX_QUOTED])[0], b'"');
