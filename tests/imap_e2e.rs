@@ -420,3 +420,38 @@ engine_tests_sync!(imapclient_runs_the_whole_client_flow, |engine| {
         v["idle_seconds"]
     );
 });
+
+/// Clients that send an IP address as TLS server name (RFC 6066 §3 forbids it, some do it
+/// anyway) must not cost a WARN line per connection: 71,802 lines in 18 minutes of load.
+#[test]
+fn an_ip_address_as_tls_server_name_does_not_flood_the_log() {
+    let server = Server::start(Engine::Sqlite, &[DR]);
+    for _ in 0..3 {
+        let mut child = std::process::Command::new("openssl")
+            .args(["s_client", "-quiet", "-servername", "127.0.0.1", "-connect"])
+            .arg(format!("127.0.0.1:{}", server.ports.imaps))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_client (apt-get install openssl)");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a LOGOUT\r\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("* OK [CAPABILITY"),
+            "no greeting over TLS: {text}"
+        );
+    }
+    let log = server.log();
+    assert!(
+        !log.lines().any(|l| l.contains("WARN") && l.contains("SNI")),
+        "{log}"
+    );
+}

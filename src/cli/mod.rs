@@ -118,9 +118,26 @@ async fn open_store(config: &Config) -> Result<mssante_store::Store> {
         })
 }
 
+/// The log filter: `RUST_LOG` if set and valid, else `level`; either way rustls's
+/// per-handshake complaints about what a client sent (an IP address as TLS server name,
+/// which RFC 6066 §3 forbids, is common) are kept out unless the filter names rustls: one
+/// WARN per connection filled the log. `RUST_LOG=info,rustls=warn` shows them again.
+fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
+    let spec = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| level.to_string());
+    let spec = if spec.contains("rustls") {
+        spec
+    } else {
+        format!("{spec},rustls::msgs::handshake=error")
+    };
+    tracing_subscriber::EnvFilter::try_new(spec)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
+}
+
 fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = log_filter(level);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
