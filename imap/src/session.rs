@@ -496,6 +496,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     fn send_changes(&mut self, changes: Changes, recent: Option<usize>) {
+        if changes.new_keywords {
+            self.announce_flags();
+        }
         if self.enabled.qresync && !changes.expunged_uids.is_empty() {
             let mut uids = changes.expunged_uids.clone();
             uids.sort_unstable();
@@ -526,6 +529,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 "{seq} FETCH (UID {} FLAGS ({flags}){modseq})",
                 m.uid
             ));
+        }
+    }
+
+    /// Untagged FLAGS and PERMANENTFLAGS for the selected mailbox's keywords.
+    pub(crate) fn announce_flags(&mut self) {
+        let lines = match &self.selected {
+            Some(sel) => sel.flags_announcement(),
+            None => return,
+        };
+        for line in lines {
+            self.untagged(line);
         }
     }
 

@@ -2,7 +2,12 @@
 //! against the store that becomes untagged EXISTS / EXPUNGE / VANISHED / FETCH responses
 //! (RFC 9051 §7.4, §7.5; RFC 7162 §3.2.10).
 
+use std::collections::BTreeSet;
+
 use mssante_store::{Folder, MessageRef};
+
+/// The system flags (RFC 9051 §2.3.2) every mailbox offers.
+pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
 
 pub struct SelectedMailbox {
     pub folder: Folder,
@@ -14,7 +19,10 @@ pub struct SelectedMailbox {
     /// UIDNEXT as last reported.
     pub uidnext: u32,
     /// Messages that are \Recent for this session (RFC 3501 §2.3.2).
-    pub recent: std::collections::BTreeSet<u32>,
+    pub recent: BTreeSet<u32>,
+    /// Keywords announced to the client in FLAGS / PERMANENTFLAGS. A FETCH may name only
+    /// these: a new one is announced first (RFC 9051 §7.3.5, as Dovecot does).
+    pub keywords: BTreeSet<String>,
 }
 
 /// What changed since the last report, ready to be turned into responses.
@@ -27,11 +35,40 @@ pub struct Changes {
     pub exists: Option<u32>,
     /// (sequence number, message) whose flags changed.
     pub flag_changes: Vec<(u32, MessageRef)>,
+    /// A message carries a keyword the client was not told about: FLAGS comes first.
+    pub new_keywords: bool,
 }
 
 impl SelectedMailbox {
     pub fn exists(&self) -> u32 {
         self.messages.len() as u32
+    }
+
+    /// Adds the keywords among `flags` to those announced; true when one is new.
+    pub fn learn_keywords<'a>(&mut self, flags: impl IntoIterator<Item = &'a String>) -> bool {
+        let mut new = false;
+        for f in flags.into_iter().filter(|f| !f.starts_with('\\')) {
+            if !self.keywords.contains(f) {
+                self.keywords.insert(f.clone());
+                new = true;
+            }
+        }
+        new
+    }
+
+    /// The untagged FLAGS and OK [PERMANENTFLAGS] lines for the announced keywords
+    /// (RFC 9051 §7.3.5, §7.1); nothing is permanent in a read-only mailbox.
+    pub fn flags_announcement(&self) -> [String; 2] {
+        let keywords: String = self.keywords.iter().map(|k| format!(" {k}")).collect();
+        let permanent = if self.read_only {
+            "()".to_string()
+        } else {
+            format!("({SYSTEM_FLAGS}{keywords} \\*)")
+        };
+        [
+            format!("FLAGS ({SYSTEM_FLAGS}{keywords})"),
+            format!("OK [PERMANENTFLAGS {permanent}] Flags permitted"),
+        ]
     }
 
     pub fn seq_of(&self, uid: u32) -> Option<u32> {
@@ -93,6 +130,7 @@ impl SelectedMailbox {
         // Removing in order of arrival gives correct numbers when reported in that order.
         let before = self.messages.len();
         for m in changed {
+            out.new_keywords |= self.learn_keywords(&m.flags);
             match self.messages.binary_search_by_key(&m.uid, |x| x.uid) {
                 Ok(i) => {
                     let known = &self.messages[i];
@@ -149,6 +187,7 @@ mod tests {
             known_modseq: 5,
             uidnext: 10,
             recent: Default::default(),
+            keywords: Default::default(),
         }
     }
 
@@ -171,5 +210,18 @@ mod tests {
         // Our own STORE already applied locally: nothing to repeat.
         let c = v.apply(vec![m(2, 6, &["\\Seen"])], &[], 6, 6);
         assert_eq!(c, Changes::default());
+    }
+
+    #[test]
+    fn new_keywords_are_flagged_once() {
+        let mut v = view(vec![m(1, 1, &[])]);
+        let c = v.apply(vec![m(1, 6, &["$hello", "\\Seen"])], &[], 6, 6);
+        assert!(c.new_keywords);
+        assert_eq!(
+            v.flags_announcement()[0],
+            "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $hello)"
+        );
+        let c = v.apply(vec![m(2, 7, &["$hello"])], &[], 7, 7);
+        assert!(!c.new_keywords);
     }
 }

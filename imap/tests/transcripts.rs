@@ -54,6 +54,8 @@ engine_tests!(append_select_fetch, |engine| async move {
         C: Subject: hello
         C:
         C: body text
+        S: * FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Urgent)
+        S: * OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Urgent \*)] Flags permitted
         S: * 1 EXISTS
         S: * 1 RECENT
         S: a1 OK [APPENDUID ... 1] APPEND completed

@@ -72,7 +72,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled",
             );
         }
-        if uid && !items.contains(&FetchItem::Uid) {
+        // RFC 7162 §3.2.4: once QRESYNC is enabled every untagged FETCH carries the UID.
+        if (uid || self.enabled.qresync) && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
         if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
@@ -101,12 +102,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 items.push(FetchItem::Flags);
             }
         }
-        let mut unknown_cte = false;
+        let (mut unknown_cte, mut expunge_issued) = (false, false);
         for chunk in uids.chunks(BATCH) {
             let infos = match self.ctx.store.message_infos(folder_id, chunk).await {
                 Ok(i) => i,
                 Err(e) => return self.store_failed(tag, e),
             };
+            // Expunged by another session, not reported yet (RFC 9051 §7.5.1): what the
+            // session's view holds is still answered; the rest cannot be.
+            for uid in chunk.iter().filter(|u| !infos.iter().any(|i| i.uid == **u)) {
+                if !self.fetch_from_view(*uid, &items) {
+                    expunge_issued = true;
+                }
+            }
             for info in infos {
                 let raw = if needs_bytes(&items) {
                     match self.ctx.store.read_blob(&info.blob_hash).await {
@@ -124,7 +132,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 }
             }
         }
-        if unknown_cte {
+        if expunge_issued {
+            // RFC 9051 §7.1: the client may NOOP to hear of the expunges.
+            self.tagged(
+                tag,
+                "NO",
+                "[EXPUNGEISSUED] Some of the requested messages no longer exist",
+            );
+        } else if unknown_cte {
             self.tagged(
                 tag,
                 "NO",
@@ -189,6 +204,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 }
             }
         }
+    }
+
+    /// Answers UID, FLAGS and MODSEQ of a message from the session's view alone; false when
+    /// other items were asked (their data left with the message).
+    fn fetch_from_view(&mut self, uid: u32, items: &[FetchItem]) -> bool {
+        let sel = self.selected.as_ref().expect("selected");
+        let Some(seq) = sel.seq_of(uid) else {
+            return true;
+        };
+        let known = &sel.messages[seq as usize - 1];
+        let mut parts = Vec::new();
+        let mut complete = true;
+        for item in items {
+            match item {
+                FetchItem::Uid => parts.push(format!("UID {uid}")),
+                FetchItem::Flags => parts.push(format!("FLAGS ({})", sel.flags_text(known))),
+                FetchItem::ModSeq => parts.push(format!("MODSEQ ({})", known.modseq)),
+                _ => complete = false,
+            }
+        }
+        if !parts.is_empty() {
+            self.untagged(format!("{seq} FETCH ({})", parts.join(" ")));
+        }
+        complete
     }
 
     fn fetch_response(

@@ -6,8 +6,6 @@ use crate::parse::{QresyncParams, SelectArgs, compact};
 use crate::session::Session;
 use crate::view::SelectedMailbox;
 
-const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
-
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn select(
         &mut self,
@@ -33,13 +31,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(folder) = self.existing_folder(tag, &mailbox).await else {
             return;
         };
+        // The status first, then the messages: a message added in between is in the list
+        // and reported again later (harmless), never left out with its modseq counted as
+        // known — which would later insert it mid-list and shift sequence numbers.
         let loaded = async {
-            let refs = self.ctx.store.message_refs(folder.id).await?;
             let status = self.ctx.store.folder_status(folder.id).await?;
+            let refs = self.ctx.store.message_refs(folder.id).await?;
             Ok::<_, mssante_store::StoreError>((refs, status))
         }
         .await;
-        let (messages, status) = match loaded {
+        let (messages, mut status) = match loaded {
             Ok(v) => v,
             Err(e) => return self.store_failed(tag, e),
         };
@@ -51,20 +52,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(f) => f,
             Err(e) => return self.store_failed(tag, e),
         };
-        let keywords: std::collections::BTreeSet<&str> = messages
-            .iter()
-            .flat_map(|m| m.flags.iter())
-            .filter(|f| !f.starts_with('\\'))
-            .map(String::as_str)
-            .collect();
-        let keywords: String = keywords.iter().map(|k| format!(" {k}")).collect();
-        self.untagged(format!("FLAGS ({SYSTEM_FLAGS}{keywords})"));
-        let permanent = if read_only {
-            "()".to_string()
-        } else {
-            format!("({SYSTEM_FLAGS}{keywords} \\*)")
+        // What the list holds bounds UIDNEXT and HIGHESTMODSEQ from below.
+        let largest = messages.last().map_or(0, |m| m.uid);
+        status.uidnext = status.uidnext.max(largest + 1);
+        let listed_modseq = messages.iter().map(|m| m.modseq).max().unwrap_or(0);
+        let announced_modseq = status.highestmodseq.max(listed_modseq);
+        let mut selected = SelectedMailbox {
+            folder,
+            read_only,
+            messages,
+            known_modseq: status.highestmodseq,
+            uidnext: status.uidnext,
+            recent: Default::default(),
+            keywords: Default::default(),
         };
-        self.untagged(format!("OK [PERMANENTFLAGS {permanent}] Flags permitted"));
+        let all_flags: Vec<String> = selected
+            .messages
+            .iter()
+            .flat_map(|m| m.flags.iter().cloned())
+            .collect();
+        selected.learn_keywords(&all_flags);
+        for line in selected.flags_announcement() {
+            self.untagged(line);
+        }
+        let messages = &selected.messages;
         self.untagged(format!("{} EXISTS", messages.len()));
         let recent_count = messages.iter().filter(|m| m.uid >= first_recent).count();
         self.untagged(format!("{recent_count} RECENT"));
@@ -82,18 +93,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "OK [UIDNEXT {}] Predicted next UID",
             status.uidnext
         ));
-        self.untagged(format!(
-            "OK [HIGHESTMODSEQ {}] Highest",
-            status.highestmodseq
-        ));
-        let mut selected = SelectedMailbox {
-            folder,
-            read_only,
-            messages,
-            known_modseq: status.highestmodseq,
-            uidnext: status.uidnext,
-            recent: Default::default(),
-        };
+        self.untagged(format!("OK [HIGHESTMODSEQ {announced_modseq}] Highest"));
         selected.add_recent_from(first_recent);
         if let Some(q) = qresync.filter(|q| q.uidvalidity == status.uidvalidity) {
             self.qresync_resync(&selected, &q).await;

@@ -47,11 +47,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Err(e) => return self.store_failed(tag, e),
         };
         let sel = self.selected.as_mut().expect("selected");
+        if sel.learn_keywords(update.changed.iter().flat_map(|m| &m.flags)) {
+            self.announce_flags();
+        }
+        // RFC 7162 §3.2.4: once QRESYNC is enabled every untagged FETCH carries the UID.
+        let with_uid = uid || self.enabled.qresync;
+        let sel = self.selected.as_mut().expect("selected");
         let mut lines = Vec::new();
         for m in &update.changed {
             if let Some(seq) = sel.seq_of(m.uid) {
                 sel.messages[seq as usize - 1] = m.clone();
-                let uid_part = if uid {
+                let uid_part = if with_uid {
                     format!("UID {} ", m.uid)
                 } else {
                     String::new()
@@ -79,7 +85,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }) {
                 if let Some(seq) = sel.seq_of(*u) {
                     let m = &sel.messages[seq as usize - 1];
-                    let uid_part = if uid {
+                    let uid_part = if with_uid {
                         format!("UID {} ", m.uid)
                     } else {
                         String::new()

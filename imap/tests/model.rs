@@ -1,0 +1,365 @@
+//! A seeded, randomized multi-session test (issue 11): several sessions on one mailbox run a
+//! random mix of STORE (flags and new keywords), APPEND, COPY, EXPUNGE, FETCH and NOOP, some
+//! with QRESYNC on, while every untagged response is checked against what the client knows:
+//! keywords announced before a FETCH names them, EXISTS / EXPUNGE / VANISHED arithmetic,
+//! UIDs ascending by sequence number and never changing for a sequence number, MODSEQ never
+//! going back for a message, the UID in every FETCH with QRESYNC. At the end every session's
+//! sequence-to-UID map must be the store's.
+//!
+//! `MSSANTE_MODEL_SEED` and `MSSANTE_MODEL_STEPS` change the run (defaults: short, fixed).
+
+mod harness;
+
+use std::collections::{BTreeSet, HashMap};
+
+use harness::{Client, Server};
+use mssante_testkit::engine_tests;
+
+/// xorshift64*: enough randomness for choosing commands, reproducible from the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// What one client knows of the selected mailbox, from the responses it has read.
+struct Model {
+    name: String,
+    qresync: bool,
+    /// UID by sequence number; `None` until a FETCH names it.
+    uids: Vec<Option<u32>>,
+    keywords: BTreeSet<String>,
+    modseqs: HashMap<u32, u64>,
+    /// The last lines exchanged, shown when a check fails.
+    recent: std::collections::VecDeque<String>,
+}
+
+impl Model {
+    fn fail(&self, line: &str, why: &str) -> ! {
+        let recent: Vec<&str> = self.recent.iter().map(String::as_str).collect();
+        panic!(
+            "{}: {why}\n  line: {line}\n  model: {:?}\n  last lines:\n    {}",
+            self.name,
+            self.uids,
+            recent.join("\n    ")
+        )
+    }
+
+    fn remember(&mut self, line: String) {
+        if self.recent.len() == 40 {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(line);
+    }
+
+    /// Where `uid` is: its known place, or an unknown one between known smaller and larger
+    /// UIDs (UIDs ascend with sequence numbers, so any of those is the same to the model).
+    fn position_for(&self, uid: u32) -> Option<usize> {
+        if let Some(i) = self.uids.iter().position(|u| *u == Some(uid)) {
+            return Some(i);
+        }
+        (0..self.uids.len()).find(|&i| {
+            self.uids[i].is_none()
+                && self.uids[..i].iter().flatten().all(|&u| u < uid)
+                && self.uids[i..].iter().flatten().all(|&u| u > uid)
+        })
+    }
+
+    /// Applies one untagged line, checking it against what is known.
+    fn apply(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix("* ") else {
+            return;
+        };
+        let words: Vec<&str> = rest.splitn(3, ' ').collect();
+        if let Some(list) = rest.strip_prefix("FLAGS (") {
+            let list = list.strip_suffix(')').unwrap_or(list);
+            self.keywords = list
+                .split(' ')
+                .filter(|f| !f.is_empty() && !f.starts_with('\\'))
+                .map(String::from)
+                .collect();
+            return;
+        }
+        if let Some(set) = rest.strip_prefix("VANISHED ") {
+            if set.starts_with("(EARLIER)") {
+                return;
+            }
+            for uid in expand(set) {
+                match self.position_for(uid) {
+                    Some(i) => {
+                        self.uids.remove(i);
+                    }
+                    None => self.fail(line, &format!("VANISHED {uid}: not in the mailbox")),
+                }
+            }
+            return;
+        }
+        if words.len() < 2 {
+            return;
+        }
+        let Ok(n) = words[0].parse::<usize>() else {
+            return;
+        };
+        match words[1] {
+            "EXISTS" => {
+                if n < self.uids.len() {
+                    self.fail(line, "EXISTS went down without EXPUNGE");
+                }
+                self.uids.resize(n, None);
+            }
+            "EXPUNGE" => {
+                if self.qresync {
+                    self.fail(line, "EXPUNGE instead of VANISHED with QRESYNC on");
+                }
+                if n == 0 || n > self.uids.len() {
+                    self.fail(line, "EXPUNGE of an unknown sequence number");
+                }
+                self.uids.remove(n - 1);
+            }
+            "FETCH" => self.fetch(n, words.get(2).copied().unwrap_or(""), line),
+            _ => {}
+        }
+    }
+
+    fn fetch(&mut self, seq: usize, items: &str, line: &str) {
+        if seq == 0 || seq > self.uids.len() {
+            self.fail(line, "FETCH of a sequence number beyond EXISTS");
+        }
+        let uid = item_after(items, "UID ").and_then(|v| v.parse::<u32>().ok());
+        if self.qresync && uid.is_none() {
+            self.fail(
+                line,
+                "FETCH without UID while QRESYNC is on (RFC 7162 §3.2.4)",
+            );
+        }
+        if let Some(uid) = uid {
+            match self.uids[seq - 1] {
+                Some(known) if known != uid => self.fail(
+                    line,
+                    &format!("UID changed for sequence {seq}: {known} -> {uid}"),
+                ),
+                _ => self.uids[seq - 1] = Some(uid),
+            }
+            let known: Vec<u32> = self.uids.iter().flatten().copied().collect();
+            if known.windows(2).any(|w| w[0] >= w[1]) {
+                self.fail(line, "UIDs not ascending by sequence number");
+            }
+        }
+        if let Some(flags) = item_after(items, "FLAGS (") {
+            for f in flags
+                .split(' ')
+                .filter(|f| !f.is_empty() && !f.starts_with('\\'))
+            {
+                if !self.keywords.contains(f) {
+                    self.fail(line, &format!("keyword {f} used before FLAGS announced it"));
+                }
+            }
+        }
+        if let (Some(uid), Some(modseq)) = (
+            uid,
+            item_after(items, "MODSEQ (").and_then(|v| v.parse::<u64>().ok()),
+        ) {
+            let before = self.modseqs.insert(uid, modseq).unwrap_or(0);
+            if modseq < before {
+                self.fail(line, "MODSEQ went back");
+            }
+        }
+    }
+}
+
+/// The value after `key` in a FETCH item list, up to the next space or `)`.
+fn item_after<'a>(items: &'a str, key: &str) -> Option<&'a str> {
+    let at = items.find(key)? + key.len();
+    let rest = &items[at..];
+    let end = if key.ends_with('(') {
+        rest.find(')')?
+    } else {
+        rest.find([' ', ')']).unwrap_or(rest.len())
+    };
+    Some(&rest[..end])
+}
+
+/// `1:3,7` → 1, 2, 3, 7.
+fn expand(set: &str) -> Vec<u32> {
+    set.split(',')
+        .flat_map(|part| match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().unwrap(), b.parse().unwrap());
+                (a.min(b)..=a.max(b)).collect::<Vec<_>>()
+            }
+            None => vec![part.parse().unwrap()],
+        })
+        .collect()
+}
+
+struct Player {
+    client: Client,
+    model: Model,
+    tag: u32,
+}
+
+impl Player {
+    /// Runs a command; a QRESYNC client then learns the UIDs of new messages at once (it
+    /// needs them to apply VANISHED, which names UIDs), as real QRESYNC clients do.
+    async fn run(&mut self, command: &str) -> String {
+        let done = self.command(command).await;
+        while self.model.qresync {
+            let Some(first) = self.model.uids.iter().position(Option::is_none) else {
+                break;
+            };
+            // By number: no VANISHED can arrive during it (RFC 9051 §7.5.1). A message
+            // expunged meanwhile gets no FETCH: the NOOP then brings its VANISHED.
+            self.command(&format!("FETCH {}:* (UID)", first + 1)).await;
+            self.command("NOOP").await;
+        }
+        done
+    }
+
+    /// Sends one command and applies every untagged response up to its tag.
+    async fn command(&mut self, command: &str) -> String {
+        self.tag += 1;
+        let tag = format!("{}{}", self.model.name, self.tag);
+        self.client.send(&format!("{tag} {command}")).await;
+        self.model.remember(format!("C: {tag} {command}"));
+        let lines = self.client.lines_until(&tag).await;
+        for line in &lines[..lines.len() - 1] {
+            self.model.remember(format!("S: {line}"));
+            self.model.apply(line);
+        }
+        let done = lines.last().unwrap().clone();
+        self.model.remember(format!("S: {done}"));
+        if done.contains(" BAD ") {
+            self.model.fail(&done, "command refused");
+        }
+        done
+    }
+
+    async fn random_step(&mut self, rng: &mut Rng) {
+        const KEYWORDS: [&str; 5] = ["$a", "$b", "$hello", "NIL", "\\Deleted"];
+        let exists = self.model.uids.len() as u64;
+        match rng.below(10) {
+            0 | 1 => {
+                let subject = rng.next() % 1000;
+                let flag = KEYWORDS[rng.below(KEYWORDS.len() as u64) as usize];
+                let body = format!("Subject: m{subject}\r\n\r\nbody");
+                self.run(&format!(
+                    "APPEND INBOX ({flag}) {{{}+}}\r\n{body}",
+                    body.len()
+                ))
+                .await;
+            }
+            2..=4 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                let flag = KEYWORDS[rng.below(KEYWORDS.len() as u64) as usize];
+                let op = ["+", "-", ""][rng.below(3) as usize];
+                self.run(&format!("STORE {seq} {op}FLAGS ({flag})")).await;
+            }
+            5 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                self.run(&format!("COPY {seq} INBOX")).await;
+            }
+            6 => {
+                self.run("EXPUNGE").await;
+            }
+            7 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                self.run(&format!("FETCH {seq}:* (UID FLAGS)")).await;
+            }
+            8 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                self.run(&format!("UID STORE {seq}:* +FLAGS.SILENT ($b)"))
+                    .await;
+            }
+            _ => {
+                self.run("NOOP").await;
+            }
+        }
+    }
+}
+
+async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, steps: usize) {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut tasks = Vec::new();
+    for p in 0..players {
+        let mut client = server.login(&address).await;
+        let qresync = p % 2 == 1;
+        if qresync {
+            client.send("e ENABLE QRESYNC").await;
+            client.lines_until("e").await;
+        }
+        let mut player = Player {
+            client,
+            model: Model {
+                name: format!("p{p}_"),
+                qresync,
+                uids: Vec::new(),
+                keywords: BTreeSet::new(),
+                modseqs: HashMap::new(),
+                recent: Default::default(),
+            },
+            tag: 0,
+        };
+        player.run("SELECT INBOX").await;
+        let mut rng = Rng(seed.wrapping_add((p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..steps {
+                player.random_step(&mut rng).await;
+            }
+            player
+        }));
+    }
+    let mut finished = Vec::new();
+    for t in tasks {
+        finished.push(t.await.expect("player panicked"));
+    }
+    // Quiet now: every session learns the rest, then its map must be the store's.
+    let folder = server
+        .store
+        .folder(
+            server.store.find_bal(&address).await.unwrap().unwrap().id,
+            "INBOX",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: Vec<Option<u32>> = server
+        .store
+        .message_refs(folder.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| Some(m.uid))
+        .collect();
+    for player in &mut finished {
+        player.run("NOOP").await;
+        player.run("FETCH 1:* (UID FLAGS)").await;
+        assert_eq!(
+            player.model.uids, stored,
+            "{}: the session's sequence-to-UID map differs from the store's",
+            player.model.name
+        );
+    }
+}
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+engine_tests!(sessions_agree_with_the_store, |engine| async move {
+    let seed = env_or("MSSANTE_MODEL_SEED", 11);
+    let steps = env_or("MSSANTE_MODEL_STEPS", 60) as usize;
+    play(engine, seed, 4, steps).await;
+});
