@@ -14,20 +14,23 @@ use std::collections::{BTreeSet, HashMap};
 
 use harness::{Client, Server};
 use mssante_testkit::engine_tests;
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng};
 
-/// xorshift64*: enough randomness for choosing commands, reproducible from the seed.
-struct Rng(u64);
+/// Choices from a seeded generator: a run is reproducible from its seed.
+struct Rng(StdRng);
 
 impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(StdRng::seed_from_u64(seed))
+    }
+
     fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.random()
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.random_range(0..n.max(1))
     }
 }
 
@@ -310,7 +313,7 @@ async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, steps:
             tag: 0,
         };
         player.run("SELECT INBOX").await;
-        let mut rng = Rng(seed.wrapping_add((p as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1);
+        let mut rng = Rng::new(seed.wrapping_add(p as u64));
         tasks.push(tokio::spawn(async move {
             for _ in 0..steps {
                 player.random_step(&mut rng).await;

@@ -5,7 +5,7 @@
 //! ```text
 //! C: EHLO peer.example          the client sends this line (CRLF added)
 //! S: 250-mx.example             the server must answer exactly this line
-//! S: 250 2.0.0 OK queued as ... a trailing `...` matches any rest of the line
+//! S: 250 2.0.0 OK queued as ... `...` matches any text (here the rest of the line)
 //! # a comment; blank lines are skipped too
 //! ```
 //!
@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// How long the server gets for each expected line before the test fails.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Suffix of an expected line that matches any rest of the line.
+/// In an expected line, matches any text (`* OK [UIDVALIDITY ...] UIDs valid`).
 const ANY_REST: &str = "...";
 
 /// One step of a script.
@@ -58,10 +58,22 @@ pub fn parse_script(script: &str) -> Vec<Step> {
 
 /// Whether a received line is the expected one.
 pub fn line_matches(expected: &str, got: &str) -> bool {
-    match expected.strip_suffix(ANY_REST) {
-        Some(prefix) => got.starts_with(prefix),
-        None => got == expected,
+    let parts: Vec<&str> = expected.split(ANY_REST).collect();
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if parts.len() == 1 {
+        return got == expected;
     }
+    if got.len() < first.len() + last.len() || !got.starts_with(first) || !got.ends_with(last) {
+        return false;
+    }
+    let mut rest = &got[first.len()..got.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
 }
 
 /// The client end of a session under test, with the dialogue so far.
@@ -241,6 +253,12 @@ mod tests {
         ));
         assert!(!line_matches("250 OK queued as ...", "451 4.3.0 error"));
         assert!(line_matches("250 Sender OK", "250 Sender OK"));
+        assert!(line_matches(
+            "a1 OK [CAPABILITY ...] Logged in",
+            "a1 OK [CAPABILITY IMAP4rev2 X] Logged in"
+        ));
+        assert!(!line_matches("* ... EXISTS", "* 3 RECENT"));
+        assert!(!line_matches("a...a", "a"));
         assert!(!line_matches("250 Sender OK", "250 Sender OK "));
     }
 

@@ -8,10 +8,11 @@
 //! S: a1 OK [READ-WRITE] SELECT completed
 //! ```
 //!
-//! `C:` lines are sent as they are (CRLF added); the `S:` lines that follow must be the next
-//! lines the server writes, in order. In an expected line `...` matches any text, and an `S:`
-//! line of just `...` skips one whole line. After each dialogue the harness checks that
-//! the server wrote nothing more.
+//! The notation is `mssante_testkit::transcript`'s: `C:` lines are sent (CRLF added); the
+//! `S:` lines that follow must be the next lines the server writes, in order; `...` in an
+//! expected line matches any text (an `S: ...` line, any one line). After each dialogue
+//! the harness checks that the server wrote nothing more. Beyond lines, a client here
+//! reads whole responses with their literals (`response_to`), NUL octets included.
 
 #![allow(dead_code)]
 
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use mssante_imap::{ImapConfig, ImapContext, run_in_memory_session};
 use mssante_store::{BalType, NewBal, Store, hash_password};
+use mssante_testkit::transcript::{Step, line_matches, parse_script};
 use mssante_testkit::{Engine, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
@@ -109,32 +111,25 @@ pub struct Client {
 }
 
 impl Client {
-    /// Plays a dialogue (see the module documentation); panics with the transcript so far
-    /// on the first difference.
+    /// Plays a dialogue (see the module documentation; the notation is
+    /// `mssante_testkit::transcript`'s); panics with the transcript so far on the first
+    /// difference.
     pub async fn dialogue(&mut self, script: &str) {
         let mut seen = String::new();
-        for raw in script.lines() {
-            let line = raw.trim_start();
-            if line.is_empty() {
-                continue;
-            }
-            // A bare `C:` / `S:` is an empty line (editors strip trailing spaces).
-            let line = match line {
-                "C:" | "S:" => &format!("{line} ")[..],
-                _ => line,
-            };
-            if let Some(sent) = line.strip_prefix("C: ") {
-                self.send(sent).await;
-                seen.push_str(&format!("C: {sent}\n"));
-            } else if let Some(expected) = line.strip_prefix("S: ") {
-                let got = self.line().await;
-                seen.push_str(&format!("S: {got}\n"));
-                assert!(
-                    matches(expected, &got),
-                    "server line differs\n expected: {expected}\n      got: {got}\ntranscript:\n{seen}"
-                );
-            } else {
-                panic!("dialogue lines start with 'C: ' or 'S: ': {line:?}");
+        for step in parse_script(script) {
+            match step {
+                Step::Send(sent) => {
+                    self.send(&sent).await;
+                    seen.push_str(&format!("C: {sent}\n"));
+                }
+                Step::Expect(expected) => {
+                    let got = self.line().await;
+                    seen.push_str(&format!("S: {got}\n"));
+                    assert!(
+                        line_matches(&expected, &got),
+                        "server line differs\n expected: {expected}\n      got: {got}\ntranscript:\n{seen}"
+                    );
+                }
             }
         }
         self.expect_silence(&seen).await;
@@ -226,39 +221,4 @@ fn literal_size(line: &[u8]) -> Option<usize> {
     let body = line.strip_suffix(b"}")?;
     let open = body.iter().rposition(|&b| b == b'{')?;
     std::str::from_utf8(&body[open + 1..]).ok()?.parse().ok()
-}
-
-/// `expected` against `got`, where `...` in `expected` matches any text.
-pub fn matches(expected: &str, got: &str) -> bool {
-    let parts: Vec<&str> = expected.split("...").collect();
-    if parts.len() == 1 {
-        return expected == got;
-    }
-    let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if got.len() < first.len() + last.len()
-        || !got.starts_with(first)
-        || !got[first.len()..].ends_with(last)
-    {
-        return false;
-    }
-    let mut rest = &got[first.len()..got.len() - last.len()];
-    for middle in &parts[1..parts.len() - 1] {
-        match rest.find(middle) {
-            Some(at) => rest = &rest[at + middle.len()..],
-            None => return false,
-        }
-    }
-    true
-}
-
-#[test]
-fn matcher() {
-    assert!(matches("a1 OK done", "a1 OK done"));
-    assert!(!matches("a1 OK done", "a1 OK done!"));
-    assert!(matches(
-        "a1 OK [CAPABILITY ...] Logged in",
-        "a1 OK [CAPABILITY IMAP4rev2 X] Logged in"
-    ));
-    assert!(matches("...", "anything"));
-    assert!(!matches("* ... EXISTS", "* 3 RECENT"));
 }
