@@ -67,9 +67,33 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
                 .connect(&url)
                 .await?
         }
-        Engine::Postgres => options.connect(url).await?,
+        Engine::Postgres => {
+            probe_postgres(url).await?;
+            options.connect(url).await?
+        }
     };
     Ok((pool, engine))
+}
+
+/// How long a first connection to PostgreSQL may take before the server gives up.
+const POSTGRES_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One direct connection before the pool: the pool retries a failing connect until its
+/// acquire timeout (30 s) and then reports only "pool timed out"; the direct attempt fails
+/// at once with the cause (refused, unknown host, authentication) or after a bounded wait.
+async fn probe_postgres(url: &str) -> Result<()> {
+    use sqlx::Connection;
+    match tokio::time::timeout(POSTGRES_CONNECT_TIMEOUT, sqlx::AnyConnection::connect(url)).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(e)) => Err(StoreError::Database(e)),
+        Err(_) => Err(StoreError::Invalid(format!(
+            "no answer from PostgreSQL within {} s",
+            POSTGRES_CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 /// The file of a `sqlite:` database URL (`sqlite://PATH?params`), `None` for other engines.
