@@ -623,3 +623,51 @@ engine_tests_sync!(
         );
     }
 );
+
+engine_tests_sync!(
+    a_local_delivery_reports_success_to_the_sender_without_the_relay,
+    |engine| {
+        // No [trust] ca_file: the relay is off; reports must not depend on it.
+        let server = Server::start(engine, &[DR, SEC]);
+        assert!(server.log().contains("relay      off"), "{}", server.log());
+        let out = py(
+            "submit",
+            &server,
+            &[
+                "--login",
+                DR,
+                "--sender",
+                DR,
+                "--rcpt",
+                SEC,
+                "--mail-option",
+                "ENVID=local-1",
+                "--rcpt-option",
+                "NOTIFY=SUCCESS",
+            ],
+        );
+        assert_eq!(code(&out["data"]), 250, "{out}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let report = loop {
+            let inbox = server.messages(DR, "INBOX");
+            if let Some(m) = inbox.first() {
+                break String::from_utf8_lossy(m).to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no DSN reached the sender: {}",
+                server.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        for expected in [
+            "report-type=delivery-status",
+            "Action: delivered",
+            &format!("Final-Recipient: rfc822;{SEC}"),
+            "Original-Envelope-Id: local-1",
+        ] {
+            assert!(report.contains(expected), "lacks {expected:?}: {report}");
+        }
+        assert_eq!(server.messages(SEC, "INBOX").len(), 1);
+    }
+);

@@ -4,7 +4,8 @@
 //! (STARTTLS mandatory, DSN parameters passed on); `pool` keeps connections for reuse;
 //! `worker` claims queued recipients from the store, groups them by message and
 //! destination, sends and records the outcome; `reports` builds the DSNs owed to senders
-//! and delivers them (locally or back through the queue).
+//! and delivers them (locally or back through the queue): a task of its own, run whether
+//! or not the relay is.
 
 pub mod client;
 mod pool;

@@ -2,8 +2,12 @@
 //! what is due when an outcome is recorded; this task builds each report and delivers it
 //! like any message — from the null sender, into the sender's BAL when it is ours, or back
 //! through the queue to the sender's operator. A report is never reported on (null sender).
+//!
+//! Reports do not depend on relaying: a local delivery owes its `delivered` report whether
+//! or not the queue worker runs (it is off without `[trust] ca_file`), so the server starts
+//! this task on its own.
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use mssante_receipts::{Action, DsnRecipient, DsnReport, build_dsn};
 use mssante_store::{
@@ -11,34 +15,44 @@ use mssante_store::{
     Source, now,
 };
 
-use crate::worker::Relay;
-
 const BATCH: i64 = 200;
 
-pub(crate) async fn run(relay: Arc<Relay>) {
-    let shutdown = relay.ctx().shutdown.clone();
+/// What the report task needs.
+pub struct Reports {
+    pub store: mssante_store::Store,
+    /// Our name as reporting MTA and in report Message-IDs.
+    pub hostname: String,
+    /// The relay's give-up age, announced in `delayed` reports (Will-Retry-Until).
+    pub give_up_after: Duration,
+    /// How often an idle task looks for due reports.
+    pub poll_interval: Duration,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+/// Sends due reports until shutdown.
+pub async fn run(reports: Reports) {
     loop {
-        match send_due(&relay).await {
+        match send_due(&reports).await {
             Ok(n) if n > 0 => continue,
             Ok(_) => {}
             Err(e) => tracing::error!("reports: {e}"),
         }
         tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(relay.ctx().config.poll_interval) => {}
+            _ = reports.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(reports.poll_interval) => {}
         }
     }
 }
 
 /// Sends every report due now; returns how many recipients were reported on.
-pub async fn send_due(relay: &Relay) -> anyhow::Result<usize> {
-    let store = &relay.ctx().store;
+pub async fn send_due(reports: &Reports) -> anyhow::Result<usize> {
+    let store = &reports.store;
     let due = store.due_reports(BATCH).await?;
     let mut done = 0;
     for group in group_reports(due) {
         let ids: Vec<i64> = group.iter().map(|r| r.recipient_id).collect();
         // At least once: the report is stored durably before it is marked sent.
-        send_one(relay, &group).await?;
+        send_one(reports, &group).await?;
         store.clear_reports(&ids).await?;
         done += ids.len();
     }
@@ -69,15 +83,15 @@ fn action_of(name: &str) -> Action {
     }
 }
 
-fn dsn_recipient(r: &DueReport, relay: &Relay) -> DsnRecipient {
+fn dsn_recipient(r: &DueReport, reports: &Reports) -> DsnRecipient {
     let action = action_of(&r.action);
     let default_status = match action {
         Action::Failed => "5.0.0",
         Action::Delayed => "4.0.0",
         _ => "2.0.0",
     };
-    let will_retry_until = (action == Action::Delayed)
-        .then(|| r.received_at + relay.ctx().config.give_up_after.as_secs() as i64);
+    let will_retry_until =
+        (action == Action::Delayed).then(|| r.received_at + reports.give_up_after.as_secs() as i64);
     DsnRecipient {
         original_recipient: r.orcpt.clone(),
         final_recipient: r.address.clone(),
@@ -109,8 +123,8 @@ fn report_message_id(hostname: &str, r: &DueReport) -> String {
     )
 }
 
-async fn send_one(relay: &Relay, group: &[DueReport]) -> anyhow::Result<()> {
-    let ctx = relay.ctx();
+async fn send_one(reports: &Reports, group: &[DueReport]) -> anyhow::Result<()> {
+    let ctx = reports;
     let first = &group[0];
     let Ok(sender) = Address::parse(&first.mail_from) else {
         tracing::warn!(sender = %first.mail_from, "report dropped: the sender address is not valid");
@@ -126,7 +140,7 @@ async fn send_one(relay: &Relay, group: &[DueReport]) -> anyhow::Result<()> {
     };
     let original = ctx.store.read_blob(&first.blob_hash).await?;
     let report = DsnReport {
-        reporting_mta: &ctx.config.hostname,
+        reporting_mta: &ctx.hostname,
         received_from_mta: None,
         envid: first.envid.as_deref(),
         arrival_date: first.received_at,
@@ -134,9 +148,9 @@ async fn send_one(relay: &Relay, group: &[DueReport]) -> anyhow::Result<()> {
         original: &original,
         // RFC 3461 §4.3: without RET, the MTA chooses; headers only keeps reports small.
         return_full: first.ret.as_deref() == Some("FULL"),
-        recipients: group.iter().map(|r| dsn_recipient(r, relay)).collect(),
+        recipients: group.iter().map(|r| dsn_recipient(r, reports)).collect(),
         now: now(),
-        message_id: report_message_id(&ctx.config.hostname, first),
+        message_id: report_message_id(&ctx.hostname, first),
     };
     let raw = build_dsn(&report);
     let message_id = report.message_id.clone();

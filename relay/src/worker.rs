@@ -74,7 +74,7 @@ impl Relay {
         }))
     }
 
-    /// Runs the queue and the reports until shutdown.
+    /// Runs the queue until shutdown (the reports it owes run apart: `reports::run`).
     pub async fn run(self: Arc<Self>) {
         // A previous run of this node may have died holding claims (SIGKILL, power loss).
         let prefix = node_prefix(&self.ctx.config.hostname);
@@ -85,13 +85,7 @@ impl Relay {
             }
             Err(e) => tracing::error!("relay: freeing earlier claims failed: {e}"),
         }
-        let reports = tokio::spawn(crate::reports::run(self.clone()));
         self.claim_loop().await;
-        let _ = reports.await;
-    }
-
-    pub(crate) fn ctx(&self) -> &RelayContext {
-        &self.ctx
     }
 
     async fn claim_loop(self: &Arc<Self>) {
