@@ -1,7 +1,7 @@
 //! Configuration: TOML with embedded defaults; every problem is reported with its key.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -127,6 +127,8 @@ impl Listen {
 
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// The file read, absolute; `None`: the embedded defaults.
+    pub file: Option<PathBuf>,
     pub hostname: String,
     pub data_dir: PathBuf,
     pub database_url: String,
@@ -153,9 +155,12 @@ pub struct Config {
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
 
 impl Config {
-    /// Reads `path`, or the embedded defaults when there is none.
+    /// Reads `path`, or the embedded defaults when there is none. Relative paths in the
+    /// file are taken from the file's folder (without a file, from the current directory),
+    /// so that a command gives the same answer from wherever it is run.
     pub fn load(path: Option<&Path>) -> Result<Config> {
-        let raw = match path {
+        let file = path.map(std::path::absolute).transpose()?;
+        let raw = match &file {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("cannot read configuration file {}", p.display()))?;
@@ -164,10 +169,30 @@ impl Config {
             }
             None => RawConfig::default(),
         };
-        Config::from_raw(raw).map_err(|e| match path {
+        let base = match &file {
+            Some(p) => p.parent().map(Path::to_path_buf).unwrap_or_default(),
+            None => std::env::current_dir()?,
+        };
+        let mut config = Config::from_raw(raw.resolve_paths(&base)).map_err(|e| match &file {
             Some(p) => anyhow!("configuration file {}: {e}", p.display()),
             None => e,
-        })
+        })?;
+        config.file = file;
+        Ok(config)
+    }
+
+    /// The files the configuration names can be read and hold what they should: checked by
+    /// `config check` and at `serve` start, not by every administration command.
+    pub fn check_files(&self) -> Result<()> {
+        if self.tls.is_some() {
+            crate::tls::Identity::load(self.tls.as_ref(), &self.data_dir, &self.hostname)?;
+        }
+        if let Some(ca) = &self.trust.ca_file {
+            self.trust
+                .peer_verifier()
+                .with_context(|| format!("trust.ca_file: {}", ca.display()))?;
+        }
+        Ok(())
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config> {
@@ -210,6 +235,7 @@ impl Config {
             );
         }
         Ok(Config {
+            file: None,
             psc: raw.psc,
             hostname: hostname.clone(),
             listen,
@@ -218,7 +244,7 @@ impl Config {
             relay: relay_from_raw(raw.relay, &hostname, raw.trust.enforce)?,
             imap: imap_from_raw(raw.imap, hostname.clone())?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
-            log_level: raw.log.level.unwrap_or_else(|| "info".into()),
+            log_level: log_level(raw.log.level)?,
             directory: raw.directory,
             trust: raw.trust,
             data_dir,
@@ -226,6 +252,85 @@ impl Config {
             tls,
         })
     }
+}
+
+impl RawConfig {
+    /// Every relative path of the file made absolute against `base` (URLs stay as they are).
+    fn resolve_paths(mut self, base: &Path) -> RawConfig {
+        let data_dir = self
+            .data_dir
+            .take()
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        self.data_dir = Some(resolve(base, &data_dir));
+        self.database_url = self.database_url.map(|url| resolve_sqlite_url(base, &url));
+        self.tls.cert = self.tls.cert.map(|p| resolve(base, &p));
+        self.tls.key = self.tls.key.map(|p| resolve(base, &p));
+        let trust = &mut self.trust;
+        trust.ca_file = trust.ca_file.take().map(|p| resolve(base, &p));
+        trust.whitelist = trust.whitelist.take().map(|s| resolve_location(base, s));
+        trust.checksum = trust.checksum.take().map(|s| resolve_location(base, s));
+        let directory = &mut self.directory;
+        directory.extraction = directory
+            .extraction
+            .take()
+            .map(|s| resolve_location(base, s));
+        self
+    }
+}
+
+/// `p` against `base` when relative, without `./` steps (for messages people read).
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let rest: PathBuf = p
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    base.join(rest)
+}
+
+/// A file path or a URL (`scheme://…`): only the path is resolved.
+fn resolve_location(base: &Path, location: String) -> String {
+    if location.contains("://") {
+        return location;
+    }
+    resolve(base, Path::new(&location)).display().to_string()
+}
+
+/// `sqlite://relative/x.db` (or `sqlite:relative/x.db`) against `base`; other URLs as given.
+fn resolve_sqlite_url(base: &Path, url: &str) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path == ":memory:" || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let path = resolve(base, Path::new(path));
+    match query {
+        Some(q) => format!("sqlite://{}?{q}", path.display()),
+        None => format!("sqlite://{}", path.display()),
+    }
+}
+
+/// Levels `[log] level` takes; anything else would silently filter every event out (an
+/// unknown word reads as a target name). `RUST_LOG` takes full filter directives.
+const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+fn log_level(value: Option<String>) -> Result<String> {
+    let level = value.unwrap_or_else(|| "info".into()).to_ascii_lowercase();
+    if !LOG_LEVELS.contains(&level.as_str()) {
+        bail!(
+            "log.level: {level:?} is not a level (give one of {}; RUST_LOG takes filter directives)",
+            LOG_LEVELS.join(", ")
+        );
+    }
+    Ok(level)
 }
 
 fn relay_from_raw(
@@ -519,6 +624,7 @@ mod tests {
                 "public.oauth2.auth_url",
             ),
             ("[public.oauth2]\nissuer = \"https://a\"", "scope"),
+            ("[log]\nlevel = \"verbose\"", "log.level"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();
@@ -557,6 +663,42 @@ mod tests {
         assert!(
             parse(hints).is_ok(),
             "without [psc] nothing to compare with"
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_configuration_folder() {
+        let raw: RawConfig = toml::from_str(
+            "data_dir = \"./var/data\"\ndatabase_url = \"sqlite:db/x.db?mode=rwc\"\n\
+             [tls]\ncert = \"tls/c.pem\"\nkey = \"/etc/k.pem\"\n\
+             [trust]\nca_file = \"roots.pem\"\nwhitelist = \"https://x/l.xml\"\nchecksum = \"sum\"\n\
+             [directory]\nextraction = \"e.zip\"",
+        )
+        .unwrap();
+        let c = Config::from_raw(raw.resolve_paths(Path::new("/etc/mssante"))).unwrap();
+        assert_eq!(c.data_dir, Path::new("/etc/mssante/var/data"));
+        assert_eq!(c.database_url, "sqlite:///etc/mssante/db/x.db?mode=rwc");
+        let (cert, key) = c.tls.unwrap();
+        assert_eq!(
+            (cert.as_path(), key.as_path()),
+            (Path::new("/etc/mssante/tls/c.pem"), Path::new("/etc/k.pem"))
+        );
+        assert_eq!(
+            c.trust.ca_file.unwrap(),
+            Path::new("/etc/mssante/roots.pem")
+        );
+        assert_eq!(c.trust.whitelist.as_deref(), Some("https://x/l.xml"));
+        assert_eq!(c.trust.checksum.as_deref(), Some("/etc/mssante/sum"));
+        assert_eq!(
+            c.directory.extraction.as_deref(),
+            Some("/etc/mssante/e.zip")
+        );
+        // The default database follows the resolved data dir.
+        let c = Config::from_raw(RawConfig::default().resolve_paths(Path::new("/srv"))).unwrap();
+        assert_eq!(c.database_url, "sqlite:///srv/data/mssante.db");
+        assert_eq!(
+            resolve_sqlite_url(Path::new("/srv"), "postgres://u:p@h/db"),
+            "postgres://u:p@h/db"
         );
     }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod lock;
 mod serve;
 mod tls;
 

@@ -16,6 +16,9 @@ use crate::config::Config;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn run(config: Config) -> Result<()> {
+    config.check_files()?;
+    let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
+    println!("data dir   {}", config.data_dir.display());
     let store = mssante_store::Store::open(&config.database_url, &config.data_dir)
         .await
         .map_err(|e| {
@@ -53,6 +56,9 @@ pub async fn run(config: Config) -> Result<()> {
         psc: psc.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
+    let reports = tokio::spawn(mssante_relay::reports::run(report_task(
+        &config, &store, &shutdown,
+    )));
     start_relay(&config, &store, &identity, trust, verifier, &shutdown)?;
 
     let smtp_listeners = [
@@ -128,7 +134,9 @@ pub async fn run(config: Config) -> Result<()> {
             Duration::from_secs(30),
         ));
     }
-    print_first_steps(&config);
+    if store.list_bals(None).await?.is_empty() {
+        print_first_steps(&config);
+    }
 
     wait_for_signal().await?;
     tracing::info!("shutting down: no new connections; sessions finish within {SHUTDOWN_GRACE:?}");
@@ -136,6 +144,7 @@ pub async fn run(config: Config) -> Result<()> {
     for l in accept_loops {
         let _ = l.await;
     }
+    let _ = reports.await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
@@ -197,6 +206,23 @@ async fn warn_unlisted_local_domains(
         }
     }
     Ok(())
+}
+
+/// The DSN task: delivery reports are owed for local deliveries too, so it runs whether or
+/// not the relay does (with the relay's timing when it is configured).
+fn report_task(
+    config: &Config,
+    store: &mssante_store::Store,
+    shutdown: &CancellationToken,
+) -> mssante_relay::reports::Reports {
+    let relay = config.relay.clone().unwrap_or_default();
+    mssante_relay::reports::Reports {
+        store: store.clone(),
+        hostname: config.hostname.clone(),
+        give_up_after: relay.give_up_after,
+        poll_interval: relay.poll_interval,
+        shutdown: shutdown.clone(),
+    }
 }
 
 /// The outbound queue worker, when enabled and able to verify peers.
@@ -317,24 +343,33 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
+/// On an instance without any BAL: the README's first session, with this server's
+/// configuration and submission port.
 fn print_first_steps(config: &Config) {
-    let cfg = std::env::args()
-        .skip_while(|a| a != "--config")
-        .nth(1)
-        .map(|p| format!(" --config {p}"))
+    let cfg = config
+        .file
+        .as_ref()
+        .map(|p| format!(" --config {}", p.display()))
         .unwrap_or_default();
+    let submission = config
+        .listen
+        .submission
+        .map(|a| a.to_string())
+        .unwrap_or_else(|| "HOST:PORT".into());
     println!(
-        "\nFirst mailbox:\n  mssante{cfg} domain add example.mssante.fr\n  \
-         echo 'a long passphrase' | mssante{cfg} bal create dr.martin@example.mssante.fr --type PER --rpps 10001234567 --password-stdin\n\
-         Then send with swaks (submission, STARTTLS): swaks --server {} --tls --auth-user dr.martin@example.mssante.fr \
-         --auth-password 'a long passphrase' --from dr.martin@example.mssante.fr --to dr.martin@example.mssante.fr\n",
-        config
-            .listen
-            .submission
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "HOST:PORT".into())
+        "\nNo mailbox yet. A first one (README, \"A first session\"):\n  \
+         mssante{cfg} domain add {FIRST_DOMAIN}\n  \
+         echo '{FIRST_PASSWORD}' | mssante{cfg} bal create dr.martin@{FIRST_DOMAIN} \\\n      \
+         --type PER --rpps 10001234567 --name \"Dr Jeanne Martin\" --password-stdin\n\
+         Then send with swaks (submission, STARTTLS + AUTH):\n  \
+         swaks --server {submission} --tls --auth PLAIN --auth-user dr.martin@{FIRST_DOMAIN} \\\n      \
+         --auth-password '{FIRST_PASSWORD}' --from dr.martin@{FIRST_DOMAIN} --to dr.martin@{FIRST_DOMAIN}\n"
     );
 }
+
+/// The README's first-session domain and password (tests/readme_e2e.rs keeps them in step).
+pub const FIRST_DOMAIN: &str = "ch-exemple.mssante.fr";
+pub const FIRST_PASSWORD: &str = "une longue phrase de passe";
 
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {

@@ -12,8 +12,30 @@ fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
+/// The embedded default ports must be free for the test of the defaults (every other test
+/// picks free ports): a server started from the README holds them, and is named here.
+fn assert_default_ports_free() {
+    for port in [2525, 5587, 5465, 1143, 1993] {
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            continue;
+        }
+        let holder = Command::new("ss")
+            .args(["-Hltnp", &format!("sport = :{port}")])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        panic!(
+            "127.0.0.1:{port}, a default port of mssante, is in use ({}): this test starts \
+             the server on its embedded defaults. Stop that process (a `mssante serve` started \
+             from the README?) and run the tests again.",
+            if holder.is_empty() { "by another process" } else { &holder }
+        );
+    }
+}
+
 #[test]
 fn serve_starts_on_embedded_defaults_without_configuration() {
+    assert_default_ports_free();
     let dir = tempfile::tempdir().unwrap();
     let child = Command::new(binary())
         .arg("serve")
@@ -389,3 +411,133 @@ engine_tests_sync!(
         assert!(!out.contains("queued"), "{out}");
     }
 );
+
+/// Runs `mssante --config PATH ARGS` and returns its output.
+fn run_with(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn config_check_prints_toml_with_the_file_keys_and_secrets_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mssante.toml");
+    std::fs::write(
+        &path,
+        "data_dir = \"./var\"\n\
+         database_url = \"postgres://mssante:pg-s3cret@127.0.0.1:5432/mssante\"\n\
+         [directory.ldap]\nurl = \"ldaps://annuaire.example:636\"\nbase = \"dc=x\"\n\
+         bind_dn = \"cn=reader,dc=x\"\nbind_password = \"ldap-s3cret\"\n\
+         [directory.fhir]\nbase_url = \"https://fhir.example/fhir/v2\"\napi_key = \"fhir-s3cret\"\n\
+         [directory.publication]\nbase_url = \"https://fhir.example/fhir/v2\"\napi_key = \"pub-s3cret\"\n",
+    )
+    .unwrap();
+    let out = run_with(&path, &["config", "check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for secret in ["pg-s3cret", "ldap-s3cret", "fhir-s3cret", "pub-s3cret"] {
+        assert!(!text.contains(secret), "{secret} printed:\n{text}");
+    }
+    for expected in [
+        "database_url = \"postgres://mssante:***@127.0.0.1:5432/mssante\"",
+        "bind_password = \"***\"",
+        "bind_dn = \"cn=reader,dc=x\"",
+        "[listen]",
+        "submission = \"127.0.0.1:5587\"",
+        "http = \"127.0.0.1:8080\"",
+        "[smtp]",
+        "max_recipients = 100",
+        "[log]",
+        "level = \"info\"",
+        "[relay]",
+        "give_up_after_secs = 432000",
+        "[directory.fhir]",
+    ] {
+        assert!(text.contains(expected), "lacks {expected:?}:\n{text}");
+    }
+    assert_eq!(text.matches("api_key = \"***\"").count(), 2, "{text}");
+    // The data dir is resolved against the file's folder, whatever the current directory.
+    let data = dir.path().join("var");
+    assert!(
+        text.contains(&format!("data_dir = \"{}\"", data.display())),
+        "{text}"
+    );
+    assert!(!text.contains("Config {"), "no Rust debug dump: {text}");
+    // The output is itself a configuration file with the same keys: it checks again.
+    let again = dir.path().join("again.toml");
+    std::fs::write(&again, &text).unwrap();
+    let out = run_with(&again, &["config", "check"]);
+    assert!(out.status.success(), "{}\n{text}", stderr(&out));
+}
+
+#[test]
+fn missing_tls_files_and_an_unknown_log_level_are_refused_at_check_and_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let openssl = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-subj", "/CN=mx.test", "-days", "2", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl)");
+    assert!(openssl.status.success(), "{}", stderr(&openssl));
+    let cases = [
+        (
+            "[tls]\ncert = \"missing-cert.pem\"\nkey = \"missing-key.pem\"\n".to_string(),
+            "tls.cert",
+        ),
+        (
+            format!(
+                "[tls]\ncert = {:?}\nkey = {:?}\n",
+                junk.display(),
+                key.display()
+            ),
+            "tls.cert",
+        ),
+        (
+            format!(
+                "[tls]\ncert = {:?}\nkey = \"missing-key.pem\"\n",
+                cert.display()
+            ),
+            "tls.key",
+        ),
+        ("[log]\nlevel = \"verbose\"\n".to_string(), "log.level"),
+        (
+            "[trust]\nca_file = \"missing-roots.pem\"\n".to_string(),
+            "trust.ca_file",
+        ),
+    ];
+    for (text, key) in cases {
+        let path = dir.path().join("bad.toml");
+        std::fs::write(
+            &path,
+            format!("data_dir = \"data\"\n[listen]\nsmtp = \"off\"\nsubmission = \"off\"\nsubmissions = \"off\"\nimap = \"off\"\nimaps = \"off\"\nhttp = \"off\"\n{text}"),
+        )
+        .unwrap();
+        for command in [&["config", "check"][..], &["serve"]] {
+            let out = run_with(&path, command);
+            assert!(!out.status.success(), "{command:?} accepted {text:?}");
+            assert!(
+                stderr(&out).contains(key),
+                "{command:?} {text:?}: error does not name {key}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}

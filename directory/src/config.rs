@@ -1,6 +1,6 @@
 //! The `[directory]` section of the configuration file.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Default of `max_drop`: an import with 10 % fewer rows than the current one is refused.
 pub const DEFAULT_MAX_DROP: f64 = 0.10;
@@ -19,7 +19,7 @@ pub const DEFAULT_MAX_DROP: f64 = 0.10;
 /// base_url = "https://gateway.api.esante.gouv.fr/fhir/v2"
 /// api_key = "..."
 /// ```
-#[derive(Deserialize, Default, Clone, Debug)]
+#[derive(Deserialize, Serialize, Default, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryConfig {
     /// Where `directory import` reads the extraction when given no location: a file path or
@@ -38,7 +38,7 @@ impl DirectoryConfig {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
     /// `ldap://host:389` (with `starttls = true` to upgrade) or `ldaps://host:636`.
@@ -79,7 +79,7 @@ fn default_full_every() -> u32 {
 
 /// Which LDAP attribute holds which directory field. The defaults match the fixtures' LDIF
 /// (inetOrgPerson and organization of the standard schema).
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields, default)]
 pub struct LdapMapping {
     pub mail: String,
@@ -123,7 +123,7 @@ impl Default for LdapMapping {
     }
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct FhirConfig {
     /// `https://…/fhir/v2`.
@@ -139,7 +139,7 @@ fn default_rate() -> u32 {
     17
 }
 
-#[derive(Deserialize, Clone, Debug)]
+#[derive(Deserialize, Serialize, Clone, Debug)]
 #[serde(deny_unknown_fields)]
 pub struct PublicationConfig {
     /// FHIR base the PATCH requests go to.

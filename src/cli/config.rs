@@ -1,7 +1,9 @@
-//! `mssante config …`: the example file and the check of the file in force.
+//! `mssante config …`: the example file, and the check of the configuration in force, printed
+//! as TOML with the keys of the file and every secret replaced by `***`.
 
 use anyhow::Result;
 use clap::Subcommand;
+use toml::{Table, Value};
 
 use crate::config::{Config, EXAMPLE};
 
@@ -9,7 +11,8 @@ use crate::config::{Config, EXAMPLE};
 pub enum ConfigCommand {
     /// Prints a complete, commented configuration.
     Example,
-    /// Checks the configuration and prints the values in force.
+    /// Checks the configuration (and the files it names) and prints the values in force, as
+    /// TOML, secrets hidden.
     Check,
 }
 
@@ -22,8 +25,149 @@ pub fn run(cmd: ConfigCommand, config: &Config) -> Result<()> {
     match cmd {
         ConfigCommand::Example => example(),
         ConfigCommand::Check => {
-            println!("{config:#?}");
+            config.check_files()?;
+            let source = match &config.file {
+                Some(p) => format!("{}", p.display()),
+                None => "no file: the embedded defaults".into(),
+            };
+            println!("# mssante configuration in force ({source}); secrets shown as ***");
+            print!("{}", in_force(config)?);
             Ok(())
         }
+    }
+}
+
+/// Keys whose values are secrets, wherever they appear.
+const SECRET_KEYS: [&str; 4] = ["password", "bind_password", "api_key", "secret"];
+
+/// The configuration as a TOML file of the same keys, every value explicit, secrets hidden.
+fn in_force(config: &Config) -> Result<String> {
+    let mut root = Table::new();
+    root.insert("hostname".into(), config.hostname.clone().into());
+    root.insert("data_dir".into(), path(&config.data_dir));
+    root.insert(
+        "database_url".into(),
+        crate::serve::redact(&config.database_url).into(),
+    );
+    root.insert("listen".into(), listen(config).into());
+    let mut tls = Table::new();
+    if let Some((cert, key)) = &config.tls {
+        tls.insert("cert".into(), path(cert));
+        tls.insert("key".into(), path(key));
+    }
+    root.insert("tls".into(), tls.into());
+    root.insert("smtp".into(), smtp(config).into());
+    root.insert(
+        "log".into(),
+        Table::from_iter([("level".to_string(), config.log_level.clone().into())]).into(),
+    );
+    root.insert("trust".into(), Value::try_from(&config.trust)?);
+    root.insert("relay".into(), relay(config).into());
+    root.insert("directory".into(), Value::try_from(&config.directory)?);
+    hide_secrets(&mut root);
+    Ok(toml::to_string(&root)?)
+}
+
+fn path(p: &std::path::Path) -> Value {
+    p.display().to_string().into()
+}
+
+fn secs(d: std::time::Duration) -> Value {
+    (d.as_secs() as i64).into()
+}
+
+fn listen(config: &Config) -> Table {
+    let l = &config.listen;
+    [
+        ("smtp", l.smtp),
+        ("submission", l.submission),
+        ("submissions", l.submissions),
+        ("imap", l.imap),
+        ("imaps", l.imaps),
+        ("http", l.http),
+    ]
+    .into_iter()
+    .map(|(key, addr)| {
+        let value = addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+        (key.to_string(), value.into())
+    })
+    .collect()
+}
+
+fn smtp(config: &Config) -> Table {
+    let s = &config.smtp;
+    Table::from_iter([
+        (
+            "max_message_size".into(),
+            (s.max_message_size as i64).into(),
+        ),
+        ("max_recipients".into(), (s.max_recipients as i64).into()),
+        ("max_errors".into(), i64::from(s.max_errors).into()),
+        ("max_connections".into(), (s.max_connections as i64).into()),
+        ("command_timeout_secs".into(), secs(s.command_timeout)),
+        ("data_timeout_secs".into(), secs(s.data_timeout)),
+    ])
+}
+
+fn relay(config: &Config) -> Table {
+    let Some(r) = &config.relay else {
+        return Table::from_iter([("enabled".to_string(), false.into())]);
+    };
+    let mut t = Table::from_iter([
+        ("enabled".to_string(), true.into()),
+        ("port".into(), i64::from(r.port).into()),
+        (
+            "retry_schedule_secs".into(),
+            Value::Array(r.retry_schedule.iter().map(|d| secs(*d)).collect()),
+        ),
+        ("give_up_after_secs".into(), secs(r.give_up_after)),
+        ("delay_notify_after_secs".into(), secs(r.delay_notify_after)),
+        (
+            "max_per_destination".into(),
+            (r.max_per_destination as i64).into(),
+        ),
+        ("max_in_flight".into(), (r.max_in_flight as i64).into()),
+        ("lease_secs".into(), secs(r.lease)),
+        (
+            "poll_interval_ms".into(),
+            (r.poll_interval.as_millis() as i64).into(),
+        ),
+    ]);
+    if let Some(ns) = r.nameserver {
+        t.insert("nameserver".into(), ns.to_string().into());
+    }
+    t
+}
+
+/// Replaces the value of every secret key, at any depth, by `***`.
+fn hide_secrets(table: &mut Table) {
+    for (key, value) in table.iter_mut() {
+        match value {
+            Value::Table(inner) => hide_secrets(inner),
+            Value::String(_) if SECRET_KEYS.contains(&key.as_str()) => {
+                *value = "***".into();
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_hidden_at_any_depth() {
+        let mut t: Table = toml::from_str(
+            "a = 1\n[x]\napi_key = \"k1\"\n[x.y]\nbind_password = \"p1\"\nbind_dn = \"cn=a\"",
+        )
+        .unwrap();
+        hide_secrets(&mut t);
+        let text = toml::to_string(&t).unwrap();
+        assert!(!text.contains("k1") && !text.contains("p1"), "{text}");
+        assert!(
+            text.contains("cn=a") && text.matches("***").count() == 2,
+            "{text}"
+        );
     }
 }

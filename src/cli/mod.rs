@@ -13,9 +13,9 @@ mod message;
 mod queue;
 mod trust;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Directory(cmd) => {
                 directory::run(cmd, &open_store(&config).await?, &config.directory).await
             }
-            Command::Trust(cmd) => trust::run(cmd, &config.trust, &config.data_dir).await,
+            Command::Trust(cmd) => trust::run(cmd, &config.trust, instance_dir(&config)?).await,
             Command::Access(cmd) => access::run(&open_store(&config).await?, cmd).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
@@ -107,8 +107,28 @@ pub fn run(cli: Cli) -> Result<()> {
     })
 }
 
+/// The data dir of the instance an administration command works on, said on stderr. It must
+/// be one `serve` has initialised: a command run from the wrong folder or with the wrong
+/// configuration would otherwise create an empty instance and report on it.
+fn instance_dir(config: &Config) -> Result<&Path> {
+    let dir = &config.data_dir;
+    let from = match &config.file {
+        Some(file) => format!("configuration {}", file.display()),
+        None => "no configuration file: embedded defaults".into(),
+    };
+    eprintln!("data dir {} ({from})", dir.display());
+    if !dir.join("blobs").is_dir() {
+        bail!(
+            "data_dir: {} is not an initialised data dir (no blobs/ folder): `mssante serve` \
+             creates it on first start; or is another configuration meant (--config, MSSANTE_CONFIG)?",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 async fn open_store(config: &Config) -> Result<mssante_store::Store> {
-    mssante_store::Store::open(&config.database_url, &config.data_dir)
+    mssante_store::Store::open(&config.database_url, instance_dir(config)?)
         .await
         .map_err(|e| {
             anyhow!(

@@ -106,6 +106,14 @@ impl Server {
             },
         );
         std::fs::write(&config_path, config).unwrap();
+        // An initialised instance, as `serve` leaves it on first start: administration
+        // commands refuse a data dir that is not one.
+        block_on(async {
+            let store = mssante_store::Store::open(&db.url, db.data_path())
+                .await
+                .unwrap();
+            store.close().await;
+        });
         let log_path = db.data_path().join("server.log");
         Server {
             db,

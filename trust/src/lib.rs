@@ -27,7 +27,7 @@ pub use whitelist::{Entry, TrustList, WhitelistError};
 pub const DEFAULT_REFRESH_SECS: u64 = 6 * 3600;
 
 /// The `[trust]` section of the server configuration.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustConfig {
     /// When true (the default): inbound MX requires TLS, a client certificate valid to the
