@@ -28,7 +28,11 @@ fn assert_default_ports_free() {
             "127.0.0.1:{port}, a default port of mssante, is in use ({}): this test starts \
              the server on its embedded defaults. Stop that process (a `mssante serve` started \
              from the README?) and run the tests again.",
-            if holder.is_empty() { "by another process" } else { &holder }
+            if holder.is_empty() {
+                "by another process"
+            } else {
+                &holder
+            }
         );
     }
 }
@@ -452,6 +456,8 @@ fn config_check_prints_toml_with_the_file_keys_and_secrets_hidden() {
         "http = \"127.0.0.1:8080\"",
         "[smtp]",
         "max_recipients = 100",
+        "[imap]",
+        "autologout_secs = 1800",
         "[log]",
         "level = \"info\"",
         "[relay]",

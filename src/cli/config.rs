@@ -57,6 +57,7 @@ fn in_force(config: &Config) -> Result<String> {
     }
     root.insert("tls".into(), tls.into());
     root.insert("smtp".into(), smtp(config).into());
+    root.insert("imap".into(), imap(config).into());
     root.insert(
         "log".into(),
         Table::from_iter([("level".to_string(), config.log_level.clone().into())]).into(),
@@ -109,6 +110,16 @@ fn smtp(config: &Config) -> Table {
     ])
 }
 
+fn imap(config: &Config) -> Table {
+    let i = &config.imap;
+    Table::from_iter([
+        ("max_literal".into(), (i.max_literal as i64).into()),
+        ("max_line".into(), (i.max_line as i64).into()),
+        ("autologout_secs".into(), secs(i.autologout)),
+        ("max_connections".into(), (i.max_connections as i64).into()),
+    ])
+}
+
 fn relay(config: &Config) -> Table {
     let Some(r) = &config.relay else {
         return Table::from_iter([("enabled".to_string(), false.into())]);
@@ -155,6 +166,33 @@ fn hide_secrets(table: &mut Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key path of `example` that `rendered` lacks.
+    fn missing_keys(example: &Table, rendered: &Table, prefix: &str) -> Vec<String> {
+        let mut missing = Vec::new();
+        for (key, value) in example {
+            let path = format!("{prefix}{key}");
+            match (value, rendered.get(key)) {
+                (Value::Table(e), Some(Value::Table(r))) => {
+                    missing.extend(missing_keys(e, r, &format!("{path}.")))
+                }
+                (_, None) => missing.push(path),
+                _ => {}
+            }
+        }
+        missing
+    }
+
+    #[test]
+    fn the_check_prints_every_key_of_the_example() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        let rendered: Table = toml::from_str(&in_force(&config).unwrap()).unwrap();
+        let example: Table = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(missing_keys(&example, &rendered, ""), Vec::<String>::new());
+    }
 
     #[test]
     fn secrets_are_hidden_at_any_depth() {
