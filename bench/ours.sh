@@ -68,7 +68,7 @@ http = "off"
 [log]
 level = "warn"
 CONF
-    mkdir -p "$b/data"
+    "$BIN" --config "$b/mssante.toml" init >/dev/null
     "$BIN" --config "$b/mssante.toml" domain add "$DOMAIN" >/dev/null
     local n
     for n in $(seq 1 "$USERS"); do

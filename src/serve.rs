@@ -16,17 +16,13 @@ use crate::config::Config;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn run(config: Config) -> Result<()> {
+    // Before any listener opens: a SIGTERM that comes while the server starts up (a test
+    // that stops it at once, systemd) stops it gracefully too.
+    let signals = Signals::install()?;
     config.check_files()?;
     let _lock = crate::lock::lock_data_dir(&config.data_dir)?;
     println!("data dir   {}", config.data_dir.display());
-    let store = mssante_store::Store::open(&config.database_url, &config.data_dir)
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "database_url: cannot open {}: {e}",
-                redact(&config.database_url)
-            )
-        })?;
+    let store = open_store(&config).await?;
     let identity =
         crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
     let tls = crate::tls::server_config(&identity, None)?;
@@ -138,7 +134,7 @@ pub async fn run(config: Config) -> Result<()> {
         print_first_steps(&config);
     }
 
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down: no new connections; sessions finish within {SHUTDOWN_GRACE:?}");
     shutdown.cancel();
     for l in accept_loops {
@@ -332,15 +328,27 @@ async fn bind(
         .with_context(|| format!("listen.{key}: cannot listen on {addr}"))
 }
 
-async fn wait_for_signal() -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+/// SIGTERM and SIGINT, listened to from the start.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
 }
 
 /// On an instance without any BAL: the README's first session, with this server's
@@ -370,6 +378,18 @@ fn print_first_steps(config: &Config) {
 /// The README's first-session domain and password (tests/readme_e2e.rs keeps them in step).
 pub const FIRST_DOMAIN: &str = "ch-exemple.mssante.fr";
 pub const FIRST_PASSWORD: &str = "une longue phrase de passe";
+
+/// The configured store (created on first use), errors naming the key and hiding the password.
+pub async fn open_store(config: &Config) -> Result<mssante_store::Store> {
+    mssante_store::Store::open(&config.database_url, &config.data_dir)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "database_url: cannot open {}: {e}",
+                redact(&config.database_url)
+            )
+        })
+}
 
 /// A database URL without its password, for messages.
 pub fn redact(url: &str) -> String {

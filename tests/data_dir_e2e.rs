@@ -84,6 +84,17 @@ fn the_data_dir_follows_the_configuration_file_and_is_locked_by_one_server() {
     );
     assert!(!data.exists() && !elsewhere.join("data").exists());
 
+    // `init` creates it beside the configuration, for provisioning before the first serve.
+    let out = mssante(&elsewhere, &config, &["init"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("initialised"),
+        "{out:?}"
+    );
+    assert!(data.join("blobs").is_dir() && !elsewhere.join("data").exists());
+    let out = mssante(&elsewhere, &config, &["domain", "add", DOMAIN]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
     // The server, started from yet another folder, keeps its state beside the configuration.
     let log = tmp.path().join("first.log");
     let first = serve(tmp.path(), &config, &log);
@@ -108,7 +119,7 @@ fn the_data_dir_follows_the_configuration_file_and_is_locked_by_one_server() {
     );
 
     // Administration still works while the server runs, on the same instance.
-    let out = mssante(&elsewhere, &config, &["domain", "add", DOMAIN]);
+    let out = mssante(&elsewhere, &config, &["domain", "add", "autre.mssante.fr"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!("data dir {}", data.display())),
@@ -116,7 +127,12 @@ fn the_data_dir_follows_the_configuration_file_and_is_locked_by_one_server() {
         stderr(&out)
     );
     let out = mssante(&etc, &config, &["domain", "list"]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), DOMAIN);
+    let mut domains: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    domains.sort();
+    assert_eq!(domains, ["autre.mssante.fr", DOMAIN]);
     assert!(!elsewhere.join("data").exists());
     terminate(first);
 

@@ -66,10 +66,13 @@ engine_tests_sync!(
         assert_eq!(queued[0].notify.as_deref(), Some("SUCCESS,FAILURE"));
         assert_eq!(queued[0].ret.as_deref(), Some("HDRS"));
         assert_eq!(queued[0].envid.as_deref(), Some("lab+42"));
+        // NOTIFY=SUCCESS: the local delivery owes its sender a `delivered` report, itself a
+        // message; the submitted one has a single row for its local and remote recipients.
+        wait_for_report(&server, DR);
         assert_eq!(
             server.message_count(),
-            1,
-            "one message row for local and remote recipients"
+            2,
+            "one message row for local and remote recipients, plus the report"
         );
     }
 );
@@ -647,19 +650,7 @@ engine_tests_sync!(
             ],
         );
         assert_eq!(code(&out["data"]), 250, "{out}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        let report = loop {
-            let inbox = server.messages(DR, "INBOX");
-            if let Some(m) = inbox.first() {
-                break String::from_utf8_lossy(m).to_string();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no DSN reached the sender: {}",
-                server.log()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        };
+        let report = wait_for_report(&server, DR);
         for expected in [
             "report-type=delivery-status",
             "Action: delivered",
@@ -671,3 +662,19 @@ engine_tests_sync!(
         assert_eq!(server.messages(SEC, "INBOX").len(), 1);
     }
 );
+
+/// The first message of `sender`'s INBOX (where reports arrive), waited for.
+fn wait_for_report(server: &Server, sender: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(m) = server.messages(sender, "INBOX").first() {
+            return String::from_utf8_lossy(m).to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no DSN reached the sender: {}",
+            server.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -9,13 +9,14 @@ mod config;
 mod directory;
 mod dns;
 mod domain;
+mod init;
 mod message;
 mod queue;
 mod trust;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, anyhow, bail};
+use anyhow::{Result, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
@@ -32,8 +33,11 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the server.
+    /// Runs the server (and initialises its data dir on first start).
     Serve,
+    /// Initialises the data dir and database without starting the server, for provisioning
+    /// domains and BALs before the first `serve`.
+    Init,
     /// Configuration helpers.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -87,6 +91,7 @@ pub fn run(cli: Cli) -> Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => crate::serve::run(config).await,
+            Command::Init => init::run(&config).await,
             Command::Config(cmd) => config::run(cmd, &config),
             Command::Domain(cmd) => domain::run(&open_store(&config).await?, cmd).await,
             Command::Bal(cmd) => {
@@ -117,25 +122,25 @@ fn instance_dir(config: &Config) -> Result<&Path> {
         None => "no configuration file: embedded defaults".into(),
     };
     eprintln!("data dir {} ({from})", dir.display());
-    if !dir.join("blobs").is_dir() {
+    if !is_initialised(dir) {
         bail!(
             "data_dir: {} is not an initialised data dir (no blobs/ folder): `mssante serve` \
-             creates it on first start; or is another configuration meant (--config, MSSANTE_CONFIG)?",
+             creates it on first start, `mssante init` without serving; or is another \
+             configuration meant (--config, MSSANTE_CONFIG)?",
             dir.display()
         );
     }
     Ok(dir)
 }
 
+/// A data dir the store has opened once (it creates `blobs/` on both engines).
+fn is_initialised(dir: &Path) -> bool {
+    dir.join("blobs").is_dir()
+}
+
 async fn open_store(config: &Config) -> Result<mssante_store::Store> {
-    mssante_store::Store::open(&config.database_url, instance_dir(config)?)
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "database_url: cannot open {}: {e}",
-                crate::serve::redact(&config.database_url)
-            )
-        })
+    instance_dir(config)?;
+    crate::serve::open_store(config).await
 }
 
 /// The log filter: `RUST_LOG` if set and valid, else `level`; either way rustls's

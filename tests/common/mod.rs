@@ -106,22 +106,18 @@ impl Server {
             },
         );
         std::fs::write(&config_path, config).unwrap();
-        // An initialised instance, as `serve` leaves it on first start: administration
-        // commands refuse a data dir that is not one.
-        block_on(async {
-            let store = mssante_store::Store::open(&db.url, db.data_path())
-                .await
-                .unwrap();
-            store.close().await;
-        });
         let log_path = db.data_path().join("server.log");
-        Server {
+        let server = Server {
             db,
             config_path,
             ports,
             child: None,
             log_path,
-        }
+        };
+        // An initialised instance, as `serve` leaves it on first start: administration
+        // commands refuse a data dir that is not one.
+        server.cli_ok(&["init"]);
+        server
     }
 
     /// A running server with one local domain and the BALs given (PER, password PASSWORD).
