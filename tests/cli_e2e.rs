@@ -15,7 +15,7 @@ fn stderr(out: &std::process::Output) -> String {
 /// The embedded default ports must be free for the test of the defaults (every other test
 /// picks free ports): a server started from the README holds them, and is named here.
 fn assert_default_ports_free() {
-    for port in [2525, 5587, 5465, 1143, 1993] {
+    for port in [2525, 5587, 5465, 1143, 1993, 8080] {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             continue;
         }

@@ -50,6 +50,7 @@ fn in_force(config: &Config) -> Result<String> {
         crate::serve::redact(&config.database_url).into(),
     );
     root.insert("listen".into(), listen(config).into());
+    root.insert("public".into(), public(config).into());
     let mut tls = Table::new();
     if let Some((cert, key)) = &config.tls {
         tls.insert("cert".into(), path(cert));
@@ -86,6 +87,7 @@ fn listen(config: &Config) -> Table {
         ("imap", l.imap),
         ("imaps", l.imaps),
         ("http", l.http),
+        ("https", l.https),
     ]
     .into_iter()
     .map(|(key, addr)| {
@@ -93,6 +95,41 @@ fn listen(config: &Config) -> Table {
         (key.to_string(), value.into())
     })
     .collect()
+}
+
+/// `[public]`: what clients and peers are told, each service as `HOST:PORT` (the MX and the
+/// autoconfig host as `HOST`) or `"off"`.
+fn public(config: &Config) -> Table {
+    let p = &config.public;
+    let off = || "off".to_string();
+    let endpoint = |e: &Option<mssante_api_lps::Endpoint>| {
+        e.as_ref()
+            .map_or_else(off, |e| format!("{}:{}", e.host, e.port))
+    };
+    let mut t = Table::from_iter([
+        (
+            "mx".to_string(),
+            p.mx.as_ref().map_or_else(off, |e| e.host.clone()).into(),
+        ),
+        ("submission".into(), endpoint(&p.submission).into()),
+        ("submissions".into(), endpoint(&p.submissions).into()),
+        ("imap".into(), endpoint(&p.imap).into()),
+        ("imaps".into(), endpoint(&p.imaps).into()),
+        (
+            "autoconfig".into(),
+            p.autoconfig.clone().unwrap_or_else(off).into(),
+        ),
+    ]);
+    if let Some(o) = &config.oauth2 {
+        let hints = Table::from_iter([
+            ("issuer".to_string(), o.issuer.clone().into()),
+            ("scope".into(), o.scope.clone().into()),
+            ("auth_url".into(), o.auth_url.clone().into()),
+            ("token_url".into(), o.token_url.clone().into()),
+        ]);
+        t.insert("oauth2".into(), hints.into());
+    }
+    t
 }
 
 fn smtp(config: &Config) -> Table {
