@@ -269,6 +269,9 @@ impl RawConfig {
         trust.ca_file = trust.ca_file.take().map(|p| resolve(base, &p));
         trust.whitelist = trust.whitelist.take().map(|s| resolve_location(base, s));
         trust.checksum = trust.checksum.take().map(|s| resolve_location(base, s));
+        let psc = &mut self.psc;
+        psc.ca_file = psc.ca_file.take().map(|p| resolve(base, &p));
+        psc.client_secret_file = psc.client_secret_file.take().map(|p| resolve(base, &p));
         let directory = &mut self.directory;
         directory.extraction = directory
             .extraction

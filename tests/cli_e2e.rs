@@ -438,13 +438,21 @@ fn config_check_prints_toml_with_the_file_keys_and_secrets_hidden() {
          [directory.ldap]\nurl = \"ldaps://annuaire.example:636\"\nbase = \"dc=x\"\n\
          bind_dn = \"cn=reader,dc=x\"\nbind_password = \"ldap-s3cret\"\n\
          [directory.fhir]\nbase_url = \"https://fhir.example/fhir/v2\"\napi_key = \"fhir-s3cret\"\n\
-         [directory.publication]\nbase_url = \"https://fhir.example/fhir/v2\"\napi_key = \"pub-s3cret\"\n",
+         [directory.publication]\nbase_url = \"https://fhir.example/fhir/v2\"\napi_key = \"pub-s3cret\"\n\
+         [psc]\njwks_url = \"https://psc.example/jwks\"\nissuers = [\"https://psc.example\"]\n\
+         introspect = true\nintrospection_endpoint = \"https://psc.example/introspect\"\nclient_id = \"mss\"\nclient_secret = \"psc-s3cret\"\n",
     )
     .unwrap();
     let out = run_with(&path, &["config", "check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
-    for secret in ["pg-s3cret", "ldap-s3cret", "fhir-s3cret", "pub-s3cret"] {
+    for secret in [
+        "pg-s3cret",
+        "ldap-s3cret",
+        "fhir-s3cret",
+        "pub-s3cret",
+        "psc-s3cret",
+    ] {
         assert!(!text.contains(secret), "{secret} printed:\n{text}");
     }
     for expected in [
@@ -463,6 +471,7 @@ fn config_check_prints_toml_with_the_file_keys_and_secrets_hidden() {
         "[relay]",
         "give_up_after_secs = 432000",
         "[directory.fhir]",
+        "client_secret = \"***\"",
     ] {
         assert!(text.contains(expected), "lacks {expected:?}:\n{text}");
     }

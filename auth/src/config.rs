@@ -21,7 +21,7 @@ pub const DEFAULT_UNKNOWN_KID_REFRESH_SECS: u64 = 60;
 pub const DEFAULT_HTTP_TIMEOUT_SECS: u64 = 10;
 
 /// The `[psc]` section. PSC login is off unless `discovery_url` or `jwks_url` is set.
-#[derive(Clone, serde::Deserialize, PartialEq, Eq)]
+#[derive(Clone, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct PscConfig {
     /// Discovery document URL (PSC: `<issuer>/.well-known/wallet-openid-configuration`); gives

@@ -38,7 +38,13 @@ pub fn run(cmd: ConfigCommand, config: &Config) -> Result<()> {
 }
 
 /// Keys whose values are secrets, wherever they appear.
-const SECRET_KEYS: [&str; 4] = ["password", "bind_password", "api_key", "secret"];
+const SECRET_KEYS: [&str; 5] = [
+    "password",
+    "bind_password",
+    "api_key",
+    "secret",
+    "client_secret",
+];
 
 /// The configuration as a TOML file of the same keys, every value explicit, secrets hidden.
 fn in_force(config: &Config) -> Result<String> {
@@ -65,6 +71,7 @@ fn in_force(config: &Config) -> Result<String> {
     );
     root.insert("trust".into(), Value::try_from(&config.trust)?);
     root.insert("relay".into(), relay(config).into());
+    root.insert("psc".into(), Value::try_from(&config.psc)?);
     root.insert("directory".into(), Value::try_from(&config.directory)?);
     hide_secrets(&mut root);
     Ok(toml::to_string(&root)?)
