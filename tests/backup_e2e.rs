@@ -106,7 +106,7 @@ fn backup_under_load_restores_every_acknowledged_message() {
     // A second backup into the same folder is refused: it is not empty.
     assert_refused(server.cli(&["backup", dest.to_str().unwrap()]), "not empty");
 
-    let mut restored = Server::configure(Engine::Sqlite, "");
+    let mut restored = Server::configure_uninitialised(Engine::Sqlite, "");
     let out = restored.cli_ok(&["restore", dest.to_str().unwrap()]);
     assert!(out.starts_with("restored "), "{out}");
 
@@ -165,7 +165,7 @@ fn backup_under_load_restores_every_acknowledged_message() {
         "already holds an instance",
     );
     std::fs::remove_file(dest.join("BACKUP")).unwrap();
-    let fresh = Server::configure(Engine::Sqlite, "");
+    let fresh = Server::configure_uninitialised(Engine::Sqlite, "");
     assert_refused(
         fresh.cli(&["restore", dest.to_str().unwrap()]),
         "not a complete mssante backup",

@@ -71,6 +71,25 @@ impl Server {
         mx: Option<SocketAddr>,
         extra: &str,
     ) -> Server {
+        let server = Server::configure_uninitialised_at(engine, hostname, mx, extra);
+        // An initialised instance, as `serve` leaves it on first start: administration
+        // commands refuse a data dir that is not one. Not asserted: tests of bad
+        // configurations see their error from the command they run.
+        server.cli(&["init"]);
+        server
+    }
+
+    /// A configuration whose data dir holds no instance yet (what `restore` fills).
+    pub fn configure_uninitialised(engine: Engine, extra: &str) -> Server {
+        Server::configure_uninitialised_at(engine, HOSTNAME, None, extra)
+    }
+
+    fn configure_uninitialised_at(
+        engine: Engine,
+        hostname: &str,
+        mx: Option<SocketAddr>,
+        extra: &str,
+    ) -> Server {
         let db = TestDb::new(engine);
         let [smtp, submission, submissions, imap, imaps, http] = free_ports::<6>();
         let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], smtp)));
@@ -107,18 +126,13 @@ impl Server {
         );
         std::fs::write(&config_path, config).unwrap();
         let log_path = db.data_path().join("server.log");
-        let server = Server {
+        Server {
             db,
             config_path,
             ports,
             child: None,
             log_path,
-        };
-        // An initialised instance, as `serve` leaves it on first start: administration
-        // commands refuse a data dir that is not one. Not asserted: tests of bad
-        // configurations see their error from the command they run.
-        server.cli(&["init"]);
-        server
+        }
     }
 
     /// A running server with one local domain and the BALs given (PER, password PASSWORD).
