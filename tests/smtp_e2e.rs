@@ -633,22 +633,10 @@ engine_tests_sync!(
         // No [trust] ca_file: the relay is off; reports must not depend on it.
         let server = Server::start(engine, &[DR, SEC]);
         assert!(server.log().contains("relay      off"), "{}", server.log());
-        let out = py(
-            "submit",
-            &server,
-            &[
-                "--login",
-                DR,
-                "--sender",
-                DR,
-                "--rcpt",
-                SEC,
-                "--mail-option",
-                "ENVID=local-1",
-                "--rcpt-option",
-                "NOTIFY=SUCCESS",
-            ],
+        let args = format!(
+            "--login {DR} --sender {DR} --rcpt {SEC} --mail-option ENVID=local-1 --rcpt-option NOTIFY=SUCCESS"
         );
+        let out = py("submit", &server, &args.split(' ').collect::<Vec<_>>());
         assert_eq!(code(&out["data"]), 250, "{out}");
         let report = wait_for_report(&server, DR);
         for expected in [
