@@ -95,6 +95,7 @@ pub async fn run(config: Config) -> Result<()> {
         config: config.imap.clone(),
         tls: ctx.tls.clone(),
         shutdown: shutdown.clone(),
+        psc: psc.clone(),
     });
     let imap_listeners = [
         (

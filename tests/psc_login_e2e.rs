@@ -267,3 +267,118 @@ engine_tests_sync!(curl_sends_with_oauth2_bearer_over_smtps, |engine| {
     let inbox = s.server.messages(&s.bal("dr.martin"), "INBOX");
     assert_eq!(inbox.len(), 1, "one message got through");
 });
+
+fn imap_login(
+    s: &Setup,
+    port: u16,
+    implicit: bool,
+    mechanism: &str,
+    bal: &str,
+    token: &str,
+) -> serde_json::Value {
+    let port = port.to_string();
+    let mut args = vec![
+        "--port",
+        &port,
+        "--mechanism",
+        mechanism,
+        "--user",
+        bal,
+        "--token",
+        token,
+    ];
+    if implicit {
+        args.push("--implicit");
+    }
+    psc_client("imap-login", &s.server, &args)
+}
+
+engine_tests_sync!(
+    imaplib_authenticates_to_each_bal_the_identity_may_open,
+    |engine| {
+        let s = setup(engine);
+        let token = s.token();
+        let ports = [(s.server.ports.imap, false), (s.server.ports.imaps, true)];
+        for (port, implicit) in ports {
+            for mechanism in ["XOAUTH2", "OAUTHBEARER"] {
+                for bal in [s.bal("dr.martin"), s.bal("cardio")] {
+                    let out = imap_login(&s, port, implicit, mechanism, &bal, &token);
+                    let caps = out["capabilities"].to_string();
+                    assert!(
+                        caps.contains("AUTH=XOAUTH2") && caps.contains("AUTH=OAUTHBEARER"),
+                        "{out}"
+                    );
+                    assert_eq!(out["auth"][0], "OK", "{mechanism} {bal} on {port}: {out}");
+                    assert_eq!(out["select"][0], "OK", "{out}");
+                }
+                for bal in [s.bal("dr.other"), s.bal("urgences")] {
+                    let out = imap_login(&s, port, implicit, mechanism, &bal, &token);
+                    assert_eq!(out["auth"][0], "NO", "{mechanism} {bal}: {out}");
+                    assert!(
+                        out["auth"][1]
+                            .as_str()
+                            .unwrap()
+                            .contains("AUTHENTICATIONFAILED"),
+                        "{out}"
+                    );
+                }
+            }
+        }
+    }
+);
+
+engine_tests_sync!(no_imap_bearer_login_before_starttls, |engine| {
+    let s = setup(engine);
+    let port = s.server.ports.imap.to_string();
+    let out = psc_client(
+        "imap-before-tls",
+        &s.server,
+        &[
+            "--port",
+            &port,
+            "--user",
+            &s.bal("dr.martin"),
+            "--token",
+            &s.token(),
+        ],
+    );
+    assert!(
+        !out["greeting"].as_str().unwrap().contains("AUTH="),
+        "{out}"
+    );
+    assert!(
+        out["auth"]
+            .as_str()
+            .unwrap()
+            .starts_with("a1 NO [PRIVACYREQUIRED]"),
+        "{out}"
+    );
+});
+
+engine_tests_sync!(curl_reads_with_oauth2_bearer_over_imaps, |engine| {
+    let s = setup(engine);
+    let token = s.token();
+    let list = |bal: &str| {
+        Command::new("curl")
+            .args(["--silent", "--show-error", "--insecure", "--max-time", "30"])
+            .arg("--url")
+            .arg(format!("imaps://127.0.0.1:{}/INBOX", s.server.ports.imaps))
+            .args(["--user", &format!("{bal}:"), "--oauth2-bearer", &token])
+            .output()
+            .expect("curl")
+    };
+    let opened = list(&s.bal("cardio"));
+    assert!(
+        opened.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&opened.stderr),
+        s.server.log()
+    );
+    let refused = list(&s.bal("dr.other"));
+    assert_eq!(
+        refused.status.code(),
+        Some(67),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+});

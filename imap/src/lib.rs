@@ -59,6 +59,8 @@ pub struct ImapContext {
     pub config: ImapConfig,
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Pro Santé Connect login (AUTHENTICATE XOAUTH2 / OAUTHBEARER); `None` when `[psc]` is off.
+    pub psc: Option<Arc<mssante_auth::PscVerifier>>,
 }
 
 pub type Context = Arc<ImapContext>;

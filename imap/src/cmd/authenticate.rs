@@ -14,6 +14,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         tag: &str,
         AuthenticateArgs { mechanism, initial }: AuthenticateArgs,
     ) -> Flow {
+        if let Some(bearer) = mssante_auth::BearerMechanism::from_name(&mechanism)
+            && let Some(verifier) = self.ctx.psc.clone()
+        {
+            return self
+                .authenticate_bearer(tag, bearer, verifier, initial)
+                .await;
+        }
         if mechanism != "PLAIN" {
             self.tagged(tag, "NO", "Unsupported authentication mechanism");
             return Flow::Continue;

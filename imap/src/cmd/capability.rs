@@ -44,6 +44,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if self.bal.is_none() {
             if self.tls {
                 caps.push("AUTH=PLAIN".into());
+                caps.extend(self.bearer_capabilities().iter().map(|c| c.to_string()));
             } else {
                 // RFC 9051 §6.2.3 / §11.1: no cleartext passwords.
                 caps.push("STARTTLS".into());

@@ -4,6 +4,7 @@
 
 mod append;
 mod authenticate;
+mod authenticate_bearer;
 mod capability;
 mod close;
 mod copy;

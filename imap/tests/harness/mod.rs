@@ -51,6 +51,7 @@ impl Server {
             config,
             tls: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            psc: None,
         });
         Server {
             store,

@@ -1,0 +1,91 @@
+//! AUTHENTICATE XOAUTH2 and OAUTHBEARER (RFC 7628) with a Pro Santé Connect token
+//! (docs/mssante.md §4): the BAL named in the SASL message is opened when the token's
+//! identity may open it (ADR 0012). After TLS only, like every login here.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use mssante_auth::{BearerMechanism, PscVerifier};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::session::{Flow, Session};
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// The bearer mechanisms offered in CAPABILITY: only after TLS, only with `[psc]`.
+    pub(crate) fn bearer_capabilities(&self) -> &'static [&'static str] {
+        if self.tls && self.ctx.psc.is_some() {
+            &["AUTH=XOAUTH2", "AUTH=OAUTHBEARER"]
+        } else {
+            &[]
+        }
+    }
+
+    /// AUTHENTICATE with a bearer mechanism, the initial response from SASL-IR (RFC 4959) or
+    /// after an empty continuation.
+    pub(crate) async fn authenticate_bearer(
+        &mut self,
+        tag: &str,
+        mechanism: BearerMechanism,
+        verifier: Arc<PscVerifier>,
+        initial: Option<String>,
+    ) -> Flow {
+        if !self.tls {
+            self.tagged(
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
+            );
+            return Flow::Continue;
+        }
+        let response = match initial {
+            Some(r) if r == "=" => String::new(),
+            Some(r) => r,
+            None => {
+                self.wbuf.extend_from_slice(b"+ \r\n");
+                match self.read_continuation().await {
+                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
+                    Ok(None) => {
+                        self.tagged(tag, "BAD", "Line too long");
+                        return Flow::Continue;
+                    }
+                    Err(_) => return Flow::Close,
+                }
+            }
+        };
+        if response.trim() == "*" {
+            self.tagged(tag, "BAD", "Authentication cancelled");
+            return Flow::Continue;
+        }
+        let Ok(message) = B64.decode(response.trim()) else {
+            self.tagged(tag, "BAD", "Invalid base64");
+            return Flow::Continue;
+        };
+        match mssante_auth::bearer_login(&verifier, &self.ctx.store, mechanism, &message).await {
+            Ok(Ok(done)) => {
+                tracing::info!(peer = %self.peer, listener = ?self.kind,
+                    login = %done.access.bal.address, identity = %done.identity.log_id,
+                    via = done.access.origin.as_str(), ?mechanism, "IMAP login with a PSC token");
+                self.bal = Some(done.access.bal);
+                let caps = self.capabilities().join(" ");
+                self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] Logged in"));
+            }
+            Ok(Err(why)) => {
+                tracing::info!(peer = %self.peer, ?mechanism, reason = %why, "IMAP login failed");
+                // RFC 7628 §3.2.2: an error challenge, the client's answer, then NO.
+                let challenge = B64.encode(mechanism.error_challenge());
+                self.wbuf
+                    .extend_from_slice(format!("+ {challenge}\r\n").as_bytes());
+                if self.read_continuation().await.is_err() {
+                    return Flow::Close;
+                }
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+            }
+            Err(e) => {
+                tracing::error!("login lookup failed: {e}");
+                self.tagged(tag, "NO", "[UNAVAILABLE] Temporary authentication failure");
+            }
+        }
+        Flow::Continue
+    }
+}
