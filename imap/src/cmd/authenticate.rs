@@ -25,33 +25,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.tagged(tag, "NO", "Unsupported authentication mechanism");
             return Flow::Continue;
         }
-        if !self.tls {
-            self.tagged(
-                tag,
-                "NO",
-                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
-            );
-            return Flow::Continue;
-        }
-        let response = match initial {
-            Some(r) if r == "=" => String::new(),
-            Some(r) => r,
-            None => {
-                self.wbuf.extend_from_slice(b"+ \r\n");
-                match self.read_continuation().await {
-                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
-                    Ok(None) => {
-                        self.tagged(tag, "BAD", "Line too long");
-                        return Flow::Continue;
-                    }
-                    Err(_) => return Flow::Close,
-                }
-            }
+        let response = match self.sasl_response(tag, initial).await {
+            Ok(response) => response,
+            Err(flow) => return flow,
         };
-        if response.trim() == "*" {
-            self.tagged(tag, "BAD", "Authentication cancelled");
-            return Flow::Continue;
-        }
         let decoded = B64
             .decode(response.trim())
             .ok()
@@ -71,5 +48,43 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             _ => self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed"),
         }
         Flow::Continue
+    }
+
+    /// The client's SASL response, after the TLS check: the SASL-IR initial response (RFC
+    /// 4959) or the line read after an empty continuation; `*` cancels (RFC 9051 §6.2.2).
+    /// `Err(flow)`: the command is already answered, or the connection is lost.
+    pub(crate) async fn sasl_response(
+        &mut self,
+        tag: &str,
+        initial: Option<String>,
+    ) -> Result<String, Flow> {
+        if !self.tls {
+            self.tagged(
+                tag,
+                "NO",
+                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
+            );
+            return Err(Flow::Continue);
+        }
+        let response = match initial {
+            Some(r) if r == "=" => String::new(),
+            Some(r) => r,
+            None => {
+                self.wbuf.extend_from_slice(b"+ \r\n");
+                match self.read_continuation().await {
+                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
+                    Ok(None) => {
+                        self.tagged(tag, "BAD", "Line too long");
+                        return Err(Flow::Continue);
+                    }
+                    Err(_) => return Err(Flow::Close),
+                }
+            }
+        };
+        if response.trim() == "*" {
+            self.tagged(tag, "BAD", "Authentication cancelled");
+            return Err(Flow::Continue);
+        }
+        Ok(response)
     }
 }

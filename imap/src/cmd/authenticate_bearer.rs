@@ -30,33 +30,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         verifier: Arc<PscVerifier>,
         initial: Option<String>,
     ) -> Flow {
-        if !self.tls {
-            self.tagged(
-                tag,
-                "NO",
-                "[PRIVACYREQUIRED] Authentication is disabled before STARTTLS",
-            );
-            return Flow::Continue;
-        }
-        let response = match initial {
-            Some(r) if r == "=" => String::new(),
-            Some(r) => r,
-            None => {
-                self.wbuf.extend_from_slice(b"+ \r\n");
-                match self.read_continuation().await {
-                    Ok(Some(line)) => String::from_utf8_lossy(&line).into_owned(),
-                    Ok(None) => {
-                        self.tagged(tag, "BAD", "Line too long");
-                        return Flow::Continue;
-                    }
-                    Err(_) => return Flow::Close,
-                }
-            }
+        let response = match self.sasl_response(tag, initial).await {
+            Ok(response) => response,
+            Err(flow) => return flow,
         };
-        if response.trim() == "*" {
-            self.tagged(tag, "BAD", "Authentication cancelled");
-            return Flow::Continue;
-        }
         let Ok(message) = B64.decode(response.trim()) else {
             self.tagged(tag, "BAD", "Invalid base64");
             return Flow::Continue;
