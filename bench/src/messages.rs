@@ -313,7 +313,7 @@ impl Template {
         let built = to_crlf(&build(kind, from, to, 0x5EED ^ kind as u64)?);
         // The unique prefix carries the Message-ID: drop the builder's own.
         let raw = strip_header(&built, "Message-ID");
-        let stuffed = dot_stuff(&raw);
+        let stuffed = mssante_mail::dot::stuff(&raw);
         Ok(Template {
             kind,
             raw: Arc::new(raw),
@@ -365,24 +365,6 @@ pub fn to_crlf(data: &[u8]) -> Vec<u8> {
         out.push(b);
         prev = b;
     }
-    out
-}
-
-/// RFC 5321 §4.5.2 transparency: a leading '.' on a line is doubled; appends CRLF.CRLF.
-pub fn dot_stuff(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + 64);
-    let mut at_line_start = true;
-    for &b in data {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
     out
 }
 
@@ -487,13 +469,6 @@ mod tests {
             strip_header(b"A: 1\r\nB: 2\r\n\r\nA: body", "a"),
             b"B: 2\r\n\r\nA: body"
         );
-    }
-
-    #[test]
-    fn dot_stuffing() {
-        assert_eq!(dot_stuff(b"a\r\n.b\r\n"), b"a\r\n..b\r\n.\r\n");
-        assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
-        assert_eq!(to_crlf(b"a\nb\r\n"), b"a\r\nb\r\n");
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Building delivery status notifications: RFC 3464 inside a `multipart/report` (RFC 6522).
 
-use crate::date::rfc5322_date;
+use mssante_mail::date::rfc5322;
+use mssante_mail::xtext;
+
 use crate::fields::{ascii_line, fold_field, is_type_token, one_line};
-use crate::xtext::{utf8_addr_xtext_encode, xtext_encode};
 
 /// RFC 3464 §2.3.3 action-value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,7 +145,7 @@ pub fn build_dsn(r: &DsnReport) -> Vec<u8> {
     );
     h += &fold_field("To", &to);
     h += &fold_field("Subject", subject);
-    h += &fold_field("Date", &rfc5322_date(r.now));
+    h += &fold_field("Date", &rfc5322(r.now));
     h += &fold_field("Message-ID", &format!("<{mid}>"));
     // RFC 3834 §5: a report is an automatic response; nothing must answer it.
     h += "Auto-Submitted: auto-replied\r\n";
@@ -210,7 +211,7 @@ fn delivery_status(r: &DsnReport, host: &str) -> String {
     // RFC 3464 §2.2: the per-message fields, in the order of its ABNF.
     if let Some(envid) = r.envid {
         // RFC 3464 §2.2.1: the ENVID as xtext (RFC 3461 §4.4).
-        s += &fold_field("Original-Envelope-Id", &xtext_encode(envid));
+        s += &fold_field("Original-Envelope-Id", &xtext::encode(envid));
     }
     // RFC 3464 §2.2.2.
     s += &fold_field("Reporting-MTA", &format!("dns;{host}"));
@@ -219,7 +220,7 @@ fn delivery_status(r: &DsnReport, host: &str) -> String {
         s += &fold_field("Received-From-MTA", &mta_name(from));
     }
     // RFC 3464 §2.2.5.
-    s += &fold_field("Arrival-Date", &rfc5322_date(r.arrival_date));
+    s += &fold_field("Arrival-Date", &rfc5322(r.arrival_date));
 
     for rcpt in &r.recipients {
         s += "\r\n";
@@ -255,11 +256,11 @@ fn delivery_status(r: &DsnReport, host: &str) -> String {
         }
         if let Some(t) = rcpt.last_attempt {
             // RFC 3464 §2.3.7.
-            s += &fold_field("Last-Attempt-Date", &rfc5322_date(t));
+            s += &fold_field("Last-Attempt-Date", &rfc5322(t));
         }
         if let (Action::Delayed, Some(t)) = (rcpt.action, rcpt.will_retry_until) {
             // RFC 3464 §2.3.9: only meaningful for "delayed".
-            s += &fold_field("Will-Retry-Until", &rfc5322_date(t));
+            s += &fold_field("Will-Retry-Until", &rfc5322(t));
         }
     }
     s
@@ -285,7 +286,7 @@ fn typed_address(addr: &str) -> String {
     if a.is_ascii() {
         format!("rfc822;{a}")
     } else {
-        format!("utf-8;{}", utf8_addr_xtext_encode(a))
+        format!("utf-8;{}", xtext::utf8_addr_encode(a))
     }
 }
 
@@ -298,9 +299,9 @@ fn original_recipient(orcpt: &str) -> String {
         _ => ("rfc822".to_string(), o.trim()),
     };
     if !addr.is_ascii() || t == "utf-8" {
-        format!("utf-8;{}", utf8_addr_xtext_encode(addr))
+        format!("utf-8;{}", xtext::utf8_addr_encode(addr))
     } else {
-        format!("{t};{}", xtext_encode(addr))
+        format!("{t};{}", xtext::encode(addr))
     }
 }
 
@@ -417,7 +418,7 @@ fn human_section(r: &DsnReport, host: &str, worst: Action, w: &Wording) -> Strin
         let what = match (x.action, x.will_retry_until) {
             (Action::Failed, _) => w.labels[0].to_string(),
             (Action::Delayed, None) => w.labels[1].to_string(),
-            (Action::Delayed, Some(u)) => format!("{} {}", w.labels[2], rfc5322_date(u)),
+            (Action::Delayed, Some(u)) => format!("{} {}", w.labels[2], rfc5322(u)),
             (Action::Delivered, _) => w.labels[3].to_string(),
             (Action::Relayed, _) => w.labels[4].to_string(),
             (Action::Expanded, _) => w.labels[5].to_string(),

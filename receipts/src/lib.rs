@@ -7,14 +7,10 @@
 //! - [`is_report`]: whether a message is itself an automatic report, so that no DSN is ever
 //!   generated about it (RFC 3461 §6.2, RFC 3834 §2).
 
-pub mod date;
 pub mod dsn;
 mod fields;
 pub mod parse;
-pub mod xtext;
 
-pub use date::{iso_date, parse_iso_date, rfc5322_date};
 pub use dsn::{Action, DsnRecipient, DsnReport, build_dsn};
 pub use fields::fold_field;
 pub use parse::{ParsedDsn, ParsedDsnRecipient, ParsedMdn, is_report, parse_dsn, parse_mdn};
-pub use xtext::{xtext_decode, xtext_encode};

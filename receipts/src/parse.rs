@@ -2,9 +2,9 @@
 //! `multipart/report` (RFC 6522).
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
+use mssante_mail::xtext;
 
 use crate::fields::{Field, bare_address, get, parse_groups, split_typed, strip_comments};
-use crate::xtext::{utf8_addr_xtext_decode, xtext_decode};
 
 /// What a DSN says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +73,7 @@ pub fn parse_dsn(raw: &[u8]) -> Option<ParsedDsn> {
     let first = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
 
     let envid = first("original-envelope-id")
-        .map(|v| xtext_decode(strip_comments(v).trim()))
+        .map(|v| xtext::decode_lenient(strip_comments(v).trim()))
         .filter(|v| !v.is_empty());
     let reporting_mta = first("reporting-mta")
         .map(|v| split_typed(&strip_comments(v)).1.to_string())
@@ -307,7 +307,7 @@ fn typed_address(v: &str) -> String {
     let v = strip_comments(v);
     let (t, a) = split_typed(&v);
     if t.as_deref() == Some("utf-8") {
-        bare_address(&utf8_addr_xtext_decode(a))
+        bare_address(&xtext::utf8_addr_decode(a))
     } else {
         bare_address(a)
     }
@@ -320,9 +320,9 @@ fn decode_orcpt(v: &str) -> String {
     let (t, a) = split_typed(&v);
     let t = t.unwrap_or_else(|| "rfc822".into());
     let a = if t == "utf-8" {
-        utf8_addr_xtext_decode(a)
+        xtext::utf8_addr_decode(a)
     } else {
-        xtext_decode(a)
+        xtext::decode_lenient(a)
     };
     format!("{t};{a}")
 }

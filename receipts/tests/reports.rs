@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use mssante_receipts::{
-    Action, DsnRecipient, DsnReport, build_dsn, is_report, parse_dsn, parse_mdn, rfc5322_date,
+    Action, DsnRecipient, DsnReport, build_dsn, is_report, parse_dsn, parse_mdn,
 };
 
 const POSTFIX_BOUNCE: &[u8] = include_bytes!("fixtures/postfix-bounce.eml");
@@ -304,7 +304,10 @@ fn built_dsn_has_the_required_headers_and_fields() {
          Diagnostic-Code: smtp; 550 5.1.1 <inconnu@hopital-nord.example.fr>:",
         "Last-Attempt-Date: Tue, 14 Jan 2025 09:12:03 +0000\r\n",
         "Remote-MTA: dns;mx.chu-sud.example.fr\r\n",
-        &format!("Will-Retry-Until: {}\r\n", rfc5322_date(1_737_277_918)),
+        &format!(
+            "Will-Retry-Until: {}\r\n",
+            mssante_mail::date::rfc5322(1_737_277_918)
+        ),
         "Action: relayed\r\nStatus: 2.0.0\r\n",
     ] {
         assert!(text.contains(f), "missing {f:?}");

@@ -11,43 +11,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use mssante_receipts::xtext_encode;
-
-/// A reply from the peer (RFC 5321 §4.2): code and text lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    pub fn is_positive(&self) -> bool {
-        (200..400).contains(&self.code)
-    }
-
-    pub fn is_permanent(&self) -> bool {
-        self.code >= 500
-    }
-
-    /// The reply as one line, for logs and DSN Diagnostic-Code (RFC 3464 §2.3.6).
-    pub fn text(&self) -> String {
-        format!("{} {}", self.code, self.lines.join(" "))
-    }
-
-    /// The enhanced status code (RFC 3463) the peer gave, or one derived from the code.
-    pub fn status(&self) -> String {
-        let first = self.lines.first().map(String::as_str).unwrap_or("");
-        let candidate = first.split_whitespace().next().unwrap_or("");
-        let well_formed = candidate.split('.').count() == 3
-            && candidate
-                .split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        if well_formed && candidate.starts_with(&(self.code / 100).to_string()) {
-            return candidate.to_string();
-        }
-        format!("{}.0.0", self.code / 100)
-    }
-}
+use mssante_mail::reply::ReplyReader;
+use mssante_mail::{Reply, dot, xtext};
 
 /// Why a connection or a transaction did not happen; `permanent` decides bounce or retry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,7 +37,7 @@ impl ClientError {
         tracing::debug!(stage, reply = %reply.text(), "peer refused");
         ClientError {
             permanent: reply.is_permanent(),
-            status: reply.status(),
+            status: reply.enhanced_status(),
             message: reply.text(),
         }
     }
@@ -395,7 +360,7 @@ impl SmtpClient {
                 cmd.push_str(&format!(" RET={ret}"));
             }
             if let Some(envid) = &env.envid {
-                cmd.push_str(&format!(" ENVID={}", xtext_encode(envid)));
+                cmd.push_str(&format!(" ENVID={}", xtext::encode(envid)));
             }
         }
         cmd
@@ -409,7 +374,7 @@ impl SmtpClient {
             }
             // RFC 3461 §4.2: ORCPT=addr-type;xtext.
             if let Some((kind, addr)) = rcpt.orcpt.as_deref().and_then(|o| o.split_once(';')) {
-                cmd.push_str(&format!(" ORCPT={kind};{}", xtext_encode(addr)));
+                cmd.push_str(&format!(" ORCPT={kind};{}", xtext::encode(addr)));
             }
         }
         cmd
@@ -436,8 +401,7 @@ impl SmtpClient {
     /// RFC 5321 §4.5.2: a line starting with "." gets one more; the message ends with
     /// CRLF.CRLF.
     async fn write_body(&mut self, body: &[u8]) -> Result<(), ClientError> {
-        let stuffed = dot_stuff(body);
-        self.write_all(&stuffed).await
+        self.write_all(&dot::stuff(body)).await
     }
 
     async fn read_reply(&mut self) -> Result<Reply, ClientError> {
@@ -472,7 +436,7 @@ fn fail_accepted(results: RcptResults, failure: ClientError) -> RcptResults {
 
 /// Reads one (possibly multi-line) reply: `250-...` lines then `250 ...` (RFC 5321 §4.2.1).
 async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<Reply, ClientError> {
-    let mut lines = Vec::new();
+    let mut reader = ReplyReader::new();
     loop {
         let mut line = String::new();
         let n = s
@@ -482,37 +446,10 @@ async fn read_reply<S: AsyncRead + Unpin>(s: &mut BufReader<S>) -> Result<Reply,
         if n == 0 {
             return Err(io_error("read", "connection closed by the peer"));
         }
-        let line = line.trim_end_matches(['\r', '\n']);
-        let code: u16 = line
-            .get(..3)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| io_error("read", format!("malformed reply line {line:?}")))?;
-        lines.push(line.get(4..).unwrap_or("").to_string());
-        if line.as_bytes().get(3) != Some(&b'-') {
-            return Ok(Reply { code, lines });
-        }
-        if lines.len() > 1000 {
-            return Err(io_error("read", "reply too long"));
+        if let Some(reply) = reader.push(&line).map_err(|e| io_error("read", e))? {
+            return Ok(reply);
         }
     }
-}
-
-/// Dot-stuffs a CRLF message and appends the end-of-data marker.
-pub fn dot_stuff(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + body.len() / 64 + 5);
-    let mut at_line_start = true;
-    for &b in body {
-        if at_line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        at_line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
 }
 
 #[cfg(test)]
@@ -520,34 +457,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_stuffing_and_end_marker() {
-        assert_eq!(dot_stuff(b"a\r\n.b\r\n..\r\n"), b"a\r\n..b\r\n...\r\n.\r\n");
-        assert_eq!(dot_stuff(b".x"), b"..x\r\n.\r\n");
-    }
-
-    #[test]
-    fn enhanced_status_from_reply() {
-        let r = |code, line: &str| Reply {
-            code,
-            lines: vec![line.into()],
-        };
-        assert_eq!(r(550, "5.1.1 <x>: no such mailbox").status(), "5.1.1");
-        assert_eq!(r(451, "try later").status(), "4.0.0");
-        assert_eq!(r(550, "4.1.1 inconsistent").status(), "5.0.0");
-    }
-
-    #[test]
     fn ehlo_extensions() {
-        let reply = Reply {
-            code: 250,
-            lines: vec![
+        let reply = Reply::from_peer(
+            250,
+            vec![
                 "mx.b hello".into(),
                 "PIPELINING".into(),
                 "SIZE 1000".into(),
                 "dsn".into(),
                 "STARTTLS".into(),
             ],
-        };
+        );
         let ext = Extensions::from_ehlo(&reply);
         assert!(ext.dsn && ext.starttls && ext.pipelining && !ext.smtputf8);
         assert_eq!(ext.size, Some(1000));

@@ -179,7 +179,7 @@ impl Relay {
     fn outcome(
         &self,
         item: &QueueItem,
-        result: Result<crate::client::Reply, ClientError>,
+        result: Result<mssante_mail::Reply, ClientError>,
         remote_mta: &str,
         peer_dsn: bool,
     ) -> AttemptOutcome {

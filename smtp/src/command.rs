@@ -223,34 +223,6 @@ fn parse_auth(rest: &str) -> Result<Command, ParseError> {
     Ok(Command::Auth { mechanism, initial })
 }
 
-/// Decodes RFC 3461 §4 xtext (`+XX` hex escapes) used by ENVID and ORCPT.
-pub fn decode_xtext(input: &str) -> Option<String> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                let hex = input.get(i + 1..i + 3)?;
-                let valid = hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
-                if !valid {
-                    return None;
-                }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b @ 33..=126 if b != b'=' => {
-                out.push(b);
-                i += 1;
-            }
-            _ => return None,
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,18 +368,5 @@ mod tests {
                 initial: None
             }
         );
-    }
-
-    #[test]
-    fn decodes_xtext() {
-        assert_eq!(
-            decode_xtext("rfc822;a+2Bb@c.fr").unwrap(),
-            "rfc822;a+b@c.fr"
-        );
-        assert_eq!(decode_xtext("ENV+3D1").unwrap(), "ENV=1");
-        assert!(decode_xtext("bad+2").is_none());
-        assert!(decode_xtext("bad+zz").is_none());
-        assert!(decode_xtext("a=b").is_none());
-        assert!(decode_xtext("a b").is_none());
     }
 }

@@ -4,7 +4,9 @@
 use mssante_store::{Address, RcptDisposition, RcptLookup, RecipientSpec, Ret, accepts_mail};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::command::{Param, Path, decode_xtext};
+use mssante_mail::xtext;
+
+use crate::command::{Param, Path};
 use crate::reply::{self, Reply};
 use crate::session::{Session, Transaction};
 
@@ -51,8 +53,9 @@ fn parse_mail_params(params: &[Param], max_size: usize) -> Result<MailParams, Re
             ("RET", _) => return Err(bad_param("RET must be FULL or HDRS")),
             // RFC 3461 §4.4: at most 100 characters of xtext.
             ("ENVID", Some(v)) if v.len() <= 100 => {
-                out.envid =
-                    Some(decode_xtext(v).ok_or_else(|| bad_param("ENVID is not valid xtext"))?)
+                out.envid = Some(
+                    xtext::decode(v).map_err(|e| bad_param(&format!("ENVID is not xtext: {e}")))?,
+                )
             }
             ("ENVID", _) => return Err(bad_param("ENVID")),
             // RFC 4954 §5: accepted and not trusted.
@@ -72,11 +75,11 @@ fn parse_rcpt_params(params: &[Param]) -> Result<(Option<String>, Option<String>
                 notify = Some(normalise_notify(v).ok_or_else(|| bad_param("NOTIFY"))?)
             }
             ("ORCPT", Some(v)) => {
-                let (addr_type, xtext) = v
+                let (addr_type, encoded) = v
                     .split_once(';')
                     .ok_or_else(|| bad_param("ORCPT must be addr-type;address"))?;
-                let addr =
-                    decode_xtext(xtext).ok_or_else(|| bad_param("ORCPT is not valid xtext"))?;
+                let addr = xtext::decode(encoded)
+                    .map_err(|e| bad_param(&format!("ORCPT is not xtext: {e}")))?;
                 if addr_type.is_empty() || addr.is_empty() {
                     return Err(bad_param("ORCPT"));
                 }

@@ -1,63 +1,7 @@
-//! SMTP replies with RFC 3463 enhanced status codes (RFC 2034: on every reply once
-//! ENHANCEDSTATUSCODES is advertised; we send them always).
+//! The replies the SMTP handlers share; the [`Reply`] type itself is the workspace's one
+//! (`mssante-mail`), which the relay client reads from peers as well.
 
-use std::fmt::Write;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reply {
-    pub code: u16,
-    /// Enhanced status code (`x.y.z`), absent only on the greeting and on 334 challenges
-    /// (RFC 2034 §3 and RFC 4954 §4 exempt them).
-    pub status: Option<&'static str>,
-    pub lines: Vec<String>,
-}
-
-impl Reply {
-    pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status: Some(status),
-            lines: vec![text.into()],
-        }
-    }
-
-    pub fn bare(code: u16, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            status: None,
-            lines: vec![text.into()],
-        }
-    }
-
-    pub fn multiline(code: u16, status: Option<&'static str>, lines: Vec<String>) -> Reply {
-        Reply {
-            code,
-            status,
-            lines,
-        }
-    }
-
-    pub fn is_positive(&self) -> bool {
-        self.code < 400
-    }
-
-    /// Wire form: `250-first\r\n250 last\r\n` (RFC 5321 §4.2.1).
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        let mut s = String::new();
-        let last = self.lines.len().saturating_sub(1);
-        for (i, line) in self.lines.iter().enumerate() {
-            let sep = if i == last { ' ' } else { '-' };
-            let _ = match self.status {
-                Some(st) => write!(s, "{}{}{} {}\r\n", self.code, sep, st, line),
-                None => write!(s, "{}{}{}\r\n", self.code, sep, line),
-            };
-        }
-        if self.lines.is_empty() {
-            let _ = write!(s, "{}\r\n", self.code);
-        }
-        out.extend_from_slice(s.as_bytes());
-    }
-}
+pub use mssante_mail::Reply;
 
 // Replies used in several handlers; one-off replies are built where they are decided.
 
@@ -103,27 +47,4 @@ pub fn local_error() -> Reply {
         "4.3.0",
         "Local error in processing, message not accepted, try again later",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_single_and_multiline() {
-        let mut out = Vec::new();
-        Reply::new(250, "2.1.0", "Sender OK").write_to(&mut out);
-        assert_eq!(out, b"250 2.1.0 Sender OK\r\n");
-        out.clear();
-        Reply::multiline(
-            250,
-            None,
-            vec!["host".into(), "PIPELINING".into(), "SIZE 10".into()],
-        )
-        .write_to(&mut out);
-        assert_eq!(out, b"250-host\r\n250-PIPELINING\r\n250 SIZE 10\r\n");
-        out.clear();
-        Reply::bare(334, "").write_to(&mut out);
-        assert_eq!(out, b"334 \r\n");
-    }
 }

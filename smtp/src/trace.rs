@@ -1,6 +1,8 @@
-//! The Received trace header (RFC 5321 §4.4) and RFC 5322 dates.
+//! The Received trace header (RFC 5321 §4.4).
 
 use std::net::IpAddr;
+
+use mssante_mail::date::rfc5322;
 
 /// RFC 3848 / RFC 6531 §4.3 `with` protocol names.
 pub fn with_protocol(ehlo: bool, tls: bool, auth: bool, utf8: bool) -> String {
@@ -40,7 +42,7 @@ pub fn received_header(t: &TraceInfo<'_>) -> Vec<u8> {
         t.protocol,
         t.id,
         for_clause,
-        rfc5322_date(t.now)
+        rfc5322(t.now)
     )
     .into_bytes()
 }
@@ -52,9 +54,6 @@ fn sanitize(s: &str) -> String {
         .take(255)
         .collect()
 }
-
-/// RFC 5322 §3.3 dates, in UTC: one implementation for trace headers and reports.
-pub use mssante_receipts::rfc5322_date;
 
 #[cfg(test)]
 mod tests {

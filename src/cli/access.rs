@@ -3,7 +3,7 @@
 
 use anyhow::{Result, anyhow};
 use clap::Subcommand;
-use mssante_receipts::{iso_date, parse_iso_date};
+use mssante_mail::date::{iso_date, parse_iso_date};
 use mssante_store::{AccessGrant, Store};
 
 #[derive(Subcommand)]

@@ -22,7 +22,7 @@ pub enum QueueCommand {
 }
 
 pub(super) fn time(unix: Option<i64>) -> String {
-    unix.map(mssante_receipts::rfc5322_date)
+    unix.map(mssante_mail::date::rfc5322)
         .unwrap_or_else(|| "-".into())
 }
 
