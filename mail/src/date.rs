@@ -2,7 +2,7 @@
 //! RFC 5322 §3.3 date-time, always written in UTC.
 //!
 //! One hand-written routine rather than a date crate: mail needs day numbers, a broken-down
-//! UTC time and four fixed formats, which fit in a few tested lines (ADR 0010).
+//! UTC time and four fixed formats, which fit in a few tested lines (ADR 0011).
 
 /// Month abbreviations of RFC 5322 §3.3, IMAP `date-month` (RFC 9051 §9) and the like.
 pub const MONTHS: [&str; 12] = [
@@ -102,21 +102,19 @@ impl UtcDateTime {
     pub fn month_abbreviation(&self) -> &'static str {
         MONTHS[self.month as usize - 1]
     }
+
+    /// `hh:mm:ss`, the time of day of RFC 5322 §3.3 and IMAP `date-time`.
+    pub fn clock(&self) -> String {
+        format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second)
+    }
 }
 
 /// `Thu, 01 Jan 1970 00:00:00 +0000` for a Unix time (RFC 5322 §3.3, zone "+0000").
 pub fn rfc5322(unix: i64) -> String {
     let t = UtcDateTime::from_unix(unix);
-    format!(
-        "{}, {:02} {} {:04} {:02}:{:02}:{:02} +0000",
-        WEEKDAYS[t.weekday as usize],
-        t.day,
-        t.month_abbreviation(),
-        t.year,
-        t.hour,
-        t.minute,
-        t.second
-    )
+    let weekday = WEEKDAYS[t.weekday as usize];
+    let (day, month, year) = (t.day, t.month_abbreviation(), t.year);
+    format!("{weekday}, {day:02} {month} {year:04} {} +0000", t.clock())
 }
 
 /// `YYYY-MM-DD` of a Unix time, in UTC (command-line output).
@@ -193,6 +191,8 @@ mod tests {
             (2026, 11, 22, 4, 37, 5)
         );
         assert_eq!((t.weekday, t.month_abbreviation()), (0, "Nov"));
+        assert_eq!(t.clock(), "04:37:05");
+        assert_eq!(UtcDateTime::from_unix(0).clock(), "00:00:00");
         let t = UtcDateTime::from_unix(-1);
         assert_eq!(
             (

@@ -1,67 +1,15 @@
 //! Dates: INTERNALDATE and APPEND `date-time` (RFC 9051 §9), SEARCH `date` (RFC 9051 §6.4.4),
 //! and RFC 5322 §3.3 `Date:` header values.
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-pub fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = i64::from(y) - i64::from(m <= 2);
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-pub fn civil_from_days(z: i64) -> (i32, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
-    (y, m, d)
-}
-
-fn days_in_month(y: i32, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
-fn month_number(s: &str) -> Option<u32> {
-    MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(s))
-        .map(|i| i as u32 + 1)
-}
-
-fn valid_date(y: i32, m: u32, d: u32) -> bool {
-    (1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)
-}
+use mssante_mail::date::{UtcDateTime, is_valid_date, month_from_abbreviation};
+pub use mssante_mail::date::{civil_from_days, days_from_civil};
 
 /// INTERNALDATE text (RFC 9051 §9 `date-time` without the quotes), in UTC:
 /// `22-Nov-2026 04:37:05 +0000`.
 pub fn format_internaldate(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
-    let secs = unix.rem_euclid(86_400);
-    format!(
-        "{d:02}-{}-{y:04} {:02}:{:02}:{:02} +0000",
-        MONTHS[m as usize - 1],
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let t = UtcDateTime::from_unix(unix);
+    let (day, month, year) = (t.day, t.month_abbreviation(), t.year);
+    format!("{day:02}-{month}-{year:04} {} +0000", t.clock())
 }
 
 fn strip_quotes(s: &str) -> &str {
@@ -114,9 +62,9 @@ pub fn parse_search_date(s: &str) -> Option<(i32, u32, u32)> {
     let s = strip_quotes(s);
     let mut it = s.split('-');
     let d: u32 = number(it.next()?, 1, 2)?;
-    let m = month_number(it.next()?)?;
+    let m = month_from_abbreviation(it.next()?)?;
     let y: i32 = number(it.next()?, 4, 4)?;
-    (it.next().is_none() && valid_date(y, m, d)).then_some((y, m, d))
+    (it.next().is_none() && is_valid_date(y, m, d)).then_some((y, m, d))
 }
 
 /// A parsed RFC 5322 `Date:` value.
@@ -180,7 +128,7 @@ pub fn parse_rfc5322_date(v: &[u8]) -> Option<MessageDate> {
     }
     let mut w = words.into_iter();
     let d: u32 = number(w.next()?, 1, 2)?;
-    let m = month_number(w.next()?)?;
+    let m = month_from_abbreviation(w.next()?)?;
     let ys = w.next()?;
     let mut y: i32 = number(ys, 2, 4)?;
     if ys.len() == 2 {
@@ -188,7 +136,7 @@ pub fn parse_rfc5322_date(v: &[u8]) -> Option<MessageDate> {
     } else if ys.len() == 3 {
         y += 1900;
     }
-    if !valid_date(y, m, d) {
+    if !is_valid_date(y, m, d) {
         return None;
     }
     let time = w.next()?;
@@ -216,18 +164,6 @@ pub fn parse_rfc5322_date(v: &[u8]) -> Option<MessageDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn civil_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(1969, 12, 31), -1);
-        for z in [-800_000, -1, 0, 59, 11_016, 20_000, 2_000_000] {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
-        }
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
-    }
 
     #[test]
     fn internaldate_format() {
