@@ -7,9 +7,11 @@
 //! - [`xtext`]: the RFC 3461 §4 xtext codec (ENVID, ORCPT) and RFC 6533 utf-8-addr-xtext.
 //! - [`dot`]: SMTP dot-stuffing (RFC 5321 §4.5.2).
 //! - [`date`]: the proleptic Gregorian calendar and the RFC 5322 §3.3 date-time.
+//! - [`dsn`]: DSN actions, NOTIFY and RET (RFC 3461, RFC 3464) as types.
 
 pub mod date;
 pub mod dot;
+pub mod dsn;
 pub mod reply;
 pub mod xtext;
 

@@ -5,36 +5,16 @@ use mssante_mail::xtext;
 
 use crate::fields::{ascii_line, fold_field, is_type_token, one_line};
 
-/// RFC 3464 §2.3.3 action-value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Failed,
-    Delayed,
-    Delivered,
-    Relayed,
-    Expanded,
-}
+pub use mssante_mail::dsn::Action;
 
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Failed => "failed",
-            Action::Delayed => "delayed",
-            Action::Delivered => "delivered",
-            Action::Relayed => "relayed",
-            Action::Expanded => "expanded",
-        }
-    }
-
-    /// How bad it is for the sender; the worst action names the report.
-    fn severity(self) -> u8 {
-        match self {
-            Action::Failed => 4,
-            Action::Delayed => 3,
-            Action::Relayed => 2,
-            Action::Expanded => 1,
-            Action::Delivered => 0,
-        }
+/// How bad an action is for the sender; the worst action names the report.
+fn severity(action: Action) -> u8 {
+    match action {
+        Action::Failed => 4,
+        Action::Delayed => 3,
+        Action::Relayed => 2,
+        Action::Expanded => 1,
+        Action::Delivered => 0,
     }
 }
 
@@ -119,7 +99,7 @@ pub fn build_dsn(r: &DsnReport) -> Vec<u8> {
         .recipients
         .iter()
         .map(|x| x.action)
-        .max_by_key(|a| a.severity())
+        .max_by_key(|&a| severity(a))
         .unwrap_or(Action::Failed);
     let subject = match worst {
         Action::Failed => "Undelivered Mail Returned to Sender",
@@ -397,7 +377,7 @@ fn human_text(r: &DsnReport, host: &str) -> String {
         .recipients
         .iter()
         .map(|x| x.action)
-        .max_by_key(|a| a.severity())
+        .max_by_key(|&a| severity(a))
         .unwrap_or(Action::Failed);
     let mut t = human_section(r, host, worst, &FRENCH);
     t += "\n----------------------------------------------------------------------\n\n";

@@ -11,6 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
+use mssante_mail::dsn::{Notify, Ret};
 use mssante_mail::reply::ReplyReader;
 use mssante_mail::{Reply, dot, xtext};
 
@@ -84,7 +85,7 @@ impl Extensions {
 #[derive(Clone, Debug)]
 pub struct Rcpt {
     pub address: String,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     /// `addr-type;address`, xtext-decoded (as stored).
     pub orcpt: Option<String>,
 }
@@ -94,7 +95,7 @@ pub struct Rcpt {
 pub struct Envelope {
     /// Empty for the null sender (DSNs).
     pub mail_from: String,
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     pub envid: Option<String>,
     pub rcpts: Vec<Rcpt>,
 }

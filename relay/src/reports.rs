@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use mssante_mail::dsn::{Notify, Ret};
 use mssante_receipts::{Action, DsnRecipient, DsnReport, build_dsn};
 use mssante_store::{
     Address, DueReport, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec,
@@ -74,22 +75,8 @@ fn group_reports(due: Vec<DueReport>) -> Vec<Vec<DueReport>> {
     groups
 }
 
-fn action_of(name: &str) -> Action {
-    match name {
-        "delivered" => Action::Delivered,
-        "relayed" => Action::Relayed,
-        "delayed" => Action::Delayed,
-        _ => Action::Failed,
-    }
-}
-
 fn dsn_recipient(r: &DueReport, reports: &Reports) -> DsnRecipient {
-    let action = action_of(&r.action);
-    let default_status = match action {
-        Action::Failed => "5.0.0",
-        Action::Delayed => "4.0.0",
-        _ => "2.0.0",
-    };
+    let action = r.action;
     let will_retry_until =
         (action == Action::Delayed).then(|| r.received_at + reports.give_up_after.as_secs() as i64);
     DsnRecipient {
@@ -99,7 +86,7 @@ fn dsn_recipient(r: &DueReport, reports: &Reports) -> DsnRecipient {
         status: r
             .dsn_status
             .clone()
-            .unwrap_or_else(|| default_status.into()),
+            .unwrap_or_else(|| action.default_status().into()),
         remote_mta: r.remote_mta.clone(),
         diagnostic: match action {
             Action::Delivered => None,
@@ -147,7 +134,7 @@ async fn send_one(reports: &Reports, group: &[DueReport]) -> anyhow::Result<()> 
         sender: sender.as_str(),
         original: &original,
         // RFC 3461 §4.3: without RET, the MTA chooses; headers only keeps reports small.
-        return_full: first.ret.as_deref() == Some("FULL"),
+        return_full: first.ret == Some(Ret::Full),
         recipients: group.iter().map(|r| dsn_recipient(r, reports)).collect(),
         now: now(),
         message_id: report_message_id(&ctx.hostname, first),
@@ -170,7 +157,7 @@ async fn send_one(reports: &Reports, group: &[DueReport]) -> anyhow::Result<()> 
             recipients: vec![RecipientSpec {
                 address: sender,
                 orcpt: None,
-                notify: Some("NEVER".into()),
+                notify: Some(Notify::NEVER),
                 disposition,
             }],
         })

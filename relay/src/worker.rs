@@ -245,14 +245,14 @@ impl Relay {
             .map_err(|e| ClientError::temporary("4.3.0", format!("reading the message: {e}")))?;
         let envelope = Envelope {
             mail_from: first.mail_from.clone(),
-            ret: first.ret.clone(),
+            ret: first.ret,
             envid: first.envid.clone(),
             rcpts: group
                 .items
                 .iter()
                 .map(|i| Rcpt {
                     address: i.address.clone(),
-                    notify: i.notify.clone(),
+                    notify: i.notify,
                     orcpt: i.orcpt.clone(),
                 })
                 .collect(),

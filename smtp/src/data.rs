@@ -1,6 +1,7 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the store.
 
 use mail_parser::MimeHeaders;
+use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::{
     IncomingMessage, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
 };
@@ -114,7 +115,7 @@ fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
 /// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
 fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
     for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
-        rcpt.notify = Some("SUCCESS,FAILURE".into());
+        rcpt.notify = Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure]));
     }
 }
 

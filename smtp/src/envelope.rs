@@ -1,9 +1,10 @@
 //! MAIL FROM and RCPT TO (RFC 5321 §4.1.1.2, §4.1.1.3) with the ESMTP parameters we
 //! advertise: SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), DSN (RFC 3461).
 
-use mssante_store::{Address, RcptDisposition, RcptLookup, RecipientSpec, Ret, accepts_mail};
+use mssante_store::{Address, RcptDisposition, RcptLookup, RecipientSpec, accepts_mail};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use mssante_mail::dsn::{Notify, Ret};
 use mssante_mail::xtext;
 
 use crate::command::{Param, Path};
@@ -48,9 +49,10 @@ fn parse_mail_params(params: &[Param], max_size: usize) -> Result<MailParams, Re
             ("BODY", _) => return Err(bad_param("BODY must be 7BIT or 8BITMIME")),
             ("SMTPUTF8", None) => out.smtputf8 = true,
             // RFC 3461 §4.3
-            ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") => out.ret = Some(Ret::Full),
-            ("RET", Some(v)) if v.eq_ignore_ascii_case("HDRS") => out.ret = Some(Ret::Hdrs),
-            ("RET", _) => return Err(bad_param("RET must be FULL or HDRS")),
+            ("RET", v) => {
+                let ret = v.and_then(Ret::parse);
+                out.ret = Some(ret.ok_or_else(|| bad_param("RET must be FULL or HDRS"))?);
+            }
             // RFC 3461 §4.4: at most 100 characters of xtext.
             ("ENVID", Some(v)) if v.len() <= 100 => {
                 out.envid = Some(
@@ -67,12 +69,13 @@ fn parse_mail_params(params: &[Param], max_size: usize) -> Result<MailParams, Re
 }
 
 /// RCPT TO parameters (RFC 3461 §4.1, §4.2).
-fn parse_rcpt_params(params: &[Param]) -> Result<(Option<String>, Option<String>), Reply> {
+fn parse_rcpt_params(params: &[Param]) -> Result<(Option<Notify>, Option<String>), Reply> {
     let (mut notify, mut orcpt) = (None, None);
     for p in params {
         match (p.keyword.as_str(), p.value.as_deref()) {
             ("NOTIFY", Some(v)) => {
-                notify = Some(normalise_notify(v).ok_or_else(|| bad_param("NOTIFY"))?)
+                // RFC 3461 §4.1
+                notify = Some(Notify::parse(v).map_err(|_| bad_param("NOTIFY"))?)
             }
             ("ORCPT", Some(v)) => {
                 let (addr_type, encoded) = v
@@ -89,22 +92,6 @@ fn parse_rcpt_params(params: &[Param]) -> Result<(Option<String>, Option<String>
         }
     }
     Ok((notify, orcpt))
-}
-
-/// `NEVER` alone, or a set of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1); upper-cased.
-fn normalise_notify(v: &str) -> Option<String> {
-    let items: Vec<String> = v
-        .split(',')
-        .map(|s| s.trim().to_ascii_uppercase())
-        .collect();
-    let valid = if items.iter().any(|i| i == "NEVER") {
-        items.len() == 1
-    } else {
-        items
-            .iter()
-            .all(|i| matches!(i.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
-    };
-    valid.then(|| items.join(","))
 }
 
 /// RFC 6531 §3.4: a non-ASCII address without SMTPUTF8 gets 553 5.6.7.
@@ -348,10 +335,19 @@ mod tests {
             p("ORCPT", Some("rfc822;a+2Bb@c.fr")),
         ])
         .unwrap();
-        assert_eq!(n.as_deref(), Some("SUCCESS,FAILURE"));
+        assert_eq!(n.map(|n| n.to_string()).as_deref(), Some("SUCCESS,FAILURE"));
         assert_eq!(o.as_deref(), Some("rfc822;a+b@c.fr"));
         assert!(parse_rcpt_params(&[p("NOTIFY", Some("NEVER,SUCCESS"))]).is_err());
         assert!(parse_rcpt_params(&[p("NOTIFY", Some("SOMETIMES"))]).is_err());
         assert!(parse_rcpt_params(&[p("ORCPT", Some("noseparator"))]).is_err());
+        let bad_xtext = parse_rcpt_params(&[p("ORCPT", Some("rfc822;a+2b@c.fr"))]).unwrap_err();
+        assert_eq!(
+            (bad_xtext.code, bad_xtext.status.as_deref()),
+            (501, Some("5.5.4"))
+        );
+        assert!(
+            bad_xtext.lines[0].contains("ORCPT is not xtext"),
+            "{bad_xtext:?}"
+        );
     }
 }

@@ -3,7 +3,8 @@
 
 use std::net::SocketAddr;
 
-use mssante_store::{Address, Bal, RecipientSpec, Ret};
+use mssante_mail::dsn::Ret;
+use mssante_store::{Address, Bal, RecipientSpec};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use crate::command::{Command, ParseError, parse_command};

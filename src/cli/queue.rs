@@ -41,7 +41,8 @@ fn print_item(item: &QueueItem) {
     );
     println!(
         "notify:        {}",
-        item.notify.as_deref().unwrap_or("(default)")
+        item.notify
+            .map_or("(default)".to_string(), |n| n.to_string())
     );
     if let Some(envid) = &item.envid {
         println!("envid:         {envid}");

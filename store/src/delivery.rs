@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 
+use mssante_mail::dsn::{Action, Notify, NotifyEvent};
 use sqlx::Row;
 
 use crate::address::Address;
@@ -38,21 +39,8 @@ impl Source {
     }
 }
 
-/// RFC 3461 §4.3 RET parameter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ret {
-    Full,
-    Hdrs,
-}
-
-impl Ret {
-    fn as_str(self) -> &'static str {
-        match self {
-            Ret::Full => "FULL",
-            Ret::Hdrs => "HDRS",
-        }
-    }
-}
+/// RFC 3461 §4.3 RET parameter (the mail vocabulary's, re-exported for the store's callers).
+pub use mssante_mail::dsn::Ret;
 
 /// Header fields read once at the edge (the protocol crate parses; the store records).
 #[derive(Clone, Debug, Default)]
@@ -78,8 +66,8 @@ pub struct RecipientSpec {
     pub address: Address,
     /// RFC 3461 §4.2 ORCPT, as `addr-type;address` with the xtext decoded.
     pub orcpt: Option<String>,
-    /// RFC 3461 §4.1 NOTIFY: `NEVER` or a comma list of SUCCESS, FAILURE, DELAY.
-    pub notify: Option<String>,
+    /// RFC 3461 §4.1 NOTIFY; `None` when the client gave none (the default then applies).
+    pub notify: Option<Notify>,
     pub disposition: RcptDisposition,
 }
 
@@ -221,12 +209,12 @@ pub(crate) async fn insert_message(
                     inboxes.push(append_to_inbox(txn, bal_id, message_id, t).await?);
                 }
                 // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
-                let success = notify_wants(rcpt.notify.as_deref(), &msg.mail_from, "SUCCESS");
+                let success = notify_wants(rcpt.notify, &msg.mail_from, NotifyEvent::Success);
                 (
                     "delivered",
                     Some(bal_id),
                     None,
-                    success.then_some("delivered"),
+                    success.then_some(Action::Delivered),
                 )
             }
             RcptDisposition::Remote => {
@@ -241,13 +229,13 @@ pub(crate) async fn insert_message(
         .bind(message_id)
         .bind(rcpt.address.as_str())
         .bind(rcpt.orcpt.clone())
-        .bind(rcpt.notify.clone())
+        .bind(rcpt.notify.map(|n| n.to_string()))
         .bind(bal_id)
         .bind(status)
         .bind(next_attempt)
         .bind(t)
         .bind((status == "delivered").then_some("2.0.0"))
-        .bind(report_due)
+        .bind(report_due.map(Action::as_str))
         .execute(&mut **txn)
         .await?;
     }

@@ -11,10 +11,11 @@
 //! is taken here, when the outcome is recorded, by setting `report_due`; the relay's report
 //! task builds and sends what is due, then clears it.
 
+use mssante_mail::dsn::{Action, Notify, NotifyEvent, Ret};
 use sqlx::Row;
 
 use crate::db::Engine;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::{Store, now};
 
 /// A queued recipient with what the relay needs to send it.
@@ -25,9 +26,9 @@ pub struct QueueItem {
     pub address: String,
     pub mail_from: String,
     pub orcpt: Option<String>,
-    pub notify: Option<String>,
+    pub notify: Option<Notify>,
     pub envid: Option<String>,
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     pub attempts: i64,
     pub next_attempt: Option<i64>,
     pub received_at: i64,
@@ -48,14 +49,35 @@ impl QueueItem {
 
 /// What a sender asked to be told (RFC 3461 §4.1). Without NOTIFY the MTA may act as if
 /// `FAILURE,DELAY` was given; `NEVER` silences everything; a DSN (null sender) never gets one.
-pub fn notify_wants(notify: Option<&str>, mail_from: &str, event: &str) -> bool {
-    if mail_from.is_empty() {
-        return false;
-    }
-    match notify {
-        None => matches!(event, "FAILURE" | "DELAY"),
-        Some(list) => list.split(',').any(|item| item.eq_ignore_ascii_case(event)),
-    }
+pub fn notify_wants(notify: Option<Notify>, mail_from: &str, event: NotifyEvent) -> bool {
+    !mail_from.is_empty() && notify.unwrap_or(Notify::DEFAULT).wants(event)
+}
+
+/// The NOTIFY column: the parameter as written by [`Notify`]'s `Display` (`NEVER`,
+/// `SUCCESS,FAILURE`...), NULL when the client gave none.
+fn notify_column(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<Notify>> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| {
+        Notify::parse(&t)
+            .map_err(|e| StoreError::Invalid(format!("{column} {t:?} in database: {e}")))
+    })
+    .transpose()
+}
+
+/// The RET column: `FULL`, `HDRS` or NULL.
+fn ret_column(r: &sqlx::any::AnyRow, column: &str) -> Result<Option<Ret>> {
+    let text: Option<String> = r.try_get(column)?;
+    text.map(|t| {
+        Ret::parse(&t).ok_or_else(|| StoreError::Invalid(format!("{column} {t:?} in database")))
+    })
+    .transpose()
+}
+
+/// The `report_due` column: a DSN action (`relayed`, `failed`...).
+fn action_column(r: &sqlx::any::AnyRow, column: &str) -> Result<Action> {
+    let text: String = r.try_get(column)?;
+    Action::parse(&text)
+        .ok_or_else(|| StoreError::Invalid(format!("{column} {text:?} in database")))
 }
 
 /// The outcome of one delivery attempt for one recipient.
@@ -90,12 +112,12 @@ pub enum AttemptOutcome {
 pub struct DueReport {
     pub recipient_id: i64,
     pub message_id: i64,
-    pub action: String,
+    pub action: Action,
     pub address: String,
     pub orcpt: Option<String>,
     pub mail_from: String,
     pub envid: Option<String>,
-    pub ret: Option<String>,
+    pub ret: Option<Ret>,
     pub received_at: i64,
     pub blob_hash: String,
     pub dsn_status: Option<String>,
@@ -134,9 +156,9 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<QueueItem> {
         address: r.try_get("address")?,
         mail_from: r.try_get("mail_from")?,
         orcpt: r.try_get("orcpt")?,
-        notify: r.try_get("notify")?,
+        notify: notify_column(r, "notify")?,
         envid: r.try_get("envid")?,
-        ret: r.try_get("ret")?,
+        ret: ret_column(r, "ret")?,
         attempts: r.try_get("attempts")?,
         next_attempt: r.try_get("next_attempt")?,
         received_at: r.try_get("received_at")?,
@@ -195,7 +217,7 @@ impl Store {
     /// Records the outcome of an attempt, releases the lease and decides the report owed.
     pub async fn record_attempt(&self, item: &QueueItem, outcome: &AttemptOutcome) -> Result<()> {
         let t = now();
-        let wants = |event| notify_wants(item.notify.as_deref(), &item.mail_from, event);
+        let wants = |event| notify_wants(item.notify, &item.mail_from, event);
         let (status, next, dsn_status, remote, error, report, delay_reported) = match outcome {
             AttemptOutcome::Relayed {
                 remote_mta,
@@ -208,7 +230,7 @@ impl Store {
                 Some(remote_mta.clone()),
                 Some(reply.clone()),
                 // RFC 3461 §5.2.2: relaying to a non-DSN hop earns a `relayed` report.
-                (!peer_dsn && wants("SUCCESS")).then_some("relayed"),
+                (!peer_dsn && wants(NotifyEvent::Success)).then_some(Action::Relayed),
                 item.delay_reported,
             ),
             AttemptOutcome::Failed {
@@ -221,7 +243,7 @@ impl Store {
                 status.clone(),
                 remote_mta.clone(),
                 Some(reply.clone()),
-                wants("FAILURE").then_some("failed"),
+                wants(NotifyEvent::Failure).then_some(Action::Failed),
                 item.delay_reported,
             ),
             AttemptOutcome::Deferred {
@@ -231,14 +253,14 @@ impl Store {
                 next_attempt,
                 delayed,
             } => {
-                let tell = *delayed && !item.delay_reported && wants("DELAY");
+                let tell = *delayed && !item.delay_reported && wants(NotifyEvent::Delay);
                 (
                     "queued",
                     Some(*next_attempt),
                     status.clone(),
                     remote_mta.clone(),
                     Some(reply.clone()),
-                    tell.then_some("delayed"),
+                    tell.then_some(Action::Delayed),
                     item.delay_reported || tell,
                 )
             }
@@ -254,7 +276,7 @@ impl Store {
         .bind(dsn_status)
         .bind(remote)
         .bind(error)
-        .bind(report)
+        .bind(report.map(Action::as_str))
         .bind(delay_reported as i64)
         .bind(t)
         .bind(item.id)
@@ -297,12 +319,12 @@ impl Store {
                 Ok(DueReport {
                     recipient_id: r.try_get("id")?,
                     message_id: r.try_get("message_id")?,
-                    action: r.try_get("report_due")?,
+                    action: action_column(r, "report_due")?,
                     address: r.try_get("address")?,
                     orcpt: r.try_get("orcpt")?,
                     mail_from: r.try_get("mail_from")?,
                     envid: r.try_get("envid")?,
-                    ret: r.try_get("ret")?,
+                    ret: ret_column(r, "ret")?,
                     received_at: r.try_get("received_at")?,
                     blob_hash: r.try_get("blob_hash")?,
                     dsn_status: r.try_get("dsn_status")?,

@@ -6,6 +6,7 @@
 //! report message itself; the report passes through untouched (it is also a message in the
 //! sender's INBOX).
 
+use mssante_mail::dsn::Action;
 use sqlx::Row;
 
 use crate::Store;
@@ -175,7 +176,12 @@ fn effective_state(ours: &str, events: &[TrackingEvent]) -> String {
         .iter()
         .rev()
         .filter(|e| e.kind == TrackingKind::Dsn)
-        .find(|e| matches!(e.state.as_str(), "delivered" | "failed"));
+        .find(|e| {
+            matches!(
+                Action::parse(&e.state),
+                Some(Action::Delivered | Action::Failed)
+            )
+        });
     match peer {
         Some(e) if ours == "relayed" => e.state.clone(),
         _ => ours.to_string(),

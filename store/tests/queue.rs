@@ -1,5 +1,6 @@
 //! The outbound queue, reports owed and tracking, on SQLite and on a real PostgreSQL.
 
+use mssante_mail::dsn::Notify;
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
 
@@ -15,7 +16,7 @@ fn remote(address: &str, notify: Option<&str>) -> RecipientSpec {
     RecipientSpec {
         address: Address::parse(address).unwrap(),
         orcpt: Some(format!("rfc822;{address}")),
-        notify: notify.map(str::to_string),
+        notify: notify.map(|n| Notify::parse(n).unwrap()),
         disposition: RcptDisposition::Remote,
     }
 }
@@ -131,7 +132,7 @@ engine_tests!(outcomes_decide_the_reports_owed, |engine| async move {
         .await
         .unwrap()
         .into_iter()
-        .map(|r| (r.address, r.action))
+        .map(|r| (r.address, r.action.to_string()))
         .collect();
     due.sort();
     assert_eq!(

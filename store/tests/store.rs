@@ -1,5 +1,6 @@
 //! Store behaviour, on SQLite and on a real PostgreSQL cluster.
 
+use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
 
@@ -42,7 +43,7 @@ fn local(address: &str, bal_id: i64) -> RecipientSpec {
     RecipientSpec {
         address: Address::parse(address).unwrap(),
         orcpt: Some(format!("rfc822;{address}")),
-        notify: Some("SUCCESS,FAILURE".into()),
+        notify: Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure])),
         disposition: RcptDisposition::Local { bal_id },
     }
 }
@@ -251,7 +252,7 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     let remote = RecipientSpec {
         address: Address::parse("dr@other.mssante.fr").unwrap(),
         orcpt: None,
-        notify: Some("NEVER".into()),
+        notify: Some(Notify::NEVER),
         disposition: RcptDisposition::Remote,
     };
     let receipt = store
@@ -282,9 +283,9 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
     let queued = store.queue_list().await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].address, "dr@other.mssante.fr");
-    assert_eq!(queued[0].notify.as_deref(), Some("NEVER"));
+    assert_eq!(queued[0].notify, Some(Notify::NEVER));
     assert_eq!(queued[0].envid.as_deref(), Some("ENV1"));
-    assert_eq!(queued[0].ret.as_deref(), Some("HDRS"));
+    assert_eq!(queued[0].ret, Some(Ret::Hdrs));
 });
 
 engine_tests!(
