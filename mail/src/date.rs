@@ -2,7 +2,7 @@
 //! RFC 5322 §3.3 date-time, always written in UTC.
 //!
 //! One hand-written routine rather than a date crate: mail needs day numbers, a broken-down
-//! UTC time and a few fixed formats, which fit in a few tested lines (ADR 0013).
+//! UTC time and a few fixed formats, which fit in a few tested lines (ADR 0014).
 
 /// Month abbreviations of RFC 5322 §3.3, IMAP `date-month` (RFC 9051 §9) and the like.
 pub const MONTHS: [&str; 12] = [
