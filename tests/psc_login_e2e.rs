@@ -95,8 +95,11 @@ fn psc_client(case: &str, server: &Server, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn smtp_login(
+/// One SASL bearer login by the Python client: `command` is `smtp-login` (smtplib) or
+/// `imap-login` (imaplib), against `port`, with implicit TLS or STARTTLS.
+fn bearer_login(
     s: &Setup,
+    command: &str,
     port: u16,
     implicit: bool,
     mechanism: &str,
@@ -117,7 +120,18 @@ fn smtp_login(
     if implicit {
         args.push("--implicit");
     }
-    psc_client("smtp-login", &s.server, &args)
+    psc_client(command, &s.server, &args)
+}
+
+fn smtp_login(
+    s: &Setup,
+    port: u16,
+    implicit: bool,
+    mechanism: &str,
+    bal: &str,
+    token: &str,
+) -> serde_json::Value {
+    bearer_login(s, "smtp-login", port, implicit, mechanism, bal, token)
 }
 
 engine_tests_sync!(
@@ -276,21 +290,7 @@ fn imap_login(
     bal: &str,
     token: &str,
 ) -> serde_json::Value {
-    let port = port.to_string();
-    let mut args = vec![
-        "--port",
-        &port,
-        "--mechanism",
-        mechanism,
-        "--user",
-        bal,
-        "--token",
-        token,
-    ];
-    if implicit {
-        args.push("--implicit");
-    }
-    psc_client("imap-login", &s.server, &args)
+    bearer_login(s, "imap-login", port, implicit, mechanism, bal, token)
 }
 
 engine_tests_sync!(
