@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use mssante_smtp::{ListenerKind, SmtpContext};
+use mssante_store::SchemaPolicy;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -380,9 +381,18 @@ fn print_first_steps(config: &Config) {
 pub const FIRST_DOMAIN: &str = "ch-exemple.mssante.fr";
 pub const FIRST_PASSWORD: &str = "une longue phrase de passe";
 
-/// The configured store (created on first use), errors naming the key and hiding the password.
+/// The configured store (its schema created on first use, never upgraded: that is
+/// `mssante db migrate`, ADR 0021), errors naming the key and hiding the password.
 pub async fn open_store(config: &Config) -> Result<mssante_store::Store> {
-    mssante_store::Store::open(&config.database_url, &config.data_dir)
+    open_store_with(config, SchemaPolicy::MigrateFresh).await
+}
+
+/// The configured store with the schema handling `policy` says.
+pub async fn open_store_with(
+    config: &Config,
+    policy: SchemaPolicy,
+) -> Result<mssante_store::Store> {
+    mssante_store::Store::open_with(&config.database_url, &config.data_dir, policy)
         .await
         .map_err(|e| {
             anyhow!(

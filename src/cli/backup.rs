@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use mssante_store::{FileCopy, Store, copy_new_files};
+use mssante_store::{FileCopy, SchemaPolicy, Store, copy_new_files};
 
 use crate::config::Config;
 
@@ -27,12 +27,15 @@ pub async fn backup(config: &Config, dest: &Path) -> Result<()> {
         );
     }
     std::fs::create_dir_all(dest).with_context(|| format!("cannot create {}", dest.display()))?;
-    let store = super::open_store(config).await?;
+    // As it is: a backup is what an operator takes before `db migrate`.
+    super::instance_dir(config)?;
+    let store = crate::serve::open_store_with(config, SchemaPolicy::AsIs).await?;
     store.snapshot_database(&dest.join(DATABASE)).await?;
     store.close().await;
     // After the snapshot: every body file it refers to already exists (store/src/backup.rs).
     let copied = copy_folders(&config.data_dir, dest)?;
-    let messages = check_instance(&format!("sqlite://{}", dest.join(DATABASE).display()), dest)
+    let copy_url = format!("sqlite://{}", dest.join(DATABASE).display());
+    let messages = check_instance(&copy_url, dest, SchemaPolicy::AsIs)
         .await
         .with_context(|| format!("the copy in {} fails its check", dest.display()))?;
     let _ = std::fs::remove_dir(dest.join("tmp")); // made by opening the copy, empty
@@ -82,7 +85,7 @@ pub async fn restore(config: &Config, src: &Path) -> Result<()> {
         .with_context(|| format!("cannot copy the database to {}", database.display()))?;
     std::fs::File::open(&database)?.sync_all()?;
     let copied = copy_folders(src, data_dir)?;
-    let messages = check_instance(&config.database_url, data_dir)
+    let messages = check_instance(&config.database_url, data_dir, SchemaPolicy::MigrateAll)
         .await
         .context("the restored instance fails its check")?;
     println!(
@@ -105,10 +108,11 @@ fn copy_folders(from: &Path, to: &Path) -> Result<FileCopy> {
     Ok(total)
 }
 
-/// Opens an instance (migrating it if it is older), checks the database's integrity and that
-/// every body file it records is there; returns its number of messages.
-async fn check_instance(database_url: &str, data_dir: &Path) -> Result<i64> {
-    let store = Store::open(database_url, data_dir).await?;
+/// Opens an instance (a restored one is migrated if it is older, a backup copy is left as
+/// it was taken), checks the database's integrity and that every body file it records is
+/// there; returns its number of messages.
+async fn check_instance(database_url: &str, data_dir: &Path, policy: SchemaPolicy) -> Result<i64> {
+    let store = Store::open_with(database_url, data_dir, policy).await?;
     let problems = store.integrity_problems().await?;
     let missing = store.missing_blob_files().await?;
     let messages = store.message_count().await?;

@@ -6,6 +6,7 @@ mod access;
 mod backup;
 mod bal;
 mod config;
+mod db;
 mod directory;
 mod dns;
 mod domain;
@@ -38,6 +39,9 @@ enum Command {
     /// Initialises the data dir and database without starting the server, for provisioning
     /// domains and BALs before the first `serve`.
     Init,
+    /// The database schema: status, and `migrate`, the explicit upgrade step.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -93,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Serve => crate::serve::run(config).await,
             Command::Init => init::run(&config).await,
             Command::Config(cmd) => config::run(cmd, &config),
+            Command::Db(cmd) => db::run(&config, cmd).await,
             Command::Domain(cmd) => domain::run(&open_store(&config).await?, cmd).await,
             Command::Bal(cmd) => {
                 let publish = config.directory.publication.is_some();

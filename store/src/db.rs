@@ -1,12 +1,9 @@
-//! Connection and migrations for both engines.
+//! Connection for both engines (migrations: `schema.rs`).
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Executor};
 
 use crate::error::{Result, StoreError};
-
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -113,14 +110,6 @@ fn create_sqlite_parent_dir(url: &str) -> Result<()> {
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent)?;
-    }
-    Ok(())
-}
-
-pub async fn migrate(pool: &AnyPool, engine: Engine) -> Result<()> {
-    match engine {
-        Engine::Sqlite => SQLITE_MIGRATIONS.run(pool).await?,
-        Engine::Postgres => POSTGRES_MIGRATIONS.run(pool).await?,
     }
     Ok(())
 }

@@ -12,7 +12,8 @@
 //! this list complete.
 //!
 //! - Opening the store, its engine and write transactions: `lib.rs`, with the connection and
-//!   migrations in `db.rs` and the errors in `error.rs`.
+//!   errors in `error.rs`; the connection in `db.rs`.
+//! - Schema versions (applied, pending, newer than this binary) and `db migrate`: `schema.rs`.
 //! - Domains we serve: `domain.rs`.
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
 //!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
@@ -49,6 +50,7 @@ mod folder_messages;
 mod group_commit;
 mod notify;
 mod queue;
+mod schema;
 mod tracking;
 
 pub use access::{
@@ -75,6 +77,7 @@ pub use folder::{Folder, FolderStatus, FolderSummary};
 pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMessage};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
+pub use schema::{SchemaPolicy, SchemaStatus};
 pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 
 use std::path::{Path, PathBuf};
@@ -105,9 +108,21 @@ struct Inner {
 impl Store {
     /// Opens (and migrates) the database at `database_url` with blobs under `data_dir`.
     pub async fn open(database_url: &str, data_dir: &Path) -> Result<Store> {
+        Store::open_with(database_url, data_dir, SchemaPolicy::MigrateAll).await
+    }
+
+    /// Opens the database, doing about its schema what `policy` says (ADR 0021).
+    pub async fn open_with(
+        database_url: &str,
+        data_dir: &Path,
+        policy: SchemaPolicy,
+    ) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
         let (pool, engine) = db::connect(database_url).await?;
-        db::migrate(&pool, engine).await?;
+        if let Err(e) = schema::prepare(&pool, engine, policy).await {
+            pool.close().await;
+            return Err(e);
+        }
         let blobs = Box::new(FsBlobStore::new(data_dir)?);
         let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
         let group_commit = (engine == Engine::Sqlite)
@@ -128,6 +143,16 @@ impl Store {
 
     pub fn engine(&self) -> Engine {
         self.inner.engine
+    }
+
+    /// The schema's migrations: applied, pending, unknown to this binary.
+    pub async fn schema_status(&self) -> Result<SchemaStatus> {
+        schema::status(self.pool(), self.engine()).await
+    }
+
+    /// Applies pending migrations up to `target` (all when `None`); returns those applied.
+    pub async fn migrate(&self, target: Option<i64>) -> Result<Vec<i64>> {
+        schema::migrate(self.pool(), self.engine(), target).await
     }
 
     pub fn data_dir(&self) -> &Path {
