@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod lock;
+mod periodic;
 mod serve;
 mod tls;
 

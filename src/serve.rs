@@ -53,9 +53,10 @@ pub async fn run(config: Config) -> Result<()> {
         psc: psc.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
-    let reports = tokio::spawn(mssante_relay::reports::run(report_task(
-        &config, &store, &shutdown,
-    )));
+    let periodic = tokio::spawn(crate::periodic::lead(store.clone(), shutdown.clone(), {
+        let (config, store) = (config.clone(), store.clone());
+        move |jobs| periodic_jobs(&config, &store, jobs)
+    }));
     start_relay(&config, &store, &identity, trust, verifier, &shutdown)?;
 
     let smtp_listeners = [
@@ -124,14 +125,6 @@ pub async fn run(config: Config) -> Result<()> {
         )));
     }
     accept_loops.extend(start_http(&config, &store, &identity, &shutdown, &tracker).await?);
-    if let Some(publication) = config.directory.publication.clone() {
-        // docs/mssante.md §7: our BALs are published to the national directory through an outbox.
-        tokio::spawn(mssante_directory::publication::run_outbox(
-            store.clone(),
-            publication,
-            Duration::from_secs(30),
-        ));
-    }
     if store.list_bals(None).await?.is_empty() {
         print_first_steps(&config);
     }
@@ -142,7 +135,7 @@ pub async fn run(config: Config) -> Result<()> {
     for l in accept_loops {
         let _ = l.await;
     }
-    let _ = reports.await;
+    let _ = periodic.await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
         .await
@@ -204,6 +197,28 @@ async fn warn_unlisted_local_domains(
         }
     }
     Ok(())
+}
+
+/// The jobs that run on one node at a time (the leader, `src/periodic.rs`), stopping when
+/// `jobs` is cancelled.
+fn periodic_jobs(
+    config: &Config,
+    store: &mssante_store::Store,
+    jobs: CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut handles = vec![tokio::spawn(mssante_relay::reports::run(report_task(
+        config, store, &jobs,
+    )))];
+    if let Some(publication) = config.directory.publication.clone() {
+        // docs/mssante.md §7: our BALs are published to the national directory through an outbox.
+        // It has no token of its own: aborted by `periodic::lead` when leadership ends.
+        handles.push(tokio::spawn(mssante_directory::publication::run_outbox(
+            store.clone(),
+            publication,
+            Duration::from_secs(30),
+        )));
+    }
+    handles
 }
 
 /// The DSN task: delivery reports are owed for local deliveries too, so it runs whether or

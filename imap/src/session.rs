@@ -432,7 +432,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         };
         loop {
             match self.changes.try_recv() {
-                Ok(c) if c.folder_id == folder_id => self.pending_change = true,
+                Ok(c) if c.concerns(folder_id) => self.pending_change = true,
                 Ok(_) => {}
                 Err(TryRecvError::Lagged(_)) => self.pending_change = true,
                 Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,

@@ -23,13 +23,18 @@ pub struct Relay {
     worker_id: String,
 }
 
-/// `<mail hostname>/<machine hostname>:` — what the claims of this node's processes start
-/// with. Several nodes of one operator share the mail hostname, never the machine name.
-fn node_prefix(mail_hostname: &str) -> String {
+/// `<mail hostname>/<machine hostname>/<data dir>:` — what the claims of this node's
+/// processes start with. Several nodes of one operator share the mail hostname; nodes on
+/// one machine each have their own data dir (ADR 0013), named here by the first hex digits
+/// of its path's SHA-256 (ADR 0023): a node that starts again frees its own earlier claims,
+/// never those of a live neighbour.
+fn node_prefix(mail_hostname: &str, data_dir: &std::path::Path) -> String {
     let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    format!("{mail_hostname}/{machine}:")
+    let dir = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let dir_hash = mssante_store::blob_hash(dir.as_os_str().as_encoded_bytes());
+    format!("{mail_hostname}/{machine}/{}:", &dir_hash[..12])
 }
 
 /// Recipients of one message for one domain: one SMTP transaction.
@@ -61,7 +66,7 @@ impl Relay {
         let resolver = MxResolver::new(ctx.config.nameserver)?;
         let worker_id = format!(
             "{}{}",
-            node_prefix(&ctx.config.hostname),
+            node_prefix(&ctx.config.hostname, ctx.store.data_dir()),
             std::process::id()
         );
         Ok(Arc::new(Relay {
@@ -77,7 +82,7 @@ impl Relay {
     /// Runs the queue until shutdown (the reports it owes run apart: `reports::run`).
     pub async fn run(self: Arc<Self>) {
         // A previous run of this node may have died holding claims (SIGKILL, power loss).
-        let prefix = node_prefix(&self.ctx.config.hostname);
+        let prefix = node_prefix(&self.ctx.config.hostname, self.ctx.store.data_dir());
         match self.ctx.store.release_node_claims(&prefix).await {
             Ok(0) => {}
             Ok(n) => {

@@ -132,9 +132,11 @@ impl Store {
     }
 
     /// Makes a message body ready to be recorded: a small one is kept for the
-    /// transaction; a large one is written (and fsynced) as a file first.
+    /// transaction; a large one is written (and fsynced) as a file first. On PostgreSQL
+    /// every body stays in the database, whatever its size: nodes sharing the database keep
+    /// no state of their own (ADR 0023).
     pub(crate) async fn prepare_blob(&self, hash: &str, raw: Vec<u8>) -> Result<PreparedBlob> {
-        if raw.len() <= INLINE_BLOB_MAX {
+        if raw.len() <= INLINE_BLOB_MAX || self.engine() == crate::Engine::Postgres {
             return Ok(PreparedBlob::Inline(raw));
         }
         let store = self.clone();

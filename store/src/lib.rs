@@ -29,6 +29,7 @@
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
 //!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
+//! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`.
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
@@ -48,6 +49,7 @@ mod error;
 mod folder;
 mod folder_messages;
 mod group_commit;
+mod leader;
 mod notify;
 mod queue;
 mod schema;
@@ -75,6 +77,7 @@ pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use folder::{Folder, FolderStatus, FolderSummary};
 pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMessage};
+pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use schema::{SchemaPolicy, SchemaStatus};
@@ -101,6 +104,8 @@ struct Inner {
     group_commit: Option<group_commit::GroupCommit>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
+    /// Kept for connections outside the pool (leadership, LISTEN).
+    database_url: String,
     /// Folder change notifications for IMAP sessions (see `notify.rs`).
     notifier: notify::Notifier,
 }
@@ -136,6 +141,7 @@ impl Store {
                 group_commit,
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
+                database_url: database_url.to_string(),
                 notifier: notify::Notifier::new(database_url),
             }),
         })
@@ -157,6 +163,10 @@ impl Store {
 
     pub fn data_dir(&self) -> &Path {
         &self.inner.data_dir
+    }
+
+    pub(crate) fn database_url(&self) -> &str {
+        &self.inner.database_url
     }
 
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {

@@ -14,6 +14,17 @@ pub struct FolderChanged {
     pub folder_id: i64,
 }
 
+impl FolderChanged {
+    /// "Any folder may have changed": sent when the LISTEN connection comes back after a
+    /// loss, since notifications from other nodes during the gap are gone.
+    pub const ANY: FolderChanged = FolderChanged { folder_id: 0 };
+
+    /// Whether a session that has `folder_id` selected should look for changes.
+    pub fn concerns(&self, folder_id: i64) -> bool {
+        self.folder_id == folder_id || *self == FolderChanged::ANY
+    }
+}
+
 const CHANNEL: &str = "mssante_folder_changes";
 
 pub(crate) struct Notifier {
@@ -98,10 +109,28 @@ async fn listen(url: String, node: String, local: broadcast::Sender<FolderChange
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             continue;
         }
-        while let Ok(note) = listener.recv().await {
-            if let Some(folder_id) = foreign_folder(note.payload(), &node) {
-                // No receiver now is fine: sessions subscribe again later.
-                let _ = local.send(FolderChanged { folder_id });
+        // Whatever other nodes changed while this node was not listening (a database
+        // restart, a failover) was not heard: every session looks again.
+        let _ = local.send(FolderChanged::ANY);
+        // `recv` reconnects by itself once; an error means the database is unreachable.
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(note)) => {
+                    if let Some(folder_id) = foreign_folder(note.payload(), &node) {
+                        // No receiver now is fine: sessions subscribe again later.
+                        let _ = local.send(FolderChanged { folder_id });
+                    }
+                }
+                // The connection was lost and will be reopened by the next call: what
+                // was sent meanwhile is lost, so every session looks again.
+                Ok(None) => {
+                    let _ = local.send(FolderChanged::ANY);
+                }
+                Err(e) => {
+                    tracing::warn!("LISTEN connection lost: {e}; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    break;
+                }
             }
         }
     }
@@ -114,5 +143,13 @@ mod tests {
         assert_eq!(super::foreign_folder("abc:42", "def"), Some(42));
         assert_eq!(super::foreign_folder("abc:42", "abc"), None);
         assert_eq!(super::foreign_folder("garbage", "abc"), None);
+    }
+
+    #[test]
+    fn any_concerns_every_folder() {
+        use super::FolderChanged;
+        assert!(FolderChanged::ANY.concerns(7));
+        assert!(FolderChanged { folder_id: 7 }.concerns(7));
+        assert!(!FolderChanged { folder_id: 8 }.concerns(7));
     }
 }

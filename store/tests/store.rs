@@ -346,7 +346,7 @@ fn large_body() -> Vec<u8> {
 }
 
 engine_tests!(
-    large_bodies_go_to_the_blob_store_once,
+    large_bodies_are_stored_once_in_files_on_sqlite_in_the_database_on_postgres,
     |engine| async move {
         let (store, db) = open(engine).await;
         store.add_domain("ch-x.mssante.fr").await.unwrap();
@@ -371,10 +371,15 @@ engine_tests!(
                 .await
                 .unwrap();
         }
+        // On PostgreSQL every body is in the database: nodes keep no files (ADR 0023).
+        let files_expected = match engine {
+            TestEngine::Sqlite => 1,
+            TestEngine::Postgres => 0,
+        };
         assert_eq!(
             walk_files(&db.data_path().join("blobs")),
-            1,
-            "one file per content"
+            files_expected,
+            "one file per content on SQLite, none on PostgreSQL"
         );
         let msgs = store
             .folder_messages("b@ch-x.mssante.fr", "INBOX")
@@ -398,12 +403,14 @@ engine_tests!(
             store.read_blob(&msgs[2].blob_hash).await.unwrap(),
             b"Subject: petit\r\n\r\nx\r\n"
         );
-        assert_eq!(walk_files(&db.data_path().join("blobs")), 1);
+        assert_eq!(walk_files(&db.data_path().join("blobs")), files_expected);
     }
 );
 
-engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
-    let (store, db) = open(engine).await;
+/// SQLite only: on PostgreSQL no body goes to a file (ADR 0023).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_blob_write_leaves_no_rows() {
+    let (store, db) = open(TestEngine::Sqlite).await;
     store.add_domain("ch-x.mssante.fr").await.unwrap();
     let a = store
         .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
@@ -429,7 +436,7 @@ engine_tests!(failed_blob_write_leaves_no_rows, |engine| async move {
             .unwrap()
             .is_empty()
     );
-});
+}
 
 fn walk_files(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir)
@@ -477,7 +484,7 @@ engine_tests!(imap_append_flags_expunge_and_changes, |engine| async move {
         .unwrap();
     assert_eq!((uidvalidity, uid1, uid2), (inbox.uidvalidity, 1, 2));
     assert_eq!(
-        changes.try_recv().unwrap().folder_id,
+        next_change(&mut changes).folder_id,
         inbox.id,
         "sessions are told"
     );
@@ -641,13 +648,18 @@ engine_tests!(
             )
             .await
             .unwrap();
-        assert_eq!(on_a.recv().await.unwrap().folder_id, inbox.id);
+        assert_eq!(next_change(&mut on_a).folder_id, inbox.id);
         if engine == TestEngine::Postgres {
-            let heard = tokio::time::timeout(std::time::Duration::from_secs(10), on_b.recv()).await;
-            assert_eq!(
-                heard.expect("node B was not told").unwrap().folder_id,
-                inbox.id
-            );
+            let heard = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+                loop {
+                    match on_b.recv().await.unwrap() {
+                        FolderChanged::ANY => continue,
+                        change => return change,
+                    }
+                }
+            })
+            .await;
+            assert_eq!(heard.expect("node B was not told").folder_id, inbox.id);
         } else {
             assert!(
                 on_b.try_recv().is_err(),
@@ -701,3 +713,14 @@ engine_tests!(
         );
     }
 );
+
+/// The next change notification that names a folder: on PostgreSQL the LISTEN connection
+/// also says "any folder" (`FolderChanged::ANY`) when it connects.
+fn next_change(changes: &mut tokio::sync::broadcast::Receiver<FolderChanged>) -> FolderChanged {
+    loop {
+        match changes.try_recv().unwrap() {
+            FolderChanged::ANY => continue,
+            change => return change,
+        }
+    }
+}

@@ -90,7 +90,29 @@ impl Server {
         mx: Option<SocketAddr>,
         extra: &str,
     ) -> Server {
-        let db = TestDb::new(engine);
+        Server::configure_on(TestDb::new(engine), hostname, mx, extra)
+    }
+
+    /// Another node of this server's instance: the same PostgreSQL database, a data dir and
+    /// ports of its own, the same configuration otherwise (ADR 0023). Not started.
+    pub fn another_node(&self, extra: &str) -> Server {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            data_dir: tempfile::tempdir().unwrap(),
+        };
+        let node = Server::configure_on(db, HOSTNAME, None, extra);
+        node.cli(&["init"]);
+        node
+    }
+
+    /// A configured, initialised server on a database the test made (a private cluster).
+    pub fn configure_db(db: TestDb, extra: &str) -> Server {
+        let server = Server::configure_on(db, HOSTNAME, None, extra);
+        server.cli(&["init"]);
+        server
+    }
+
+    fn configure_on(db: TestDb, hostname: &str, mx: Option<SocketAddr>, extra: &str) -> Server {
         let [smtp, submission, submissions, imap, imaps, http] = free_ports::<6>();
         let mx = mx.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], smtp)));
         let ports = Ports {
