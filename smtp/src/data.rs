@@ -296,7 +296,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
             Err(e) => {
                 tracing::error!(peer = %self.peer, id, "storing message failed: {e}");
-                reply::local_error()
+                reply::store_error(&e)
             }
         }
     }

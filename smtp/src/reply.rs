@@ -40,6 +40,24 @@ pub fn timeout() -> Reply {
     Reply::new(421, "4.4.2", "Timeout, closing connection")
 }
 
+/// A full disk: RFC 5321 §4.2.2 452 "insufficient system storage", RFC 3463 X.3.1 "mail
+/// system full". Transient: the client keeps the message and retries.
+pub fn storage_full() -> Reply {
+    Reply::new(
+        452,
+        "4.3.1",
+        "Insufficient system storage, message not accepted, try again later",
+    )
+}
+
+/// The reply to a failed store call: 452 when the disk is full, 451 otherwise.
+pub fn store_error(e: &mssante_store::StoreError) -> Reply {
+    match e.is_storage_full() {
+        true => storage_full(),
+        false => local_error(),
+    }
+}
+
 /// Storage failure: the client keeps the message and retries (nothing was kept here).
 pub fn local_error() -> Reply {
     Reply::new(

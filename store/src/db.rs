@@ -42,6 +42,12 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
         Engine::Sqlite => 8,
         Engine::Postgres => 16,
     });
+    // During a database outage a session waits this long for a connection, then answers
+    // 451 / NO [UNAVAILABLE] (docs/cluster.md §3) instead of holding the client 30 s.
+    let options = match engine {
+        Engine::Sqlite => options,
+        Engine::Postgres => options.acquire_timeout(POSTGRES_CONNECT_TIMEOUT),
+    };
     let pool = match engine {
         Engine::Sqlite => {
             create_sqlite_parent_dir(url)?;

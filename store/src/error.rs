@@ -32,6 +32,31 @@ impl StoreError {
     }
 }
 
+impl StoreError {
+    /// True when the failure is a full disk (or quota): SQLite's SQLITE_FULL, PostgreSQL's
+    /// `disk_full` (53100), ENOSPC/EDQUOT/EFBIG from the blob store. SMTP answers 452
+    /// (RFC 5321 §4.2.2, RFC 3463 X.3.1) instead of a generic 451.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Io(e) => io_is_full(e),
+            StoreError::Database(sqlx::Error::Io(e)) => io_is_full(e),
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("13") | Some("53100"))
+                    || db.message().contains("database or disk is full")
+            }
+            _ => false,
+        }
+    }
+}
+
+fn io_is_full(e: &std::io::Error) -> bool {
+    const ENOSPC: i32 = 28;
+    const EFBIG: i32 = 27;
+    const EDQUOT: i32 = 122;
+    matches!(e.raw_os_error(), Some(ENOSPC | EFBIG | EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
 pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// Maps a unique-constraint violation to [`StoreError::Duplicate`], on both engines.

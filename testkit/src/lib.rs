@@ -50,6 +50,14 @@ impl TestDb {
         TestDb { url, data_dir }
     }
 
+    /// A PostgreSQL database in `cluster` (a private one the test may stop).
+    pub fn in_cluster(cluster: &PgCluster) -> TestDb {
+        TestDb {
+            url: cluster.create_database(),
+            data_dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub fn data_path(&self) -> &Path {
         self.data_dir.path()
     }
@@ -97,12 +105,21 @@ macro_rules! engine_tests_sync {
     };
 }
 
-/// One ephemeral PostgreSQL cluster per test process.
+/// One ephemeral PostgreSQL cluster per test process (and private ones for the tests that
+/// stop their database, [`PgCluster::start_private`]).
 pub struct PgCluster {
     port: u16,
     socket_dir: PathBuf,
     next_db: AtomicU32,
+    bin: PathBuf,
+    root: bool,
+    data: PathBuf,
+    log: PathBuf,
+    options: String,
 }
+
+/// Private clusters started by this process so far (their folders are numbered).
+static PRIVATE_CLUSTERS: AtomicU32 = AtomicU32::new(0);
 
 static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
 
@@ -169,9 +186,20 @@ fn free_port() -> u16 {
 
 impl PgCluster {
     fn start() -> PgCluster {
+        PgCluster::start_in(format!("mssante-pg-{}", std::process::id()))
+    }
+
+    /// A cluster of the caller's own, for a test that stops and starts its database (the
+    /// outage tests): the shared one serves every other test of the process.
+    pub fn start_private() -> PgCluster {
+        let n = PRIVATE_CLUSTERS.fetch_add(1, Ordering::SeqCst);
+        PgCluster::start_in(format!("mssante-pg-{}-private{n}", std::process::id()))
+    }
+
+    fn start_in(folder: String) -> PgCluster {
         let bin = pg_bin_dir();
         let root = is_root();
-        let base = std::env::temp_dir().join(format!("mssante-pg-{}", std::process::id()));
+        let base = std::env::temp_dir().join(folder);
         let data = base.join("data");
         let socket_dir = base.join("sock");
         std::fs::create_dir_all(&socket_dir).expect("create pg dirs");
@@ -207,13 +235,29 @@ impl PgCluster {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
             socket_dir.display()
         );
-        let log = base.join("log");
-        let out = pg_command(&bin.join("pg_ctl"), root)
+        let cluster = PgCluster {
+            port,
+            socket_dir,
+            next_db: AtomicU32::new(0),
+            log: base.join("log"),
+            bin,
+            root,
+            data,
+            options,
+        };
+        cluster.start_again();
+        spawn_reaper(&cluster.bin, root, &cluster.data, &base);
+        cluster
+    }
+
+    /// Starts the (stopped) cluster on the same port and data.
+    pub fn start_again(&self) {
+        let out = pg_command(&self.bin.join("pg_ctl"), self.root)
             .arg("-D")
-            .arg(&data)
+            .arg(&self.data)
             .args(["-w", "-t", "60", "-l"])
-            .arg(&log)
-            .args(["-o", &options, "start"])
+            .arg(&self.log)
+            .args(["-o", &self.options, "start"])
             .stdout(Stdio::null())
             .output()
             .expect("run pg_ctl");
@@ -221,14 +265,25 @@ impl PgCluster {
             out.status.success(),
             "pg_ctl start failed: {} {}",
             String::from_utf8_lossy(&out.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            std::fs::read_to_string(&self.log).unwrap_or_default()
         );
-        spawn_reaper(&bin, root, &data, &base);
-        PgCluster {
-            port,
-            socket_dir,
-            next_db: AtomicU32::new(0),
-        }
+    }
+
+    /// Stops the cluster at once (`-m immediate`: no checkpoint, clients cut as in a crash
+    /// of the database machine).
+    pub fn stop(&self) {
+        let out = pg_command(&self.bin.join("pg_ctl"), self.root)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-w", "-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .output()
+            .expect("run pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Creates a fresh database and returns its `postgres://` URL.
