@@ -240,6 +240,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::Enable(caps) => self.enable(tag, &caps),
             Command::Id(_) => self.id(tag),
             Command::Namespace => self.namespace(tag),
+            Command::Unauthenticate => self.unauthenticate(tag),
             Command::Select(args) => self.select(tag, args).await,
             Command::Create(args) => self.create(tag, &args).await,
             Command::Delete(mailbox) => self.delete(tag, &mailbox).await,

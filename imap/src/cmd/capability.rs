@@ -36,6 +36,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "QUOTA=RES-STORAGE",
             "SORT=DISPLAY",
             "THREAD=ORDEREDSUBJECT",
+            "THREAD=REFERENCES",
+            "ESORT",
+            "PARTIAL",
+            "UNAUTHENTICATE",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -59,6 +59,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             mut items,
             changed_since,
             vanished,
+            partial,
         }: FetchArgs,
     ) {
         let set = &set;
@@ -71,6 +72,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 "BAD",
                 "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled",
             );
+        }
+        if partial.is_some() && !uid {
+            // RFC 9394 §3.3: the PARTIAL modifier is for UID FETCH only.
+            return self.tagged(tag, "BAD", "PARTIAL needs UID FETCH");
         }
         // RFC 7162 §3.2.4: once QRESYNC is enabled every untagged FETCH carries the UID.
         if (uid || self.enabled.qresync) && !items.contains(&FetchItem::Uid) {
@@ -95,6 +100,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             if vanished {
                 self.send_vanished_earlier(folder_id, since, set).await;
             }
+        }
+        if let Some(range) = partial {
+            // RFC 9394 §3.3: the window counts the messages left after CHANGEDSINCE.
+            uids = range.select(&uids).to_vec();
         }
         if sets_seen(&items) && !read_only {
             self.mark_seen(folder_id, &uids).await;

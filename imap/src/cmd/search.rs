@@ -5,7 +5,7 @@ use mssante_store::{MessageInfo, MessageRef};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::search::{body_contains, header_contains, sent_date, text_contains};
-use crate::parse::{SearchArgs, SearchKey, compact};
+use crate::parse::{SearchArgs, SearchKey, SearchReturn, compact};
 use crate::session::Session;
 
 /// What evaluating the keys needs beyond flags and numbers.
@@ -183,13 +183,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 &format!("[BADCHARSET (UTF-8 US-ASCII)] Charset {cs} not supported"),
             );
         }
-        if let Some(bad) = returns
-            .iter()
-            .flatten()
-            .find(|r| !matches!(r.as_str(), "MIN" | "MAX" | "ALL" | "COUNT" | "SAVE"))
-        {
-            return self.tagged(tag, "BAD", &format!("Unknown RETURN option {bad}"));
-        }
         if uses_modseq(&key) {
             self.condstore_enabling_command();
         }
@@ -208,59 +201,68 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     .unwrap_or_default();
                 self.untagged(format!("SEARCH{list}{modseq}"));
             }
-            Some(options) => {
+            Some(returns) => {
                 let reported: Vec<(u32, u64)> = hits
                     .iter()
                     .map(|h| (if uid { h.1 } else { h.0 }, h.2))
                     .collect();
-                self.esearch(tag, uid, &options, &reported, highest_modseq.is_some());
+                let line =
+                    esearch_response(tag, uid, &returns, &reported, highest_modseq.is_some());
+                self.untagged(line);
             }
         }
         self.tagged(tag, "OK", "SEARCH completed");
     }
+}
 
-    /// RFC 4731 §3.1: `* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`.
-    /// RFC 4731 §3.1: `* ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`; with a MODSEQ
-    /// key, the highest modseq of the messages reported (RFC 7162 §3.1.10: of MIN/MAX only
-    /// when those are all that is returned).
-    fn esearch(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        options: &[String],
-        hits: &[(u32, u64)],
-        with_modseq: bool,
-    ) {
-        let has = |o: &str| options.iter().any(|x| x == o);
-        let all = options.is_empty() || has("ALL");
-        let mut line = format!("ESEARCH (TAG \"{tag}\")");
-        if uid {
-            line.push_str(" UID");
-        }
-        let (first, last) = (hits.first(), hits.last());
-        let mut reported_modseq = 0;
-        if let (true, Some(&(id, m))) = (has("MIN"), first) {
-            line.push_str(&format!(" MIN {id}"));
-            reported_modseq = reported_modseq.max(m);
-        }
-        if let (true, Some(&(id, m))) = (has("MAX"), last) {
-            line.push_str(&format!(" MAX {id}"));
-            reported_modseq = reported_modseq.max(m);
-        }
-        if has("COUNT") {
-            line.push_str(&format!(" COUNT {}", hits.len()));
-        }
-        if all && !hits.is_empty() {
-            let mut sorted: Vec<u32> = hits.iter().map(|h| h.0).collect();
-            sorted.sort_unstable();
-            line.push_str(&format!(" ALL {}", compact(&sorted)));
-        }
-        if all || has("COUNT") {
-            reported_modseq = hits.iter().map(|h| h.1).max().unwrap_or(0);
-        }
-        if with_modseq && !hits.is_empty() {
-            line.push_str(&format!(" MODSEQ {reported_modseq}"));
-        }
-        self.untagged(line);
+/// The ESEARCH response (RFC 4731 §3.1): `ESEARCH (TAG "t") UID MIN 1 MAX 9 COUNT 3 ALL 1,5,9`,
+/// for SEARCH (results ascending) and ESORT (results in sort order, RFC 5267 §3.2: MIN is
+/// the first sorted, MAX the last, ALL in sort order). PARTIAL gives a window of the results
+/// (RFC 5267 §4.4, RFC 9394 §3.1), `NIL` when it is empty. With a MODSEQ key, the highest
+/// modseq of the messages reported (RFC 7162 §3.1.10: of MIN/MAX only when those are all
+/// that is returned).
+pub(super) fn esearch_response(
+    tag: &str,
+    uid: bool,
+    returns: &SearchReturn,
+    results: &[(u32, u64)],
+    with_modseq: bool,
+) -> String {
+    let ids = |r: &[(u32, u64)]| compact(&r.iter().map(|h| h.0).collect::<Vec<_>>());
+    let highest = |r: &[(u32, u64)]| r.iter().map(|h| h.1).max().unwrap_or(0);
+    let mut line = format!("ESEARCH (TAG \"{tag}\")");
+    if uid {
+        line.push_str(" UID");
     }
+    let mut reported_modseq = 0;
+    if let (true, Some(&(id, m))) = (returns.min, results.first()) {
+        line.push_str(&format!(" MIN {id}"));
+        reported_modseq = reported_modseq.max(m);
+    }
+    if let (true, Some(&(id, m))) = (returns.max, results.last()) {
+        line.push_str(&format!(" MAX {id}"));
+        reported_modseq = reported_modseq.max(m);
+    }
+    if returns.count {
+        line.push_str(&format!(" COUNT {}", results.len()));
+    }
+    if returns.all && !results.is_empty() {
+        line.push_str(&format!(" ALL {}", ids(results)));
+    }
+    if let Some(range) = returns.partial {
+        let window = range.select(results);
+        let set = match window.is_empty() {
+            true => "NIL".to_string(),
+            false => ids(window),
+        };
+        line.push_str(&format!(" PARTIAL ({range} {set})"));
+        reported_modseq = reported_modseq.max(highest(window));
+    }
+    if returns.all || returns.count {
+        reported_modseq = highest(results);
+    }
+    if with_modseq && !results.is_empty() {
+        line.push_str(&format!(" MODSEQ {reported_modseq}"));
+    }
+    line
 }

@@ -1,9 +1,11 @@
-//! SORT and UID SORT (RFC 5256 §3), with DISPLAYFROM / DISPLAYTO (RFC 5957).
+//! SORT and UID SORT (RFC 5256 §3), with DISPLAYFROM / DISPLAYTO (RFC 5957), ESORT and
+//! PARTIAL results (RFC 5267 §3.2, §4.4; RFC 9394).
 
 use std::cmp::Ordering;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::cmd::search::esearch_response;
 use crate::message::search::sent_date_utc;
 use crate::message::sort::{base_subject, sort_address};
 use crate::parse::{SortArgs, SortKey};
@@ -37,6 +39,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         tag: &str,
         SortArgs {
             uid,
+            returns,
             keys,
             charset,
             key,
@@ -54,28 +57,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(h) => h,
             Err(e) => return self.store_failed(tag, e),
         };
-        let folder_id = self.selected.as_ref().expect("selected").folder.id;
-        let mut rows: Vec<(Vec<SortValue>, u32, u32)> = Vec::with_capacity(hits.len());
-        for chunk in hits.chunks(256) {
-            let uids: Vec<u32> = chunk.iter().map(|h| h.1).collect();
-            let infos = match self.ctx.store.message_infos(folder_id, &uids).await {
-                Ok(i) => i,
-                Err(e) => return self.store_failed(tag, e),
-            };
-            for (&(seq, uid, _), info) in chunk.iter().zip(infos.iter()) {
-                let raw = match needs_bytes(keys) {
-                    true => match self.ctx.store.read_blob(&info.blob_hash).await {
-                        Ok(r) => r,
-                        Err(e) => return self.store_failed(tag, e),
-                    },
-                    false => Vec::new(),
-                };
+        let mut rows: Vec<(Vec<SortValue>, u32, u32, u64)> = Vec::with_capacity(hits.len());
+        let scanned = self
+            .for_each_hit(&hits, needs_bytes(keys), |m| {
                 let values = keys
                     .iter()
-                    .map(|k| value(&k.key, &raw, info.internaldate, info.size))
+                    .map(|k| value(&k.key, m.raw, m.info.internaldate, m.info.size))
                     .collect();
-                rows.push((values, seq, uid));
-            }
+                rows.push((values, m.seq, m.uid, m.modseq));
+            })
+            .await;
+        if let Err(e) = scanned {
+            return self.store_failed(tag, e);
         }
         rows.sort_by(|a, b| {
             for (i, k) in keys.iter().enumerate() {
@@ -88,11 +81,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             // RFC 5256 §3: ties are broken by sequence number.
             a.1.cmp(&b.1)
         });
-        let list: String = rows
+        let sorted: Vec<(u32, u64)> = rows
             .iter()
-            .map(|r| format!(" {}", if uid { r.2 } else { r.1 }))
+            .map(|r| (if uid { r.2 } else { r.1 }, r.3))
             .collect();
-        self.untagged(format!("SORT{list}"));
+        match returns {
+            // RFC 5267 §3.2: ESORT answers in an ESEARCH response, results in sort order.
+            Some(returns) => {
+                let line = esearch_response(tag, uid, &returns, &sorted, false);
+                self.untagged(line);
+            }
+            None => {
+                let list: String = sorted.iter().map(|r| format!(" {}", r.0)).collect();
+                self.untagged(format!("SORT{list}"));
+            }
+        }
         self.tagged(tag, "OK", "SORT completed");
     }
 }

@@ -16,6 +16,7 @@ pub mod mime;
 pub mod search;
 pub mod section;
 pub mod sort;
+pub mod thread;
 pub mod utf7;
 
 pub use binary::{BinaryError, binary, binary_size};

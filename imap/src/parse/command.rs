@@ -37,6 +37,8 @@ pub enum Command {
     Enable(Vec<String>),
     Id(Option<Vec<IdField>>),
     Namespace,
+    /// RFC 8437.
+    Unauthenticate,
     /// SELECT and EXAMINE.
     Select(SelectArgs),
     Create(CreateArgs),
@@ -109,6 +111,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "LOGOUT" => no_args(Command::Logout),
         "STARTTLS" => no_args(Command::StartTls),
         "NAMESPACE" => no_args(Command::Namespace),
+        "UNAUTHENTICATE" => no_args(Command::Unauthenticate),
         "IDLE" => no_args(Command::Idle),
         "CHECK" => no_args(Command::Check),
         "CLOSE" => no_args(Command::Close),
@@ -256,7 +259,8 @@ mod tests {
                 key: SearchKey::And(keys),
                 ..
             }) => {
-                assert_eq!(returns.unwrap(), vec!["MIN", "COUNT"]);
+                let returns = returns.unwrap();
+                assert!(returns.min && returns.count && !returns.all);
                 assert_eq!(charset.as_deref(), Some("UTF-8"));
                 assert_eq!(keys.len(), 4);
                 assert_eq!(

@@ -1,8 +1,9 @@
 //! FETCH and UID FETCH (RFC 9051 §6.4.5) with BINARY items (RFC 3516) and the CHANGEDSINCE
-//! and VANISHED modifiers (RFC 7162 §3.1.4.1, §3.2.6).
+//! and VANISHED modifiers (RFC 7162 §3.1.4.1, §3.2.6), and PARTIAL (RFC 9394 §3.3).
 
 use super::command::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
+use super::search_return::{PartialRange, partial_range};
 use super::sequence::SequenceSet;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +13,8 @@ pub struct FetchArgs {
     pub items: Vec<FetchItem>,
     pub changed_since: Option<u64>,
     pub vanished: bool,
+    /// RFC 9394 §3.3: only this window of the messages the set names (UID FETCH only).
+    pub partial: Option<PartialRange>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +57,7 @@ pub(super) fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     } else {
         fetch_macro(c).map_or_else(|| fetch_item(c).map(|i| vec![i]), Ok)?
     };
-    let (mut changed_since, mut vanished) = (None, false);
+    let (mut changed_since, mut vanished, mut partial) = (None, false, None);
     if c.eat(b' ') {
         // RFC 7162 §3.1.4.1 and §3.2.6
         c.paren_list(|c| {
@@ -63,6 +66,8 @@ pub(super) fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
                 changed_since = Some(c.number64()?);
             } else if c.eat_word("VANISHED") {
                 vanished = true;
+            } else if c.eat_word("PARTIAL ") {
+                partial = Some(partial_range(c)?);
             } else {
                 return bad("unknown FETCH modifier");
             }
@@ -75,6 +80,7 @@ pub(super) fn parse_fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         items,
         changed_since,
         vanished,
+        partial,
     }))
 }
 

@@ -3,13 +3,14 @@
 
 use super::command::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
+use super::search_return::{SearchReturn, parse_search_return};
 use super::sequence::SequenceSet;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SearchArgs {
     pub uid: bool,
     /// `RETURN (...)` options (RFC 4731); `None` for a plain SEARCH.
-    pub returns: Option<Vec<String>>,
+    pub returns: Option<SearchReturn>,
     pub charset: Option<String>,
     pub key: SearchKey,
 }
@@ -17,6 +18,8 @@ pub struct SearchArgs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SortArgs {
     pub uid: bool,
+    /// `RETURN (...)` (ESORT, RFC 5267 §3.2); `None` for a plain SORT.
+    pub returns: Option<SearchReturn>,
     pub keys: Vec<SortKey>,
     pub charset: String,
     pub key: SearchKey,
@@ -72,7 +75,7 @@ pub(super) fn parse_search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp()?;
     if c.eat_word("RETURN ") {
         // RFC 4731 ESEARCH
-        returns = Some(c.paren_list(|c| Ok(c.atom()?.to_ascii_uppercase()))?);
+        returns = Some(parse_search_return(c)?);
         c.sp()?;
     }
     if c.eat_word("CHARSET ") {
@@ -139,6 +142,11 @@ pub(super) fn parse_sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         "DISPLAYTO",
     ];
     c.sp()?;
+    let mut returns = None;
+    if c.eat_word("RETURN ") {
+        returns = Some(parse_search_return(c)?);
+        c.sp()?;
+    }
     let words = c.paren_list(|c| Ok(c.atom()?.to_ascii_uppercase()))?;
     let mut keys = Vec::new();
     let mut reverse = false;
@@ -158,6 +166,7 @@ pub(super) fn parse_sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     let (charset, key) = charset_and_search(c)?;
     Ok(Command::Sort(SortArgs {
         uid,
+        returns,
         keys,
         charset,
         key,

@@ -1,0 +1,176 @@
+//! Extensions beyond IMAP4rev2 as dialogues on in-process sessions over a real store
+//! (SQLite and PostgreSQL): UNAUTHENTICATE (RFC 8437), ESORT and PARTIAL (RFC 5267,
+//! RFC 9394), THREAD=REFERENCES (RFC 5256 §2.2). See `harness/mod.rs` for the notation.
+
+mod harness;
+
+use harness::{Client, Server};
+use mssante_testkit::engine_tests;
+
+/// Appends `message` (LF line ends become CRLF) to INBOX and reads up to the tagged reply.
+async fn append(c: &mut Client, tag: &str, message: &str) {
+    let message = message.replace('\n', "\r\n");
+    c.send(&format!(
+        "{tag} APPEND INBOX {{{}+}}\r\n{message}",
+        message.len()
+    ))
+    .await;
+    let lines = c.lines_until(tag).await;
+    assert!(lines.last().unwrap().contains("OK"), "{lines:?}");
+}
+
+/// Three messages of growing size and dates that run the other way.
+async fn three_messages(c: &mut Client) {
+    append(
+        c,
+        "p1",
+        "Date: Wed, 3 Jun 2026 10:00:00 +0000\nSubject: a\n\nx\n",
+    )
+    .await;
+    append(
+        c,
+        "p2",
+        "Date: Tue, 2 Jun 2026 10:00:00 +0000\nSubject: b\n\nxxxx\n",
+    )
+    .await;
+    append(
+        c,
+        "p3",
+        "Date: Mon, 1 Jun 2026 10:00:00 +0000\nSubject: c\n\nxxxxxxxx\n",
+    )
+    .await;
+    c.send("s SELECT INBOX").await;
+    c.lines_until("s").await;
+}
+
+engine_tests!(
+    unauthenticate_returns_to_the_greeting_state,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut c = server.login(&address).await;
+        c.dialogue(
+            r#"
+        C: a1 CAPABILITY
+        S: * CAPABILITY ... UNAUTHENTICATE ...
+        S: a1 OK CAPABILITY completed
+        C: a2 ENABLE CONDSTORE
+        S: * ENABLED CONDSTORE
+        S: a2 OK ENABLE completed
+        C: a3 EXAMINE INBOX
+        S: ...
+        S: ...
+        S: ...
+        S: ...
+        S: ...
+        S: ...
+        S: ...
+        S: a3 OK [READ-ONLY] EXAMINE completed
+        C: a4 UNAUTHENTICATE
+        S: a4 OK UNAUTHENTICATE completed
+        C: a5 FETCH 1 FLAGS
+        S: a5 BAD Not authenticated
+        C: a6 LIST "" INBOX
+        S: a6 BAD Not authenticated
+        "#,
+        )
+        .await;
+        c.dialogue(&format!(
+            r#"
+        C: a7 LOGIN {address} "{}"
+        S: a7 OK [CAPABILITY IMAP4rev2 ...] Logged in
+        C: a8 FETCH 1 FLAGS
+        S: a8 BAD No mailbox selected
+        "#,
+            harness::PASSWORD
+        ))
+        .await;
+    }
+);
+
+engine_tests!(esort_and_partial_results, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut c = server.login(&address).await;
+    three_messages(&mut c).await;
+    c.dialogue(
+        r#"
+        C: a1 SORT RETURN (MIN MAX COUNT ALL) (DATE) UTF-8 ALL
+        S: * ESEARCH (TAG "a1") MIN 3 MAX 1 COUNT 3 ALL 3,2,1
+        S: a1 OK SORT completed
+        C: a2 UID SORT RETURN () (REVERSE SIZE) UTF-8 1:2
+        S: * ESEARCH (TAG "a2") UID ALL 2,1
+        S: a2 OK SORT completed
+        C: a3 SORT RETURN (PARTIAL 2:9) (SIZE) UTF-8 ALL
+        S: * ESEARCH (TAG "a3") PARTIAL (2:9 2:3)
+        S: a3 OK SORT completed
+        C: a4 SEARCH RETURN (PARTIAL -1:-2) ALL
+        S: * ESEARCH (TAG "a4") PARTIAL (-1:-2 2:3)
+        S: a4 OK SEARCH completed
+        C: a5 UID SEARCH RETURN (COUNT PARTIAL 4:5) ALL
+        S: * ESEARCH (TAG "a5") UID COUNT 3 PARTIAL (4:5 NIL)
+        S: a5 OK SEARCH completed
+        C: a6 SEARCH RETURN (PARTIAL 1:*) ALL
+        S: a6 BAD Syntax error: ...
+        C: a7 SEARCH RETURN (ALL PARTIAL 1:2) ALL
+        S: a7 BAD Syntax error: ...
+        C: a8 SORT (DATE) UTF-8 ALL
+        S: * SORT 3 2 1
+        S: a8 OK SORT completed
+        C: a9 UID FETCH 1:* (UID) (PARTIAL -1:-2)
+        S: * 2 FETCH (UID 2)
+        S: * 3 FETCH (UID 3)
+        S: a9 OK FETCH completed
+        C: a10 UID FETCH 2:* (UID) (PARTIAL 2:5)
+        S: * 3 FETCH (UID 3)
+        S: a10 OK FETCH completed
+        C: a11 FETCH 1:* (UID) (PARTIAL 1:2)
+        S: a11 BAD PARTIAL needs UID FETCH
+        "#,
+    )
+    .await;
+});
+
+engine_tests!(thread_by_references, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut c = server.login(&address).await;
+    let msg = |id: &str, refs: &str, date: u32, subject: &str| {
+        format!(
+            "Message-ID: <{id}@x>\n{refs}Date: Mon, {date} Jun 2026 10:00:00 +0000\nSubject: {subject}\n\nbody\n"
+        )
+    };
+    // 1 starts a thread; 3 answers 1 and 2 answers 3 (References); 4 answers a message
+    // the mailbox does not hold; 5 shares 1's subject as a reply without references.
+    let messages = [
+        msg("one", "", 1, "Consult"),
+        msg("two", "References: <one@x> <three@x>\n", 4, "Re: Consult"),
+        msg("three", "In-Reply-To: <one@x>\n", 3, "Re: Consult"),
+        msg("four", "References: <gone@x>\n", 2, "Other"),
+        msg("five", "", 5, "Re: Consult"),
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        append(&mut c, &format!("p{i}"), m).await;
+    }
+    c.send("s SELECT INBOX").await;
+    c.lines_until("s").await;
+    c.dialogue(
+        r#"
+        C: a1 CAPABILITY
+        S: * CAPABILITY ... THREAD=REFERENCES ...
+        S: a1 OK CAPABILITY completed
+        C: a2 THREAD REFERENCES UTF-8 ALL
+        S: * THREAD (1 (3 2)(5))(4)
+        S: a2 OK THREAD completed
+        C: a3 UID THREAD REFERENCES UTF-8 NOT 3
+        S: * THREAD (1 (2)(5))(4)
+        S: a3 OK THREAD completed
+        C: a4 THREAD ORDEREDSUBJECT UTF-8 ALL
+        S: * THREAD (1 (3)(2)(5))(4)
+        S: a4 OK THREAD completed
+        C: a5 THREAD FROB UTF-8 ALL
+        S: a5 NO Threading algorithm FROB not supported
+        "#,
+    )
+    .await;
+});
