@@ -56,6 +56,8 @@ pub struct Session<T> {
     pub(crate) bal: Option<Bal>,
     pub(crate) selected: Option<SelectedMailbox>,
     pub(crate) enabled: Enabled,
+    /// Searches kept alive with RETURN (UPDATE) (RFC 5267 §4).
+    pub(crate) contexts: Vec<crate::cmd::SearchContext>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
@@ -103,6 +105,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             bal: None,
             selected: None,
             enabled: Enabled::default(),
+            contexts: Vec::new(),
             changes,
             pending_change: false,
             completion: None,
@@ -177,12 +180,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return Flow::Continue;
         }
         let may_expunge = !command.forbids_expunge_responses();
+        let folder_before = self.selected.as_ref().map(|s| s.folder.id);
         let flow = self.dispatch(&tag, command).await;
         if matches!(flow, Flow::Continue) && self.selected.is_some() {
             // Updates go before the tagged completion, so that a client reading up to its
             // tag sees them as part of this command's answer (RFC 9051 §7).
             self.report_changes(may_expunge).await;
         }
+        self.after_command_contexts(folder_before).await;
         self.write_completion();
         flow
     }
@@ -210,6 +215,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 | Command::Store { .. }
                 | Command::Copy { .. }
                 | Command::Move { .. }
+                | Command::CancelUpdate(_)
         );
         if any_state {
             None
@@ -262,6 +268,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::Store(args) => self.store_flags(tag, args).await,
             Command::Copy(args) => self.copy(tag, &args).await,
             Command::Move(args) => self.move_messages(tag, &args).await,
+            Command::CancelUpdate(tags) => self.cancel_update(tag, &tags),
             Command::GetQuota(root) => self.get_quota(tag, &root).await,
             Command::GetQuotaRoot(mailbox) => self.get_quota_root(tag, &mailbox).await,
         }
@@ -466,6 +473,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let defer = !may_expunge && !vanished.is_empty();
         if defer {
             vanished.clear();
+        }
+        if !self.contexts.is_empty() && !vanished.is_empty() {
+            self.contexts_lose(&vanished);
         }
         let sel = self.selected.as_mut().expect("selected");
         let highest = if defer {

@@ -1,6 +1,7 @@
 //! Extensions beyond IMAP4rev2 as dialogues on in-process sessions over a real store
-//! (SQLite and PostgreSQL): UNAUTHENTICATE (RFC 8437), ESORT and PARTIAL (RFC 5267,
-//! RFC 9394), THREAD=REFERENCES (RFC 5256 §2.2). See `harness/mod.rs` for the notation.
+//! (SQLite and PostgreSQL): UNAUTHENTICATE (RFC 8437), ESORT, CONTEXT and PARTIAL
+//! (RFC 5267, RFC 9394), THREAD=REFERENCES (RFC 5256 §2.2). See `harness/mod.rs` for the
+//! notation.
 
 mod harness;
 
@@ -174,3 +175,61 @@ engine_tests!(thread_by_references, |engine| async move {
     )
     .await;
 });
+
+engine_tests!(
+    search_and_sort_contexts_follow_changes,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut c = server.login(&address).await;
+        three_messages(&mut c).await;
+        c.dialogue(
+            r#"
+        C: a1 SEARCH RETURN (UPDATE) SEEN
+        S: * ESEARCH (TAG "a1")
+        S: a1 OK SEARCH completed
+        C: a2 STORE 1,3 +FLAGS.SILENT (\Seen)
+        S: * ESEARCH (TAG "a1") ADDTO (1 1,3)
+        S: a2 OK STORE completed
+        "#,
+        )
+        .await;
+        // Another session's change reaches the context at the next command.
+        let mut d = server.login(&address).await;
+        d.send("d0 SELECT INBOX").await;
+        d.lines_until("d0").await;
+        d.send("d1 UID STORE 3 -FLAGS.SILENT (\\Seen)").await;
+        d.lines_until("d1").await;
+        c.dialogue(
+            r#"
+        C: a3 NOOP
+        S: * 3 FETCH (UID 3 FLAGS (\Recent))
+        S: * ESEARCH (TAG "a1") REMOVEFROM (2 3)
+        S: a3 OK NOOP completed
+        C: a4 STORE 1 +FLAGS.SILENT (\Deleted)
+        S: a4 OK STORE completed
+        C: a5 EXPUNGE
+        S: * ESEARCH (TAG "a1") REMOVEFROM (1 1)
+        S: * 1 EXPUNGE
+        S: a5 OK EXPUNGE completed
+        C: a6 CANCELUPDATE "a1"
+        S: a6 OK CANCELUPDATE completed
+        C: a7 STORE 1 +FLAGS.SILENT (\Seen)
+        S: a7 OK STORE completed
+        C: a8 CANCELUPDATE "a1"
+        S: a8 NO Unknown search context
+        C: b1 UID SORT RETURN (UPDATE) (SIZE) UTF-8 SEEN
+        S: * ESEARCH (TAG "b1") UID ALL 2
+        S: b1 OK SORT completed
+        C: b2 STORE 2 +FLAGS.SILENT (\Seen)
+        S: * ESEARCH (TAG "b1") UID ADDTO (2 3)
+        S: b2 OK STORE completed
+        C: b3 UNSELECT
+        S: b3 OK UNSELECT completed
+        C: b4 CANCELUPDATE "b1"
+        S: b4 BAD No mailbox selected
+        "#,
+        )
+        .await;
+    }
+);

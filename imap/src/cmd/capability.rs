@@ -39,6 +39,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "THREAD=REFERENCES",
             "ESORT",
             "PARTIAL",
+            "CONTEXT=SEARCH",
+            "CONTEXT=SORT",
             "UNAUTHENTICATE",
         ]
         .iter()

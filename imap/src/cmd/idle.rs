@@ -10,6 +10,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         loop {
             if self.selected.is_some() {
                 self.report_changes(true).await;
+                self.report_context_updates().await;
             }
             match self.wait_for_change_or_input().await {
                 Ok(true) => continue,

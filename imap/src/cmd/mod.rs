@@ -7,6 +7,7 @@ mod authenticate;
 mod authenticate_bearer;
 mod capability;
 mod close;
+mod context;
 mod copy;
 mod create;
 mod delete;
@@ -36,6 +37,8 @@ mod unauthenticate;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mssante_store::MessageInfo;
+
+pub(crate) use context::SearchContext;
 
 use crate::parse::SequenceSet;
 use crate::session::Session;

@@ -209,6 +209,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 let line =
                     esearch_response(tag, uid, &returns, &reported, highest_modseq.is_some());
                 self.untagged(line);
+                if returns.update {
+                    let uids = hits.iter().map(|h| h.1).collect();
+                    self.keep_context(tag, uid, key, None, uids);
+                }
             }
         }
         self.tagged(tag, "OK", "SEARCH completed");

@@ -63,6 +63,8 @@ pub enum Command {
     Store(StoreArgs),
     Copy(CopyArgs),
     Move(CopyArgs),
+    /// RFC 5267 §4.3: the tags of the searches whose updates stop.
+    CancelUpdate(Vec<String>),
     GetQuota(Vec<u8>),
     GetQuotaRoot(Vec<u8>),
 }
@@ -127,6 +129,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "SUBSCRIBE" => one_mailbox(c).map(Command::Subscribe),
         "UNSUBSCRIBE" => one_mailbox(c).map(Command::Unsubscribe),
         "GETQUOTA" => one_mailbox(c).map(Command::GetQuota),
+        "CANCELUPDATE" => parse_cancel_update(c),
         "GETQUOTAROOT" => one_mailbox(c).map(Command::GetQuotaRoot),
         "RENAME" => parse_rename(c),
         "LIST" => parse_list(c).map(Command::List),
@@ -160,6 +163,18 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         }
         _ => Err(ParseError(format!("unknown command {name}"))),
     }
+}
+
+/// RFC 5267 §4.3: `CANCELUPDATE "tag" *(SP "tag")`.
+fn parse_cancel_update(c: &mut Cursor<'_>) -> PResult<Command> {
+    let mut tags = Vec::new();
+    while c.eat(b' ') {
+        tags.push(String::from_utf8_lossy(&c.string()?).into_owned());
+    }
+    if tags.is_empty() {
+        return bad("CANCELUPDATE needs a tag");
+    }
+    Ok(Command::CancelUpdate(tags))
 }
 
 #[cfg(test)]

@@ -90,8 +90,7 @@ pub(super) fn parse_search_return(c: &mut Cursor<'_>) -> PResult<SearchReturn> {
             "ALL" => r.all = true,
             "COUNT" => r.count = true,
             "SAVE" => r.save = true,
-            // Not offered until CONTEXT=SEARCH is advertised.
-            "UPDATE" => return bad("RETURN (UPDATE) is not supported"),
+            "UPDATE" => r.update = true,
             "CONTEXT" => r.context = true,
             "PARTIAL" => {
                 c.sp()?;
@@ -127,6 +126,7 @@ mod tests {
         let r = parse("(MIN count)").unwrap();
         assert!(r.min && r.count && !r.all);
         assert!(parse("()").unwrap().all);
+        assert!(parse("(UPDATE)").unwrap().all);
         assert!(!parse("(SAVE)").unwrap().all);
         assert!(parse("(FOO)").is_err());
         assert!(parse("(ALL PARTIAL 1:2)").is_err());
