@@ -233,3 +233,46 @@ engine_tests!(
         .await;
     }
 );
+
+engine_tests!(
+    catenate_builds_messages_from_urls_and_text,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut c = server.login(&address).await;
+        append(&mut c, "p1", "From: a@x\nSubject: one\n\nhello\n").await;
+        c.dialogue(
+            r#"
+        C: a1 APPEND INBOX (\Seen) CATENATE (URL "/INBOX/;uid=1/;section=HEADER" TEXT {7+}
+        C: body2
+        C: )
+        S: a1 OK [APPENDUID ... 2] APPEND completed
+        C: a2 APPEND INBOX CATENATE (TEXT {4+}
+        C: X:
+        C:  URL "imap://h/INBOX/;UID=1/;SECTION=TEXT/;PARTIAL=1.3") CATENATE (URL "/INBOX/;uid=1")
+        S: a2 OK [APPENDUID ... 3:4] APPEND completed
+        C: a3 APPEND INBOX CATENATE (URL "/INBOX;UIDVALIDITY=4294967295/;uid=1")
+        S: a3 NO [BADURL /INBOX;UIDVALIDITY=4294967295/;uid=1] CATENATE URL refused
+        C: a4 APPEND INBOX CATENATE (URL "/INBOX/;uid=9")
+        S: a4 NO [BADURL /INBOX/;uid=9] CATENATE URL refused
+        C: a5 APPEND Nowhere CATENATE (URL "/INBOX/;uid=1")
+        S: a5 NO [TRYCREATE] No such mailbox
+        "#,
+        )
+        .await;
+        c.send("s EXAMINE INBOX").await;
+        c.lines_until("s").await;
+        c.send("f FETCH 2:4 BODY.PEEK[]").await;
+        let fetched = String::from_utf8_lossy(&c.response_to("f").await).into_owned();
+        for expected in [
+            "* 2 FETCH (BODY[] {34}\r\nFrom: a@x\r\nSubject: one\r\n\r\nbody2\r\n)",
+            "* 3 FETCH (BODY[] {7}\r\nX:\r\nell)",
+            "* 4 FETCH (BODY[] {34}\r\nFrom: a@x\r\nSubject: one\r\n\r\nhello\r\n)",
+        ] {
+            assert!(
+                fetched.contains(expected),
+                "{expected:?} not in {fetched:?}"
+            );
+        }
+    }
+);

@@ -1,5 +1,5 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3),
-//! APPENDLIMIT (RFC 7889).
+//! APPENDLIMIT (RFC 7889), CATENATE (RFC 4469, `catenate.rs`).
 
 use mssante_store::MessageMeta;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -21,7 +21,14 @@ fn meta_of(raw: &[u8]) -> MessageMeta {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
-    pub(crate) async fn append(&mut self, tag: &str, AppendArgs { mailbox, messages }: AppendArgs) {
+    pub(crate) async fn append(
+        &mut self,
+        tag: &str,
+        AppendArgs {
+            mailbox,
+            mut messages,
+        }: AppendArgs,
+    ) {
         let Some(name) = self.mailbox_name(&mailbox) else {
             return self.tagged(tag, "NO", "Invalid mailbox name encoding");
         };
@@ -31,6 +38,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(None) => return self.tagged(tag, "NO", "[TRYCREATE] No such mailbox"),
             Err(e) => return self.store_failed(tag, e),
         };
+        // RFC 4469 §5: CATENATE messages are put together (their URLs checked) first.
+        for m in messages.iter_mut() {
+            if let Some(parts) = m.catenate.take() {
+                match self.catenate(&parts).await {
+                    Ok(bytes) => m.bytes = bytes,
+                    Err(e) => return self.catenate_failed(tag, e),
+                }
+            }
+        }
         // Check every message before storing any (RFC 3502 §6: all or nothing).
         let mut dates = Vec::with_capacity(messages.len());
         for m in &messages {

@@ -6,6 +6,7 @@ mod append;
 mod authenticate;
 mod authenticate_bearer;
 mod capability;
+mod catenate;
 mod close;
 mod context;
 mod copy;

@@ -1,5 +1,6 @@
-//! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502).
+//! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469).
 
+use super::catenate::{CatPart, parse_catenate};
 use super::command::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
 
@@ -14,7 +15,10 @@ pub struct AppendArgs {
 pub struct AppendMessage {
     pub flags: Vec<String>,
     pub date: Option<String>,
+    /// The message; empty until the parts of a CATENATE are put together.
     pub bytes: Vec<u8>,
+    /// RFC 4469: the message is made of these parts instead of a literal.
+    pub catenate: Option<Vec<CatPart>>,
 }
 
 /// RFC 9051 §6.3.12 with MULTIAPPEND (RFC 3502).
@@ -35,10 +39,20 @@ pub(super) fn parse_append(c: &mut Cursor<'_>) -> PResult<Command> {
             );
             c.sp()?;
         }
+        // RFC 4469 §5: `CATENATE (parts)` in place of the literal.
+        let catenate = match c.eat_word("CATENATE ") {
+            true => Some(parse_catenate(c)?),
+            false => None,
+        };
+        let bytes = match catenate {
+            Some(_) => Vec::new(),
+            None => c.string()?,
+        };
         messages.push(AppendMessage {
             flags,
             date,
-            bytes: c.string()?,
+            bytes,
+            catenate,
         });
     }
     if messages.is_empty() {

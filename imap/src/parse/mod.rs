@@ -3,6 +3,7 @@
 
 pub mod append;
 pub mod auth;
+pub mod catenate;
 pub mod command;
 pub mod copy;
 pub mod cursor;
@@ -17,6 +18,7 @@ pub mod store;
 
 pub use append::{AppendArgs, AppendMessage};
 pub use auth::{AuthenticateArgs, IdField, LoginArgs};
+pub use catenate::{CatPart, ImapUrl, parse_imap_url};
 pub use command::{Command, Request, parse_request};
 pub use copy::CopyArgs;
 pub use fetch::{FetchArgs, FetchItem};
