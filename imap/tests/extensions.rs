@@ -276,3 +276,33 @@ engine_tests!(
         }
     }
 );
+
+engine_tests!(preview_gives_the_start_of_the_text, |engine| async move {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let mut c = server.login(&address).await;
+    append(
+        &mut c,
+        "p1",
+        "Subject: cr\nContent-Type: text/plain; charset=utf-8\n\nCompte   rendu\n\nde consultation\n",
+    )
+    .await;
+    append(&mut c, "p2", "Subject: vide\n\n").await;
+    c.send("s EXAMINE INBOX").await;
+    c.lines_until("s").await;
+    c.dialogue(
+        r#"
+        C: a1 CAPABILITY
+        S: * CAPABILITY ... PREVIEW ...
+        S: a1 OK CAPABILITY completed
+        C: a2 FETCH 1:2 (PREVIEW)
+        S: * 1 FETCH (PREVIEW "Compte rendu de consultation")
+        S: * 2 FETCH (PREVIEW "")
+        S: a2 OK FETCH completed
+        C: a3 UID FETCH 1 (PREVIEW (LAZY) FLAGS)
+        S: * 1 FETCH (UID 1 PREVIEW "Compte rendu de consultation" FLAGS (...))
+        S: a3 OK FETCH completed
+        "#,
+    )
+    .await;
+});

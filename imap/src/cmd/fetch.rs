@@ -7,6 +7,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::format_internaldate;
 use crate::message::encode::{write_literal, write_literal8, write_nstring};
+use crate::message::preview::preview;
 use crate::message::{
     BinaryError, binary, binary_size, body_structure, envelope, extract, parse_section, partial,
 };
@@ -272,6 +273,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 ),
                 FetchItem::Rfc822Size => {
                     out.extend(format!("RFC822.SIZE {}", info.size).as_bytes())
+                }
+                FetchItem::Preview => {
+                    out.extend_from_slice(b"PREVIEW ");
+                    write_nstring(&mut out, Some(preview(raw).as_bytes()));
                 }
                 FetchItem::Envelope => {
                     out.extend_from_slice(b"ENVELOPE ");

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod encode;
 pub mod envelope;
 pub mod mime;
+pub mod preview;
 pub mod search;
 pub mod section;
 pub mod sort;

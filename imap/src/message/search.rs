@@ -84,18 +84,21 @@ fn entity_body_contains(raw: &[u8], e: &Entity, needle: &str) -> bool {
                 // Binary attachments are not text to search.
                 return false;
             }
-            let body = e.body(raw);
-            let cte =
-                mime::first_field(e.header(raw), "content-transfer-encoding").map(mime::unfold);
-            let decoded = match cte.map(|c| c.to_ascii_lowercase()).as_deref() {
-                Some(b"base64") => decode::base64(body),
-                Some(b"quoted-printable") => decode::quoted_printable(body),
-                _ => body.to_vec(),
-            };
-            let text = decode::to_utf8(e.ctype.param("charset").unwrap_or_default(), &decoded);
-            fold(&text).contains(needle)
+            fold(&leaf_text(raw, e)).contains(needle)
         }
     }
+}
+
+/// A leaf's content as text: transfer encoding removed, charset converted to UTF-8.
+pub fn leaf_text(raw: &[u8], e: &Entity) -> String {
+    let body = e.body(raw);
+    let cte = mime::first_field(e.header(raw), "content-transfer-encoding").map(mime::unfold);
+    let decoded = match cte.map(|c| c.to_ascii_lowercase()).as_deref() {
+        Some(b"base64") => decode::base64(body),
+        Some(b"quoted-printable") => decode::quoted_printable(body),
+        _ => body.to_vec(),
+    };
+    decode::to_utf8(e.ctype.param("charset").unwrap_or_default(), &decoded)
 }
 
 /// `BODY needle`: the decoded text of the message's body parts contains `needle`

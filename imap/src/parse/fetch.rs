@@ -31,6 +31,8 @@ pub enum FetchItem {
     Rfc822Header,
     Rfc822Text,
     ModSeq,
+    /// RFC 8970 `PREVIEW` (with or without the `(LAZY)` modifier: it is always computed).
+    Preview,
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`; `section` is the raw text inside [].
     Section {
         peek: bool,
@@ -138,6 +140,14 @@ fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
         "RFC822.HEADER" => FetchItem::Rfc822Header,
         "RFC822.TEXT" => FetchItem::Rfc822Text,
         "MODSEQ" => FetchItem::ModSeq,
+        "PREVIEW" => {
+            // RFC 8970 §3.1: `PREVIEW (LAZY)`.
+            let mark = c.mark();
+            if !(c.eat_word(" (LAZY)")) {
+                c.reset(mark);
+            }
+            FetchItem::Preview
+        }
         "BODY" if c.peek() != Some(b'[') => FetchItem::Body,
         "BODY" | "BODY.PEEK" => {
             let section = bracketed(c)?;
