@@ -118,7 +118,7 @@ impl<'a> Forest<'a> {
 
     /// §2.2 step 7: siblings by sent date, the deepest first so that a dummy's first child
     /// is known when the dummy is sorted.
-    fn sort_tree(&mut self, list: &mut Vec<usize>) {
+    fn sort_tree(&mut self, list: &mut [usize]) {
         for &n in list.iter() {
             let mut children = std::mem::take(&mut self.nodes[n].children);
             self.sort_tree(&mut children);
