@@ -6,7 +6,15 @@
 mod harness;
 
 use harness::{Client, Server};
-use mssante_testkit::engine_tests;
+use mssante_testkit::{Engine, engine_tests};
+
+/// A server with one BAL, and a client logged in to it.
+async fn logged_in(engine: Engine) -> (Server, String, Client) {
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let client = server.login(&address).await;
+    (server, address, client)
+}
 
 /// Appends `message` (LF line ends become CRLF) to INBOX and reads up to the tagged reply.
 async fn append(c: &mut Client, tag: &str, message: &str) {
@@ -47,9 +55,7 @@ async fn three_messages(c: &mut Client) {
 engine_tests!(
     unauthenticate_returns_to_the_greeting_state,
     |engine| async move {
-        let server = Server::start(engine).await;
-        let address = server.bal("accueil").await;
-        let mut c = server.login(&address).await;
+        let (_server, address, mut c) = logged_in(engine).await;
         c.dialogue(
             r#"
         C: a1 CAPABILITY
@@ -90,9 +96,7 @@ engine_tests!(
 );
 
 engine_tests!(esort_and_partial_results, |engine| async move {
-    let server = Server::start(engine).await;
-    let address = server.bal("accueil").await;
-    let mut c = server.login(&address).await;
+    let (_server, _address, mut c) = logged_in(engine).await;
     three_messages(&mut c).await;
     c.dialogue(
         r#"
@@ -133,9 +137,7 @@ engine_tests!(esort_and_partial_results, |engine| async move {
 });
 
 engine_tests!(thread_by_references, |engine| async move {
-    let server = Server::start(engine).await;
-    let address = server.bal("accueil").await;
-    let mut c = server.login(&address).await;
+    let (_server, _address, mut c) = logged_in(engine).await;
     let msg = |id: &str, refs: &str, date: u32, subject: &str| {
         format!(
             "Message-ID: <{id}@x>\n{refs}Date: Mon, {date} Jun 2026 10:00:00 +0000\nSubject: {subject}\n\nbody\n"
@@ -179,9 +181,7 @@ engine_tests!(thread_by_references, |engine| async move {
 engine_tests!(
     search_and_sort_contexts_follow_changes,
     |engine| async move {
-        let server = Server::start(engine).await;
-        let address = server.bal("accueil").await;
-        let mut c = server.login(&address).await;
+        let (server, address, mut c) = logged_in(engine).await;
         three_messages(&mut c).await;
         c.dialogue(
             r#"
@@ -237,9 +237,7 @@ engine_tests!(
 engine_tests!(
     catenate_builds_messages_from_urls_and_text,
     |engine| async move {
-        let server = Server::start(engine).await;
-        let address = server.bal("accueil").await;
-        let mut c = server.login(&address).await;
+        let (_server, _address, mut c) = logged_in(engine).await;
         append(&mut c, "p1", "From: a@x\nSubject: one\n\nhello\n").await;
         c.dialogue(
             r#"
@@ -278,9 +276,7 @@ engine_tests!(
 );
 
 engine_tests!(preview_gives_the_start_of_the_text, |engine| async move {
-    let server = Server::start(engine).await;
-    let address = server.bal("accueil").await;
-    let mut c = server.login(&address).await;
+    let (_server, _address, mut c) = logged_in(engine).await;
     append(
         &mut c,
         "p1",
