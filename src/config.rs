@@ -34,6 +34,8 @@ struct RawConfig {
     public: mssante_api_lps::PublicConfig,
     #[serde(default)]
     psc: mssante_auth::PscConfig,
+    #[serde(default)]
+    retention: crate::retention::RetentionConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,6 +152,8 @@ pub struct Config {
     pub oauth2: Option<mssante_api_lps::OAuth2Hints>,
     /// `[psc]`: Pro Santé Connect token login (XOAUTH2 / OAUTHBEARER), off unless configured.
     pub psc: mssante_auth::PscConfig,
+    /// `[retention]`: trace expiry and inactive BALs.
+    pub retention: crate::retention::RetentionConfig,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -223,6 +227,7 @@ impl Config {
             hints.check().map_err(|e| anyhow!(e))?;
         }
         raw.psc.validate().map_err(|e| anyhow!(e))?;
+        raw.retention.validate()?;
         // Clients told of another issuer would fetch tokens that every login refuses.
         if let Some(hints) = &raw.public.oauth2
             && raw.psc.is_enabled()
@@ -237,6 +242,7 @@ impl Config {
         Ok(Config {
             file: None,
             psc: raw.psc,
+            retention: raw.retention,
             hostname: hostname.clone(),
             listen,
             public,

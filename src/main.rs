@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod lock;
 mod periodic;
+mod retention;
 mod serve;
 mod tls;
 

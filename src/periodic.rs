@@ -1,5 +1,5 @@
 //! Periodic jobs that must run on one node at a time (delivery reports, the directory
-//! publication outbox): this node runs them while it holds the leadership of the database
+//! publication outbox, retention): this node runs them while it holds the leadership of the database
 //! (`store/src/leader.rs`, ADR 0023), and another node takes them over when it dies.
 
 use std::time::Duration;

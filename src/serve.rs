@@ -218,6 +218,13 @@ fn periodic_jobs(
             Duration::from_secs(30),
         )));
     }
+    // One node applies retention, once a day while it leads.
+    handles.push(tokio::spawn(crate::retention::run_daily(
+        store.clone(),
+        config.retention.clone(),
+        config.hostname.clone(),
+        jobs,
+    )));
     handles
 }
 

@@ -5,26 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
-
-/// Runs one SQL statement on the server's database with the engine's own client.
-fn sql(server: &Server, statement: &str) {
-    let url = &server.db.url;
-    let out = match url.strip_prefix("sqlite://") {
-        Some(file) => Command::new("sqlite3").arg(file).arg(statement).output(),
-        None => Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", statement])
-            .output(),
-    }
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "{statement}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn refused(out: Output, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -98,13 +81,10 @@ fn newer_schema_is_refused_by_every_command(engine: Engine) {
         Engine::Sqlite => "X'00'",
         Engine::Postgres => "'\\x00'::bytea",
     };
-    sql(
-        &server,
-        &format!(
-            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-             VALUES (99990001, 'from the future', TRUE, {checksum}, 0)"
-        ),
-    );
+    server.sql(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990001, 'from the future', TRUE, {checksum}, 0)"
+    ));
     let newer = "database schema is newer than this binary knows (migrations 99990001";
     for args in [
         &["domain", "list"][..],

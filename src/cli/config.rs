@@ -73,6 +73,7 @@ fn in_force(config: &Config) -> Result<String> {
     root.insert("relay".into(), relay(config).into());
     root.insert("psc".into(), Value::try_from(&config.psc)?);
     root.insert("directory".into(), Value::try_from(&config.directory)?);
+    root.insert("retention".into(), Value::try_from(&config.retention)?);
     hide_secrets(&mut root);
     Ok(toml::to_string(&root)?)
 }

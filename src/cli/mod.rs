@@ -13,6 +13,7 @@ mod domain;
 mod init;
 mod message;
 mod queue;
+mod retention;
 mod trust;
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,9 @@ enum Command {
     /// The outbound queue: list, show, retry, delete.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Retention: expire old traces, warn then suspend or close inactive BALs ([retention]).
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// What became of a message sent from here (DSN and MDN tracking).
     #[command(subcommand)]
     Message(message::MessageCommand),
@@ -109,6 +113,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Trust(cmd) => trust::run(cmd, &config.trust, instance_dir(&config)?).await,
             Command::Access(cmd) => access::run(&open_store(&config).await?, cmd).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
+            Command::Retention(cmd) => {
+                retention::run(&open_store(&config).await?, &config, cmd).await
+            }
             Command::Message(cmd) => message::run(&open_store(&config).await?, cmd).await,
             Command::Dns(cmd) => dns::run(&open_store(&config).await?, &config, cmd).await,
             Command::Backup { dest } => backup::backup(&config, &dest).await,

@@ -214,6 +214,7 @@ impl Store {
             BalStatus::Closed => return Ok(Err(AccessRefusal::Closed)),
         }
         if bal.bal_type == BalType::Per && bal.national_id.as_deref() == Some(national_id) {
+            self.record_login(bal.id).await?;
             return Ok(Ok(Access {
                 bal,
                 origin: AccessOrigin::Holder,
@@ -234,6 +235,7 @@ impl Store {
         let Some(row) = row else {
             return Ok(Err(AccessRefusal::NoRight));
         };
+        self.record_login(bal.id).await?;
         Ok(Ok(Access {
             origin: AccessOrigin::parse(&row.try_get::<String, _>("origin")?)?,
             rights: row.try_get("rights")?,

@@ -67,6 +67,9 @@ pub(crate) struct AuthCache {
     pepper: [u8; 32],
     /// Bounds concurrent argon2id verifications (see `authenticate`).
     verifications: tokio::sync::Semaphore,
+    /// When this process last recorded each BAL's login (`retention.rs`): at most one
+    /// write a day per BAL, not one per login.
+    pub(crate) recorded_logins: Mutex<HashMap<i64, i64>>,
 }
 
 impl Default for AuthCache {
@@ -80,6 +83,7 @@ impl Default for AuthCache {
             entries: Mutex::new(HashMap::new()),
             pepper,
             verifications: tokio::sync::Semaphore::new(cores),
+            recorded_logins: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -154,6 +158,7 @@ impl Store {
             .auth_cache()
             .hit(address.as_str(), &stored_hash, password)
         {
+            self.record_login(bal.id).await?;
             return Ok(Ok(bal));
         }
         // At most one argon2id verification per core: each takes 19 MiB, and a login storm
@@ -179,6 +184,7 @@ impl Store {
         }
         self.auth_cache()
             .remember(address.as_str(), &stored_hash, &password);
+        self.record_login(bal.id).await?;
         Ok(Ok(bal))
     }
 }

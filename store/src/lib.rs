@@ -32,6 +32,7 @@
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`.
+//! - Retention: expiry of traces in batches, last logins and inactive BALs: `retention.rs`.
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
 //!   publication outbox): `directory/`, mapped in `directory/mod.rs`.
 
@@ -52,6 +53,7 @@ mod group_commit;
 mod leader;
 mod notify;
 mod queue;
+mod retention;
 mod schema;
 mod tracking;
 
@@ -80,6 +82,7 @@ pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMes
 pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
+pub use retention::{ExpiredTraces, InactiveBal};
 pub use schema::{SchemaPolicy, SchemaStatus};
 pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 

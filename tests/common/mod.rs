@@ -382,6 +382,34 @@ impl Server {
         })
     }
 
+    /// Runs SQL on the server's database with the engine's own client (sqlite3, psql) and
+    /// returns its output, one row a line, columns separated by `|`: for tests that set
+    /// up states no command makes (rows dated in the past, a newer binary's migration).
+    pub fn sql(&self, statement: &str) -> String {
+        let url = &self.db.url;
+        let out = match url.strip_prefix("sqlite://") {
+            Some(file) => Command::new("sqlite3").arg(file).arg(statement).output(),
+            None => Command::new("psql")
+                .args([
+                    url.as_str(),
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-q",
+                    "-At",
+                    "-c",
+                    statement,
+                ])
+                .output(),
+        }
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     async fn open_store(&self) -> mssante_store::Store {
         mssante_store::Store::open(&self.db.url, self.db.data_path())
             .await
