@@ -216,6 +216,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 | Command::Copy { .. }
                 | Command::Move { .. }
                 | Command::CancelUpdate(_)
+                | Command::Replace(_)
         );
         if any_state {
             None
@@ -257,6 +258,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::Lsub(args) => self.lsub(tag, &args).await,
             Command::Status(args) => self.status(tag, &args).await,
             Command::Append(args) => self.append(tag, args).await,
+            Command::Replace(args) => self.replace(tag, args).await,
             Command::Idle => return self.idle(tag).await,
             Command::Close => self.close(tag, true).await,
             Command::Unselect => self.close(tag, false).await,

@@ -302,3 +302,44 @@ engine_tests!(preview_gives_the_start_of_the_text, |engine| async move {
     )
     .await;
 });
+
+engine_tests!(replace_swaps_a_draft_in_one_command, |engine| async move {
+    let (_server, _address, mut c) = logged_in(engine).await;
+    append(&mut c, "p1", "Subject: draft\n\nv1\n").await;
+    c.send("s SELECT INBOX").await;
+    c.lines_until("s").await;
+    c.send("a1 UID REPLACE 1 INBOX (\\Draft) {22+}\r\nSubject: draft\r\n\r\nv2\r\n")
+        .await;
+    let lines = c.lines_until("a1").await;
+    assert_eq!(
+        lines,
+        [
+            "* OK [APPENDUID ".to_string() + &lines[0][16..],
+            "* 1 EXPUNGE".into(),
+            "* 1 EXISTS".into(),
+            "* 1 RECENT".into(),
+            "a1 OK REPLACE completed".into(),
+        ]
+    );
+    assert!(lines[0].ends_with(" 2] Replacement stored"), "{lines:?}");
+    c.dialogue(
+        r#"
+        C: a2 FETCH 1 (UID FLAGS RFC822.SIZE)
+        S: * 1 FETCH (UID 2 FLAGS (\Recent \Draft) RFC822.SIZE 22)
+        S: a2 OK FETCH completed
+        C: a3 REPLACE 2 INBOX {1+}
+        C: x
+        S: a3 BAD Invalid message sequence number
+        C: a4 UID REPLACE 1 INBOX {1+}
+        C: x
+        S: a4 NO [NONEXISTENT] No such message
+        C: a5 REPLACE 1 Nowhere {1+}
+        C: x
+        S: a5 NO [TRYCREATE] No such mailbox
+        C: a6 FETCH 1 UID
+        S: * 1 FETCH (UID 2)
+        S: a6 OK FETCH completed
+        "#,
+    )
+    .await;
+});

@@ -5,7 +5,7 @@ use mssante_store::MessageMeta;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
-use crate::parse::{AppendArgs, compact};
+use crate::parse::{AppendArgs, AppendMessage, compact};
 use crate::session::Session;
 
 fn meta_of(raw: &[u8]) -> MessageMeta {
@@ -21,29 +21,45 @@ fn meta_of(raw: &[u8]) -> MessageMeta {
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
-    pub(crate) async fn append(
+    pub(crate) async fn append(&mut self, tag: &str, AppendArgs { mailbox, messages }: AppendArgs) {
+        if let Some((uidvalidity, uids)) = self.append_messages(tag, &mailbox, messages).await {
+            self.tagged(
+                tag,
+                "OK",
+                &format!(
+                    "[APPENDUID {uidvalidity} {}] APPEND completed",
+                    compact(&uids)
+                ),
+            );
+        }
+    }
+
+    /// Stores `messages` in `mailbox`, all checked before any is stored, and gives their
+    /// UIDVALIDITY and UIDs; `None` once the refusal is answered. APPEND and REPLACE.
+    pub(crate) async fn append_messages(
         &mut self,
         tag: &str,
-        AppendArgs {
-            mailbox,
-            mut messages,
-        }: AppendArgs,
-    ) {
-        let Some(name) = self.mailbox_name(&mailbox) else {
-            return self.tagged(tag, "NO", "Invalid mailbox name encoding");
+        mailbox: &[u8],
+        mut messages: Vec<AppendMessage>,
+    ) -> Option<(u32, Vec<u32>)> {
+        let Some(name) = self.mailbox_name(mailbox) else {
+            return self.refuse(tag, "NO", "Invalid mailbox name encoding");
         };
         let bal_id = self.bal.as_ref().expect("authenticated").id;
         let folder = match self.ctx.store.folder(bal_id, &name).await {
             Ok(Some(f)) => f,
-            Ok(None) => return self.tagged(tag, "NO", "[TRYCREATE] No such mailbox"),
-            Err(e) => return self.store_failed(tag, e),
+            Ok(None) => return self.refuse(tag, "NO", "[TRYCREATE] No such mailbox"),
+            Err(e) => return self.store_refused(tag, e),
         };
         // RFC 4469 §5: CATENATE messages are put together (their URLs checked) first.
         for m in messages.iter_mut() {
             if let Some(parts) = m.catenate.take() {
                 match self.catenate(&parts).await {
                     Ok(bytes) => m.bytes = bytes,
-                    Err(e) => return self.catenate_failed(tag, e),
+                    Err(e) => {
+                        self.catenate_failed(tag, e);
+                        return None;
+                    }
                 }
             }
         }
@@ -51,28 +67,28 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let mut dates = Vec::with_capacity(messages.len());
         for m in &messages {
             if m.bytes.is_empty() {
-                return self.tagged(tag, "NO", "Empty message");
+                return self.refuse(tag, "NO", "Empty message");
             }
             if m.bytes.len() > self.ctx.config.max_literal {
-                return self.tagged(tag, "NO", "[TOOBIG] Message too big");
+                return self.refuse(tag, "NO", "[TOOBIG] Message too big");
             }
             if m.flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent")) {
-                return self.tagged(tag, "BAD", "\\Recent cannot be set");
+                return self.refuse(tag, "BAD", "\\Recent cannot be set");
             }
             match &m.date {
                 None => dates.push(mssante_store::now()),
                 Some(d) => match parse_date_time(d) {
                     Some(t) => dates.push(t),
-                    None => return self.tagged(tag, "BAD", "Invalid date-time"),
+                    None => return self.refuse(tag, "BAD", "Invalid date-time"),
                 },
             }
         }
         // RFC 9208 §5.2: refuse before storing anything when the quota would be exceeded.
         let total: u64 = messages.iter().map(|m| m.bytes.len() as u64).sum();
         match self.ctx.store.over_quota(bal_id, total).await {
-            Ok(true) => return self.tagged(tag, "NO", "[OVERQUOTA] Quota exceeded"),
+            Ok(true) => return self.refuse(tag, "NO", "[OVERQUOTA] Quota exceeded"),
             Ok(false) => {}
-            Err(e) => return self.store_failed(tag, e),
+            Err(e) => return self.store_refused(tag, e),
         }
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
@@ -88,16 +104,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     uidvalidity = v;
                     uids.push(uid);
                 }
-                Err(e) => return self.store_failed(tag, e),
+                Err(e) => return self.store_refused(tag, e),
             }
         }
-        self.tagged(
-            tag,
-            "OK",
-            &format!(
-                "[APPENDUID {uidvalidity} {}] APPEND completed",
-                compact(&uids)
-            ),
-        );
+        Some((uidvalidity, uids))
+    }
+
+    fn refuse<R>(&mut self, tag: &str, status: &str, text: &str) -> Option<R> {
+        self.tagged(tag, status, text);
+        None
+    }
+
+    fn store_refused<R>(&mut self, tag: &str, e: mssante_store::StoreError) -> Option<R> {
+        self.store_failed(tag, e);
+        None
     }
 }

@@ -25,6 +25,7 @@ mod lsub;
 mod r#move;
 mod namespace;
 mod rename;
+mod replace;
 mod search;
 mod select;
 mod sort;

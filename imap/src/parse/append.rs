@@ -21,39 +21,43 @@ pub struct AppendMessage {
     pub catenate: Option<Vec<CatPart>>,
 }
 
+/// One message of APPEND (after the space): `[flag-list SP] [date-time SP] literal` or,
+/// with CATENATE (RFC 4469 §5), `CATENATE (parts)` in place of the literal. REPLACE
+/// (RFC 8508) takes the same.
+pub(super) fn append_message(c: &mut Cursor<'_>) -> PResult<AppendMessage> {
+    let mut flags = Vec::new();
+    if c.peek() == Some(b'(') {
+        flags = c.flag_list()?;
+        c.sp()?;
+    }
+    let mut date = None;
+    if c.peek() == Some(b'"') {
+        date = Some(String::from_utf8(c.string()?).map_err(|_| ParseError("invalid date".into()))?);
+        c.sp()?;
+    }
+    let catenate = match c.eat_word("CATENATE ") {
+        true => Some(parse_catenate(c)?),
+        false => None,
+    };
+    let bytes = match catenate {
+        Some(_) => Vec::new(),
+        None => c.string()?,
+    };
+    Ok(AppendMessage {
+        flags,
+        date,
+        bytes,
+        catenate,
+    })
+}
+
 /// RFC 9051 §6.3.12 with MULTIAPPEND (RFC 3502).
 pub(super) fn parse_append(c: &mut Cursor<'_>) -> PResult<Command> {
     c.sp()?;
     let mailbox = c.astring()?;
     let mut messages = Vec::new();
     while c.eat(b' ') {
-        let mut flags = Vec::new();
-        if c.peek() == Some(b'(') {
-            flags = c.flag_list()?;
-            c.sp()?;
-        }
-        let mut date = None;
-        if c.peek() == Some(b'"') {
-            date = Some(
-                String::from_utf8(c.string()?).map_err(|_| ParseError("invalid date".into()))?,
-            );
-            c.sp()?;
-        }
-        // RFC 4469 §5: `CATENATE (parts)` in place of the literal.
-        let catenate = match c.eat_word("CATENATE ") {
-            true => Some(parse_catenate(c)?),
-            false => None,
-        };
-        let bytes = match catenate {
-            Some(_) => Vec::new(),
-            None => c.string()?,
-        };
-        messages.push(AppendMessage {
-            flags,
-            date,
-            bytes,
-            catenate,
-        });
+        messages.push(append_message(c)?);
     }
     if messages.is_empty() {
         return bad("APPEND needs a message");

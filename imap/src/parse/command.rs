@@ -14,6 +14,7 @@ use super::list::{ListArgs, LsubArgs, parse_list, parse_lsub};
 use super::mailbox::{
     CreateArgs, RenameArgs, StatusArgs, one_mailbox, parse_create, parse_rename, parse_status,
 };
+use super::replace::{ReplaceArgs, parse_replace};
 use super::search::{SearchArgs, SortArgs, ThreadArgs, parse_search, parse_sort, parse_thread};
 use super::select::{SelectArgs, parse_select};
 use super::sequence::SequenceSet;
@@ -50,6 +51,8 @@ pub enum Command {
     Lsub(LsubArgs),
     Status(StatusArgs),
     Append(AppendArgs),
+    /// REPLACE and UID REPLACE (RFC 8508).
+    Replace(ReplaceArgs),
     Idle,
     Check,
     Close,
@@ -136,6 +139,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "LSUB" => parse_lsub(c),
         "STATUS" => parse_status(c),
         "APPEND" => parse_append(c),
+        "REPLACE" => parse_replace(c, false),
         "SEARCH" => parse_search(c, false),
         "SORT" => parse_sort(c, false),
         "THREAD" => parse_thread(c, false),
@@ -154,6 +158,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "THREAD" => parse_thread(c, true),
                 "COPY" => parse_copy(c, true, false),
                 "MOVE" => parse_copy(c, true, true),
+                "REPLACE" => parse_replace(c, true),
                 "EXPUNGE" => {
                     c.sp()?;
                     Ok(Command::Expunge(Some(SequenceSet::parse(c)?)))
