@@ -218,6 +218,7 @@ fn periodic_jobs(
             Duration::from_secs(30),
         )));
     }
+    handles.push(tokio::spawn(expire_delegations(store.clone())));
     // One node applies retention, once a day while it leads.
     handles.push(tokio::spawn(crate::retention::run_daily(
         store.clone(),
@@ -242,6 +243,22 @@ fn report_task(
         give_up_after: relay.give_up_after,
         poll_interval: relay.poll_interval,
         shutdown: shutdown.clone(),
+    }
+}
+
+/// Ended delegations leave the table with an `expire` entry in the audit trail (ADR 0016);
+/// sessions refuse them at their end date already, this keeps the trail exact.
+async fn expire_delegations(store: mssante_store::Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        match store.expire_delegations().await {
+            Ok(ended) if !ended.is_empty() => {
+                tracing::info!(count = ended.len(), "delegations ended");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("expiring delegations failed: {e}"),
+        }
     }
 }
 

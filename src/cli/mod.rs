@@ -3,6 +3,7 @@
 //! modules parse, call and print.
 
 mod access;
+mod audit;
 mod backup;
 mod bal;
 mod config;
@@ -55,6 +56,12 @@ enum Command {
     /// Who may open which ORG/CAB BAL with a Pro Santé Connect identity (habilitations).
     #[command(subcommand)]
     Access(access::AccessCommand),
+    /// Who works in a BAL on its holder's behalf (delegations): grant, revoke, list.
+    #[command(subcommand)]
+    Delegation(access::DelegationCommand),
+    /// The audit trail of a BAL (`mssante audit BAL`), or `mssante audit verify [BAL]` to
+    /// check its hash chain.
+    Audit(audit::AuditArgs),
     /// National directory: import, LDAP sync, lookups, history.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
@@ -112,6 +119,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Command::Trust(cmd) => trust::run(cmd, &config.trust, instance_dir(&config)?).await,
             Command::Access(cmd) => access::run(&open_store(&config).await?, cmd).await,
+            Command::Delegation(cmd) => {
+                access::run_delegation(&open_store(&config).await?, cmd).await
+            }
+            Command::Audit(args) => audit::run(&open_store(&config).await?, args).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Retention(cmd) => {
                 retention::run(&open_store(&config).await?, &config, cmd).await

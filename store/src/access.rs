@@ -8,6 +8,7 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::audit::{AuditAction, AuditEvent, append_in};
 use crate::bal::{Bal, BalStatus, BalType};
 use crate::error::{Result, StoreError};
 use crate::{Store, now};
@@ -148,7 +149,11 @@ impl Store {
         .bind(now())
         .execute(&mut *w.txn)
         .await?;
+        let mut event = AuditEvent::new(bal.id, "operator", AuditAction::Grant);
+        event.detail = format!("{national_id} habilitation {HABILITATION_RIGHTS}");
+        append_in(&mut w.txn, self.engine(), &event).await?;
         w.commit().await?;
+        self.access_changed(bal.id).await;
         self.access_grants(Some(bal.address.as_str()), Some(national_id))
             .await?
             .into_iter()
@@ -169,8 +174,15 @@ impl Store {
         .bind(national_id)
         .execute(&mut *w.txn)
         .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let mut event = AuditEvent::new(bal.id, "operator", AuditAction::Revoke);
+        event.detail = format!("{national_id} habilitation");
+        append_in(&mut w.txn, self.engine(), &event).await?;
         w.commit().await?;
-        Ok(done.rows_affected() > 0)
+        self.access_changed(bal.id).await;
+        Ok(true)
     }
 
     /// Grants to identities, optionally of one BAL and/or one identity, by BAL then identity.

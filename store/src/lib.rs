@@ -18,8 +18,11 @@
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
 //!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
-//! - Who may open which BAL (PER holders by national id, habilitations, later delegations):
-//!   `access.rs`.
+//! - Who may open which BAL (PER holders by national id, habilitations, delegations):
+//!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
+//!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`.
+//! - The audit trail of each BAL, hash-chained, written with the action it records:
+//!   `audit.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits in `group_commit.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
@@ -38,11 +41,13 @@
 
 mod access;
 mod address;
+mod audit;
 mod auth;
 mod backup;
 mod bal;
 mod blob;
 mod db;
+mod delegation;
 mod delivery;
 mod directory;
 mod domain;
@@ -54,6 +59,7 @@ mod leader;
 mod notify;
 mod queue;
 mod retention;
+mod rights;
 mod schema;
 mod tracking;
 
@@ -61,11 +67,13 @@ pub use access::{
     Access, AccessGrant, AccessOrigin, AccessRefusal, HABILITATION_RIGHTS, HOLDER_RIGHTS,
 };
 pub use address::{Address, normalise_domain};
+pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH};
 pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
 pub use db::{Engine, sqlite_file};
+pub use delegation::{Delegation, FolderRights, NewDelegation};
 pub use delivery::{
     DeliveryReceipt, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
     Source, accepts_mail,
@@ -83,6 +91,7 @@ pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use retention::{ExpiredTraces, InactiveBal};
+pub use rights::{Grantee, KNOWN_RIGHTS, NamedRights, Rights, SEND_RIGHT, parse_rights};
 pub use schema::{SchemaPolicy, SchemaStatus};
 pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 

@@ -2,13 +2,15 @@
 //! through PostgreSQL LISTEN/NOTIFY so that a session on another node sharing the database
 //! hears about a delivery too (docs/architecture.md §5, "Several nodes").
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::broadcast;
 
 use crate::{Engine, Store};
 
-/// A change notification: the folder whose content or flags changed.
+/// A change notification: the folder whose content or flags changed; a negative id is
+/// `-bal_id` of a BAL whose grants changed (see [`FolderChanged::access_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FolderChanged {
     pub folder_id: i64,
@@ -23,6 +25,11 @@ impl FolderChanged {
     pub fn concerns(&self, folder_id: i64) -> bool {
         self.folder_id == folder_id || *self == FolderChanged::ANY
     }
+
+    /// The BAL whose grants changed, when this is such a notification.
+    pub fn access_of(&self) -> Option<i64> {
+        (self.folder_id < 0).then_some(-self.folder_id)
+    }
 }
 
 const CHANNEL: &str = "mssante_folder_changes";
@@ -33,6 +40,9 @@ pub(crate) struct Notifier {
     node: String,
     listener: OnceLock<()>,
     database_url: String,
+    /// Bumped whenever a grant changes here or (PostgreSQL) on another node: sessions compare
+    /// it on each command and re-read their access only when it moved (ADR 0016).
+    access_generation: Arc<AtomicU64>,
 }
 
 impl Notifier {
@@ -44,6 +54,7 @@ impl Notifier {
             node: hex::encode(node),
             listener: OnceLock::new(),
             database_url: database_url.to_string(),
+            access_generation: Arc::new(AtomicU64::new(1)),
         }
     }
 }
@@ -68,10 +79,26 @@ impl Store {
                     n.database_url.clone(),
                     n.node.clone(),
                     n.local.clone(),
+                    n.access_generation.clone(),
                 ));
             });
         }
         n.local.subscribe()
+    }
+
+    /// The access generation: it moves when any grant changes (see [`Store::access_changed`]).
+    pub fn access_generation(&self) -> u64 {
+        self.inner.notifier.access_generation.load(Ordering::SeqCst)
+    }
+
+    /// A grant on `bal_id` changed: sessions re-read their access at their next command, and
+    /// those in IDLE wake now (a [`FolderChanged`] with the negated BAL id, on every node).
+    pub(crate) async fn access_changed(&self, bal_id: i64) {
+        self.inner
+            .notifier
+            .access_generation
+            .fetch_add(1, Ordering::SeqCst);
+        self.notify(-bal_id).await;
     }
 
     pub(crate) async fn notify(&self, folder_id: i64) {
@@ -94,7 +121,12 @@ impl Store {
 }
 
 /// Forwards other nodes' notifications to local sessions; PgListener reconnects by itself.
-async fn listen(url: String, node: String, local: broadcast::Sender<FolderChanged>) {
+async fn listen(
+    url: String,
+    node: String,
+    local: broadcast::Sender<FolderChanged>,
+    access_generation: Arc<AtomicU64>,
+) {
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
             Ok(l) => l,
@@ -110,13 +142,17 @@ async fn listen(url: String, node: String, local: broadcast::Sender<FolderChange
             continue;
         }
         // Whatever other nodes changed while this node was not listening (a database
-        // restart, a failover) was not heard: every session looks again.
+        // restart, a failover) was not heard: every session looks again, its access too.
+        access_generation.fetch_add(1, Ordering::SeqCst);
         let _ = local.send(FolderChanged::ANY);
         // `recv` reconnects by itself once; an error means the database is unreachable.
         loop {
             match listener.try_recv().await {
                 Ok(Some(note)) => {
                     if let Some(folder_id) = foreign_folder(note.payload(), &node) {
+                        if folder_id < 0 {
+                            access_generation.fetch_add(1, Ordering::SeqCst);
+                        }
                         // No receiver now is fine: sessions subscribe again later.
                         let _ = local.send(FolderChanged { folder_id });
                     }
@@ -124,6 +160,7 @@ async fn listen(url: String, node: String, local: broadcast::Sender<FolderChange
                 // The connection was lost and will be reopened by the next call: what
                 // was sent meanwhile is lost, so every session looks again.
                 Ok(None) => {
+                    access_generation.fetch_add(1, Ordering::SeqCst);
                     let _ = local.send(FolderChanged::ANY);
                 }
                 Err(e) => {

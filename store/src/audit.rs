@@ -1,0 +1,314 @@
+//! The audit trail of a BAL (issue 14, ADR 0016): every grant, change, expiry and revocation,
+//! and every action a delegate takes on the BAL, with author, time, message ids, client
+//! address and result, never content. Append-only and chained per BAL: each entry's hash
+//! covers the previous entry's hash, so `verify_audit` finds the first edited or removed one.
+//!
+//! Entries about a write are inserted by [`append_in`] inside the transaction of the write
+//! itself: the action and its trace commit together or not at all.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::error::Result;
+use crate::{Engine, Store, now};
+
+/// The `prev_hash` of a BAL's first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened. Stored as its `as_str` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditAction {
+    Grant,
+    Change,
+    Revoke,
+    Expire,
+    Login,
+    Select,
+    FetchBody,
+    Flags,
+    Copy,
+    Move,
+    Expunge,
+    Append,
+    Send,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Grant => "grant",
+            AuditAction::Change => "change",
+            AuditAction::Revoke => "revoke",
+            AuditAction::Expire => "expire",
+            AuditAction::Login => "login",
+            AuditAction::Select => "select",
+            AuditAction::FetchBody => "fetch-body",
+            AuditAction::Flags => "flags",
+            AuditAction::Copy => "copy",
+            AuditAction::Move => "move",
+            AuditAction::Expunge => "expunge",
+            AuditAction::Append => "append",
+            AuditAction::Send => "send",
+        }
+    }
+}
+
+/// An entry to record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub bal_id: i64,
+    /// Who acted: a BAL address, a PSC identity, or `operator` for the command line.
+    pub author: String,
+    pub action: AuditAction,
+    pub folder: String,
+    /// UIDs (`uid:12`) or Message-IDs; never content.
+    pub message_ids: Vec<String>,
+    /// The client's address (`ip:port`), empty for the command line.
+    pub client: String,
+    /// `ok`, or `refused: …` / `failed: …`.
+    pub result: String,
+    /// What changed, e.g. the rights of a grant; never content.
+    pub detail: String,
+}
+
+impl AuditEvent {
+    pub fn new(bal_id: i64, author: &str, action: AuditAction) -> AuditEvent {
+        AuditEvent {
+            bal_id,
+            author: author.to_string(),
+            action,
+            folder: String::new(),
+            message_ids: Vec::new(),
+            client: String::new(),
+            result: "ok".into(),
+            detail: String::new(),
+        }
+    }
+}
+
+/// An entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub bal: String,
+    pub seq: i64,
+    pub at: i64,
+    pub author: String,
+    pub action: String,
+    pub folder: String,
+    pub message_ids: String,
+    pub client: String,
+    pub result: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// The hash this entry should carry: SHA-256 over the previous hash and every field,
+    /// each length-prefixed so that no two entries serialise alike.
+    fn expected_hash(&self, bal_id: i64) -> String {
+        let seq = self.seq.to_string();
+        let at = self.at.to_string();
+        let bal = bal_id.to_string();
+        let fields = [
+            self.prev_hash.as_str(),
+            &bal,
+            &seq,
+            &at,
+            &self.author,
+            &self.action,
+            &self.folder,
+            &self.message_ids,
+            &self.client,
+            &self.result,
+            &self.detail,
+        ];
+        let mut h = Sha256::new();
+        for f in fields {
+            h.update(f.len().to_string().as_bytes());
+            h.update(b":");
+            h.update(f.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+}
+
+/// What `verify_audit` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditVerification {
+    pub entries: u64,
+    /// The first entry that does not chain: (BAL, seq, id, why).
+    pub first_bad: Option<(String, i64, i64, String)>,
+}
+
+/// Filters of `audit_entries`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub since: Option<i64>,
+    pub author: Option<String>,
+}
+
+/// Appends `event` inside the caller's transaction (which commits the action with it).
+pub(crate) async fn append_in(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    engine: Engine,
+    event: &AuditEvent,
+) -> Result<()> {
+    if engine == Engine::Postgres {
+        // One writer per BAL chain at a time; taken last in the transaction, released at
+        // commit. (SQLite has a single writer already.)
+        sqlx::query("SELECT pg_advisory_xact_lock(1096107076, CAST($1 AS INTEGER))")
+            .bind(event.bal_id)
+            .execute(&mut **txn)
+            .await?;
+    }
+    let last =
+        sqlx::query("SELECT seq, hash FROM audit_log WHERE bal_id = $1 ORDER BY seq DESC LIMIT 1")
+            .bind(event.bal_id)
+            .fetch_optional(&mut **txn)
+            .await?;
+    let (prev_seq, prev_hash) = match last {
+        Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
+        None => (0, GENESIS_HASH.to_string()),
+    };
+    let mut entry = AuditEntry {
+        id: 0,
+        bal: String::new(),
+        seq: prev_seq + 1,
+        at: now(),
+        author: event.author.clone(),
+        action: event.action.as_str().into(),
+        folder: event.folder.clone(),
+        message_ids: event.message_ids.join(" "),
+        client: event.client.clone(),
+        result: event.result.clone(),
+        detail: event.detail.clone(),
+        prev_hash,
+        hash: String::new(),
+    };
+    entry.hash = entry.expected_hash(event.bal_id);
+    sqlx::query(
+        "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
+         result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(event.bal_id)
+    .bind(entry.seq)
+    .bind(entry.at)
+    .bind(&entry.author)
+    .bind(&entry.action)
+    .bind(&entry.folder)
+    .bind(&entry.message_ids)
+    .bind(&entry.client)
+    .bind(&entry.result)
+    .bind(&entry.detail)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut **txn)
+    .await?;
+    Ok(())
+}
+
+/// `SELECT` of trail entries with their BAL's address, then the rest of the query.
+macro_rules! select_entries {
+    ($($rest:literal),*) => {
+        concat!(
+            "SELECT a.id, a.bal_id, b.address, a.seq, a.at, a.author, a.action, a.folder, ",
+            "a.message_ids, a.client, a.result, a.detail, a.prev_hash, a.hash ",
+            "FROM audit_log a JOIN bals b ON b.id = a.bal_id ",
+            $($rest),*
+        )
+    };
+}
+
+fn entry_from_row(r: &AnyRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: r.try_get("id")?,
+        bal: r.try_get("address")?,
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        author: r.try_get("author")?,
+        action: r.try_get("action")?,
+        folder: r.try_get("folder")?,
+        message_ids: r.try_get("message_ids")?,
+        client: r.try_get("client")?,
+        result: r.try_get("result")?,
+        detail: r.try_get("detail")?,
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
+}
+
+impl Store {
+    /// Records an action that wrote nothing else (a login, a SELECT, a body read, a refusal).
+    pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
+        let mut w = self.write_txn().await?;
+        append_in(&mut w.txn, self.engine(), event).await?;
+        w.commit().await
+    }
+
+    /// The trail of one BAL, oldest first.
+    pub async fn audit_entries(
+        &self,
+        address: &str,
+        query: &AuditQuery,
+    ) -> Result<Vec<AuditEntry>> {
+        let bal = self.bal(address).await?;
+        let sql = select_entries!(
+            "WHERE a.bal_id = $1 AND ($2 IS NULL OR a.at >= $2) ",
+            "AND ($3 IS NULL OR a.author = $3) ORDER BY a.seq"
+        );
+        let rows = sqlx::query(sql)
+            .bind(bal.id)
+            .bind(query.since)
+            .bind(query.author.as_deref())
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    /// Walks every chain (or one BAL's) and names the first entry that does not follow from
+    /// the previous one: a changed field, a removed or inserted entry.
+    pub async fn verify_audit(&self, address: Option<&str>) -> Result<AuditVerification> {
+        let bal_id = match address {
+            Some(a) => Some(self.bal(a).await?.id),
+            None => None,
+        };
+        let sql = select_entries!("WHERE ($1 IS NULL OR a.bal_id = $1) ORDER BY a.bal_id, a.seq");
+        let rows = sqlx::query(sql).bind(bal_id).fetch_all(self.pool()).await?;
+        let mut verification = AuditVerification {
+            entries: 0,
+            first_bad: None,
+        };
+        let mut previous: Option<(i64, i64, String)> = None; // (bal_id, seq, hash)
+        for r in &rows {
+            let entry = entry_from_row(r)?;
+            let entry_bal: i64 = r.try_get("bal_id")?;
+            verification.entries += 1;
+            let (want_seq, want_prev) = match &previous {
+                Some((b, seq, hash)) if *b == entry_bal => (seq + 1, hash.clone()),
+                _ => (1, GENESIS_HASH.to_string()),
+            };
+            let why = if entry.seq != want_seq {
+                Some(format!(
+                    "sequence {} where {want_seq} was due (an entry removed or inserted)",
+                    entry.seq
+                ))
+            } else if entry.prev_hash != want_prev {
+                Some("does not chain to the previous entry".to_string())
+            } else if entry.hash != entry.expected_hash(entry_bal) {
+                Some("content does not match its hash (edited)".to_string())
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                verification.first_bad = Some((entry.bal.clone(), entry.seq, entry.id, why));
+                return Ok(verification);
+            }
+            previous = Some((entry_bal, entry.seq, entry.hash));
+        }
+        Ok(verification)
+    }
+}
