@@ -461,31 +461,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return;
         };
         let (folder_id, since) = (sel.folder.id, sel.known_modseq);
-        let fetched = async {
-            let status = self.ctx.store.folder_status(folder_id).await?;
-            let (changed, vanished) = self.ctx.store.changes_since(folder_id, since).await?;
-            Ok::<_, mssante_store::StoreError>((status, changed, vanished))
-        }
-        .await;
-        let Ok((status, changed, mut vanished)) = fetched else {
+        let Ok(mut snapshot) = self.ctx.store.changes_since(folder_id, since).await else {
             return;
         };
         // Expunges that may not be reported now stay pending: the known modseq does not
         // move past them, so the next report finds them again.
-        let defer = !may_expunge && !vanished.is_empty();
+        let defer = !may_expunge && !snapshot.vanished.is_empty();
         if defer {
-            vanished.clear();
+            snapshot.vanished.clear();
         }
         if !self.contexts.is_empty() && !vanished.is_empty() {
             self.contexts_lose(&vanished);
         }
         let sel = self.selected.as_mut().expect("selected");
-        let highest = if defer {
-            sel.known_modseq
-        } else {
-            status.highestmodseq
-        };
-        let changes = sel.apply(changed, &vanished, highest, status.uidnext);
+        if defer {
+            snapshot.highestmodseq = sel.known_modseq;
+        }
+        let changes = sel.apply(snapshot);
         self.pending_change = defer;
         let recent = match changes.exists {
             Some(_) => self.claim_new_recent().await,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use mssante_store::{Folder, MessageRef};
+use mssante_store::{Folder, FolderSnapshot, MessageRef};
 
 /// The system flags (RFC 9051 §2.3.2) every mailbox offers.
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
@@ -109,17 +109,19 @@ impl SelectedMailbox {
         self.messages.last().map(|m| m.uid).unwrap_or(0)
     }
 
-    /// Applies what the store reports since `known_modseq`: changed or new messages and
-    /// expunged UIDs. Changes this session already knows (its own STORE) are not repeated.
-    pub fn apply(
-        &mut self,
-        changed: Vec<MessageRef>,
-        vanished: &[u32],
-        highestmodseq: u64,
-        uidnext: u32,
-    ) -> Changes {
+    /// Applies what the store reports since `known_modseq` (one snapshot: changed or new
+    /// messages, expunged UIDs, counters). Changes this session already knows (its own
+    /// STORE) are not repeated.
+    pub fn apply(&mut self, snapshot: FolderSnapshot) -> Changes {
+        let FolderSnapshot {
+            messages: changed,
+            vanished,
+            highestmodseq,
+            uidnext,
+            ..
+        } = snapshot;
         let mut out = Changes::default();
-        for &uid in vanished {
+        for &uid in &vanished {
             if let Some(seq) = self.seq_of(uid) {
                 self.messages.remove(seq as usize - 1);
                 self.recent.remove(&uid);
@@ -129,7 +131,12 @@ impl SelectedMailbox {
         }
         // Removing in order of arrival gives correct numbers when reported in that order.
         let before = self.messages.len();
+        let largest_known = self.largest_uid();
         for m in changed {
+            // An expunged UID never comes back (RFC 9051 §2.3.1.1), whatever else is said.
+            if vanished.binary_search(&m.uid).is_ok() {
+                continue;
+            }
             out.new_keywords |= self.learn_keywords(&m.flags);
             match self.messages.binary_search_by_key(&m.uid, |x| x.uid) {
                 Ok(i) => {
@@ -139,9 +146,17 @@ impl SelectedMailbox {
                         out.flag_changes.push((i as u32 + 1, m));
                     }
                 }
-                Err(i) if i == self.messages.len() => self.messages.push(m),
-                // UIDs only grow, but two deliveries may commit out of UID order.
-                Err(i) => self.messages.insert(i, m),
+                // New messages come above every UID known (the snapshot is consistent and
+                // UIDs are committed in order): a lower one is a message this view dropped,
+                // and announcing it now would renumber messages the client knows.
+                Err(_) if m.uid <= largest_known => {
+                    tracing::error!(
+                        "folder {}: UID {} is new to a session that knows UID {largest_known}; not announced",
+                        self.folder.id,
+                        m.uid
+                    );
+                }
+                Err(_) => self.messages.push(m),
             }
         }
         if self.messages.len() > before {
@@ -171,6 +186,17 @@ mod tests {
         }
     }
 
+    /// What the store would report: `changed` and `vanished` at `modseq`.
+    fn report(changed: Vec<MessageRef>, vanished: &[u32], modseq: u64) -> FolderSnapshot {
+        FolderSnapshot {
+            uidvalidity: 1,
+            uidnext: 10,
+            highestmodseq: modseq,
+            messages: changed,
+            vanished: vanished.to_vec(),
+        }
+    }
+
     fn view(msgs: Vec<MessageRef>) -> SelectedMailbox {
         SelectedMailbox {
             folder: Folder {
@@ -194,7 +220,7 @@ mod tests {
     #[test]
     fn expunges_are_numbered_as_they_happen() {
         let mut v = view(vec![m(1, 1, &[]), m(2, 1, &[]), m(3, 1, &[])]);
-        let c = v.apply(vec![], &[1, 3], 6, 10);
+        let c = v.apply(report(vec![], &[1, 3], 6));
         // Removing UID 1 (seq 1) first makes UID 3 seq 2.
         assert_eq!(c.expunged_seqs, vec![1, 2]);
         assert_eq!(v.exists(), 1);
@@ -204,24 +230,49 @@ mod tests {
     #[test]
     fn new_messages_and_flag_changes() {
         let mut v = view(vec![m(1, 1, &[]), m(2, 1, &[])]);
-        let c = v.apply(vec![m(2, 6, &["\\Seen"]), m(5, 6, &[])], &[], 6, 6);
+        let c = v.apply(report(vec![m(2, 6, &["\\Seen"]), m(5, 6, &[])], &[], 6));
         assert_eq!(c.exists, Some(3));
         assert_eq!(c.flag_changes, vec![(2, m(2, 6, &["\\Seen"]))]);
         // Our own STORE already applied locally: nothing to repeat.
-        let c = v.apply(vec![m(2, 6, &["\\Seen"])], &[], 6, 6);
+        let c = v.apply(report(vec![m(2, 6, &["\\Seen"])], &[], 6));
         assert_eq!(c, Changes::default());
     }
 
     #[test]
     fn new_keywords_are_flagged_once() {
         let mut v = view(vec![m(1, 1, &[])]);
-        let c = v.apply(vec![m(1, 6, &["$hello", "\\Seen"])], &[], 6, 6);
+        let c = v.apply(report(vec![m(1, 6, &["$hello", "\\Seen"])], &[], 6));
         assert!(c.new_keywords);
         assert_eq!(
             v.flags_announcement()[0],
             "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $hello)"
         );
-        let c = v.apply(vec![m(2, 7, &["$hello"])], &[], 7, 7);
+        let c = v.apply(report(vec![m(2, 7, &["$hello"])], &[], 7));
         assert!(!c.new_keywords);
+    }
+
+    /// Issue 11: a message reported both changed and expunged (two reads that saw the
+    /// folder at different times) came back mid-list after its EXPUNGE, so every higher
+    /// sequence number named another UID. Expunged wins; nothing is renumbered.
+    #[test]
+    fn an_expunged_message_never_comes_back() {
+        let mut v = view(vec![m(1, 1, &[]), m(2, 1, &[]), m(3, 1, &[])]);
+        let c = v.apply(report(vec![m(2, 6, &["$a"]), m(4, 6, &[])], &[2], 7));
+        assert_eq!(c.expunged_seqs, vec![2]);
+        assert!(c.flag_changes.is_empty(), "{c:?}");
+        let uids: Vec<u32> = v.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 3, 4]);
+        assert_eq!(c.exists, Some(3));
+    }
+
+    /// A UID below the largest one announced is never announced as new: it would take a
+    /// sequence number the client already gives to another message (RFC 9051 §2.3.1.2).
+    #[test]
+    fn new_messages_only_above_the_largest_uid() {
+        let mut v = view(vec![m(1, 1, &[]), m(5, 1, &[])]);
+        let c = v.apply(report(vec![m(3, 6, &[]), m(6, 6, &[])], &[], 6));
+        let uids: Vec<u32> = v.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(uids, vec![1, 5, 6]);
+        assert_eq!(c.exists, Some(3));
     }
 }

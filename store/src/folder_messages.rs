@@ -21,6 +21,21 @@ pub struct MessageRef {
     pub flags: Vec<String>,
 }
 
+/// A folder as one read transaction saw it: what a session's view is built from and brought
+/// up to date with. Every message changed after the counters' HIGHESTMODSEQ is left out and
+/// every one at or below it is in, so a session that takes this modseq as known never
+/// misses a change nor learns of a message after a higher UID (RFC 9051 §2.3.1.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FolderSnapshot {
+    pub uidvalidity: u32,
+    pub uidnext: u32,
+    pub highestmodseq: u64,
+    /// By UID: all messages, or those changed after the modseq asked.
+    pub messages: Vec<MessageRef>,
+    /// UIDs expunged after the modseq asked (empty for a whole-folder snapshot).
+    pub vanished: Vec<u32>,
+}
+
 /// What FETCH needs besides the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageInfo {
@@ -110,6 +125,14 @@ fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
     runs
 }
 
+fn ref_from_row(r: &AnyRow) -> Result<MessageRef> {
+    Ok(MessageRef {
+        uid: r.try_get::<i64, _>("uid")? as u32,
+        modseq: r.try_get::<i64, _>("modseq")? as u64,
+        flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+    })
+}
+
 fn info_from_row(r: &AnyRow) -> Result<MessageInfo> {
     Ok(MessageInfo {
         uid: r.try_get::<i64, _>("uid")? as u32,
@@ -143,15 +166,7 @@ impl Store {
         .bind(folder_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(MessageRef {
-                    uid: r.try_get::<i64, _>("uid")? as u32,
-                    modseq: r.try_get::<i64, _>("modseq")? as u64,
-                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
-                })
-            })
-            .collect()
+        rows.iter().map(ref_from_row).collect()
     }
 
     /// FETCH metadata for sorted `uids` (missing ones are skipped).
@@ -325,39 +340,60 @@ impl Store {
         Ok(pairs)
     }
 
-    /// Messages changed and UIDs expunged after `modseq` (RFC 7162 CHANGEDSINCE / QRESYNC).
-    pub async fn changes_since(
-        &self,
-        folder_id: i64,
-        modseq: u64,
-    ) -> Result<(Vec<MessageRef>, Vec<u32>)> {
-        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid")
-            .bind(folder_id)
-            .bind(modseq as i64)
-            .fetch_all(self.pool())
-            .await?;
-        let changed = rows
-            .iter()
-            .map(|r| {
-                Ok(MessageRef {
-                    uid: r.try_get::<i64, _>("uid")? as u32,
-                    modseq: r.try_get::<i64, _>("modseq")? as u64,
-                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+    /// The whole folder as a session selects it (RFC 9051 §6.3.2): counters and every
+    /// message, from one snapshot (see [`FolderSnapshot`]).
+    pub async fn folder_snapshot(&self, folder_id: i64) -> Result<FolderSnapshot> {
+        self.snapshot_of(folder_id, None).await
+    }
+
+    /// Messages changed and UIDs expunged after `modseq` (RFC 7162 CHANGEDSINCE / QRESYNC),
+    /// with the counters, from one snapshot (see [`FolderSnapshot`]).
+    pub async fn changes_since(&self, folder_id: i64, modseq: u64) -> Result<FolderSnapshot> {
+        self.snapshot_of(folder_id, Some(modseq)).await
+    }
+
+    /// One read transaction for the counters, the messages (all, or those changed after
+    /// `since`) and the expunged UIDs: read by separate statements, a message could be
+    /// listed as changed by the first and as expunged by the next, and a session would then
+    /// bring it back mid-list after reporting its expunge (issue 11).
+    async fn snapshot_of(&self, folder_id: i64, since: Option<u64>) -> Result<FolderSnapshot> {
+        let mut txn = self.read_snapshot().await?;
+        let counters =
+            sqlx::query("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE id = $1")
+                .bind(folder_id)
+                .fetch_optional(&mut *txn)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        let after = since.map_or(-1, |m| m as i64);
         let rows = sqlx::query(
-            "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
         )
         .bind(folder_id)
-        .bind(modseq as i64)
-        .fetch_all(self.pool())
+        .bind(after)
+        .fetch_all(&mut *txn)
         .await?;
-        let vanished = rows
+        let messages = rows.iter().map(ref_from_row).collect::<Result<Vec<_>>>()?;
+        let vanished = match since {
+            None => Vec::new(),
+            Some(_) => sqlx::query(
+                "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            )
+            .bind(folder_id)
+            .bind(after)
+            .fetch_all(&mut *txn)
+            .await?
             .iter()
             .map(|r| Ok(r.try_get::<i64, _>("uid")? as u32))
-            .collect::<Result<Vec<_>>>()?;
-        Ok((changed, vanished))
+            .collect::<Result<Vec<_>>>()?,
+        };
+        txn.commit().await?;
+        Ok(FolderSnapshot {
+            uidvalidity: counters.try_get::<i64, _>("uidvalidity")? as u32,
+            uidnext: counters.try_get::<i64, _>("uidnext")? as u32,
+            highestmodseq: counters.try_get::<i64, _>("highestmodseq")? as u64,
+            messages,
+            vanished,
+        })
     }
 
     /// The messages of one folder of a BAL, by UID.

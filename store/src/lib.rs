@@ -86,7 +86,9 @@ pub use directory::{
 pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use folder::{Folder, FolderStatus, FolderSummary};
-pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, MessageRef, StoredMessage};
+pub use folder_messages::{
+    FlagOp, FlagUpdate, FolderSnapshot, MessageInfo, MessageRef, StoredMessage,
+};
 pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
@@ -193,6 +195,19 @@ impl Store {
         };
         let txn = self.inner.pool.begin().await?;
         Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    /// Starts a read-only transaction whose statements all see one snapshot of the database:
+    /// SQLite in WAL mode keeps the snapshot of a transaction's first read; PostgreSQL needs
+    /// REPEATABLE READ for it (READ COMMITTED takes one per statement).
+    pub(crate) async fn read_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.inner.engine {
+            Engine::Sqlite => self.inner.pool.begin().await?,
+            Engine::Postgres => {
+                let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+                self.inner.pool.begin_with(begin).await?
+            }
+        })
     }
 
     /// Closes the pool, waiting for connections in use to be returned.

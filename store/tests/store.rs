@@ -512,14 +512,14 @@ engine_tests!(imap_append_flags_expunge_and_changes, |engine| async move {
         vec![1],
         "UNCHANGEDSINCE older than the last change"
     );
-    let (changed, vanished) = store.changes_since(inbox.id, before).await.unwrap();
-    assert_eq!(changed.len(), 2);
-    assert!(vanished.is_empty());
+    let since = store.changes_since(inbox.id, before).await.unwrap();
+    assert_eq!(since.messages.len(), 2);
+    assert!(since.vanished.is_empty());
 
     assert_eq!(store.expunge(inbox.id, &[1]).await.unwrap(), vec![1]);
-    let (_, vanished) = store.changes_since(inbox.id, before).await.unwrap();
+    let since = store.changes_since(inbox.id, before).await.unwrap();
     assert_eq!(
-        vanished,
+        since.vanished,
         vec![1],
         "expunged UIDs are remembered for QRESYNC"
     );

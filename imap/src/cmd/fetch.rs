@@ -162,7 +162,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// RFC 7162 §3.2.6: UIDs of the set expunged since the modseq.
     async fn send_vanished_earlier(&mut self, folder_id: i64, since: u64, set: &SequenceSet) {
-        if let Ok((_, vanished)) = self.ctx.store.changes_since(folder_id, since).await {
+        if let Ok(snapshot) = self.ctx.store.changes_since(folder_id, since).await {
+            let vanished = snapshot.vanished;
             let largest = vanished
                 .last()
                 .copied()

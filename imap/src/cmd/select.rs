@@ -31,17 +31,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(folder) = self.existing_folder(tag, &mailbox).await else {
             return;
         };
-        // The status first, then the messages: a message added in between is in the list
-        // and reported again later (harmless), never left out with its modseq counted as
-        // known — which would later insert it mid-list and shift sequence numbers.
-        let loaded = async {
-            let status = self.ctx.store.folder_status(folder.id).await?;
-            let refs = self.ctx.store.message_refs(folder.id).await?;
-            Ok::<_, mssante_store::StoreError>((refs, status))
-        }
-        .await;
-        let (messages, mut status) = match loaded {
-            Ok(v) => v,
+        // Counters and messages from one snapshot: the HIGHESTMODSEQ taken as known covers
+        // exactly the messages listed, so no later report can bring one in below them.
+        let snapshot = match self.ctx.store.folder_snapshot(folder.id).await {
+            Ok(s) => s,
             Err(e) => return self.store_failed(tag, e),
         };
         let first_recent = match if read_only {
@@ -52,17 +45,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(f) => f,
             Err(e) => return self.store_failed(tag, e),
         };
-        // What the list holds bounds UIDNEXT and HIGHESTMODSEQ from below.
-        let largest = messages.last().map_or(0, |m| m.uid);
-        status.uidnext = status.uidnext.max(largest + 1);
-        let listed_modseq = messages.iter().map(|m| m.modseq).max().unwrap_or(0);
-        let announced_modseq = status.highestmodseq.max(listed_modseq);
+        let (uidvalidity, uidnext, highestmodseq) = (
+            snapshot.uidvalidity,
+            snapshot.uidnext,
+            snapshot.highestmodseq,
+        );
         let mut selected = SelectedMailbox {
             folder,
             read_only,
-            messages,
-            known_modseq: status.highestmodseq,
-            uidnext: status.uidnext,
+            messages: snapshot.messages,
+            known_modseq: highestmodseq,
+            uidnext,
             recent: Default::default(),
             keywords: Default::default(),
         };
@@ -85,17 +78,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         {
             self.untagged(format!("OK [UNSEEN {}] First unseen", first_unseen + 1));
         }
-        self.untagged(format!(
-            "OK [UIDVALIDITY {}] UIDs valid",
-            status.uidvalidity
-        ));
-        self.untagged(format!(
-            "OK [UIDNEXT {}] Predicted next UID",
-            status.uidnext
-        ));
-        self.untagged(format!("OK [HIGHESTMODSEQ {announced_modseq}] Highest"));
+        self.untagged(format!("OK [UIDVALIDITY {}] UIDs valid", uidvalidity));
+        self.untagged(format!("OK [UIDNEXT {}] Predicted next UID", uidnext));
+        self.untagged(format!("OK [HIGHESTMODSEQ {highestmodseq}] Highest"));
         selected.add_recent_from(first_recent);
-        if let Some(q) = qresync.filter(|q| q.uidvalidity == status.uidvalidity) {
+        if let Some(q) = qresync.filter(|q| q.uidvalidity == uidvalidity) {
             self.qresync_resync(&selected, &q).await;
         }
         self.selected = Some(selected);
@@ -112,10 +99,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// RFC 7162 §3.2.5.1: what changed since the client's modseq.
     async fn qresync_resync(&mut self, sel: &SelectedMailbox, q: &QresyncParams) {
-        let Ok((changed, vanished)) = self.ctx.store.changes_since(sel.folder.id, q.modseq).await
-        else {
+        let Ok(since) = self.ctx.store.changes_since(sel.folder.id, q.modseq).await else {
             return;
         };
+        let (changed, vanished) = (since.messages, since.vanished);
         let largest = sel.largest_uid().max(vanished.last().copied().unwrap_or(0));
         let vanished: Vec<u32> = match &q.known_uids {
             Some(known) => vanished
