@@ -6,33 +6,14 @@
 use std::collections::BTreeMap;
 
 use mssante_store::*;
-use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
+use mssante_testkit::engine_tests;
+
+mod common;
+use common::{bal_with_inbox, open};
 
 /// Cycles of append, flag, expunge by the writer: enough for the reader to fall between
 /// two of its statements many times if they saw the folder at different moments.
 const CYCLES: u32 = 150;
-
-async fn inbox(engine: TestEngine) -> (Store, TestDb, i64) {
-    let db = TestDb::new(engine);
-    let store = Store::open(&db.url, db.data_path()).await.unwrap();
-    store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let bal = store
-        .create_bal(&NewBal {
-            address: "a@ch-x.mssante.fr".into(),
-            bal_type: BalType::Org,
-            rpps: None,
-            adeli: None,
-            finess: Some("750712184".into()),
-            siret: None,
-            display_name: None,
-            password_hash: None,
-            liste_rouge: false,
-        })
-        .await
-        .unwrap();
-    let inbox = store.folder(bal.id, "INBOX").await.unwrap().unwrap();
-    (store, db, inbox.id)
-}
 
 /// Appends, flags and expunges one message per cycle, keeping one message in two.
 async fn write(store: Store, folder: i64) {
@@ -99,7 +80,9 @@ impl Follower {
 engine_tests!(
     a_session_following_changes_sees_one_folder,
     |engine| async move {
-        let (store, _db, folder) = inbox(engine).await;
+        let (store, _db) = open(engine).await;
+        let (_, inbox) = bal_with_inbox(&store).await;
+        let folder = inbox.id;
         let first = store.folder_snapshot(folder).await.unwrap();
         let mut follower = Follower {
             messages: BTreeMap::new(),

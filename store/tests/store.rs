@@ -2,29 +2,10 @@
 
 use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::*;
-use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
+use mssante_testkit::{Engine as TestEngine, engine_tests};
 
-async fn open(engine: TestEngine) -> (Store, TestDb) {
-    let db = TestDb::new(engine);
-    let store = Store::open(&db.url, db.data_path())
-        .await
-        .expect("open store");
-    (store, db)
-}
-
-fn per(address: &str, rpps: &str) -> NewBal {
-    NewBal {
-        address: address.into(),
-        bal_type: BalType::Per,
-        rpps: Some(rpps.into()),
-        adeli: None,
-        finess: None,
-        siret: None,
-        display_name: Some("Dr Test".into()),
-        password_hash: None,
-        liste_rouge: false,
-    }
-}
+mod common;
+use common::{bal_with_inbox, open, per};
 
 fn message(raw: &[u8], rcpts: Vec<RecipientSpec>) -> IncomingMessage {
     IncomingMessage {
@@ -446,16 +427,6 @@ fn walk_files(dir: &std::path::Path) -> usize {
             if p.is_dir() { walk_files(&p) } else { 1 }
         })
         .sum()
-}
-
-async fn bal_with_inbox(store: &Store) -> (i64, Folder) {
-    store.add_domain("ch-x.mssante.fr").await.unwrap();
-    let bal = store
-        .create_bal(&per("a@ch-x.mssante.fr", "10003456789"))
-        .await
-        .unwrap();
-    let inbox = store.folder(bal.id, "INBOX").await.unwrap().unwrap();
-    (bal.id, inbox)
 }
 
 engine_tests!(imap_append_flags_expunge_and_changes, |engine| async move {
