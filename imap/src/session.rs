@@ -470,8 +470,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if defer {
             snapshot.vanished.clear();
         }
-        if !self.contexts.is_empty() && !vanished.is_empty() {
-            self.contexts_lose(&vanished);
+        if !self.contexts.is_empty() && !snapshot.vanished.is_empty() {
+            self.contexts_lose(&snapshot.vanished);
         }
         let sel = self.selected.as_mut().expect("selected");
         if defer {
