@@ -14,6 +14,7 @@ mod domain;
 mod init;
 mod message;
 mod queue;
+mod report;
 mod retention;
 mod trust;
 
@@ -71,6 +72,9 @@ enum Command {
     /// The outbound queue: list, show, retry, delete.
     #[command(subcommand)]
     Queue(queue::QueueCommand),
+    /// Indicators for the trust-space manager: `report monthly [--json|--csv]`.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Retention: expire old traces, warn then suspend or close inactive BALs ([retention]).
     #[command(subcommand)]
     Retention(retention::RetentionCommand),
@@ -124,6 +128,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Command::Audit(args) => audit::run(&open_store(&config).await?, args).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
+            Command::Report(cmd) => report::run(&open_store(&config).await?, cmd).await,
             Command::Retention(cmd) => {
                 retention::run(&open_store(&config).await?, &config, cmd).await
             }

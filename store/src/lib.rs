@@ -35,6 +35,7 @@
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`.
+//! - Figures of a period for the monthly indicators: `report.rs`.
 //! - Retention: expiry of traces in batches, last logins and inactive BALs: `retention.rs`.
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
 //!   publication outbox): `directory/`, mapped in `directory/mod.rs`.
@@ -58,6 +59,7 @@ mod group_commit;
 mod leader;
 mod notify;
 mod queue;
+mod report;
 mod retention;
 mod rights;
 mod schema;
@@ -92,6 +94,7 @@ pub use folder_messages::{
 pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
+pub use report::PeriodFigures;
 pub use retention::{ExpiredTraces, InactiveBal};
 pub use rights::{Grantee, KNOWN_RIGHTS, NamedRights, Rights, SEND_RIGHT, parse_rights};
 pub use schema::{SchemaPolicy, SchemaStatus};
