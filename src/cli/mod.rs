@@ -1,5 +1,5 @@
 //! The command line, all of it: the clap definitions and one module per command group.
-//! The work itself is done by library crates (`store`, `directory`, `trust`); these
+//! The work itself is done by library crates (`store`, `directory`, `trust`, `portability`); these
 //! modules parse, call and print.
 
 mod access;
@@ -13,6 +13,7 @@ mod dns;
 mod domain;
 mod init;
 mod message;
+mod portability;
 mod queue;
 mod report;
 mod retention;
@@ -95,6 +96,11 @@ enum Command {
         /// A folder written by `mssante backup`.
         src: PathBuf,
     },
+    /// Writes BALs (one, a domain or all) with their folders, flags, UIDs, grants and
+    /// receipts state to an archive (tar of Maildirs + manifest.json, optionally zstd).
+    Export(portability::ExportArgs),
+    /// Recreates the BALs of an archive written by `export` (checked first; resumable).
+    Import(portability::ImportArgs),
 }
 
 /// Runs one command line to its end.
@@ -136,6 +142,8 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Dns(cmd) => dns::run(&open_store(&config).await?, &config, cmd).await,
             Command::Backup { dest } => backup::backup(&config, &dest).await,
             Command::Restore { src } => backup::restore(&config, &src).await,
+            Command::Export(args) => portability::export(&open_store(&config).await?, args).await,
+            Command::Import(args) => portability::import(&open_store(&config).await?, args).await,
         }
     })
 }

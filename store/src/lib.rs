@@ -27,6 +27,8 @@
 //!   the shared SQLite commits in `group_commit.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
 //! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
+//! - Moving BALs between instances (ADR 0020): what an export reads, page by page, in
+//!   `export.rs`; staging an import and making the BAL visible in one commit in `import.rs`.
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
@@ -53,9 +55,11 @@ mod delivery;
 mod directory;
 mod domain;
 mod error;
+mod export;
 mod folder;
 mod folder_messages;
 mod group_commit;
+mod import;
 mod leader;
 mod notify;
 mod queue;
@@ -87,10 +91,15 @@ pub use directory::{
 };
 pub use domain::Domain;
 pub use error::{Result, StoreError};
+pub use export::{
+    BalRecord, BalSnapshot, FolderEntry, FolderRecord, GrantRecord, MessageRecord,
+    PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
+};
 pub use folder::{Folder, FolderStatus, FolderSummary};
 pub use folder_messages::{
     FlagOp, FlagUpdate, FolderSnapshot, MessageInfo, MessageRef, StoredMessage,
 };
+pub use import::{ImportRun, StagedMessage};
 pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};

@@ -1,0 +1,347 @@
+//! `mssante import ARCHIVE`: recreates the BALs of an archive exactly (UIDs, UIDVALIDITY,
+//! flags, dates, subscriptions, grants, receipts state).
+//!
+//! The archive is read twice. The first pass checks it whole (manifest and its SHA-256,
+//! every file's size and SHA-256, nothing missing, nothing extra) and writes nothing: a
+//! damaged or truncated archive is refused, naming the file, before any row exists. It is
+//! all `--dry-run` does, with the conflicts it would meet. The second pass stages each
+//! BAL's messages and makes the BAL visible in one commit (store `import.rs`); after a kill
+//! it resumes at the first line not staged, and a BAL already imported from the same
+//! archive is skipped. A BAL whose address exists otherwise is a conflict: reported, never
+//! overwritten.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, Write};
+use std::path::Path;
+
+use mssante_store::{ImportRun, StagedMessage, Store};
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+use crate::format::{self, BalEntry, FileSum, IndexLine, Manifest};
+use crate::{Error, Progress, Result, convert};
+
+/// Staged per transaction: enough to amortise the commit, little enough to stay small.
+const BATCH_MESSAGES: usize = 500;
+const BATCH_BYTES: usize = 16 << 20;
+/// A manifest larger than this is not one of ours (it holds no messages).
+const MANIFEST_MAX: u64 = 256 << 20;
+
+/// What became of one BAL of the archive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BalOutcome {
+    /// Created now, with this many message placements.
+    Imported { address: String, messages: u64 },
+    /// Created by an earlier run of this archive.
+    AlreadyImported { address: String },
+    /// The address exists on this instance: left alone.
+    Conflict { address: String },
+    /// `--dry-run`: checked, would be created.
+    Valid { address: String, messages: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportReport {
+    pub manifest_sha256: String,
+    pub outcomes: Vec<BalOutcome>,
+}
+
+impl ImportReport {
+    pub fn conflicts(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, BalOutcome::Conflict { .. }))
+            .count()
+    }
+}
+
+/// What the second pass does with a BAL.
+enum Plan {
+    Skip,
+    Stage { run_id: i64, staged: i64 },
+}
+
+/// Checks `archive`, then (unless `dry_run`) imports it. Runs on a blocking thread.
+pub fn import(
+    store: &Store,
+    handle: &Handle,
+    archive: &Path,
+    dry_run: bool,
+    progress: &mut dyn Progress,
+) -> Result<ImportReport> {
+    let (manifest, manifest_sha256) = read_archive(archive, &mut |_, _, _| Ok(()))?;
+    let mut outcomes = Vec::new();
+    let mut plans = Vec::new();
+    for bal in &manifest.bals {
+        let (outcome, plan) = plan_bal(store, handle, &manifest_sha256, bal, dry_run)?;
+        outcomes.push(outcome);
+        plans.push(plan);
+    }
+    if dry_run {
+        return Ok(ImportReport {
+            manifest_sha256,
+            outcomes,
+        });
+    }
+    let total: u64 = manifest.bals.iter().map(|b| b.messages).sum();
+    let mut done = 0u64;
+    let mut batch: Vec<StagedMessage> = Vec::new();
+    let mut batch_bytes = 0usize;
+    read_archive(archive, &mut |bal_index, seq, message| {
+        let Plan::Stage { run_id, staged } = plans[bal_index] else {
+            return Ok(());
+        };
+        match message {
+            Some((line, raw)) => {
+                done += 1;
+                progress.update(done, total);
+                if seq < staged {
+                    return Ok(());
+                }
+                batch_bytes += raw.len();
+                batch.push(convert::staged_message(seq, line, raw));
+                if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
+                    batch_bytes = 0;
+                    handle.block_on(store.stage_messages(run_id, std::mem::take(&mut batch)))?;
+                }
+            }
+            None => {
+                // The BAL's last file: stage the rest and make it visible.
+                if !batch.is_empty() {
+                    batch_bytes = 0;
+                    handle.block_on(store.stage_messages(run_id, std::mem::take(&mut batch)))?;
+                }
+                let snapshot = convert::bal_snapshot(&manifest.bals[bal_index]);
+                handle.block_on(store.finish_import(run_id, &snapshot))?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(ImportReport {
+        manifest_sha256,
+        outcomes,
+    })
+}
+
+fn plan_bal(
+    store: &Store,
+    handle: &Handle,
+    archive: &str,
+    bal: &BalEntry,
+    dry_run: bool,
+) -> Result<(BalOutcome, Plan)> {
+    let address = bal.address.clone();
+    let exists = handle.block_on(store.find_bal(&address))?.is_some();
+    if exists {
+        let ours = handle.block_on(store.import_finished(archive, &address))?;
+        let outcome = if ours {
+            BalOutcome::AlreadyImported { address }
+        } else {
+            BalOutcome::Conflict { address }
+        };
+        return Ok((outcome, Plan::Skip));
+    }
+    if dry_run {
+        let messages = bal.messages;
+        return Ok((BalOutcome::Valid { address, messages }, Plan::Skip));
+    }
+    match handle.block_on(store.import_run(archive, &address))? {
+        ImportRun::Staging { run_id, staged } => Ok((
+            BalOutcome::Imported {
+                address,
+                messages: bal.messages,
+            },
+            Plan::Stage { run_id, staged },
+        )),
+        // Done, but the BAL is gone (closed and removed since): do not bring it back.
+        ImportRun::Done { .. } => Ok((BalOutcome::AlreadyImported { address }, Plan::Skip)),
+    }
+}
+
+/// Called for each message of each BAL (its index in the manifest, its line number, the line
+/// and its verified bytes), then once with `None` after the BAL's last message.
+type OnMessage<'a> = dyn FnMut(usize, i64, Option<(IndexLine, Vec<u8>)>) -> Result<()> + 'a;
+
+/// Reads the whole archive, checking every file against the manifest, and hands each
+/// message to `on_message`. Returns the manifest and its SHA-256.
+fn read_archive(path: &Path, on_message: &mut OnMessage<'_>) -> Result<(Manifest, String)> {
+    let name = path.display().to_string();
+    let file = File::open(path).map_err(|e| Error::Usage(format!("{name}: {e}")))?;
+    let mut tar = tar::Archive::new(decompressed(file, &name)?);
+    let mut entries = tar.entries().map_err(|e| corrupt(&name, e))?;
+    let mut next = |expected: &str| -> Result<tar::Entry<'_, Box<dyn Read>>> {
+        match entries.next() {
+            Some(Ok(entry)) => {
+                let path = entry.path().map_err(|e| corrupt(expected, e))?;
+                let path = path.to_string_lossy().to_string();
+                if path != expected {
+                    return Err(Error::Corrupt {
+                        file: path,
+                        problem: format!("found where {expected} was expected"),
+                    });
+                }
+                Ok(entry)
+            }
+            Some(Err(e)) => Err(corrupt(expected, e)),
+            None => Err(Error::Corrupt {
+                file: expected.to_string(),
+                problem: "missing: the archive ends before it (truncated?)".into(),
+            }),
+        }
+    };
+    let manifest_bytes = read_limited(next(format::MANIFEST)?, format::MANIFEST, MANIFEST_MAX)?;
+    let manifest_sha256 = format::sha256_hex(&manifest_bytes);
+    let sum = read_limited(next(format::MANIFEST_SUM)?, format::MANIFEST_SUM, 1024)?;
+    let sum = String::from_utf8_lossy(&sum);
+    if sum.split_whitespace().next() != Some(manifest_sha256.as_str()) {
+        return Err(Error::Corrupt {
+            file: format::MANIFEST.into(),
+            problem: format!("its SHA-256 is not the one in {}", format::MANIFEST_SUM),
+        });
+    }
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| Error::Corrupt {
+            file: format::MANIFEST.into(),
+            problem: e.to_string(),
+        })?;
+    check_version(&manifest)?;
+    for (i, bal) in manifest.bals.iter().enumerate() {
+        let index = spool_checked(next(&bal.index.path)?, &bal.index)?;
+        for side in &bal.files {
+            spool_checked(next(&side.path)?, side)?;
+        }
+        let mut seq = 0i64;
+        for line in BufReader::new(index).lines() {
+            let line = line?;
+            let line: IndexLine = serde_json::from_str(&line).map_err(|e| Error::Corrupt {
+                file: bal.index.path.clone(),
+                problem: format!("line {}: {e}", seq + 1),
+            })?;
+            let raw = read_message(next(&line.path)?, &line)?;
+            on_message(i, seq, Some((line, raw)))?;
+            seq += 1;
+        }
+        if seq as u64 != bal.messages {
+            return Err(Error::Corrupt {
+                file: bal.index.path.clone(),
+                problem: format!("{seq} lines, the manifest says {}", bal.messages),
+            });
+        }
+        on_message(i, seq, None)?;
+    }
+    if let Some(extra) = entries.next() {
+        let file = extra
+            .ok()
+            .and_then(|e| e.path().ok().map(|p| p.to_string_lossy().to_string()))
+            .unwrap_or_else(|| "(unreadable entry)".into());
+        return Err(Error::Corrupt {
+            file,
+            problem: "not listed in the manifest".into(),
+        });
+    }
+    Ok((manifest, manifest_sha256))
+}
+
+fn corrupt(file: &str, e: std::io::Error) -> Error {
+    Error::Corrupt {
+        file: file.to_string(),
+        problem: e.to_string(),
+    }
+}
+
+/// The archive's bytes, decompressed when they start with the zstd magic number.
+fn decompressed(mut file: File, name: &str) -> Result<Box<dyn Read>> {
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic)?;
+    file.rewind()?;
+    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        let decoder = zstd::Decoder::new(file).map_err(|e| corrupt(name, e))?;
+        Ok(Box::new(decoder))
+    } else {
+        Ok(Box::new(std::io::BufReader::with_capacity(1 << 20, file)))
+    }
+}
+
+fn check_version(manifest: &Manifest) -> Result<()> {
+    if manifest.format != format::FORMAT || manifest.version != format::VERSION {
+        return Err(Error::Corrupt {
+            file: format::MANIFEST.into(),
+            problem: format!(
+                "format {:?} version {}: this mssante reads {:?} version {}",
+                manifest.format,
+                manifest.version,
+                format::FORMAT,
+                format::VERSION
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn read_limited(entry: impl Read, file: &str, max: u64) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    entry
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| corrupt(file, e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::Corrupt {
+            file: file.into(),
+            problem: format!("larger than {max} bytes"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Copies an entry to a temporary file, checking its size and SHA-256.
+fn spool_checked(mut entry: impl Read, sum: &FileSum) -> Result<File> {
+    let mut file = tempfile::tempfile()?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = entry.read(&mut buf).map_err(|e| corrupt(&sum.path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        file.write_all(&buf[..n])?;
+        size += n as u64;
+    }
+    check_sum(
+        &sum.path,
+        size,
+        &hex::encode(hasher.finalize()),
+        sum.size,
+        &sum.sha256,
+    )?;
+    file.rewind()?;
+    Ok(file)
+}
+
+fn read_message(entry: impl Read, line: &IndexLine) -> Result<Vec<u8>> {
+    let mut raw = Vec::with_capacity(line.size.min(64 << 20) as usize);
+    entry
+        .take(line.size + 1)
+        .read_to_end(&mut raw)
+        .map_err(|e| corrupt(&line.path, e))?;
+    let sha = format::sha256_hex(&raw);
+    check_sum(&line.path, raw.len() as u64, &sha, line.size, &line.sha256)?;
+    Ok(raw)
+}
+
+fn check_sum(file: &str, size: u64, sha: &str, want_size: u64, want_sha: &str) -> Result<()> {
+    if size != want_size {
+        return Err(Error::Corrupt {
+            file: file.into(),
+            problem: format!("{size} bytes, {want_size} expected (truncated?)"),
+        });
+    }
+    if sha != want_sha {
+        return Err(Error::Corrupt {
+            file: file.into(),
+            problem: "its SHA-256 does not match the manifest".into(),
+        });
+    }
+    Ok(())
+}

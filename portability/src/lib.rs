@@ -1,0 +1,51 @@
+//! Moving BALs between operators (docs/mssante.md §10, issue 15, ADR 0020):
+//!
+//! - `format.rs`: the archive format (tar of Maildirs plus a versioned manifest),
+//!   documented for other tools in `docs/export-format.md`;
+//! - `maildir.rs`: Maildir++ names, flag letters, `dovecot-keywords` and `dovecot-uidlist`;
+//! - `export.rs`: `mssante export`, in constant memory;
+//! - `import.rs`: `mssante import`, verified first, staged, resumable, one commit per BAL;
+//! - `convert.rs`: store records to archive records and back.
+//!
+//! The work runs on a blocking thread (tar and zstd are synchronous) and reaches the store
+//! through a tokio [`Handle`](tokio::runtime::Handle).
+
+mod convert;
+pub mod export;
+pub mod format;
+pub mod import;
+pub mod maildir;
+
+pub use export::{ExportSummary, Scope, export};
+pub use import::{BalOutcome, ImportReport, import};
+
+/// Why an export or import stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command was asked something impossible (unknown domain…).
+    #[error("{0}")]
+    Usage(String),
+    /// The archive is damaged, truncated or not ours: names the file concerned.
+    #[error("archive refused: {file}: {problem}")]
+    Corrupt { file: String, problem: String },
+    #[error(transparent)]
+    Store(#[from] mssante_store::StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Told how far a long run is (a progress bar on a terminal, nothing otherwise).
+pub trait Progress {
+    fn update(&mut self, done: u64, total: u64);
+}
+
+/// No progress shown.
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn update(&mut self, _done: u64, _total: u64) {}
+}
