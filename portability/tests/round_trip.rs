@@ -192,11 +192,14 @@ async fn populate(store: &Store) {
     store.expunge(inbox.id, &[4]).await.unwrap();
 }
 
+/// Folder, UID, modseq, flags, INTERNALDATE, body hash, size, envelope facts.
+type Placement = (String, i64, i64, String, i64, String, i64, MessageRecord);
+
 /// Everything of a BAL that must survive the trip, instance ids left out.
 #[derive(Debug, PartialEq)]
 struct Dump {
     snapshot: BalSnapshot,
-    placements: Vec<(String, i64, i64, String, i64, String, i64, MessageRecord)>,
+    placements: Vec<Placement>,
     bytes: Vec<String>,
     receipts: Vec<Receipts>,
 }
