@@ -320,6 +320,15 @@ async fn import_from(
     .unwrap()
 }
 
+/// A populated instance and the archive of its PER BAL (plain tar).
+async fn populated_per_archive(engine: TestEngine) -> (Store, TestDb, PathBuf) {
+    let (source, db) = open(engine).await;
+    populate(&source).await;
+    let archive = archive_path(&db, "per.tar");
+    export_to(&source, Scope::Bal(PER.into()), &archive, false).await;
+    (source, db, archive)
+}
+
 fn archive_path(db: &TestDb, name: &str) -> PathBuf {
     db.data_path().join(name)
 }
@@ -371,10 +380,7 @@ engine_tests!(
 engine_tests!(
     second_run_is_a_no_op_and_conflicts_are_left_alone,
     |engine| async move {
-        let (source, db) = open(engine).await;
-        populate(&source).await;
-        let archive = archive_path(&db, "per.tar");
-        export_to(&source, Scope::Bal(PER.into()), &archive, false).await;
+        let (source, _db, archive) = populated_per_archive(engine).await;
 
         let (target, _t) = open(engine).await;
         let first = import_from(&target, &archive, false).await.unwrap();
@@ -411,10 +417,7 @@ fn damaged(archive: &Path, name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> PathB
 engine_tests!(
     damaged_or_truncated_archives_are_refused_naming_the_file,
     |engine| async move {
-        let (source, db) = open(engine).await;
-        populate(&source).await;
-        let archive = archive_path(&db, "per.tar");
-        export_to(&source, Scope::Bal(PER.into()), &archive, false).await;
+        let (_source, _db, archive) = populated_per_archive(engine).await;
         let (target, _t) = open(engine).await;
 
         // One byte of the large body changed (it sits in the middle of the archive).
