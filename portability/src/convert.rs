@@ -4,8 +4,8 @@
 use mssante_store as store;
 
 use crate::format::{
-    BalEntry, FileSum, FolderEntry, Grant, IndexLine, Publication, ReceiptsEntry, Recipient,
-    TrackingEvent,
+    AuditRecord, BalEntry, FileSum, FolderEntry, Grant, IndexLine, Publication, ReceiptsEntry,
+    Recipient, TrackingEvent,
 };
 
 pub fn folder_entry(
@@ -59,9 +59,27 @@ pub fn bal_entry(s: &store::BalSnapshot, folders: Vec<FolderEntry>) -> BalEntry 
                 rights: g.rights.clone(),
                 not_after: g.not_after,
                 created_at: g.created_at,
+                folders: g.folders.clone(),
             })
             .collect(),
-        audit: Vec::new(),
+        audit: s
+            .audit
+            .iter()
+            .map(|a| AuditRecord {
+                seq: a.seq,
+                at: a.at,
+                author: a.author.clone(),
+                action: a.action.clone(),
+                folder: a.folder.clone(),
+                message_ids: a.message_ids.clone(),
+                client: a.client.clone(),
+                result: a.result.clone(),
+                detail: a.detail.clone(),
+                prev_hash: a.prev_hash.clone(),
+                hash: a.hash.clone(),
+            })
+            .collect(),
+        source_bal_id: 0,
         publications: s
             .publications
             .iter()
@@ -132,6 +150,26 @@ pub fn bal_snapshot(e: &BalEntry) -> store::BalSnapshot {
                 rights: g.rights.clone(),
                 not_after: g.not_after,
                 created_at: g.created_at,
+                folders: g.folders.clone(),
+            })
+            .collect(),
+        audit: e
+            .audit
+            .iter()
+            .map(|a| store::AuditEntry {
+                id: 0,
+                bal: e.address.clone(),
+                seq: a.seq,
+                at: a.at,
+                author: a.author.clone(),
+                action: a.action.clone(),
+                folder: a.folder.clone(),
+                message_ids: a.message_ids.clone(),
+                client: a.client.clone(),
+                result: a.result.clone(),
+                detail: a.detail.clone(),
+                prev_hash: a.prev_hash.clone(),
+                hash: a.hash.clone(),
             })
             .collect(),
         publications: e

@@ -192,7 +192,8 @@ fn spool_bal(
     subscriptions.write(subscriptions_file(&snapshot.subscriptions).as_bytes())?;
     side_files.push(subscriptions.finish(format!("{bal_dir}/Maildir/subscriptions"))?);
     let (index, index_sum) = index.finish(format!("{bal_dir}/index.jsonl"))?;
-    let entry = bal_entry(&snapshot, folders, messages, bytes, index_sum, &side_files);
+    let mut entry = bal_entry(&snapshot, folders, messages, bytes, index_sum, &side_files);
+    entry.source_bal_id = bal_id;
     Ok(SpooledBal {
         entry,
         index,

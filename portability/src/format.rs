@@ -64,8 +64,11 @@ pub struct BalEntry {
     pub folders: Vec<FolderEntry>,
     pub subscriptions: Vec<String>,
     pub grants: Vec<Grant>,
-    /// The audit trail of grants, when the instance keeps one (empty otherwise).
-    pub audit: Vec<serde_json::Value>,
+    /// The BAL's audit trail (ADR 0016), oldest first, with the hashes of the exporting
+    /// instance's chain, which cover `source_bal_id`. An import chains it again for its own id.
+    pub audit: Vec<AuditRecord>,
+    /// The BAL's id on the exporting instance (what the audit hashes cover).
+    pub source_bal_id: i64,
     /// Publications of the BAL to the national directory and their state.
     pub publications: Vec<Publication>,
     /// Message placements (index lines) and their bytes.
@@ -102,6 +105,24 @@ pub struct Grant {
     pub rights: String,
     pub not_after: Option<i64>,
     pub created_at: i64,
+    /// Per-folder rights of a delegation: `[folder, rights]`.
+    #[serde(default)]
+    pub folders: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: i64,
+    pub author: String,
+    pub action: String,
+    pub folder: String,
+    pub message_ids: String,
+    pub client: String,
+    pub result: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

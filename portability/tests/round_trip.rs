@@ -108,6 +108,19 @@ async fn populate(store: &Store) {
         .await
         .unwrap();
     let nested = store.create_folder(per.id, NESTED, None).await.unwrap();
+    // A delegation restricted to one folder: a grant, its per-folder rights, audit entries.
+    store
+        .grant_delegation(&NewDelegation {
+            bal: PER,
+            grantee: &Grantee::NationalId("810009999999".into()),
+            rights: Rights::parse("lrs").unwrap(),
+            folders: &[NESTED.to_string()],
+            not_after: None,
+            author: "operator",
+            client: "test",
+        })
+        .await
+        .unwrap();
     let utf8 = store.create_folder(per.id, UTF8, None).await.unwrap();
     store.set_subscription(per.id, NESTED, true).await.unwrap();
     store
@@ -229,6 +242,7 @@ fn assert_same(expected: &Dump, got: &Dump) {
     assert_eq!(expected.snapshot.subscriptions, got.snapshot.subscriptions);
     assert_eq!(expected.snapshot.grants, got.snapshot.grants);
     assert_eq!(expected.snapshot.publications, got.snapshot.publications);
+    assert_eq!(expected.snapshot.audit, got.snapshot.audit);
     assert_eq!(expected.placements.len(), got.placements.len());
     for (e, g) in expected.placements.iter().zip(&got.placements) {
         assert_eq!(e, g);
@@ -265,6 +279,18 @@ async fn dump(store: &Store, address: &str) -> Dump {
         }
         folder.id = 0;
     }
+    // The trail is chained again for the importing instance's BAL id: compare its entries,
+    // and check the chain where it lives.
+    for entry in &mut snapshot.audit {
+        entry.id = 0;
+        entry.prev_hash.clear();
+        entry.hash.clear();
+    }
+    let verification = store.verify_audit(Some(address)).await.unwrap();
+    assert_eq!(
+        verification.first_bad, None,
+        "the audit chain of {address} holds"
+    );
     for e in store.sent_entries_page(bal_id, 0, 1_000_000).await.unwrap() {
         bytes.push(blob_hash(&store.read_blob(&e.blob_hash).await.unwrap()));
         receipts.push(store.receipts_of(e.message_number).await.unwrap());
@@ -339,6 +365,18 @@ engine_tests!(
         let (source, source_db) = open(engine).await;
         populate(&source).await;
         let before = [dump(&source, PER).await, dump(&source, ORG).await];
+        assert!(
+            !before[0].snapshot.audit.is_empty(),
+            "the audit trail is exported"
+        );
+        assert!(
+            before[0]
+                .snapshot
+                .grants
+                .iter()
+                .any(|g| g.folders.len() == 1),
+            "per-folder rights are exported"
+        );
         assert!(
             before[0].receipts.iter().any(|r| r.recipients.len() == 2),
             "the sent message's receipts state is exported"

@@ -211,6 +211,42 @@ pub(crate) async fn append_in(
     Ok(())
 }
 
+/// Writes an imported trail for the BAL `bal_id` (ADR 0020): same entries in the same order,
+/// chained again from the genesis hash, since each hash covers the BAL's id on the instance
+/// that wrote it. The archive keeps the original chain.
+pub(crate) async fn insert_imported_trail(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    entries: &[AuditEntry],
+) -> Result<()> {
+    let mut prev_hash = GENESIS_HASH.to_string();
+    for original in entries {
+        let mut entry = original.clone();
+        entry.prev_hash = prev_hash;
+        entry.hash = entry.expected_hash(bal_id);
+        sqlx::query(
+            "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
+             result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(bal_id)
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.author)
+        .bind(&entry.action)
+        .bind(&entry.folder)
+        .bind(&entry.message_ids)
+        .bind(&entry.client)
+        .bind(&entry.result)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut **txn)
+        .await?;
+        prev_hash = entry.hash;
+    }
+    Ok(())
+}
+
 /// `SELECT` of trail entries with their BAL's address, then the rest of the query.
 macro_rules! select_entries {
     ($($rest:literal),*) => {

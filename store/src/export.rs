@@ -56,6 +56,8 @@ pub struct GrantRecord {
     pub rights: String,
     pub not_after: Option<i64>,
     pub created_at: i64,
+    /// Per-folder rights of a delegation: (folder, RFC 4314 letters).
+    pub folders: Vec<(String, String)>,
 }
 
 /// A publication of the BAL to the national directory and where it stands.
@@ -79,6 +81,8 @@ pub struct BalSnapshot {
     pub subscriptions: Vec<String>,
     pub grants: Vec<GrantRecord>,
     pub publications: Vec<PublicationRecord>,
+    /// The BAL's audit trail, oldest first, as chained on this instance.
+    pub audit: Vec<crate::AuditEntry>,
 }
 
 /// The envelope facts of a stored message (the `messages` row without its id).
@@ -232,6 +236,9 @@ impl Store {
             subscriptions: self.subscriptions(bal_id).await?,
             grants: self.grant_records(bal_id).await?,
             publications: self.publication_records(address.as_str()).await?,
+            audit: self
+                .audit_entries(address.as_str(), &crate::AuditQuery::default())
+                .await?,
         };
         Ok((bal_id, snapshot))
     }
@@ -272,24 +279,34 @@ impl Store {
 
     async fn grant_records(&self, bal_id: i64) -> Result<Vec<GrantRecord>> {
         let rows = sqlx::query(
-            "SELECT grantee_kind, grantee, origin, rights, not_after, created_at FROM access_grants \
+            "SELECT id, grantee_kind, grantee, origin, rights, not_after, created_at FROM access_grants \
              WHERE bal_id = $1 ORDER BY grantee_kind, grantee, origin",
         )
         .bind(bal_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(GrantRecord {
-                    grantee_kind: r.try_get("grantee_kind")?,
-                    grantee: r.try_get("grantee")?,
-                    origin: r.try_get("origin")?,
-                    rights: r.try_get("rights")?,
-                    not_after: r.try_get("not_after")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
+        let mut grants = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let folders = sqlx::query(
+                "SELECT folder, rights FROM access_grant_folders WHERE grant_id = $1 ORDER BY folder",
+            )
+            .bind(r.try_get::<i64, _>("id")?)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|f| Ok((f.try_get("folder")?, f.try_get("rights")?)))
+            .collect::<Result<Vec<_>>>()?;
+            grants.push(GrantRecord {
+                grantee_kind: r.try_get("grantee_kind")?,
+                grantee: r.try_get("grantee")?,
+                origin: r.try_get("origin")?,
+                rights: r.try_get("rights")?,
+                not_after: r.try_get("not_after")?,
+                created_at: r.try_get("created_at")?,
+                folders,
+            });
+        }
+        Ok(grants)
     }
 
     async fn publication_records(&self, address: &str) -> Result<Vec<PublicationRecord>> {

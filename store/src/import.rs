@@ -399,9 +399,9 @@ async fn insert_bal_extras(
     snapshot: &BalSnapshot,
 ) -> Result<()> {
     for g in &snapshot.grants {
-        sqlx::query(
+        let grant_id: i64 = sqlx::query(
             "INSERT INTO access_grants (bal_id, grantee_kind, grantee, origin, rights, not_after, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(bal_id)
         .bind(&g.grantee_kind)
@@ -410,9 +410,21 @@ async fn insert_bal_extras(
         .bind(&g.rights)
         .bind(g.not_after)
         .bind(g.created_at)
-        .execute(&mut **txn)
-        .await?;
+        .fetch_one(&mut **txn)
+        .await?
+        .try_get("id")?;
+        for (folder, rights) in &g.folders {
+            sqlx::query(
+                "INSERT INTO access_grant_folders (grant_id, folder, rights) VALUES ($1, $2, $3)",
+            )
+            .bind(grant_id)
+            .bind(folder)
+            .bind(rights)
+            .execute(&mut **txn)
+            .await?;
+        }
     }
+    crate::audit::insert_imported_trail(txn, bal_id, &snapshot.audit).await?;
     for p in &snapshot.publications {
         sqlx::query(
             "INSERT INTO directory_outbox (address, resource_url, body, status, attempts, next_attempt, \
