@@ -12,6 +12,9 @@
 # skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN,
 # IMAP_TLS (starttls | implicit | none: the same on both sides; ours requires TLS before LOGIN),
 # IMAP_S (50 sessions in imap-mix), IMAP_DURATION (30 s).
+# imap-issue11 (not in the default list): issue 11's mix, imaptest's default profile
+# (bench/src/imap_profile.rs) by IMAP_S sessions on as many users whose INBOXes were first
+# filled with ISSUE11_FILL (40) messages of 40 KB each, half of the sessions with QRESYNC.
 # idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,6 +95,10 @@ run_one() {
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n 2000 -r 1 --mix bio "${WAIT[@]}" >/dev/null
             "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --duration "$IMAP_DURATION" ;;
+        imap-issue11)
+            imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
+            "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 ;;
         idle-1000|idle-10000)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -k "${w#idle-}" --hold 15 --measure-after 10 ;;
@@ -117,7 +124,7 @@ machine
 # IMAP workloads also run on the reference's tuned profile (high-performance login, hibernation).
 targets_for() {
     case $1 in
-        imap-mix|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
+        imap-mix|imap-issue11|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
         idle-10000) [[ " $TARGETS " == *" ours "* ]] && echo ours || true ;;
         *) echo "$TARGETS" ;;
     esac

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::common::{self, CpuMeter, CpuReport, Users};
 use crate::imap::{ImapSession, Response, number_after};
+use crate::imap_profile::{self, Dice, Resync};
 use crate::kmem::{self, KernelPerSession, KernelSnapshot};
 use crate::messages::{Kind, Template};
 use crate::net::TlsMode;
@@ -53,6 +54,20 @@ pub struct ImapArgs {
     /// Before timing, APPEND this many bio messages to each user's INBOX.
     #[arg(long, default_value_t = 0)]
     pub append: usize,
+    /// The command mix: `classic` (fetch/store/idle rounds per login) or `imaptest`
+    /// (imaptest's default profile, see imap_profile.rs).
+    #[arg(long, value_enum, default_value = "classic")]
+    pub mix: MixKind,
+    /// With `--mix imaptest`: percentage of sessions that enable QRESYNC.
+    #[arg(long, default_value_t = 50)]
+    pub qresync_share: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MixKind {
+    Classic,
+    Imaptest,
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -79,8 +94,8 @@ pub struct ConnArgs {
 
 /// Per-operation latencies of one session task.
 #[derive(Default)]
-struct OpStats {
-    ops: BTreeMap<&'static str, Samples>,
+pub(crate) struct OpStats {
+    pub(crate) ops: BTreeMap<&'static str, Samples>,
     errors: Errors,
 }
 
@@ -93,7 +108,7 @@ impl OpStats {
     }
 
     /// Times one command; records its latency, or an error kind when not OK.
-    async fn timed<F>(&mut self, op: &'static str, f: F) -> Result<Response>
+    pub(crate) async fn timed<F>(&mut self, op: &'static str, f: F) -> Result<Response>
     where
         F: std::future::Future<Output = Result<Response>>,
     {
@@ -115,11 +130,17 @@ pub struct ImapResult {
     pub tls: TlsMode,
     pub sessions: usize,
     pub users: usize,
+    pub mix: MixKind,
+    pub qresync_share: u64,
     pub duration_s: f64,
     pub ops: u64,
     pub ops_per_s: f64,
     pub logins_per_s: f64,
     pub per_op: BTreeMap<String, LatencySummary>,
+    /// Every command but LOGIN, of all sessions, of those without and with QRESYNC.
+    pub non_login: Option<LatencySummary>,
+    pub non_login_plain: Option<LatencySummary>,
+    pub non_login_qresync: Option<LatencySummary>,
     pub errors: Errors,
     pub cpu: CpuReport,
     pub server_cpu_ms_per_op: Option<f64>,
@@ -172,19 +193,46 @@ async fn cycle(a: &ImapArgs, user: &str, k: usize, st: &mut OpStats) -> Result<(
     Ok(())
 }
 
-async fn mix_session(a: Arc<ImapArgs>, users: Arc<Users>, k: usize, end: Instant) -> OpStats {
+/// One session's loop until `end`; its stats, and whether it was a QRESYNC client.
+async fn mix_session(
+    a: Arc<ImapArgs>,
+    users: Arc<Users>,
+    k: usize,
+    end: Instant,
+) -> (OpStats, bool) {
     let mut st = OpStats::default();
     let mut n = k;
+    let mut dice = Dice::new(k as u64 + 1);
+    // The first qresync_share % of the sessions are QRESYNC clients.
+    let qresync = (k as u64 * 100) < a.qresync_share * a.sessions as u64;
+    let mut resync = Resync::default();
+    let message = append_message(k);
     while Instant::now() < end {
         let user = users.addr(n % users.count + 1);
-        if let Err(e) = cycle(&a, &user, k, &mut st).await {
+        let done = match a.mix {
+            MixKind::Classic => cycle(&a, &user, k, &mut st).await,
+            MixKind::Imaptest => {
+                let r = qresync.then_some(&mut resync);
+                imap_profile::cycle(&a, &user, r, &message, &mut dice, &mut st).await
+            }
+        };
+        if let Err(e) = done {
             st.errors.add("io");
             eprintln!("imap session error: {e:#}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         n += a.sessions;
     }
-    st
+    (st, qresync && a.mix == MixKind::Imaptest)
+}
+
+/// The 40 KB bio message a session APPENDs (its own Message-ID).
+fn append_message(k: usize) -> Vec<u8> {
+    let tpl = Template::new(Kind::Bio, "lab@bench.test", "user1@bench.test")
+        .expect("the bio template builds");
+    let mut msg = Template::unique_prefix(k, 0xA99E);
+    msg.extend_from_slice(&tpl.raw);
+    msg
 }
 
 async fn populate(a: &ImapArgs, users: &Users) -> Result<()> {
@@ -225,11 +273,24 @@ pub async fn run_mix(a: ImapArgs, pids: &[u32], json: Option<&std::path::Path>) 
         .map(|k| tokio::spawn(mix_session(a.clone(), users.clone(), k, end)))
         .collect();
     let mut st = OpStats::default();
+    let mut commands = [Samples::default(), Samples::default()];
     for h in handles {
-        st.merge(h.await?);
+        let (one, qresync) = h.await?;
+        for (op, samples) in &one.ops {
+            if *op != "login" {
+                commands[usize::from(qresync)].merge(samples.clone());
+            }
+        }
+        st.merge(one);
     }
     let cpu = meter.stop();
-    let result = summarise_mix(&a, st, cpu);
+    let mut result = summarise_mix(&a, st, cpu);
+    let [plain, qresync] = commands;
+    let mut all = plain.clone();
+    all.merge(qresync.clone());
+    result.non_login = Some(all.summary());
+    result.non_login_plain = Some(plain.summary());
+    result.non_login_qresync = Some(qresync.summary());
     print_mix(&result);
     common::write_json(json, &result)
 }
@@ -244,6 +305,8 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
         tls: a.target.tls,
         sessions: a.sessions,
         users: a.target.users,
+        mix: a.mix,
+        qresync_share: a.qresync_share,
         duration_s: wall,
         ops,
         ops_per_s: ops as f64 / wall,
@@ -253,6 +316,9 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
             .iter()
             .map(|(k, v)| (k.to_string(), v.summary()))
             .collect(),
+        non_login: None,
+        non_login_plain: None,
+        non_login_qresync: None,
         errors: st.errors,
         server_cpu_ms_per_op: cpu.server_cpu_s.map(|s| {
             if ops > 0 {
@@ -267,14 +333,26 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
 
 fn print_mix(r: &ImapResult) {
     println!(
-        "imap mix       {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
-        r.sessions, r.duration_s, r.ops, r.ops_per_s, r.logins_per_s
+        "imap mix {:?} ({} % QRESYNC)  {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
+        r.mix, r.qresync_share, r.sessions, r.duration_s, r.ops, r.ops_per_s, r.logins_per_s
     );
     for (op, l) in &r.per_op {
         println!(
             "  {op:<15} n {:>7}  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms",
             l.count, l.p50_ms, l.p90_ms, l.p99_ms
         );
+    }
+    for (name, l) in [
+        ("non-login", &r.non_login),
+        ("  no QRESYNC", &r.non_login_plain),
+        ("  QRESYNC", &r.non_login_qresync),
+    ] {
+        if let Some(l) = l.as_ref().filter(|l| l.count > 0) {
+            println!(
+                "{name:<17} n {:>7}  p50 {:>7.2} ms  p90 {:>7.2} ms  p99 {:>7.2} ms",
+                l.count, l.p50_ms, l.p90_ms, l.p99_ms
+            );
+        }
     }
     println!("errors         {} {:?}", r.errors.total(), r.errors.0);
     common::print_cpu(&r.cpu, r.ops, "op");

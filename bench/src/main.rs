@@ -3,6 +3,7 @@
 
 mod common;
 mod imap;
+mod imap_profile;
 mod imap_run;
 mod kmem;
 mod messages;
