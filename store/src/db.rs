@@ -1,7 +1,7 @@
 //! Connection for both engines (migrations: `schema.rs`).
 
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::error::{Result, StoreError};
 
@@ -42,11 +42,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
         Engine::Sqlite => 8,
         Engine::Postgres => 16,
     });
-    // During a database outage a session waits this long for a connection, then answers
-    // 451 / NO [UNAVAILABLE] (docs/cluster.md §3) instead of holding the client 30 s.
     let options = match engine {
         Engine::Sqlite => options,
-        Engine::Postgres => options.acquire_timeout(POSTGRES_CONNECT_TIMEOUT),
+        Engine::Postgres => options.acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT),
     };
     let pool = match engine {
         Engine::Sqlite => {
@@ -59,6 +57,18 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
                 format!("{url}?mode=rwc")
             };
             options
+                // A transaction whose COMMIT failed (SQLITE_FULL, I/O error) may have been
+                // rolled back by SQLite itself: sqlx's ROLLBACK then fails and its depth
+                // counter stays up, so the next "BEGIN" becomes a SAVEPOINT and the next
+                // failure leaves a write transaction open on an idle connection, locking
+                // every writer out ("database is locked"). Such a connection is closed
+                // instead of going back to the pool (the ping waits for the queued rollback).
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.ping().await?;
+                        Ok(!conn.is_in_transaction())
+                    })
+                })
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         for pragma in SQLITE_PRAGMAS {
@@ -77,6 +87,10 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
     };
     Ok((pool, engine))
 }
+
+/// During a database outage a session waits this long for a connection, then answers
+/// 451 / NO [UNAVAILABLE] (docs/cluster.md §3) instead of holding the client 30 s.
+const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a first connection to PostgreSQL may take before the server gives up.
 const POSTGRES_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod faults;
 pub mod operators;
 
 pub use mssante_testkit::{Engine, TestDb};
