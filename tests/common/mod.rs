@@ -365,6 +365,27 @@ impl Server {
         })
     }
 
+    /// UID → Message-ID header value of the messages of `address`'s INBOX.
+    pub fn inbox_uids(&self, address: &str) -> std::collections::BTreeMap<u64, String> {
+        block_on(async {
+            let store = self.open_store().await;
+            let mut out = std::collections::BTreeMap::new();
+            for m in store.folder_messages(address, "INBOX").await.unwrap() {
+                let bytes = store.read_blob(&m.blob_hash).await.unwrap();
+                let text = String::from_utf8_lossy(&bytes);
+                let mid = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Message-ID:"))
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                out.insert(m.uid as u64, mid);
+            }
+            store.close().await;
+            out
+        })
+    }
+
     pub fn message_count(&self) -> i64 {
         block_on(async {
             let store = self.open_store().await;
