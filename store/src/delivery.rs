@@ -17,7 +17,7 @@ use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::error::{Result, StoreError};
 use crate::queue::notify_wants;
 use crate::tracking::record_tracking;
-use crate::{Store, now};
+use crate::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -30,7 +30,7 @@ pub enum Source {
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Source::Mx => "mx",
             Source::Submission => "submission",
@@ -135,17 +135,14 @@ impl Store {
             size,
             blob,
         };
+        // SQLite: shared commits; PostgreSQL: one statement per message (`delivery_pg.rs`),
+        // whose NOTIFY has told the other nodes already.
         let (receipt, inboxes) = match &self.inner.group_commit {
             Some(batcher) => batcher.submit(prepared).await?,
-            None => {
-                let mut w = self.write_txn().await?;
-                let done = insert_message(&mut w.txn, &prepared, now()).await?;
-                w.commit().await?;
-                done
-            }
+            None => self.insert_message_pg(&prepared).await?,
         };
         for inbox in inboxes {
-            self.notify(inbox).await;
+            self.notify_local(inbox);
         }
         Ok(receipt)
     }

@@ -24,7 +24,8 @@
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
 //!   `audit.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
-//!   the shared SQLite commits in `group_commit.rs`.
+//!   the shared SQLite commits in `group_commit.rs` and PostgreSQL's one statement per message
+//!   in `delivery_pg.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
 //! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
 //! - Moving BALs between instances (ADR 0020): what an export reads, page by page, in
@@ -52,6 +53,7 @@ mod blob;
 mod db;
 mod delegation;
 mod delivery;
+mod delivery_pg;
 mod directory;
 mod domain;
 mod error;

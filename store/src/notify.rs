@@ -32,7 +32,7 @@ impl FolderChanged {
     }
 }
 
-const CHANNEL: &str = "mssante_folder_changes";
+pub(crate) const CHANNEL: &str = "mssante_folder_changes";
 
 pub(crate) struct Notifier {
     local: broadcast::Sender<FolderChanged>,
@@ -99,6 +99,17 @@ impl Store {
             .access_generation
             .fetch_add(1, Ordering::SeqCst);
         self.notify(-bal_id).await;
+    }
+
+    /// Tells this node's sessions only (the change was announced to other nodes by a
+    /// NOTIFY in its own transaction, or there are none).
+    pub(crate) fn notify_local(&self, folder_id: i64) {
+        let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
+    }
+
+    /// What this node's NOTIFY payloads start with (`<node>:<folder id>`).
+    pub(crate) fn node_tag(&self) -> &str {
+        &self.inner.notifier.node
     }
 
     pub(crate) async fn notify(&self, folder_id: i64) {
