@@ -8,7 +8,8 @@
 #
 # Settings: RUNS (3), OUT (/tmp/mssante-bench-results), N (2000 messages), C (16 connections),
 # WORKLOADS (smtp-bio-r1 smtp-bio-r5 smtp-mix lab-bulk imap-mix idle-1000 idle-10000),
-# TARGETS (ours ref; also ours-pg: ours on a throwaway PostgreSQL, and ref-tuned; ours is
+# TARGETS (ours ref; also ours-pg: ours on a throwaway PostgreSQL, ours-pg3: three nodes on
+# it (docs/cluster.md), and ref-tuned; ours is
 # skipped when its binary is missing), MSSANTE_BIN, BENCH_BIN,
 # IMAP_TLS (starttls | implicit | none: the same on both sides; ours requires TLS before LOGIN),
 # IMAP_S (50 sessions in imap-mix), IMAP_DURATION (30 s).
@@ -65,10 +66,11 @@ start() {
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
-        ours|ours-pg)
+        ours|ours-pg|ours-pg3)
               [ "$1" = ours ] || export OURS_ENGINE=postgres
+              [ "$1" != ours-pg3 ] || export OURS_NODES=3
               bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
-              unset OURS_ENGINE
+              unset OURS_ENGINE OURS_NODES
               SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PIDS
               [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
@@ -78,7 +80,7 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours|ours-pg) bench/ours.sh stop >/dev/null ;;
+        ours|ours-pg|ours-pg3) bench/ours.sh stop >/dev/null ;;
     esac
 }
 

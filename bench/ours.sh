@@ -13,6 +13,8 @@
 #
 # OURS_ENGINE=postgres runs the store on a throwaway PostgreSQL cluster (initdb + pg_ctl as
 # user postgres, fsync on, default settings, loopback port OURS_PG_PORT, 5499) instead of SQLite.
+# With it, OURS_NODES=N (1) starts N nodes on that one database (docs/cluster.md), node i with
+# its own data dir and the ports above plus 10 × (i - 1); OURS_SMTP then lists them all.
 #
 # Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
 # REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
@@ -29,6 +31,7 @@ USERS=${REF_USERS:-100}
 DOMAIN=${REF_DOMAIN:-bench.test}
 STATE=/tmp/mssante-ours.current
 ENGINE=${OURS_ENGINE:-sqlite}
+NODES=${OURS_NODES:-1}
 PG_PORT=${OURS_PG_PORT:-5499}
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
@@ -86,7 +89,46 @@ CONF
         sleep 0.1
     done
     check_listeners
+    local i
+    for i in $(seq 2 "$NODES"); do start_node "$b" "$i"; done
     print_env
+}
+
+# Node $2 (2, 3…) on the same PostgreSQL database: its own data dir and ports.
+start_node() {
+    local b=$1 i=$2 shift=$(( ($2 - 1) * 10 ))
+    [ "$ENGINE" = postgres ] || die "OURS_NODES needs OURS_ENGINE=postgres"
+    sed -e "s|^data_dir = .*|data_dir = \"$b/data$i\"|" \
+        -e "s|127.0.0.1:$SMTP_PORT|127.0.0.1:$((SMTP_PORT + shift))|" \
+        -e "s|127.0.0.1:$IMAP_PORT|127.0.0.1:$((IMAP_PORT + shift))|" \
+        -e "s|127.0.0.1:$IMAPS_PORT|127.0.0.1:$((IMAPS_PORT + shift))|" \
+        "$b/mssante.toml" > "$b/node$i.toml"
+    "$BIN" --config "$b/node$i.toml" init >/dev/null
+    ( ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+      exec "$BIN" --config "$b/node$i.toml" serve ) </dev/null >"$b/serve$i.log" 2>&1 &
+    echo $! > "$b/pid$i"
+    local k
+    for k in $(seq 1 100); do
+        ss -ltnH "sport = :$((SMTP_PORT + shift))" | grep -q . && return 0
+        kill -0 "$(cat "$b/pid$i")" 2>/dev/null || { cat "$b/serve$i.log" >&2; stop; die "node $i exited"; }
+        sleep 0.1
+    done
+    die "node $i does not listen"
+}
+
+# ",pid" of every node after the first.
+node_pids() {
+    local b f
+    b=$(base_dir) || return 0
+    for f in "$b"/pid[0-9]*; do [ -f "$f" ] && printf ',%s' "$(cat "$f")"; done
+    return 0
+}
+
+# The MX addresses of every node, comma-separated (mssante-bench spreads its connections).
+smtp_addrs() {
+    local i out=127.0.0.1:$SMTP_PORT
+    for i in $(seq 2 "$NODES"); do out="$out,127.0.0.1:$((SMTP_PORT + (i - 1) * 10))"; done
+    echo "$out"
 }
 
 check_listeners() {
@@ -124,12 +166,12 @@ stop() {
     local b p i
     b=$(base_dir) || true
     [ -n "$b" ] || { echo "not running"; return 0; }
-    p=$(server_pid)
-    if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+    for p in $(server_pid) $(node_pids | tr ',' ' '); do
+        kill -0 "$p" 2>/dev/null || continue
         kill -TERM "$p"
         for i in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null || true
-    fi
+    done
     pg_stop "$b"
     rm -f "$STATE"
     if [ "${OURS_KEEP:-0}" = 1 ]; then echo "state kept in $b"; else rm -rf "$b"; fi
@@ -152,12 +194,12 @@ count() {
 print_env() {
     cat <<ENV
 OURS_DIR=$(base_dir)
-OURS_SMTP=127.0.0.1:$SMTP_PORT
+OURS_SMTP=$(smtp_addrs)
 OURS_IMAP=127.0.0.1:$IMAP_PORT
 OURS_IMAPS=127.0.0.1:$IMAPS_PORT
 OURS_PASSWORD=$PASSWORD
 OURS_PID=$(server_pid)
-OURS_PIDS=$(server_pid)$(pg_pid)
+OURS_PIDS=$(server_pid)$(node_pids)$(pg_pid)
 ENV
 }
 

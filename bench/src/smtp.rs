@@ -71,6 +71,14 @@ pub struct TxOutcome {
     pub errors: Vec<u16>,
 }
 
+/// `addr` may list several servers (`host:port,host:port`, the nodes of one cluster):
+/// sessions are opened on them in turn.
+fn next_addr(addr: &str) -> &str {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let addrs: Vec<&str> = addr.split(',').collect();
+    addrs[NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % addrs.len()]
+}
+
 pub struct SmtpSession {
     conn: Conn,
     buf: Vec<u8>,
@@ -88,7 +96,7 @@ fn expect(r: &Reply, what: &str) -> Result<()> {
 impl SmtpSession {
     pub async fn open(o: &SessionOpts) -> Result<SmtpSession> {
         let mut s = SmtpSession {
-            conn: Conn::connect(&o.addr, o.tls).await?,
+            conn: Conn::connect(next_addr(&o.addr), o.tls).await?,
             buf: Vec::with_capacity(512),
             pipelining: false,
             chunking: false,

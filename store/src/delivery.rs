@@ -11,13 +11,13 @@ use std::collections::HashSet;
 use mssante_mail::dsn::{Action, Notify, NotifyEvent};
 use sqlx::Row;
 
+use crate::Store;
 use crate::address::Address;
 use crate::bal::{Bal, BalStatus};
 use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::error::{Result, StoreError};
 use crate::queue::notify_wants;
 use crate::tracking::record_tracking;
-use crate::Store;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {

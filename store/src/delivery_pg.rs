@@ -44,8 +44,7 @@ fn plan_recipients(p: &PreparedMessage, t: i64) -> (Vec<RecipientRow<'_>>, Vec<i
                 RcptDisposition::Local { bal_id } => {
                     bals.insert(bal_id);
                     // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
-                    let success =
-                        notify_wants(rcpt.notify, &p.msg.mail_from, NotifyEvent::Success);
+                    let success = notify_wants(rcpt.notify, &p.msg.mail_from, NotifyEvent::Success);
                     let due = success.then_some(Action::Delivered.as_str());
                     ("delivered", Some(bal_id), None, due)
                 }
@@ -97,7 +96,9 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
     .unwrap();
     let mut tail = String::new();
     if inboxes > 0 {
-        let bals: Vec<String> = (0..inboxes).map(|_| format!("{}::BIGINT", next())).collect();
+        let bals: Vec<String> = (0..inboxes)
+            .map(|_| format!("{}::BIGINT", next()))
+            .collect();
         let (channel, node, expected) = (next(), next(), next());
         // RFC 9051 §2.3.1.1, RFC 7162 §3.1.1: next UID and modseq, under the INBOX row lock.
         write!(
@@ -167,7 +168,9 @@ impl Store {
         let msg = &p.msg;
         // Built from fixed fragments and placeholder numbers only: every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&p.hash).bind(p.size).bind(t);
+            .bind(&p.hash)
+            .bind(p.size)
+            .bind(t);
         if let Some(bytes) = inline {
             q = q.bind(bytes);
         }
