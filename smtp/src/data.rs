@@ -2,14 +2,13 @@
 
 use mail_parser::MimeHeaders;
 use mssante_mail::dsn::{Notify, NotifyEvent};
-use mssante_store::{
-    IncomingMessage, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
-};
+use mssante_store::{MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{Body, DataDecoder};
 use crate::reply::{self, Reply};
 use crate::session::{Flow, ReadStop, Session};
+use crate::submit::{Envelope, incoming_message};
 use crate::trace::{TraceInfo, received_header, with_protocol};
 
 /// A message being assembled from BDAT chunks.
@@ -36,17 +35,17 @@ fn bare_newline() -> Reply {
 }
 
 /// What the edge reads of a message's header section, parsed once per message.
-struct HeaderFacts {
-    meta: MessageMeta,
+pub(crate) struct HeaderFacts {
+    pub(crate) meta: MessageMeta,
     /// The legacy `Return-Receipt-To` header is present.
-    return_receipt_to: bool,
+    pub(crate) return_receipt_to: bool,
 }
 
 /// Header fields recorded with the message, and what it reports when it is a DSN or an MDN
 /// about a message we sent (docs/mssante.md §6). Only a `multipart/report` is parsed past its
 /// header section: decoding the attachments of every message costs more than the rest of
 /// the delivery.
-fn header_facts(raw: &[u8]) -> HeaderFacts {
+pub(crate) fn header_facts(raw: &[u8]) -> HeaderFacts {
     let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
         return HeaderFacts {
             meta: MessageMeta::default(),
@@ -113,14 +112,14 @@ fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
 
 /// docs/mssante.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
 /// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
-fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
+pub(crate) fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
     for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
         rcpt.notify = Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure]));
     }
 }
 
 /// A short unique id for the trace header and the 250 reply (like a Postfix queue id).
-fn trace_id() -> String {
+pub(crate) fn trace_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -266,26 +265,21 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// Hands the message to the store; "250" only once it is durable.
     async fn deliver(&mut self, raw: Vec<u8>, id: &str) -> Reply {
         let txn = self.txn.as_ref().expect("transaction open");
-        let mut recipients = txn.rcpts.clone();
-        let facts = header_facts(&raw);
-        // A report (null sender) never earns a report, whatever it carries.
-        if txn.from.is_some() && facts.return_receipt_to {
-            honour_return_receipt_to(&mut recipients);
-        }
-        let incoming = IncomingMessage {
-            meta: facts.meta,
+        let incoming = incoming_message(
             raw,
-            mail_from: txn.from.as_ref().map(|a| a.to_string()).unwrap_or_default(),
-            envid: txn.envid.clone(),
-            ret: txn.ret,
-            source: if self.kind.requires_auth() {
-                Source::Submission
-            } else {
-                Source::Mx
+            Envelope {
+                from: txn.from.as_ref(),
+                envid: txn.envid.clone(),
+                ret: txn.ret,
+                source: if self.kind.requires_auth() {
+                    Source::Submission
+                } else {
+                    Source::Mx
+                },
+                auth_bal_id: self.auth.as_ref().map(|b| b.id),
+                recipients: txn.rcpts.clone(),
             },
-            auth_bal_id: self.auth.as_ref().map(|b| b.id),
-            recipients,
-        };
+        );
         match self.ctx.store.deliver(incoming).await {
             Ok(receipt) => {
                 tracing::info!(

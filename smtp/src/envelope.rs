@@ -1,7 +1,7 @@
 //! MAIL FROM and RCPT TO (RFC 5321 §4.1.1.2, §4.1.1.3) with the ESMTP parameters we
 //! advertise: SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), DSN (RFC 3461).
 
-use mssante_store::{Address, RcptDisposition, RcptLookup, RecipientSpec, accepts_mail};
+use mssante_store::{Address, RcptDisposition, RecipientSpec};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mssante_mail::dsn::{Notify, Ret};
@@ -158,25 +158,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// Submission: the envelope sender must be a BAL the account may send as.
     async fn check_sender(&self, from: Option<&Address>) -> Option<Reply> {
         let auth = self.auth.as_ref()?;
-        let Some(from) = from else {
-            return Some(Reply::new(
-                550,
-                "5.7.1",
-                "Null sender not allowed on submission",
-            ));
-        };
-        match self.ctx.store.may_send_as(auth.id, from).await {
-            Ok(true) => None,
-            Ok(false) => Some(Reply::new(
-                550,
-                "5.7.1",
-                format!("{} may not send as <{from}>", auth.address),
-            )),
-            Err(e) => {
-                tracing::error!("sender check failed: {e}");
-                Some(reply::local_error())
-            }
-        }
+        crate::submit::sender_refusal(&self.ctx, auth, from).await
     }
 
     pub(crate) async fn rcpt(&mut self, to: Path, params: Vec<Param>) {
@@ -233,48 +215,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// Decides where a recipient goes, or why it is refused.
     async fn route(&self, address: &Address) -> Result<RcptDisposition, Reply> {
-        let lookup = self
-            .ctx
-            .store
-            .lookup_recipient(address)
-            .await
-            .map_err(|e| {
-                tracing::error!("recipient lookup failed: {e}");
-                reply::local_error()
-            })?;
-        match lookup {
-            RcptLookup::Local(bal) => match accepts_mail(&bal) {
-                Ok(()) if self.ctx.store.over_quota(bal.id, 0).await.unwrap_or(false) => {
-                    // RFC 3463 X.2.2: mailbox full. Permanent, as MSSanté peers expect a
-                    // clear answer rather than days of retries.
-                    Err(Reply::new(
-                        552,
-                        "5.2.2",
-                        format!("<{address}>: mailbox full"),
-                    ))
-                }
-                Ok(()) => Ok(RcptDisposition::Local { bal_id: bal.id }),
-                // RFC 3463 X.2.1: mailbox disabled, not accepting messages.
-                Err(why) => Err(Reply::new(550, "5.2.1", format!("<{address}>: {why}"))),
-            },
-            RcptLookup::UnknownLocal => Err(Reply::new(
-                550,
-                "5.1.1",
-                format!("<{address}>: no such mailbox"),
-            )),
-            // No open relay: only authenticated submission may send outside our domains.
-            RcptLookup::NotLocal if self.auth.is_some() => {
-                match self.check_relay_destination(address) {
-                    Some(refusal) => Err(refusal),
-                    None => Ok(RcptDisposition::Remote),
-                }
-            }
-            RcptLookup::NotLocal => Err(Reply::new(
-                550,
-                "5.7.1",
-                format!("<{address}>: relaying denied"),
-            )),
-        }
+        crate::submit::route_recipient(&self.ctx, address, self.auth.is_some()).await
     }
 }
 

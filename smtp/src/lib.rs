@@ -17,6 +17,7 @@ mod peer;
 pub mod reply;
 mod session;
 mod starttls;
+pub mod submit;
 mod trace;
 
 use std::sync::Arc;

@@ -78,27 +78,4 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             list.generated_at()
         )))
     }
-
-    /// RCPT TO on submission for another operator's domain: only inside the trust space.
-    pub(crate) fn check_relay_destination(&self, address: &Address) -> Option<Reply> {
-        if !self.ctx.trust.enforce {
-            return None;
-        }
-        let domain = address.domain();
-        let listed = self
-            .ctx
-            .trust
-            .snapshot()
-            .is_some_and(|list| list.is_listed(domain));
-        // RFC 3463 X.1.2: bad destination system address.
-        (!listed).then(|| {
-            Reply::new(
-                550,
-                "5.1.2",
-                format!(
-                    "<{address}>: domain {domain} is not in the MSSanté trust space (whitelist)"
-                ),
-            )
-        })
-    }
 }

@@ -255,3 +255,37 @@ impl Store {
         }))
     }
 }
+
+impl Store {
+    /// Every active BAL `national_id` may open now, with its rights: the PER BALs it holds,
+    /// then its grants that have not ended (a habilitation wins over a delegation).
+    pub async fn accesses_of_identity(&self, national_id: &str) -> Result<Vec<Access>> {
+        let mut out: Vec<Access> = Vec::new();
+        let held = sqlx::query(
+            "SELECT address FROM bals WHERE bal_type = 'PER' AND national_id = $1 \
+             AND status = 'active' ORDER BY address",
+        )
+        .bind(national_id)
+        .fetch_all(self.pool())
+        .await?;
+        let granted = sqlx::query(
+            "SELECT DISTINCT b.address FROM access_grants g JOIN bals b ON b.id = g.bal_id \
+             WHERE g.grantee_kind = 'national_id' AND g.grantee = $1 AND b.status = 'active' \
+             AND (g.not_after IS NULL OR g.not_after > $2) ORDER BY b.address",
+        )
+        .bind(national_id)
+        .bind(now())
+        .fetch_all(self.pool())
+        .await?;
+        for row in held.iter().chain(granted.iter()) {
+            let address: String = row.try_get("address")?;
+            if out.iter().any(|a| a.bal.address.as_str() == address) {
+                continue;
+            }
+            if let Ok(access) = self.access_for_identity(national_id, &address).await? {
+                out.push(access);
+            }
+        }
+        Ok(out)
+    }
+}

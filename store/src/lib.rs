@@ -18,6 +18,7 @@
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
 //!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
+//! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
 //!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
 //!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`.
@@ -34,17 +35,21 @@
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
 //!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`.
+//! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`.
 //! - Figures of a period for the monthly indicators: `report.rs`.
 //! - Retention: expiry of traces in batches, last logins and inactive BALs: `retention.rs`.
+//! - Figures for monitoring (counts, queue age, directory freshness, database ping):
+//!   `stats.rs`.
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
 //!   publication outbox): `directory/`, mapped in `directory/mod.rs`.
 
 mod access;
 mod address;
+mod api_keys;
 mod audit;
 mod auth;
 mod backup;
@@ -60,6 +65,7 @@ mod error;
 mod export;
 mod folder;
 mod folder_messages;
+mod folder_pages;
 mod group_commit;
 mod import;
 mod leader;
@@ -69,12 +75,14 @@ mod report;
 mod retention;
 mod rights;
 mod schema;
+mod stats;
 mod tracking;
 
 pub use access::{
     Access, AccessGrant, AccessOrigin, AccessRefusal, HABILITATION_RIGHTS, HOLDER_RIGHTS,
 };
 pub use address::{Address, normalise_domain};
+pub use api_keys::{API_SCOPES, ApiKey, CreatedApiKey, NewApiKey, StoredResponse};
 pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH};
 pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
@@ -109,6 +117,7 @@ pub use report::PeriodFigures;
 pub use retention::{ExpiredTraces, InactiveBal};
 pub use rights::{Grantee, KNOWN_RIGHTS, NamedRights, Rights, SEND_RIGHT, parse_rights};
 pub use schema::{SchemaPolicy, SchemaStatus};
+pub use stats::ServerCounts;
 pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, TrackingReport};
 
 use std::path::{Path, PathBuf};

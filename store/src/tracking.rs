@@ -218,6 +218,25 @@ impl Store {
         Ok(out)
     }
 
+    /// Status per recipient of one message by its number (the id `deliver` returned).
+    pub async fn message_status_by_id(&self, id: i64) -> Result<Option<MessageStatus>> {
+        let row = sqlx::query(
+            "SELECT id, message_id_hdr, mail_from, subject, received_at FROM messages WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(m) = row else { return Ok(None) };
+        Ok(Some(MessageStatus {
+            id,
+            message_id_hdr: m.try_get("message_id_hdr")?,
+            mail_from: m.try_get("mail_from")?,
+            subject: m.try_get("subject")?,
+            received_at: m.try_get("received_at")?,
+            recipients: self.recipient_statuses(id).await?,
+        }))
+    }
+
     async fn recipient_statuses(&self, message_id: i64) -> Result<Vec<RecipientStatus>> {
         let events = sqlx::query(
             "SELECT recipient, kind, state, detail, error_codes, received_at FROM tracking_events \

@@ -1,0 +1,159 @@
+//! The submission path, shared by the SMTP session and the HTTP API (api-lps): where a
+//! recipient goes (a local INBOX, the queue, or a refusal), whether an account may send as
+//! an address, and the [`IncomingMessage`] a submitted message becomes. A message sent over
+//! HTTP is therefore accepted exactly as one sent on port 587, with the same checks and the
+//! same durability (`Store::deliver`). See docs/adr/0018-http-api.md.
+
+use mssante_store::{
+    Address, Bal, IncomingMessage, RcptDisposition, RcptLookup, RecipientSpec, Ret, Source,
+    accepts_mail,
+};
+
+use crate::data::{header_facts, honour_return_receipt_to};
+use crate::reply::{self, Reply};
+use crate::trace::{TraceInfo, received_header};
+use crate::{SmtpContext, TrustPolicy};
+
+/// Decides where a recipient goes, or why it is refused. `authenticated`: a submission
+/// (only those may send outside our domains).
+pub async fn route_recipient(
+    ctx: &SmtpContext,
+    address: &Address,
+    authenticated: bool,
+) -> Result<RcptDisposition, Reply> {
+    let lookup = ctx.store.lookup_recipient(address).await.map_err(|e| {
+        tracing::error!("recipient lookup failed: {e}");
+        reply::local_error()
+    })?;
+    match lookup {
+        RcptLookup::Local(bal) => match accepts_mail(&bal) {
+            Ok(()) if ctx.store.over_quota(bal.id, 0).await.unwrap_or(false) => {
+                // RFC 3463 X.2.2: mailbox full. Permanent, as MSSanté peers expect a clear
+                // answer rather than days of retries.
+                Err(Reply::new(
+                    552,
+                    "5.2.2",
+                    format!("<{address}>: mailbox full"),
+                ))
+            }
+            Ok(()) => Ok(RcptDisposition::Local { bal_id: bal.id }),
+            // RFC 3463 X.2.1: mailbox disabled, not accepting messages.
+            Err(why) => Err(Reply::new(550, "5.2.1", format!("<{address}>: {why}"))),
+        },
+        RcptLookup::UnknownLocal => Err(Reply::new(
+            550,
+            "5.1.1",
+            format!("<{address}>: no such mailbox"),
+        )),
+        // No open relay: only authenticated submission may send outside our domains.
+        RcptLookup::NotLocal if authenticated => match relay_refusal(&ctx.trust, address) {
+            Some(refusal) => Err(refusal),
+            None => Ok(RcptDisposition::Remote),
+        },
+        RcptLookup::NotLocal => Err(Reply::new(
+            550,
+            "5.7.1",
+            format!("<{address}>: relaying denied"),
+        )),
+    }
+}
+
+/// A submission for another operator's domain: only inside the trust space.
+pub fn relay_refusal(trust: &TrustPolicy, address: &Address) -> Option<Reply> {
+    if !trust.enforce {
+        return None;
+    }
+    let domain = address.domain();
+    let listed = trust.snapshot().is_some_and(|list| list.is_listed(domain));
+    // RFC 3463 X.1.2: bad destination system address.
+    (!listed).then(|| {
+        Reply::new(
+            550,
+            "5.1.2",
+            format!("<{address}>: domain {domain} is not in the MSSanté trust space (whitelist)"),
+        )
+    })
+}
+
+/// Submission: the envelope sender must be a BAL the account may send as.
+pub async fn sender_refusal(
+    ctx: &SmtpContext,
+    auth: &Bal,
+    from: Option<&Address>,
+) -> Option<Reply> {
+    let Some(from) = from else {
+        return Some(Reply::new(
+            550,
+            "5.7.1",
+            "Null sender not allowed on submission",
+        ));
+    };
+    match ctx.store.may_send_as(auth.id, from).await {
+        Ok(true) => None,
+        Ok(false) => Some(Reply::new(
+            550,
+            "5.7.1",
+            format!("{} may not send as <{from}>", auth.address),
+        )),
+        Err(e) => {
+            tracing::error!("sender check failed: {e}");
+            Some(reply::local_error())
+        }
+    }
+}
+
+/// The envelope of a message, as MAIL FROM and RCPT TO (or an HTTP request) gave it.
+pub struct Envelope<'a> {
+    pub from: Option<&'a Address>,
+    pub envid: Option<String>,
+    pub ret: Option<Ret>,
+    pub source: Source,
+    pub auth_bal_id: Option<i64>,
+    pub recipients: Vec<RecipientSpec>,
+}
+
+/// What the store is given for a message whose bytes (trace header included) are `raw`:
+/// the header facts read once (Message-ID, Subject, X-MSS-NIL, the DSN or MDN it carries)
+/// and the legacy `Return-Receipt-To` honoured.
+pub fn incoming_message(raw: Vec<u8>, envelope: Envelope<'_>) -> IncomingMessage {
+    let mut recipients = envelope.recipients;
+    let facts = header_facts(&raw);
+    // A report (null sender) never earns a report, whatever it carries.
+    if envelope.from.is_some() && facts.return_receipt_to {
+        honour_return_receipt_to(&mut recipients);
+    }
+    IncomingMessage {
+        meta: facts.meta,
+        raw,
+        mail_from: envelope.from.map(|a| a.to_string()).unwrap_or_default(),
+        envid: envelope.envid,
+        ret: envelope.ret,
+        source: envelope.source,
+        auth_bal_id: envelope.auth_bal_id,
+        recipients,
+    }
+}
+
+/// The `Received:` header of a message submitted over HTTP (RFC 5321 §4.4): `client` names
+/// the API client (a key id, never a secret).
+pub fn http_received_header(
+    hostname: &str,
+    client: &str,
+    id: &str,
+    for_rcpt: Option<&str>,
+) -> Vec<u8> {
+    received_header(&TraceInfo {
+        helo: client,
+        peer: std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        hostname,
+        protocol: "HTTPA".into(),
+        id,
+        for_rcpt,
+        now: mssante_store::now(),
+    })
+}
+
+/// A short unique id for the trace header and the reply (like a Postfix queue id).
+pub fn trace_id() -> String {
+    crate::data::trace_id()
+}
