@@ -36,6 +36,7 @@ struct RawConfig {
     psc: mssante_auth::PscConfig,
     #[serde(default)]
     retention: crate::retention::RetentionConfig,
+    api: mssante_api_lps::ApiLimits,
 }
 
 #[derive(Deserialize, Default)]
@@ -154,6 +155,8 @@ pub struct Config {
     pub psc: mssante_auth::PscConfig,
     /// `[retention]`: trace expiry and inactive BALs.
     pub retention: crate::retention::RetentionConfig,
+    /// `[api]`: the HTTP API's rate limit and bulk size.
+    pub api: mssante_api_lps::ApiLimits,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -239,10 +242,14 @@ impl Config {
                 raw.psc.issuers
             );
         }
+        if raw.api.rate_per_sec == 0 || raw.api.burst == 0 {
+            bail!("api.rate_per_sec, api.burst: at least 1");
+        }
         Ok(Config {
             file: None,
             psc: raw.psc,
             retention: raw.retention,
+            api: raw.api,
             hostname: hostname.clone(),
             listen,
             public,

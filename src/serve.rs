@@ -124,7 +124,8 @@ pub async fn run(config: Config) -> Result<()> {
             tracker.clone(),
         )));
     }
-    accept_loops.extend(start_http(&config, &store, &identity, &shutdown, &tracker).await?);
+    let api = api_context(&config, &store, &ctx, psc.clone());
+    accept_loops.extend(start_http(&config, api, &identity, &shutdown, &tracker).await?);
     if store.list_bals(None).await?.is_empty() {
         print_first_steps(&config);
     }
@@ -315,21 +316,37 @@ fn start_psc(
     Ok(Some(Arc::new(verifier)))
 }
 
-/// The HTTP and HTTPS listeners (api-lps): autoconfiguration for mail clients.
-async fn start_http(
+/// What the HTTP listener serves from: the store, the settings, the submission path shared
+/// with SMTP and the PSC token checks.
+fn api_context(
     config: &Config,
     store: &mssante_store::Store,
+    smtp: &mssante_smtp::Context,
+    psc: Option<Arc<mssante_auth::PscVerifier>>,
+) -> Arc<mssante_api_lps::ApiContext> {
+    let mut api = mssante_api_lps::ApiContext::new(
+        store.clone(),
+        mssante_api_lps::ApiSettings {
+            public: config.public.clone(),
+            oauth2: config.oauth2.clone(),
+            limits: config.api.clone(),
+        },
+    );
+    api.submission = Some(smtp.clone());
+    api.psc = psc;
+    Arc::new(api)
+}
+
+/// The HTTP and HTTPS listeners (api-lps): autoconfiguration for mail clients, the API for
+/// software, metrics and health.
+async fn start_http(
+    config: &Config,
+    api: Arc<mssante_api_lps::ApiContext>,
     identity: &crate::tls::Identity,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
-    let router = mssante_api_lps::router(Arc::new(mssante_api_lps::ApiContext {
-        store: store.clone(),
-        settings: mssante_api_lps::ApiSettings {
-            public: config.public.clone(),
-            oauth2: config.oauth2.clone(),
-        },
-    }));
+    let router = mssante_api_lps::router(api);
     if config.oauth2.is_some() && !config.psc.is_enabled() {
         println!(
             "warning    [public.oauth2] is set but PSC login is off ([psc]): clients are offered OAuth2 logins that fail"
@@ -346,7 +363,7 @@ async fn start_http(
     ] {
         let Some(addr) = addr else { continue };
         let listener = bind(key, addr, mssante_api_lps::bind(addr)).await?;
-        println!("listening  {key:<12} {addr:<22} autoconfiguration (Thunderbird, Apple)");
+        println!("listening  {key:<12} {addr:<22} autoconfiguration, API (/api/v1), metrics");
         loops.push(tokio::spawn(mssante_api_lps::serve(
             listener,
             tls,

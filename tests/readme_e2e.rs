@@ -134,3 +134,30 @@ fn the_readme_first_session_works_as_written() {
     server.spawn();
     assert!(!server.log().contains("No mailbox yet"), "{}", server.log());
 }
+
+/// The README's HTTP API example, run as written (the port aside) after the first session's
+/// commands: the key is created, the report sent, listed in the INBOX, counted in metrics.
+#[test]
+fn the_readme_http_api_example_works_as_written() {
+    let mut server = Server::configure(Engine::Sqlite, "");
+    server.spawn();
+    let first = shell_blocks("A first session")[0].replace(
+        "127.0.0.1:5587",
+        &format!("127.0.0.1:{}", server.ports.submission),
+    );
+    // Only the provisioning lines of the first session: the API example needs its BALs.
+    let provisioning: String = first.split("\n\n").next().unwrap().to_string();
+    run_shell(&server, &provisioning);
+    let example = shell_blocks("HTTP API for software")[0].replace(
+        "127.0.0.1:8080",
+        &format!("127.0.0.1:{}", server.ports.http),
+    );
+    let out = run_shell(&server, &example);
+    assert!(out.contains("\"kind\":\"api-key\""), "{out}");
+    assert!(out.contains("\"state\":\"delivered\""), "{out}");
+    assert!(out.contains("\"subject\":\"Compte rendu\""), "{out}");
+    assert!(
+        out.contains("mssante_x_mss_nil_messages_total{software=\"SIL 1.0\"} 1"),
+        "{out}"
+    );
+}

@@ -15,6 +15,30 @@ pub struct ApiSettings {
     pub public: Advertised,
     /// OAuth2 hints for mail clients when Pro Santé Connect login is configured.
     pub oauth2: Option<OAuth2Hints>,
+    /// The HTTP API's limits (`[api]`).
+    pub limits: ApiLimits,
+}
+
+/// `[api]`: the rate each client may use and the largest bulk request.
+#[derive(Clone, Debug, PartialEq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiLimits {
+    /// Requests per second per client (API key or PSC identity), on average.
+    pub rate_per_sec: u32,
+    /// Requests a client may make at once above its rate.
+    pub burst: u32,
+    /// Largest bulk send request, in bytes.
+    pub max_bulk_bytes: usize,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        ApiLimits {
+            rate_per_sec: 50,
+            burst: 100,
+            max_bulk_bytes: 256 * 1024 * 1024,
+        }
+    }
 }
 
 /// The OAuth2 authorisation server that issues the tokens our IMAP and submission accept

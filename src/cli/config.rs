@@ -72,6 +72,7 @@ fn in_force(config: &Config) -> Result<String> {
     root.insert("trust".into(), Value::try_from(&config.trust)?);
     root.insert("relay".into(), relay(config).into());
     root.insert("psc".into(), Value::try_from(&config.psc)?);
+    root.insert("api".into(), Value::try_from(&config.api)?);
     root.insert("directory".into(), Value::try_from(&config.directory)?);
     root.insert("retention".into(), Value::try_from(&config.retention)?);
     hide_secrets(&mut root);

@@ -3,6 +3,7 @@
 //! modules parse, call and print.
 
 mod access;
+mod apikey;
 mod audit;
 mod backup;
 mod bal;
@@ -64,6 +65,9 @@ enum Command {
     /// The audit trail of a BAL (`mssante audit BAL`), or `mssante audit verify [BAL]` to
     /// check its hash chain.
     Audit(audit::AuditArgs),
+    /// Keys of the HTTP API (laboratory and hospital systems): create, list, revoke.
+    #[command(subcommand)]
+    Apikey(apikey::ApikeyCommand),
     /// National directory: import, LDAP sync, lookups, history.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
@@ -133,6 +137,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 access::run_delegation(&open_store(&config).await?, cmd).await
             }
             Command::Audit(args) => audit::run(&open_store(&config).await?, args).await,
+            Command::Apikey(cmd) => apikey::run(&open_store(&config).await?, cmd).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,
             Command::Report(cmd) => report::run(&open_store(&config).await?, cmd).await,
             Command::Retention(cmd) => {

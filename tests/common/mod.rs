@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub mod faults;
+pub mod http;
 pub mod operators;
 
 pub use mssante_testkit::{Engine, TestDb};

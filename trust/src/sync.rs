@@ -163,6 +163,12 @@ impl Trust {
             .clone()
     }
 
+    /// When the live list was last fetched and checked (from the kept copy's sidecar after
+    /// a restart); None when it never was.
+    pub fn last_sync(&self) -> Option<SystemTime> {
+        *self.last_sync.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Syncs from the configured `whitelist` and `checksum`.
     pub async fn sync(&self) -> anyhow::Result<SyncReport> {
         let source = self.config.whitelist.as_deref().ok_or_else(|| {

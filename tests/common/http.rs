@@ -1,0 +1,68 @@
+//! HTTP with curl for the API tests: an answer split into status, headers and body, and
+//! the problem type of an error.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use super::Server;
+
+/// An HTTP answer as curl saw it.
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    /// The problem type's name (`urn:mssante:problem:<name>`), checking the media type.
+    pub fn problem(&self) -> String {
+        assert!(
+            self.header("content-type").as_deref() == Some("application/problem+json"),
+            "{} {}",
+            self.headers,
+            self.body
+        );
+        let kind = self.json()["type"].as_str().unwrap().to_string();
+        kind.strip_prefix("urn:mssante:problem:")
+            .unwrap()
+            .to_string()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// curl with `args`, the answer split into status, headers and body.
+pub fn curl(args: &[&str]) -> Answer {
+    let out = Command::new("curl")
+        .args(["-sS", "-i"])
+        .args(args)
+        .output()
+        .expect("curl is required for the end-to-end tests (Debian package curl)");
+    assert!(out.status.success(), "curl {args:?}: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    Answer {
+        status,
+        headers: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+pub fn url(server: &Server, path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", server.ports.http)
+}
+
+pub fn bearer(key: &str) -> String {
+    format!("Authorization: Bearer {key}")
+}
