@@ -20,15 +20,7 @@ fn lab_server(engine: Engine, extra: &str) -> (Server, String) {
     server.cli_ok(&["domain", "add", DOMAIN]);
     server.create_bal(DOCTOR, "10001234567");
     server.create_bal(OTHER, "10001234568");
-    server.cli_ok(&[
-        "bal",
-        "create",
-        LAB,
-        "--type",
-        "APP",
-        "--finess",
-        "750712186",
-    ]);
+    create_lab_bal(&server, LAB);
     let key = server
         .cli_ok(&[
             "apikey",

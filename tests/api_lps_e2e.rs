@@ -70,15 +70,7 @@ fn setup(engine: Engine) -> (Server, OidcProvider, String, tempfile::TempDir) {
         "--finess",
         "750712184",
     ]);
-    server.cli_ok(&[
-        "bal",
-        "create",
-        LAB,
-        "--type",
-        "APP",
-        "--finess",
-        "750712186",
-    ]);
+    create_lab_bal(&server, LAB);
     server.cli_ok(&["access", "grant", &bal("cardio"), "--national-id", IDENTITY]);
     let key = server
         .cli_ok(&[

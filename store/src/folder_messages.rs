@@ -413,20 +413,22 @@ impl Store {
         .bind(mailbox_id)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredMessage {
-                    uid: r.try_get("uid")?,
-                    modseq: r.try_get("modseq")?,
-                    message_id: r.try_get("message_id")?,
-                    blob_hash: r.try_get("blob_hash")?,
-                    size: r.try_get("size")?,
-                    flags: r.try_get("flags")?,
-                    internaldate: r.try_get("internaldate")?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_from_row).collect()
     }
+}
+
+/// A row of `mailbox_messages` joined with `messages` (uid, modseq, message_id, flags,
+/// internaldate, blob_hash, size).
+pub(crate) fn stored_from_row(r: &AnyRow) -> Result<StoredMessage> {
+    Ok(StoredMessage {
+        uid: r.try_get("uid")?,
+        modseq: r.try_get("modseq")?,
+        message_id: r.try_get("message_id")?,
+        blob_hash: r.try_get("blob_hash")?,
+        size: r.try_get("size")?,
+        flags: r.try_get("flags")?,
+        internaldate: r.try_get("internaldate")?,
+    })
 }
 
 /// Adds a message row to a folder with the next UID and modseq.

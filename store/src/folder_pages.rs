@@ -1,11 +1,9 @@
 //! A folder read page by page in UID order, for the HTTP API's readers (software that files
 //! new reports): what came in after a UID, without the IMAP session's view.
 
-use sqlx::Row;
-
 use crate::Store;
 use crate::error::Result;
-use crate::folder_messages::StoredMessage;
+use crate::folder_messages::{StoredMessage, stored_from_row};
 
 impl Store {
     /// Up to `limit` messages of folder `folder_id` with a UID above `after_uid`, by UID.
@@ -25,18 +23,6 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredMessage {
-                    uid: r.try_get("uid")?,
-                    modseq: r.try_get("modseq")?,
-                    message_id: r.try_get("message_id")?,
-                    blob_hash: r.try_get("blob_hash")?,
-                    size: r.try_get("size")?,
-                    flags: r.try_get("flags")?,
-                    internaldate: r.try_get("internaldate")?,
-                })
-            })
-            .collect()
+        rows.iter().map(stored_from_row).collect()
     }
 }

@@ -205,17 +205,23 @@ impl Store {
         .await?;
         let mut out = Vec::with_capacity(messages.len());
         for m in &messages {
-            let id: i64 = m.try_get("id")?;
-            out.push(MessageStatus {
-                id,
-                message_id_hdr: m.try_get("message_id_hdr")?,
-                mail_from: m.try_get("mail_from")?,
-                subject: m.try_get("subject")?,
-                received_at: m.try_get("received_at")?,
-                recipients: self.recipient_statuses(id).await?,
-            });
+            out.push(self.status_of_row(m).await?);
         }
         Ok(out)
+    }
+
+    /// A `messages` row (id, message_id_hdr, mail_from, subject, received_at) with its
+    /// recipients' states.
+    async fn status_of_row(&self, m: &sqlx::any::AnyRow) -> Result<MessageStatus> {
+        let id: i64 = m.try_get("id")?;
+        Ok(MessageStatus {
+            id,
+            message_id_hdr: m.try_get("message_id_hdr")?,
+            mail_from: m.try_get("mail_from")?,
+            subject: m.try_get("subject")?,
+            received_at: m.try_get("received_at")?,
+            recipients: self.recipient_statuses(id).await?,
+        })
     }
 
     /// Status per recipient of one message by its number (the id `deliver` returned).
@@ -226,15 +232,10 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?;
-        let Some(m) = row else { return Ok(None) };
-        Ok(Some(MessageStatus {
-            id,
-            message_id_hdr: m.try_get("message_id_hdr")?,
-            mail_from: m.try_get("mail_from")?,
-            subject: m.try_get("subject")?,
-            received_at: m.try_get("received_at")?,
-            recipients: self.recipient_statuses(id).await?,
-        }))
+        match row {
+            Some(m) => Ok(Some(self.status_of_row(&m).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn recipient_statuses(&self, message_id: i64) -> Result<Vec<RecipientStatus>> {

@@ -66,3 +66,16 @@ pub fn url(server: &Server, path: &str) -> String {
 pub fn bearer(key: &str) -> String {
     format!("Authorization: Bearer {key}")
 }
+
+/// A laboratory's APP BAL (FINESS 750712186), the usual sender of the API tests.
+pub fn create_lab_bal(server: &Server, address: &str) {
+    server.cli_ok(&[
+        "bal",
+        "create",
+        address,
+        "--type",
+        "APP",
+        "--finess",
+        "750712186",
+    ]);
+}

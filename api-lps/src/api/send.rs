@@ -438,9 +438,10 @@ fn crlf_lines(raw: Vec<u8>) -> Result<Vec<u8>, Problem> {
     Ok(out)
 }
 
-fn dsn_parameters(
-    dsn: &DsnOptions,
-) -> Result<(Option<Notify>, Option<Ret>, Option<String>), Problem> {
+/// NOTIFY, RET and ENVID checked (RFC 3461 §4).
+type DsnParameters = (Option<Notify>, Option<Ret>, Option<String>);
+
+fn dsn_parameters(dsn: &DsnOptions) -> Result<DsnParameters, Problem> {
     let notify = dsn
         .notify
         .as_deref()
