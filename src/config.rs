@@ -36,6 +36,7 @@ struct RawConfig {
     psc: mssante_auth::PscConfig,
     #[serde(default)]
     retention: crate::retention::RetentionConfig,
+    #[serde(default)]
     api: mssante_api_lps::ApiLimits,
 }
 
