@@ -38,21 +38,6 @@ fn lab_server(engine: Engine, extra: &str) -> (Server, String) {
     (server, key)
 }
 
-fn post_json(server: &Server, key: &str, path: &str, body: &Value, extra: &[&str]) -> Answer {
-    let (auth, text, target) = (bearer(key), body.to_string(), url(server, path));
-    let mut args = vec![
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &text,
-    ];
-    args.extend_from_slice(extra);
-    args.push(&target);
-    curl(&args)
-}
-
 fn report(subject: &str) -> Value {
     json!({
         "to": [DOCTOR],

@@ -79,3 +79,19 @@ pub fn create_lab_bal(server: &Server, address: &str) {
         "750712186",
     ]);
 }
+
+/// POST `body` as JSON to `path` with the key, `extra` curl arguments before the URL.
+pub fn post_json(server: &Server, key: &str, path: &str, body: &Value, extra: &[&str]) -> Answer {
+    let (auth, text, target) = (bearer(key), body.to_string(), url(server, path));
+    let mut args = vec![
+        "-H",
+        &auth,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &text,
+    ];
+    args.extend_from_slice(extra);
+    args.push(&target);
+    curl(&args)
+}
