@@ -17,6 +17,7 @@ use crate::{ApiContext, Problem};
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page; absent for the first.
     pub cursor: Option<String>,

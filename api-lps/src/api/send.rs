@@ -89,8 +89,8 @@ pub struct Attachment {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RawQuery {
-    /// Recipients, comma-separated.
-    pub rcpt: String,
+    /// Recipients, comma-separated (a raw message only; required then).
+    pub rcpt: Option<String>,
     pub notify: Option<String>,
     pub ret: Option<String>,
     pub envid: Option<String>,
@@ -180,8 +180,8 @@ pub async fn send(
                     "a raw message needs its envelope in the query, ?rcpt=a@x,b@y: {e}"
                 ))
             })?;
-            let rcpts = query
-                .rcpt
+            let rcpt = query.rcpt.unwrap_or_default();
+            let rcpts = rcpt
                 .split(',')
                 .map(str::trim)
                 .filter(|r| !r.is_empty());

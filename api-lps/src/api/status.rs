@@ -109,6 +109,7 @@ fn message_not_found(id: i64) -> Problem {
     params(("id" = i64, Path, description = "The id a send answered")),
     responses(
         (status = 200, description = "The message and each recipient's state", body = MessageState),
+        (status = 400, description = "Bad id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No or bad credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Scope out of reach", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message for this client", body = Problem, content_type = "application/problem+json"),
