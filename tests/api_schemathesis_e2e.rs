@@ -29,7 +29,16 @@ fn schemathesis_finds_no_failure_against_the_served_document() {
     server.cli_ok(&["domain", "add", DOMAIN]);
     create_lab_bal(&server, LAB);
     let key = server
-        .cli_ok(&["apikey", "create", "--name", "st", "--scope", "send,read,directory", "--bal", LAB])
+        .cli_ok(&[
+            "apikey",
+            "create",
+            "--name",
+            "st",
+            "--scope",
+            "send,read,directory",
+            "--bal",
+            LAB,
+        ])
         .trim()
         .to_string();
     server.spawn();
@@ -37,7 +46,12 @@ fn schemathesis_finds_no_failure_against_the_served_document() {
         .expect("MSSANTE_TEST_PYTHON: the test venv's python with schemathesis (scripts/test)");
     let schemathesis = Path::new(&python).with_file_name("schemathesis");
     let out = Command::new(&schemathesis)
-        .args(["run", &url(&server, "/api/v1/openapi.json"), "-H", &bearer(&key)])
+        .args([
+            "run",
+            &url(&server, "/api/v1/openapi.json"),
+            "-H",
+            &bearer(&key),
+        ])
         .args(["--max-examples", "10", "--generation-deterministic"])
         .args(["--exclude-checks", "positive_data_acceptance"])
         .env("SCHEMATHESIS_HOOKS", "st_hooks")

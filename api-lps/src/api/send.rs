@@ -181,10 +181,7 @@ pub async fn send(
                 ))
             })?;
             let rcpt = query.rcpt.unwrap_or_default();
-            let rcpts = rcpt
-                .split(',')
-                .map(str::trim)
-                .filter(|r| !r.is_empty());
+            let rcpts = rcpt.split(',').map(str::trim).filter(|r| !r.is_empty());
             let dsn = DsnOptions {
                 notify: query.notify,
                 ret: query.ret,
