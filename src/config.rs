@@ -38,6 +38,21 @@ struct RawConfig {
     retention: crate::retention::RetentionConfig,
     #[serde(default)]
     api: mssante_api_lps::ApiLimits,
+    #[serde(default)]
+    login: RawLogin,
+}
+
+/// `[login]`: password failures slowed then locked (docs/limits.md).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLogin {
+    slow_after: Option<u64>,
+    first_delay_ms: Option<u64>,
+    max_delay_ms: Option<u64>,
+    lock_account_after: Option<u64>,
+    lock_address_after: Option<u64>,
+    window_secs: Option<u64>,
+    lock_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -81,6 +96,7 @@ struct RawSmtp {
     max_recipients: Option<u64>,
     max_errors: Option<u64>,
     max_connections: Option<u64>,
+    max_connections_per_address: Option<u64>,
     command_timeout_secs: Option<u64>,
     data_timeout_secs: Option<u64>,
 }
@@ -91,7 +107,9 @@ struct RawImap {
     max_literal: Option<u64>,
     max_line: Option<u64>,
     autologout_secs: Option<u64>,
+    line_timeout_secs: Option<u64>,
     max_connections: Option<u64>,
+    max_connections_per_address: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,6 +176,8 @@ pub struct Config {
     pub retention: crate::retention::RetentionConfig,
     /// `[api]`: the HTTP API's rate limit and bulk size.
     pub api: mssante_api_lps::ApiLimits,
+    /// `[login]`: password failures slowed then locked, shared by SMTP and IMAP.
+    pub login: mssante_net::GuardConfig,
 }
 
 pub const EXAMPLE: &str = include_str!("../docs/mssante.example.toml");
@@ -251,6 +271,7 @@ impl Config {
             psc: raw.psc,
             retention: raw.retention,
             api: raw.api,
+            login: login_from_raw(raw.login)?,
             hostname: hostname.clone(),
             listen,
             public,
@@ -495,6 +516,13 @@ fn smtp_from_raw(raw: RawSmtp, hostname: String) -> Result<mssante_smtp::SmtpCon
             1,
             1_000_000,
         )? as usize,
+        max_connections_per_address: in_range(
+            "max_connections_per_address",
+            raw.max_connections_per_address,
+            d.max_connections_per_address as u64,
+            1,
+            1_000_000,
+        )? as usize,
         // RFC 5321 §4.5.3.2: 5 minutes for commands, 3 for data blocks, at least.
         command_timeout: Duration::from_secs(in_range(
             "command_timeout_secs",
@@ -536,6 +564,13 @@ fn imap_from_raw(raw: RawImap, hostname: String) -> Result<mssante_imap::ImapCon
             30 * 60,
             86400,
         )?),
+        line_timeout: Duration::from_secs(in_range(
+            "line_timeout_secs",
+            raw.line_timeout_secs,
+            d.line_timeout.as_secs(),
+            1,
+            3600,
+        )?),
         max_connections: in_range(
             "max_connections",
             raw.max_connections,
@@ -543,6 +578,45 @@ fn imap_from_raw(raw: RawImap, hostname: String) -> Result<mssante_imap::ImapCon
             1,
             1_000_000,
         )? as usize,
+        max_connections_per_address: in_range(
+            "max_connections_per_address",
+            raw.max_connections_per_address,
+            d.max_connections_per_address as u64,
+            1,
+            1_000_000,
+        )? as usize,
+    })
+}
+
+fn login_from_raw(raw: RawLogin) -> Result<mssante_net::GuardConfig> {
+    let d = mssante_net::GuardConfig::default();
+    let in_range =
+        |key, value, default, min, max| section_in_range("login", key, value, default, min, max);
+    let count = |key, value, default: u32| {
+        Ok::<_, anyhow::Error>(in_range(key, value, default as u64, 1, 1_000_000)? as u32)
+    };
+    let millis = |key, value, default: Duration| {
+        in_range(key, value, default.as_millis() as u64, 0, 3_600_000).map(Duration::from_millis)
+    };
+    let secs = |key, value, default: Duration| {
+        in_range(key, value, default.as_secs(), 1, 7 * 86400).map(Duration::from_secs)
+    };
+    Ok(mssante_net::GuardConfig {
+        slow_after: count("slow_after", raw.slow_after, d.slow_after)?,
+        first_delay: millis("first_delay_ms", raw.first_delay_ms, d.first_delay)?,
+        max_delay: millis("max_delay_ms", raw.max_delay_ms, d.max_delay)?,
+        lock_account_after: count(
+            "lock_account_after",
+            raw.lock_account_after,
+            d.lock_account_after,
+        )?,
+        lock_address_after: count(
+            "lock_address_after",
+            raw.lock_address_after,
+            d.lock_address_after,
+        )?,
+        window: secs("window_secs", raw.window_secs, d.window)?,
+        lock_for: secs("lock_secs", raw.lock_secs, d.lock_for)?,
     })
 }
 

@@ -39,6 +39,7 @@ pub async fn run(config: Config) -> Result<()> {
         None => None,
     };
     let psc = start_psc(&config, &shutdown)?;
+    let auth_guard = Arc::new(mssante_net::AuthGuard::new(config.login.clone()));
     let ctx = Arc::new(SmtpContext {
         store: store.clone(),
         config: config.smtp.clone(),
@@ -51,6 +52,7 @@ pub async fn run(config: Config) -> Result<()> {
             mx_tls,
         },
         psc: psc.clone(),
+        auth_guard: auth_guard.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
     let periodic = tokio::spawn(crate::periodic::lead(store.clone(), shutdown.clone(), {
@@ -98,6 +100,7 @@ pub async fn run(config: Config) -> Result<()> {
         tls: ctx.tls.clone(),
         shutdown: shutdown.clone(),
         psc: psc.clone(),
+        auth_guard,
     });
     let imap_listeners = [
         (

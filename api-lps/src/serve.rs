@@ -15,6 +15,8 @@ use tokio_util::task::TaskTracker;
 
 /// Connections served at once per listener; past it, a 503 and the connection closes.
 const MAX_CONNECTIONS: usize = 1024;
+/// From one client address (docs/limits.md).
+const MAX_CONNECTIONS_PER_ADDRESS: usize = 100;
 const BUSY: &[u8] =
     b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 /// A client that has not finished its TLS handshake or sent a request's headers in this
@@ -44,7 +46,10 @@ pub async fn serve(
     let stop = shutdown.clone();
     mssante_net::accept_loop(
         listener,
-        MAX_CONNECTIONS,
+        mssante_net::ConnectionLimits {
+            total: MAX_CONNECTIONS,
+            per_address: MAX_CONNECTIONS_PER_ADDRESS,
+        },
         shutdown,
         tracker,
         BUSY.to_vec(),

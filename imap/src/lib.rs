@@ -21,6 +21,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::task::TaskTracker;
 
 pub use session::Session;
+/// For the fuzz harness (`fuzz/`): how a command line announces a literal.
+#[doc(hidden)]
+pub use session::trailing_literal;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListenerKind {
@@ -39,7 +42,11 @@ pub struct ImapConfig {
     pub max_line: usize,
     /// RFC 9051 §5.4: at least 30 minutes of inactivity before autologout.
     pub autologout: Duration,
+    /// Once a command line has begun, the time the rest of it may take (slow clients).
+    pub line_timeout: Duration,
     pub max_connections: usize,
+    /// Concurrent connections per listener from one client address.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for ImapConfig {
@@ -49,7 +56,9 @@ impl Default for ImapConfig {
             max_literal: 50 * 1024 * 1024,
             max_line: 64 * 1024,
             autologout: Duration::from_secs(30 * 60),
+            line_timeout: Duration::from_secs(60),
             max_connections: 20_000,
+            max_connections_per_address: 100,
         }
     }
 }
@@ -61,6 +70,8 @@ pub struct ImapContext {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Pro Santé Connect login (AUTHENTICATE XOAUTH2 / OAUTHBEARER); `None` when `[psc]` is off.
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,
+    /// Password failures slowed then locked (shared with SMTP; docs/limits.md).
+    pub auth_guard: Arc<mssante_net::AuthGuard>,
 }
 
 pub type Context = Arc<ImapContext>;
@@ -72,10 +83,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accepts connections until shutdown.
 pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
     let busy = b"* BYE [UNAVAILABLE] Too many connections\r\n".to_vec();
-    let (max, shutdown) = (ctx.config.max_connections, ctx.shutdown.clone());
+    let limits = mssante_net::ConnectionLimits {
+        total: ctx.config.max_connections,
+        per_address: ctx.config.max_connections_per_address,
+    };
+    let shutdown = ctx.shutdown.clone();
     mssante_net::accept_loop(
         listener,
-        max,
+        limits,
         shutdown,
         tracker,
         busy,

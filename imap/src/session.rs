@@ -67,7 +67,7 @@ pub struct Session<T> {
 }
 
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
-pub(crate) fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
+pub fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
     let body = line.strip_suffix(b"}")?;
     let open = body.iter().rposition(|&b| b == b'{')?;
     let mut digits = &body[open + 1..];
@@ -378,14 +378,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     /// One line without CRLF; `None` when longer than the limit (dropped to its end).
+    /// Once a line has begun, all of it must arrive within `line_timeout` (a slow client
+    /// sending a byte now and then cannot hold a connection for ever; docs/limits.md).
     pub(crate) async fn read_line(&mut self, idle: bool) -> Result<Option<Vec<u8>>, ReadStop> {
         let max = self.ctx.config.max_line;
         let mut dropping = false;
+        let mut deadline = None;
         loop {
             match take_line(&mut self.rbuf, max, &mut dropping) {
                 Line::Complete(line) => return Ok(Some(line)),
                 Line::TooLong => return Ok(None),
-                Line::Incomplete => self.fill(idle).await?,
+                Line::Incomplete => {
+                    if deadline.is_none() && (dropping || !self.rbuf.is_empty()) {
+                        deadline = Some(tokio::time::Instant::now() + self.ctx.config.line_timeout);
+                    }
+                    match deadline {
+                        Some(at) => tokio::time::timeout_at(at, self.fill(idle))
+                            .await
+                            .map_err(|_| ReadStop::Timeout)??,
+                        None => self.fill(idle).await?,
+                    }
+                }
             }
         }
     }

@@ -6,6 +6,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+pub mod guard;
+pub use guard::{Admission, AuthGuard, GuardConfig};
+
 /// The transport, plain or after the TLS handshake; STARTTLS swaps one for the other.
 pub enum Conn<T> {
     Plain(T),
@@ -170,12 +173,61 @@ pub fn take_line(rbuf: &mut Vec<u8>, max: usize, dropping: &mut bool) -> Line {
     Line::Incomplete
 }
 
+/// How many connections a listener takes at once: in all, and from one client address (so
+/// that one address cannot take every slot; docs/limits.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub total: usize,
+    pub per_address: usize,
+}
+
+/// Connections open per client address; an entry goes when its last connection ends.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One connection counted in [`PerAddress`]; uncounted when dropped.
+struct AddressSlot {
+    table: std::sync::Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    fn take(
+        table: &std::sync::Arc<PerAddress>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<AddressSlot> {
+        let mut open = table.0.lock().expect("per-address table");
+        let count = open.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            table: table.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = self.table.0.lock().expect("per-address table");
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` is cancelled. Each connection runs `session` on
-/// `tracker` (so the caller can wait for sessions to end); past `max_connections` at once, a
-/// connection gets `busy` (a protocol greeting saying so) and is closed.
+/// `tracker` (so the caller can wait for sessions to end); past `limits` (in all, or from the
+/// client's address), a connection gets `busy` (a protocol greeting saying so) and is closed.
 pub async fn accept_loop<F, Fut>(
     listener: tokio::net::TcpListener,
-    max_connections: usize,
+    limits: ConnectionLimits,
     shutdown: tokio_util::sync::CancellationToken,
     tracker: tokio_util::task::TaskTracker,
     busy: Vec<u8>,
@@ -184,7 +236,8 @@ pub async fn accept_loop<F, Fut>(
     F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.total));
+    let per_address = std::sync::Arc::new(PerAddress::default());
     let busy = std::sync::Arc::new(busy);
     loop {
         let accepted = tokio::select! {
@@ -201,15 +254,19 @@ pub async fn accept_loop<F, Fut>(
             }
         };
         let _ = stream.set_nodelay(true);
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
+        let admitted = slots.clone().try_acquire_owned().ok().and_then(|permit| {
+            PerAddress::take(&per_address, peer.ip(), limits.per_address).map(|slot| (permit, slot))
+        });
+        match admitted {
+            Some(held) => {
                 let running = session(stream, peer);
                 tracker.spawn(async move {
                     running.await;
-                    drop(permit);
+                    drop(held);
                 });
             }
-            Err(_) => {
+            None => {
+                tracing::debug!(%peer, "connection refused: too many connections");
                 let busy = busy.clone();
                 tracker.spawn(async move {
                     use tokio::io::AsyncWriteExt;

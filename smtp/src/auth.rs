@@ -10,13 +10,13 @@ use crate::session::{Flow, MAX_COMMAND_LINE, Session};
 
 /// What SASL PLAIN carries (RFC 4616 §2): `authzid NUL authcid NUL passwd`.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct PlainCredentials {
+pub struct PlainCredentials {
     pub authzid: String,
     pub login: String,
     pub password: String,
 }
 
-pub(crate) fn decode_plain(b64: &str) -> Option<PlainCredentials> {
+pub fn decode_plain(b64: &str) -> Option<PlainCredentials> {
     let bytes = B64.decode(b64.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let mut parts = text.split('\0');
@@ -205,8 +205,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     async fn check_credentials(&mut self, login: &str, password: &str) {
+        // Failures slowed then locked per account and address (docs/limits.md).
+        let guard = self.ctx.auth_guard.clone();
+        if let mssante_net::Admission::Locked { .. } = guard.admit(self.peer.ip(), login) {
+            self.reply(temporary_failure());
+            return;
+        }
         match self.ctx.store.authenticate(login, password).await {
             Ok(Ok(bal)) => {
+                guard.succeeded(login);
                 tracing::info!(peer = %self.peer, login = %bal.address, "authenticated");
                 self.auth = Some(bal);
                 self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
@@ -214,6 +221,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(Err(why)) => {
                 // Same answer whatever the reason: no account enumeration.
                 tracing::info!(peer = %self.peer, login, ?why, "authentication failed");
+                let delay = guard.failed(self.peer.ip(), login, self.kind.name());
+                tokio::time::sleep(delay).await;
                 self.reply(invalid_credentials());
             }
             Err(e) => {

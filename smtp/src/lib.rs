@@ -23,6 +23,9 @@ mod trace;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// For the fuzz harness (`fuzz/`): the SASL PLAIN decoder of AUTH.
+#[doc(hidden)]
+pub use auth::{PlainCredentials, decode_plain};
 pub use listener::{bind, serve};
 pub use session::Session;
 
@@ -68,6 +71,8 @@ pub struct SmtpConfig {
     pub data_timeout: Duration,
     /// Concurrent sessions per listener; more get 421.
     pub max_connections: usize,
+    /// Concurrent sessions per listener from one client address; more get 421.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for SmtpConfig {
@@ -80,6 +85,7 @@ impl Default for SmtpConfig {
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(180),
             max_connections: 1000,
+            max_connections_per_address: 100,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct SmtpContext {
     pub trust: TrustPolicy,
     /// Pro Santé Connect login (AUTH XOAUTH2 / OAUTHBEARER); `None` when `[psc]` is off.
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,
+    /// Password failures slowed then locked (shared with IMAP; docs/limits.md).
+    pub auth_guard: Arc<mssante_net::AuthGuard>,
 }
 
 /// How the trust space is enforced on the SMTP listeners.

@@ -20,10 +20,14 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
     let mut busy = Vec::new();
     Reply::new(421, "4.7.0", "Too many connections, try again later").write_to(&mut busy);
-    let (max, shutdown) = (ctx.config.max_connections, ctx.shutdown.clone());
+    let limits = mssante_net::ConnectionLimits {
+        total: ctx.config.max_connections,
+        per_address: ctx.config.max_connections_per_address,
+    };
+    let shutdown = ctx.shutdown.clone();
     mssante_net::accept_loop(
         listener,
-        max,
+        limits,
         shutdown,
         tracker,
         busy,

@@ -224,11 +224,25 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         idle: bool,
     ) -> Result<Option<Vec<u8>>, ReadStop> {
         let mut dropping = false;
+        // Once a line has begun, all of it must come within the command timeout (RFC 5321
+        // §4.5.3.2.7's 5 minutes by default): a byte now and then does not hold a connection.
+        let mut deadline = None;
         loop {
             match take_line(&mut self.rbuf, max, &mut dropping) {
                 Line::Complete(line) => return Ok(Some(line)),
                 Line::TooLong => return Ok(None),
-                Line::Incomplete => self.fill(idle).await?,
+                Line::Incomplete => {
+                    if deadline.is_none() && (dropping || !self.rbuf.is_empty()) {
+                        deadline =
+                            Some(tokio::time::Instant::now() + self.ctx.config.command_timeout);
+                    }
+                    match deadline {
+                        Some(at) => tokio::time::timeout_at(at, self.fill(idle))
+                            .await
+                            .map_err(|_| ReadStop::Timeout)??,
+                        None => self.fill(idle).await?,
+                    }
+                }
             }
         }
     }

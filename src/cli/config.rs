@@ -65,6 +65,7 @@ fn in_force(config: &Config) -> Result<String> {
     root.insert("tls".into(), tls.into());
     root.insert("smtp".into(), smtp(config).into());
     root.insert("imap".into(), imap(config).into());
+    root.insert("login".into(), login(config).into());
     root.insert(
         "log".into(),
         Table::from_iter([("level".to_string(), config.log_level.clone().into())]).into(),
@@ -151,6 +152,10 @@ fn smtp(config: &Config) -> Table {
         ("max_recipients".into(), (s.max_recipients as i64).into()),
         ("max_errors".into(), i64::from(s.max_errors).into()),
         ("max_connections".into(), (s.max_connections as i64).into()),
+        (
+            "max_connections_per_address".into(),
+            (s.max_connections_per_address as i64).into(),
+        ),
         ("command_timeout_secs".into(), secs(s.command_timeout)),
         ("data_timeout_secs".into(), secs(s.data_timeout)),
     ])
@@ -162,7 +167,32 @@ fn imap(config: &Config) -> Table {
         ("max_literal".into(), (i.max_literal as i64).into()),
         ("max_line".into(), (i.max_line as i64).into()),
         ("autologout_secs".into(), secs(i.autologout)),
+        ("line_timeout_secs".into(), secs(i.line_timeout)),
         ("max_connections".into(), (i.max_connections as i64).into()),
+        (
+            "max_connections_per_address".into(),
+            (i.max_connections_per_address as i64).into(),
+        ),
+    ])
+}
+
+fn login(config: &Config) -> Table {
+    let l = &config.login;
+    let millis = |d: std::time::Duration| Value::from(d.as_millis() as i64);
+    Table::from_iter([
+        ("slow_after".to_string(), i64::from(l.slow_after).into()),
+        ("first_delay_ms".into(), millis(l.first_delay)),
+        ("max_delay_ms".into(), millis(l.max_delay)),
+        (
+            "lock_account_after".into(),
+            i64::from(l.lock_account_after).into(),
+        ),
+        (
+            "lock_address_after".into(),
+            i64::from(l.lock_address_after).into(),
+        ),
+        ("window_secs".into(), secs(l.window)),
+        ("lock_secs".into(), secs(l.lock_for)),
     ])
 }
 

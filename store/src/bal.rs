@@ -384,38 +384,28 @@ impl Store {
         Ok(bal)
     }
 
-    /// Bytes used by a BAL across its folders, and its quota (RFC 9208 STORAGE).
+    /// Bytes used by a BAL across its folders, and its quota (RFC 9208 STORAGE). The usage
+    /// is a running counter kept by triggers on `mailbox_messages` (migration 0014), not a
+    /// sum over the mailbox.
     pub async fn bal_usage(&self, bal_id: i64) -> Result<(u64, Option<u64>)> {
-        let row = sqlx::query(
-            "SELECT (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailboxes f JOIN mailbox_messages mm ON mm.mailbox_id = f.id \
-             JOIN messages msg ON msg.id = mm.message_id WHERE f.bal_id = $1) AS used, \
-             (SELECT quota_bytes FROM bals WHERE id = $1) AS quota",
-        )
-        .bind(bal_id)
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT used_bytes, quota_bytes FROM bals WHERE id = $1")
+            .bind(bal_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else {
+            return Ok((0, None));
+        };
         Ok((
-            row.try_get::<i64, _>("used")? as u64,
-            row.try_get::<Option<i64>, _>("quota")?.map(|q| q as u64),
+            row.try_get::<i64, _>("used_bytes")?.max(0) as u64,
+            row.try_get::<Option<i64>, _>("quota_bytes")?
+                .map(|q| q as u64),
         ))
     }
 
-    /// Whether storing `extra` more bytes would take the BAL over its quota.
+    /// Whether storing `extra` more bytes would take the BAL over its quota (one row read).
     pub async fn over_quota(&self, bal_id: i64, extra: u64) -> Result<bool> {
-        // Asked at every RCPT: most BALs have no quota, and summing the sizes of a mailbox
-        // of 100,000 messages to learn nothing would cost more than the delivery itself.
-        let quota: Option<i64> = sqlx::query("SELECT quota_bytes FROM bals WHERE id = $1")
-            .bind(bal_id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|row| row.try_get("quota_bytes"))
-            .transpose()?
-            .flatten();
-        let Some(quota) = quota else {
-            return Ok(false);
-        };
-        let (used, _) = self.bal_usage(bal_id).await?;
-        Ok(used + extra > quota as u64)
+        let (used, quota) = self.bal_usage(bal_id).await?;
+        Ok(quota.is_some_and(|quota| used + extra > quota))
     }
 
     /// Whether the account logged in as `auth_bal_id` may use `sender` as envelope sender.

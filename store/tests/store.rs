@@ -695,3 +695,55 @@ fn next_change(changes: &mut tokio::sync::broadcast::Receiver<FolderChanged>) ->
         }
     }
 }
+
+// The usage counter of migration 0014 follows every way a message enters or leaves a BAL's
+// folders: APPEND, COPY, MOVE, EXPUNGE, folder deletion; and the quota check reads it.
+engine_tests!(
+    usage_counter_follows_appends_copies_moves_and_expunges,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let (bal_id, inbox) = bal_with_inbox(&store).await;
+        let used = |store: &Store| {
+            let store = store.clone();
+            async move { store.bal_usage(bal_id).await.unwrap().0 }
+        };
+        assert_eq!(used(&store).await, 0);
+        let small = b"Subject: a\r\n\r\nhello\r\n".to_vec();
+        let big = vec![b'x'; 1000];
+        let (s, b) = (small.len() as u64, big.len() as u64);
+        let (_, uid_small) = store
+            .append(inbox.id, small, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        let (_, uid_big) = store
+            .append(inbox.id, big, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        assert_eq!(used(&store).await, s + b);
+        let archive = store.create_folder(bal_id, "Archive", None).await.unwrap();
+        store
+            .copy_messages(inbox.id, &[uid_big], archive.id, false)
+            .await
+            .unwrap();
+        assert_eq!(used(&store).await, s + 2 * b, "a copy counts again");
+        store
+            .copy_messages(inbox.id, &[uid_small], archive.id, true)
+            .await
+            .unwrap();
+        assert_eq!(used(&store).await, s + 2 * b, "a move changes nothing");
+        store.expunge(inbox.id, &[uid_big]).await.unwrap();
+        assert_eq!(used(&store).await, s + b);
+        store
+            .set_bal_quota("a@ch-x.mssante.fr", Some(s + b + 10))
+            .await
+            .unwrap();
+        assert!(!store.over_quota(bal_id, 10).await.unwrap());
+        assert!(store.over_quota(bal_id, 11).await.unwrap());
+        store.delete_folder(bal_id, "Archive").await.unwrap();
+        assert_eq!(
+            used(&store).await,
+            0,
+            "a deleted folder's messages no longer count"
+        );
+    }
+);

@@ -25,8 +25,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     pub(crate) async fn check_login(&mut self, tag: &str, user: &str, password: &str) {
+        // Failures slowed then locked per account and address (docs/limits.md).
+        let guard = self.ctx.auth_guard.clone();
+        if let mssante_net::Admission::Locked { .. } = guard.admit(self.peer.ip(), user) {
+            self.tagged(
+                tag,
+                "NO",
+                "[UNAVAILABLE] Too many failures, try again later",
+            );
+            return;
+        }
         match self.ctx.store.authenticate(user, password).await {
             Ok(Ok(bal)) => {
+                guard.succeeded(user);
                 tracing::info!(peer = %self.peer, listener = ?self.kind, login = %bal.address, "IMAP login");
                 self.bal = Some(bal);
                 let caps = self.capabilities().join(" ");
@@ -34,6 +45,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
             Ok(Err(why)) => {
                 tracing::info!(peer = %self.peer, user, ?why, "IMAP login failed");
+                tokio::time::sleep(guard.failed(self.peer.ip(), user, "imap")).await;
                 self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
             }
             Err(e) => {

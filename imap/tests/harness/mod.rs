@@ -52,6 +52,7 @@ impl Server {
             tls: None,
             shutdown: tokio_util::sync::CancellationToken::new(),
             psc: None,
+            auth_guard: Default::default(),
         });
         Server {
             store,

@@ -73,6 +73,7 @@ impl SmtpHarness {
                 mx_tls: None,
             },
             psc: None,
+            auth_guard: Default::default(),
         });
         SmtpHarness {
             store,
