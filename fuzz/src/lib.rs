@@ -10,8 +10,11 @@
 mod imap;
 mod smtp;
 
+/// A fuzz target: takes any bytes, panics only on a bug.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its corpus folder and `MSSANTE_FUZZ_TARGET` use.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("smtp_command", smtp::command),
     ("smtp_data", smtp::data),
     ("smtp_reply", smtp::reply),
@@ -25,7 +28,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS
         .iter()
         .find(|(target, _)| *target == name)
