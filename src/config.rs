@@ -516,13 +516,11 @@ fn smtp_from_raw(raw: RawSmtp, hostname: String) -> Result<mssante_smtp::SmtpCon
             1,
             1_000_000,
         )? as usize,
-        max_connections_per_address: in_range(
-            "max_connections_per_address",
+        max_connections_per_address: per_address(
+            "smtp",
             raw.max_connections_per_address,
-            d.max_connections_per_address as u64,
-            1,
-            1_000_000,
-        )? as usize,
+            d.max_connections_per_address,
+        )?,
         // RFC 5321 §4.5.3.2: 5 minutes for commands, 3 for data blocks, at least.
         command_timeout: Duration::from_secs(in_range(
             "command_timeout_secs",
@@ -578,14 +576,18 @@ fn imap_from_raw(raw: RawImap, hostname: String) -> Result<mssante_imap::ImapCon
             1,
             1_000_000,
         )? as usize,
-        max_connections_per_address: in_range(
-            "max_connections_per_address",
+        max_connections_per_address: per_address(
+            "imap",
             raw.max_connections_per_address,
-            d.max_connections_per_address as u64,
-            1,
-            1_000_000,
-        )? as usize,
+            d.max_connections_per_address,
+        )?,
     })
+}
+
+/// `max_connections_per_address` of a listener section (docs/limits.md).
+fn per_address(section: &str, value: Option<u64>, default: usize) -> Result<usize> {
+    let key = "max_connections_per_address";
+    Ok(section_in_range(section, key, value, default as u64, 1, 1_000_000)? as usize)
 }
 
 fn login_from_raw(raw: RawLogin) -> Result<mssante_net::GuardConfig> {

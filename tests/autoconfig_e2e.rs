@@ -256,9 +256,7 @@ engine_tests_sync!(apple_profile_is_a_mail_payload_plist, |engine| {
 
 #[test]
 fn https_listener_serves_the_same_documents_with_the_server_certificate() {
-    let https = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = https.local_addr().unwrap().port();
-    drop(https);
+    let port = Server::free_port();
     // Appended inside [listen] by the harness.
     let server = Server::start_with(
         Engine::Sqlite,
@@ -266,11 +264,7 @@ fn https_listener_serves_the_same_documents_with_the_server_certificate() {
         &[BAL],
     );
     // The harness waits for the plain listeners; HTTPS is bound just after HTTP.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "{}", server.log());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    server.wait_for_port(port);
     let url = format!("https://127.0.0.1:{port}/mail/config-v1.1.xml?emailaddress={BAL}");
     let doc = client("mozilla", &url, None);
     assert_eq!(doc["id"], DOMAIN);

@@ -118,20 +118,14 @@ fn judge(name: &str, findings: &[serde_json::Value]) {
 
 #[test]
 fn every_tls_listener_offers_tls12_or_better_and_no_weak_suite() {
-    let https = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let https_port = https.local_addr().unwrap().port();
-    drop(https);
+    let https_port = Server::free_port();
     // Appended inside [listen] by the harness.
     let server = Server::start_with(
         Engine::Sqlite,
         &format!("https = \"127.0.0.1:{https_port}\"\n"),
         &[],
     );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", https_port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "{}", server.log());
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    server.wait_for_port(https_port);
     let out_dir = server.db.data_path().join("testssl");
     std::fs::create_dir_all(&out_dir).unwrap();
     let listeners = [

@@ -285,6 +285,25 @@ impl Server {
         Ok(())
     }
 
+    /// A free loopback port for a listener the harness does not start (`https`).
+    pub fn free_port() -> u16 {
+        free_ports::<1>()[0]
+    }
+
+    /// Waits until something listens on `port` (a listener bound after the ones
+    /// [`Server::spawn`] waits for); panics with the log after 10 s.
+    pub fn wait_for_port(&self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nothing on port {port}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
