@@ -213,7 +213,9 @@ impl Config {
     /// `config check` and at `serve` start, not by every administration command.
     pub fn check_files(&self) -> Result<()> {
         if self.tls.is_some() {
-            crate::tls::Identity::load(self.tls.as_ref(), &self.data_dir, &self.hostname)?;
+            let identity =
+                crate::tls::Identity::load(self.tls.as_ref(), &self.data_dir, &self.hostname)?;
+            crate::tls::Certificates::new(&identity)?;
         }
         if let Some(ca) = &self.trust.ca_file {
             self.trust

@@ -26,14 +26,15 @@ pub async fn run(config: Config) -> Result<()> {
     let store = open_store(&config).await?;
     let identity =
         crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
-    let tls = crate::tls::server_config(&identity, None)?;
+    let certificates = crate::tls::Certificates::new(&identity)?;
+    let tls = crate::tls::server_config(&certificates, None)?;
     let shutdown = CancellationToken::new();
     let trust = open_trust(&config).await?;
     warn_unlisted_local_domains(&config, &store, &trust).await?;
     let verifier = config.trust.peer_verifier()?;
     let mx_tls = match &verifier {
         Some(v) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
-            &identity,
+            &certificates,
             Some(v.tls_client_verifier()),
         )?)),
         None => None,
@@ -59,7 +60,14 @@ pub async fn run(config: Config) -> Result<()> {
         let (config, store) = (config.clone(), store.clone());
         move |jobs| periodic_jobs(&config, &store, jobs)
     }));
-    start_relay(&config, &store, &identity, trust, verifier, &shutdown)?;
+    start_relay(
+        &config,
+        &store,
+        &certificates,
+        trust.clone(),
+        verifier,
+        &shutdown,
+    )?;
 
     let smtp_listeners = [
         (
@@ -128,12 +136,14 @@ pub async fn run(config: Config) -> Result<()> {
         )));
     }
     let api = api_context(&config, &store, &ctx, psc.clone());
-    accept_loops.extend(start_http(&config, api, &identity, &shutdown, &tracker).await?);
+    accept_loops.extend(start_http(&config, api, &certificates, &shutdown, &tracker).await?);
     if store.list_bals(None).await?.is_empty() {
         print_first_steps(&config);
     }
 
-    signals.wait().await;
+    signals
+        .wait(|| reload(&config, &certificates, &trust))
+        .await;
     tracing::info!("shutting down: no new connections; sessions finish within {SHUTDOWN_GRACE:?}");
     shutdown.cancel();
     for l in accept_loops {
@@ -270,7 +280,7 @@ async fn expire_delegations(store: mssante_store::Store) {
 fn start_relay(
     config: &Config,
     store: &mssante_store::Store,
-    identity: &crate::tls::Identity,
+    certificates: &Arc<crate::tls::Certificates>,
     trust: Arc<mssante_trust::Trust>,
     verifier: Option<mssante_trust::PeerVerifier>,
     shutdown: &CancellationToken,
@@ -285,7 +295,7 @@ fn start_relay(
         );
         return Ok(());
     };
-    let client = crate::tls::client_config(identity, verifier.tls_server_verifier())?;
+    let client = crate::tls::client_config(certificates, verifier.tls_server_verifier())?;
     println!(
         "relay      on, to port {} of the MX hosts",
         relay_config.port
@@ -345,7 +355,7 @@ fn api_context(
 async fn start_http(
     config: &Config,
     api: Arc<mssante_api_lps::ApiContext>,
-    identity: &crate::tls::Identity,
+    certificates: &Arc<crate::tls::Certificates>,
     shutdown: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<Vec<tokio::task::JoinHandle<()>>> {
@@ -361,7 +371,7 @@ async fn start_http(
         (
             "https",
             config.listen.https,
-            Some(crate::tls::server_config(identity, None)?),
+            Some(crate::tls::server_config(certificates, None)?),
         ),
     ] {
         let Some(addr) = addr else { continue };
@@ -389,10 +399,37 @@ async fn bind(
         .with_context(|| format!("listen.{key}: cannot listen on {addr}"))
 }
 
-/// SIGTERM and SIGINT, listened to from the start.
+/// `SIGHUP`: the certificate files named by `[tls]` (or the generated one) are read again
+/// and serve the handshakes that follow; sessions already open keep theirs. The whitelist
+/// is synced again. A certificate that does not load leaves the one in force. Other
+/// settings take a restart (README, "Reload").
+async fn reload(
+    config: &Config,
+    certificates: &crate::tls::Certificates,
+    trust: &mssante_trust::Trust,
+) {
+    let loaded =
+        crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)
+            .and_then(|identity| certificates.replace(&identity));
+    match loaded {
+        Ok(()) => tracing::info!("reload: TLS certificate reloaded"),
+        Err(e) => tracing::error!("reload: TLS certificate kept, the new one fails: {e:#}"),
+    }
+    if config.trust.whitelist.is_some() {
+        match trust.sync().await {
+            Ok(_) => tracing::info!("reload: whitelist synced"),
+            Err(e) => {
+                tracing::warn!("reload: whitelist sync failed, the last good one stays: {e:#}")
+            }
+        }
+    }
+}
+
+/// SIGTERM and SIGINT (stop), SIGHUP (reload), listened to from the start.
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -401,13 +438,18 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn wait(mut self) {
-        tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+    /// Until SIGTERM or SIGINT, running `on_hup` at each SIGHUP.
+    async fn wait<F: std::future::Future<Output = ()>>(mut self, on_hup: impl Fn() -> F) {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return,
+                _ = self.int.recv() => return,
+                _ = self.hup.recv() => on_hup().await,
+            }
         }
     }
 }

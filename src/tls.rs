@@ -1,4 +1,8 @@
 //! TLS server configuration: rustls with the ring provider, TLS 1.2 and 1.3 only.
+//!
+//! Every configuration (listeners and the relay's client side) takes its certificate from
+//! one [`Certificates`] resolver, so that `SIGHUP` swaps the certificate for the handshakes
+//! that follow while sessions already open keep theirs.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -40,6 +44,69 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// The chain and a signing key for it, checked to belong together.
+    fn certified(&self) -> Result<Arc<rustls::sign::CertifiedKey>> {
+        let key = provider()
+            .key_provider
+            .load_private_key(self.key.clone_key())
+            .map_err(|e| anyhow!("tls.key: unusable key: {e}"))?;
+        let certified = rustls::sign::CertifiedKey::new(self.certs.clone(), key);
+        certified
+            .keys_match()
+            .map_err(|e| anyhow!("tls: certificate and key do not match: {e}"))?;
+        Ok(Arc::new(certified))
+    }
+}
+
+/// The certificate in force, shared by every TLS configuration and replaced on reload.
+#[derive(Debug)]
+pub struct Certificates {
+    current: std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>,
+}
+
+impl Certificates {
+    pub fn new(identity: &Identity) -> Result<Arc<Certificates>> {
+        Ok(Arc::new(Certificates {
+            current: std::sync::RwLock::new(identity.certified()?),
+        }))
+    }
+
+    /// Replaces the certificate by `identity`'s; on error the one in force stays.
+    pub fn replace(&self, identity: &Identity) -> Result<()> {
+        let certified = identity.certified()?;
+        *self.current.write().expect("certificate lock") = certified;
+        Ok(())
+    }
+
+    fn get(&self) -> Arc<rustls::sign::CertifiedKey> {
+        self.current.read().expect("certificate lock").clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for Certificates {
+    fn resolve(
+        &self,
+        _hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+impl rustls::client::ResolvesClientCert for Certificates {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.get())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -47,7 +114,7 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// The server side: TLS 1.2 and 1.3 only. `client_verifier`: ask peers for a certificate
 /// (the MX, docs/mssante.md §3); `None`: no client certificates (submission, IMAP).
 pub fn server_config(
-    identity: &Identity,
+    certificates: &Arc<Certificates>,
     client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let builder = rustls::ServerConfig::builder_with_provider(provider())
@@ -57,16 +124,13 @@ pub fn server_config(
         Some(v) => builder.with_client_cert_verifier(v),
         None => builder.with_no_client_auth(),
     };
-    let config = builder
-        .with_single_cert(identity.certs.clone(), identity.key.clone_key())
-        .map_err(|e| anyhow!("tls: certificate and key do not match or are unusable: {e}"))?;
-    Ok(Arc::new(config))
+    Ok(Arc::new(builder.with_cert_resolver(certificates.clone())))
 }
 
 /// The relay's client side: our certificate as client certificate (docs/mssante.md §3), peers
 /// verified by `server_verifier` (the configured trust anchors), TLS 1.2 minimum.
 pub fn client_config(
-    identity: &Identity,
+    certificates: &Arc<Certificates>,
     server_verifier: Arc<dyn rustls::client::danger::ServerCertVerifier>,
 ) -> Result<Arc<rustls::ClientConfig>> {
     let config = rustls::ClientConfig::builder_with_provider(provider())
@@ -74,8 +138,7 @@ pub fn client_config(
         .map_err(|e| anyhow!("TLS setup: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(server_verifier)
-        .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
-        .map_err(|e| anyhow!("tls: unusable client certificate: {e}"))?;
+        .with_client_cert_resolver(certificates.clone());
     Ok(Arc::new(config))
 }
 
