@@ -56,6 +56,17 @@ pub struct ParsedMdn {
     pub reporting_ua: Option<String>,
 }
 
+/// mail-parser 0.11 panics on some malformed nested multiparts ("Invalid part ID, could not
+/// find multipart", found by the fuzzer, fuzz/corpus/receipts/crash-*): such a message is
+/// simply not a report we can read, and must not take the SMTP session down.
+fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::default().parse(raw)
+    }))
+    .ok()
+    .flatten()
+}
+
 /// Parses a DSN. None unless the message is `multipart/report; report-type=delivery-status`
 /// (RFC 6522 §3) with a message/delivery-status (RFC 3464 §2.1) or
 /// message/global-delivery-status (RFC 6533 §6) part.
@@ -63,7 +74,7 @@ pub fn parse_dsn(raw: &[u8]) -> Option<ParsedDsn> {
     if !is_report_of_type(raw, "delivery-status") {
         return None;
     }
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = parse_message(raw)?;
     let parts = report_parts(&msg, "delivery-status")?;
     let status = parts.iter().find(|p| {
         is_type(p, "message", "delivery-status") || is_type(p, "message", "global-delivery-status")
@@ -127,7 +138,7 @@ pub fn parse_mdn(raw: &[u8]) -> Option<ParsedMdn> {
     if !is_report_of_type(raw, "disposition-notification") {
         return None;
     }
-    let msg = MessageParser::default().parse(raw)?;
+    let msg = parse_message(raw)?;
     let parts = report_parts(&msg, "disposition-notification")?;
     let notification = parts.iter().find(|p| {
         is_type(p, "message", "disposition-notification")
