@@ -57,7 +57,7 @@ pub struct ParsedMdn {
 }
 
 /// mail-parser 0.11 panics on some malformed nested multiparts ("Invalid part ID, could not
-/// find multipart", found by the fuzzer, fuzz/corpus/receipts/crash-*): such a message is
+/// find multipart", found by the fuzzer; the input is in `fuzz/corpus/receipts/`): such a message is
 /// simply not a report we can read, and must not take the SMTP session down.
 fn parse_message(raw: &[u8]) -> Option<Message<'_>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
