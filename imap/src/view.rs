@@ -207,6 +207,7 @@ mod tests {
                 uidvalidity: 1,
                 uidnext: 10,
                 highestmodseq: 5,
+                object_id: "F1".into(),
             },
             read_only: false,
             messages: msgs,

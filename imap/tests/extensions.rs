@@ -72,6 +72,7 @@ engine_tests!(
         S: ...
         S: ...
         S: ...
+        S: ...
         S: a3 OK [READ-ONLY] EXAMINE completed
         C: a4 UNAUTHENTICATE
         S: a4 OK UNAUTHENTICATE completed
@@ -341,5 +342,73 @@ engine_tests!(replace_swaps_a_draft_in_one_command, |engine| async move {
         S: a6 OK FETCH completed
         "#,
     )
+    .await;
+});
+
+/// The text between `open` and the next `close` in `line`.
+fn between<'a>(line: &'a str, open: &str, close: &str) -> &'a str {
+    let start = line.find(open).map(|i| i + open.len()).expect(open);
+    let len = line[start..].find(close).expect(close);
+    &line[start..start + len]
+}
+
+engine_tests!(object_ids_and_save_dates, |engine| async move {
+    let (_server, _address, mut c) = logged_in(engine).await;
+    append(&mut c, "p1", "Subject: one\n\nbody\n").await;
+    c.send("a1 CREATE Projets").await;
+    let created = c.lines_until("a1").await;
+    let mailbox_id = between(&created[0], "[MAILBOXID (", ")]").to_string();
+    c.send("a2 RENAME Projets Archives").await;
+    c.lines_until("a2").await;
+    // RFC 8474 §4.1: the id stays with the mailbox across RENAME.
+    c.dialogue(&format!(
+        r#"
+        C: a3 STATUS Archives (MESSAGES MAILBOXID)
+        S: * STATUS "Archives" (MESSAGES 0 MAILBOXID ({mailbox_id}))
+        S: a3 OK STATUS completed
+        C: a4 STATUS INBOX (MAILBOXID)
+        S: * STATUS "INBOX" (MAILBOXID (F...))
+        S: a4 OK STATUS completed
+        "#
+    ))
+    .await;
+    c.send("s SELECT INBOX").await;
+    let selected = c.lines_until("s").await;
+    assert!(
+        selected.iter().any(|l| l.starts_with("* OK [MAILBOXID (F")),
+        "{selected:?}"
+    );
+    c.send("a5 FETCH 1 (EMAILID THREADID SAVEDATE)").await;
+    let fetched = c.lines_until("a5").await;
+    let email_id = between(&fetched[0], "EMAILID (", ")").to_string();
+    assert!(
+        fetched[0].contains(" THREADID NIL SAVEDATE \""),
+        "{fetched:?}"
+    );
+    c.dialogue(&format!(
+        r#"
+        C: a6 COPY 1 Archives
+        S: a6 OK [COPYUID ...] COPY completed
+        C: a7 SEARCH EMAILID {email_id} SAVEDATESUPPORTED SAVEDSINCE 1-Jan-2020
+        S: * SEARCH 1
+        S: a7 OK SEARCH completed
+        C: a8 SEARCH OR SAVEDBEFORE 1-Jan-2020 THREADID T1
+        S: * SEARCH
+        S: a8 OK SEARCH completed
+        "#
+    ))
+    .await;
+    c.send("a9 EXAMINE Archives").await;
+    let examined = c.lines_until("a9").await;
+    let expected = format!("* OK [MAILBOXID ({mailbox_id})] Mailbox id");
+    assert!(examined.contains(&expected), "{examined:?}");
+    // RFC 8474 §5.1: a copy keeps the EMAILID.
+    c.dialogue(&format!(
+        r#"
+        C: b1 FETCH 1 EMAILID
+        S: * 1 FETCH (EMAILID ({email_id}))
+        S: b1 OK FETCH completed
+        "#
+    ))
     .await;
 });

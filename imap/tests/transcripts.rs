@@ -15,6 +15,7 @@ const SELECT_EMPTY_INBOX: &str = r#"
     S: * OK [UIDVALIDITY ...] UIDs valid
     S: * OK [UIDNEXT 1] Predicted next UID
     S: * OK [HIGHESTMODSEQ ...] Highest
+    S: * OK [MAILBOXID (...)] Mailbox id
     S: s1 OK [READ-WRITE] SELECT completed
 "#;
 
@@ -103,6 +104,7 @@ engine_tests!(
             S: * 1 EXISTS
             S: * 0 RECENT
             S: * OK [UNSEEN 1] First unseen
+            S: ...
             S: ...
             S: ...
             S: ...

@@ -264,8 +264,8 @@ async fn append_to_inbox(
     .ok_or_else(|| StoreError::NotFound(format!("INBOX of BAL #{bal_id}")))?;
     let inbox_id: i64 = row.try_get("id")?;
     sqlx::query(
-        "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) \
-         VALUES ($1, $2, $3, $4, '', $5)",
+        "INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, saved_at) \
+         VALUES ($1, $2, $3, $4, '', $5, $5)",
     )
     .bind(inbox_id)
     .bind(row.try_get::<i64, _>("uid")?)

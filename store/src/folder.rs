@@ -26,6 +26,8 @@ pub struct Folder {
     pub uidvalidity: u32,
     pub uidnext: u32,
     pub highestmodseq: u64,
+    /// RFC 8474 MAILBOXID: kept across RENAME, never reused.
+    pub object_id: String,
 }
 
 /// A folder as the admin commands show it (`bal show`): its counters as stored, and how many
@@ -63,6 +65,7 @@ fn folder_from_row(r: &AnyRow) -> Result<Folder> {
         uidvalidity: r.try_get::<i64, _>("uidvalidity")? as u32,
         uidnext: r.try_get::<i64, _>("uidnext")? as u32,
         highestmodseq: r.try_get::<i64, _>("highestmodseq")? as u64,
+        object_id: format!("F{}", r.try_get::<i64, _>("created_uidvalidity")?),
     })
 }
 
@@ -90,8 +93,8 @@ pub(crate) async fn insert_folder(
 ) -> Result<i64> {
     let uidvalidity = next_uidvalidity(txn).await?;
     let row = sqlx::query(
-        "INSERT INTO mailboxes (bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, created_at) \
-         VALUES ($1, $2, $3, $4, 1, 1, 1, $5) RETURNING id",
+        "INSERT INTO mailboxes (bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, subscribed, created_at, created_uidvalidity) \
+         VALUES ($1, $2, $3, $4, 1, 1, 1, $5, $4) RETURNING id",
     )
     .bind(bal_id)
     .bind(name)
@@ -118,7 +121,7 @@ pub(crate) async fn subscribe_in(
 
 impl Store {
     pub async fn folders(&self, bal_id: i64) -> Result<Vec<Folder>> {
-        let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE bal_id = $1 ORDER BY name")
+        let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, created_uidvalidity FROM mailboxes WHERE bal_id = $1 ORDER BY name")
             .bind(bal_id)
             .fetch_all(self.pool())
             .await?;
@@ -126,7 +129,7 @@ impl Store {
     }
 
     pub async fn folder(&self, bal_id: i64, name: &str) -> Result<Option<Folder>> {
-        let row = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE bal_id = $1 AND name = $2")
+        let row = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, created_uidvalidity FROM mailboxes WHERE bal_id = $1 AND name = $2")
             .bind(bal_id)
             .bind(name)
             .fetch_optional(self.pool())

@@ -45,6 +45,10 @@ pub struct MessageInfo {
     pub internaldate: i64,
     pub size: u32,
     pub blob_hash: String,
+    /// RFC 8474 EMAILID: the stored message's, shared by its copies.
+    pub email_id: String,
+    /// RFC 8514 SAVEDATE: when it was put in this folder (unknown for older messages).
+    pub saved_at: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +145,8 @@ fn info_from_row(r: &AnyRow) -> Result<MessageInfo> {
         internaldate: r.try_get("internaldate")?,
         size: r.try_get::<i64, _>("size")? as u32,
         blob_hash: r.try_get("blob_hash")?,
+        email_id: format!("M{}", r.try_get::<i64, _>("message_id")?),
+        saved_at: r.try_get("saved_at")?,
     })
 }
 
@@ -174,7 +180,8 @@ impl Store {
         let mut out = Vec::with_capacity(uids.len());
         for (lo, hi) in uid_runs(uids) {
             let rows = sqlx::query(
-                "SELECT mm.uid, mm.modseq, mm.flags, mm.internaldate, m.size, m.blob_hash \
+                "SELECT mm.uid, mm.modseq, mm.flags, mm.internaldate, m.size, m.blob_hash, \
+                 mm.message_id, mm.saved_at \
                  FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
                  WHERE mm.mailbox_id = $1 AND mm.uid >= $2 AND mm.uid <= $3 ORDER BY mm.uid",
             )
@@ -448,13 +455,14 @@ async fn insert_message(
     .await?
     .ok_or_else(|| StoreError::NotFound("folder".into()))?;
     let uid: i64 = row.try_get("uid")?;
-    sqlx::query("INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) VALUES ($1, $2, $3, $4, $5, $6)")
+    sqlx::query("INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, saved_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(folder_id)
         .bind(uid)
         .bind(message_id)
         .bind(row.try_get::<i64, _>("highestmodseq")?)
         .bind(flags)
         .bind(internaldate)
+        .bind(now())
         .execute(&mut **txn)
         .await?;
     Ok((row.try_get::<i64, _>("uidvalidity")? as u32, uid as u32))

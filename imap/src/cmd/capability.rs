@@ -39,6 +39,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "THREAD=REFERENCES",
             "ESORT",
             "PARTIAL",
+            "OBJECTID",
+            "SAVEDATE",
             "REPLACE",
             "PREVIEW",
             "CATENATE",

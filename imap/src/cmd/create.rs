@@ -60,7 +60,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
         }
         match self.ctx.store.create_folder(bal_id, &name, use_attr).await {
-            Ok(_) => self.tagged(tag, "OK", "CREATE completed"),
+            // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK.
+            Ok(_) => match self.ctx.store.folder(bal_id, &name).await {
+                Ok(Some(f)) => self.tagged(
+                    tag,
+                    "OK",
+                    &format!("[MAILBOXID ({})] CREATE completed", f.object_id),
+                ),
+                _ => self.tagged(tag, "OK", "CREATE completed"),
+            },
             Err(e) => self.store_failed(tag, e),
         }
     }

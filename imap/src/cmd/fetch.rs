@@ -26,6 +26,9 @@ fn needs_bytes(items: &[FetchItem]) -> bool {
                 | FetchItem::InternalDate
                 | FetchItem::Rfc822Size
                 | FetchItem::ModSeq
+                | FetchItem::EmailId
+                | FetchItem::ThreadId
+                | FetchItem::SaveDate
         )
     })
 }
@@ -275,6 +278,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 FetchItem::Rfc822Size => {
                     out.extend(format!("RFC822.SIZE {}", info.size).as_bytes())
                 }
+                FetchItem::EmailId => out.extend(format!("EMAILID ({})", info.email_id).as_bytes()),
+                FetchItem::ThreadId => out.extend_from_slice(b"THREADID NIL"),
+                FetchItem::SaveDate => match info.saved_at {
+                    Some(t) => {
+                        out.extend(format!("SAVEDATE \"{}\"", format_internaldate(t)).as_bytes())
+                    }
+                    None => out.extend_from_slice(b"SAVEDATE NIL"),
+                },
                 FetchItem::Preview => {
                     out.extend_from_slice(b"PREVIEW ");
                     write_nstring(&mut out, Some(preview(raw).as_bytes()));

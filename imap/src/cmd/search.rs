@@ -21,7 +21,11 @@ fn needs(key: &SearchKey) -> Needs {
         | SearchKey::On(_)
         | SearchKey::Since(_)
         | SearchKey::Larger(_)
-        | SearchKey::Smaller(_) => Needs {
+        | SearchKey::Smaller(_)
+        | SearchKey::EmailId(_)
+        | SearchKey::SavedBefore(_)
+        | SearchKey::SavedOn(_)
+        | SearchKey::SavedSince(_) => Needs {
             info: true,
             bytes: false,
         },
@@ -81,6 +85,7 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
     let raw = c.raw.unwrap_or(&[]);
     let internal_day = c.info.map(|i| day(i.internaldate)).unwrap_or(0);
     let sent_day = || sent_date(raw).map(day);
+    let saved_day = c.info.and_then(|i| i.saved_at).map(day);
     match key {
         SearchKey::All => true,
         SearchKey::Flag(f) => has_flag(c.msg, f),
@@ -113,6 +118,14 @@ fn matches(key: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Uid(set) => set.contains(c.msg.uid, c.largest_uid),
         SearchKey::Seq(set) => set.contains(c.seq, c.exists),
         SearchKey::ModSeq(m) => c.msg.modseq >= *m,
+        SearchKey::EmailId(id) => c.info.is_some_and(|i| i.email_id == *id),
+        // Threads have no stored identity: THREADID is always NIL, so nothing matches.
+        SearchKey::ThreadId(_) => false,
+        // RFC 8514 §5: a message without a save date matches none of these.
+        SearchKey::SavedBefore(d) => saved_day.is_some_and(|s| s < *d),
+        SearchKey::SavedOn(d) => saved_day.is_some_and(|s| s == *d),
+        SearchKey::SavedSince(d) => saved_day.is_some_and(|s| s >= *d),
+        SearchKey::SaveDateSupported => true,
         SearchKey::Not(k) => !matches(k, c),
         SearchKey::Or(a, b) => matches(a, c) || matches(b, c),
         SearchKey::And(keys) => keys.iter().all(|k| matches(k, c)),

@@ -81,6 +81,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         self.untagged(format!("OK [UIDVALIDITY {}] UIDs valid", uidvalidity));
         self.untagged(format!("OK [UIDNEXT {}] Predicted next UID", uidnext));
         self.untagged(format!("OK [HIGHESTMODSEQ {highestmodseq}] Highest"));
+        // RFC 8474 §4.1.
+        self.untagged(format!(
+            "OK [MAILBOXID ({})] Mailbox id",
+            selected.folder.object_id
+        ));
         selected.add_recent_from(first_recent);
         if let Some(q) = qresync.filter(|q| q.uidvalidity == uidvalidity) {
             self.qresync_resync(&selected, &q).await;

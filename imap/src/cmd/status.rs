@@ -1,4 +1,5 @@
-//! STATUS (RFC 9051 §6.3.11) with STATUS=SIZE (RFC 8438) and HIGHESTMODSEQ (RFC 7162).
+//! STATUS (RFC 9051 §6.3.11) with STATUS=SIZE (RFC 8438), HIGHESTMODSEQ (RFC 7162) and
+//! MAILBOXID (RFC 8474 §4.2).
 
 use mssante_store::Folder;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -22,6 +23,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     | "HIGHESTMODSEQ"
                     | "RECENT"
                     | "DELETED"
+                    | "MAILBOXID"
             )
         }) {
             return self.tagged(tag, "BAD", &format!("Unknown STATUS item {bad}"));
@@ -37,6 +39,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let values: Vec<String> = items
             .iter()
             .map(|i| {
+                if i == "MAILBOXID" {
+                    // RFC 8474 §4.2.
+                    return format!("MAILBOXID ({})", folder.object_id);
+                }
                 let v = match i.as_str() {
                     "MESSAGES" => st.messages as u64,
                     "UIDNEXT" => st.uidnext as u64,

@@ -31,6 +31,12 @@ pub enum FetchItem {
     Rfc822Header,
     Rfc822Text,
     ModSeq,
+    /// RFC 8474 §5.1.
+    EmailId,
+    /// RFC 8474 §5.2 (always NIL: threads have no stored identity).
+    ThreadId,
+    /// RFC 8514 §4.
+    SaveDate,
     /// RFC 8970 `PREVIEW` (with or without the `(LAZY)` modifier: it is always computed).
     Preview,
     /// `BODY[section]<partial>` / `BODY.PEEK[...]`; `section` is the raw text inside [].
@@ -140,6 +146,9 @@ fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
         "RFC822.HEADER" => FetchItem::Rfc822Header,
         "RFC822.TEXT" => FetchItem::Rfc822Text,
         "MODSEQ" => FetchItem::ModSeq,
+        "EMAILID" => FetchItem::EmailId,
+        "THREADID" => FetchItem::ThreadId,
+        "SAVEDATE" => FetchItem::SaveDate,
         "PREVIEW" => {
             // RFC 8970 §3.1: `PREVIEW (LAZY)`.
             let mark = c.mark();

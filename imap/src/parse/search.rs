@@ -64,6 +64,14 @@ pub enum SearchKey {
     Uid(SequenceSet),
     Seq(SequenceSet),
     ModSeq(u64),
+    /// RFC 8474 §6.
+    EmailId(String),
+    ThreadId(String),
+    /// RFC 8514 §5: the save date, in days like BEFORE / ON / SINCE.
+    SavedBefore(i64),
+    SavedOn(i64),
+    SavedSince(i64),
+    SaveDateSupported,
     Not(Box<SearchKey>),
     Or(Box<SearchKey>, Box<SearchKey>),
     And(Vec<SearchKey>),
@@ -240,6 +248,18 @@ fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
         "SENTBEFORE" => Ok(SearchKey::SentBefore(search_date(c)?)),
         "SENTON" => Ok(SearchKey::SentOn(search_date(c)?)),
         "SENTSINCE" => Ok(SearchKey::SentSince(search_date(c)?)),
+        "SAVEDBEFORE" => Ok(SearchKey::SavedBefore(search_date(c)?)),
+        "SAVEDON" => Ok(SearchKey::SavedOn(search_date(c)?)),
+        "SAVEDSINCE" => Ok(SearchKey::SavedSince(search_date(c)?)),
+        "SAVEDATESUPPORTED" => Ok(SearchKey::SaveDateSupported),
+        "EMAILID" => {
+            c.sp()?;
+            Ok(SearchKey::EmailId(c.atom()?.to_string()))
+        }
+        "THREADID" => {
+            c.sp()?;
+            Ok(SearchKey::ThreadId(c.atom()?.to_string()))
+        }
         "LARGER" => {
             c.sp()?;
             Ok(SearchKey::Larger(c.number()?))
