@@ -58,6 +58,8 @@ pub struct Session<T> {
     pub(crate) enabled: Enabled,
     /// Searches kept alive with RETURN (UPDATE) (RFC 5267 §4).
     pub(crate) contexts: Vec<crate::cmd::SearchContext>,
+    /// COMPRESS=DEFLATE once the client turned it on (RFC 4978).
+    pub(crate) deflate: Option<Box<crate::cmd::Deflate>>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
@@ -106,6 +108,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             selected: None,
             enabled: Enabled::default(),
             contexts: Vec::new(),
+            deflate: None,
             changes,
             pending_change: false,
             completion: None,
@@ -242,6 +245,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 return Flow::Close;
             }
             Command::StartTls => return self.starttls(tag).await,
+            Command::Compress(mechanism) => return self.compress(tag, &mechanism).await,
             Command::Login(args) => self.login(tag, &args).await,
             Command::Authenticate(args) => return self.authenticate(tag, args).await,
             Command::Enable(caps) => self.enable(tag, &caps),
@@ -341,7 +345,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         self.write_completion();
         if !self.wbuf.is_empty() {
-            self.conn.write_all(&self.wbuf).await?;
+            match self.deflate.as_mut() {
+                Some(d) => {
+                    let compressed = d.deflate(&self.wbuf)?;
+                    self.conn.write_all(&compressed).await?;
+                }
+                None => self.conn.write_all(&self.wbuf).await?,
+            }
             self.wbuf.clear();
             // A big FETCH grew the buffer; an idle session should not keep it.
             if self.wbuf.capacity() > MAX_KEPT_BUFFER {
@@ -368,13 +378,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.rbuf = Vec::new();
         }
         let shutdown = self.ctx.shutdown.clone();
-        mssante_net::read_more(
-            &mut self.conn,
-            &mut self.rbuf,
-            self.ctx.config.autologout,
-            idle.then_some(&shutdown),
-        )
-        .await
+        let Some(deflate) = self.deflate.as_mut() else {
+            return mssante_net::read_more(
+                &mut self.conn,
+                &mut self.rbuf,
+                self.ctx.config.autologout,
+                idle.then_some(&shutdown),
+            )
+            .await;
+        };
+        // RFC 4978: read compressed bytes until they inflate to something.
+        let before = self.rbuf.len();
+        while self.rbuf.len() == before {
+            mssante_net::read_more(
+                &mut self.conn,
+                &mut deflate.input,
+                self.ctx.config.autologout,
+                idle.then_some(&shutdown),
+            )
+            .await?;
+            deflate
+                .inflate_into(&mut self.rbuf)
+                .map_err(|_| ReadStop::Io)?;
+        }
+        Ok(())
     }
 
     /// One line without CRLF; `None` when longer than the limit (dropped to its end).
@@ -570,14 +597,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let shutdown = self.ctx.shutdown.clone();
         let folder_id = self.selected.as_ref().map(|s| s.folder.id);
         loop {
-            self.rbuf.reserve(READ_CHUNK);
+            // With COMPRESS the bytes read are inflated into `rbuf` afterwards.
+            let target = match self.deflate.as_mut() {
+                Some(d) => &mut d.input,
+                None => &mut self.rbuf,
+            };
+            target.reserve(READ_CHUNK);
             tokio::select! {
-                r = tokio::time::timeout(self.ctx.config.autologout, self.conn.read_buf(&mut self.rbuf)) => {
+                r = tokio::time::timeout(self.ctx.config.autologout, self.conn.read_buf(target)) => {
                     return match r {
                         Err(_) => Err(ReadStop::Timeout),
                         Ok(Err(_)) => Err(ReadStop::Io),
                         Ok(Ok(0)) => Err(ReadStop::Eof),
-                        Ok(Ok(_)) => Ok(false),
+                        Ok(Ok(_)) => match self.deflate.as_mut() {
+                            Some(d) => d.inflate_into(&mut self.rbuf).map(|_| false).map_err(|_| ReadStop::Io),
+                            None => Ok(false),
+                        },
                     };
                 }
                 change = self.changes.recv() => {

@@ -412,3 +412,114 @@ engine_tests!(object_ids_and_save_dates, |engine| async move {
     ))
     .await;
 });
+
+/// Reads from `io` until `plain` (inflated by `inflate`) holds a line starting with `tag `;
+/// gives the response up to that line, which ends it.
+async fn inflate_until(
+    io: &mut tokio::io::DuplexStream,
+    inflate: &mut flate2::Decompress,
+    plain: &mut Vec<u8>,
+    tag: &str,
+) -> String {
+    use tokio::io::AsyncReadExt;
+    loop {
+        // The tagged line, and what came before it, leave the buffer; what follows stays.
+        let text = String::from_utf8_lossy(plain).into_owned();
+        let start = format!("{tag} ");
+        let mut at = 0;
+        for line in text.split_inclusive("\r\n") {
+            at += line.len();
+            if line.starts_with(&start) && line.ends_with("\r\n") {
+                plain.drain(..at);
+                return text[..at].trim_end().to_string();
+            }
+        }
+        let mut chunk = vec![0; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), io.read(&mut chunk))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no answer to {tag}; got {:?}",
+                    String::from_utf8_lossy(plain)
+                )
+            })
+            .expect("read");
+        assert!(n > 0, "connection closed");
+        plain.reserve(64 * 1024);
+        inflate
+            .decompress_vec(&chunk[..n], plain, flate2::FlushDecompress::None)
+            .expect("valid DEFLATE from the server");
+    }
+}
+
+fn deflated(compress: &mut flate2::Compress, plain: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(plain.len() + 64);
+    compress
+        .compress_vec(plain.as_bytes(), &mut out, flate2::FlushCompress::Sync)
+        .unwrap();
+    out
+}
+
+engine_tests!(compress_deflate_carries_the_session, |engine| async move {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let server = Server::start(engine).await;
+    let address = server.bal("accueil").await;
+    let (mut io, server_side) = tokio::io::duplex(256 * 1024);
+    tokio::spawn(mssante_imap::run_in_memory_session(
+        server_side,
+        server.ctx.clone(),
+    ));
+    // Plain until the OK of COMPRESS: greeting, login, the command itself.
+    let login = format!("l LOGIN {address} \"{}\"\r\n", harness::PASSWORD);
+    io.write_all(login.as_bytes()).await.unwrap();
+    io.write_all(b"c COMPRESS DEFLATE\r\n").await.unwrap();
+    let mut reader = BufReader::new(&mut io);
+    let mut lines = Vec::new();
+    while !lines.iter().any(|l: &String| l.starts_with("c ")) {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        lines.push(line);
+    }
+    assert!(lines[0].contains("COMPRESS=DEFLATE"), "{lines:?}");
+    assert_eq!(lines.last().unwrap(), "c OK DEFLATE active\r\n");
+    assert!(reader.buffer().is_empty());
+    drop(reader);
+    let mut compress = flate2::Compress::new(flate2::Compression::default(), false);
+    let mut inflate = flate2::Decompress::new(false);
+    let mut plain = Vec::new();
+    let body = "Subject: z\r\n\r\n".to_string() + &"compressible ".repeat(2000) + "\r\n";
+    let commands = format!(
+        "a APPEND INBOX {{{}+}}\r\n{body}\r\ns SELECT INBOX\r\nf FETCH 1 BODY.PEEK[TEXT]\r\n",
+        body.len()
+    );
+    io.write_all(&deflated(&mut compress, &commands))
+        .await
+        .unwrap();
+    assert!(
+        inflate_until(&mut io, &mut inflate, &mut plain, "a")
+            .await
+            .contains("OK [APPENDUID")
+    );
+    assert!(
+        inflate_until(&mut io, &mut inflate, &mut plain, "s")
+            .await
+            .ends_with("OK [READ-WRITE] SELECT completed")
+    );
+    // The 26 KB body comes back whole through the compressed stream.
+    let fetched = inflate_until(&mut io, &mut inflate, &mut plain, "f").await;
+    let text = body.split_once("\r\n\r\n").unwrap().1;
+    let expected = format!(
+        "* 1 FETCH (BODY[TEXT] {{{}}}\r\n{text})\r\nf OK FETCH completed",
+        text.len()
+    );
+    assert!(
+        fetched.ends_with(&expected),
+        "{}",
+        &fetched[..200.min(fetched.len())]
+    );
+    io.write_all(&deflated(&mut compress, "c2 COMPRESS DEFLATE\r\n"))
+        .await
+        .unwrap();
+    let again = inflate_until(&mut io, &mut inflate, &mut plain, "c2").await;
+    assert!(again.ends_with("c2 NO [COMPRESSIONACTIVE] DEFLATE is already active"));
+});

@@ -39,6 +39,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "THREAD=REFERENCES",
             "ESORT",
             "PARTIAL",
+            "COMPRESS=DEFLATE",
             "OBJECTID",
             "SAVEDATE",
             "REPLACE",

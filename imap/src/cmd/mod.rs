@@ -8,6 +8,7 @@ mod authenticate_bearer;
 mod capability;
 mod catenate;
 mod close;
+mod compress;
 mod context;
 mod copy;
 mod create;
@@ -40,6 +41,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use mssante_store::MessageInfo;
 
+pub(crate) use compress::Deflate;
 pub(crate) use context::SearchContext;
 
 use crate::parse::SequenceSet;

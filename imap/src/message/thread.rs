@@ -279,11 +279,11 @@ pub fn references(items: &[ThreadItem]) -> String {
             }
             previous = Some(node);
         }
-        // Step 1B: the last reference is the message's parent, whatever it had before.
-        match previous {
-            Some(p) if !f.is_ancestor(own, p) => f.link(p, own),
-            Some(_) => {}
-            None => f.unlink(own),
+        // Step 1B: the last reference is the message's parent, whatever it had before: the
+        // old link goes even when the new one would make a loop (as Dovecot does).
+        f.unlink(own);
+        if let Some(p) = previous {
+            f.link(p, own);
         }
     }
     // Steps 2–5: the root set, pruned, sorted by date.
@@ -398,6 +398,19 @@ mod tests {
             item(2, 2, "S", Some("<p>"), &[]),
         ];
         assert_eq!(references(&items), "((1)(2))");
+    }
+
+    #[test]
+    fn own_references_override_earlier_guesses() {
+        // imaptest `thread`: 2 says a <- c <- 2; then 3 (c) says its parent is 2, a loop:
+        // 3 leaves 1 and 2 stays under it.
+        let items = [
+            item(1, 3, "", Some("<a@b>"), &[]),
+            item(2, 1, "", Some("<b@b>"), &["<a@b>", "<c@b>"]),
+            item(3, 2, "", Some("<c@b>"), &["<b@b>"]),
+        ];
+        assert_eq!(references(&items), "(3 2)(1)");
+        assert_eq!(references(&items[1..]), "(3 2)");
     }
 
     #[test]

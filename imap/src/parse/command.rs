@@ -33,6 +33,8 @@ pub enum Command {
     Noop,
     Logout,
     StartTls,
+    /// RFC 4978: the mechanism (only DEFLATE is offered).
+    Compress(String),
     Login(LoginArgs),
     Authenticate(AuthenticateArgs),
     Enable(Vec<String>),
@@ -115,6 +117,10 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "NOOP" => no_args(Command::Noop),
         "LOGOUT" => no_args(Command::Logout),
         "STARTTLS" => no_args(Command::StartTls),
+        "COMPRESS" => {
+            c.sp()?;
+            Ok(Command::Compress(c.atom()?.to_ascii_uppercase()))
+        }
         "NAMESPACE" => no_args(Command::Namespace),
         "UNAUTHENTICATE" => no_args(Command::Unauthenticate),
         "IDLE" => no_args(Command::Idle),
