@@ -342,6 +342,58 @@ engine_tests_sync!(
     }
 );
 
+// Issue 11's extensions as Python's imaplib sends them, through the real binary.
+engine_tests_sync!(imaplib_uses_the_issue_11_extensions, |engine| {
+    let server = Server::start(engine, &[DR]);
+    let out = py_imap("extensions", &server, DR, &[]);
+    let caps = strings(&out["capabilities"]);
+    for cap in [
+        "THREAD=REFERENCES",
+        "ESORT",
+        "CONTEXT=SEARCH",
+        "CONTEXT=SORT",
+        "PARTIAL",
+        "CATENATE",
+        "PREVIEW",
+        "OBJECTID",
+        "SAVEDATE",
+        "REPLACE",
+        "UNAUTHENTICATE",
+        "COMPRESS=DEFLATE",
+    ] {
+        assert!(caps.contains(&cap.to_string()), "{cap} not in {caps:?}");
+    }
+    assert_eq!(out["thread"], serde_json::json!(["(1 2)(3)"]), "{out}");
+    let esort = out["esort"][1][0].as_str().unwrap();
+    assert!(esort.ends_with("MIN 3 MAX 1 COUNT 3 ALL 3,2,1"), "{out}");
+    let partial = out["partial"][1][0].as_str().unwrap();
+    assert!(partial.ends_with("PARTIAL (-1:-2 2:3)"), "{out}");
+    let tag = out["context_tag"].as_str().unwrap();
+    assert_eq!(
+        out["context_update"][1][0],
+        format!("(TAG \"{tag}\") ADDTO (1 2)"),
+        "{out}"
+    );
+    assert_eq!(out["cancelupdate"], "OK", "{out}");
+    let fetched = out["fetch"][1][0].as_str().unwrap();
+    assert!(
+        fetched.contains("PREVIEW \"Resultats du bilan sanguin\" EMAILID (M")
+            && fetched.contains(" SAVEDATE \""),
+        "{out}"
+    );
+    assert_eq!(out["catenate"][0], "OK", "{out}");
+    assert!(
+        out["catenated_text"]
+            .as_str()
+            .unwrap()
+            .ends_with("BODY[TEXT] \"Nouveau corps\")"),
+        "{out}"
+    );
+    assert_eq!(out["replace"][0], "OK", "{out}");
+    assert_eq!(out["unauthenticate"], "OK", "{out}");
+    assert_eq!(out["login_again"], "OK", "{out}");
+});
+
 /// The Python interpreter with `imapclient` installed (`scripts/test` makes a venv and sets
 /// MSSANTE_TEST_PYTHON); without it the test fails saying so.
 fn imapclient_python() -> String {

@@ -262,6 +262,57 @@ def case_quota(args):
     return out
 
 
+def case_extensions(args):
+    """THREAD=REFERENCES, ESORT, PARTIAL, CONTEXT=SEARCH, CATENATE, PREVIEW, OBJECTID,
+    REPLACE and UNAUTHENTICATE, as imaplib sends them (issue 11)."""
+    for name, states in [("UNAUTHENTICATE", ("AUTH", "SELECTED")),
+                         ("CANCELUPDATE", ("SELECTED",)),
+                         ("REPLACE", ("SELECTED",))]:
+        imaplib.Commands[name] = states
+    m = login(args)
+    out = {"capabilities": sorted(m.capabilities)}
+    messages = [
+        b"Message-ID: <one@x>\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\nSubject: Bilan\r\n\r\nResultats du bilan sanguin\r\n",
+        b"Message-ID: <two@x>\r\nReferences: <one@x>\r\nDate: Tue, 2 Jun 2026 10:00:00 +0000\r\nSubject: Re: Bilan\r\n\r\nMerci\r\n",
+        b"Message-ID: <three@x>\r\nDate: Wed, 3 Jun 2026 10:00:00 +0000\r\nSubject: Autre\r\n\r\nAutre sujet\r\n",
+    ]
+    for raw in messages:
+        m.append("INBOX", None, None, raw)
+    m.select("INBOX")
+    out["thread"] = text(m.thread("REFERENCES", "UTF-8", "ALL")[1])
+    typ, _ = m._simple_command("SORT", "RETURN", "(MIN MAX COUNT ALL)", "(REVERSE DATE)", "UTF-8", "ALL")
+    out["esort"] = [typ, text(m.untagged_responses.pop("ESEARCH", []))]
+    typ, _ = m._simple_command("SEARCH", "RETURN", "(PARTIAL -1:-2)", "ALL")
+    out["partial"] = [typ, text(m.untagged_responses.pop("ESEARCH", []))]
+    tag = m._command("SEARCH", "RETURN", "(UPDATE)", "SEEN")
+    m._command_complete("SEARCH", tag)
+    m.untagged_responses.pop("ESEARCH", None)
+    typ, _ = m.store("2", "+FLAGS", "(\\Seen)")
+    out["context_tag"] = text(tag)
+    out["context_update"] = [typ, text(m.untagged_responses.pop("ESEARCH", []))]
+    typ, data = m._simple_command("CANCELUPDATE", '"%s"' % text(tag))
+    out["cancelupdate"] = typ
+    typ, data = m.fetch("1", "(PREVIEW EMAILID SAVEDATE)")
+    out["fetch"] = [typ, text(data)]
+    typ, data = m._simple_command(
+        "APPEND", "INBOX", "CATENATE",
+        '(URL "/INBOX/;uid=1/;section=HEADER" TEXT {13+}\r\nNouveau corps)')
+    out["catenate"] = [typ, text(data), text(m.untagged_responses.pop("APPENDUID", []))]
+    typ, data = m.fetch("4", "(BODY.PEEK[TEXT])")
+    # A short text comes back quoted, a longer one as a literal (a tuple in imaplib).
+    out["catenated_text"] = text(data[0] if isinstance(data[0], bytes) else data[0][1])
+    typ, data = m._simple_command("UID", "REPLACE", "4", "INBOX", "{9+}\r\nX: y\r\n\r\nz")
+    out["replace"] = [typ, text(data)]
+    m.unselect() if hasattr(m, "unselect") else m.close()
+    typ, data = m._simple_command("UNAUTHENTICATE")
+    out["unauthenticate"] = typ
+    m.state = "NONAUTH"
+    typ, data = m.login(args.user, args.password)
+    out["login_again"] = typ
+    m.logout()
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("case")
