@@ -121,7 +121,7 @@ pub(crate) async fn subscribe_in(
 
 impl Store {
     pub async fn folders(&self, bal_id: i64) -> Result<Vec<Folder>> {
-        let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, created_uidvalidity FROM mailboxes WHERE bal_id = $1 ORDER BY name")
+        let rows = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, COALESCE(created_uidvalidity, uidvalidity) AS created_uidvalidity FROM mailboxes WHERE bal_id = $1 ORDER BY name")
             .bind(bal_id)
             .fetch_all(self.pool())
             .await?;
@@ -129,7 +129,7 @@ impl Store {
     }
 
     pub async fn folder(&self, bal_id: i64, name: &str) -> Result<Option<Folder>> {
-        let row = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, created_uidvalidity FROM mailboxes WHERE bal_id = $1 AND name = $2")
+        let row = sqlx::query("SELECT id, bal_id, name, special_use, uidvalidity, uidnext, highestmodseq, COALESCE(created_uidvalidity, uidvalidity) AS created_uidvalidity FROM mailboxes WHERE bal_id = $1 AND name = $2")
             .bind(bal_id)
             .bind(name)
             .fetch_optional(self.pool())
