@@ -365,42 +365,55 @@ engine_tests_sync!(bad_input_gets_its_problem_and_changes_nothing, |engine| {
 
 engine_tests_sync!(bulk_ndjson_answers_one_line_per_message, |engine| {
     let (server, key) = lab_server(engine, "");
-    let mut body = String::new();
-    for i in 0..20 {
-        match i {
-            7 => body.push_str("{\"to\": [\"nobody@ch-test.mssante.fr\"], \"subject\": \"x\"}\n"),
-            12 => body.push_str("not json\n"),
-            _ => body.push_str(&format!("{}\n", report(&format!("CR {i}")))),
-        }
-    }
     let auth = bearer(&key);
     let target = url(&server, &format!("/api/v1/bals/{LAB}/messages/bulk"));
-    let answer = curl(&[
-        "-H",
-        &auth,
-        "-H",
-        "Content-Type: application/x-ndjson",
-        "--data-binary",
-        &body,
-        &target,
-    ]);
+    let post = |body: &str| {
+        curl(&[
+            "-H",
+            &auth,
+            "-H",
+            "Content-Type: application/x-ndjson",
+            "--data-binary",
+            body,
+            &target,
+        ])
+    };
+    let lines_of = |skip: Option<usize>| {
+        let mut body = String::new();
+        for i in 0..20 {
+            match i {
+                7 => {
+                    body.push_str("{\"to\": [\"nobody@ch-test.mssante.fr\"], \"subject\": \"x\"}\n")
+                }
+                12 if skip.is_none() => body.push_str("not json\n"),
+                12 => {}
+                _ => body.push_str(&format!("{}\n", report(&format!("CR {i}")))),
+            }
+        }
+        body
+    };
+    // A line that is not a SendRequest refuses the whole request: nothing is sent.
+    let refused = post(&lines_of(None));
+    assert_eq!(refused.problem(), "malformed-json", "{}", refused.body);
+    assert!(refused.body.contains("line 13"), "{}", refused.body);
+    assert_eq!(server.messages(DOCTOR, "INBOX").len(), 0);
+    // A line refused for what it asks does not stop the others.
+    let answer = post(&lines_of(Some(12)));
     assert_eq!(answer.status, 200, "{}", answer.body);
     let lines: Vec<Value> = answer
         .body
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 20);
+    assert_eq!(lines.len(), 19);
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line["line"], i + 1);
-        let expected = match i {
-            7 => Some("urn:mssante:problem:recipients-refused"),
-            12 => Some("urn:mssante:problem:malformed-json"),
-            _ => None,
-        };
-        match expected {
-            Some(kind) => assert_eq!(line["problem"]["type"], kind, "{line}"),
-            None => assert_eq!(line["status"], 202, "{line}"),
+        match i {
+            7 => assert_eq!(
+                line["problem"]["type"], "urn:mssante:problem:recipients-refused",
+                "{line}"
+            ),
+            _ => assert_eq!(line["status"], 202, "{line}"),
         }
     }
     assert_eq!(server.messages(DOCTOR, "INBOX").len(), 18);

@@ -214,7 +214,8 @@ pub async fn send(
     summary = "Send many messages from a BAL (laboratories)",
     description = "One JSON `SendRequest` per line (NDJSON). The answer has one line per \
         request line, in order: `202` with the message when it is durably queued, or its problem. \
-        A bad line does not stop the others.",
+        A line refused for what it asks does not stop the others; a line that is not a \
+        `SendRequest` refuses the whole request (`422`, naming the line) and nothing is sent.",
     params(
         ("address" = String, Path, description = "The sending BAL"),
         ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer"),
@@ -227,7 +228,7 @@ pub async fn send(
         (status = 403, description = "Scope or BAL out of reach", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Unsupported media type", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Reused idempotency key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A line that is not a `SendRequest`, or a reused idempotency key", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limited", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "Submission is off", body = Problem, content_type = "application/problem+json"),
@@ -246,6 +247,8 @@ pub async fn send_bulk(
     if media != "application/x-ndjson" {
         return Err(unsupported_media_type(&media, &["application/x-ndjson"]));
     }
+    // Bad input changes nothing: every line must be a `SendRequest` before any is sent.
+    let requests = parse_bulk(&body)?;
     let begun = idempotency::begin(
         &ctx,
         &client,
@@ -258,15 +261,10 @@ pub async fn send_bulk(
         Begin::Replay(response) => return Ok(response),
         Begin::Fresh(pending) => pending,
     };
-    let lines = ndjson_lines(&body);
     let (ctx_ref, client_ref, bal_ref) = (&ctx, &client, &bal);
-    let results: Vec<BulkItemResult> = futures_util::stream::iter(lines)
-        .map(|(line, bytes): (usize, Bytes)| async move {
-            let outcome = match parse_json::<SendRequest>(&bytes) {
-                Ok(request) => send_json(ctx_ref, client_ref, bal_ref, request).await,
-                Err(problem) => Err(problem),
-            };
-            match outcome {
+    let results: Vec<BulkItemResult> = futures_util::stream::iter(requests)
+        .map(|(line, request): (usize, SendRequest)| async move {
+            match send_json(ctx_ref, client_ref, bal_ref, request).await {
                 Ok(accepted) => BulkItemResult {
                     line,
                     status: 202,
@@ -292,6 +290,21 @@ pub async fn send_bulk(
     Ok(pending
         .finish(&ctx, &client, StatusCode::OK, "application/x-ndjson", out)
         .await)
+}
+
+/// Every line of a bulk body as a `SendRequest`, or the problem of the first line that is
+/// not one, with its number.
+fn parse_bulk(body: &Bytes) -> Result<Vec<(usize, SendRequest)>, Problem> {
+    ndjson_lines(body)
+        .into_iter()
+        .map(|(line, bytes)| match parse_json::<SendRequest>(&bytes) {
+            Ok(request) => Ok((line, request)),
+            Err(mut problem) => {
+                problem.detail = format!("line {line}: {}", problem.detail);
+                Err(problem)
+            }
+        })
+        .collect()
 }
 
 /// The non-empty lines of an NDJSON body, numbered from 1, as shared slices of it.
