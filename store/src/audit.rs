@@ -190,11 +190,20 @@ pub(crate) async fn append_in(
         hash: String::new(),
     };
     entry.hash = entry.expected_hash(event.bal_id);
+    insert_entry(txn, event.bal_id, &entry).await
+}
+
+/// Stores one chained entry of `bal_id`'s trail.
+async fn insert_entry(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    entry: &AuditEntry,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
          result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
-    .bind(event.bal_id)
+    .bind(bal_id)
     .bind(entry.seq)
     .bind(entry.at)
     .bind(&entry.author)
@@ -224,24 +233,7 @@ pub(crate) async fn insert_imported_trail(
         let mut entry = original.clone();
         entry.prev_hash = prev_hash;
         entry.hash = entry.expected_hash(bal_id);
-        sqlx::query(
-            "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
-             result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(bal_id)
-        .bind(entry.seq)
-        .bind(entry.at)
-        .bind(&entry.author)
-        .bind(&entry.action)
-        .bind(&entry.folder)
-        .bind(&entry.message_ids)
-        .bind(&entry.client)
-        .bind(&entry.result)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut **txn)
-        .await?;
+        insert_entry(txn, bal_id, &entry).await?;
         prev_hash = entry.hash;
     }
     Ok(())
