@@ -16,10 +16,7 @@ use anyhow::{Context, Result, bail};
 pub fn lock_data_dir(data_dir: &Path) -> Result<File> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
-    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "localhost".into());
-    let path = data_dir.join(format!("serve-{machine}.lock"));
+    let path = lock_path(data_dir);
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -46,4 +43,25 @@ pub fn lock_data_dir(data_dir: &Path) -> Result<File> {
     file.set_len(0)?;
     writeln!(file, "{}", std::process::id())?;
     Ok(file)
+}
+
+/// This machine's lock file in `data_dir`.
+fn lock_path(data_dir: &Path) -> std::path::PathBuf {
+    let machine = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    data_dir.join(format!("serve-{machine}.lock"))
+}
+
+/// The pid of the `mssante serve` holding `data_dir`'s lock on this machine, if one does
+/// (`doctor`: a listening port is then ours). Creates nothing and takes no lasting lock.
+pub fn serve_holding(data_dir: &Path) -> Option<String> {
+    let mut file = File::open(lock_path(data_dir)).ok()?;
+    // SAFETY: flock only takes a descriptor this function owns and flags.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        return None; // nobody holds it; the shared lock goes with the descriptor
+    }
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    Some(holder.trim().to_string())
 }

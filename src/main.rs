@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod doctor;
 mod lock;
 mod periodic;
 mod retention;

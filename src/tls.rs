@@ -45,6 +45,11 @@ impl Identity {
 }
 
 impl Identity {
+    /// The certificate chain as loaded, leaf first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.certs
+    }
+
     /// The chain and a signing key for it, checked to belong together.
     fn certified(&self) -> Result<Arc<rustls::sign::CertifiedKey>> {
         let key = provider()
@@ -142,11 +147,16 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// Where the self-signed pair lives (`data_dir/tls/{cert,key}.pem`).
+pub fn self_signed_paths(data_dir: &Path) -> (PathBuf, PathBuf) {
+    let dir = data_dir.join("tls");
+    (dir.join("cert.pem"), dir.join("key.pem"))
+}
+
 /// `data_dir/tls/{cert,key}.pem`, created on first run (rcgen).
 fn self_signed(data_dir: &Path, hostname: &str) -> Result<(PathBuf, PathBuf)> {
     let dir = data_dir.join("tls");
-    let cert_path = dir.join("cert.pem");
-    let key_path = dir.join("key.pem");
+    let (cert_path, key_path) = self_signed_paths(data_dir);
     if cert_path.exists() && key_path.exists() {
         return Ok((cert_path, key_path));
     }

@@ -69,39 +69,64 @@ impl MxResolver {
         })
     }
 
-    /// The hosts to try for `domain`, best first, each with its addresses.
-    pub async fn destinations(&self, domain: &str) -> Result<Vec<MxHost>, ClientError> {
+    /// The MX records `domain` publishes, best first (`None`: the name exists without MX).
+    /// No implicit MX here: `doctor` asks what is published, [`Self::destinations`] decides.
+    pub async fn mx_records(
+        &self,
+        domain: &str,
+    ) -> Result<Option<Vec<(u16, String)>>, ClientError> {
         let fqdn = format!("{}.", domain.trim_end_matches('.'));
-        let names = match self.resolver.mx_lookup(fqdn.as_str()).await {
+        match self.resolver.mx_lookup(fqdn.as_str()).await {
             Ok(mx) => {
                 let mut records: Vec<(u16, String)> = mx
                     .iter()
                     .map(|r| (r.preference(), r.exchange().to_utf8()))
                     .collect();
-                // RFC 7505 §3: a single MX with an empty exchange ("."): no mail.
-                if records.len() == 1 && records[0].1.trim_end_matches('.').is_empty() {
-                    return Err(no_such_domain(
-                        domain,
-                        "the domain accepts no mail (null MX)",
-                    ));
-                }
                 records.sort();
-                records.into_iter().map(|(_, name)| name).collect()
+                Ok(Some(records))
             }
-            Err(e) if is_nxdomain(&e) => return Err(no_such_domain(domain, "no such domain")),
+            Err(e) if is_nxdomain(&e) => Err(no_such_domain(domain, "no such domain")),
+            Err(e) if e.is_no_records_found() => Ok(None),
+            Err(e) => Err(dns_trouble(domain, &e)),
+        }
+    }
+
+    /// The addresses (A and AAAA) of `host`.
+    pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, ClientError> {
+        let ips = self
+            .resolver
+            .lookup_ip(host)
+            .await
+            .map_err(|e| dns_trouble(host, &e))?;
+        Ok(ips.iter().collect())
+    }
+
+    /// The hosts to try for `domain`, best first, each with its addresses.
+    pub async fn destinations(&self, domain: &str) -> Result<Vec<MxHost>, ClientError> {
+        let fqdn = format!("{}.", domain.trim_end_matches('.'));
+        let names = match self.mx_records(domain).await? {
+            // RFC 7505 §3: a single MX with an empty exchange ("."): no mail.
+            Some(records)
+                if records.len() == 1 && records[0].1.trim_end_matches('.').is_empty() =>
+            {
+                return Err(no_such_domain(
+                    domain,
+                    "the domain accepts no mail (null MX)",
+                ));
+            }
+            Some(records) => records.into_iter().map(|(_, name)| name).collect(),
             // RFC 5321 §5.1: no MX: the domain itself is the implicit MX.
-            Err(e) if e.is_no_records_found() => vec![fqdn.clone()],
-            Err(e) => return Err(dns_trouble(domain, &e)),
+            None => vec![fqdn],
         };
         let mut hosts = Vec::with_capacity(names.len());
         let mut last_error = None;
         for name in names {
-            match self.resolver.lookup_ip(name.as_str()).await {
-                Ok(ips) => hosts.push(MxHost {
+            match self.addresses(&name).await {
+                Ok(addrs) => hosts.push(MxHost {
                     name: name.trim_end_matches('.').to_string(),
-                    addrs: ips.iter().collect(),
+                    addrs,
                 }),
-                Err(e) => last_error = Some(dns_trouble(&name, &e)),
+                Err(e) => last_error = Some(e),
             }
         }
         match (hosts.is_empty(), last_error) {

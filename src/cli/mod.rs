@@ -105,12 +105,18 @@ enum Command {
     Export(portability::ExportArgs),
     /// Recreates the BALs of an archive written by `export` (checked first; resumable).
     Import(portability::ImportArgs),
+    /// Checks what breaks in production (configuration, database, certificate, whitelist,
+    /// DNS, listeners, disk, PSC): one line per check with its fix; exits 1 on a FAIL.
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// Runs one command line to its end.
 pub fn run(cli: Cli) -> Result<()> {
     if let Command::Config(config::ConfigCommand::Example) = cli.command {
         return config::example();
+    }
+    if let Command::Doctor(args) = cli.command {
+        return crate::doctor::run(cli.config.as_deref(), args);
     }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config.log_level);
@@ -149,6 +155,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Restore { src } => backup::restore(&config, &src).await,
             Command::Export(args) => portability::export(&open_store(&config).await?, args).await,
             Command::Import(args) => portability::import(&open_store(&config).await?, args).await,
+            Command::Doctor(_) => unreachable!("run before the configuration is loaded"),
         }
     })
 }
@@ -175,7 +182,7 @@ fn instance_dir(config: &Config) -> Result<&Path> {
 }
 
 /// A data dir the store has opened once (it creates `blobs/` on both engines).
-fn is_initialised(dir: &Path) -> bool {
+pub(crate) fn is_initialised(dir: &Path) -> bool {
     dir.join("blobs").is_dir()
 }
 

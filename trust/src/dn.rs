@@ -374,6 +374,18 @@ impl std::str::FromStr for Dn {
     }
 }
 
+/// The validity period of a DER certificate, in seconds since the epoch: (not before,
+/// not after). For `doctor`'s expiry warning; verification proper is `verify`'s.
+pub fn certificate_validity(cert: &CertificateDer<'_>) -> Result<(i64, i64), DnError> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
+        .map_err(|e| DnError::Certificate(format!("unreadable certificate: {e}")))?;
+    let validity = parsed.validity();
+    Ok((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

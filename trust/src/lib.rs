@@ -17,7 +17,7 @@ pub mod sync;
 pub mod verify;
 pub mod whitelist;
 
-pub use dn::{Dn, DnError};
+pub use dn::{Dn, DnError, certificate_validity};
 pub use sync::{SyncReport, Trust};
 pub use verify::{CertRefusal, PeerVerifier};
 pub use whitelist::{Entry, TrustList, WhitelistError};

@@ -1,0 +1,325 @@
+//! `mssante doctor` against a real setup: a test PKI (IGC-Santé stand-in), a whitelist
+//! synced by `mssante trust sync`, DNS from a loopback dnsmasq on a non-standard port (never
+//! the real DNS), the real binary on SQLite and PostgreSQL. A passing setup is all OK; each
+//! broken thing cheap to produce FAILs with its reason, and the exit code says so.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::*;
+use mssante_testkit::dns::{DnsRecord, Dnsmasq};
+use mssante_testkit::pki::{Identity, OperatorSpec, TestPki, whitelist_xml};
+use serde_json::Value;
+
+const PEER: &str = "labo-peer.mssante.fr";
+const PEER_MX: &str = "mx.labo-peer.mssante.fr";
+
+fn our_spec() -> OperatorSpec<'static> {
+    OperatorSpec {
+        mta: HOSTNAME,
+        siret: "12345678900017",
+        org: "CH TEST",
+        departement: "Gironde (33)",
+    }
+}
+
+/// The world one doctor run looks at.
+struct Setup {
+    _dir: tempfile::TempDir,
+    _dns: Dnsmasq,
+    server: Server,
+}
+
+/// What to break in an otherwise correct setup.
+#[derive(Default)]
+struct Broken {
+    expired_certificate: bool,
+    no_mx: bool,
+    other_dn_listed: bool,
+}
+
+fn setup(engine: Engine, broken: Broken) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(&dir.path().join("pki"));
+    let ours: Identity = if broken.expired_certificate {
+        pki.expired_operator("ours", &our_spec())
+    } else {
+        pki.operator("ours", &our_spec())
+    };
+    let listed_dn = if broken.other_dn_listed {
+        pki.operator(
+            "other",
+            &OperatorSpec {
+                mta: "mx.autre.fr",
+                ..our_spec()
+            },
+        )
+        .dn
+    } else {
+        ours.dn.clone()
+    };
+    let whitelist = dir.path().join("listeblanchemssante.xml");
+    std::fs::write(&whitelist, whitelist_xml(&[(DOMAIN, &listed_dn)])).unwrap();
+    let mut records = vec![
+        DnsRecord::a(HOSTNAME, Ipv4Addr::LOCALHOST),
+        DnsRecord::mx(PEER, PEER_MX, 10),
+        DnsRecord::a(PEER_MX, Ipv4Addr::new(127, 0, 0, 9)),
+    ];
+    if !broken.no_mx {
+        records.push(DnsRecord::mx(DOMAIN, HOSTNAME, 10));
+    }
+    let dns = Dnsmasq::start(&dir.path().join("dns"), &records);
+    let extra = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [trust]\nenforce = true\nwhitelist = \"{}\"\nca_file = \"{}\"\n\
+         [relay]\nnameserver = \"{}\"\n",
+        ours.chain_pem.display(),
+        ours.key_pem.display(),
+        whitelist.display(),
+        pki.root_pem.display(),
+        dns.addr,
+    );
+    let server = Server::configure(engine, &extra);
+    server.cli_ok(&["domain", "add", DOMAIN]);
+    server.cli_ok(&["trust", "sync"]);
+    Setup {
+        _dir: dir,
+        _dns: dns,
+        server,
+    }
+}
+
+/// Runs `doctor --json`: (exit status success, the document).
+fn doctor(server: &Server) -> (bool, Value) {
+    let out = server.cli(&["doctor", "--json", "--peer", PEER]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), doc)
+}
+
+/// The check named `name`: (status, message).
+fn check(doc: &Value, name: &str) -> (String, String) {
+    let found = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name:?} in {doc:#}"));
+    (
+        found["status"].as_str().unwrap().to_string(),
+        found["message"].as_str().unwrap().to_string(),
+    )
+}
+
+fn assert_fails(doc: &Value, name: &str, words: &str) {
+    let (status, message) = check(doc, name);
+    assert_eq!(status, "FAIL", "{name}: {message}\n{doc:#}");
+    assert!(
+        message.contains(words),
+        "{name}: {message:?} lacks {words:?}"
+    );
+    assert_eq!(doc["ok"], false);
+}
+
+fn passing_setup_is_all_ok(engine: Engine) {
+    let mut setup = setup(engine, Broken::default());
+    let (ok, doc) = doctor(&setup.server);
+    let not_ok: Vec<&Value> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "OK")
+        .collect();
+    assert!(ok && not_ok.is_empty(), "{not_ok:#?}");
+    for name in [
+        "config",
+        "database",
+        "migrations",
+        "data_dir",
+        "disk",
+        "tls.certificate",
+        "tls.chain",
+        "trust.whitelist",
+        &format!("trust.dn {DOMAIN}"),
+        &format!("dns.address {HOSTNAME}"),
+        "listen.smtp",
+        "listen.imaps",
+    ] {
+        check(&doc, name);
+    }
+    assert!(check(&doc, "tls.expiry").1.contains("days left"));
+    assert_eq!(
+        check(&doc, &format!("dns.mx {DOMAIN}")).1,
+        format!("MX 10 {HOSTNAME}")
+    );
+    assert!(
+        check(&doc, &format!("dns.peer {PEER}"))
+            .1
+            .contains("127.0.0.9")
+    );
+    assert!(check(&doc, "listen.smtp").1.contains("free"));
+
+    // With the server running, its listeners are found listening; the text output has one
+    // line per check.
+    setup.server.spawn();
+    let (_, doc) = doctor(&setup.server);
+    assert!(
+        check(&doc, "listen.submission")
+            .1
+            .contains("listening (serve"),
+        "{doc:#}"
+    );
+    let out = setup.server.cli(&["doctor", "--peer", PEER]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        doc["checks"].as_array().unwrap().len()
+    );
+    assert!(text.lines().all(|l| l.starts_with("OK   ")), "{text}");
+}
+
+#[test]
+fn a_correct_setup_passes_on_sqlite() {
+    passing_setup_is_all_ok(Engine::Sqlite);
+}
+
+#[test]
+fn a_correct_setup_passes_on_postgres() {
+    passing_setup_is_all_ok(Engine::Postgres);
+}
+
+#[test]
+fn an_expired_certificate_fails() {
+    let setup = setup(
+        Engine::Sqlite,
+        Broken {
+            expired_certificate: true,
+            ..Broken::default()
+        },
+    );
+    let (ok, doc) = doctor(&setup.server);
+    assert!(!ok);
+    assert_fails(&doc, "tls.expiry", "expired 1 day(s) ago");
+    assert_fails(&doc, "tls.chain", "expired");
+}
+
+#[test]
+fn a_missing_mx_fails_and_the_text_says_the_fix() {
+    let setup = setup(
+        Engine::Sqlite,
+        Broken {
+            no_mx: true,
+            ..Broken::default()
+        },
+    );
+    let (ok, doc) = doctor(&setup.server);
+    assert!(!ok);
+    let name = format!("dns.mx {DOMAIN}");
+    let (status, _) = check(&doc, &name);
+    assert_eq!(status, "FAIL", "{doc:#}");
+    let out = setup.server.cli(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.contains(&name)).unwrap();
+    assert!(
+        line.starts_with("FAIL ")
+            && line.contains(&format!(
+                "fix: publish the lines of `mssante dns records {DOMAIN}`"
+            )),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_dn_the_whitelist_does_not_list_fails() {
+    let setup = setup(
+        Engine::Sqlite,
+        Broken {
+            other_dn_listed: true,
+            ..Broken::default()
+        },
+    );
+    let (_, doc) = doctor(&setup.server);
+    assert_fails(
+        &doc,
+        &format!("trust.dn {DOMAIN}"),
+        "is not the listed one (CN=mx.autre.fr",
+    );
+}
+
+#[test]
+fn a_wrong_database_url_fails() {
+    let setup = setup(Engine::Sqlite, Broken::default());
+    let config = std::fs::read_to_string(&setup.server.config_path).unwrap();
+    let closed = Server::free_port();
+    let wrong: String = config
+        .lines()
+        .map(|l| match l.starts_with("database_url") {
+            true => {
+                format!("database_url = \"postgres://mssante:s3cret@127.0.0.1:{closed}/mssante\"\n")
+            }
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(&setup.server.config_path, wrong).unwrap();
+    let out = setup.server.cli(&["doctor", "--json"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success());
+    assert_fails(&doc, "database", &format!("127.0.0.1:{closed}"));
+    assert!(
+        !doc.to_string().contains("s3cret"),
+        "the password is never printed: {doc}"
+    );
+}
+
+#[test]
+fn an_unwritable_data_dir_fails() {
+    let setup = setup(Engine::Sqlite, Broken::default());
+    let data_dir = setup.server.db.data_path().to_path_buf();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // root writes anywhere: run the doctor as nobody, for whom the folder is read-only.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", binary()]);
+        c
+    } else {
+        Command::new(binary())
+    };
+    let out = cmd
+        .arg("--config")
+        .arg(&setup.server.config_path)
+        .args(["doctor", "--json"])
+        .output()
+        .unwrap();
+    std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
+        panic!("{}", String::from_utf8_lossy(&out.stderr));
+    });
+    assert!(!out.status.success());
+    assert_fails(&doc, "data_dir", "is not writable by this user");
+}
+
+#[test]
+fn a_bad_configuration_line_is_named() {
+    let setup = setup(Engine::Sqlite, Broken::default());
+    let mut config = std::fs::read_to_string(&setup.server.config_path).unwrap();
+    config.push_str("[smtp]\nmax_recipients = \"many\"\n");
+    std::fs::write(&setup.server.config_path, &config).unwrap();
+    let line = config.lines().count();
+    let out = setup.server.cli(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("FAIL config: ") && text.contains(&format!("line {line}")),
+        "{text}"
+    );
+}
