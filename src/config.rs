@@ -132,6 +132,19 @@ pub struct Listen {
 }
 
 impl Listen {
+    /// Each listener with its `[listen]` key, open or not.
+    pub fn named(&self) -> [(&'static str, Option<SocketAddr>); 7] {
+        [
+            ("smtp", self.smtp),
+            ("submission", self.submission),
+            ("submissions", self.submissions),
+            ("imap", self.imap),
+            ("imaps", self.imaps),
+            ("http", self.http),
+            ("https", self.https),
+        ]
+    }
+
     /// The bound ports: what `[public]` advertises by default.
     fn ports(&self) -> mssante_api_lps::ListenPorts {
         let port = |a: Option<SocketAddr>| a.map(|a| a.port());

@@ -89,22 +89,15 @@ fn secs(d: std::time::Duration) -> Value {
 }
 
 fn listen(config: &Config) -> Table {
-    let l = &config.listen;
-    [
-        ("smtp", l.smtp),
-        ("submission", l.submission),
-        ("submissions", l.submissions),
-        ("imap", l.imap),
-        ("imaps", l.imaps),
-        ("http", l.http),
-        ("https", l.https),
-    ]
-    .into_iter()
-    .map(|(key, addr)| {
-        let value = addr.map_or_else(|| "off".to_string(), |a| a.to_string());
-        (key.to_string(), value.into())
-    })
-    .collect()
+    config
+        .listen
+        .named()
+        .into_iter()
+        .map(|(key, addr)| {
+            let value = addr.map_or_else(|| "off".to_string(), |a| a.to_string());
+            (key.to_string(), value.into())
+        })
+        .collect()
 }
 
 /// `[public]`: what clients and peers are told, each service as `HOST:PORT` (the MX and the

@@ -197,19 +197,12 @@ pub async fn database(config: &Config) -> (Vec<Check>, Vec<String>) {
 /// Each open listener: ours and listening when `serve` runs, else free to bind.
 pub fn listeners(config: &Config) -> Vec<Check> {
     let running = crate::lock::serve_holding(&config.data_dir);
-    let l = &config.listen;
-    [
-        ("smtp", l.smtp),
-        ("submission", l.submission),
-        ("submissions", l.submissions),
-        ("imap", l.imap),
-        ("imaps", l.imaps),
-        ("http", l.http),
-        ("https", l.https),
-    ]
-    .into_iter()
-    .filter_map(|(name, addr)| addr.map(|a| listener(name, a, running.as_deref())))
-    .collect()
+    config
+        .listen
+        .named()
+        .into_iter()
+        .filter_map(|(name, addr)| addr.map(|a| listener(name, a, running.as_deref())))
+        .collect()
 }
 
 fn listener(name: &str, addr: SocketAddr, serve_pid: Option<&str>) -> Check {
