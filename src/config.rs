@@ -116,6 +116,24 @@ struct RawImap {
 #[serde(deny_unknown_fields)]
 struct RawLog {
     level: Option<String>,
+    format: Option<String>,
+}
+
+/// `[log] format`: how each log line is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: colours on a terminal, plain text in the journal.
+    Text,
+    /// One JSON object per line, the fields at the top level (for collectors).
+    Json,
+}
+
+fn log_format(value: Option<String>) -> Result<LogFormat> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => bail!("log.format: {other:?} is not a format (give \"text\" or \"json\")"),
+    }
 }
 
 /// Listener addresses; `None` = not opened.
@@ -173,6 +191,8 @@ pub struct Config {
     pub smtp: mssante_smtp::SmtpConfig,
     pub imap: mssante_imap::ImapConfig,
     pub log_level: String,
+    /// `[log] format` (`--log-format` overrides it).
+    pub log_format: LogFormat,
     /// `[directory]`: national directory import, LDAP, FHIR, publication (directory crate).
     pub directory: mssante_directory::DirectoryConfig,
     /// `[trust]`: the MSSanté whitelist and trust anchors (trust crate).
@@ -294,6 +314,7 @@ impl Config {
             relay: relay_from_raw(raw.relay, &hostname, raw.trust.enforce)?,
             imap: imap_from_raw(raw.imap, hostname.clone())?,
             smtp: smtp_from_raw(raw.smtp, hostname)?,
+            log_format: log_format(raw.log.format)?,
             log_level: log_level(raw.log.level)?,
             directory: raw.directory,
             trust: raw.trust,
@@ -733,6 +754,7 @@ mod tests {
             ),
             ("[public.oauth2]\nissuer = \"https://a\"", "scope"),
             ("[log]\nlevel = \"verbose\"", "log.level"),
+            ("[log]\nformat = \"xml\"", "log.format"),
         ];
         for (text, key) in cases {
             let err = parse(text).unwrap_err().to_string();

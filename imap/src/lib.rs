@@ -33,6 +33,16 @@ pub enum ListenerKind {
     Imaps,
 }
 
+impl ListenerKind {
+    /// The `[listen]` key of the listener (for logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Imap => "imap",
+            ListenerKind::Imaps => "imaps",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ImapConfig {
     pub hostname: String,

@@ -116,6 +116,27 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     pub async fn run(mut self) {
+        let started = std::time::Instant::now();
+        let mut commands = 0u64;
+        let end = self.serve_commands(&mut commands).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        // One line per session (target `imap.session`): never a password or token, of the
+        // login only the BAL's address.
+        tracing::info!(
+            target: "imap.session",
+            listener = self.kind.name(),
+            client = %self.peer,
+            tls = self.tls,
+            user = self.bal.as_ref().map_or("", |b| b.address.as_str()),
+            commands,
+            duration_ms,
+            end,
+            "session end"
+        );
+    }
+
+    /// Reads and answers commands until the session ends; says how it ended.
+    async fn serve_commands(&mut self, commands: &mut u64) -> &'static str {
         let caps = self.capabilities().join(" ");
         self.untagged(format!(
             "OK [CAPABILITY {caps}] {} IMAP4rev2 server ready",
@@ -125,10 +146,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             let incoming = match self.read_command().await {
                 Ok(i) => i,
                 Err(stop) => {
+                    let end = match stop {
+                        ReadStop::Timeout => "autologout",
+                        ReadStop::Shutdown => "shutdown",
+                        ReadStop::Eof => "client closed",
+                        ReadStop::Io => "connection error",
+                    };
                     self.say_goodbye(stop).await;
-                    return;
+                    return end;
                 }
             };
+            *commands += 1;
             let flow = match incoming {
                 Incoming::Command(bytes) => self.handle(&bytes).await,
                 Incoming::LineTooLong => {
@@ -151,6 +179,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         let _ = self.flush().await;
         let _ = self.conn.shutdown().await;
+        "closed"
     }
 
     async fn say_goodbye(&mut self, stop: ReadStop) {

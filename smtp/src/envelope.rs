@@ -151,6 +151,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             envid: params.envid,
             rcpts: Vec::new(),
             bdat: None,
+            started: std::time::Instant::now(),
         });
         self.reply(Reply::new(250, "2.1.0", "Sender OK"));
     }

@@ -36,6 +36,8 @@ pub(crate) struct Transaction {
     pub rcpts: Vec<RecipientSpec>,
     /// Message being assembled by BDAT chunks (RFC 3030).
     pub bdat: Option<crate::data::BdatMessage>,
+    /// When MAIL FROM opened it: the transaction log line gives its duration.
+    pub started: std::time::Instant,
 }
 
 /// Control flow after a command.

@@ -68,7 +68,18 @@ fn in_force(config: &Config) -> Result<String> {
     root.insert("login".into(), login(config).into());
     root.insert(
         "log".into(),
-        Table::from_iter([("level".to_string(), config.log_level.clone().into())]).into(),
+        Table::from_iter([
+            ("level".to_string(), config.log_level.clone().into()),
+            (
+                "format".to_string(),
+                match config.log_format {
+                    crate::config::LogFormat::Text => "text",
+                    crate::config::LogFormat::Json => "json",
+                }
+                .into(),
+            ),
+        ])
+        .into(),
     );
     root.insert("trust".into(), Value::try_from(&config.trust)?);
     root.insert("relay".into(), relay(config).into());

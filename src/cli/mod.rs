@@ -33,6 +33,9 @@ pub struct Cli {
     /// Configuration file (TOML); without one, the embedded defaults apply.
     #[arg(long, global = true, env = "MSSANTE_CONFIG")]
     config: Option<PathBuf>,
+    /// Log lines as text or JSON objects (one per line); overrides `[log] format`.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<crate::config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -119,7 +122,10 @@ pub fn run(cli: Cli) -> Result<()> {
         return crate::doctor::run(cli.config.as_deref(), args);
     }
     let config = Config::load(cli.config.as_deref())?;
-    init_logging(&config.log_level);
+    init_logging(
+        &config.log_level,
+        cli.log_format.unwrap_or(config.log_format),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -209,11 +215,21 @@ fn log_filter(level: &str) -> tracing_subscriber::EnvFilter {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level))
 }
 
-fn init_logging(level: &str) {
-    let filter = log_filter(level);
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+fn init_logging(level: &str, format: crate::config::LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(log_filter(level))
+        .with_writer(std::io::stderr);
+    match format {
+        crate::config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        // Fields at the top level (`{"timestamp":…,"level":…,"target":…,"queue_id":…}`):
+        // what collectors index and `jq` selects without a path.
+        crate::config::LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -37,6 +37,8 @@ pub struct Server {
     pub ports: Ports,
     child: Option<Child>,
     pub log_path: PathBuf,
+    /// The server's `RUST_LOG` (`info` unless a test wants more).
+    pub rust_log: &'static str,
 }
 
 /// `n` distinct free loopback ports: all are held open until every one is picked, so that
@@ -156,6 +158,7 @@ impl Server {
             ports,
             child: None,
             log_path,
+            rust_log: "info",
         }
     }
 
@@ -203,7 +206,7 @@ impl Server {
             let child = Command::new(binary())
                 .args(["serve", "--config"])
                 .arg(&self.config_path)
-                .env("RUST_LOG", "info")
+                .env("RUST_LOG", self.rust_log)
                 .stdout(log.try_clone().unwrap())
                 .stderr(log)
                 .spawn()
