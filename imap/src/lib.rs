@@ -8,6 +8,7 @@
 pub mod message;
 pub mod parse;
 
+mod access;
 mod cmd;
 mod mailbox_names;
 mod session;

@@ -75,13 +75,29 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         self.bal.as_ref().expect("authenticated").id
     }
 
+    /// The folder a stored-form name designates: one of the own BAL, or under
+    /// `Other Users/<address>/` one of a delegated BAL. `None` too for a folder the session
+    /// may neither list nor read: its existence is not revealed (RFC 4314 §4).
+    pub(crate) async fn find_folder(&self, name: &str) -> mssante_store::Result<Option<Folder>> {
+        let (bal_id, folder) = match self.access.resolve(name) {
+            None => (self.bal_id(), name),
+            Some(Some(found)) => found,
+            Some(None) => return Ok(None),
+        };
+        let found = self.ctx.store.folder(bal_id, folder).await?;
+        Ok(found.filter(|f| {
+            let rights = self.rights_on(f);
+            rights.has('l') || rights.has('r')
+        }))
+    }
+
     /// Resolves a mailbox argument to an existing folder, or answers NO.
     pub(crate) async fn existing_folder(&mut self, tag: &str, raw: &[u8]) -> Option<Folder> {
         let Some(name) = self.mailbox_name(raw) else {
             self.tagged(tag, "NO", "Invalid mailbox name encoding");
             return None;
         };
-        match self.ctx.store.folder(self.bal_id(), &name).await {
+        match self.find_folder(&name).await {
             Ok(Some(f)) => Some(f),
             Ok(None) => {
                 self.tagged(tag, "NO", "[NONEXISTENT] No such mailbox");

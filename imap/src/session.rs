@@ -54,6 +54,8 @@ pub struct Session<T> {
     pub(crate) peer: SocketAddr,
     pub(crate) tls: bool,
     pub(crate) bal: Option<Bal>,
+    /// Who the session acts as and what is delegated to it (`access.rs`).
+    pub(crate) access: crate::access::SessionAccess,
     pub(crate) selected: Option<SelectedMailbox>,
     pub(crate) enabled: Enabled,
     /// Searches kept alive with RETURN (UPDATE) (RFC 5267 §4).
@@ -65,7 +67,7 @@ pub struct Session<T> {
     pending_change: bool,
     /// The tagged completion of the command being answered: written after the untagged
     /// updates that belong to the command (RFC 9051 §7), or by the next flush.
-    completion: Option<Vec<u8>>,
+    pub(crate) completion: Option<Vec<u8>>,
 }
 
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
@@ -105,6 +107,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             peer,
             tls,
             bal: None,
+            access: Default::default(),
             selected: None,
             enabled: Enabled::default(),
             contexts: Vec::new(),
@@ -211,9 +214,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.tagged(&tag, "BAD", refusal);
             return Flow::Continue;
         }
+        // ADR 0016: revocations and the rights the command needs (`access.rs`).
+        let command = match self.access_gate(&tag, command).await {
+            Ok(command) => command,
+            Err(flow) => {
+                self.write_completion();
+                return flow;
+            }
+        };
         let may_expunge = !command.forbids_expunge_responses();
         let folder_before = self.selected.as_ref().map(|s| s.folder.id);
-        let flow = self.dispatch(&tag, command).await;
+        let (write_audit, read_audit) = (self.write_audit(&command), self.read_audit(&command));
+        let flow = mssante_store::Store::audited(write_audit, self.dispatch(&tag, command)).await;
+        self.audit_read(&tag, read_audit).await;
         if matches!(flow, Flow::Continue) && self.selected.is_some() {
             // Updates go before the tagged completion, so that a client reading up to its
             // tag sees them as part of this command's answer (RFC 9051 §7).
@@ -280,6 +293,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::Enable(caps) => self.enable(tag, &caps),
             Command::Id(_) => self.id(tag),
             Command::Namespace => self.namespace(tag),
+            Command::Acl(acl) => self.acl(tag, acl).await,
             Command::Unauthenticate => self.unauthenticate(tag),
             Command::Select(args) => self.select(tag, args).await,
             Command::Create(args) => self.create(tag, &args).await,
@@ -646,6 +660,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 }
                 change = self.changes.recv() => {
                     match change {
+                        // Grants changed: IDLE checks the session's access now.
+                        Ok(c) if c.access_of().is_some() => return Ok(true),
                         Ok(c) if Some(c.folder_id) == folder_id => {
                             self.pending_change = true;
                             return Ok(true);

@@ -32,6 +32,8 @@ pub enum AuditAction {
     Expunge,
     Append,
     Send,
+    /// A delegate's command refused for want of a right.
+    Refused,
 }
 
 impl AuditAction {
@@ -50,6 +52,7 @@ impl AuditAction {
             AuditAction::Expunge => "expunge",
             AuditAction::Append => "append",
             AuditAction::Send => "send",
+            AuditAction::Refused => "refused",
         }
     }
 }
@@ -149,6 +152,28 @@ pub struct AuditVerification {
 pub struct AuditQuery {
     pub since: Option<i64>,
     pub author: Option<String>,
+}
+
+tokio::task_local! {
+    /// The entry the next write of this task records in its own transaction (see
+    /// [`Store::audited`]).
+    static PENDING: std::cell::RefCell<Option<AuditEvent>>;
+}
+
+/// Inside [`Store::audited`]: appends the pending entry, with the UIDs the write touched,
+/// to the write's transaction. Once per scope; nothing outside one.
+pub(crate) async fn append_pending(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    engine: Engine,
+    uids: &[u32],
+) -> Result<()> {
+    let Ok(Some(mut event)) = PENDING.try_with(|p| p.borrow_mut().take()) else {
+        return Ok(());
+    };
+    event
+        .message_ids
+        .extend(uids.iter().map(|u| format!("uid:{u}")));
+    append_in(txn, engine, &event).await
 }
 
 /// Appends `event` inside the caller's transaction (which commits the action with it).
@@ -270,6 +295,20 @@ fn entry_from_row(r: &AnyRow) -> Result<AuditEntry> {
 }
 
 impl Store {
+    /// Runs `work` so that the first write it makes (flags, expunge, copy or move, append)
+    /// records `event` in the same transaction: the action and its trace commit together.
+    /// `None` runs `work` as it is.
+    pub async fn audited<F: std::future::Future>(event: Option<AuditEvent>, work: F) -> F::Output {
+        match event {
+            Some(event) => {
+                PENDING
+                    .scope(std::cell::RefCell::new(Some(event)), work)
+                    .await
+            }
+            None => work.await,
+        }
+    }
+
     /// Records an action that wrote nothing else (a login, a SELECT, a body read, a refusal).
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<()> {
         let mut w = self.write_txn().await?;

@@ -238,12 +238,14 @@ impl Store {
         };
         let mut w = self.write_txn().await?;
         let before = grant_row(&mut w.txn, bal.id, new.grantee).await?;
+        // A change is a new row (and id): what other processes watch moves (`poll_grants`).
+        if let Some(old) = &before {
+            delete_grant(&mut w.txn, old.grant_id).await?;
+        }
         sqlx::query(
             "INSERT INTO access_grants \
              (bal_id, grantee_kind, grantee, origin, rights, not_after, created_at) \
-             VALUES ($1, $2, $3, 'delegation', $4, $5, $6) \
-             ON CONFLICT (bal_id, grantee_kind, grantee, origin) \
-             DO UPDATE SET not_after = excluded.not_after, rights = excluded.rights",
+             VALUES ($1, $2, $3, 'delegation', $4, $5, $6)",
         )
         .bind(bal.id)
         .bind(new.grantee.kind())
@@ -256,10 +258,6 @@ impl Store {
         let grant = grant_row(&mut w.txn, bal.id, new.grantee)
             .await?
             .ok_or_else(|| StoreError::NotFound("the delegation just written".into()))?;
-        sqlx::query("DELETE FROM access_grant_folders WHERE grant_id = $1")
-            .bind(grant.grant_id)
-            .execute(&mut *w.txn)
-            .await?;
         for folder in new.folders {
             set_folder_row(&mut w.txn, grant.grant_id, folder, new.rights).await?;
         }
@@ -469,6 +467,41 @@ impl Store {
             self.access_changed(d.bal_id).await;
         }
         Ok(ended)
+    }
+}
+
+/// On SQLite, where no NOTIFY crosses processes: a fingerprint of the grant tables, read
+/// once a second, bumps the access generation (and wakes IDLE) when another process such as
+/// `mssante delegation revoke` changed them. A changed grant gets a new row id
+/// (`grant_delegation`), so the sums move with every change.
+pub(crate) async fn poll_grants(
+    pool: sqlx::AnyPool,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    local: tokio::sync::broadcast::Sender<crate::FolderChanged>,
+) {
+    const SQL: &str = concat!(
+        "SELECT (SELECT COUNT(*) FROM access_grants) AS n, ",
+        "(SELECT COALESCE(SUM(id + COALESCE(not_after, 0)), 0) FROM access_grants) AS s, ",
+        "(SELECT COUNT(*) FROM access_grant_folders) AS fn_, ",
+        "(SELECT COALESCE(SUM(LENGTH(rights) + LENGTH(folder)), 0) FROM access_grant_folders) AS fs"
+    );
+    let mut last: Option<(i64, i64, i64, i64)> = None;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let Ok(row) = sqlx::query(SQL).fetch_one(&pool).await else {
+            continue;
+        };
+        let read = |c: &str| row.try_get::<i64, _>(c).unwrap_or(0);
+        let now = (read("n"), read("s"), read("fn_"), read("fs"));
+        if last.is_some_and(|l| l != now) {
+            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = local.send(crate::FolderChanged { folder_id: -1 });
+        }
+        last = Some(now);
     }
 }
 

@@ -243,6 +243,8 @@ impl Store {
                 });
             }
         }
+        let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
+        crate::audit::append_pending(&mut w.txn, self.engine(), &changed).await?;
         w.commit().await?;
         if !update.changed.is_empty() {
             self.notify(folder_id).await;
@@ -255,6 +257,7 @@ impl Store {
     pub async fn expunge(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
         let mut w = self.write_txn().await?;
         let removed = expunge_in(&mut w.txn, folder_id, uids).await?;
+        crate::audit::append_pending(&mut w.txn, self.engine(), &removed).await?;
         w.commit().await?;
         if !removed.is_empty() {
             self.notify(folder_id).await;
@@ -298,6 +301,7 @@ impl Store {
             internaldate,
         )
         .await?;
+        crate::audit::append_pending(&mut w.txn, self.engine(), &[uid]).await?;
         w.commit().await?;
         self.notify(folder_id).await;
         Ok((uidvalidity, uid))
@@ -334,10 +338,11 @@ impl Store {
                 pairs.push((r.try_get::<i64, _>("uid")? as u32, new_uid));
             }
         }
+        let sources: Vec<u32> = pairs.iter().map(|p| p.0).collect();
         if remove_source {
-            let moved: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-            expunge_in(&mut w.txn, from, &moved).await?;
+            expunge_in(&mut w.txn, from, &sources).await?;
         }
+        crate::audit::append_pending(&mut w.txn, self.engine(), &sources).await?;
         w.commit().await?;
         drop(infos);
         self.notify(to).await;

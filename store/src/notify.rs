@@ -73,6 +73,16 @@ impl Store {
     /// on another node sharing the database.
     pub fn subscribe_changes(&self) -> broadcast::Receiver<FolderChanged> {
         let n = &self.inner.notifier;
+        if self.engine() == Engine::Sqlite {
+            // Grants changed by another process (the command line) reach sessions too.
+            n.listener.get_or_init(|| {
+                tokio::spawn(crate::delegation::poll_grants(
+                    self.pool().clone(),
+                    n.access_generation.clone(),
+                    n.local.clone(),
+                ));
+            });
+        }
         if self.engine() == Engine::Postgres {
             n.listener.get_or_init(|| {
                 tokio::spawn(listen(

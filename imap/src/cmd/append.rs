@@ -1,7 +1,7 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3),
 //! APPENDLIMIT (RFC 7889), CATENATE (RFC 4469, `catenate.rs`).
 
-use mssante_store::MessageMeta;
+use mssante_store::{AuditAction, MessageMeta, Store};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
@@ -45,12 +45,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(name) = self.mailbox_name(mailbox) else {
             return self.refuse(tag, "NO", "Invalid mailbox name encoding");
         };
-        let bal_id = self.bal.as_ref().expect("authenticated").id;
-        let folder = match self.ctx.store.folder(bal_id, &name).await {
+        let folder = match self.find_folder(&name).await {
             Ok(Some(f)) => f,
             Ok(None) => return self.refuse(tag, "NO", "[TRYCREATE] No such mailbox"),
             Err(e) => return self.store_refused(tag, e),
         };
+        // RFC 4314 §4: APPEND needs `i` on the target.
+        if !self.require(tag, &folder, "i").await {
+            return None;
+        }
+        let bal_id = folder.bal_id;
         // RFC 4469 §5: CATENATE messages are put together (their URLs checked) first.
         for m in messages.iter_mut() {
             if let Some(parts) = m.catenate.take() {
@@ -94,12 +98,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let mut uidvalidity = folder.uidvalidity;
         for (m, date) in messages.into_iter().zip(dates) {
             let meta = meta_of(&m.bytes);
-            match self
+            // A delegate's APPEND is recorded in the transaction that stores the message.
+            let audit = self.audit_event(bal_id, AuditAction::Append, &folder.name);
+            let append = self
                 .ctx
                 .store
-                .append(folder.id, m.bytes, &m.flags, date, meta)
-                .await
-            {
+                .append(folder.id, m.bytes, &m.flags, date, meta);
+            match Store::audited(audit, append).await {
                 Ok((v, uid)) => {
                     uidvalidity = v;
                     uids.push(uid);

@@ -41,9 +41,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return Flow::Continue;
         };
         match parts.as_slice() {
-            [authz, user, password] if authz.is_empty() || authz.eq_ignore_ascii_case(user) => {
+            [authz, user, password] => {
+                // RFC 4616 §2: an authorization id other than the user opens that BAL as
+                // its delegate (ADR 0016).
+                let authz = (!authz.is_empty() && !authz.eq_ignore_ascii_case(user))
+                    .then(|| authz.to_string());
                 let (user, password) = (user.to_string(), password.to_string());
-                self.check_login(tag, &user, &password).await;
+                self.check_login(tag, &user, &password, authz.as_deref())
+                    .await;
             }
             _ => self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed"),
         }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use mssante_auth::{BearerMechanism, PscVerifier};
+use mssante_store::AccessOrigin;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::session::{Flow, Session};
@@ -43,7 +44,18 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 tracing::info!(peer = %self.peer, listener = ?self.kind,
                     login = %done.access.bal.address, identity = %done.identity.log_id,
                     via = done.access.origin.as_str(), ?mechanism, "IMAP login with a PSC token");
+                let as_delegate = done.access.origin == AccessOrigin::Delegation;
                 self.bal = Some(done.access.bal);
+                let identity = done.identity.national_id.as_str();
+                if !matches!(
+                    self.start_access(None, Some(identity), as_delegate).await,
+                    Ok(true)
+                ) {
+                    tracing::error!(peer = %self.peer, "access lookup failed after a bearer login");
+                    self.bal = None;
+                    self.tagged(tag, "NO", "[UNAVAILABLE] Temporary authentication failure");
+                    return Flow::Continue;
+                }
                 let caps = self.capabilities().join(" ");
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] Logged in"));
             }

@@ -48,6 +48,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "CONTEXT=SEARCH",
             "CONTEXT=SORT",
             "UNAUTHENTICATE",
+            "ACL",
+            "RIGHTS=texk",
         ]
         .iter()
         .map(|s| s.to_string())

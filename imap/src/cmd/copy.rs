@@ -30,13 +30,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
         }
         let from = sel.folder.id;
-        let bal_id = sel.folder.bal_id;
-        let target = match self.ctx.store.folder(bal_id, &name).await {
+        let target = match self.find_folder(&name).await {
             Ok(Some(f)) => f,
             // RFC 9051 §6.4.7: TRYCREATE tells the client the mailbox could be created.
             Ok(None) => return self.tagged(tag, "NO", "[TRYCREATE] No such mailbox"),
             Err(e) => return self.store_failed(tag, e),
         };
+        // RFC 4314 §4: COPY and MOVE need `i` on the target.
+        if !self.require(tag, &target, "i").await {
+            return;
+        }
         let uids = self.resolve(set, uid);
         if uids.is_empty() {
             return self.tagged(tag, "OK", "Nothing to do");

@@ -31,6 +31,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if name == "INBOX" {
             return self.tagged(tag, "NO", "[ALREADYEXISTS] INBOX always exists");
         }
+        // ADR 0016: folders are created in the own BAL; a delegate logged in as the BAL
+        // needs `k` there (RFC 4314 §4).
+        let may_create = self
+            .access
+            .own
+            .as_ref()
+            .is_none_or(|d| d.rights_on(&name).has('k'));
+        if self.access.resolve(&name).is_some() || !may_create {
+            return self.tagged(tag, "NO", "[NOPERM] Permission denied: right 'k' needed");
+        }
         let use_attr = match special_use {
             [] => None,
             [one] => match SPECIAL_USES.iter().find(|s| s.eq_ignore_ascii_case(one)) {

@@ -9,6 +9,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(folder) = self.existing_folder(tag, raw).await else {
             return;
         };
+        // RFC 4314 §4: DELETE needs `x`.
+        if !self.require(tag, &folder, "x").await {
+            return;
+        }
         if folder.name == "INBOX" {
             return self.tagged(tag, "NO", "[CANNOT] INBOX cannot be deleted");
         }
@@ -22,7 +26,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         match self
             .ctx
             .store
-            .delete_folder(self.bal_id(), &folder.name)
+            .delete_folder(folder.bal_id, &folder.name)
             .await
         {
             Ok(()) => self.tagged(tag, "OK", "DELETE completed"),

@@ -184,6 +184,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     async fn mark_seen(&mut self, folder_id: i64, uids: &[u32]) {
         let sel = self.selected.as_ref().expect("selected");
+        // ADR 0016: a delegate reading leaves the holder's read state alone (shared \Seen
+        // set by a secretary is what users of peer servers complain about); they may
+        // still STORE \Seen with the `s` right.
+        if self.access.is_delegated(self.bal_id(), sel.folder.bal_id) {
+            return;
+        }
         let unseen: Vec<u32> = uids
             .iter()
             .copied()

@@ -2,12 +2,18 @@
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::access::AccessCheck;
 use crate::session::{Flow, Session};
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn idle(&mut self, tag: &str) -> Flow {
         self.wbuf.extend_from_slice(b"+ idling\r\n");
         loop {
+            // ADR 0016: a revocation wakes IDLE (`wait_for_change_or_input`) and ends it.
+            if !matches!(self.check_access().await, AccessCheck::Unchanged) {
+                self.untagged("BYE [NOPERM] Access to this mailbox was revoked");
+                return Flow::Close;
+            }
             if self.selected.is_some() {
                 self.report_changes(true).await;
                 self.report_context_updates().await;

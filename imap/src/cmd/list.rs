@@ -160,14 +160,35 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         &self,
     ) -> mssante_store::Result<(Vec<Folder>, BTreeSet<String>)> {
         let bal_id = self.bal_id();
-        let folders = self.ctx.store.folders(bal_id).await?;
-        let subs = self
+        let mut folders: Vec<Folder> = self
+            .ctx
+            .store
+            .folders(bal_id)
+            .await?
+            .into_iter()
+            .filter(|f| self.rights_on(f).has('l'))
+            .collect();
+        let mut subs: BTreeSet<String> = self
             .ctx
             .store
             .subscriptions(bal_id)
             .await?
             .into_iter()
             .collect();
+        // Delegated BALs under the other-users namespace (RFC 2342 §5), the folders with the
+        // `l` right (RFC 4314 §4), shown as subscribed so that LSUB clients see them too.
+        let mut bals: Vec<i64> = self.access.delegated.iter().map(|d| d.bal_id).collect();
+        bals.dedup();
+        for other in bals {
+            for mut f in self.ctx.store.folders(other).await? {
+                let shared = self.access.shared_name(other, &f.name);
+                if let (true, Some(shared)) = (self.rights_on(&f).has('l'), shared) {
+                    subs.insert(shared.clone());
+                    f.name = shared;
+                    folders.push(f);
+                }
+            }
+        }
         Ok((folders, subs))
     }
 }

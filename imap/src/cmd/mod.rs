@@ -2,6 +2,7 @@
 //! a handler say so at the top of their file. Below: what the commands on the selected
 //! mailbox share.
 
+mod acl;
 mod append;
 mod authenticate;
 mod authenticate_bearer;

@@ -17,6 +17,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if let Err(why) = valid_name(&to) {
             return self.tagged(tag, "NO", &format!("[CANNOT] {why}"));
         }
+        // RFC 4314 §4: RENAME needs `x` on the source; within the own BAL only.
+        if !self.require(tag, &folder, "x").await {
+            return;
+        }
+        if folder.bal_id != self.bal_id() || self.access.resolve(&to).is_some() {
+            return self.tagged(tag, "NO", "[NOPERM] Folders move within their own BAL only");
+        }
         if to == "INBOX" || to.starts_with(&format!("{}{DELIMITER}", folder.name)) {
             return self.tagged(tag, "NO", "[CANNOT] Cannot rename to that name");
         }

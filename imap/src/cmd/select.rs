@@ -31,6 +31,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(folder) = self.existing_folder(tag, &mailbox).await else {
             return;
         };
+        // RFC 4314 §4: SELECT and EXAMINE need `r`.
+        if !self.require(tag, &folder, "r").await {
+            return;
+        }
         // Counters and messages from one snapshot: the HIGHESTMODSEQ taken as known covers
         // exactly the messages listed, so no later report can bring one in below them.
         let snapshot = match self.ctx.store.folder_snapshot(folder.id).await {

@@ -12,6 +12,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let Some(folder) = self.existing_folder(tag, mailbox).await else {
             return;
         };
+        // RFC 4314 §4: STATUS needs `r`.
+        if !self.require(tag, &folder, "r").await {
+            return;
+        }
         if let Some(bad) = items.iter().find(|i| {
             !matches!(
                 i.as_str(),

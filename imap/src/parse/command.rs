@@ -72,6 +72,8 @@ pub enum Command {
     CancelUpdate(Vec<String>),
     GetQuota(Vec<u8>),
     GetQuotaRoot(Vec<u8>),
+    /// RFC 4314 §3.
+    Acl(super::acl::AclCommand),
 }
 
 impl Command {
@@ -140,6 +142,9 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "GETQUOTA" => one_mailbox(c).map(Command::GetQuota),
         "CANCELUPDATE" => parse_cancel_update(c),
         "GETQUOTAROOT" => one_mailbox(c).map(Command::GetQuotaRoot),
+        "GETACL" | "SETACL" | "DELETEACL" | "LISTRIGHTS" | "MYRIGHTS" => {
+            super::acl::parse_acl(c, &name)
+        }
         "RENAME" => parse_rename(c),
         "LIST" => parse_list(c).map(Command::List),
         "LSUB" => parse_lsub(c),

@@ -1,6 +1,7 @@
 //! IMAP parsing without I/O or storage: `command` reads the tag and the command name and
 //! hands the arguments to the file of that command (or family of commands).
 
+pub mod acl;
 pub mod append;
 pub mod auth;
 pub mod catenate;
@@ -17,6 +18,7 @@ pub mod select;
 pub mod sequence;
 pub mod store;
 
+pub use acl::AclCommand;
 pub use append::{AppendArgs, AppendMessage};
 pub use auth::{AuthenticateArgs, IdField, LoginArgs};
 pub use catenate::{CatPart, ImapUrl, parse_imap_url};

@@ -1,0 +1,403 @@
+//! Who the session is and what it may do where (ADR 0016): its own BAL (all rights, or a
+//! delegation's when it logged in *as* a delegated BAL), and the BALs delegated to it, shown
+//! under the other-users namespace `Other Users/<address>/…` (RFC 2342 §5, RFC 4314 §4).
+//!
+//! Revocation is immediate at a cost of one atomic load per command: the store's access
+//! generation moves whenever a grant changes (on any node), and only then is the access
+//! read again; an end date is compared to the clock.
+
+use mssante_store::{
+    AuditAction, AuditEvent, Bal, Delegation, Folder, Grantee, KNOWN_RIGHTS, Rights, now,
+};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::parse::{Command, FetchItem};
+use crate::session::{Flow, Session};
+
+/// The other-users namespace prefix (RFC 2342 §5), followed by the BAL address.
+pub(crate) const OTHER_USERS: &str = "Other Users";
+
+/// Who the session acts as, and what is delegated to it.
+#[derive(Default)]
+pub(crate) struct SessionAccess {
+    /// The author of audit entries: the PSC identity, else the address logged in with.
+    pub author: String,
+    pub principals: Vec<Grantee>,
+    /// Set when the session logged in as a delegated BAL: its rights there.
+    pub own: Option<Delegation>,
+    /// BALs delegated to the session (other-users namespace).
+    pub delegated: Vec<Delegation>,
+    generation: u64,
+    /// The earliest end date among the delegations held.
+    next_end: Option<i64>,
+}
+
+/// What the per-command check found.
+pub(crate) enum AccessCheck {
+    Unchanged,
+    /// The session logged in as a BAL it may no longer open.
+    LostLogin,
+    /// The selected mailbox belongs to a BAL the session may no longer read.
+    LostSelected,
+}
+
+impl SessionAccess {
+    fn set(&mut self, own: Option<Delegation>, delegated: Vec<Delegation>, generation: u64) {
+        self.next_end = own
+            .iter()
+            .chain(&delegated)
+            .filter_map(|d| d.not_after)
+            .min();
+        self.own = own;
+        self.delegated = delegated;
+        self.generation = generation;
+    }
+
+    /// Rights on a folder of the own BAL (`own_bal`) or of a delegated one.
+    pub fn rights_on(&self, own_bal: i64, folder: &Folder) -> Rights {
+        if folder.bal_id == own_bal {
+            return match &self.own {
+                Some(d) => d.rights_on(&folder.name),
+                None => Rights::from_stored(KNOWN_RIGHTS),
+            };
+        }
+        self.delegated
+            .iter()
+            .filter(|d| d.bal_id == folder.bal_id)
+            .fold(Rights::NONE, |r, d| r.union(d.rights_on(&folder.name)))
+    }
+
+    /// Whether actions on `bal_id` are a delegate's (and so audited).
+    pub fn is_delegated(&self, own_bal: i64, bal_id: i64) -> bool {
+        bal_id != own_bal || self.own.is_some()
+    }
+
+    /// `Other Users/dr@x.fr/INBOX` → (the delegated BAL's id, `INBOX`); `None` for a name
+    /// outside that namespace; `Some(None)` for one inside naming no delegated folder.
+    pub fn resolve<'n>(&self, name: &'n str) -> Option<Option<(i64, &'n str)>> {
+        let rest = name.strip_prefix(OTHER_USERS)?.strip_prefix('/')?;
+        let Some((address, folder)) = rest.split_once('/') else {
+            return Some(None);
+        };
+        let folder = if folder.eq_ignore_ascii_case("INBOX") {
+            "INBOX"
+        } else {
+            folder
+        };
+        Some(
+            self.delegated
+                .iter()
+                .find(|d| d.bal.eq_ignore_ascii_case(address))
+                .map(|d| (d.bal_id, folder)),
+        )
+    }
+
+    /// The name a client sees for a folder of a delegated BAL.
+    pub fn shared_name(&self, bal_id: i64, folder: &str) -> Option<String> {
+        self.delegated
+            .iter()
+            .find(|d| d.bal_id == bal_id)
+            .map(|d| format!("{OTHER_USERS}/{}/{folder}", d.bal))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// After a login: who the session is, and which BALs are delegated to it. `login` is
+    /// the BAL whose password was given, `identity` a PSC identity; `as_delegate` when
+    /// `self.bal` was opened on a delegation (PLAIN with an authorization id, a PSC token
+    /// naming a delegated BAL). `Ok(false)`: no delegation opens `self.bal` to them.
+    pub(crate) async fn start_access(
+        &mut self,
+        login: Option<&Bal>,
+        identity: Option<&str>,
+        as_delegate: bool,
+    ) -> mssante_store::Result<bool> {
+        let store = self.ctx.store.clone();
+        let generation = store.access_generation();
+        let opened = self.bal.clone().expect("authenticated");
+        let login = login.unwrap_or(&opened);
+        let mut principals = store.principals(login, identity).await?;
+        if as_delegate {
+            // The delegated BAL's own grants are not the delegate's.
+            principals.retain(|p| p != &Grantee::Bal(opened.address.as_str().to_string()));
+        }
+        let (own, delegated): (Vec<_>, Vec<_>) = store
+            .delegations_to(&principals)
+            .await?
+            .into_iter()
+            .partition(|d| d.bal_id == opened.id);
+        let own = match as_delegate {
+            true => match own.into_iter().next() {
+                Some(d) => Some(d),
+                None => return Ok(false),
+            },
+            false => None,
+        };
+        self.access.author = identity
+            .map(str::to_string)
+            .unwrap_or_else(|| login.address.as_str().to_string());
+        self.access.principals = principals;
+        self.access.set(own, delegated, generation);
+        if self.access.own.is_some() {
+            self.audit(opened.id, AuditAction::Login, "", Vec::new(), "ok")
+                .await;
+        }
+        Ok(true)
+    }
+
+    /// The cheap check each command starts with: re-read the access only when a grant
+    /// changed somewhere or one of ours reached its end date.
+    pub(crate) async fn check_access(&mut self) -> AccessCheck {
+        let generation = self.ctx.store.access_generation();
+        let ended = self.access.next_end.is_some_and(|end| end <= now());
+        if generation == self.access.generation && !ended {
+            return AccessCheck::Unchanged;
+        }
+        let Some(own_bal) = self.bal.as_ref().map(|b| b.id) else {
+            return AccessCheck::Unchanged;
+        };
+        let Ok(fresh) = self.ctx.store.delegations_to(&self.access.principals).await else {
+            // Storage trouble: keep what we know and look again at the next command.
+            return AccessCheck::Unchanged;
+        };
+        let (own, delegated): (Vec<_>, Vec<_>) =
+            fresh.into_iter().partition(|d| d.bal_id == own_bal);
+        let own = match self.access.own.is_some() {
+            true => match own.into_iter().next() {
+                Some(d) => Some(d),
+                None => return AccessCheck::LostLogin,
+            },
+            false => None,
+        };
+        self.access.set(own, delegated, generation);
+        if let Some(folder) = self.selected.as_ref().map(|s| s.folder.clone())
+            && !self.access.rights_on(own_bal, &folder).has('r')
+        {
+            self.selected = None;
+            return AccessCheck::LostSelected;
+        }
+        AccessCheck::Unchanged
+    }
+
+    /// Rights on `folder` for this session.
+    pub(crate) fn rights_on(&self, folder: &Folder) -> Rights {
+        self.access.rights_on(self.bal_id(), folder)
+    }
+
+    /// Answers NO [NOPERM] (audited for a delegate) unless every right in `need` is held
+    /// on `folder`. RFC 4314 §4 lists which command needs which right.
+    pub(crate) async fn require(&mut self, tag: &str, folder: &Folder, need: &str) -> bool {
+        let rights = self.rights_on(folder);
+        let Some(missing) = need.chars().find(|&c| !rights.has(c)) else {
+            return true;
+        };
+        let why = format!("refused: right {missing:?} needed");
+        self.audit(
+            folder.bal_id,
+            AuditAction::Refused,
+            &folder.name,
+            Vec::new(),
+            &why,
+        )
+        .await;
+        self.tagged(
+            tag,
+            "NO",
+            &format!("[NOPERM] Permission denied: right '{missing}' needed (RFC 4314)"),
+        );
+        false
+    }
+
+    /// An audit entry for what a delegate did on `bal_id` (nothing for a holder on their
+    /// own BAL). The trail failing is logged, never hidden.
+    pub(crate) async fn audit(
+        &self,
+        bal_id: i64,
+        action: AuditAction,
+        folder: &str,
+        message_ids: Vec<String>,
+        result: &str,
+    ) {
+        let Some(event) = self.audit_event(bal_id, action, folder) else {
+            return;
+        };
+        let event = AuditEvent {
+            message_ids,
+            result: result.to_string(),
+            ..event
+        };
+        if let Err(e) = self.ctx.store.record_audit(&event).await {
+            tracing::error!(peer = %self.peer, "audit trail write failed: {e}");
+        }
+    }
+
+    /// The event a delegate's action on `bal_id` is recorded as; `None` for a holder.
+    pub(crate) fn audit_event(
+        &self,
+        bal_id: i64,
+        action: AuditAction,
+        folder: &str,
+    ) -> Option<AuditEvent> {
+        let own_bal = self.bal.as_ref()?.id;
+        if !self.access.is_delegated(own_bal, bal_id) {
+            return None;
+        }
+        let mut event = AuditEvent::new(bal_id, &self.access.author, action);
+        event.folder = folder.to_string();
+        event.client = self.peer.to_string();
+        Some(event)
+    }
+}
+
+/// The rights a command on the selected mailbox needs (RFC 4314 §4); the mailbox arguments
+/// of SELECT, STATUS, APPEND, COPY and the mailbox commands are checked by their handlers.
+fn selected_needs(command: &Command) -> String {
+    match command {
+        Command::Fetch(_) | Command::Search(_) | Command::Sort(_) | Command::Thread(_) => {
+            "r".into()
+        }
+        Command::Expunge(_) => "e".into(),
+        Command::Move(_) => "te".into(),
+        Command::Store(args) => {
+            let mut need = String::new();
+            for flag in &args.flags {
+                let right = match flag.to_ascii_lowercase().as_str() {
+                    "\\seen" => 's',
+                    "\\deleted" => 't',
+                    _ => 'w',
+                };
+                if !need.contains(right) {
+                    need.push(right);
+                }
+            }
+            need
+        }
+        _ => String::new(),
+    }
+}
+
+/// Whether FETCH items read message content (the audit's `fetch-body`).
+fn reads_body(items: &[FetchItem]) -> bool {
+    items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::Rfc822
+                | FetchItem::Rfc822Text
+        )
+    })
+}
+
+/// What the session records after a read a delegate made: (BAL, action, folder, ids).
+pub(crate) type ReadAudit = (i64, AuditAction, String, Vec<String>);
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// Before each command of an authenticated session: the access check (a revoked login
+    /// ends the session with BYE, a revoked selected mailbox answers NO), then the rights
+    /// the command needs on the selected mailbox. `Err` is the flow when refused.
+    pub(crate) async fn access_gate(
+        &mut self,
+        tag: &str,
+        command: Command,
+    ) -> Result<Command, Flow> {
+        if self.bal.is_none() {
+            return Ok(command);
+        }
+        match self.check_access().await {
+            AccessCheck::Unchanged => {}
+            AccessCheck::LostLogin => {
+                self.untagged("BYE [NOPERM] Access to this BAL was revoked");
+                return Err(Flow::Close);
+            }
+            AccessCheck::LostSelected => {
+                self.untagged("OK [CLOSED] Access to the selected mailbox was revoked");
+                self.tagged(
+                    tag,
+                    "NO",
+                    "[NOPERM] Access to the selected mailbox was revoked",
+                );
+                return Err(Flow::Continue);
+            }
+        }
+        let Some(folder) = self.selected.as_ref().map(|s| s.folder.clone()) else {
+            return Ok(command);
+        };
+        // RFC 4314 §4: CLOSE without the `e` right closes without expunging.
+        if matches!(command, Command::Close) && !self.rights_on(&folder).has('e') {
+            return Ok(Command::Unselect);
+        }
+        let need = selected_needs(&command);
+        if !need.is_empty() && !self.require(tag, &folder, &need).await {
+            return Err(Flow::Continue);
+        }
+        Ok(command)
+    }
+
+    /// The entry a delegate's write on the selected mailbox records in the write's own
+    /// transaction (`Store::audited`).
+    pub(crate) fn write_audit(&self, command: &Command) -> Option<AuditEvent> {
+        let folder = &self.selected.as_ref()?.folder;
+        let action = match command {
+            Command::Store(_) => AuditAction::Flags,
+            Command::Expunge(_) | Command::Close => AuditAction::Expunge,
+            Command::Move(_) => AuditAction::Move,
+            Command::Copy(_) => AuditAction::Copy,
+            _ => return None,
+        };
+        let mut event = self.audit_event(folder.bal_id, action, &folder.name)?;
+        if let Command::Move(args) | Command::Copy(args) = command {
+            event.detail = format!("to {}", String::from_utf8_lossy(&args.mailbox));
+        }
+        Some(event)
+    }
+
+    /// A delegate's read to record once the command succeeded: a body FETCH, a SELECT.
+    pub(crate) fn read_audit(&self, command: &Command) -> Option<ReadAudit> {
+        match command {
+            Command::Fetch(args) if reads_body(&args.items) => {
+                let folder = &self.selected.as_ref()?.folder;
+                self.audit_event(folder.bal_id, AuditAction::FetchBody, "")?;
+                let ids = self
+                    .resolve(&args.set, args.uid)
+                    .into_iter()
+                    .map(|u| format!("uid:{u}"))
+                    .collect();
+                Some((
+                    folder.bal_id,
+                    AuditAction::FetchBody,
+                    folder.name.clone(),
+                    ids,
+                ))
+            }
+            Command::Select(args) => {
+                let name = self.mailbox_name(&args.mailbox)?;
+                let (bal_id, folder) = match self.access.resolve(&name) {
+                    Some(found) => found?,
+                    None => (self.bal_id(), name.as_str()),
+                };
+                self.audit_event(bal_id, AuditAction::Select, folder)?;
+                Some((bal_id, AuditAction::Select, folder.to_string(), Vec::new()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// Records a delegate's read once its command succeeded.
+    pub(crate) async fn audit_read(&mut self, tag: &str, read: Option<ReadAudit>) {
+        let Some((bal_id, action, folder, ids)) = read else {
+            return;
+        };
+        let ok = format!("{tag} OK");
+        if self
+            .completion
+            .as_ref()
+            .is_some_and(|c| c.starts_with(ok.as_bytes()))
+        {
+            self.audit(bal_id, action, &folder, ids, "ok").await;
+        }
+    }
+}

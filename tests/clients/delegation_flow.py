@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Delegation cases for tests/delegation_e2e.rs (issue 14): the doctor with `imapclient`, the
+secretary with Python's imaplib, at once on one server. Each case prints one JSON object."""
+import argparse
+import base64
+import imaplib
+import json
+import ssl
+import subprocess
+import time
+
+HOST = "127.0.0.1"
+
+
+def tls_context():
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def text(v):
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    if isinstance(v, (list, tuple)):
+        return [text(x) for x in v]
+    return v
+
+
+def imaplib_login(args, user, authz=None):
+    m = imaplib.IMAP4(HOST, args.imap)
+    m.starttls(ssl_context=tls_context())
+    if authz is None:
+        m.login(user, args.password)
+    else:
+        blob = f"{authz}\0{user}\0{args.password}".encode()
+        m.authenticate("PLAIN", lambda _: blob)
+    return m
+
+
+def status(m, *command):
+    """Runs a raw command; returns its status and untagged data, never raises."""
+    try:
+        if command[0].startswith("UID "):
+            typ, data = m.uid(command[0][4:], *command[1:])
+            return [typ, text(data), []]
+        if command[0] == "APPEND":
+            typ, data = m.append(command[1], None, None, command[2])
+            return [typ, text(data), []]
+        typ, data = m._simple_command(*command)
+        name = command[0]
+        untagged = m.untagged_responses.pop(name, [])
+        return [typ, text(data), text(untagged)]
+    except imaplib.IMAP4.abort as e:
+        return ["BYE", str(e), []]
+    except imaplib.IMAP4.error as e:
+        return ["NO", str(e), []]
+
+
+def shared(args, folder):
+    return f'"Other Users/{args.doctor}/{folder}"'
+
+
+def case_acceptance(args):
+    from imapclient import IMAPClient
+
+    out = {}
+    doctor = IMAPClient(HOST, port=args.imap, ssl=False)
+    doctor.starttls(tls_context())
+    doctor.login(args.doctor, args.password)
+    doctor.create_folder("Archives")
+    sec = imaplib_login(args, args.secretary)
+    out["namespace"] = text(sec.namespace()[1])
+    out["list"] = text(sec.list('""', '"Other Users/*"')[1])
+    out["myrights"] = status(sec, "MYRIGHTS", shared(args, "INBOX"))
+    typ, _ = sec.select(shared(args, "INBOX"))
+    out["select"] = typ
+    typ, data = sec.uid("FETCH", "1", "(BODY[])")
+    out["fetched"] = text(data[0][1]) if typ == "OK" else typ
+    typ, data = sec.uid("FETCH", "1", "(FLAGS)")
+    out["flags_after_read"] = text(data)
+    out["move"] = text(sec.uid("MOVE", "1", shared(args, "Archives")))
+    reply = (
+        f"From: <{args.doctor}>\r\nSender: <{args.secretary}>\r\nTo: <lab@labo.mssante.fr>\r\n"
+        "Subject: Re: resultats\r\nMessage-ID: <reply-1@ch>\r\n\r\nBien recu.\r\n"
+    ).encode()
+    out["append"] = text(sec.append(shared(args, "Sent"), "(\\Seen)", None, reply)[0])
+    sec.logout()
+    # The doctor sees what the secretary did.
+    archives = doctor.select_folder("Archives")
+    out["doctor_archives"] = archives[b"EXISTS"]
+    fetched = doctor.fetch(doctor.search(["ALL"]), ["FLAGS"])
+    out["doctor_archives_flags"] = [sorted(f.decode() for f in v[b"FLAGS"]) for v in fetched.values()]
+    out["doctor_inbox"] = doctor.select_folder("INBOX")[b"EXISTS"]
+    sent = doctor.select_folder("Sent")
+    out["doctor_sent"] = sent[b"EXISTS"]
+    out["doctor_acl"] = [[text(who), text(r)] for who, r in doctor.getacl("INBOX")]
+    doctor.logout()
+    return out
+
+
+def case_matrix(args):
+    """Every command a delegate may try on the doctor's BAL, with its outcome."""
+    m = imaplib_login(args, args.secretary)
+    out = {}
+    out["status"] = status(m, "STATUS", shared(args, "INBOX"), "(MESSAGES)")[0]
+    out["select"] = m.select(shared(args, "INBOX"))[0]
+    out["fetch"] = status(m, "UID FETCH", "1:*", "(BODY.PEEK[])")[0]
+    out["store_seen"] = status(m, "UID STORE", "1:*", "+FLAGS", "(\\Seen)")[0]
+    out["store_flagged"] = status(m, "UID STORE", "1:*", "+FLAGS", "(\\Flagged)")[0]
+    out["store_deleted"] = status(m, "UID STORE", "1:*", "+FLAGS", "(\\Deleted)")[0]
+    out["expunge"] = status(m, "EXPUNGE")[0]
+    out["append"] = status(m, "APPEND", shared(args, "INBOX"), b"Subject: x\r\n\r\ny\r\n")[0]
+    out["copy"] = status(m, "UID COPY", "1:*", shared(args, "Sent"))[0]
+    out["getacl"] = status(m, "GETACL", shared(args, "INBOX"))[0]
+    out["setacl"] = status(m, "SETACL", shared(args, "Sent"), "810001112223", "lr")[0]
+    out["create"] = status(m, "CREATE", shared(args, "New"))[0]
+    out["myrights"] = status(m, "MYRIGHTS", shared(args, "INBOX"))[2]
+    m.logout()
+    return out
+
+
+def case_idle_revoke(args):
+    """The secretary IDLEs in the doctor's INBOX; the revocation ends the session at once."""
+    m = imaplib_login(args, args.secretary)
+    m.select(shared(args, "INBOX"))
+    tag = m._new_tag().decode()
+    m.send(f"{tag} IDLE\r\n".encode())
+    first = m.readline().decode().strip()
+    started = time.monotonic()
+    subprocess.run(json.loads(args.revoke_cmd), check=True, capture_output=True)
+    revoked = time.monotonic()
+    m.sock.settimeout(15)
+    lines = []
+    try:
+        while True:
+            line = m.readline().decode().strip()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("* BYE") or line.startswith(tag):
+                break
+    except OSError as e:
+        lines.append(f"error: {e}")
+    return {"idle": first, "after_revoke": lines,
+            "seconds_to_bye": round(time.monotonic() - revoked, 2),
+            "revoke_took": round(revoked - started, 2)}
+
+
+def case_expiry(args):
+    """A delegation ending during the session: the next command is refused."""
+    m = imaplib_login(args, args.secretary)
+    before = m.select(shared(args, "INBOX"))[0]
+    as_bal = imaplib_login(args, args.secretary, authz=args.doctor)
+    as_bal_select = as_bal.select("INBOX")[0]
+    time.sleep(args.wait)
+    after = status(m, "UID FETCH", "1:*", "(FLAGS)")
+    as_bal_after = status(as_bal, "NOOP")
+    relogin = []
+    try:
+        imaplib_login(args, args.secretary, authz=args.doctor)
+        relogin = "OK"
+    except imaplib.IMAP4.error as e:
+        relogin = str(e)
+    return {"before": before, "as_bal_select": as_bal_select, "after": after,
+            "as_bal_after": as_bal_after, "relogin_as_bal": relogin}
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("case")
+    p.add_argument("--imap", type=int)
+    p.add_argument("--doctor")
+    p.add_argument("--secretary")
+    p.add_argument("--password")
+    p.add_argument("--revoke-cmd")
+    p.add_argument("--wait", type=float, default=0)
+    args = p.parse_args()
+    print(json.dumps(globals()["case_" + args.case](args)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+//! Delegation of a BAL to the secretariat (issue 14, ADR 0016) through the real binary, on
+//! SQLite and PostgreSQL: the doctor (`imapclient`) and the secretary (`imaplib`) at once,
+//! the rights matrix of RFC 4314, revocation during IDLE, expiry, and the audit trail.
+
+mod common;
+
+use common::*;
+use mssante_testkit::engine_tests_sync;
+use serde_json::Value;
+
+const DR: &str = "dr.martin@ch-test.mssante.fr";
+const SEC: &str = "sec.dupont@ch-test.mssante.fr";
+
+fn start(engine: mssante_testkit::Engine) -> Server {
+    let server = Server::start(engine, &[DR, SEC]);
+    let message = format!(
+        "From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: resultats\r\nMessage-ID: <res-1@labo>\r\n\r\nGlycemie normale.\r\n"
+    );
+    let file = server.db.data_path().join("res.eml");
+    std::fs::write(&file, message).unwrap();
+    let out = py(
+        "mx",
+        &server,
+        &[
+            "--sender",
+            "lab@labo.mssante.fr",
+            "--rcpt",
+            DR,
+            "--message-file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out["data"][0], 250, "{out}");
+    server
+}
+
+/// `tests/clients/delegation_flow.py CASE` with the interpreter that has `imapclient`.
+fn flow(server: &Server, case: &str, extra: &[&str]) -> Value {
+    let python = std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .arg(clients_dir().join("delegation_flow.py"))
+        .arg(case)
+        .args(["--imap", &server.ports.imap.to_string()])
+        .args(["--doctor", DR, "--secretary", SEC, "--password", PASSWORD])
+        .args(extra)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{case}: {}\n--- server log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        server.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{case}: {e}"))
+}
+
+/// The audit trail of the doctor's BAL as (author, action, folder) triples.
+fn trail(server: &Server) -> Vec<(String, String, String)> {
+    server
+        .cli_ok(&["audit", DR, "--json"])
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let s = |k: &str| v[k].as_str().unwrap().to_string();
+            (s("author"), s("action"), s("folder"))
+        })
+        .collect()
+}
+
+engine_tests_sync!(
+    the_secretary_files_and_answers_and_the_doctor_sees_it,
+    |engine| {
+        let server = start(engine);
+        server.cli_ok(&[
+            "delegation",
+            "grant",
+            DR,
+            "--to",
+            SEC,
+            "--rights",
+            "secretary",
+        ]);
+        let v = flow(&server, "acceptance", &[]);
+        let ns = v["namespace"].to_string();
+        assert!(ns.contains("Other Users/"), "{v}");
+        let list = v["list"].to_string();
+        for f in ["INBOX", "Sent", "Archives"] {
+            assert!(list.contains(&format!("Other Users/{DR}/{f}")), "{f}: {v}");
+        }
+        assert_eq!(
+            v["myrights"][2][0],
+            format!("\"Other Users/{DR}/INBOX\" lrswixte0"),
+            "{v}"
+        );
+        assert_eq!(v["select"], "OK");
+        assert!(
+            v["fetched"].as_str().unwrap().contains("Glycemie normale."),
+            "{v}"
+        );
+        // The secretary reading leaves the doctor's read state alone (ADR 0016).
+        assert!(
+            !v["flags_after_read"].to_string().contains("\\\\Seen"),
+            "{v}"
+        );
+        assert_eq!(v["move"][0], "OK", "{v}");
+        assert_eq!(v["append"], "OK", "{v}");
+        assert_eq!(v["doctor_archives"], 1, "{v}");
+        assert_eq!(v["doctor_inbox"], 0, "{v}");
+        assert_eq!(v["doctor_sent"], 1, "{v}");
+        let acl = v["doctor_acl"].to_string();
+        assert!(acl.contains(&format!("[\"{SEC}\",\"lrswixte0\"]")), "{acl}");
+
+        let got = trail(&server);
+        let want: Vec<(String, String, String)> = [
+            ("operator", "grant", ""),
+            (SEC, "select", "INBOX"),
+            (SEC, "fetch-body", "INBOX"),
+            (SEC, "move", "INBOX"),
+            (SEC, "append", "Sent"),
+        ]
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+        assert_eq!(got, want);
+        let json = server.cli_ok(&["audit", DR, "--json", "--author", SEC]);
+        let moved: Value = serde_json::from_str(json.lines().nth(2).unwrap()).unwrap();
+        assert_eq!(moved["message_ids"], serde_json::json!(["uid:1"]));
+        assert!(moved["client"].as_str().unwrap().starts_with("127.0.0.1:"));
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);
+
+engine_tests_sync!(rights_matrix_read_secretary_manager, |engine| {
+    let server = start(engine);
+    // (rights, STATUS/SELECT/FETCH/\Seen, \Flagged, \Deleted, EXPUNGE, APPEND, COPY, ACL admin)
+    for (rights, write, delete, insert, admin) in [
+        ("read", "NO", "NO", "NO", "NO"),
+        ("secretary", "OK", "OK", "OK", "NO"),
+        ("manager", "OK", "OK", "OK", "OK"),
+    ] {
+        server.cli_ok(&["delegation", "grant", DR, "--to", SEC, "--rights", rights]);
+        let v = flow(&server, "matrix", &[]);
+        for read in ["status", "select", "fetch", "store_seen"] {
+            assert_eq!(v[read], "OK", "{rights} {read}: {v}");
+        }
+        assert_eq!(v["store_flagged"], write, "{rights}: {v}");
+        assert_eq!(v["store_deleted"], delete, "{rights}: {v}");
+        assert_eq!(v["expunge"], delete, "{rights}: {v}");
+        assert_eq!(v["append"], insert, "{rights}: {v}");
+        assert_eq!(v["copy"], insert, "{rights}: {v}");
+        assert_eq!(v["getacl"], admin, "{rights}: {v}");
+        assert_eq!(v["setacl"], admin, "{rights}: {v}");
+        // Folders of a delegated BAL are not created through the other-users namespace.
+        assert_eq!(v["create"], "NO", "{rights}: {v}");
+    }
+    // Refusals are in the trail, with the right that was missing.
+    let refused = server.cli_ok(&["audit", DR, "--author", SEC]);
+    assert!(refused.contains("refused: right 'w' needed"), "{refused}");
+    assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+});
+
+engine_tests_sync!(revocation_ends_an_idle_session_at_once, |engine| {
+    let server = start(engine);
+    server.cli_ok(&["delegation", "grant", DR, "--to", SEC]);
+    let revoke = serde_json::to_string(&[
+        binary(),
+        "--config",
+        server.config_path.to_str().unwrap(),
+        "delegation",
+        "revoke",
+        DR,
+        "--to",
+        SEC,
+    ])
+    .unwrap();
+    let v = flow(&server, "idle_revoke", &["--revoke-cmd", &revoke]);
+    assert!(v["idle"].as_str().unwrap().starts_with('+'), "{v}");
+    let lines = v["after_revoke"].to_string();
+    assert!(lines.contains("* BYE [NOPERM]"), "{v}");
+    // The command line is another process: the server hears of it within its poll.
+    assert!(v["seconds_to_bye"].as_f64().unwrap() < 5.0, "{v}");
+    let got = trail(&server);
+    assert_eq!(got.last().unwrap().1, "revoke", "{got:?}");
+});
+
+engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
+    let server = start(engine);
+    block_on(async {
+        let store = mssante_store::Store::open(&server.db.url, server.db.data_path())
+            .await
+            .unwrap();
+        let sec = mssante_store::Grantee::parse(SEC).unwrap();
+        store
+            .grant_delegation(&mssante_store::NewDelegation {
+                bal: DR,
+                grantee: &sec,
+                rights: mssante_store::NamedRights::Secretary.rights(),
+                folders: &[],
+                not_after: Some(mssante_store::now() + 4),
+                author: "operator",
+                client: "",
+            })
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let v = flow(&server, "expiry", &["--wait", "5"]);
+    assert_eq!(v["before"], "OK", "{v}");
+    assert_eq!(
+        v["as_bal_select"], "OK",
+        "PLAIN with an authorization id: {v}"
+    );
+    assert_eq!(v["after"][0], "NO", "{v}");
+    assert!(v["after"].to_string().contains("revoked"), "{v}");
+    assert_eq!(v["as_bal_after"][0], "BYE", "{v}");
+    assert!(
+        v["relogin_as_bal"]
+            .to_string()
+            .contains("AUTHORIZATIONFAILED"),
+        "{v}"
+    );
+    let got = trail(&server);
+    assert!(
+        got.iter().any(|(a, b, _)| a == SEC && b == "login"),
+        "{got:?}"
+    );
+});
