@@ -153,7 +153,7 @@ def case_expiry(args):
     before = m.select(shared(args, "INBOX"))[0]
     as_bal = imaplib_login(args, args.secretary, authz=args.doctor)
     as_bal_select = as_bal.select("INBOX")[0]
-    time.sleep(args.wait)
+    time.sleep(max(0, args.until - time.time()))
     after = status(m, "UID FETCH", "1:*", "(FLAGS)")
     as_bal_after = status(as_bal, "NOOP")
     relogin = []
@@ -174,7 +174,7 @@ def main():
     p.add_argument("--secretary")
     p.add_argument("--password")
     p.add_argument("--revoke-cmd")
-    p.add_argument("--wait", type=float, default=0)
+    p.add_argument("--until", type=float, default=0, help="unix time the delegation has ended")
     args = p.parse_args()
     print(json.dumps(globals()["case_" + args.case](args)))
 
