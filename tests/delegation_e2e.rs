@@ -185,6 +185,7 @@ engine_tests_sync!(revocation_ends_an_idle_session_at_once, |engine| {
 
 engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
     let server = start(engine);
+    let end = mssante_store::now() + 10;
     block_on(async {
         let store = mssante_store::Store::open(&server.db.url, server.db.data_path())
             .await
@@ -196,7 +197,7 @@ engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
                 grantee: &sec,
                 rights: mssante_store::NamedRights::Secretary.rights(),
                 folders: &[],
-                not_after: Some(mssante_store::now() + 4),
+                not_after: Some(end),
                 author: "operator",
                 client: "",
             })
@@ -204,7 +205,7 @@ engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
             .unwrap();
         store.close().await;
     });
-    let v = flow(&server, "expiry", &["--wait", "5"]);
+    let v = flow(&server, "expiry", &["--until", &(end + 1).to_string()]);
     assert_eq!(v["before"], "OK", "{v}");
     assert_eq!(
         v["as_bal_select"], "OK",
@@ -225,3 +226,48 @@ engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
         "{got:?}"
     );
 });
+
+engine_tests_sync!(
+    a_delegate_sends_on_behalf_only_with_the_send_right,
+    |engine| {
+        let server = start(engine);
+        let submit = |server: &Server| {
+            py(
+                "submit",
+                server,
+                &["--login", SEC, "--sender", DR, "--rcpt", SEC],
+            )
+        };
+        // Read rights: no sending as the doctor, and the refusal names the rule.
+        server.cli_ok(&["delegation", "grant", DR, "--to", SEC, "--rights", "read"]);
+        let refused = submit(&server);
+        assert_eq!(refused["mail"][0], 550, "{refused}");
+        let text = refused["mail"][1].to_string();
+        assert!(
+            text.contains("5.7.1") && text.contains("send right"),
+            "{text}"
+        );
+
+        server.cli_ok(&[
+            "delegation",
+            "grant",
+            DR,
+            "--to",
+            SEC,
+            "--rights",
+            "secretary",
+        ]);
+        let sent = submit(&server);
+        assert_eq!(sent["data"][0], 250, "{sent}");
+        let stored = server.messages(SEC, "INBOX");
+        let last = String::from_utf8_lossy(stored.last().unwrap()).to_string();
+        assert!(last.contains(&format!("From: <{DR}>")), "{last}");
+        assert!(
+            last.contains(&format!("Sender: <{SEC}>")),
+            "Sender added: {last}"
+        );
+        let got = trail(&server);
+        assert_eq!(got.last().unwrap().1, "send", "{got:?}");
+        assert_eq!(got.last().unwrap().0, SEC, "{got:?}");
+    }
+);

@@ -2,7 +2,9 @@
 
 use mail_parser::MimeHeaders;
 use mssante_mail::dsn::{Notify, NotifyEvent};
-use mssante_store::{MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport};
+use mssante_store::{
+    AuditAction, AuditEvent, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{Body, DataDecoder};
@@ -304,6 +306,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     /// Hands the message to the store; "250" only once it is durable.
     async fn deliver(&mut self, raw: Vec<u8>, id: &str) -> Reply {
         let txn = self.txn.as_ref().expect("transaction open");
+        // ADR 0016: a delegate sending as the BAL is named in Sender: (RFC 5322 §3.6.2).
+        let on_behalf = match (&self.auth, &txn.from) {
+            (Some(auth), Some(from)) if auth.address.as_str() != from.as_str() => {
+                Some((auth.address.to_string(), from.to_string()))
+            }
+            _ => None,
+        };
+        let raw = match &on_behalf {
+            Some((delegate, _)) => with_sender(raw, delegate),
+            None => raw,
+        };
         let incoming = incoming_message(
             raw,
             Envelope {
@@ -325,6 +338,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     peer = %self.peer, id, db_id = receipt.message_id,
                     local = receipt.delivered_local, queued = receipt.queued_remote, "message accepted"
                 );
+                if let Some((delegate, bal)) = &on_behalf {
+                    self.audit_send(delegate, bal, id).await;
+                }
                 Reply::new(250, "2.0.0", format!("OK queued as {id}"))
             }
             Err(e) => {
@@ -333,6 +349,39 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
         }
     }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// The delegated BAL's audit trail records the send (never the content).
+    async fn audit_send(&self, delegate: &str, bal: &str, id: &str) {
+        let Ok(Some(bal)) = self.ctx.store.find_bal(bal).await else {
+            return;
+        };
+        let mut event = AuditEvent::new(bal.id, delegate, AuditAction::Send);
+        event.message_ids = vec![id.to_string()];
+        event.client = self.peer.to_string();
+        if let Err(e) = self.ctx.store.record_audit(&event).await {
+            tracing::error!(peer = %self.peer, id, "audit trail write failed: {e}");
+        }
+    }
+}
+
+/// Adds `Sender: <delegate>` at the end of the header section when it has none.
+fn with_sender(raw: Vec<u8>, delegate: &str) -> Vec<u8> {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return raw;
+    };
+    let has_sender = raw[..end]
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"sender:"));
+    if has_sender {
+        return raw;
+    }
+    let mut out = Vec::with_capacity(raw.len() + delegate.len() + 12);
+    out.extend_from_slice(&raw[..end]);
+    out.extend_from_slice(format!("\r\nSender: <{delegate}>").as_bytes());
+    out.extend_from_slice(&raw[end..]);
+    out
 }
 
 impl From<ReadStop> for Flow {

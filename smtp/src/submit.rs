@@ -93,7 +93,11 @@ pub async fn sender_refusal(
         Ok(false) => Some(Reply::new(
             550,
             "5.7.1",
-            format!("{} may not send as <{from}>", auth.address),
+            format!(
+                "{} may not send as <{from}>: neither its BAL nor delegated to it with the \
+                 send right (ADR 0016)",
+                auth.address
+            ),
         )),
         Err(e) => {
             tracing::error!("sender check failed: {e}");

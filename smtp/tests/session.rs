@@ -353,7 +353,7 @@ engine_tests!(
             C: AUTH PLAIN AGRyLm1hcnRpbkB0ZXN0Lm1zc2FudGUuZnIAdW5lIGxvbmd1ZSBwaHJhc2Ugc2VjcsOodGU=
             S: 235 2.7.0 Authentication successful
             C: MAIL FROM:<secretariat@test.mssante.fr>
-            S: 550 5.7.1 dr.martin@test.mssante.fr may not send as <secretariat@test.mssante.fr>
+            S: 550 5.7.1 dr.martin@test.mssante.fr may not send as <secretariat@test.mssante.fr>: neither its BAL nor delegated to it with the send right (ADR 0016)
             C: MAIL FROM:<dr.martin@test.mssante.fr>
             S: 250 2.1.0 Sender OK
             C: RCPT TO:<secretariat@test.mssante.fr>

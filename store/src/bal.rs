@@ -286,6 +286,19 @@ impl Store {
         }
     }
 
+    /// A BAL by its id.
+    pub async fn bal_by_id(&self, id: i64) -> Result<Option<Bal>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            bal_columns!(""),
+            " FROM bals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(bal_from_row).transpose()
+    }
+
     /// Like [`Store::find_bal`], with a "not found" error naming the address.
     pub async fn bal(&self, address: &str) -> Result<Bal> {
         self.find_bal(address)
@@ -408,13 +421,27 @@ impl Store {
         Ok(quota.is_some_and(|quota| used + extra > quota))
     }
 
-    /// Whether the account logged in as `auth_bal_id` may use `sender` as envelope sender.
-    /// Today an account sends as its own BAL only; delegations (docs/mssante.md §8) will extend this.
+    /// Whether the account logged in as `auth_bal_id` may use `sender` as envelope sender:
+    /// its own BAL, or a BAL delegated to it with the send right (`0`, ADR 0016).
     pub async fn may_send_as(&self, auth_bal_id: i64, sender: &Address) -> Result<bool> {
-        Ok(match self.find_bal(sender.as_str()).await? {
-            Some(bal) => bal.id == auth_bal_id && bal.status == BalStatus::Active,
-            None => false,
-        })
+        let Some(bal) = self.find_bal(sender.as_str()).await? else {
+            return Ok(false);
+        };
+        if bal.status != BalStatus::Active {
+            return Ok(false);
+        }
+        if bal.id == auth_bal_id {
+            return Ok(true);
+        }
+        let Some(auth) = self.bal_by_id(auth_bal_id).await? else {
+            return Ok(false);
+        };
+        let principals = self.principals(&auth, None).await?;
+        Ok(self
+            .delegations_to(&principals)
+            .await?
+            .iter()
+            .any(|d| d.bal_id == bal.id && d.any_rights().has(crate::rights::SEND_RIGHT)))
     }
 }
 
