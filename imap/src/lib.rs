@@ -94,9 +94,6 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Accepts connections until shutdown.
 pub async fn serve(listener: TcpListener, kind: ListenerKind, ctx: Context, tracker: TaskTracker) {
     let busy = b"* BYE [UNAVAILABLE] Too many connections\r\n".to_vec();
-    // Starts the change listeners now (on SQLite the grant poll, ADR 0016), so that their
-    // baseline predates every session.
-    drop(ctx.store.subscribe_changes());
     let limits = mssante_net::ConnectionLimits {
         total: ctx.config.max_connections,
         per_address: ctx.config.max_connections_per_address,

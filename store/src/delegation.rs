@@ -238,7 +238,7 @@ impl Store {
         };
         let mut w = self.write_txn().await?;
         let before = grant_row(&mut w.txn, bal.id, new.grantee).await?;
-        // A change is a new row (and id): what other processes watch moves (`poll_grants`).
+        // A change replaces the delegation whole: its folders and rights are those given now.
         if let Some(old) = &before {
             delete_grant(&mut w.txn, old.grant_id).await?;
         }
@@ -470,33 +470,40 @@ impl Store {
     }
 }
 
-/// On SQLite, where no NOTIFY crosses processes: a fingerprint of the grant tables, read
-/// once a second, bumps the access generation (and wakes IDLE) when another process such as
-/// `mssante delegation revoke` changed them. A changed grant gets a new row id
-/// (`grant_delegation`), so the sums move with every change.
+/// How many times the grant tables have changed (`access_changes`, kept by triggers in the
+/// writers' transactions; migration 0017). `None` when it cannot be read (a schema left
+/// older than this binary by `SchemaPolicy::AsIs`).
+pub(crate) async fn access_changes(pool: &sqlx::AnyPool) -> Option<i64> {
+    sqlx::query_scalar("SELECT changes FROM access_changes WHERE id = 1")
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// On SQLite, where no NOTIFY crosses processes: the grant change counter, read once a
+/// second, bumps the access generation (and wakes IDLE) when another process such as
+/// `mssante delegation revoke` changed a grant. `baseline` is the counter as the store was
+/// opened, before any session read its access, so a change made after a session's read is
+/// never taken for the starting point. The counter only grows: a grant and its revocation
+/// between two reads still move it (a fingerprint of the tables' content came back to the
+/// same value then, and the revocation went unseen; ADR 0027).
 pub(crate) async fn poll_grants(
     pool: sqlx::AnyPool,
+    baseline: Option<i64>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
     local: tokio::sync::broadcast::Sender<crate::FolderChanged>,
 ) {
-    const SQL: &str = concat!(
-        "SELECT (SELECT COUNT(*) FROM access_grants) AS n, ",
-        "(SELECT COALESCE(SUM(id + COALESCE(not_after, 0)), 0) FROM access_grants) AS s, ",
-        "(SELECT COUNT(*) FROM access_grant_folders) AS fn_, ",
-        "(SELECT COALESCE(SUM(LENGTH(rights) + LENGTH(folder)), 0) FROM access_grant_folders) AS fs"
-    );
-    let mut last: Option<(i64, i64, i64, i64)> = None;
+    let mut last = baseline;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         if pool.is_closed() {
             return;
         }
-        let Ok(row) = sqlx::query(SQL).fetch_one(&pool).await else {
+        let Some(now) = access_changes(&pool).await else {
             continue;
         };
-        let read = |c: &str| row.try_get::<i64, _>(c).unwrap_or(0);
-        let now = (read("n"), read("s"), read("fn_"), read("fs"));
         if last.is_some_and(|l| l != now) {
             generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let _ = local.send(crate::FolderChanged { folder_id: -1 });

@@ -169,6 +169,11 @@ impl Store {
         let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
         let group_commit = (engine == Engine::Sqlite)
             .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone()));
+        // Before any session reads its access: grant changes after this are the poll's to see.
+        let access_changes = match engine {
+            Engine::Sqlite => delegation::access_changes(&pool).await,
+            Engine::Postgres => None,
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
@@ -179,7 +184,7 @@ impl Store {
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
                 database_url: database_url.to_string(),
-                notifier: notify::Notifier::new(database_url),
+                notifier: notify::Notifier::new(database_url, access_changes),
             }),
         })
     }

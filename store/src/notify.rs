@@ -43,10 +43,13 @@ pub(crate) struct Notifier {
     /// Bumped whenever a grant changes here or (PostgreSQL) on another node: sessions compare
     /// it on each command and re-read their access only when it moved (ADR 0016).
     access_generation: Arc<AtomicU64>,
+    /// SQLite: the grant change counter when the store was opened, the grant poll's starting
+    /// point (`delegation::poll_grants`).
+    access_changes_at_open: Option<i64>,
 }
 
 impl Notifier {
-    pub(crate) fn new(database_url: &str) -> Notifier {
+    pub(crate) fn new(database_url: &str, access_changes_at_open: Option<i64>) -> Notifier {
         let mut node = [0u8; 8];
         rand::fill(&mut node);
         Notifier {
@@ -55,6 +58,7 @@ impl Notifier {
             listener: OnceLock::new(),
             database_url: database_url.to_string(),
             access_generation: Arc::new(AtomicU64::new(1)),
+            access_changes_at_open,
         }
     }
 }
@@ -78,6 +82,7 @@ impl Store {
             n.listener.get_or_init(|| {
                 tokio::spawn(crate::delegation::poll_grants(
                     self.pool().clone(),
+                    n.access_changes_at_open,
                     n.access_generation.clone(),
                     n.local.clone(),
                 ));

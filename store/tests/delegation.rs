@@ -358,3 +358,82 @@ engine_tests!(
         pool.close().await;
     }
 );
+
+/// Waits (up to 5 s) for `store`'s access generation to move past `from` and for a grant
+/// notification to reach `changes` after it moved, as an IDLE session would be woken.
+/// Notifications of earlier changes still queued are passed over.
+async fn access_moves(
+    store: &Store,
+    changes: &mut tokio::sync::broadcast::Receiver<FolderChanged>,
+    from: u64,
+    what: &str,
+) -> u64 {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, changes.recv()).await {
+            Ok(Ok(c)) if c.access_of().is_some() && store.access_generation() > from => {
+                return store.access_generation();
+            }
+            Ok(_) => {}
+            Err(_) => panic!(
+                "{what}: within 5 s, no grant notification with the access generation past \
+                 {from} (now {})",
+                store.access_generation()
+            ),
+        }
+    }
+}
+
+engine_tests!(
+    grant_changes_by_another_process_reach_sessions_even_undone_at_once,
+    |engine| async move {
+        // `server` stands for `mssante serve`, `cli` for the command line: two stores on one
+        // database share no in-process notification, as two processes do not.
+        let (server, db) = open(engine).await;
+        let mut changes = server.subscribe_changes();
+        if engine == TestEngine::Postgres {
+            // LISTEN is set up in the background: it announces itself by moving the
+            // generation once (what it missed before it listened is looked at again).
+            let start = server.access_generation();
+            while server.access_generation() == start {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+        let cli = Store::open(&db.url, db.data_path()).await.unwrap();
+        let sec = Grantee::parse(SECRETARY).unwrap();
+        let inbox = ["INBOX".to_string()];
+
+        // A grant and its revocation between two polls leave the grant tables as they were:
+        // sessions that read the grant in between must still hear of the revocation.
+        let generation = server.access_generation();
+        cli.grant_delegation(&grant(&sec, "read", &inbox))
+            .await
+            .unwrap();
+        assert!(
+            cli.revoke_delegation(DOCTOR, &sec, "operator", "")
+                .await
+                .unwrap()
+        );
+        let generation = access_moves(&server, &mut changes, generation, "grant then revoke").await;
+
+        // Rights changed for others of the same length on a folder (lrs → lrw).
+        cli.grant_delegation(&grant(&sec, "read", &inbox))
+            .await
+            .unwrap();
+        let generation = access_moves(&server, &mut changes, generation, "grant").await;
+        let doctor = cli.bal(DOCTOR).await.unwrap();
+        cli.set_delegation_folder(
+            &doctor,
+            &sec,
+            "INBOX",
+            Some(parse_rights("lrw").unwrap()),
+            "operator",
+            "",
+        )
+        .await
+        .unwrap();
+        access_moves(&server, &mut changes, generation, "lrs → lrw").await;
+        cli.close().await;
+    }
+);
