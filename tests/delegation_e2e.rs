@@ -13,25 +13,27 @@ const SEC: &str = "sec.dupont@ch-test.mssante.fr";
 
 fn start(engine: mssante_testkit::Engine) -> Server {
     let server = Server::start(engine, &[DR, SEC]);
-    let message = format!(
-        "From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: resultats\r\nMessage-ID: <res-1@labo>\r\n\r\nGlycemie normale.\r\n"
+    server.deliver_mx(
+        "lab@labo.mssante.fr",
+        DR,
+        &format!(
+            "From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: resultats\r\nMessage-ID: <res-1@labo>\r\n\r\nGlycemie normale.\r\n"
+        ),
     );
-    let file = server.db.data_path().join("res.eml");
-    std::fs::write(&file, message).unwrap();
-    let out = py(
-        "mx",
-        &server,
-        &[
-            "--sender",
-            "lab@labo.mssante.fr",
-            "--rcpt",
-            DR,
-            "--message-file",
-            file.to_str().unwrap(),
-        ],
-    );
-    assert_eq!(out["data"][0], 250, "{out}");
     server
+}
+
+/// The doctor delegates the BAL to the secretary with the *secretary* rights.
+fn grant_secretary(server: &Server) {
+    server.cli_ok(&[
+        "delegation",
+        "grant",
+        DR,
+        "--to",
+        SEC,
+        "--rights",
+        "secretary",
+    ]);
 }
 
 /// `tests/clients/delegation_flow.py CASE` with the interpreter that has `imapclient`.
@@ -45,13 +47,7 @@ fn flow(server: &Server, case: &str, extra: &[&str]) -> Value {
         .args(extra)
         .output()
         .expect("python3");
-    assert!(
-        out.status.success(),
-        "{case}: {}\n--- server log ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        server.log()
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{case}: {e}"))
+    client_json(case, out, server)
 }
 
 /// The audit trail of the doctor's BAL as (author, action, folder) triples.
@@ -71,15 +67,7 @@ engine_tests_sync!(
     the_secretary_files_and_answers_and_the_doctor_sees_it,
     |engine| {
         let server = start(engine);
-        server.cli_ok(&[
-            "delegation",
-            "grant",
-            DR,
-            "--to",
-            SEC,
-            "--rights",
-            "secretary",
-        ]);
+        grant_secretary(&server);
         let v = flow(&server, "acceptance", &[]);
         let ns = v["namespace"].to_string();
         assert!(ns.contains("Other Users/"), "{v}");
@@ -248,15 +236,7 @@ engine_tests_sync!(
             "{text}"
         );
 
-        server.cli_ok(&[
-            "delegation",
-            "grant",
-            DR,
-            "--to",
-            SEC,
-            "--rights",
-            "secretary",
-        ]);
+        grant_secretary(&server);
         let sent = submit(&server);
         assert_eq!(sent["data"][0], 250, "{sent}");
         let stored = server.messages(SEC, "INBOX");

@@ -5,26 +5,10 @@ import argparse
 import base64
 import imaplib
 import json
-import ssl
 import subprocess
 import time
 
-HOST = "127.0.0.1"
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def text(v):
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    if isinstance(v, (list, tuple)):
-        return [text(x) for x in v]
-    return v
+from imap_client import HOST, text, tls_context
 
 
 def imaplib_login(args, user, authz=None):

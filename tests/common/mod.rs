@@ -375,6 +375,26 @@ impl Server {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Delivers `message` from `sender` to `rcpt` through the MX (Python's smtplib), which
+    /// must answer 250.
+    pub fn deliver_mx(&self, sender: &str, rcpt: &str, message: &str) {
+        let file = self.db.data_path().join("deliver_mx.eml");
+        std::fs::write(&file, message).unwrap();
+        let out = py(
+            "mx",
+            self,
+            &[
+                "--sender",
+                sender,
+                "--rcpt",
+                rcpt,
+                "--message-file",
+                file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(out["data"][0], 250, "{out}");
+    }
+
     /// The messages of a folder, with their bytes, read through the store API.
     pub fn messages(&self, address: &str, folder: &str) -> Vec<Vec<u8>> {
         block_on(async {
@@ -512,6 +532,12 @@ pub fn py(case: &str, server: &Server, args: &[&str]) -> serde_json::Value {
         .args(args)
         .output()
         .expect("python3 is required for the end-to-end tests (Debian package python3)");
+    client_json(case, out, server)
+}
+
+/// The JSON object a client case printed, once it exited successfully (else its stderr and
+/// the server's log).
+pub fn client_json(case: &str, out: Output, server: &Server) -> serde_json::Value {
     assert!(
         out.status.success(),
         "python case {case} failed: {}\n--- server log ---\n{}",
