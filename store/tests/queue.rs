@@ -215,6 +215,64 @@ engine_tests!(administrators_retry_and_delete, |engine| async move {
     assert_eq!(store.queue_list().await.unwrap().len(), 1);
 });
 
+// An administrator deletes a recipient while the relay holds its claim (a connection in
+// progress): the attempt's outcome, recorded afterwards, must not put it back in the queue.
+engine_tests!(
+    an_attempt_ending_after_an_admin_delete_does_not_requeue,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        store
+            .deliver(submitted(
+                "m4@a",
+                "s@a.mssante.fr",
+                vec![
+                    remote("gone@b.mssante.fr", Some("FAILURE,DELAY")),
+                    remote("done@b.mssante.fr", None),
+                ],
+            ))
+            .await
+            .unwrap();
+        let items = store.claim_queued("w", 300, 10).await.unwrap();
+        let by = |a: &str| items.iter().find(|i| i.address == a).unwrap().clone();
+        let (gone, done) = (by("gone@b.mssante.fr"), by("done@b.mssante.fr"));
+        assert!(store.queue_delete(gone.id).await.unwrap());
+        assert!(store.queue_delete(done.id).await.unwrap());
+        let deferred = AttemptOutcome::Deferred {
+            remote_mta: Some("mx.b.mssante.fr".into()),
+            status: "4.4.1".into(),
+            reply: "421 try later".into(),
+            next_attempt: now() - 1,
+            delayed: true,
+        };
+        store.record_attempt(&gone, &deferred).await.unwrap();
+        let row = store.queue_item(gone.id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.next_attempt),
+            ("failed", None),
+            "the deleted recipient came back: {row:?}"
+        );
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("removed from the queue by an administrator")
+        );
+        assert!(store.claim_queued("w2", 300, 10).await.unwrap().is_empty());
+        assert!(store.queue_list().await.unwrap().is_empty());
+        assert!(
+            store.due_reports(10).await.unwrap().is_empty(),
+            "no delay report for a recipient taken out of the queue"
+        );
+        // A relay that did happen is recorded all the same: the message left.
+        let relayed = AttemptOutcome::Relayed {
+            remote_mta: "mx.b.mssante.fr".into(),
+            reply: "250 2.0.0 Ok".into(),
+            peer_dsn: true,
+        };
+        store.record_attempt(&done, &relayed).await.unwrap();
+        let row = store.queue_item(done.id).await.unwrap().unwrap();
+        assert_eq!(row.status, "relayed");
+    }
+);
+
 engine_tests!(reports_that_come_back_are_tracked, |engine| async move {
     let (store, _db) = open(engine).await;
     store.add_domain("a.mssante.fr").await.unwrap();
