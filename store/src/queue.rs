@@ -215,6 +215,10 @@ impl Store {
     }
 
     /// Records the outcome of an attempt, releases the lease and decides the report owed.
+    /// A recipient an administrator took out of the queue while the attempt ran
+    /// (`queue_delete`) stays out: a deferral or failure then changes nothing (it would
+    /// have put the row back in the queue, or owed a report the administrator withheld);
+    /// a relay that did happen is recorded, since the message left.
     pub async fn record_attempt(&self, item: &QueueItem, outcome: &AttemptOutcome) -> Result<()> {
         let t = now();
         let wants = |event| notify_wants(item.notify, &item.mail_from, event);
@@ -269,7 +273,8 @@ impl Store {
         sqlx::query(
             "UPDATE recipients SET status = $1, next_attempt = $2, dsn_status = $3, remote_mta = $4, \
              last_error = $5, report_due = COALESCE($6, report_due), delay_reported = $7, attempts = attempts + 1, \
-             locked_until = NULL, locked_by = NULL, updated_at = $8 WHERE id = $9",
+             locked_until = NULL, locked_by = NULL, updated_at = $8 \
+             WHERE id = $9 AND (status = 'queued' OR $1 = 'relayed')",
         )
         .bind(status)
         .bind(next)
