@@ -35,6 +35,18 @@ pub enum BalCommand {
         #[arg(long)]
         unlimited: bool,
     },
+    /// Gives a BAL a new address; the old one stays an alias (mail to it still arrives)
+    /// unless --drop-old-address. Logins use the new address at once.
+    Rename {
+        address: String,
+        new_address: String,
+        /// Do not keep the old address as an alias (mail to it is then refused).
+        #[arg(long)]
+        drop_old_address: bool,
+    },
+    /// Other addresses of a BAL: mail to an alias is delivered to the BAL.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// Sets a BAL's password, read from standard input.
     Passwd {
         address: String,
@@ -42,6 +54,16 @@ pub enum BalCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand)]
+pub enum AliasCommand {
+    /// Makes ALIAS (in a local domain, not a BAL) another address of the BAL.
+    Add { address: String, alias: String },
+    /// Removes an alias: mail to it is refused from then on.
+    Remove { alias: String },
+    /// Lists the aliases of one BAL, or of all.
+    List { address: Option<String> },
 }
 
 #[derive(Args)]
@@ -137,6 +159,24 @@ pub async fn run(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
             megabytes,
             unlimited,
         } => quota(store, &address, megabytes, unlimited).await?,
+        BalCommand::Rename {
+            address,
+            new_address,
+            drop_old_address,
+        } => {
+            let bal = store
+                .rename_bal(&address, &new_address, !drop_old_address)
+                .await?;
+            let old = address.to_lowercase();
+            match drop_old_address {
+                true => println!("BAL {old} is now {}", bal.address),
+                false => println!("BAL {old} is now {} ({old} stays an alias)", bal.address),
+            }
+            if publish {
+                queue_publication(store, &bal, BalChange::Modified).await;
+            }
+        }
+        BalCommand::Alias(cmd) => alias(store, cmd).await?,
         BalCommand::Passwd {
             address,
             password_stdin,
@@ -186,6 +226,25 @@ fn describe_login(bal: &Bal) -> &'static str {
     } else {
         "no password: set one with `bal passwd`"
     }
+}
+
+async fn alias(store: &Store, cmd: AliasCommand) -> Result<()> {
+    match cmd {
+        AliasCommand::Add { address, alias } => {
+            let added = store.add_alias(&address, &alias).await?;
+            println!("{} is now an alias of {}", added.address, added.bal_address);
+        }
+        AliasCommand::Remove { alias } => {
+            let bal = store.remove_alias(&alias).await?;
+            println!("alias {} of {bal} removed", alias.to_lowercase());
+        }
+        AliasCommand::List { address } => {
+            for a in store.list_aliases(address.as_deref()).await? {
+                println!("{:<45} -> {}", a.address, a.bal_address);
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn quota(

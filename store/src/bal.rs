@@ -230,6 +230,12 @@ impl Store {
                 address.domain()
             ))
         })?;
+        if let Some(bal) = self.alias_target(&address).await? {
+            return Err(StoreError::Duplicate(format!(
+                "{address}: already an alias of {} (`mssante bal alias remove` first)",
+                bal.address
+            )));
+        }
         let t = now();
         let mut w = self.write_txn().await?;
         let row = sqlx::query(

@@ -111,6 +111,9 @@ impl Store {
         if let Some(bal) = self.find_bal(address.as_str()).await? {
             return Ok(RcptLookup::Local(bal));
         }
+        if let Some(bal) = self.alias_target(address).await? {
+            return Ok(RcptLookup::Local(bal));
+        }
         Ok(match self.is_local_domain(address.domain()).await? {
             true => RcptLookup::UnknownLocal,
             false => RcptLookup::NotLocal,

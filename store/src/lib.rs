@@ -16,7 +16,8 @@
 //! - Schema versions (applied, pending, newer than this binary) and `db migrate`: `schema.rs`.
 //! - Domains we serve: `domain.rs`.
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
-//!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`.
+//!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`; their other
+//!   addresses (aliases) and renaming: `alias.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
 //! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
@@ -49,6 +50,7 @@
 
 mod access;
 mod address;
+mod alias;
 mod api_keys;
 mod audit;
 mod auth;
@@ -82,6 +84,7 @@ pub use access::{
     Access, AccessGrant, AccessOrigin, AccessRefusal, HABILITATION_RIGHTS, HOLDER_RIGHTS,
 };
 pub use address::{Address, normalise_domain};
+pub use alias::Alias;
 pub use api_keys::{API_SCOPES, ApiKey, CreatedApiKey, NewApiKey, StoredResponse};
 pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH};
 pub use auth::{AuthFailure, hash_password};
