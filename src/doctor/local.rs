@@ -99,7 +99,7 @@ fn disk_space(dir: &Path) -> Check {
     let fix = "free space or grow the file system holding the data dir (blobs grow with mail)";
     if free < DISK_FAIL_BYTES {
         Check::fail("disk", message, fix)
-    } else if free < DISK_WARN_BYTES || free < total / 10 {
+    } else if free < DISK_WARN_BYTES {
         Check::warn("disk", message, fix)
     } else {
         Check::ok("disk", message)
