@@ -87,6 +87,7 @@ struct RawListen {
 struct RawTls {
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -188,6 +189,9 @@ pub struct Config {
     pub listen: Listen,
     /// PEM certificate chain and key; `None` = self-signed, generated on first run.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// `[tls] client_ca_file`: PEM CA certificates that issue the client certificates of
+    /// application BALs (SASL EXTERNAL on IMAP and submission, ADR 0029); `None`: no EXTERNAL.
+    pub client_ca_file: Option<PathBuf>,
     pub smtp: mssante_smtp::SmtpConfig,
     pub imap: mssante_imap::ImapConfig,
     pub log_level: String,
@@ -250,12 +254,24 @@ impl Config {
                 crate::tls::Identity::load(self.tls.as_ref(), &self.data_dir, &self.hostname)?;
             crate::tls::Certificates::new(&identity)?;
         }
+        self.client_ca()?;
         if let Some(ca) = &self.trust.ca_file {
             self.trust
                 .peer_verifier()
                 .with_context(|| format!("trust.ca_file: {}", ca.display()))?;
         }
         Ok(())
+    }
+
+    /// The verifier of application client certificates, when `[tls] client_ca_file` is set.
+    pub fn client_ca(&self) -> Result<Option<mssante_trust::PeerVerifier>> {
+        self.client_ca_file
+            .as_deref()
+            .map(|ca| {
+                mssante_trust::PeerVerifier::from_pem_file(ca)
+                    .with_context(|| format!("tls.client_ca_file: {}", ca.display()))
+            })
+            .transpose()
     }
 
     fn from_raw(raw: RawConfig) -> Result<Config> {
@@ -321,6 +337,7 @@ impl Config {
             data_dir,
             database_url,
             tls,
+            client_ca_file: raw.tls.client_ca_file,
         })
     }
 }
@@ -336,6 +353,7 @@ impl RawConfig {
         self.database_url = self.database_url.map(|url| resolve_sqlite_url(base, &url));
         self.tls.cert = self.tls.cert.map(|p| resolve(base, &p));
         self.tls.key = self.tls.key.map(|p| resolve(base, &p));
+        self.tls.client_ca_file = self.tls.client_ca_file.map(|p| resolve(base, &p));
         let trust = &mut self.trust;
         trust.ca_file = trust.ca_file.take().map(|p| resolve(base, &p));
         trust.whitelist = trust.whitelist.take().map(|s| resolve_location(base, s));

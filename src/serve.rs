@@ -27,7 +27,19 @@ pub async fn run(config: Config) -> Result<()> {
     let identity =
         crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
     let certificates = crate::tls::Certificates::new(&identity)?;
-    let tls = crate::tls::server_config(&certificates, None)?;
+    // Application BALs log in with a client certificate (SASL EXTERNAL, ADR 0029): the
+    // handshake asks for one, optionally, and the chain is checked after it.
+    let client_ca = config.client_ca()?;
+    let tls = crate::tls::server_config(
+        &certificates,
+        client_ca.as_ref().map(|ca| ca.tls_client_verifier()),
+    )?;
+    if let Some(ca) = &config.client_ca_file {
+        println!(
+            "external   SASL EXTERNAL on (IMAP, submission), client CA {}",
+            ca.display()
+        );
+    }
     let shutdown = CancellationToken::new();
     let trust = open_trust(&config).await?;
     warn_unlisted_local_domains(&config, &store, &trust).await?;
@@ -54,6 +66,7 @@ pub async fn run(config: Config) -> Result<()> {
         },
         psc: psc.clone(),
         auth_guard: auth_guard.clone(),
+        client_ca: client_ca.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
     let periodic = tokio::spawn(crate::periodic::lead(store.clone(), shutdown.clone(), {
@@ -109,6 +122,7 @@ pub async fn run(config: Config) -> Result<()> {
         shutdown: shutdown.clone(),
         psc: psc.clone(),
         auth_guard,
+        client_ca,
     });
     let imap_listeners = [
         (

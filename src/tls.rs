@@ -117,7 +117,8 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// The server side: TLS 1.2 and 1.3 only. `client_verifier`: ask peers for a certificate
-/// (the MX, docs/mssante.md §3); `None`: no client certificates (submission, IMAP).
+/// (the MX, docs/mssante.md §3; submission and IMAP with `[tls] client_ca_file`, for SASL
+/// EXTERNAL); `None`: no client certificates.
 pub fn server_config(
     certificates: &Arc<Certificates>,
     client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,

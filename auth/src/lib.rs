@@ -13,6 +13,7 @@
 //! - [`sasl`]: XOAUTH2 and OAUTHBEARER message codecs, no I/O.
 //! - [`login`]: a whole bearer login (codec, token, the store's access check) for IMAP and
 //!   SMTP, which only do the I/O.
+//! - [`external`]: SASL EXTERNAL with a TLS client certificate bound to an application BAL.
 //! - [`config`]: [`PscConfig`], the `[psc]` section.
 //!
 //! Every refusal is a typed [`Refusal`] for the log; clients only hear [`CLIENT_MESSAGE`].
@@ -20,6 +21,7 @@
 
 pub mod claims;
 pub mod config;
+pub mod external;
 mod http;
 pub mod introspect;
 pub mod jwk;
@@ -31,6 +33,7 @@ pub mod sasl;
 pub mod verifier;
 
 pub use config::PscConfig;
+pub use external::{ClientCertificate, ExternalFailure, external_login, verified_certificate};
 pub use login::{BearerLogin, BearerLoginFailure, BearerMechanism, bearer_login};
 pub use refusal::{CLIENT_MESSAGE, Refusal};
 pub use verifier::{PscIdentity, PscVerifier, short_hash, token_log_id};

@@ -83,6 +83,9 @@ pub struct ImapContext {
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,
     /// Password failures slowed then locked (shared with SMTP; docs/limits.md).
     pub auth_guard: Arc<mssante_net::AuthGuard>,
+    /// `[tls] client_ca_file`: client certificates for AUTHENTICATE EXTERNAL (ADR 0029);
+    /// `None`: no EXTERNAL.
+    pub client_ca: Option<mssante_auth::external::PeerVerifier>,
 }
 
 pub type Context = Arc<ImapContext>;

@@ -53,6 +53,9 @@ pub struct Session<T> {
     pub(crate) kind: ListenerKind,
     pub(crate) peer: SocketAddr,
     pub(crate) tls: bool,
+    /// The client certificate of this TLS connection, checked against `[tls]
+    /// client_ca_file`: what AUTHENTICATE EXTERNAL logs in with.
+    pub(crate) client_cert: Option<mssante_auth::ClientCertificate>,
     pub(crate) bal: Option<Bal>,
     /// Who the session acts as and what is delegated to it (`access.rs`).
     pub(crate) access: crate::access::SessionAccess,
@@ -98,7 +101,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         tls: bool,
     ) -> Self {
         let changes = ctx.store.subscribe_changes();
+        let client_cert = if tls {
+            mssante_auth::external::connection_certificate(
+                ctx.client_ca.as_ref(),
+                &conn.peer_certificates(),
+                peer,
+            )
+        } else {
+            None
+        };
         Session {
+            client_cert,
             conn,
             rbuf: Vec::with_capacity(1024),
             wbuf: Vec::with_capacity(1024),

@@ -36,20 +36,20 @@ fn decode_b64_text(b64: &str) -> Option<String> {
 }
 
 /// RFC 4954 §4: "*" cancels the exchange.
-fn cancelled() -> Reply {
+pub(crate) fn cancelled() -> Reply {
     Reply::new(501, "5.7.0", "Authentication cancelled")
 }
 
 /// Same answer whatever the reason: no account enumeration, no hint to a token forger.
-fn invalid_credentials() -> Reply {
+pub(crate) fn invalid_credentials() -> Reply {
     Reply::new(535, "5.7.8", "Authentication credentials invalid")
 }
 
-fn temporary_failure() -> Reply {
+pub(crate) fn temporary_failure() -> Reply {
     Reply::new(454, "4.7.0", "Temporary authentication failure")
 }
 
-fn bad_encoding() -> Reply {
+pub(crate) fn bad_encoding() -> Reply {
     Reply::new(501, "5.5.2", "Invalid base64 or SASL message")
 }
 
@@ -91,6 +91,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         {
             return self.sasl_bearer(bearer, &verifier, initial).await;
         }
+        if mechanism == "EXTERNAL" {
+            return self.sasl_external(initial).await;
+        }
         let credentials = match mechanism.as_str() {
             "PLAIN" => self.sasl_plain(initial).await,
             "LOGIN" => self.sasl_login(initial).await,
@@ -109,7 +112,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     /// Sends a 334 challenge and reads the client's line. `Err(None)`: connection lost.
-    async fn challenge(&mut self, prompt: &str) -> Result<String, Option<Reply>> {
+    pub(crate) async fn challenge(&mut self, prompt: &str) -> Result<String, Option<Reply>> {
         self.reply(Reply::bare(334, prompt));
         let line = match self.read_line(MAX_COMMAND_LINE, false).await {
             Ok(Some(l)) => l,

@@ -31,11 +31,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         // RFC 4954 §4 and our policy: no authentication before TLS, none on the MX.
         if self.tls && self.kind.requires_auth() && self.auth.is_none() {
             // RFC 7628 §3 OAUTHBEARER and Google's XOAUTH2, with a PSC token (docs/mssante.md §4).
-            lines.push(if self.ctx.psc.is_some() {
-                "AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER".into()
-            } else {
-                "AUTH PLAIN LOGIN".into()
-            });
+            let mut auth = String::from("AUTH PLAIN LOGIN");
+            if self.ctx.psc.is_some() {
+                auth.push_str(" XOAUTH2 OAUTHBEARER");
+            }
+            // RFC 4422 Appendix A: EXTERNAL only with a usable client certificate (ADR 0029).
+            if self.client_cert.is_some() {
+                auth.push_str(" EXTERNAL");
+            }
+            lines.push(auth);
         }
         // RFC 2034 §3: no enhanced status codes in the EHLO response.
         self.reply(Reply::multiline(250, None, lines));

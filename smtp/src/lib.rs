@@ -6,6 +6,7 @@
 //! `starttls`, `misc`); `listener` accepts connections; the store does all storage.
 
 mod auth;
+mod auth_external;
 pub mod body;
 pub mod command;
 mod data;
@@ -104,6 +105,9 @@ pub struct SmtpContext {
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,
     /// Password failures slowed then locked (shared with IMAP; docs/limits.md).
     pub auth_guard: Arc<mssante_net::AuthGuard>,
+    /// `[tls] client_ca_file`: client certificates for AUTH EXTERNAL on submission (ADR
+    /// 0029); `None`: no EXTERNAL.
+    pub client_ca: Option<mssante_auth::external::PeerVerifier>,
 }
 
 /// How the trust space is enforced on the SMTP listeners.

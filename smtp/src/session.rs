@@ -62,6 +62,9 @@ pub struct Session<T> {
     pub(crate) txn: Option<Transaction>,
     /// On the MX after STARTTLS: the peer operator's certificate DN, or why it is refused.
     pub(crate) peer_identity: Option<Result<mssante_trust::Dn, String>>,
+    /// On submission over TLS: the client certificate, checked against `[tls]
+    /// client_ca_file`, that AUTH EXTERNAL logs in with.
+    pub(crate) client_cert: Option<mssante_auth::ClientCertificate>,
     errors: u32,
 }
 
@@ -75,7 +78,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         peer: SocketAddr,
         tls: bool,
     ) -> Self {
+        let client_cert = if tls && kind.requires_auth() {
+            mssante_auth::external::connection_certificate(
+                ctx.client_ca.as_ref(),
+                &conn.peer_certificates(),
+                peer,
+            )
+        } else {
+            None
+        };
         Session {
+            client_cert,
             conn,
             rbuf: Vec::with_capacity(4096),
             wbuf: Vec::with_capacity(1024),

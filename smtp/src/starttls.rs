@@ -49,6 +49,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 self.txn = None;
                 if self.kind == ListenerKind::Mx {
                     self.peer_identity = Some(self.check_peer_certificate());
+                } else {
+                    self.client_cert = mssante_auth::external::connection_certificate(
+                        self.ctx.client_ca.as_ref(),
+                        &self.conn.peer_certificates(),
+                        self.peer,
+                    );
                 }
                 Flow::Continue
             }

@@ -7,6 +7,7 @@ mod apikey;
 mod audit;
 mod backup;
 mod bal;
+mod client_cert;
 mod config;
 mod db;
 mod directory;
@@ -65,6 +66,9 @@ enum Command {
     /// Who works in a BAL on its holder's behalf (delegations): grant, revoke, list.
     #[command(subcommand)]
     Delegation(access::DelegationCommand),
+    /// Client certificates that open application BALs (SASL EXTERNAL): bind, unbind, list.
+    #[command(subcommand)]
+    ClientCert(client_cert::ClientCertCommand),
     /// The audit trail of a BAL (`mssante audit BAL`), or `mssante audit verify [BAL]` to
     /// check its hash chain.
     Audit(audit::AuditArgs),
@@ -148,6 +152,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Delegation(cmd) => {
                 access::run_delegation(&open_store(&config).await?, cmd).await
             }
+            Command::ClientCert(cmd) => client_cert::run(&open_store(&config).await?, cmd).await,
             Command::Audit(args) => audit::run(&open_store(&config).await?, args).await,
             Command::Apikey(cmd) => apikey::run(&open_store(&config).await?, cmd).await,
             Command::Queue(cmd) => queue::run(&open_store(&config).await?, cmd).await,

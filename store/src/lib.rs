@@ -22,7 +22,8 @@
 //! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
 //!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
-//!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`.
+//!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`; client
+//!   certificates bound to application BALs (SASL EXTERNAL): `client_certs.rs`.
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
 //!   `audit.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
@@ -57,6 +58,7 @@ mod auth;
 mod backup;
 mod bal;
 mod blob;
+mod client_certs;
 mod db;
 mod delegation;
 mod delivery;
@@ -91,6 +93,7 @@ pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
+pub use client_certs::{CertificateBinding, CertificateRefusal};
 pub use db::{Engine, sqlite_file};
 pub use delegation::{Delegation, FolderRights, NewDelegation};
 pub use delivery::{

@@ -207,6 +207,13 @@ impl Dn {
         self.get("CN")
     }
 
+    /// The comparison key as one string (`C=fr,CN=lab.example,…`: sorted, lower-cased
+    /// values): two DNs equal under [`PartialEq`] have the same one, so a database can look a
+    /// certificate's subject up by it.
+    pub fn canonical(&self) -> String {
+        Dn { attrs: self.key() }.to_string()
+    }
+
     /// The comparison key: sorted (upper-cased type, trimmed lower-cased value) pairs.
     fn key(&self) -> Vec<(String, String)> {
         let mut key: Vec<(String, String)> = self

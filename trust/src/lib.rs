@@ -6,6 +6,8 @@
 //!   independently of attribute order;
 //! - [`verify`]: peer certificate checks against the IGC-Santé roots, for inbound (client
 //!   certificates) and outbound (server certificates) TLS;
+//! - [`names`]: the names of a client certificate (subject DN, subjectAltName) that bind it
+//!   to an application BAL (SASL EXTERNAL);
 //! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics.
 //!
 //! The `mssante trust` subcommands live in the binary (`src/cli/trust.rs`).
@@ -13,11 +15,13 @@
 use std::path::PathBuf;
 
 pub mod dn;
+pub mod names;
 pub mod sync;
 pub mod verify;
 pub mod whitelist;
 
 pub use dn::{Dn, DnError, certificate_validity};
+pub use names::{BadSan, CertName};
 pub use sync::{SyncReport, Trust};
 pub use verify::{CertRefusal, PeerVerifier};
 pub use whitelist::{Entry, TrustList, WhitelistError};

@@ -21,6 +21,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 .authenticate_bearer(tag, bearer, verifier, initial)
                 .await;
         }
+        if mechanism == "EXTERNAL" {
+            return self.authenticate_external(tag, initial).await;
+        }
         if mechanism != "PLAIN" {
             self.tagged(tag, "NO", "Unsupported authentication mechanism");
             return Flow::Continue;

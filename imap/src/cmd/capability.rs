@@ -59,6 +59,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             if self.tls {
                 caps.push("AUTH=PLAIN".into());
                 caps.extend(self.bearer_capabilities().iter().map(|c| c.to_string()));
+                if self.client_cert.is_some() {
+                    // RFC 4422 Appendix A: offered only when a usable certificate was presented.
+                    caps.push("AUTH=EXTERNAL".into());
+                }
             } else {
                 // RFC 9051 §6.2.3 / §11.1: no cleartext passwords.
                 caps.push("STARTTLS".into());

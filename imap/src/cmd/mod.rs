@@ -6,6 +6,7 @@ mod acl;
 mod append;
 mod authenticate;
 mod authenticate_bearer;
+mod authenticate_external;
 mod capability;
 mod catenate;
 mod close;

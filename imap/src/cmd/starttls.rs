@@ -28,6 +28,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         match self.conn.upgrade(&acceptor, HANDSHAKE_TIMEOUT).await {
             Ok(()) => {
                 self.tls = true;
+                self.client_cert = mssante_auth::external::connection_certificate(
+                    self.ctx.client_ca.as_ref(),
+                    &self.conn.peer_certificates(),
+                    self.peer,
+                );
                 Flow::Continue
             }
             Err(e) => {

@@ -53,6 +53,7 @@ impl Server {
             shutdown: tokio_util::sync::CancellationToken::new(),
             psc: None,
             auth_guard: Default::default(),
+            client_ca: None,
         });
         Server {
             store,

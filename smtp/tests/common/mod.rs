@@ -74,6 +74,7 @@ impl SmtpHarness {
             },
             psc: None,
             auth_guard: Default::default(),
+            client_ca: None,
         });
         SmtpHarness {
             store,

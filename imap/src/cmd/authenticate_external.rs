@@ -1,0 +1,62 @@
+//! AUTHENTICATE EXTERNAL (RFC 4422 Appendix A, RFC 9051 §6.2.2): an application BAL logs in
+//! with the TLS client certificate of the connection, bound to it by the operator (ADR 0029).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::session::{Flow, Session};
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
+    /// The response (SASL-IR, RFC 4959, or after an empty continuation) is the authorization
+    /// identity: empty, or the BAL to open (RFC 4422 Appendix A.1).
+    pub(crate) async fn authenticate_external(
+        &mut self,
+        tag: &str,
+        initial: Option<String>,
+    ) -> Flow {
+        if self.tls && self.client_cert.is_none() {
+            // Not advertised on this connection: no certificate chaining to client_ca_file.
+            tracing::info!(peer = %self.peer, "IMAP EXTERNAL without a usable client certificate");
+            self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
+            return Flow::Continue;
+        }
+        let response = match self.sasl_response(tag, initial).await {
+            Ok(response) => response,
+            Err(flow) => return flow,
+        };
+        let Ok(authzid) = B64.decode(response.trim()) else {
+            self.tagged(tag, "BAD", "Invalid base64");
+            return Flow::Continue;
+        };
+        let login =
+            mssante_auth::external_login(&self.ctx.store, self.client_cert.as_ref(), &authzid)
+                .await;
+        match login {
+            Ok(Ok(bal)) => {
+                let subject = self.client_cert.as_ref().map(|c| c.subject.as_str());
+                tracing::info!(peer = %self.peer, listener = ?self.kind, login = %bal.address,
+                    certificate = subject.unwrap_or_default(), "IMAP login with a client certificate");
+                self.bal = Some(bal);
+                let caps = self.capabilities().join(" ");
+                self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] Logged in"));
+            }
+            Ok(Err(why)) => {
+                tracing::info!(peer = %self.peer, reason = %why, "IMAP EXTERNAL login failed");
+                // RFC 5530 §3: AUTHORIZATIONFAILED when the certificate is good but may not
+                // act as the BAL it named.
+                let code = if why.is_authorization() {
+                    "[AUTHORIZATIONFAILED] Not authorized for this mailbox"
+                } else {
+                    "[AUTHENTICATIONFAILED] Authentication failed"
+                };
+                self.tagged(tag, "NO", code);
+            }
+            Err(e) => {
+                tracing::error!("login lookup failed: {e}");
+                self.tagged(tag, "NO", "[UNAVAILABLE] Temporary authentication failure");
+            }
+        }
+        Flow::Continue
+    }
+}
