@@ -16,6 +16,10 @@
 # imap-issue11 (not in the default list): issue 11's mix, imaptest's default profile
 # (bench/src/imap_profile.rs) by IMAP_S sessions on as many users whose INBOXes were first
 # filled with ISSUE11_FILL (40) messages of 40 KB each, half of the sessions with QRESYNC.
+# login (not in the default list): issue 12's login rate, LOGIN_C (50) clients each looping
+# connect, TLS, AUTHENTICATE, SELECT INBOX, LOGOUT for IMAP_DURATION: ours with XOAUTH2 and a
+# PSC token (`mssante-bench psc-issuer` serves the JWKS and writes the tokens), the reference
+# in its tuned profile (Dovecot's login processes serve many connections) with PLAIN.
 # idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,6 +71,7 @@ start() {
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
         ours|ours-pg|ours-pg3)
+              [ "$WORKLOAD" != login ] || start_issuer
               [ "$1" = ours ] || export OURS_ENGINE=postgres
               [ "$1" != ours-pg3 ] || export OURS_NODES=3
               bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
@@ -80,8 +85,27 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours|ours-pg|ours-pg3) bench/ours.sh stop >/dev/null ;;
+        ours|ours-pg|ours-pg3) bench/ours.sh stop >/dev/null; stop_issuer ;;
     esac
+}
+
+# The stand-in PSC of the login workload: tokens for the 100 users, its JWKS URL for ours.sh.
+ISSUER_PID=
+start_issuer() {
+    rm -f "$OUT/psc-env"
+    "$BENCH" psc-issuer --tokens "$OUT/psc-tokens" --env "$OUT/psc-env" 2>/dev/null &
+    ISSUER_PID=$!
+    local i
+    for i in $(seq 1 100); do [ -s "$OUT/psc-env" ] && break; sleep 0.1; done
+    [ -s "$OUT/psc-env" ] || { echo "psc-issuer did not start" >&2; exit 1; }
+    eval "$(sed 's/^/export OURS_/' "$OUT/psc-env")"
+}
+stop_issuer() {
+    [ -n "$ISSUER_PID" ] || return 0
+    kill "$ISSUER_PID" 2>/dev/null || true
+    wait "$ISSUER_PID" 2>/dev/null || true
+    ISSUER_PID=
+    unset OURS_PSC_JWKS_URL OURS_PSC_ISSUER
 }
 
 run_one() {
@@ -101,6 +125,11 @@ run_one() {
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
             "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 ;;
+        login)
+            imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
+            local mech=(--mechanism plain)
+            [[ $t != ours* ]] || mech=(--mechanism xoauth2 --tokens "$OUT/psc-tokens")
+            "$BENCH" --server-pid "$PIDS" --json "$json" login --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -c "${LOGIN_C:-50}" --duration "$IMAP_DURATION" "${mech[@]}" ;;
         idle-1000|idle-10000)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -k "${w#idle-}" --hold 15 --measure-after 10 ;;
@@ -121,18 +150,22 @@ summary() {
     done
 }
 
-trap 'for t in $TARGETS ref-tuned; do stop "$t" 2>/dev/null || true; done' EXIT
+WORKLOAD=
+trap 'for t in $TARGETS ref-tuned; do stop "$t" 2>/dev/null || true; done; stop_issuer' EXIT
 machine
 # IMAP workloads also run on the reference's tuned profile (high-performance login, hibernation).
 targets_for() {
     case $1 in
         imap-mix|imap-issue11|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
         idle-10000) [[ " $TARGETS " == *" ours "* ]] && echo ours || true ;;
+        # Dovecot as an operator tunes it for many logins, not its default process per login.
+        login) [[ " $TARGETS " == *" ref "* ]] && echo "${TARGETS// ref/} ref-tuned" || echo "$TARGETS" ;;
         *) echo "$TARGETS" ;;
     esac
 }
 
 for w in $WORKLOADS; do
+    WORKLOAD=$w
     for i in $(seq 1 "$RUNS"); do
         for t in $(targets_for "$w"); do
             start "$t"

@@ -71,6 +71,11 @@ http = "off"
 [log]
 level = "warn"
 CONF
+    # Pro Santé Connect login for the `login` workload: the JWKS of `mssante-bench psc-issuer`.
+    if [ -n "${OURS_PSC_JWKS_URL:-}" ]; then
+        printf '\n[psc]\njwks_url = "%s"\nissuers = ["%s"]\n' "$OURS_PSC_JWKS_URL" "$OURS_PSC_ISSUER" \
+            >> "$b/mssante.toml"
+    fi
     "$BIN" --config "$b/mssante.toml" init >/dev/null
     "$BIN" --config "$b/mssante.toml" domain add "$DOMAIN" >/dev/null
     local n

@@ -144,6 +144,33 @@ impl ImapSession {
         self.complete(&tag).await
     }
 
+    /// AUTHENTICATE with a SASL-IR initial response (RFC 4959). A continuation (a failure
+    /// challenge, RFC 7628 §3.2.2) is answered with an empty line, then the completion read.
+    pub async fn authenticate(&mut self, mechanism: &str, message: &[u8]) -> Result<Response> {
+        use base64::Engine;
+        let tag = self.next_tag();
+        let ir = base64::engine::general_purpose::STANDARD.encode(message);
+        self.conn
+            .write_all(format!("{tag} AUTHENTICATE {mechanism} {ir}\r\n").as_bytes())
+            .await?;
+        self.conn.flush().await?;
+        let mut resp = Response::default();
+        loop {
+            let l = self.read_response_line().await?;
+            if let Some((status, text)) = tagged(&l, &tag) {
+                resp.status = status;
+                resp.text = text;
+                return Ok(resp);
+            }
+            if l.starts_with(b"+") {
+                self.conn.write_all(b"\r\n").await?;
+                self.conn.flush().await?;
+                continue;
+            }
+            resp.untagged.push(l);
+        }
+    }
+
     /// APPEND with a synchronising literal.
     pub async fn append(&mut self, mailbox: &str, msg: &[u8]) -> Result<Response> {
         let tag = self.next_tag();

@@ -96,11 +96,11 @@ pub struct ConnArgs {
 #[derive(Default)]
 pub(crate) struct OpStats {
     pub(crate) ops: BTreeMap<&'static str, Samples>,
-    errors: Errors,
+    pub(crate) errors: Errors,
 }
 
 impl OpStats {
-    fn merge(&mut self, o: OpStats) {
+    pub(crate) fn merge(&mut self, o: OpStats) {
         for (k, v) in o.ops {
             self.ops.entry(k).or_default().merge(v);
         }

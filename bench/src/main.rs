@@ -6,10 +6,12 @@ mod imap;
 mod imap_profile;
 mod imap_run;
 mod kmem;
+mod login;
 mod messages;
 mod net;
 mod pairs;
 mod procfs;
+mod psc;
 mod smtp;
 mod smtp_run;
 mod stats;
@@ -43,6 +45,10 @@ enum Mode {
     Smtp(smtp_run::SmtpArgs),
     /// S IMAP sessions running a client mix for a while.
     Imap(imap_run::ImapArgs),
+    /// C clients logging in and out in a loop (XOAUTH2 with a PSC token, or PLAIN).
+    Login(login::LoginArgs),
+    /// A stand-in Pro Santé Connect for `login`: serves its JWKS, writes one token per user.
+    PscIssuer(psc::IssuerArgs),
     /// Open K authenticated sessions, hold them in IDLE, report server memory.
     Connections(imap_run::ConnArgs),
     /// Open K bare loopback TCP connections to ourselves: kernel memory per connection end
@@ -76,6 +82,8 @@ fn main() -> Result<()> {
         match cli.mode {
             Mode::Smtp(a) => smtp_run::run(a, &pids, json).await,
             Mode::Imap(a) => imap_run::run_mix(a, &pids, json).await,
+            Mode::Login(a) => login::run(a, &pids, json).await,
+            Mode::PscIssuer(a) => psc::run(a).await,
             Mode::Connections(a) => imap_run::run_connections(a, &pids, json).await,
             Mode::Pairs(a) => pairs::run(a, json).await,
             Mode::PairsListener => pairs::listener().await,
