@@ -160,20 +160,40 @@ tokio::task_local! {
     static PENDING: std::cell::RefCell<Option<AuditEvent>>;
 }
 
-/// Inside [`Store::audited`]: appends the pending entry, with the UIDs the write touched,
-/// to the write's transaction. Once per scope; nothing outside one.
-pub(crate) async fn append_pending(
-    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+/// Inside [`Store::audited`]: the pending entry, taken by the write that records it in its
+/// own transaction. Taken in the caller's task, since the write itself may run in the
+/// SQLite committer's (ADR 0031). Once per scope; nothing outside one.
+pub(crate) struct PendingAudit {
+    event: Option<AuditEvent>,
     engine: Engine,
-    uids: &[u32],
-) -> Result<()> {
-    let Ok(Some(mut event)) = PENDING.try_with(|p| p.borrow_mut().take()) else {
-        return Ok(());
-    };
-    event
-        .message_ids
-        .extend(uids.iter().map(|u| format!("uid:{u}")));
-    append_in(txn, engine, &event).await
+}
+
+impl PendingAudit {
+    pub(crate) fn take(engine: Engine) -> PendingAudit {
+        let event = PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten();
+        PendingAudit { event, engine }
+    }
+
+    pub(crate) fn is_some(&self) -> bool {
+        self.event.is_some()
+    }
+
+    /// Appends the entry, with the UIDs the write touched, to the write's transaction; again
+    /// if the write runs again (its group commit rolled back).
+    pub(crate) async fn record(
+        &self,
+        txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+        uids: &[u32],
+    ) -> Result<()> {
+        let Some(event) = &self.event else {
+            return Ok(());
+        };
+        let mut event = event.clone();
+        event
+            .message_ids
+            .extend(uids.iter().map(|u| format!("uid:{u}")));
+        append_in(txn, self.engine, &event).await
+    }
 }
 
 /// Appends `event` inside the caller's transaction (which commits the action with it).

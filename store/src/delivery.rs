@@ -16,6 +16,7 @@ use crate::address::Address;
 use crate::bal::{Bal, BalStatus};
 use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::error::{Result, StoreError};
+use crate::group_commit::{Txn, TxnFuture, Write};
 use crate::queue::notify_wants;
 use crate::tracking::record_tracking;
 
@@ -166,6 +167,13 @@ pub(crate) struct PreparedMessage {
     pub hash: String,
     pub size: i64,
     pub blob: PreparedBlob,
+}
+
+impl Write for PreparedMessage {
+    type Output = (DeliveryReceipt, Vec<i64>);
+    fn run<'a>(&'a self, txn: &'a mut Txn) -> TxnFuture<'a, Self::Output> {
+        Box::pin(insert_message(txn, self, crate::now()))
+    }
 }
 
 /// The rows of one accepted message, inside the caller's transaction. Returns the receipt

@@ -6,6 +6,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::error::{Result, StoreError, duplicate_as};
+use crate::group_commit::{Txn, TxnFuture, Write};
 use crate::{Store, now};
 
 /// Folders every BAL gets at creation, with their RFC 6154 special-use attribute.
@@ -290,21 +291,22 @@ impl Store {
 
     /// RFC 3501 §2.3.2: claims the messages no read-write session has seen yet. Returns the
     /// first UID that is recent for the caller (every UID at or above it, up to UIDNEXT).
+    ///
+    /// When another session has claimed everything already (the common case: a SELECT of a
+    /// folder that received nothing since), nothing is written: a read answers. Every
+    /// message the caller knows of was read before this (UID below the UIDNEXT read here),
+    /// so none of them is at or above the returned UID.
     pub async fn claim_recent(&self, folder_id: i64) -> Result<u32> {
-        let mut w = self.write_txn().await?;
         let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
             .bind(folder_id)
-            .fetch_optional(&mut *w.txn)
+            .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound("folder".into()))?;
         let first: i64 = row.try_get("first_recent_uid")?;
-        sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
-            .bind(row.try_get::<i64, _>("uidnext")?)
-            .bind(folder_id)
-            .execute(&mut *w.txn)
-            .await?;
-        w.commit().await?;
-        Ok(first as u32)
+        if first >= row.try_get::<i64, _>("uidnext")? {
+            return Ok(first as u32);
+        }
+        self.write(ClaimRecent { folder_id }).await
     }
 
     /// The first UID still recent, without claiming anything (EXAMINE, STATUS).
@@ -341,5 +343,30 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+/// The write of [`Store::claim_recent`]: every message up to UIDNEXT stops being recent.
+struct ClaimRecent {
+    folder_id: i64,
+}
+
+impl Write for ClaimRecent {
+    type Output = u32;
+    fn run<'a>(&'a self, txn: &'a mut Txn) -> TxnFuture<'a, u32> {
+        Box::pin(async move {
+            let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
+                .bind(self.folder_id)
+                .fetch_optional(&mut **txn)
+                .await?
+                .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+            let first: i64 = row.try_get("first_recent_uid")?;
+            sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
+                .bind(row.try_get::<i64, _>("uidnext")?)
+                .bind(self.folder_id)
+                .execute(&mut **txn)
+                .await?;
+            Ok(first as u32)
+        })
     }
 }

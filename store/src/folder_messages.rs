@@ -8,9 +8,11 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::blob::{blob_hash, record_blob};
+use crate::audit::PendingAudit;
+use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
+use crate::group_commit::{Txn, write_by};
 use crate::{Store, now};
 
 /// What a session keeps per message of the selected folder.
@@ -151,10 +153,7 @@ fn info_from_row(r: &AnyRow) -> Result<MessageInfo> {
 }
 
 /// Takes the next modseq of a folder (one per command: all its changes share it).
-async fn next_modseq(
-    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
-    folder_id: i64,
-) -> Result<u64> {
+async fn next_modseq(txn: &mut Txn, folder_id: i64) -> Result<u64> {
     let row = sqlx::query("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq")
         .bind(folder_id)
         .fetch_optional(&mut **txn)
@@ -206,46 +205,15 @@ impl Store {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<FlagUpdate> {
-        let mut w = self.write_txn().await?;
-        let modseq = next_modseq(&mut w.txn, folder_id).await?;
-        let mut update = FlagUpdate::default();
-        for (lo, hi) in uid_runs(uids) {
-            let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
-                .bind(folder_id)
-                .bind(lo as i64)
-                .bind(hi as i64)
-                .fetch_all(&mut *w.txn)
-                .await?;
-            for r in &rows {
-                let uid = r.try_get::<i64, _>("uid")? as u32;
-                let current_modseq = r.try_get::<i64, _>("modseq")? as u64;
-                if unchanged_since.is_some_and(|since| current_modseq > since) {
-                    update.conflicts.push(uid);
-                    continue;
-                }
-                let current = flags_from_text(&r.try_get::<String, _>("flags")?);
-                let new = apply_flags(&current, op, flags);
-                let same = new.len() == current.len() && new.iter().all(|f| has_flag(&current, f));
-                if same {
-                    continue;
-                }
-                sqlx::query("UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid = $4")
-                    .bind(new.join(" "))
-                    .bind(modseq as i64)
-                    .bind(folder_id)
-                    .bind(uid as i64)
-                    .execute(&mut *w.txn)
-                    .await?;
-                update.changed.push(MessageRef {
-                    uid,
-                    modseq,
-                    flags: new,
-                });
-            }
-        }
-        let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
-        crate::audit::append_pending(&mut w.txn, self.engine(), &changed).await?;
-        w.commit().await?;
+        let write = FlagsWrite {
+            folder_id,
+            uids: uids.to_vec(),
+            op,
+            flags: flags.to_vec(),
+            unchanged_since,
+            audit: PendingAudit::take(self.engine()),
+        };
+        let update = self.write(write).await?;
         if !update.changed.is_empty() {
             self.notify(folder_id).await;
         }
@@ -255,10 +223,18 @@ impl Store {
     /// Removes messages from a folder, remembering their UIDs for QRESYNC. Returns the UIDs
     /// actually removed.
     pub async fn expunge(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
-        let mut w = self.write_txn().await?;
-        let removed = expunge_in(&mut w.txn, folder_id, uids).await?;
-        crate::audit::append_pending(&mut w.txn, self.engine(), &removed).await?;
-        w.commit().await?;
+        let audit = PendingAudit::take(self.engine());
+        if uids.is_empty() && !audit.is_some() {
+            return Ok(Vec::new());
+        }
+        let write = CopyWrite {
+            from: folder_id,
+            uids: uids.to_vec(),
+            to: None,
+            remove_source: true,
+            audit,
+        };
+        let removed = self.write(write).await?.removed;
         if !removed.is_empty() {
             self.notify(folder_id).await;
         }
@@ -277,34 +253,19 @@ impl Store {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
         let blob = self.prepare_blob(&hash, raw).await?;
-        let mut w = self.write_txn().await?;
-        record_blob(&mut w.txn, &hash, size, &blob).await?;
-        let row = sqlx::query(
-            "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
-             VALUES ($1, $2, $3, '', 'imap', $4, $5, $6) RETURNING id",
-        )
-        .bind(&hash)
-        .bind(size)
-        .bind(now())
-        .bind(meta.message_id)
-        .bind(meta.subject)
-        .bind(meta.x_mss_nil)
-        .fetch_one(&mut *w.txn)
-        .await?;
-        let message_id: i64 = row.try_get("id")?;
-        let flags: Vec<String> = apply_flags(&[], FlagOp::Replace, flags);
-        let (uidvalidity, uid) = insert_message(
-            &mut w.txn,
+        let write = AppendWrite {
             folder_id,
-            message_id,
-            &flags.join(" "),
+            hash,
+            size,
+            blob,
+            flags: apply_flags(&[], FlagOp::Replace, flags).join(" "),
             internaldate,
-        )
-        .await?;
-        crate::audit::append_pending(&mut w.txn, self.engine(), &[uid]).await?;
-        w.commit().await?;
+            meta,
+            audit: PendingAudit::take(self.engine()),
+        };
+        let appended = self.write(write).await?;
         self.notify(folder_id).await;
-        Ok((uidvalidity, uid))
+        Ok(appended)
     }
 
     /// COPY / MOVE (RFC 9051 §6.4.7, RFC 6851): the copies share the stored message.
@@ -316,40 +277,19 @@ impl Store {
         to: i64,
         remove_source: bool,
     ) -> Result<Vec<(u32, u32)>> {
-        let infos = self.message_infos(from, uids).await?;
-        let mut w = self.write_txn().await?;
-        let mut pairs = Vec::with_capacity(infos.len());
-        for (lo, hi) in uid_runs(uids) {
-            let rows = sqlx::query("SELECT uid, message_id, flags, internaldate FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
-                .bind(from)
-                .bind(lo as i64)
-                .bind(hi as i64)
-                .fetch_all(&mut *w.txn)
-                .await?;
-            for r in &rows {
-                let (_, new_uid) = insert_message(
-                    &mut w.txn,
-                    to,
-                    r.try_get("message_id")?,
-                    &r.try_get::<String, _>("flags")?,
-                    r.try_get("internaldate")?,
-                )
-                .await?;
-                pairs.push((r.try_get::<i64, _>("uid")? as u32, new_uid));
-            }
-        }
-        let sources: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-        if remove_source {
-            expunge_in(&mut w.txn, from, &sources).await?;
-        }
-        crate::audit::append_pending(&mut w.txn, self.engine(), &sources).await?;
-        w.commit().await?;
-        drop(infos);
+        let write = CopyWrite {
+            from,
+            uids: uids.to_vec(),
+            to: Some(to),
+            remove_source,
+            audit: PendingAudit::take(self.engine()),
+        };
+        let copied = self.write(write).await?;
         self.notify(to).await;
         if remove_source {
             self.notify(from).await;
         }
-        Ok(pairs)
+        Ok(copied.pairs)
     }
 
     /// The whole folder as a session selects it (RFC 9051 §6.3.2): counters and every
@@ -443,9 +383,195 @@ pub(crate) fn stored_from_row(r: &AnyRow) -> Result<StoredMessage> {
     })
 }
 
+/// STORE's write (see [`Store::update_flags`]).
+struct FlagsWrite {
+    folder_id: i64,
+    uids: Vec<u32>,
+    op: FlagOp,
+    flags: Vec<String>,
+    unchanged_since: Option<u64>,
+    audit: PendingAudit,
+}
+
+write_by!(FlagsWrite, FlagUpdate, update_flags_in);
+
+/// Reads the messages of the set, computes their new flags, and writes those that changed
+/// with one new modseq, one UPDATE per distinct new flag list (a STORE on a range mostly
+/// gives every message the same flags).
+async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
+    let modseq = next_modseq(txn, w.folder_id).await?;
+    let mut update = FlagUpdate::default();
+    // New flag text -> the UIDs that get it.
+    let mut writes: Vec<(String, Vec<u32>)> = Vec::new();
+    for (lo, hi) in uid_runs(&w.uids) {
+        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+            .bind(w.folder_id)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(&mut **txn)
+            .await?;
+        for r in &rows {
+            let uid = r.try_get::<i64, _>("uid")? as u32;
+            let current_modseq = r.try_get::<i64, _>("modseq")? as u64;
+            if w.unchanged_since
+                .is_some_and(|since| current_modseq > since)
+            {
+                update.conflicts.push(uid);
+                continue;
+            }
+            let current = flags_from_text(&r.try_get::<String, _>("flags")?);
+            let new = apply_flags(&current, w.op, &w.flags);
+            let same = new.len() == current.len() && new.iter().all(|f| has_flag(&current, f));
+            if same {
+                continue;
+            }
+            let text = new.join(" ");
+            match writes.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, uids)) => uids.push(uid),
+                None => writes.push((text, vec![uid])),
+            }
+            update.changed.push(MessageRef {
+                uid,
+                modseq,
+                flags: new,
+            });
+        }
+    }
+    for (text, uids) in &writes {
+        set_flags(txn, w.folder_id, uids, text, modseq).await?;
+    }
+    let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
+    w.audit.record(txn, &changed).await?;
+    Ok(update)
+}
+
+/// Most UIDs bound in one statement (SQLite's default limit is 32,766 parameters).
+const UIDS_PER_STATEMENT: usize = 500;
+
+/// Gives `uids` the flags `text` and the modseq `modseq`.
+async fn set_flags(
+    txn: &mut Txn,
+    folder_id: i64,
+    uids: &[u32],
+    text: &str,
+    modseq: u64,
+) -> Result<()> {
+    for chunk in uids.chunks(UIDS_PER_STATEMENT) {
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+        let sql = format!(
+            "UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid IN ({})",
+            list.join(", ")
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(text)
+            .bind(modseq as i64)
+            .bind(folder_id);
+        for &uid in chunk {
+            q = q.bind(uid as i64);
+        }
+        q.execute(&mut **txn).await?;
+    }
+    Ok(())
+}
+
+/// APPEND's write (see [`Store::append`]).
+struct AppendWrite {
+    folder_id: i64,
+    hash: String,
+    size: i64,
+    blob: PreparedBlob,
+    flags: String,
+    internaldate: i64,
+    meta: MessageMeta,
+    audit: PendingAudit,
+}
+
+write_by!(AppendWrite, (u32, u32), append_in);
+
+async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
+    record_blob(txn, &w.hash, w.size, &w.blob).await?;
+    let row = sqlx::query(
+        "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
+         VALUES ($1, $2, $3, '', 'imap', $4, $5, $6) RETURNING id",
+    )
+    .bind(&w.hash)
+    .bind(w.size)
+    .bind(now())
+    .bind(w.meta.message_id.clone())
+    .bind(w.meta.subject.clone())
+    .bind(w.meta.x_mss_nil.clone())
+    .fetch_one(&mut **txn)
+    .await?;
+    let message_id: i64 = row.try_get("id")?;
+    let appended = insert_message(txn, w.folder_id, message_id, &w.flags, w.internaldate).await?;
+    w.audit.record(txn, &[appended.1]).await?;
+    Ok(appended)
+}
+
+/// COPY, MOVE (copy then remove) and EXPUNGE (remove only, `to` is `None`).
+struct CopyWrite {
+    from: i64,
+    uids: Vec<u32>,
+    to: Option<i64>,
+    remove_source: bool,
+    audit: PendingAudit,
+}
+
+#[derive(Default)]
+struct Copied {
+    /// (source uid, new uid), for COPYUID.
+    pairs: Vec<(u32, u32)>,
+    /// Source UIDs removed, ascending.
+    removed: Vec<u32>,
+}
+
+write_by!(CopyWrite, Copied, copy_in);
+
+async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
+    let mut out = Copied::default();
+    if let Some(to) = w.to {
+        for (lo, hi) in uid_runs(&w.uids) {
+            let rows = sqlx::query("SELECT uid, message_id, flags, internaldate FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+                .bind(w.from)
+                .bind(lo as i64)
+                .bind(hi as i64)
+                .fetch_all(&mut **txn)
+                .await?;
+            for r in &rows {
+                let (_, new_uid) = insert_message(
+                    txn,
+                    to,
+                    r.try_get("message_id")?,
+                    &r.try_get::<String, _>("flags")?,
+                    r.try_get("internaldate")?,
+                )
+                .await?;
+                out.pairs
+                    .push((r.try_get::<i64, _>("uid")? as u32, new_uid));
+            }
+        }
+    }
+    let sources: Vec<u32> = out.pairs.iter().map(|p| p.0).collect();
+    if w.remove_source {
+        let gone = match w.to {
+            Some(_) => &sources,
+            None => &w.uids,
+        };
+        out.removed = expunge_in(txn, w.from, gone).await?;
+    }
+    // A copy or move is recorded with its source UIDs, an expunge with those it removed.
+    let recorded = match w.to {
+        Some(_) => &sources,
+        None => &out.removed,
+    };
+    w.audit.record(txn, recorded).await?;
+    Ok(out)
+}
+
 /// Adds a message row to a folder with the next UID and modseq.
 async fn insert_message(
-    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    txn: &mut Txn,
     folder_id: i64,
     message_id: i64,
     flags: &str,
@@ -473,11 +599,7 @@ async fn insert_message(
     Ok((row.try_get::<i64, _>("uidvalidity")? as u32, uid as u32))
 }
 
-async fn expunge_in(
-    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
-    folder_id: i64,
-    uids: &[u32],
-) -> Result<Vec<u32>> {
+async fn expunge_in(txn: &mut Txn, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
     if uids.is_empty() {
         return Ok(Vec::new());
     }

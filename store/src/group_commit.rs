@@ -1,54 +1,146 @@
-//! Group commit for SQLite deliveries: SQLite has one writer and every commit is a WAL
-//! fsync, so sixteen sessions each committing their own message queue behind each other at
-//! the disk's fsync rate. Here deliveries that arrive while a commit is in flight wait for
-//! the next one and share it: one fsync for the whole group, each message still "250" only
-//! after its rows are durable (ADR 0009).
+//! Group commit for SQLite writes: SQLite has one writer and every commit is a WAL fsync, so
+//! sessions each committing their own write queue behind each other at the disk's fsync
+//! rate. Here writes that arrive while a commit is in flight wait for the next one and share
+//! it: one fsync for the whole group, each caller still answered only after its rows are
+//! durable (ADR 0009 for deliveries' "250", ADR 0031 for IMAP's tagged OK).
 //!
-//! If any message of a group fails, the group is rolled back and its messages are retried
-//! one transaction each, so one bad message never costs the others their delivery.
+//! Deliveries and the IMAP writes of every session (STORE, EXPUNGE, APPEND, COPY/MOVE, the
+//! \Recent claim) go through the same committer, in the order they arrived; each runs its
+//! statements in the group's transaction exactly as it would in its own (a later write of
+//! the group sees the earlier ones), so the folder counters (UIDNEXT, HIGHESTMODSEQ) stay
+//! ordered as if each had committed alone (ADR 0025).
+//!
+//! If any write of a group fails, the group is rolled back and its writes are retried one
+//! transaction each, so one failing write never costs the others theirs.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::delivery::{DeliveryReceipt, PreparedMessage, insert_message};
 use crate::error::{Result, StoreError};
-use crate::now;
 
-/// Most messages in one commit: bounds the time a session waits behind a group.
+/// The transaction a write runs in.
+pub(crate) type Txn = sqlx::Transaction<'static, sqlx::Any>;
+
+/// What [`Write::run`] returns: its statements, borrowing the write and the transaction.
+pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// A write that can share a commit with others. `run` may be called twice (in a group that
+/// is then rolled back, and again alone), so it must do nothing outside the transaction.
+pub(crate) trait Write: Send + Sync + 'static {
+    type Output: Send + 'static;
+    fn run<'a>(&'a self, txn: &'a mut Txn) -> TxnFuture<'a, Self::Output>;
+}
+
+/// `impl Write for $write` whose `run` is `$run(txn, &write)`, an async fn giving `$output`.
+macro_rules! write_by {
+    ($write:ty, $output:ty, $run:path) => {
+        impl $crate::group_commit::Write for $write {
+            type Output = $output;
+            fn run<'a>(
+                &'a self,
+                txn: &'a mut $crate::group_commit::Txn,
+            ) -> $crate::group_commit::TxnFuture<'a, $output> {
+                Box::pin($run(txn, self))
+            }
+        }
+    };
+}
+pub(crate) use write_by;
+
+/// Most writes in one commit: bounds the time a session waits behind a group.
 const MAX_GROUP: usize = 64;
 
-type Outcome = Result<(DeliveryReceipt, Vec<i64>)>;
+/// A queued write with the caller waiting for it, its output kept until the commit.
+struct Job<W: Write> {
+    write: W,
+    output: Option<W::Output>,
+    done: oneshot::Sender<Result<W::Output>>,
+}
 
-struct Job {
-    prepared: PreparedMessage,
-    done: oneshot::Sender<Outcome>,
+/// [`Job`] without its type, so that one queue holds every kind of write.
+trait Queued: Send {
+    fn run<'a>(&'a mut self, txn: &'a mut Txn) -> TxnFuture<'a, ()>;
+    /// Answers the caller: its output when `committed` is Ok, the error otherwise.
+    fn finish(self: Box<Self>, committed: Result<()>);
+}
+
+impl<W: Write> Queued for Job<W> {
+    fn run<'a>(&'a mut self, txn: &'a mut Txn) -> TxnFuture<'a, ()> {
+        Box::pin(async move {
+            self.output = Some(self.write.run(txn).await?);
+            Ok(())
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: Result<()>) {
+        let Job { output, done, .. } = *self;
+        let outcome = committed.and_then(|()| {
+            output.ok_or_else(|| StoreError::Io(std::io::Error::other("write not run")))
+        });
+        let _ = done.send(outcome);
+    }
 }
 
 pub(crate) struct GroupCommit {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::UnboundedSender<Box<dyn Queued>>,
+    counts: Arc<Counts>,
+}
+
+/// How many writes the committer took, and in how many commits (each one fsync).
+#[derive(Default)]
+struct Counts {
+    writes: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// Writes and commits of the SQLite committer since the store opened: `writes - commits`
+/// is the number of fsyncs group commit saved (see [`crate::Store::shared_commits`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitCounts {
+    pub writes: u64,
+    pub commits: u64,
 }
 
 impl GroupCommit {
     /// Starts the committer task; it ends when the store (and this handle) is dropped.
     pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>) -> GroupCommit {
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx, pool, writer));
-        GroupCommit { jobs }
+        let counts = Arc::new(Counts::default());
+        tokio::spawn(run(rx, pool, writer, counts.clone()));
+        GroupCommit { jobs, counts }
     }
 
-    /// Queues a message for the next commit and waits until it is durable.
-    pub async fn submit(&self, prepared: PreparedMessage) -> Outcome {
+    pub fn counts(&self) -> CommitCounts {
+        CommitCounts {
+            writes: self.counts.writes.load(Ordering::Relaxed),
+            commits: self.counts.commits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Queues a write for the next commit and waits until it is durable.
+    pub async fn submit<W: Write>(&self, write: W) -> Result<W::Output> {
         let (done, result) = oneshot::channel();
         let stopped = || StoreError::Io(std::io::Error::other("the store is shutting down"));
-        self.jobs
-            .send(Job { prepared, done })
-            .map_err(|_| stopped())?;
+        let job = Job {
+            write,
+            output: None,
+            done,
+        };
+        self.jobs.send(Box::new(job)).map_err(|_| stopped())?;
         result.await.map_err(|_| stopped())?
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<Job>, pool: sqlx::AnyPool, writer: Arc<Mutex<()>>) {
+async fn run(
+    mut rx: mpsc::UnboundedReceiver<Box<dyn Queued>>,
+    pool: sqlx::AnyPool,
+    writer: Arc<Mutex<()>>,
+    counts: Arc<Counts>,
+) {
     while let Some(first) = rx.recv().await {
         // The writer slot is shared with every other write of the store (write_txn).
         let _slot = writer.lock().await;
@@ -59,45 +151,47 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Job>, pool: sqlx::AnyPool, writer: 
                 Err(_) => break,
             }
         }
-        match commit_group(&pool, &group).await {
-            Ok(outcomes) => {
-                for (job, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = job.done.send(Ok(outcome));
+        counts
+            .writes
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        match commit_group(&pool, &mut group).await {
+            Ok(()) => {
+                counts.commits.fetch_add(1, Ordering::Relaxed);
+                for job in group {
+                    job.finish(Ok(()));
                 }
             }
             Err(e) => {
                 if group.len() > 1 {
                     tracing::warn!(
-                        "group commit of {} messages failed ({e}); one by one",
+                        "group commit of {} writes failed ({e}); one by one",
                         group.len()
                     );
                 }
-                for job in group {
-                    let outcome = commit_one(&pool, &job.prepared).await;
-                    let _ = job.done.send(outcome);
+                for mut job in group {
+                    let committed = commit_one(&pool, job.as_mut()).await;
+                    if committed.is_ok() {
+                        counts.commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    job.finish(committed);
                 }
             }
         }
     }
 }
 
-async fn commit_group(
-    pool: &sqlx::AnyPool,
-    group: &[Job],
-) -> Result<Vec<(DeliveryReceipt, Vec<i64>)>> {
-    let t = now();
+async fn commit_group(pool: &sqlx::AnyPool, group: &mut [Box<dyn Queued>]) -> Result<()> {
     let mut txn = pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(group.len());
-    for job in group {
-        outcomes.push(insert_message(&mut txn, &job.prepared, t).await?);
+    for job in group.iter_mut() {
+        job.run(&mut txn).await?;
     }
     txn.commit().await?;
-    Ok(outcomes)
+    Ok(())
 }
 
-async fn commit_one(pool: &sqlx::AnyPool, prepared: &PreparedMessage) -> Outcome {
+async fn commit_one(pool: &sqlx::AnyPool, job: &mut dyn Queued) -> Result<()> {
     let mut txn = pool.begin().await?;
-    let outcome = insert_message(&mut txn, prepared, now()).await?;
+    job.run(&mut txn).await?;
     txn.commit().await?;
-    Ok(outcome)
+    Ok(())
 }

@@ -27,8 +27,8 @@
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
 //!   `audit.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
-//!   the shared SQLite commits in `group_commit.rs` and PostgreSQL's one statement per message
-//!   in `delivery_pg.rs`.
+//!   the shared SQLite commits (deliveries and IMAP writes alike) in `group_commit.rs` and
+//!   PostgreSQL's one statement per message in `delivery_pg.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
 //! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
 //! - Moving BALs between instances (ADR 0020): what an export reads, page by page, in
@@ -115,6 +115,7 @@ pub use folder::{Folder, FolderStatus, FolderSummary};
 pub use folder_messages::{
     FlagOp, FlagUpdate, FolderSnapshot, MessageInfo, MessageRef, StoredMessage,
 };
+pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};
 pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
@@ -142,8 +143,8 @@ struct Inner {
     /// SQLite allows one writer at a time; queueing writers here instead of in SQLite's busy
     /// handler keeps write transactions from failing with SQLITE_BUSY under load.
     sqlite_writer: Arc<tokio::sync::Mutex<()>>,
-    /// SQLite deliveries share commits (`group_commit.rs`); `None` on PostgreSQL, whose
-    /// concurrent commits already share WAL flushes.
+    /// SQLite writes (deliveries, IMAP) share commits (`group_commit.rs`); `None` on
+    /// PostgreSQL, whose concurrent commits already share WAL flushes.
     group_commit: Option<group_commit::GroupCommit>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
@@ -229,6 +230,26 @@ impl Store {
         };
         let txn = self.inner.pool.begin().await?;
         Ok(WriteTxn { txn, _guard: guard })
+    }
+
+    /// Runs `write` in a transaction and returns its output once committed. On SQLite it
+    /// shares the commit (and its fsync) with the writes of other sessions arriving at the
+    /// same time (`group_commit.rs`, ADR 0031); on PostgreSQL, whose concurrent commits
+    /// already share WAL flushes, it has a transaction of its own.
+    pub(crate) async fn write<W: group_commit::Write>(&self, write: W) -> Result<W::Output> {
+        if let Some(group) = &self.inner.group_commit {
+            return group.submit(write).await;
+        }
+        let mut w = self.write_txn().await?;
+        let output = write.run(&mut w.txn).await?;
+        w.commit().await?;
+        Ok(output)
+    }
+
+    /// How many writes the SQLite committer took and in how many commits (`None` on
+    /// PostgreSQL): what group commit saves, for tests and benchmarks.
+    pub fn shared_commits(&self) -> Option<CommitCounts> {
+        self.inner.group_commit.as_ref().map(|g| g.counts())
     }
 
     /// Starts a read-only transaction whose statements all see one snapshot of the database:

@@ -1,0 +1,188 @@
+//! The IMAP writes of the store (ADR 0031): what they leave in the folder, and what they
+//! cost in commits. On SQLite, writes of concurrent sessions share one commit; a SELECT of a
+//! folder with nothing new to claim as \Recent writes nothing. On SQLite and PostgreSQL.
+
+use mssante_store::*;
+use mssante_testkit::engine_tests;
+
+mod common;
+use common::{bal_with_inbox, open};
+
+async fn append(store: &Store, folder: i64, flags: &[&str]) -> u32 {
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+    store
+        .append(folder, raw, &flags, 0, MessageMeta::default())
+        .await
+        .unwrap()
+        .1
+}
+
+/// A store whose INBOX holds `n` messages: the store, its database, the BAL id, the INBOX
+/// and the UIDs.
+async fn inbox_with(
+    engine: mssante_testkit::Engine,
+    n: usize,
+) -> (Store, mssante_testkit::TestDb, i64, Folder, Vec<u32>) {
+    let (store, db) = open(engine).await;
+    let (bal_id, inbox) = bal_with_inbox(&store).await;
+    let mut uids = Vec::new();
+    for _ in 0..n {
+        uids.push(append(&store, inbox.id, &[]).await);
+    }
+    (store, db, bal_id, inbox, uids)
+}
+
+/// Runs `work(store, uid)` for every UID at once, as that many sessions would; the outputs
+/// in the order of `uids`.
+async fn at_once<T, Fut>(store: &Store, uids: &[u32], work: impl Fn(Store, u32) -> Fut) -> Vec<T>
+where
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = uids
+        .iter()
+        .map(|&uid| tokio::spawn(work(store.clone(), uid)))
+        .collect();
+    let mut outputs = Vec::new();
+    for t in tasks {
+        outputs.push(t.await.unwrap());
+    }
+    outputs
+}
+
+fn commits(store: &Store) -> Option<u64> {
+    store.shared_commits().map(|c| c.commits)
+}
+
+engine_tests!(
+    a_select_with_nothing_to_claim_writes_nothing,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 1).await;
+        let uid = uids[0];
+        // The first read-write session to look claims the new message (RFC 3501 §2.3.2)...
+        let before = commits(&store);
+        assert_eq!(store.claim_recent(inbox.id).await.unwrap(), uid);
+        assert_eq!(
+            commits(&store),
+            before.map(|n| n + 1),
+            "the claim is a write"
+        );
+        // ...and the next one finds nothing recent, without a commit.
+        assert_eq!(store.claim_recent(inbox.id).await.unwrap(), uid + 1);
+        assert_eq!(commits(&store), before.map(|n| n + 1), "nothing to claim");
+        let next = append(&store, inbox.id, &[]).await;
+        assert_eq!(store.claim_recent(inbox.id).await.unwrap(), next);
+        assert_eq!(store.first_recent_uid(inbox.id).await.unwrap(), next + 1);
+    }
+);
+
+engine_tests!(
+    a_store_on_a_range_gives_each_message_its_own_flags,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 1).await;
+        let a = uids[0];
+        let b = append(&store, inbox.id, &["\\Seen"]).await;
+        let c = append(&store, inbox.id, &["$Label1"]).await;
+        let d = append(&store, inbox.id, &[]).await;
+        let before = store.folder_snapshot(inbox.id).await.unwrap().highestmodseq;
+        let flags = ["\\seen".to_string(), "$Label1".to_string()];
+        let update = store
+            .update_flags(inbox.id, &[a, b, c, d], FlagOp::Add, &flags, None)
+            .await
+            .unwrap();
+        let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
+        assert_eq!(changed, vec![a, b, c, d]);
+        let after = store.folder_snapshot(inbox.id).await.unwrap();
+        assert_eq!(after.highestmodseq, before + 1, "one modseq per STORE");
+        let stored: Vec<(u32, u64, Vec<String>)> = after
+            .messages
+            .into_iter()
+            .map(|m| (m.uid, m.modseq, m.flags))
+            .collect();
+        let m = before + 1;
+        let seen_label = |first: &str, second: &str| vec![first.to_string(), second.to_string()];
+        assert_eq!(
+            stored,
+            vec![
+                (a, m, seen_label("\\Seen", "$Label1")),
+                (b, m, seen_label("\\Seen", "$Label1")),
+                (c, m, seen_label("$Label1", "\\Seen")),
+                (d, m, seen_label("\\Seen", "$Label1")),
+            ]
+        );
+        // Unchanged messages keep their modseq.
+        let again = store
+            .update_flags(inbox.id, &[a, b], FlagOp::Add, &flags, None)
+            .await
+            .unwrap();
+        assert!(again.changed.is_empty());
+    }
+);
+
+// Twenty sessions storing flags at once: every change is there when its STORE returns,
+// each with its own modseq, and on SQLite they took fewer commits than writes.
+engine_tests!(
+    concurrent_stores_share_commits_and_each_is_durable,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 20).await;
+        let before = store.shared_commits();
+        let folder = inbox.id;
+        let mut modseqs = at_once(&store, &uids, |store, uid| async move {
+            let keyword = format!("$k{uid}");
+            let one = std::slice::from_ref(&keyword);
+            let update = store
+                .update_flags(folder, &[uid], FlagOp::Add, one, None)
+                .await
+                .unwrap();
+            // Durable and visible as soon as the STORE returned.
+            let infos = store.message_infos(folder, &[uid]).await.unwrap();
+            assert_eq!(infos[0].flags, vec![keyword]);
+            update.changed[0].modseq
+        })
+        .await;
+        modseqs.sort_unstable();
+        modseqs.dedup();
+        assert_eq!(modseqs.len(), 20, "one modseq per STORE");
+        if let (Some(before), Some(after)) = (before, store.shared_commits()) {
+            assert_eq!(after.writes - before.writes, 20);
+            assert!(
+                after.commits - before.commits < 20,
+                "no STORE shared a commit: {before:?} → {after:?}"
+            );
+        }
+    }
+);
+
+// A delegate's writes are audited in their own transaction (ADR 0016): with group commit the
+// write runs in the committer's task, and the entry taken in the session's task still goes
+// with it, once per write, with the UIDs it touched.
+engine_tests!(
+    audited_writes_record_their_entry_in_a_shared_commit,
+    |engine| async move {
+        let (store, _db, bal_id, inbox, uids) = inbox_with(engine, 5).await;
+        let folder = inbox.id;
+        at_once(&store, &uids, |store, uid| async move {
+            let event = AuditEvent::new(bal_id, "sec@ch-x.mssante.fr", AuditAction::Flags);
+            let (uids, flags) = ([uid], ["\\Seen".to_string()]);
+            let store_flags = store.update_flags(folder, &uids, FlagOp::Add, &flags, None);
+            Store::audited(Some(event), store_flags).await.unwrap();
+        })
+        .await;
+        let trail = store
+            .audit_entries("a@ch-x.mssante.fr", &AuditQuery::default())
+            .await
+            .unwrap();
+        let mut recorded: Vec<String> = trail
+            .iter()
+            .filter(|e| e.action == "flags")
+            .map(|e| e.message_ids.clone())
+            .collect();
+        recorded.sort();
+        let mut expected: Vec<String> = uids.iter().map(|u| format!("uid:{u}")).collect();
+        expected.sort();
+        assert_eq!(recorded, expected);
+        let verification = store.verify_audit(None).await.unwrap();
+        assert_eq!(verification.first_bad, None);
+    }
+);
