@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 const DAY: i64 = 86_400;
 /// Traces are kept at least six months (issue 17; the operator may keep them longer).
 const MIN_TRACES_DAYS: u64 = 183;
+/// Audit trails too (issue 14).
+const MIN_AUDIT_DAYS: u64 = 183;
 
 /// `[retention]` as written and in force.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -22,6 +24,9 @@ pub struct RetentionConfig {
     /// Delivery traces (`recipients` rows out of the queue, DSN/MDN tracking events) older
     /// than this many days are deleted; at least 183.
     pub traces_days: u64,
+    /// Audit trail entries (grants, delegates' actions) older than this many days are
+    /// removed, leaving an anchor that `mssante audit verify` checks from; at least 183.
+    pub audit_days: u64,
     /// Rows deleted per transaction.
     pub batch: u64,
     /// A BAL without a login for this many days is inactive (the CNIL asked one year).
@@ -45,6 +50,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         RetentionConfig {
             traces_days: 365,
+            audit_days: 365,
             batch: 1000,
             inactive_days: 365,
             inactive_action: InactiveAction::Warn,
@@ -60,6 +66,13 @@ impl RetentionConfig {
                 "retention.traces_days: {} is less than the {MIN_TRACES_DAYS} days (six months) \
                  traces must be kept",
                 self.traces_days
+            );
+        }
+        if self.audit_days < MIN_AUDIT_DAYS {
+            bail!(
+                "retention.audit_days: {} is less than the {MIN_AUDIT_DAYS} days (six months) \
+                 audit trails must be kept",
+                self.audit_days
             );
         }
         if self.batch == 0 {
@@ -100,6 +113,7 @@ pub async fn run(
             expired.batches
         ));
     }
+    report.push(prune_audit(store, config, now, dry_run).await?);
     let inactive = store
         .inactive_bals(now - config.inactive_days as i64 * DAY)
         .await?;
@@ -107,6 +121,30 @@ pub async fn run(
         report.push(handle_inactive(store, config, hostname, &bal, now, dry_run).await?);
     }
     Ok(report)
+}
+
+/// Audit entries past `audit_days` leave, each chain keeping an anchor (ADR 0016).
+async fn prune_audit(
+    store: &Store,
+    config: &RetentionConfig,
+    now: i64,
+    dry_run: bool,
+) -> Result<String> {
+    let cutoff = now - config.audit_days as i64 * DAY;
+    let before = mssante_mail::date::iso_date(cutoff);
+    if dry_run {
+        return Ok(format!(
+            "audit: would remove entries older than {} days (before {before}), an anchor kept \
+             in each trail",
+            config.audit_days
+        ));
+    }
+    let pruned = store.prune_audit(cutoff).await?;
+    Ok(format!(
+        "audit: removed {} entries older than {} days (before {before}) from {} trails, each \
+         with an anchor entry",
+        pruned.entries, config.audit_days, pruned.chains
+    ))
 }
 
 /// Warns the holder of an inactive BAL, or applies the action once the notice has run out.

@@ -109,6 +109,11 @@ fn traces_older_than_the_limit_are_deleted_exactly(engine: Engine) {
     );
     // Batches of 2: recipients 2 + 1, tracking events 2 + 0.
     assert!(out.contains("in 4 batches"), "{out}");
+    // Audit trails have their own period (store/tests/audit_retention.rs checks the anchor).
+    assert!(
+        out.contains("audit: removed 0 entries older than 365 days"),
+        "{out}"
+    );
     let mut kept: Vec<i64> = delivered[3..].to_vec();
     kept.extend(&queued);
     kept.sort();

@@ -34,6 +34,8 @@ pub enum AuditAction {
     Send,
     /// A delegate's command refused for want of a right.
     Refused,
+    /// Retention removed the oldest entries; the detail is the anchor the rest chains to.
+    Prune,
 }
 
 impl AuditAction {
@@ -53,6 +55,7 @@ impl AuditAction {
             AuditAction::Append => "append",
             AuditAction::Send => "send",
             AuditAction::Refused => "refused",
+            AuditAction::Prune => "prune",
         }
     }
 }
@@ -202,23 +205,50 @@ pub(crate) async fn append_in(
     engine: Engine,
     event: &AuditEvent,
 ) -> Result<()> {
+    lock_chain(txn, engine, event.bal_id).await?;
+    let last = last_link(txn, event.bal_id).await?;
+    append_after(txn, event, last).await
+}
+
+/// One writer per BAL chain at a time on PostgreSQL; taken last in the transaction, released
+/// at commit. (SQLite has a single writer already.)
+pub(crate) async fn lock_chain(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    engine: Engine,
+    bal_id: i64,
+) -> Result<()> {
     if engine == Engine::Postgres {
-        // One writer per BAL chain at a time; taken last in the transaction, released at
-        // commit. (SQLite has a single writer already.)
         sqlx::query("SELECT pg_advisory_xact_lock(1096107076, CAST($1 AS INTEGER))")
-            .bind(event.bal_id)
+            .bind(bal_id)
             .execute(&mut **txn)
             .await?;
     }
+    Ok(())
+}
+
+/// The sequence number and hash of the chain's last entry; `None` for an empty chain.
+pub(crate) async fn last_link(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+) -> Result<Option<(i64, String)>> {
     let last =
         sqlx::query("SELECT seq, hash FROM audit_log WHERE bal_id = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(event.bal_id)
+            .bind(bal_id)
             .fetch_optional(&mut **txn)
             .await?;
-    let (prev_seq, prev_hash) = match last {
-        Some(r) => (r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?),
-        None => (0, GENESIS_HASH.to_string()),
-    };
+    Ok(match last {
+        Some(r) => Some((r.try_get::<i64, _>("seq")?, r.try_get::<String, _>("hash")?)),
+        None => None,
+    })
+}
+
+/// Appends `event` after the entry `last` (sequence, hash), or first in its chain.
+pub(crate) async fn append_after(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    event: &AuditEvent,
+    last: Option<(i64, String)>,
+) -> Result<()> {
+    let (prev_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
     let mut entry = AuditEntry {
         id: 0,
         bal: String::new(),
@@ -357,7 +387,8 @@ impl Store {
     }
 
     /// Walks every chain (or one BAL's) and names the first entry that does not follow from
-    /// the previous one: a changed field, a removed or inserted entry.
+    /// the previous one: a changed field, a removed or inserted entry. A chain whose oldest
+    /// entries retention removed starts from the anchor its `prune` entry records.
     pub async fn verify_audit(&self, address: Option<&str>) -> Result<AuditVerification> {
         let bal_id = match address {
             Some(a) => Some(self.bal(a).await?.id),
@@ -366,36 +397,93 @@ impl Store {
         let sql = select_entries!("WHERE ($1 IS NULL OR a.bal_id = $1) ORDER BY a.bal_id, a.seq");
         let rows = sqlx::query(sql).bind(bal_id).fetch_all(self.pool()).await?;
         let mut verification = AuditVerification {
-            entries: 0,
+            entries: rows.len() as u64,
             first_bad: None,
         };
-        let mut previous: Option<(i64, i64, String)> = None; // (bal_id, seq, hash)
+        let mut chain: Vec<AuditEntry> = Vec::new();
+        let mut chain_bal = None;
         for r in &rows {
-            let entry = entry_from_row(r)?;
             let entry_bal: i64 = r.try_get("bal_id")?;
-            verification.entries += 1;
-            let (want_seq, want_prev) = match &previous {
-                Some((b, seq, hash)) if *b == entry_bal => (seq + 1, hash.clone()),
-                _ => (1, GENESIS_HASH.to_string()),
-            };
-            let why = if entry.seq != want_seq {
-                Some(format!(
-                    "sequence {} where {want_seq} was due (an entry removed or inserted)",
-                    entry.seq
-                ))
-            } else if entry.prev_hash != want_prev {
-                Some("does not chain to the previous entry".to_string())
-            } else if entry.hash != entry.expected_hash(entry_bal) {
-                Some("content does not match its hash (edited)".to_string())
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                verification.first_bad = Some((entry.bal.clone(), entry.seq, entry.id, why));
-                return Ok(verification);
+            if chain_bal != Some(entry_bal) {
+                if let Some(bad) = chain_bal.and_then(|b| first_bad_in_chain(b, &chain)) {
+                    verification.first_bad = Some(bad);
+                    return Ok(verification);
+                }
+                chain.clear();
+                chain_bal = Some(entry_bal);
             }
-            previous = Some((entry_bal, entry.seq, entry.hash));
+            chain.push(entry_from_row(r)?);
         }
+        verification.first_bad = chain_bal.and_then(|b| first_bad_in_chain(b, &chain));
         Ok(verification)
     }
+}
+
+/// What a `prune` entry says: the entries removed and the anchor the chain resumes from
+/// (`verify_audit` reads it back with [`resumes_at`]).
+pub(crate) fn anchor_detail(first: i64, last: i64, cutoff: i64, last_hash: &str) -> String {
+    format!(
+        "retention: entries {first} to {last} (older than {cutoff}) removed; \
+         the chain resumes at entry {} after hash {last_hash}",
+        last + 1
+    )
+}
+
+/// The (sequence, previous hash) a `prune` entry's detail names as the chain's new start.
+fn resumes_at(detail: &str) -> Option<(i64, &str)> {
+    let rest = detail.split_once("the chain resumes at entry ")?.1;
+    let (seq, hash) = rest.split_once(" after hash ")?;
+    Some((seq.parse().ok()?, hash))
+}
+
+/// The first entry of one BAL's chain (oldest first) that does not follow: (BAL, seq, row
+/// id, why). The chain starts at entry 1 from the genesis hash, or at the entry a `prune`
+/// entry of the same chain names, from the hash it names; that `prune` entry is itself
+/// checked as a link of the chain, so an anchor cannot be moved without it showing.
+fn first_bad_in_chain(bal_id: i64, chain: &[AuditEntry]) -> Option<(String, i64, i64, String)> {
+    let first = chain.first()?;
+    let bad = |e: &AuditEntry, why: String| Some((e.bal.clone(), e.seq, e.id, why));
+    let mut want_seq = first.seq;
+    let mut want_prev = if first.seq == 1 {
+        GENESIS_HASH.to_string()
+    } else {
+        let anchor = chain
+            .iter()
+            .filter(|e| e.action == AuditAction::Prune.as_str())
+            .filter_map(|e| resumes_at(&e.detail))
+            .find(|(seq, _)| *seq == first.seq);
+        match anchor {
+            Some((_, hash)) => hash.to_string(),
+            None => {
+                return bad(
+                    first,
+                    format!(
+                        "the chain starts at entry {} but no retention entry records the \
+                         removal of those before it (entries removed)",
+                        first.seq
+                    ),
+                );
+            }
+        }
+    };
+    for entry in chain {
+        let why = if entry.seq != want_seq {
+            Some(format!(
+                "sequence {} where {want_seq} was due (an entry removed or inserted)",
+                entry.seq
+            ))
+        } else if entry.prev_hash != want_prev {
+            Some("does not chain to the previous entry".to_string())
+        } else if entry.hash != entry.expected_hash(bal_id) {
+            Some("content does not match its hash (edited)".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return bad(entry, why);
+        }
+        want_seq = entry.seq + 1;
+        want_prev = entry.hash.clone();
+    }
+    None
 }

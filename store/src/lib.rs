@@ -43,7 +43,8 @@
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`.
 //! - Figures of a period for the monthly indicators: `report.rs`.
-//! - Retention: expiry of traces in batches, last logins and inactive BALs: `retention.rs`.
+//! - Retention: expiry of traces in batches, audit trails cut at an anchor, last logins and
+//!   inactive BALs: `retention.rs`.
 //! - Figures for monitoring (counts, queue age, directory freshness, database ping):
 //!   `stats.rs`.
 //! - The local copy of the national directory (imports, lookups, history, incremental sync,
@@ -121,7 +122,7 @@ pub use leader::{Leadership, role_key};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use report::PeriodFigures;
-pub use retention::{ExpiredTraces, InactiveBal};
+pub use retention::{ExpiredTraces, InactiveBal, PrunedAudit};
 pub use rights::{Grantee, KNOWN_RIGHTS, NamedRights, Rights, SEND_RIGHT, parse_rights};
 pub use schema::{SchemaPolicy, SchemaStatus};
 pub use stats::ServerCounts;

@@ -6,12 +6,18 @@
 //! on years of history does not hold the SQLite writer for minutes. Messages themselves
 //! stay in their folders: only the trace of who sent what to whom expires.
 //!
+//! Audit trails (ADR 0016) lose their entries older than their own period, one BAL's chain
+//! per transaction: the removal is itself an entry of the chain, naming the anchor (the
+//! last removed entry's hash) that the first remaining entry chains to, so that `audit
+//! verify` still proves that what remains was not edited.
+//!
 //! Inactivity is measured from the last login (password or Pro Santé Connect), or from the
 //! creation of a BAL never logged into; the policy (warn, then suspend or close) is the
 //! caller's, this module lists and records.
 
 use sqlx::Row;
 
+use crate::audit::{AuditAction, AuditEvent, anchor_detail, append_after, last_link, lock_chain};
 use crate::bal::Bal;
 use crate::error::Result;
 use crate::{Store, now};
@@ -26,6 +32,14 @@ pub struct ExpiredTraces {
     pub tracking_events: u64,
     /// Delete statements run (each at most one batch of rows, each its own transaction).
     pub batches: u64,
+}
+
+/// What one audit pruning removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrunedAudit {
+    /// BAL chains that lost entries (each gained a `prune` entry).
+    pub chains: u64,
+    pub entries: u64,
 }
 
 /// An active BAL without a login since the cutoff.
@@ -150,5 +164,63 @@ impl Store {
         .execute(&mut *w.txn)
         .await?;
         w.commit().await
+    }
+
+    /// Removes the audit entries older than `cutoff` (unix seconds), each BAL's in one
+    /// transaction that also appends a `prune` entry to the chain naming the anchor: the hash
+    /// of the last entry removed, which the first remaining one carries as `prev_hash`.
+    /// Entries are removed up to the newest one older than `cutoff`, by sequence (an entry in
+    /// between written under a clock set back goes with them).
+    pub async fn prune_audit(&self, cutoff: i64) -> Result<PrunedAudit> {
+        let bals = sqlx::query("SELECT DISTINCT bal_id FROM audit_log WHERE at < $1")
+            .bind(cutoff)
+            .fetch_all(self.pool())
+            .await?;
+        let mut pruned = PrunedAudit::default();
+        for row in bals {
+            let removed = self.prune_chain(row.try_get("bal_id")?, cutoff).await?;
+            if removed > 0 {
+                pruned.chains += 1;
+                pruned.entries += removed;
+            }
+        }
+        Ok(pruned)
+    }
+
+    async fn prune_chain(&self, bal_id: i64, cutoff: i64) -> Result<u64> {
+        let mut w = self.write_txn().await?;
+        lock_chain(&mut w.txn, self.engine(), bal_id).await?;
+        let last = last_link(&mut w.txn, bal_id).await?;
+        let old = sqlx::query(
+            "SELECT MIN(seq) AS first, MAX(seq) AS upto FROM audit_log WHERE bal_id = $1 AND at < $2",
+        )
+        .bind(bal_id)
+        .bind(cutoff)
+        .fetch_one(&mut *w.txn)
+        .await?;
+        let (Some(first), Some(upto)) = (
+            old.try_get::<Option<i64>, _>("first")?,
+            old.try_get::<Option<i64>, _>("upto")?,
+        ) else {
+            return Ok(0);
+        };
+        let anchor: String =
+            sqlx::query("SELECT hash FROM audit_log WHERE bal_id = $1 AND seq = $2")
+                .bind(bal_id)
+                .bind(upto)
+                .fetch_one(&mut *w.txn)
+                .await?
+                .try_get("hash")?;
+        let removed = sqlx::query("DELETE FROM audit_log WHERE bal_id = $1 AND seq <= $2")
+            .bind(bal_id)
+            .bind(upto)
+            .execute(&mut *w.txn)
+            .await?
+            .rows_affected();
+        let mut event = AuditEvent::new(bal_id, "operator", AuditAction::Prune);
+        event.detail = anchor_detail(first, upto, cutoff, &anchor);
+        append_after(&mut w.txn, &event, last).await?;
+        w.commit().await?;
+        Ok(removed)
     }
 }

@@ -27,6 +27,16 @@ pub fn per(address: &str, rpps: &str) -> NewBal {
     }
 }
 
+pub fn org(address: &str, finess: &str) -> NewBal {
+    NewBal {
+        bal_type: BalType::Org,
+        rpps: None,
+        finess: Some(finess.into()),
+        display_name: None,
+        ..per(address, "")
+    }
+}
+
 /// A PER BAL in a local domain, and its INBOX.
 pub async fn bal_with_inbox(store: &Store) -> (i64, Folder) {
     store.add_domain("ch-x.mssante.fr").await.unwrap();
