@@ -317,6 +317,14 @@ impl Config {
         if raw.api.rate_per_sec == 0 || raw.api.burst == 0 {
             bail!("api.rate_per_sec, api.burst: at least 1");
         }
+        if raw.api.webhook_retry_first_secs == 0
+            || raw.api.webhook_retry_max_secs < raw.api.webhook_retry_first_secs
+            || raw.api.webhook_max_attempts == 0
+        {
+            bail!(
+                "api.webhook_retry_first_secs: at least 1, api.webhook_retry_max_secs: at least that, api.webhook_max_attempts: at least 1"
+            );
+        }
         Ok(Config {
             file: None,
             psc: raw.psc,

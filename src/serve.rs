@@ -247,6 +247,12 @@ fn periodic_jobs(
         )));
     }
     handles.push(tokio::spawn(expire_delegations(store.clone())));
+    // Webhooks of the HTTP API (ADR 0019): one node scans and delivers the outbox.
+    handles.push(tokio::spawn(mssante_api_lps::api::webhook_delivery::run(
+        store.clone(),
+        config.api.clone(),
+        jobs.clone(),
+    )));
     // One node applies retention, once a day while it leads.
     handles.push(tokio::spawn(crate::retention::run_daily(
         store.clone(),

@@ -21,19 +21,7 @@ fn lab_server(engine: Engine, extra: &str) -> (Server, String) {
     server.create_bal(DOCTOR, "10001234567");
     server.create_bal(OTHER, "10001234568");
     create_lab_bal(&server, LAB);
-    let key = server
-        .cli_ok(&[
-            "apikey",
-            "create",
-            "--name",
-            "SIL",
-            "--scope",
-            "send,status,read",
-            "--bal",
-            LAB,
-        ])
-        .trim()
-        .to_string();
+    let key = create_api_key(&server, "SIL", "send,status,read", LAB);
     server.spawn();
     (server, key)
 }
@@ -144,12 +132,7 @@ engine_tests_sync!(
 
 engine_tests_sync!(bad_input_gets_its_problem_and_changes_nothing, |engine| {
     let (server, key) = lab_server(engine, "[smtp]\nmax_message_size = 20000\n");
-    let doctor_key = server
-        .cli_ok(&[
-            "apikey", "create", "--name", "x", "--scope", "status", "--bal", DOCTOR,
-        ])
-        .trim()
-        .to_string();
+    let doctor_key = create_api_key(&server, "x", "status", DOCTOR);
     let path = format!("/api/v1/bals/{LAB}/messages");
     let target = url(&server, &path);
     let auth = bearer(&key);

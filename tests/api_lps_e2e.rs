@@ -72,12 +72,7 @@ fn setup(engine: Engine) -> (Server, OidcProvider, String, tempfile::TempDir) {
     ]);
     create_lab_bal(&server, LAB);
     server.cli_ok(&["access", "grant", &bal("cardio"), "--national-id", IDENTITY]);
-    let key = server
-        .cli_ok(&[
-            "apikey", "create", "--name", "SIL", "--scope", "send", "--bal", LAB,
-        ])
-        .trim()
-        .to_string();
+    let key = create_api_key(&server, "SIL", "send", LAB);
     server.spawn();
     (server, provider, key, dir)
 }

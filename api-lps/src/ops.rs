@@ -197,6 +197,19 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Result<Response, Pro
             label(software)
         );
     }
+    let (pending, dead) = ctx
+        .store
+        .webhook_backlog()
+        .await
+        .map_err(Problem::internal)?;
+    family(
+        &mut out,
+        "mssante_webhook_events",
+        "gauge",
+        "Events of active webhooks not delivered: pending (waiting for an attempt) or dead (every attempt failed).",
+    );
+    let _ = writeln!(out, "mssante_webhook_events{{state=\"pending\"}} {pending}");
+    let _ = writeln!(out, "mssante_webhook_events{{state=\"dead\"}} {dead}");
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -33,6 +33,7 @@ pub const PROBLEM_TYPES: &[(&str, u16)] = &[
     ("bad-idempotency-key", 400),
     ("bad-cursor", 400),
     ("message-not-found", 404),
+    ("webhook-not-found", 404),
     ("rate-limited", 429),
     ("submission-off", 503),
     ("not-ready", 503),

@@ -29,6 +29,16 @@ pub struct ApiLimits {
     pub burst: u32,
     /// Largest bulk send request, in bytes.
     pub max_bulk_bytes: usize,
+    /// Webhooks (ADR 0019): the wait after a first failed attempt, doubled after each one…
+    pub webhook_retry_first_secs: u64,
+    /// …up to this wait between attempts,
+    pub webhook_retry_max_secs: u64,
+    /// …and this many attempts, after which the event is a dead letter (listed, retried on
+    /// demand).
+    pub webhook_max_attempts: u32,
+    /// Whether webhook URLs may name loopback, private or link-local addresses (a receiver
+    /// on the operator's own network); off, such URLs are refused when registered.
+    pub webhook_private_targets: bool,
 }
 
 impl Default for ApiLimits {
@@ -37,6 +47,10 @@ impl Default for ApiLimits {
             rate_per_sec: 50,
             burst: 100,
             max_bulk_bytes: 256 * 1024 * 1024,
+            webhook_retry_first_secs: 10,
+            webhook_retry_max_secs: 3600,
+            webhook_max_attempts: 24,
+            webhook_private_targets: false,
         }
     }
 }

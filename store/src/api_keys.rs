@@ -223,6 +223,8 @@ impl Store {
         .bind(key_id)
         .execute(&mut *w.txn)
         .await?;
+        // Its webhooks stop with it (the API names a key's client `key:<key id>`).
+        crate::api_events::stop_webhooks_of(&mut w.txn, &format!("key:{key_id}")).await?;
         w.commit().await?;
         Ok(done.rows_affected() > 0)
     }

@@ -20,6 +20,8 @@
 //!   addresses (aliases) and renaming: `alias.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
 //! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
+//! - Webhooks of the HTTP API: followed messages, changes noticed, the outbox:
+//!   `api_events.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
 //!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
 //!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`; client
@@ -53,6 +55,7 @@
 mod access;
 mod address;
 mod alias;
+mod api_events;
 mod api_keys;
 mod audit;
 mod auth;
@@ -88,6 +91,10 @@ pub use access::{
 };
 pub use address::{Address, normalise_domain};
 pub use alias::Alias;
+pub use api_events::{
+    DeliveryState, FOLLOW_FOR_SECS, HookAttempt, RecipientEvent, ScanScope, Webhook,
+    WebhookDelivery, WebhookDeliveryRecord, WebhookSummary,
+};
 pub use api_keys::{API_SCOPES, ApiKey, CreatedApiKey, NewApiKey, StoredResponse};
 pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH};
 pub use auth::{AuthFailure, hash_password};

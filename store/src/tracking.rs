@@ -6,6 +6,8 @@
 //! report message itself; the report passes through untouched (it is also a message in the
 //! sender's INBOX).
 
+use std::collections::HashMap;
+
 use mssante_mail::dsn::Action;
 use sqlx::Row;
 
@@ -73,6 +75,22 @@ pub struct RecipientStatus {
     pub disposition: Option<TrackingEvent>,
     /// Every report received for this recipient, oldest first.
     pub events: Vec<TrackingEvent>,
+}
+
+impl RecipientStatus {
+    /// The state told to API clients (status endpoint and webhooks): ours, with `delayed`
+    /// for a recipient still queued after a failed attempt or reported delayed by a peer.
+    pub fn reported_state(&self) -> &str {
+        let delayed_report = self
+            .events
+            .last()
+            .is_some_and(|e| e.kind == TrackingKind::Dsn && e.state == "delayed");
+        match self.state.as_str() {
+            "queued" if self.attempts > 0 || delayed_report => "delayed",
+            "relayed" if delayed_report => "delayed",
+            other => other,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +188,42 @@ fn event_from_row(r: &sqlx::any::AnyRow) -> Result<(String, TrackingEvent)> {
     ))
 }
 
+/// One `recipients` row with the reports received for its message.
+fn recipient_status(
+    r: &sqlx::any::AnyRow,
+    reports: &[(String, TrackingEvent)],
+) -> Result<RecipientStatus> {
+    let address: String = r.try_get("address")?;
+    let mine: Vec<TrackingEvent> = reports
+        .iter()
+        .filter(|(rcpt, _)| rcpt.eq_ignore_ascii_case(&address))
+        .map(|(_, e)| e.clone())
+        .collect();
+    let status: String = r.try_get("status")?;
+    Ok(RecipientStatus {
+        state: effective_state(&status, &mine),
+        dsn_status: r.try_get("dsn_status")?,
+        detail: r.try_get("last_error")?,
+        attempts: r.try_get("attempts")?,
+        updated_at: r.try_get("updated_at")?,
+        disposition: mine
+            .iter()
+            .rev()
+            .find(|e| e.kind == TrackingKind::Mdn)
+            .cloned(),
+        events: mine,
+        address,
+    })
+}
+
+/// `$1, $2, …, $count`: the placeholders of an `IN` list bound in order.
+pub(crate) fn numbered_placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Our state upgraded by what the next hop reported (RFC 3464 §2.3.3 actions).
 fn effective_state(ours: &str, events: &[TrackingEvent]) -> String {
     let peer = events
@@ -239,48 +293,53 @@ impl Store {
     }
 
     async fn recipient_statuses(&self, message_id: i64) -> Result<Vec<RecipientStatus>> {
-        let events = sqlx::query(
-            "SELECT recipient, kind, state, detail, error_codes, received_at FROM tracking_events \
-             WHERE message_id = $1 ORDER BY received_at, id",
-        )
-        .bind(message_id)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(event_from_row)
-        .collect::<Result<Vec<_>>>()?;
-        let rows = sqlx::query(
-            "SELECT address, status, dsn_status, last_error, attempts, updated_at FROM recipients \
-             WHERE message_id = $1 ORDER BY id",
-        )
-        .bind(message_id)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let address: String = r.try_get("address")?;
-                let mine: Vec<TrackingEvent> = events
-                    .iter()
-                    .filter(|(rcpt, _)| rcpt.eq_ignore_ascii_case(&address))
-                    .map(|(_, e)| e.clone())
-                    .collect();
-                let status: String = r.try_get("status")?;
-                Ok(RecipientStatus {
-                    state: effective_state(&status, &mine),
-                    dsn_status: r.try_get("dsn_status")?,
-                    detail: r.try_get("last_error")?,
-                    attempts: r.try_get("attempts")?,
-                    updated_at: r.try_get("updated_at")?,
-                    disposition: mine
-                        .iter()
-                        .rev()
-                        .find(|e| e.kind == TrackingKind::Mdn)
-                        .cloned(),
-                    events: mine,
-                    address,
-                })
-            })
-            .collect()
+        let mut by_message = self.recipient_statuses_of(&[message_id]).await?;
+        Ok(by_message.remove(&message_id).unwrap_or_default())
+    }
+
+    /// The recipients' states of several messages at once (the webhook scan reads a page of
+    /// followed messages in two queries), by message.
+    pub(crate) async fn recipient_statuses_of(
+        &self,
+        message_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<RecipientStatus>>> {
+        if message_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let list = numbered_placeholders(message_ids.len());
+        let events_sql = format!(
+            "SELECT message_id, recipient, kind, state, detail, error_codes, received_at \
+             FROM tracking_events WHERE message_id IN ({list}) ORDER BY received_at, id"
+        );
+        let mut events: HashMap<i64, Vec<(String, TrackingEvent)>> = HashMap::new();
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(events_sql));
+        for id in message_ids {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(self.pool()).await? {
+            let message_id: i64 = row.try_get("message_id")?;
+            events
+                .entry(message_id)
+                .or_default()
+                .push(event_from_row(&row)?);
+        }
+        let recipients_sql = format!(
+            "SELECT message_id, address, status, dsn_status, last_error, attempts, updated_at \
+             FROM recipients WHERE message_id IN ({list}) ORDER BY id"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(recipients_sql));
+        for id in message_ids {
+            query = query.bind(id);
+        }
+        let mut out: HashMap<i64, Vec<RecipientStatus>> = HashMap::new();
+        for row in query.fetch_all(self.pool()).await? {
+            let message_id: i64 = row.try_get("message_id")?;
+            let reports = events.get(&message_id).map(Vec::as_slice).unwrap_or(&[]);
+            out.entry(message_id)
+                .or_default()
+                .push(recipient_status(&row, reports)?);
+        }
+        Ok(out)
     }
 
     /// Messages sent from here that carry an `X-MSS-NIL` (docs/mssante.md §5), counted per value.

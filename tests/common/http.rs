@@ -80,6 +80,15 @@ pub fn create_lab_bal(server: &Server, address: &str) {
     ]);
 }
 
+/// An API key named `name` with `scopes` (comma-separated) on the BAL `bal`, as
+/// `mssante apikey create` prints it.
+pub fn create_api_key(server: &Server, name: &str, scopes: &str, bal: &str) -> String {
+    let args = [
+        "apikey", "create", "--name", name, "--scope", scopes, "--bal", bal,
+    ];
+    server.cli_ok(&args).trim().to_string()
+}
+
 /// POST `body` as JSON to `path` with the key, `extra` curl arguments before the URL.
 pub fn post_json(server: &Server, key: &str, path: &str, body: &Value, extra: &[&str]) -> Answer {
     let (auth, text, target) = (bearer(key), body.to_string(), url(server, path));

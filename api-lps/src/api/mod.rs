@@ -6,7 +6,9 @@
 //! One file per area: `client` (authentication, scopes, rate limit), `body` (strict JSON,
 //! cursors), `idempotency`, `bals` (who am I, BAL information), `send` (single and bulk),
 //! `status` (per-recipient fate), `read` (auto-filing: new messages, raw, attachments,
-//! flags) with `xdm` (IHE_XDM.zip metadata), `directory` (search), `keys` (administration).
+//! flags) with `xdm` (IHE_XDM.zip metadata), `directory` (search), `keys` (administration),
+//! `webhooks` (signed events from an outbox, ADR 0019) with `webhook_delivery` (the task
+//! that scans and delivers them).
 
 pub mod bals;
 pub mod body;
@@ -17,6 +19,8 @@ pub mod keys;
 pub mod read;
 pub mod send;
 pub mod status;
+pub mod webhook_delivery;
+pub mod webhooks;
 pub mod xdm;
 
 use std::sync::{Arc, OnceLock};
@@ -25,7 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -54,12 +58,17 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         read::attachment,
         read::set_flags,
         directory::search,
+        webhooks::create,
+        webhooks::list,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::retry,
         keys::list_keys,
         ops::healthz,
         ops::readyz,
         ops::metrics,
     ),
-    components(schemas(Problem, send::SendRequest, send::Attachment, send::BulkItemResult)),
+    components(schemas(Problem, send::SendRequest, send::Attachment, send::BulkItemResult, webhooks::WebhookEvent)),
     modifiers(&BearerAuth),
     tags(
         (name = "identity", description = "Who am I, which BALs may I open"),
@@ -144,6 +153,19 @@ pub fn routes(max_message: usize, max_bulk: usize) -> Router<Arc<ApiContext>> {
             post(read::set_flags),
         )
         .route("/api/v1/directory", get(directory::search))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create).get(webhooks::list),
+        )
+        .route("/api/v1/webhooks/{id}", delete(webhooks::delete))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{event}/retry",
+            post(webhooks::retry),
+        )
         .route(
             "/api/v1/bals/{address}/messages/bulk",
             post(send::send_bulk).layer(DefaultBodyLimit::max(max_bulk)),

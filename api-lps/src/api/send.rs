@@ -197,6 +197,7 @@ pub async fn send(
             ));
         }
     };
+    follow(&ctx, &client, &[accepted.id]).await;
     let body = serde_json::to_string(&accepted).map_err(Problem::internal)?;
     Ok(pending
         .finish(
@@ -282,6 +283,11 @@ pub async fn send_bulk(
         .buffered(BULK_CONCURRENCY)
         .collect()
         .await;
+    let ids: Vec<i64> = results
+        .iter()
+        .filter_map(|r| r.accepted.as_ref().map(|a| a.id))
+        .collect();
+    follow(&ctx, &client, &ids).await;
     let mut out = String::new();
     for result in &results {
         out.push_str(&serde_json::to_string(result).map_err(Problem::internal)?);
@@ -305,6 +311,19 @@ fn parse_bulk(body: &Bytes) -> Result<Vec<(usize, SendRequest)>, Problem> {
             }
         })
         .collect()
+}
+
+/// Messages of a client with webhooks are followed for them (ADR 0019); the message is
+/// already durable, so a failure here costs events, not mail, and is logged.
+async fn follow(ctx: &ApiContext, client: &Client, ids: &[i64]) {
+    let followed = match ctx.store.has_webhooks(&client.id).await {
+        Ok(false) => Ok(()),
+        Ok(true) => ctx.store.follow_for_webhooks(ids, &client.id).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = followed {
+        tracing::error!(client = %client.id, "webhooks: messages not followed: {e}");
+    }
 }
 
 /// The non-empty lines of an NDJSON body, numbered from 1, as shared slices of it.

@@ -73,18 +73,9 @@ pub(crate) fn report_event(event: &TrackingEvent) -> ReportEvent {
 
 /// `delayed`: still queued after a failed attempt (or a peer's `delayed` DSN).
 pub(crate) fn recipient_state(r: &RecipientStatus) -> RecipientState {
-    let delayed_report = r
-        .events
-        .last()
-        .is_some_and(|e| e.kind == TrackingKind::Dsn && e.state == "delayed");
-    let state = match r.state.as_str() {
-        "queued" if r.attempts > 0 || delayed_report => "delayed".to_string(),
-        "relayed" if delayed_report => "delayed".to_string(),
-        other => other.to_string(),
-    };
     RecipientState {
         address: r.address.clone(),
-        state,
+        state: r.reported_state().to_string(),
         status: r.dsn_status.clone(),
         detail: r.detail.clone(),
         attempts: r.attempts,
