@@ -20,6 +20,11 @@
 # connect, TLS, AUTHENTICATE, SELECT INBOX, LOGOUT for IMAP_DURATION: ours with XOAUTH2 and a
 # PSC token (`mssante-bench psc-issuer` serves the JWKS and writes the tokens), the reference
 # in its tuned profile (Dovecot's login processes serve many connections) with PLAIN.
+# imap-delegation (not in the default list; issue 14): the imap-issue11 mix on ours, by the
+# owners of the BALs (target ours-owner) and by their delegates (target ours-delegate, PLAIN
+# with an authorization id: rights checks and audit trail on every command), on identical
+# fresh state (delegations created for both): WORKLOADS=imap-delegation
+# TARGETS="ours-owner ours-delegate" RUNS=3 bench/compare.sh.
 # idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +75,11 @@ start() {
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
+        ours-owner|ours-delegate)
+              OURS_DELEGATES=1 bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
+              SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PIDS
+              [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
+              WAIT=(--wait-cmd "bench/ours.sh count") ;;
         ours|ours-pg|ours-pg3)
               [ "$WORKLOAD" != login ] || start_issuer
               [ "$1" = ours ] || export OURS_ENGINE=postgres
@@ -85,7 +95,7 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours|ours-pg|ours-pg3) bench/ours.sh stop >/dev/null; stop_issuer ;;
+        ours|ours-pg|ours-pg3|ours-owner|ours-delegate) bench/ours.sh stop >/dev/null; stop_issuer ;;
     esac
 }
 
@@ -130,6 +140,12 @@ run_one() {
             local mech=(--mechanism plain)
             [[ $t != ours* ]] || mech=(--mechanism xoauth2 --tokens "$OUT/psc-tokens")
             "$BENCH" --server-pid "$PIDS" --json "$json" login --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -c "${LOGIN_C:-50}" --duration "$IMAP_DURATION" "${mech[@]}" ;;
+        imap-delegation)
+            imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
+            local as=()
+            [ "$t" != ours-delegate ] || as=(--delegate-prefix sec.)
+            "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 "${as[@]}" ;;
         idle-1000|idle-10000)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -k "${w#idle-}" --hold 15 --measure-after 10 ;;

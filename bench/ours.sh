@@ -15,6 +15,9 @@
 # user postgres, fsync on, default settings, loopback port OURS_PG_PORT, 5499) instead of SQLite.
 # With it, OURS_NODES=N (1) starts N nodes on that one database (docs/cluster.md), node i with
 # its own data dir and the ports above plus 10 × (i - 1); OURS_SMTP then lists them all.
+# OURS_DELEGATES=1 also creates sec.userN@bench.test (same password) and delegates userN's
+# BAL to it with the *secretary* rights (issue 14): `mssante-bench imap --delegate-prefix sec.`
+# then works in each BAL as its delegate.
 #
 # Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
 # REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
@@ -82,6 +85,11 @@ CONF
     for n in $(seq 1 "$USERS"); do
         printf '%s\n' "$PASSWORD" | "$BIN" --config "$b/mssante.toml" bal create "user$n@$DOMAIN" \
             --type PER --rpps "$((10000000000 + n))" --password-stdin >/dev/null
+        [ "${OURS_DELEGATES:-0}" = 1 ] || continue
+        printf '%s\n' "$PASSWORD" | "$BIN" --config "$b/mssante.toml" bal create "sec.user$n@$DOMAIN" \
+            --type PER --rpps "$((20000000000 + n))" --password-stdin >/dev/null
+        "$BIN" --config "$b/mssante.toml" delegation grant "user$n@$DOMAIN" --to "sec.user$n@$DOMAIN" \
+            --rights secretary >/dev/null
     done
     # Raise the open-files limit of the server only (a subshell): idle-session runs need it.
     ( ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"

@@ -100,6 +100,16 @@ impl ImapSession {
             .await
     }
 
+    /// AUTHENTICATE PLAIN with an authorization id (RFC 4616, initial response RFC 4959):
+    /// `user` logs in with its own password and works in the BAL `authz` names, as a
+    /// delegate does (issue 14).
+    pub async fn login_as(&mut self, authz: &str, user: &str, pass: &str) -> Result<Response> {
+        use base64::Engine as _;
+        let blob =
+            base64::engine::general_purpose::STANDARD.encode(format!("{authz}\0{user}\0{pass}"));
+        self.command(&format!("AUTHENTICATE PLAIN {blob}")).await
+    }
+
     /// Reads one response line, with any literals it announces inlined.
     async fn read_response_line(&mut self) -> Result<Vec<u8>> {
         let mut full = Vec::new();

@@ -85,7 +85,7 @@ pub async fn cycle(
 ) -> Result<()> {
     let t = &a.target;
     let mut s = ImapSession::connect(&t.addr, t.tls).await?;
-    let r = st.timed("login", s.login(user, &t.password)).await?;
+    let r = st.timed("login", t.login(&mut s, user)).await?;
     if !r.ok() {
         bail!("login {user} refused: {}", r.text);
     }

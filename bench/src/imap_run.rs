@@ -30,6 +30,25 @@ pub struct ImapTarget {
     pub users: usize,
     #[arg(long, default_value = "bench")]
     pub password: String,
+    /// Work in each user's BAL as its delegate (issue 14): log in as `<prefix><user>` with
+    /// PLAIN's authorization id naming the user, so every command goes through the rights
+    /// checks and the audit trail. The delegations must exist (`bench/ours.sh`,
+    /// OURS_DELEGATES=1); populating INBOXes still logs in as the owner.
+    #[arg(long)]
+    pub delegate_prefix: Option<String>,
+}
+
+impl ImapTarget {
+    /// Logs `s` in to `user`'s BAL: as its owner, or as its delegate with --delegate-prefix.
+    pub(crate) async fn login(&self, s: &mut ImapSession, user: &str) -> Result<Response> {
+        match &self.delegate_prefix {
+            Some(prefix) => {
+                s.login_as(user, &format!("{prefix}{user}"), &self.password)
+                    .await
+            }
+            None => s.login(user, &self.password).await,
+        }
+    }
 }
 
 #[derive(Debug, clap::Args, Clone)]
@@ -132,6 +151,8 @@ pub struct ImapResult {
     pub users: usize,
     pub mix: MixKind,
     pub qresync_share: u64,
+    /// Whether the sessions worked in the BALs as delegates (--delegate-prefix).
+    pub delegate: bool,
     pub duration_s: f64,
     pub ops: u64,
     pub ops_per_s: f64,
@@ -150,7 +171,7 @@ pub struct ImapResult {
 async fn cycle(a: &ImapArgs, user: &str, k: usize, st: &mut OpStats) -> Result<()> {
     let t = &a.target;
     let mut s = ImapSession::connect(&t.addr, t.tls).await?;
-    let r = st.timed("login", s.login(user, &t.password)).await?;
+    let r = st.timed("login", t.login(&mut s, user)).await?;
     if !r.ok() {
         bail!("login {user} refused: {}", r.text);
     }
@@ -307,6 +328,7 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
         users: a.target.users,
         mix: a.mix,
         qresync_share: a.qresync_share,
+        delegate: a.target.delegate_prefix.is_some(),
         duration_s: wall,
         ops,
         ops_per_s: ops as f64 / wall,
@@ -333,8 +355,15 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
 
 fn print_mix(r: &ImapResult) {
     println!(
-        "imap mix {:?} ({} % QRESYNC)  {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
-        r.mix, r.qresync_share, r.sessions, r.duration_s, r.ops, r.ops_per_s, r.logins_per_s
+        "imap mix {:?} ({} % QRESYNC{})  {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
+        r.mix,
+        r.qresync_share,
+        if r.delegate { ", as delegates" } else { "" },
+        r.sessions,
+        r.duration_s,
+        r.ops,
+        r.ops_per_s,
+        r.logins_per_s
     );
     for (op, l) in &r.per_op {
         println!(
