@@ -23,6 +23,7 @@ pub const PROBLEM_TYPES: &[(&str, u16)] = &[
     ("unauthorized", 401),
     ("insufficient-scope", 403),
     ("bal-out-of-scope", 403),
+    ("send-on-behalf-refused", 403),
     ("malformed-json", 400),
     ("invalid-request", 422),
     ("unsupported-media-type", 415),

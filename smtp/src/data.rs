@@ -314,7 +314,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             _ => None,
         };
         let raw = match &on_behalf {
-            Some((delegate, _)) => with_sender(raw, delegate),
+            Some((delegate, _)) => crate::submit::with_sender(raw, delegate),
             None => raw,
         };
         let incoming = incoming_message(
@@ -364,24 +364,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             tracing::error!(peer = %self.peer, id, "audit trail write failed: {e}");
         }
     }
-}
-
-/// Adds `Sender: <delegate>` at the end of the header section when it has none.
-fn with_sender(raw: Vec<u8>, delegate: &str) -> Vec<u8> {
-    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return raw;
-    };
-    let has_sender = raw[..end]
-        .split(|&b| b == b'\n')
-        .any(|line| line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"sender:"));
-    if has_sender {
-        return raw;
-    }
-    let mut out = Vec::with_capacity(raw.len() + delegate.len() + 12);
-    out.extend_from_slice(&raw[..end]);
-    out.extend_from_slice(format!("\r\nSender: <{delegate}>").as_bytes());
-    out.extend_from_slice(&raw[end..]);
-    out
 }
 
 impl From<ReadStop> for Flow {

@@ -138,6 +138,27 @@ pub fn incoming_message(raw: Vec<u8>, envelope: Envelope<'_>) -> IncomingMessage
     }
 }
 
+/// A message sent on behalf of a BAL names who sent it (RFC 5322 §3.6.2: `Sender:` when the
+/// author in `From:` is not the one who sent): `Sender: <delegate>` is added at the end of
+/// the header section when the message has none (ADR 0016).
+pub fn with_sender(raw: Vec<u8>, delegate: &str) -> Vec<u8> {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return raw;
+    };
+    let has_sender = raw[..end]
+        .split(|&b| b == b'\n')
+        .any(|line| line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"sender:"));
+    if has_sender {
+        return raw;
+    }
+    let field = format!("\r\nSender: <{delegate}>");
+    let mut out = Vec::with_capacity(raw.len() + field.len());
+    out.extend_from_slice(&raw[..end]);
+    out.extend_from_slice(field.as_bytes());
+    out.extend_from_slice(&raw[end..]);
+    out
+}
+
 /// The `Received:` header of a message submitted over HTTP (RFC 5321 §4.4): `client` names
 /// the API client (a key id, never a secret).
 pub fn http_received_header(
@@ -160,4 +181,21 @@ pub fn http_received_header(
 /// A short unique id for the trace header and the reply (like a Postfix queue id).
 pub fn trace_id() -> String {
     crate::data::trace_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_is_added_once_at_the_end_of_the_header() {
+        let sec = "sec@x.fr";
+        let raw = b"From: <dr@x.fr>\r\nSubject: a\r\n\r\nbody\r\n".to_vec();
+        let sent = with_sender(raw, sec);
+        assert_eq!(
+            sent,
+            b"From: <dr@x.fr>\r\nSubject: a\r\nSender: <sec@x.fr>\r\n\r\nbody\r\n"
+        );
+        assert_eq!(with_sender(sent.clone(), sec), sent);
+    }
 }

@@ -518,6 +518,22 @@ fn grant_detail(d: &Delegation) -> String {
     format!("{} {}{until}", d.grantee, d.rights_text())
 }
 
+impl Store {
+    /// The rights a session logged in to `delegate` (the BAL, its holder's national id, the
+    /// structures that identity is habilitated on) holds by delegation on the BAL `bal_id`
+    /// now, united over its grants; `None` when it holds no delegation there. The HTTP API
+    /// sends on behalf of a BAL with it (SEND_RIGHT, ADR 0016).
+    pub async fn delegated_rights(&self, delegate: &Bal, bal_id: i64) -> Result<Option<Rights>> {
+        let principals = self.principals(delegate, None).await?;
+        let delegations = self.delegations_to(&principals).await?;
+        Ok(delegations
+            .iter()
+            .filter(|d| d.bal_id == bal_id)
+            .map(Delegation::any_rights)
+            .reduce(Rights::union))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

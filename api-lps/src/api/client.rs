@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
-use mssante_store::{Access, ApiKey, Bal};
+use mssante_store::{Access, AccessOrigin, Address, ApiKey, Bal, Rights, SEND_RIGHT};
 
 use crate::{ApiContext, Problem};
 
@@ -64,14 +64,7 @@ impl Client {
     /// BAL out of reach get the same answer: a key learns nothing of BALs beyond its reach.
     pub async fn bal(&self, ctx: &ApiContext, address: &str, scope: &str) -> Result<Bal, Problem> {
         self.require_scope(scope)?;
-        let out_of_reach = || {
-            Problem::new(
-                StatusCode::FORBIDDEN,
-                "bal-out-of-scope",
-                "BAL out of scope",
-                format!("this client may not act on {address}"),
-            )
-        };
+        let out_of_reach = || out_of_scope(address);
         match &self.principal {
             Principal::Key(key) => {
                 if !key.covers_bal(address) {
@@ -92,6 +85,164 @@ impl Client {
                 .map_err(|_| out_of_reach()),
         }
     }
+}
+
+/// Someone sending on behalf of a BAL (ADR 0016): named in `Sender:` and in the BAL's
+/// audit trail.
+#[derive(Clone, Debug)]
+pub struct Delegate {
+    /// The delegate's own BAL, for `Sender:`.
+    pub sender: Address,
+    /// Who the audit trail names: the delegate's BAL, or the PSC identity.
+    pub author: String,
+}
+
+/// The BAL a send goes out from, and the delegate it goes out for, if any.
+#[derive(Clone, Debug)]
+pub struct SendingBal {
+    pub bal: Bal,
+    pub delegate: Option<Delegate>,
+}
+
+fn send_refused(address: &str, why: &str) -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "send-on-behalf-refused",
+        "Send on behalf refused",
+        format!(
+            "this client may not send as {address}: {why} (a delegation with the send right, \
+             secretary or manager, is needed; ADR 0016)"
+        ),
+    )
+}
+
+impl Client {
+    /// The BAL `address` this client may send from: one it acts on, or one delegated with
+    /// the send right (`0`) to a BAL of its key or to its PSC identity. A delegation without
+    /// that right is `send-on-behalf-refused`; no delegation at all is `bal-out-of-scope`.
+    pub async fn sending_bal(
+        &self,
+        ctx: &ApiContext,
+        address: &str,
+    ) -> Result<SendingBal, Problem> {
+        self.require_scope("send")?;
+        match &self.principal {
+            Principal::Key(key) if !key.covers_bal(address) => {
+                let Some(bal) = ctx
+                    .store
+                    .find_bal(address)
+                    .await
+                    .map_err(Problem::internal)?
+                else {
+                    return Err(out_of_scope(address));
+                };
+                key_delegate(ctx, key, &bal).await
+            }
+            Principal::Key(_) => Ok(SendingBal {
+                bal: self.bal(ctx, address, "send").await?,
+                delegate: None,
+            }),
+            Principal::Psc { national_id, .. } => {
+                let access = ctx
+                    .store
+                    .access_for_identity(national_id, address)
+                    .await
+                    .map_err(Problem::internal)?
+                    .map_err(|_| out_of_scope(address))?;
+                if access.origin != AccessOrigin::Delegation {
+                    return Ok(SendingBal {
+                        bal: access.bal,
+                        delegate: None,
+                    });
+                }
+                psc_delegate(ctx, national_id, access).await
+            }
+        }
+    }
+}
+
+fn out_of_scope(address: &str) -> Problem {
+    Problem::new(
+        StatusCode::FORBIDDEN,
+        "bal-out-of-scope",
+        "BAL out of scope",
+        format!("this client may not act on {address}"),
+    )
+}
+
+/// A BAL of `key` holding a delegation on `bal`: the first, by address, with the send right.
+async fn key_delegate(ctx: &ApiContext, key: &ApiKey, bal: &Bal) -> Result<SendingBal, Problem> {
+    let mut delegated_without_send = false;
+    let mut own: Vec<&String> = key.bals.iter().collect();
+    own.sort();
+    for address in own {
+        let Some(delegate) = ctx
+            .store
+            .find_bal(address)
+            .await
+            .map_err(Problem::internal)?
+        else {
+            continue;
+        };
+        match ctx
+            .store
+            .delegated_rights(&delegate, bal.id)
+            .await
+            .map_err(Problem::internal)?
+        {
+            Some(rights) if rights.has(SEND_RIGHT) => {
+                return Ok(SendingBal {
+                    bal: bal.clone(),
+                    delegate: Some(Delegate {
+                        author: delegate.address.to_string(),
+                        sender: delegate.address,
+                    }),
+                });
+            }
+            Some(_) => delegated_without_send = true,
+            None => {}
+        }
+    }
+    match delegated_without_send {
+        true => Err(send_refused(
+            bal.address.as_str(),
+            "its delegation has no send right",
+        )),
+        false => Err(out_of_scope(bal.address.as_str())),
+    }
+}
+
+/// A PSC identity holding a delegation on the BAL: with the send right, and a PER BAL of
+/// its own to name in `Sender:`.
+async fn psc_delegate(
+    ctx: &ApiContext,
+    national_id: &str,
+    access: Access,
+) -> Result<SendingBal, Problem> {
+    let address = access.bal.address.to_string();
+    if !Rights::from_stored(&access.rights).has(SEND_RIGHT) {
+        return Err(send_refused(&address, "the delegation has no send right"));
+    }
+    let held = ctx
+        .store
+        .accesses_of_identity(national_id)
+        .await
+        .map_err(Problem::internal)?
+        .into_iter()
+        .find(|a| a.origin == AccessOrigin::Holder);
+    let Some(held) = held else {
+        return Err(send_refused(
+            &address,
+            "this identity holds no BAL here to name in Sender:",
+        ));
+    };
+    Ok(SendingBal {
+        bal: access.bal,
+        delegate: Some(Delegate {
+            sender: held.bal.address,
+            author: national_id.to_string(),
+        }),
+    })
 }
 
 fn unauthorized(detail: &str) -> Problem {

@@ -18,12 +18,14 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use mssante_mail::dsn::{Notify, Ret};
 use mssante_smtp::submit::{self, Envelope};
-use mssante_store::{Address, Bal, RcptDisposition, RecipientSpec, Source};
+use mssante_store::{
+    Address, AuditAction, AuditEvent, Bal, RcptDisposition, RecipientSpec, Source,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::body::{content_type, parse_json, too_large, unsupported_media_type};
-use super::client::Client;
+use super::client::{Client, Delegate, SendingBal};
 use super::idempotency::{self, Begin};
 use crate::problem::RefusedRecipient;
 use crate::{ApiContext, Problem};
@@ -163,7 +165,7 @@ pub async fn send(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let bal = client.bal(&ctx, &address, "send").await?;
+    let sending = client.sending_bal(&ctx, &address).await?;
     let begun = idempotency::begin(&ctx, &client, &headers, &format!("POST {uri}"), &body).await?;
     let pending = match begun {
         Begin::Replay(response) => return Ok(response),
@@ -172,7 +174,7 @@ pub async fn send(
     let accepted = match content_type(&headers).as_str() {
         "application/json" => {
             let request: SendRequest = parse_json(&body)?;
-            send_json(&ctx, &client, &bal, request).await?
+            send_json(&ctx, &client, &sending, request).await?
         }
         "message/rfc822" => {
             let Query(query) = Query::<RawQuery>::try_from_uri(&uri).map_err(|e| {
@@ -188,7 +190,7 @@ pub async fn send(
                 envid: query.envid,
             };
             let rcpts: Vec<String> = rcpts.map(str::to_string).collect();
-            submit_raw(&ctx, &client, &bal, body.to_vec(), &rcpts, &dsn).await?
+            submit_raw(&ctx, &client, &sending, body.to_vec(), &rcpts, &dsn).await?
         }
         other => {
             return Err(unsupported_media_type(
@@ -243,7 +245,7 @@ pub async fn send_bulk(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let bal = client.bal(&ctx, &address, "send").await?;
+    let sending = client.sending_bal(&ctx, &address).await?;
     let media = content_type(&headers);
     if media != "application/x-ndjson" {
         return Err(unsupported_media_type(&media, &["application/x-ndjson"]));
@@ -262,10 +264,10 @@ pub async fn send_bulk(
         Begin::Replay(response) => return Ok(response),
         Begin::Fresh(pending) => pending,
     };
-    let (ctx_ref, client_ref, bal_ref) = (&ctx, &client, &bal);
+    let (ctx_ref, client_ref, sending_ref) = (&ctx, &client, &sending);
     let results: Vec<BulkItemResult> = futures_util::stream::iter(requests)
         .map(|(line, request): (usize, SendRequest)| async move {
-            match send_json(ctx_ref, client_ref, bal_ref, request).await {
+            match send_json(ctx_ref, client_ref, sending_ref, request).await {
                 Ok(accepted) => BulkItemResult {
                     line,
                     status: 202,
@@ -365,9 +367,10 @@ fn check_extra_header(name: &str, value: &str) -> Result<(), Problem> {
 async fn send_json(
     ctx: &ApiContext,
     client: &Client,
-    bal: &Bal,
+    sending: &SendingBal,
     request: SendRequest,
 ) -> Result<SendAccepted, Problem> {
+    let bal = &sending.bal;
     for list in [&request.to, &request.cc, &request.bcc] {
         for address in list {
             parse_address(address)?;
@@ -439,7 +442,7 @@ async fn send_json(
         .chain(&request.bcc)
         .cloned()
         .collect();
-    submit_raw(ctx, client, bal, raw, &rcpts, &request.dsn).await
+    submit_raw(ctx, client, sending, raw, &rcpts, &request.dsn).await
 }
 
 /// RFC 5322 §2.2: lines end in CRLF. A lone LF (files written on Unix) becomes CRLF; over
@@ -500,11 +503,12 @@ fn dsn_parameters(dsn: &DsnOptions) -> Result<DsnParameters, Problem> {
 async fn submit_raw(
     ctx: &ApiContext,
     client: &Client,
-    bal: &Bal,
+    sending: &SendingBal,
     raw: Vec<u8>,
     rcpts: &[String],
     dsn: &DsnOptions,
 ) -> Result<SendAccepted, Problem> {
+    let bal = &sending.bal;
     let Some(smtp) = &ctx.submission else {
         return Err(Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -513,7 +517,10 @@ async fn submit_raw(
             "this server does not accept messages over HTTP".into(),
         ));
     };
-    let raw = crlf_lines(raw)?;
+    let mut raw = crlf_lines(raw)?;
+    if let Some(delegate) = &sending.delegate {
+        raw = submit::with_sender(raw, delegate.sender.as_str());
+    }
     if raw.len() > smtp.config.max_message_size {
         return Err(too_large(smtp.config.max_message_size));
     }
@@ -616,11 +623,32 @@ async fn submit_raw(
         client = %client.id, id = %trace_id, db_id = receipt.message_id,
         local = receipt.delivered_local, queued = receipt.queued_remote, "http api: message accepted"
     );
+    if let Some(delegate) = &sending.delegate {
+        audit_send(
+            ctx,
+            client,
+            bal,
+            delegate,
+            message_id.as_deref().unwrap_or(&trace_id),
+        )
+        .await;
+    }
     Ok(SendAccepted {
         id: receipt.message_id,
         message_id,
         recipients,
     })
+}
+
+/// The BAL's audit trail records a send on its behalf (never the content), as SMTP does; the
+/// message is durable already, so a failure here is logged, not answered.
+async fn audit_send(ctx: &ApiContext, client: &Client, bal: &Bal, delegate: &Delegate, id: &str) {
+    let mut event = AuditEvent::new(bal.id, &delegate.author, AuditAction::Send);
+    event.message_ids = vec![id.to_string()];
+    event.client = format!("http api {}", client.id);
+    if let Err(e) = ctx.store.record_audit(&event).await {
+        tracing::error!(client = %client.id, bal = %bal.address, "audit trail write failed: {e}");
+    }
 }
 
 #[cfg(test)]
