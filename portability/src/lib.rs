@@ -5,7 +5,8 @@
 //! - `maildir.rs`: Maildir++ names, flag letters, `dovecot-keywords` and `dovecot-uidlist`;
 //! - `export.rs`: `mssante export`, in constant memory;
 //! - `import.rs`: `mssante import`, verified first, staged, resumable, one commit per BAL;
-//! - `convert.rs`: store records to archive records and back.
+//! - `convert.rs`: store records to archive records and back;
+//! - `migrate/`: `mssante migrate`, BALs copied from another operator's IMAP server (ADR 0032).
 //!
 //! The work runs on a blocking thread (tar and zstd are synchronous) and reaches the store
 //! through a tokio [`Handle`](tokio::runtime::Handle).
@@ -15,6 +16,7 @@ pub mod export;
 pub mod format;
 pub mod import;
 pub mod maildir;
+pub mod migrate;
 
 pub use export::{ExportSummary, Scope, export};
 pub use import::{BalOutcome, ImportReport, import};

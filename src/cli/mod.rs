@@ -15,6 +15,7 @@ mod dns;
 mod domain;
 mod init;
 mod message;
+mod migrate;
 mod portability;
 mod queue;
 mod report;
@@ -115,6 +116,9 @@ enum Command {
     /// Checks what breaks in production (configuration, database, certificate, whitelist,
     /// DNS, listeners, disk, PSC): one line per check with its fix; exits 1 on a FAIL.
     Doctor(crate::doctor::DoctorArgs),
+    /// Copies BALs from another operator's IMAP server (one, or a CSV list): folders, flags,
+    /// dates, subscriptions; re-runs copy only what is new; ends with a verification report.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Runs one command line to its end.
@@ -167,6 +171,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Export(args) => portability::export(&open_store(&config).await?, args).await,
             Command::Import(args) => portability::import(&open_store(&config).await?, args).await,
             Command::Doctor(_) => unreachable!("run before the configuration is loaded"),
+            Command::Migrate(args) => migrate::run(&open_store(&config).await?, args).await,
         }
     })
 }

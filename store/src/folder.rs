@@ -10,6 +10,18 @@ use crate::group_commit::{Txn, TxnFuture, Write};
 use crate::{Store, now};
 
 /// Folders every BAL gets at creation, with their RFC 6154 special-use attribute.
+/// The special-use attributes of RFC 6154 §2 (what CREATE may ask for, §5.2, and what a
+/// migration recognises at the source).
+pub const SPECIAL_USES: [&str; 7] = [
+    "\\All",
+    "\\Archive",
+    "\\Drafts",
+    "\\Flagged",
+    "\\Junk",
+    "\\Sent",
+    "\\Trash",
+];
+
 pub(crate) const DEFAULT_FOLDERS: [(&str, Option<&str>); 4] = [
     ("INBOX", None),
     ("Sent", Some("\\Sent")),

@@ -13,6 +13,7 @@ use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::group_commit::{Txn, write_by};
+use crate::migration::{SourceMessage, insert_migrated};
 use crate::{Store, now};
 
 /// What a session keeps per message of the selected folder.
@@ -80,7 +81,7 @@ pub struct StoredMessage {
     pub internaldate: i64,
 }
 
-fn flags_from_text(text: &str) -> Vec<String> {
+pub(crate) fn flags_from_text(text: &str) -> Vec<String> {
     text.split(' ')
         .filter(|f| !f.is_empty())
         .map(str::to_string)
@@ -250,6 +251,20 @@ impl Store {
         internaldate: i64,
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
+        self.append_from(folder_id, raw, (flags, internaldate), meta, None)
+            .await
+    }
+
+    /// APPEND, and when the message is a copy from another server, the row naming its
+    /// `source` in the same transaction (`migration.rs`).
+    pub(crate) async fn append_from(
+        &self,
+        folder_id: i64,
+        raw: Vec<u8>,
+        (flags, internaldate): (&[String], i64),
+        meta: MessageMeta,
+        source: Option<SourceMessage>,
+    ) -> Result<(u32, u32)> {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
         let blob = self.prepare_blob(&hash, raw).await?;
@@ -262,6 +277,7 @@ impl Store {
             internaldate,
             meta,
             audit: PendingAudit::take(self.engine()),
+            source,
         };
         let appended = self.write(write).await?;
         self.notify(folder_id).await;
@@ -485,6 +501,8 @@ struct AppendWrite {
     internaldate: i64,
     meta: MessageMeta,
     audit: PendingAudit,
+    /// `mssante migrate`: the message of another server this is the copy of.
+    source: Option<SourceMessage>,
 }
 
 write_by!(AppendWrite, (u32, u32), append_in);
@@ -506,6 +524,9 @@ async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
     let message_id: i64 = row.try_get("id")?;
     let appended = insert_message(txn, w.folder_id, message_id, &w.flags, w.internaldate).await?;
     w.audit.record(txn, &[appended.1]).await?;
+    if let Some(source) = &w.source {
+        insert_migrated(txn, source, w.folder_id, appended.1, &w.hash, w.size).await?;
+    }
     Ok(appended)
 }
 

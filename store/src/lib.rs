@@ -35,6 +35,9 @@
 //! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
 //! - Moving BALs between instances (ADR 0020): what an export reads, page by page, in
 //!   `export.rs`; staging an import and making the BAL visible in one commit in `import.rs`.
+//! - Copying BALs from another operator's IMAP server (ADR 0032): each copy with the source
+//!   message it came from, for incremental re-runs and the verification report:
+//!   `migration.rs`.
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
@@ -77,6 +80,7 @@ mod folder_pages;
 mod group_commit;
 mod import;
 mod leader;
+mod migration;
 mod notify;
 mod queue;
 mod report;
@@ -119,13 +123,14 @@ pub use export::{
     BalRecord, BalSnapshot, FolderEntry, FolderRecord, GrantRecord, MessageRecord,
     PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
-pub use folder::{Folder, FolderStatus, FolderSummary};
+pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
 pub use folder_messages::{
     FlagOp, FlagUpdate, FolderSnapshot, MessageInfo, MessageRef, StoredMessage,
 };
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};
 pub use leader::{Leadership, role_key};
+pub use migration::{MigratedMessage, SourceMessage, TargetMessage};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use report::PeriodFigures;

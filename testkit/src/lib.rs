@@ -6,8 +6,9 @@
 //! the process exits. Every test gets a database of its own in that cluster.
 //!
 //! For the relay and interoperability tests: [`pki`] (a test IGC-Santé root, operator
-//! certificates, whitelists), [`dns`] (a loopback dnsmasq serving MX and A records) and
-//! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer). For PSC logins:
+//! certificates, whitelists), [`dns`] (a loopback dnsmasq serving MX and A records),
+//! [`postfix`] (a throwaway Postfix on a loopback port, the real-MTA peer) and [`dovecot`] (a
+//! throwaway Dovecot, the IMAP server `mssante migrate` copies from). For PSC logins:
 //! [`oidc`] (a loopback OpenID Connect provider: discovery, JWKS, token minting, introspection).
 //!
 //! For in-process protocol tests: [`transcript`] plays a session as a dialogue (client
@@ -17,6 +18,7 @@
 //! message saying what to install.
 
 pub mod dns;
+pub mod dovecot;
 pub mod oidc;
 pub mod pki;
 pub mod postfix;

@@ -1,24 +1,12 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3),
 //! APPENDLIMIT (RFC 7889), CATENATE (RFC 4469, `catenate.rs`).
 
-use mssante_store::{AuditAction, MessageMeta, Store};
+use mssante_store::{AuditAction, Store};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
 use crate::parse::{AppendArgs, AppendMessage, compact};
 use crate::session::Session;
-
-fn meta_of(raw: &[u8]) -> MessageMeta {
-    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
-        return MessageMeta::default();
-    };
-    MessageMeta {
-        message_id: msg.message_id().map(str::to_string),
-        subject: msg.subject().map(str::to_string),
-        x_mss_nil: msg.header_raw("X-MSS-NIL").map(|v| v.trim().to_string()),
-        ..MessageMeta::default()
-    }
-}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn append(&mut self, tag: &str, AppendArgs { mailbox, messages }: AppendArgs) {
@@ -97,7 +85,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
         for (m, date) in messages.into_iter().zip(dates) {
-            let meta = meta_of(&m.bytes);
+            let meta = crate::message::message_meta(&m.bytes);
             // A delegate's APPEND is recorded in the transaction that stores the message.
             let audit = self.audit_event(bal_id, AuditAction::Append, &folder.name);
             let append = self

@@ -1,21 +1,11 @@
 //! CREATE (RFC 9051 §6.3.4) with CREATE-SPECIAL-USE (RFC 6154 §3).
 
+use mssante_store::SPECIAL_USES;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::mailbox_names::{DELIMITER, valid_name};
 use crate::parse::CreateArgs;
 use crate::session::Session;
-
-/// Special-use attributes a client may ask for at CREATE (RFC 6154 §5.2).
-const SPECIAL_USES: [&str; 7] = [
-    "\\All",
-    "\\Archive",
-    "\\Drafts",
-    "\\Flagged",
-    "\\Junk",
-    "\\Sent",
-    "\\Trash",
-];
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn create(&mut self, tag: &str, args: &CreateArgs) {

@@ -25,3 +25,17 @@ pub use bodystructure::body_structure;
 pub use encode::{nstring, quoted, string};
 pub use envelope::envelope;
 pub use section::{Section, SectionKind, extract, parse_section, partial};
+
+/// What the store keeps from a message's header for APPEND (and `mssante migrate`'s copies):
+/// Message-ID, Subject, X-MSS-NIL.
+pub fn message_meta(raw: &[u8]) -> mssante_store::MessageMeta {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return mssante_store::MessageMeta::default();
+    };
+    mssante_store::MessageMeta {
+        message_id: msg.message_id().map(str::to_string),
+        subject: msg.subject().map(str::to_string),
+        x_mss_nil: msg.header_raw("X-MSS-NIL").map(|v| v.trim().to_string()),
+        ..mssante_store::MessageMeta::default()
+    }
+}

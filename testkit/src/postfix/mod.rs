@@ -77,7 +77,7 @@ pub fn free_port_on(ip: IpAddr) -> SocketAddr {
 }
 
 /// `(uid, gid)` of a system user, from `id`.
-fn user_ids(user: &str) -> Option<(u32, u32)> {
+pub(crate) fn user_ids(user: &str) -> Option<(u32, u32)> {
     let id = |flag: &str| -> Option<u32> {
         let out = Command::new("id").args([flag, user]).output().ok()?;
         if !out.status.success() {
@@ -110,7 +110,7 @@ fn chown(path: &Path, uid: u32, gid: u32) {
 
 /// Postfix daemons and the virtual delivery agent run unprivileged: every ancestor of `dir`
 /// must be searchable by others (temp dirs are 0700).
-fn make_traversable(dir: &Path) {
+pub(crate) fn make_traversable(dir: &Path) {
     for ancestor in dir.ancestors() {
         let Ok(meta) = std::fs::metadata(ancestor) else {
             continue;
