@@ -39,8 +39,13 @@ def submission_cert():
 
 
 def file_leaf(path):
+    # The file is a chain (leaf, then its issuer): only the first PEM block is the leaf.
+    # PEM_cert_to_DER_cert on the whole chain decodes both blocks run together, which fails
+    # or not depending on the leaf's length (ECDSA signatures vary by a byte or two).
     with open(path) as f:
-        return sha(ssl.PEM_cert_to_DER_cert(f.read()))
+        pem = f.read()
+    end = pem.index(ssl.PEM_FOOTER) + len(ssl.PEM_FOOTER)
+    return sha(ssl.PEM_cert_to_DER_cert(pem[:end]))
 
 
 # The session opened before the reload, idle in the middle of its life.
