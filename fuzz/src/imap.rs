@@ -70,3 +70,24 @@ pub fn message(raw: &[u8]) {
     let _ = decode::quoted_printable(raw);
     let _ = decode::base64(raw);
 }
+
+/// What a source IMAP server sends `mssante migrate` (portability::migrate::wire, names):
+/// each line as a response, its literal announcement, and folder names in modified UTF-7
+/// (RFC 9051 §4.3, RFC 3501 §5.1.3). The source is another operator's server: untrusted input.
+pub fn response(data: &[u8]) {
+    use mssante_portability::migrate::{names, wire};
+    for line in data.split_inclusive(|&b| b == b'\n') {
+        if let Some(length) = wire::literal_length(line) {
+            // Only a line ending in `{digits}` or `{digits+}` announces a literal.
+            let body = line.trim_ascii_end();
+            assert!(
+                body.ends_with(b"}"),
+                "literal length {length} without a closing brace"
+            );
+        }
+        let _ = wire::parse_response(line);
+        if let Some(name) = names::decode(line.trim_ascii_end()) {
+            let _ = names::translate(&name, Some('.'));
+        }
+    }
+}

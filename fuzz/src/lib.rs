@@ -20,6 +20,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("smtp_reply", smtp::reply),
     ("imap_command", imap::command),
     ("imap_message", imap::message),
+    ("imap_response", imap::response),
     ("sasl", sasl),
     ("jwt", jwt),
     ("receipts", receipts),
