@@ -7,10 +7,12 @@ mod common;
 
 use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
 use mssante_testkit::dns::{DnsRecord, Dnsmasq};
+use mssante_testkit::engine_tests_sync;
 use mssante_testkit::pki::{Identity, OperatorSpec, TestPki, whitelist_xml};
 use serde_json::Value;
 
@@ -39,6 +41,56 @@ struct Broken {
     expired_certificate: bool,
     no_mx: bool,
     other_dn_listed: bool,
+    /// SRV records left out of the zone (`_imaps`), and published with a wrong port.
+    srv_missing: Option<&'static str>,
+    srv_wrong_port: Option<&'static str>,
+    directory: Directory,
+}
+
+/// The local copy of the national directory.
+#[derive(Default, PartialEq)]
+enum Directory {
+    /// Imported just now.
+    #[default]
+    Fresh,
+    /// Imported, ten days ago.
+    Stale,
+    Never,
+}
+
+/// Days the stale import is moved back (doctor FAILs after 7).
+const STALE_DAYS: i64 = 10;
+
+/// The first rows of the national extraction sample: enough for an import.
+fn small_extraction(dir: &Path) -> PathBuf {
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("directory/tests/fixtures/Extraction_Correspondance_MSSante_sample.txt");
+    let text = std::fs::read_to_string(sample).unwrap();
+    let path = dir.join("Extraction_Correspondance_MSSante.txt");
+    let head: Vec<&str> = text.lines().take(21).collect();
+    std::fs::write(&path, head.join("\n") + "\n").unwrap();
+    path
+}
+
+/// The SRV records `mssante dns records DOMAIN` prints, as the zone publishes them (minus
+/// and plus what `broken` says).
+fn srv_records(server: &Server, broken: &Broken) -> Vec<DnsRecord> {
+    let zone = server.cli_ok(&["dns", "records", DOMAIN]);
+    let owner = |service: Option<&str>| service.map(|s| format!("{s}._tcp.{DOMAIN}"));
+    let mut records: Vec<DnsRecord> = zone
+        .lines()
+        .filter_map(DnsRecord::srv_from_zone_line)
+        .filter(|r| !matches!(r, DnsRecord::Srv { owner: o, .. } if Some(o) == owner(broken.srv_missing).as_ref()))
+        .collect();
+    assert!(records.len() >= 5, "{zone}");
+    for record in &mut records {
+        if let DnsRecord::Srv { owner: o, port, .. } = record
+            && Some(o.as_str()) == owner(broken.srv_wrong_port).as_deref()
+        {
+            *port += 1;
+        }
+    }
+    records
 }
 
 fn setup(engine: Engine, broken: Broken) -> Setup {
@@ -63,6 +115,31 @@ fn setup(engine: Engine, broken: Broken) -> Setup {
     };
     let whitelist = dir.path().join("listeblanchemssante.xml");
     std::fs::write(&whitelist, whitelist_xml(&[(DOMAIN, &listed_dn)])).unwrap();
+    let extra = format!(
+        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
+         [trust]\nenforce = true\nwhitelist = \"{}\"\nca_file = \"{}\"\n",
+        ours.chain_pem.display(),
+        ours.key_pem.display(),
+        whitelist.display(),
+        pki.root_pem.display(),
+    );
+    let server = Server::configure(engine, &extra);
+    server.cli_ok(&["domain", "add", DOMAIN]);
+    server.cli_ok(&["trust", "sync"]);
+    if broken.directory != Directory::Never {
+        let extraction = small_extraction(dir.path());
+        server.cli_ok(&["directory", "import", extraction.to_str().unwrap()]);
+    }
+    if broken.directory == Directory::Stale {
+        let back = STALE_DAYS * 86_400;
+        server.sql(&format!(
+            "UPDATE directory_imports SET started_at = started_at - {back}, \
+             finished_at = finished_at - {back}"
+        ));
+    }
+
+    // The zone holds what `mssante dns records` prints (the SRV records), then the resolver
+    // serving it goes into the configuration.
     let mut records = vec![
         DnsRecord::a(HOSTNAME, Ipv4Addr::LOCALHOST),
         DnsRecord::mx(PEER, PEER_MX, 10),
@@ -71,20 +148,11 @@ fn setup(engine: Engine, broken: Broken) -> Setup {
     if !broken.no_mx {
         records.push(DnsRecord::mx(DOMAIN, HOSTNAME, 10));
     }
+    records.extend(srv_records(&server, &broken));
     let dns = Dnsmasq::start(&dir.path().join("dns"), &records);
-    let extra = format!(
-        "[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
-         [trust]\nenforce = true\nwhitelist = \"{}\"\nca_file = \"{}\"\n\
-         [relay]\nnameserver = \"{}\"\n",
-        ours.chain_pem.display(),
-        ours.key_pem.display(),
-        whitelist.display(),
-        pki.root_pem.display(),
-        dns.addr,
-    );
-    let server = Server::configure(engine, &extra);
-    server.cli_ok(&["domain", "add", DOMAIN]);
-    server.cli_ok(&["trust", "sync"]);
+    let mut config = std::fs::read_to_string(&server.config_path).unwrap();
+    config.push_str(&format!("\n[relay]\nnameserver = \"{}\"\n", dns.addr));
+    std::fs::write(&server.config_path, config).unwrap();
     Setup {
         _dir: dir,
         _dns: dns,
@@ -157,6 +225,16 @@ fn passing_setup_is_all_ok(engine: Engine) {
     ] {
         check(&doc, name);
     }
+    for service in ["_submission", "_submissions", "_imap", "_imaps"] {
+        let (_, message) = check(&doc, &format!("dns.srv {service}._tcp.{DOMAIN}"));
+        assert!(message.contains(&format!(" {HOSTNAME}.")), "{message}");
+    }
+    assert!(
+        check(&doc, "directory")
+            .1
+            .contains("last extraction import #1 (20 rows) finished 0 h ago"),
+        "{doc:#}"
+    );
     assert!(check(&doc, "tls.expiry").1.contains("days left"));
     assert_eq!(
         check(&doc, &format!("dns.mx {DOMAIN}")).1,
@@ -244,6 +322,92 @@ fn a_missing_mx_fails_and_the_text_says_the_fix() {
         "{line}"
     );
 }
+
+/// The `doctor` text line of check `name` (printed, for the test's output).
+fn doctor_line(server: &Server, name: &str) -> String {
+    let out = server.cli(&["doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains(&format!(" {name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .to_string();
+    eprintln!("doctor prints: {line}");
+    line
+}
+
+#[test]
+fn a_missing_srv_record_fails_with_the_line_to_publish() {
+    let setup = setup(
+        Engine::Sqlite,
+        Broken {
+            srv_missing: Some("_imaps"),
+            srv_wrong_port: Some("_submission"),
+            ..Broken::default()
+        },
+    );
+    let zone = setup.server.cli_ok(&["dns", "records", DOMAIN]);
+    for (service, why) in [
+        ("_imaps", "no SRV record (asked 127.0.0.1:"),
+        ("_submission", "does not name this server's port"),
+    ] {
+        let owner = format!("{service}._tcp.{DOMAIN}");
+        let line = doctor_line(&setup.server, &format!("dns.srv {owner}"));
+        let to_publish = zone
+            .lines()
+            .find(|l| l.starts_with(&format!("{owner}. ")))
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            line.starts_with("FAIL ")
+                && line.contains(why)
+                && line.contains(&format!(
+                    "fix: publish `{to_publish}` in the zone of {DOMAIN}"
+                )),
+            "{line}"
+        );
+    }
+    let (ok, doc) = doctor(&setup.server);
+    assert!(!ok);
+    for service in ["_submissions", "_imap"] {
+        let (status, message) = check(&doc, &format!("dns.srv {service}._tcp.{DOMAIN}"));
+        assert_eq!(status, "OK", "{message}");
+    }
+}
+
+engine_tests_sync!(a_stale_directory_fails, |engine| {
+    for (directory, words) in [
+        (
+            Directory::Stale,
+            format!(
+                "finished {} h ago: stale, more than 7 days",
+                STALE_DAYS * 24
+            ),
+        ),
+        (
+            Directory::Never,
+            "the national directory was never imported".to_string(),
+        ),
+    ] {
+        let setup = setup(
+            engine,
+            Broken {
+                directory,
+                ..Broken::default()
+            },
+        );
+        let line = doctor_line(&setup.server, "directory");
+        assert!(
+            line.starts_with("FAIL ")
+                && line.contains(&words)
+                && line.contains("fix: `mssante directory import`"),
+            "{line}"
+        );
+    }
+});
 
 #[test]
 fn a_dn_the_whitelist_does_not_list_fails() {

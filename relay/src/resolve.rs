@@ -91,6 +91,28 @@ impl MxResolver {
         }
     }
 
+    /// The SRV records published at `owner` (`_imaps._tcp.example.fr`) as (priority,
+    /// weight, port, target), best first; `None`: no SRV record there. For `doctor`, which
+    /// compares them with what `mssante dns records` prints (RFC 6186 §3).
+    pub async fn srv_records(
+        &self,
+        owner: &str,
+    ) -> Result<Option<Vec<(u16, u16, u16, String)>>, ClientError> {
+        let fqdn = format!("{}.", owner.trim_end_matches('.'));
+        match self.resolver.srv_lookup(fqdn.as_str()).await {
+            Ok(srv) => {
+                let mut records: Vec<(u16, u16, u16, String)> = srv
+                    .iter()
+                    .map(|r| (r.priority(), r.weight(), r.port(), r.target().to_utf8()))
+                    .collect();
+                records.sort();
+                Ok(Some(records))
+            }
+            Err(e) if e.is_no_records_found() => Ok(None),
+            Err(e) => Err(dns_trouble(owner, &e)),
+        }
+    }
+
     /// The addresses (A and AAAA) of `host`.
     pub async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, ClientError> {
         let ips = self

@@ -14,6 +14,13 @@ use crate::config::Config;
 const DISK_FAIL_BYTES: u64 = 200 * 1024 * 1024;
 const DISK_WARN_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
+/// The national directory is published daily: a copy older than this WARNs (a missed day or
+/// two is tolerated), older than the other FAILs (recipients and directory API answers are
+/// a week behind the national one). docs/production.md §6.
+const DIRECTORY_WARN_DAYS: i64 = 2;
+const DIRECTORY_FAIL_DAYS: i64 = 7;
+const DAY: i64 = 86_400;
+
 /// The configuration did not load: the error names the file, and the line (TOML syntax and
 /// types) or the key (values).
 pub fn config_refused(error: &anyhow::Error) -> Check {
@@ -179,6 +186,9 @@ pub async fn database(config: &Config) -> (Vec<Check>, Vec<String>) {
             ),
         },
     });
+    if checks.iter().all(|c| c.status != super::Status::Fail) {
+        checks.push(directory_freshness(&store).await);
+    }
     let domains = match store.list_domains().await {
         Ok(domains) => domains.into_iter().map(|d| d.name).collect::<Vec<_>>(),
         Err(_) => Vec::new(),
@@ -192,6 +202,63 @@ pub async fn database(config: &Config) -> (Vec<Check>, Vec<String>) {
     }
     store.close().await;
     (checks, domains)
+}
+
+/// The local copy of the national directory: when its last successful bulk import (the
+/// daily extraction, or an LDAP mirror of it) finished.
+async fn directory_freshness(store: &mssante_store::Store) -> Check {
+    use mssante_store::directory_sources::{EXTRACTION, LDAP};
+    let fix = "`mssante directory import` (the daily Extraction_Correspondance_MSSante file or URL, \
+               [directory] extraction) from a daily timer; `mssante directory history` shows \
+               why the last runs failed";
+    let mut latest = None;
+    for source in [EXTRACTION, LDAP] {
+        match store.directory_current_import(source).await {
+            Ok(Some(import)) => {
+                let at = import.finished_at.unwrap_or(import.started_at);
+                if latest.as_ref().is_none_or(|(t, _)| at > *t) {
+                    latest = Some((at, import));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Check::fail("directory", format!("cannot read the imports: {e}"), fix);
+            }
+        }
+    }
+    let Some((at, import)) = latest else {
+        return Check::fail(
+            "directory",
+            "the national directory was never imported: directory lookups (CLI, API) find \
+             no other operator's BAL",
+            fix,
+        );
+    };
+    let age = super::unix_now() - at;
+    let message = format!(
+        "last {} import #{} ({} rows) finished {} h ago",
+        import.source,
+        import.id,
+        import.rows,
+        age / 3600
+    );
+    if age > DIRECTORY_FAIL_DAYS * DAY {
+        Check::fail(
+            "directory",
+            format!(
+                "{message}: stale, more than {DIRECTORY_FAIL_DAYS} days (it is published daily)"
+            ),
+            fix,
+        )
+    } else if age > DIRECTORY_WARN_DAYS * DAY {
+        Check::warn(
+            "directory",
+            format!("{message}: more than {DIRECTORY_WARN_DAYS} days"),
+            fix,
+        )
+    } else {
+        Check::ok("directory", message)
+    }
 }
 
 /// Each open listener: ours and listening when `serve` runs, else free to bind.

@@ -3,10 +3,12 @@
 //! database and lock file are only read, the network only asked (DNS through the resolver
 //! the relay uses, the PSC keys when `[psc]` is set).
 //!
-//! - [`local`]: configuration, database and migrations, data dir and disk, listeners;
+//! - [`local`]: configuration, database and migrations, national directory freshness, data
+//!   dir and disk, listeners;
 //! - [`certs`]: our certificate (keys, expiry, chain to the IGC-Santé roots), the whitelist
 //!   (loaded, fresh) and our DN listed for each local domain;
-//! - [`network`]: DNS of the local domains and of peers, Pro Santé Connect.
+//! - [`network`]: DNS of the local domains (MX, client SRV records) and of peers, Pro Santé
+//!   Connect.
 
 mod certs;
 mod local;

@@ -1,6 +1,7 @@
 //! Checks that ask the network: DNS through the resolver the relay uses (`[relay]
 //! nameserver`, else the system's), and the Pro Santé Connect keys when `[psc]` is set.
 
+use mssante_api_lps::autoconfig::dns::{SrvRecord, srv_records};
 use mssante_relay::resolve::MxResolver;
 
 use super::Check;
@@ -23,6 +24,9 @@ pub async fn dns(config: &Config, domains: &[String], peers: &[String]) -> Vec<C
     let mut checks = Vec::new();
     for domain in domains {
         checks.push(local_mx(&resolver, domain, mx_host.as_deref(), &via).await);
+        for expected in client_srv_records(domain, config) {
+            checks.push(local_srv(&resolver, domain, &expected, &via).await);
+        }
     }
     let mut hosts: Vec<&str> = mx_host.iter().map(String::as_str).collect();
     if !hosts.contains(&config.hostname.as_str()) {
@@ -71,6 +75,70 @@ async fn local_mx(resolver: &MxResolver, domain: &str, mx_host: Option<&str>, vi
                 mx_host.unwrap_or_default()
             ),
             &publish,
+        )
+    }
+}
+
+/// The SRV records mail clients look up (RFC 6186 §3, implicit TLS per RFC 8314 §5.1), as
+/// `mssante dns records` prints them; POP3 is never offered, its records are not checked.
+fn client_srv_records(domain: &str, config: &Config) -> Vec<SrvRecord> {
+    srv_records(domain, &config.public)
+        .into_iter()
+        .filter(|r| {
+            matches!(
+                r.service,
+                "_submission" | "_submissions" | "_imap" | "_imaps"
+            )
+        })
+        .collect()
+}
+
+/// One SRV record of a local domain is published and names our host and port; the fix is
+/// the zone line to publish.
+async fn local_srv(resolver: &MxResolver, domain: &str, expected: &SrvRecord, via: &str) -> Check {
+    let name = format!("dns.srv {}", expected.owner);
+    let line = expected
+        .zone_line()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let fix = format!(
+        "publish `{line}` in the zone of {domain} (`mssante dns records {domain}` prints every line)"
+    );
+    let published = match resolver.srv_records(&expected.owner).await {
+        Ok(Some(records)) => records,
+        Ok(None) if expected.port == 0 => {
+            return Check::ok(
+                name,
+                "service not offered, no record (RFC 6186 §4 allows it)",
+            );
+        }
+        Ok(None) => return Check::fail(name, format!("no SRV record (asked {via})"), &fix),
+        Err(e) => return Check::fail(name, format!("{} (asked {via})", e.message), &fix),
+    };
+    let same_host = |a: &str, b: &str| {
+        a.trim_end_matches('.')
+            .eq_ignore_ascii_case(b.trim_end_matches('.'))
+    };
+    let shown: Vec<String> = published
+        .iter()
+        .map(|(priority, weight, port, target)| format!("{priority} {weight} {port} {target}"))
+        .collect();
+    let ours = published
+        .iter()
+        .any(|(_, _, port, target)| *port == expected.port && same_host(target, &expected.target));
+    if ours {
+        Check::ok(name, format!("SRV {}", shown.join(", ")))
+    } else {
+        Check::fail(
+            name,
+            format!(
+                "SRV {} does not name this server's port {} on {}",
+                shown.join(", "),
+                expected.port,
+                expected.target
+            ),
+            &fix,
         )
     }
 }

@@ -21,6 +21,14 @@ pub enum DnsRecord {
     },
     /// `host A ip` (and the matching PTR).
     A { host: String, ip: Ipv4Addr },
+    /// `owner SRV priority weight port target` (target `.`: service not offered).
+    Srv {
+        owner: String,
+        priority: u16,
+        weight: u16,
+        port: u16,
+        target: String,
+    },
 }
 
 impl DnsRecord {
@@ -39,6 +47,22 @@ impl DnsRecord {
         }
     }
 
+    /// The SRV record of a zone-file line (`owner TTL IN SRV priority weight port target`),
+    /// as `mssante dns records` prints them; `None` for any other line.
+    pub fn srv_from_zone_line(line: &str) -> Option<DnsRecord> {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [owner, _ttl, "IN", "SRV", priority, weight, port, target] = fields[..] else {
+            return None;
+        };
+        Some(DnsRecord::Srv {
+            owner: owner.trim_end_matches('.').to_string(),
+            priority: priority.parse().ok()?,
+            weight: weight.parse().ok()?,
+            port: port.parse().ok()?,
+            target: target.trim_end_matches('.').to_string(),
+        })
+    }
+
     fn arg(&self) -> String {
         match self {
             DnsRecord::Mx {
@@ -47,6 +71,14 @@ impl DnsRecord {
                 preference,
             } => format!("--mx-host={domain},{host},{preference}"),
             DnsRecord::A { host, ip } => format!("--host-record={host},{ip}"),
+            // dnsmasq's order is target, port, priority, weight; an empty target is ".".
+            DnsRecord::Srv {
+                owner,
+                priority,
+                weight,
+                port,
+                target,
+            } => format!("--srv-host={owner},{target},{port},{priority},{weight}"),
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use crate::{Advertised, Endpoint};
+use crate::Advertised;
 
 const TTL: u32 = 3600;
 /// RFC 8314 §5.1: implicit TLS is preferred, so its SRV records get the lower
@@ -38,23 +38,11 @@ pub fn zone_lines(domain: &str, public: &Advertised) -> String {
         ";\n; Mail clients: RFC 6186 SRV records, implicit TLS preferred (RFC 8314 §5.1);\n",
     );
     out.push_str("; target \".\" = service not offered (RFC 6186 §4)\n");
-    for (service, endpoint, priority) in [
-        ("_submissions", &public.submissions, PRIORITY_IMPLICIT_TLS),
-        ("_submission", &public.submission, PRIORITY_STARTTLS),
-        ("_imaps", &public.imaps, PRIORITY_IMPLICIT_TLS),
-        ("_imap", &public.imap, PRIORITY_STARTTLS),
-        ("_pop3s", &None, 0),
-        ("_pop3", &None, 0),
-    ] {
-        let owner = format!("{service}._tcp.{domain}");
-        record(
-            &mut out,
-            &owner,
-            "SRV",
-            &srv_data(endpoint.as_ref(), priority),
-        );
-        if let Some(e) = endpoint {
-            warnings.extend(name_required(&format!("SRV {service}"), &e.host));
+    for srv in srv_records(&domain, public) {
+        out.push_str(&srv.zone_line());
+        if srv.port != 0 {
+            let host = srv.target.trim_end_matches('.');
+            warnings.extend(name_required(&format!("SRV {}", srv.service), host));
         }
     }
 
@@ -91,16 +79,77 @@ pub fn zone_lines(domain: &str, public: &Advertised) -> String {
     out
 }
 
-fn record(out: &mut String, owner: &str, kind: &str, data: &str) {
-    let _ = writeln!(out, "{:<40} {TTL} IN {kind:<5} {data}", format!("{owner}."));
+/// One SRV record a local domain publishes for mail clients (RFC 6186 §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrvRecord {
+    /// `_submissions`, `_imap`…
+    pub service: &'static str,
+    /// `_submissions._tcp.example.fr` (no final dot).
+    pub owner: String,
+    pub priority: u16,
+    pub weight: u16,
+    /// 0 with target `.`: the service is not offered (RFC 6186 §4).
+    pub port: u16,
+    /// A host name with its final dot, or `.`.
+    pub target: String,
 }
 
-/// `priority weight port target`; `0 0 0 .` for a service not offered.
-fn srv_data(endpoint: Option<&Endpoint>, priority: u16) -> String {
-    match endpoint {
-        Some(e) => format!("{priority} 1 {} {}", e.port, target(&e.host)),
-        None => "0 0 0 .".into(),
+impl SrvRecord {
+    /// `priority weight port target`.
+    pub fn data(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.priority, self.weight, self.port, self.target
+        )
     }
+
+    /// The zone-file line, as `mssante dns records` prints it.
+    pub fn zone_line(&self) -> String {
+        let mut out = String::new();
+        record(&mut out, &self.owner, "SRV", &self.data());
+        out
+    }
+}
+
+/// The SRV records of `domain` for mail clients, implicit TLS first; `0 0 0 .` for a
+/// service not offered (RFC 6186 §4; POP3 never is).
+pub fn srv_records(domain: &str, public: &Advertised) -> Vec<SrvRecord> {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    [
+        ("_submissions", &public.submissions, PRIORITY_IMPLICIT_TLS),
+        ("_submission", &public.submission, PRIORITY_STARTTLS),
+        ("_imaps", &public.imaps, PRIORITY_IMPLICIT_TLS),
+        ("_imap", &public.imap, PRIORITY_STARTTLS),
+        ("_pop3s", &None, 0),
+        ("_pop3", &None, 0),
+    ]
+    .into_iter()
+    .map(|(service, endpoint, priority)| {
+        let owner = format!("{service}._tcp.{domain}");
+        match endpoint {
+            Some(e) => SrvRecord {
+                service,
+                owner,
+                priority,
+                weight: 1,
+                port: e.port,
+                target: target(&e.host),
+            },
+            None => SrvRecord {
+                service,
+                owner,
+                priority: 0,
+                weight: 0,
+                port: 0,
+                target: ".".into(),
+            },
+        }
+    })
+    .collect()
+}
+
+fn record(out: &mut String, owner: &str, kind: &str, data: &str) {
+    let _ = writeln!(out, "{:<40} {TTL} IN {kind:<5} {data}", format!("{owner}."));
 }
 
 /// A host name as a fully qualified zone target.
@@ -118,6 +167,7 @@ fn name_required(what: &str, host: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Endpoint;
 
     fn at(host: &str, port: u16) -> Option<Endpoint> {
         Some(Endpoint {
