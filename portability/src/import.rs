@@ -22,7 +22,7 @@ use crate::format::{self, BalEntry, FileSum, IndexLine, Manifest};
 use crate::{Error, Progress, Result, convert};
 
 /// Staged per transaction: enough to amortise the commit, little enough to stay small.
-const BATCH_MESSAGES: usize = 500;
+pub const BATCH_MESSAGES: usize = 500;
 const BATCH_BYTES: usize = 16 << 20;
 /// A manifest larger than this is not one of ours (it holds no messages).
 const MANIFEST_MAX: u64 = 256 << 20;
@@ -69,11 +69,29 @@ pub fn import(
     dry_run: bool,
     progress: &mut dyn Progress,
 ) -> Result<ImportReport> {
+    import_batched(store, handle, archive, dry_run, BATCH_MESSAGES, progress)
+}
+
+/// [`import`] staging `batch_messages` messages per transaction (at most, and at most
+/// 16 MiB): each batch is one [`Progress::step`], and what a kill can lose.
+pub fn import_batched(
+    store: &Store,
+    handle: &Handle,
+    archive: &Path,
+    dry_run: bool,
+    batch_messages: usize,
+    progress: &mut dyn Progress,
+) -> Result<ImportReport> {
     let (manifest, manifest_sha256) = read_archive(archive, &mut |_, _, _| Ok(()))?;
+    progress.step(&format!("checked {manifest_sha256}"));
     let mut outcomes = Vec::new();
     let mut plans = Vec::new();
     for bal in &manifest.bals {
         let (outcome, plan) = plan_bal(store, handle, &manifest_sha256, bal, dry_run)?;
+        if let BalOutcome::AlreadyImported { address } | BalOutcome::Conflict { address } = &outcome
+        {
+            progress.step(&format!("skipped {address}"));
+        }
         outcomes.push(outcome);
         plans.push(plan);
     }
@@ -91,6 +109,7 @@ pub fn import(
         let Plan::Stage { run_id, staged } = plans[bal_index] else {
             return Ok(());
         };
+        let address = &manifest.bals[bal_index].address;
         match message {
             Some((line, raw)) => {
                 done += 1;
@@ -100,19 +119,20 @@ pub fn import(
                 }
                 batch_bytes += raw.len();
                 batch.push(convert::staged_message(seq, line, raw));
-                if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
+                if batch.len() >= batch_messages.max(1) || batch_bytes >= BATCH_BYTES {
                     batch_bytes = 0;
-                    handle.block_on(store.stage_messages(run_id, std::mem::take(&mut batch)))?;
+                    stage(store, handle, run_id, &mut batch, address, progress)?;
                 }
             }
             None => {
                 // The BAL's last file: stage the rest and make it visible.
                 if !batch.is_empty() {
                     batch_bytes = 0;
-                    handle.block_on(store.stage_messages(run_id, std::mem::take(&mut batch)))?;
+                    stage(store, handle, run_id, &mut batch, address, progress)?;
                 }
                 let snapshot = convert::bal_snapshot(&manifest.bals[bal_index]);
                 handle.block_on(store.finish_import(run_id, &snapshot))?;
+                progress.step(&format!("finished {address}"));
             }
         }
         Ok(())
@@ -121,6 +141,21 @@ pub fn import(
         manifest_sha256,
         outcomes,
     })
+}
+
+/// Writes `batch` in one transaction, then says so.
+fn stage(
+    store: &Store,
+    handle: &Handle,
+    run_id: i64,
+    batch: &mut Vec<StagedMessage>,
+    address: &str,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let last = batch.last().map_or(0, |m| m.seq);
+    handle.block_on(store.stage_messages(run_id, std::mem::take(batch)))?;
+    progress.step(&format!("staged {address} {}", last + 1));
+    Ok(())
 }
 
 fn plan_bal(

@@ -43,6 +43,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// Told how far a long run is (a progress bar on a terminal, nothing otherwise).
 pub trait Progress {
     fn update(&mut self, done: u64, total: u64);
+    /// A step made durable: the archive checked, a batch staged, a BAL finished (what
+    /// `mssante import --progress` prints, one line each).
+    fn step(&mut self, _what: &str) {}
 }
 
 /// No progress shown.

@@ -1,7 +1,7 @@
 //! `mssante export` and `mssante import`: moving BALs to and from another instance
 //! (ADR 0020, format in docs/export-format.md). The work is in `portability/`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,26 @@ pub struct ImportArgs {
     /// Check the archive and report conflicts without writing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Print one line on standard output per durable step (archive checked, batch staged,
+    /// BAL finished), for scripts and logs.
+    #[arg(long)]
+    progress: bool,
+    /// Messages staged per transaction: what a kill can lose and the re-run redoes.
+    #[arg(long, default_value_t = mssante_portability::import::BATCH_MESSAGES)]
+    batch: usize,
+}
+
+/// `--progress`: one line per step, flushed at once so that a reader sees it as it happens.
+struct StepLines;
+
+impl Progress for StepLines {
+    fn update(&mut self, _done: u64, _total: u64) {}
+
+    fn step(&mut self, what: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{what}");
+        let _ = out.flush();
+    }
 }
 
 /// A progress line on a terminal, twice a second at most.
@@ -125,10 +145,22 @@ pub async fn import(store: &Store, args: ImportArgs) -> Result<()> {
     let store = store.clone();
     let handle = tokio::runtime::Handle::current();
     let archive = args.archive.clone();
-    let dry_run = args.dry_run;
+    let (dry_run, batch) = (args.dry_run, args.batch);
+    let steps = args.progress;
     let report = tokio::task::spawn_blocking(move || {
-        let mut progress = progress("imported");
-        mssante_portability::import(&store, &handle, &archive, dry_run, &mut *progress)
+        let mut progress: Box<dyn Progress + Send> = if steps {
+            Box::new(StepLines)
+        } else {
+            progress("imported")
+        };
+        mssante_portability::import::import_batched(
+            &store,
+            &handle,
+            &archive,
+            dry_run,
+            batch,
+            &mut *progress,
+        )
     })
     .await??;
     for outcome in &report.outcomes {

@@ -1,0 +1,349 @@
+//! `mssante export` and `mssante import` as an operator runs them (issue 15, ADR 0020):
+//! an import of a six-BAL archive killed with SIGKILL at random points (at least 5 landing
+//! mid-import) never shows a BAL that is not whole, and the re-run ends with exactly the
+//! exported BALs: same folders and counters, UIDs, modseqs, flags, dates, bodies (hashed),
+//! subscriptions, and nothing stored twice.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use mssante_store::{MessageMeta, Store};
+use mssante_testkit::engine_tests_sync;
+
+/// The BALs of the archive: the import runs them one after the other.
+const PARTS: u32 = 6;
+/// Messages per BAL, and per staging transaction (`import --batch`): 8 batches per BAL.
+const MESSAGES: u32 = 300;
+const BATCH: &str = "40";
+/// Kills landing mid-import that the test requires.
+const KILLS_REQUIRED: usize = 5;
+
+fn address(part: u32) -> String {
+    format!("dr.part{part}@{DOMAIN}")
+}
+
+/// Message `n` of BAL `part`; every 97th one is large (a blob file on SQLite).
+fn message(part: u32, n: u32) -> Vec<u8> {
+    let body = if n.is_multiple_of(97) {
+        "pièce jointe ".repeat(30_000)
+    } else {
+        format!("compte rendu {part}-{n}")
+    };
+    format!(
+        "From: lab@labo.mssante.fr\r\nTo: {}\r\nSubject: cr {part}-{n}\r\n\
+         Message-ID: <cr{part}-{n}@labo>\r\n\r\n{body}\r\n",
+        address(part)
+    )
+    .into_bytes()
+}
+
+async fn open(server: &Server) -> Store {
+    Store::open(&server.db.url, server.db.data_path())
+        .await
+        .unwrap()
+}
+
+/// A stopped instance with PARTS BALs of MESSAGES messages each over INBOX and two folders
+/// (nested, UTF-8), system flags and keywords, and a COPY (two placements, one message).
+fn populated(engine: mssante_testkit::Engine) -> Server {
+    let server = Server::configure(engine, "");
+    server.cli_ok(&["domain", "add", DOMAIN]);
+    for part in 0..PARTS {
+        server.create_bal(&address(part), &format!("1000123456{part}"));
+    }
+    block_on(async {
+        let store = open(&server).await;
+        for part in 0..PARTS {
+            fill_bal(&store, part).await;
+        }
+        store.close().await;
+    });
+    server
+}
+
+async fn fill_bal(store: &Store, part: u32) {
+    let bal = store.bal(&address(part)).await.unwrap();
+    let nested = store
+        .create_folder(bal.id, "Patients/Dossiers", None)
+        .await
+        .unwrap();
+    let utf8 = store
+        .create_folder(bal.id, "Comptes rendus/Échographie", None)
+        .await
+        .unwrap();
+    store
+        .set_subscription(bal.id, "Patients/Dossiers", true)
+        .await
+        .unwrap();
+    let inbox = store.folder(bal.id, "INBOX").await.unwrap().unwrap();
+    let flag_sets: [&[&str]; 4] = [
+        &[],
+        &["\\Seen"],
+        &["\\Seen", "\\Answered", "\\Flagged", "$Urgent"],
+        &["\\Draft", "\\Deleted", "Projet"],
+    ];
+    for n in 0..MESSAGES {
+        let folder = match n % 5 {
+            0 => nested.id,
+            1 => utf8.id,
+            _ => inbox.id,
+        };
+        let flags: Vec<String> = flag_sets[(n + part) as usize % 4]
+            .iter()
+            .map(|f| f.to_string())
+            .collect();
+        store
+            .append(
+                folder,
+                message(part, n),
+                &flags,
+                1_700_000_000 + n as i64,
+                MessageMeta::default(),
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .copy_messages(inbox.id, &[1, 2], utf8.id, false)
+        .await
+        .unwrap();
+}
+
+/// Folder name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ.
+type FolderState = (String, i64, i64, i64);
+/// Folder, UID, modseq, flags, INTERNALDATE, SHA-256 of the bytes read back.
+type Placement = (String, i64, i64, String, i64, String);
+
+/// What must be identical on both sides for one BAL; `None` when the BAL does not show.
+#[derive(Debug, PartialEq)]
+struct BalContents {
+    folders: Vec<FolderState>,
+    subscriptions: Vec<String>,
+    placements: Vec<Placement>,
+}
+
+fn contents(server: &Server) -> BTreeMap<String, Option<BalContents>> {
+    block_on(async {
+        let store = open(server).await;
+        let mut all = BTreeMap::new();
+        for part in 0..PARTS {
+            let address = address(part);
+            let found = match store.find_bal(&address).await.unwrap() {
+                None => None,
+                Some(_) => Some(bal_contents(&store, &address).await),
+            };
+            all.insert(address, found);
+        }
+        store.close().await;
+        all
+    })
+}
+
+async fn bal_contents(store: &Store, address: &str) -> BalContents {
+    let (bal_id, snapshot) = store.bal_snapshot(address).await.unwrap();
+    let mut folders = Vec::new();
+    let mut placements = Vec::new();
+    for f in &snapshot.folders {
+        folders.push((f.name.clone(), f.uidvalidity, f.uidnext, f.highestmodseq));
+        for e in store
+            .folder_entries_page(bal_id, f.id, 0, i64::MAX)
+            .await
+            .unwrap()
+        {
+            let bytes = store.read_blob(&e.blob_hash).await.unwrap();
+            placements.push((
+                f.name.clone(),
+                e.uid,
+                e.modseq,
+                e.flags,
+                e.internaldate,
+                mssante_store::blob_hash(&bytes),
+            ));
+        }
+    }
+    BalContents {
+        folders,
+        subscriptions: snapshot.subscriptions,
+        placements,
+    }
+}
+
+fn count(server: &Server, table: &str) -> i64 {
+    server
+        .sql(&format!("SELECT COUNT(*) FROM {table}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn import_command(server: &Server, archive: &Path) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.arg("--config")
+        .arg(&server.config_path)
+        .arg("import")
+        .arg(archive)
+        .args(["--progress", "--batch", BATCH])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd
+}
+
+/// A small xorshift generator: random kill points without a dependency; the seed is printed
+/// and `MSSANTE_KILL_SEED` replays a run.
+struct Random(u64);
+
+impl Random {
+    fn seeded() -> Random {
+        let seed = std::env::var("MSSANTE_KILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+            })
+            | 1;
+        eprintln!("kill points: MSSANTE_KILL_SEED={seed}");
+        Random(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// The lines `import --progress` prints for a whole run, from a scratch instance.
+fn whole_run_steps(engine: mssante_testkit::Engine, archive: &Path) -> Vec<String> {
+    let scratch = Server::configure(engine, "");
+    let out = import_command(&scratch, archive).output().unwrap();
+    assert!(out.status.success());
+    let steps: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .take_while(|l| !l.contains('\t')) // the outcome table follows the steps
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        steps.iter().filter(|s| s.starts_with("finished ")).count(),
+        PARTS as usize,
+        "{steps:?}"
+    );
+    steps
+}
+
+/// One kill: an import started, killed (SIGKILL) once it printed the step `target` of a
+/// whole run or a later one, plus a random delay. Returns the last step seen and whether
+/// the process was still running when killed.
+fn kill_at(
+    target_server: &Server,
+    archive: &Path,
+    steps: &[String],
+    target: usize,
+    delay: Duration,
+) -> (Option<String>, bool) {
+    let mut child = import_command(target_server, archive).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = None;
+    while let Some(Ok(line)) = lines.next() {
+        let reached = steps
+            .iter()
+            .position(|s| *s == line)
+            .is_some_and(|i| i >= target);
+        seen = Some(line);
+        if reached {
+            break;
+        }
+    }
+    std::thread::sleep(delay);
+    let running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    (seen, running)
+}
+
+engine_tests_sync!(
+    import_killed_at_random_points_then_rerun_is_exact,
+    |engine| {
+        let source = populated(engine);
+        let expected = contents(&source);
+        assert!(expected.values().all(Option::is_some));
+        let work = tempfile::tempdir().unwrap();
+        let archive: PathBuf = work.path().join("parts.tar.zst");
+        source.cli_ok(&["export", "--all", "-o", archive.to_str().unwrap()]);
+        let steps = whole_run_steps(engine, &archive);
+        eprintln!("a whole run has {} steps", steps.len());
+
+        let target = Server::configure(engine, "");
+        let mut random = Random::seeded();
+        // Sorted step indices spread over the whole run, the last one (the last BAL
+        // finished) excepted: each kill waits for its step or a later one.
+        let mut targets: Vec<usize> = (0..KILLS_REQUIRED + 3)
+            .map(|_| random.below(steps.len() as u64 - 1) as usize)
+            .collect();
+        targets.sort();
+        let mut landed = Vec::new();
+        for target_step in targets {
+            let delay = Duration::from_millis(random.below(30));
+            let (seen, running) = kill_at(&target, &archive, &steps, target_step, delay);
+            let finished = count(&target, "import_runs WHERE state = 'done'");
+            let staged = count(&target, "import_staged");
+            // Every BAL shows whole or not at all, whenever the import stopped.
+            for (address, got) in contents(&target) {
+                if let Some(got) = got {
+                    assert_eq!(
+                        Some(&got),
+                        expected[&address].as_ref(),
+                        "{address} shows, so it is whole (killed after {seen:?})"
+                    );
+                }
+            }
+            eprintln!(
+                "kill after step {target_step} (+{delay:?}): last line {seen:?}, running {running}, \
+                 {finished} BAL(s) finished, {staged} placements staged"
+            );
+            if running && finished < PARTS as i64 {
+                landed.push((seen, finished, staged));
+            }
+        }
+        assert!(
+            landed.len() >= KILLS_REQUIRED,
+            "{} kills landed mid-import, {KILLS_REQUIRED} wanted: {landed:?}",
+            landed.len()
+        );
+        assert!(
+            landed.iter().any(|(_, _, staged)| *staged > 0),
+            "a kill fell while a BAL was half staged: {landed:?}"
+        );
+
+        let out = import_command(&target, &archive).output().unwrap();
+        assert!(out.status.success(), "the re-run completes");
+        assert_eq!(contents(&target), expected, "exactly the exported BALs");
+        assert_eq!(count(&target, "import_staged"), 0);
+        for table in ["messages", "mailbox_messages", "mailboxes"] {
+            assert_eq!(
+                count(&target, table),
+                count(&source, table),
+                "{table}: nothing stored twice"
+            );
+        }
+        // And once more: nothing to do.
+        let again = import_command(&target, &archive).output().unwrap();
+        let again = String::from_utf8(again.stdout).unwrap();
+        assert_eq!(
+            again.matches("already imported from this archive").count(),
+            PARTS as usize,
+            "{again}"
+        );
+        assert_eq!(count(&target, "messages"), count(&source, "messages"));
+    }
+);
