@@ -1,8 +1,12 @@
 //! `mssante export` and `mssante import` as an operator runs them (issue 15, ADR 0020):
-//! an import of a six-BAL archive killed with SIGKILL at random points (at least 5 landing
-//! mid-import) never shows a BAL that is not whole, and the re-run ends with exactly the
-//! exported BALs: same folders and counters, UIDs, modseqs, flags, dates, bodies (hashed),
-//! subscriptions, and nothing stored twice.
+//!
+//! - an import of a six-BAL archive killed with SIGKILL at random points (at least 5 landing
+//!   mid-import) never shows a BAL that is not whole, and the re-run ends with exactly the
+//!   exported BALs: same folders and counters, UIDs, modseqs, flags, dates, bodies (hashed),
+//!   subscriptions, and nothing stored twice;
+//! - the Maildir trees of an export, extracted with tar, are served by a Debian Dovecot
+//!   started here, and Python's imaplib reads from it, folder by folder, the same messages
+//!   (SHA-256), UIDs, flags and keywords, dates, UIDVALIDITY, UIDNEXT and subscriptions.
 
 mod common;
 
@@ -14,7 +18,10 @@ use std::time::Duration;
 
 use common::*;
 use mssante_store::{MessageMeta, Store};
+use mssante_testkit::dovecot::{Dovecot, DovecotSpec};
 use mssante_testkit::engine_tests_sync;
+use mssante_testkit::pki::{OperatorSpec, TestPki};
+use serde_json::Value;
 
 /// The BALs of the archive: the import runs them one after the other.
 const PARTS: u32 = 6;
@@ -49,25 +56,26 @@ async fn open(server: &Server) -> Store {
         .unwrap()
 }
 
-/// A stopped instance with PARTS BALs of MESSAGES messages each over INBOX and two folders
-/// (nested, UTF-8), system flags and keywords, and a COPY (two placements, one message).
-fn populated(engine: mssante_testkit::Engine) -> Server {
+/// A stopped instance with `parts` BALs of `messages` messages each over INBOX and two
+/// folders (nested, UTF-8), an empty folder, system flags and keywords, and a COPY (two
+/// placements, one message).
+fn populated(engine: mssante_testkit::Engine, parts: u32, messages: u32) -> Server {
     let server = Server::configure(engine, "");
     server.cli_ok(&["domain", "add", DOMAIN]);
-    for part in 0..PARTS {
+    for part in 0..parts {
         server.create_bal(&address(part), &format!("1000123456{part}"));
     }
     block_on(async {
         let store = open(&server).await;
-        for part in 0..PARTS {
-            fill_bal(&store, part).await;
+        for part in 0..parts {
+            fill_bal(&store, part, messages).await;
         }
         store.close().await;
     });
     server
 }
 
-async fn fill_bal(store: &Store, part: u32) {
+async fn fill_bal(store: &Store, part: u32, messages: u32) {
     let bal = store.bal(&address(part)).await.unwrap();
     let nested = store
         .create_folder(bal.id, "Patients/Dossiers", None)
@@ -77,6 +85,7 @@ async fn fill_bal(store: &Store, part: u32) {
         .create_folder(bal.id, "Comptes rendus/Échographie", None)
         .await
         .unwrap();
+    store.create_folder(bal.id, "Vide", None).await.unwrap();
     store
         .set_subscription(bal.id, "Patients/Dossiers", true)
         .await
@@ -88,7 +97,7 @@ async fn fill_bal(store: &Store, part: u32) {
         &["\\Seen", "\\Answered", "\\Flagged", "$Urgent"],
         &["\\Draft", "\\Deleted", "Projet"],
     ];
-    for n in 0..MESSAGES {
+    for n in 0..messages {
         let folder = match n % 5 {
             0 => nested.id,
             1 => utf8.id,
@@ -274,7 +283,7 @@ fn kill_at(
 engine_tests_sync!(
     import_killed_at_random_points_then_rerun_is_exact,
     |engine| {
-        let source = populated(engine);
+        let source = populated(engine, PARTS, MESSAGES);
         let expected = contents(&source);
         assert!(expected.values().all(Option::is_some));
         let work = tempfile::tempdir().unwrap();
@@ -347,3 +356,191 @@ engine_tests_sync!(
         assert_eq!(count(&target, "messages"), count(&source, "messages"));
     }
 );
+
+/// The folders of `address` on the Dovecot serving the export, read with imaplib:
+/// `dump` (messages) and `status` (counters, subscriptions).
+fn dovecot_view(dovecot: &Dovecot, ca: &Path, address: &str, case: &str) -> Value {
+    let out = Command::new("python3")
+        .arg(clients_dir().join("dovecot_source.py"))
+        .arg(case)
+        .args(["--port", &dovecot.imaps_port.to_string()])
+        .args(["--ca", ca.to_str().unwrap()])
+        .args(["--user", address, "--password", PASSWORD])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "dovecot_source.py {case}: {}\n--- dovecot log ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        dovecot.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A folder name as Dovecot's Maildir++ namespace shows it (`.` as the delimiter).
+fn dovecot_name(name: &str) -> String {
+    name.replace('/', ".")
+}
+
+/// Our BAL as imaplib would show it from Dovecot: per folder, (UID, sorted flags,
+/// INTERNALDATE, SHA-256) in UID order; and per folder (UIDVALIDITY, UIDNEXT, count).
+type FolderMessages = BTreeMap<String, Vec<(i64, Vec<String>, i64, String)>>;
+type FolderCounters = BTreeMap<String, (i64, i64, i64)>;
+
+fn ours(server: &Server, address: &str) -> (FolderMessages, FolderCounters, Vec<String>) {
+    block_on(async {
+        let store = open(server).await;
+        let (bal_id, snapshot) = store.bal_snapshot(address).await.unwrap();
+        let (mut messages, mut counters) = (BTreeMap::new(), BTreeMap::new());
+        for f in &snapshot.folders {
+            let mut list = Vec::new();
+            for e in store
+                .folder_entries_page(bal_id, f.id, 0, i64::MAX)
+                .await
+                .unwrap()
+            {
+                let bytes = store.read_blob(&e.blob_hash).await.unwrap();
+                let mut flags: Vec<String> = e.flags.split_whitespace().map(String::from).collect();
+                flags.sort();
+                list.push((
+                    e.uid,
+                    flags,
+                    e.internaldate,
+                    mssante_store::blob_hash(&bytes),
+                ));
+            }
+            let name = dovecot_name(&f.name);
+            counters.insert(name.clone(), (f.uidvalidity, f.uidnext, list.len() as i64));
+            messages.insert(name, list);
+        }
+        let mut subscribed: Vec<String> = snapshot
+            .subscriptions
+            .iter()
+            .map(|s| dovecot_name(s))
+            .collect();
+        subscribed.sort();
+        store.close().await;
+        (messages, counters, subscribed)
+    })
+}
+
+fn theirs(dump: &Value, status: &Value) -> (FolderMessages, FolderCounters, Vec<String>) {
+    let int = |v: &Value| v.as_i64().unwrap();
+    let messages = dump
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(folder, list)| {
+            let list = list
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let flags = m["flags"].as_array().unwrap();
+                    let mut flags: Vec<String> =
+                        flags.iter().map(|f| f.as_str().unwrap().into()).collect();
+                    flags.sort();
+                    let sha = m["sha256"].as_str().unwrap().to_string();
+                    (int(&m["uid"]), flags, int(&m["internaldate"]), sha)
+                })
+                .collect();
+            (folder.clone(), list)
+        })
+        .collect();
+    let counters = status["folders"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(folder, s)| {
+            let counters = (
+                int(&s["uidvalidity"]),
+                int(&s["uidnext"]),
+                int(&s["messages"]),
+            );
+            (folder.clone(), counters)
+        })
+        .collect();
+    let mut subscribed: Vec<String> = status["subscribed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    subscribed.sort();
+    (messages, counters, subscribed)
+}
+
+engine_tests_sync!(dovecot_serves_the_exported_maildir, |engine| {
+    let source = populated(engine, 2, 120);
+    let work = tempfile::tempdir().unwrap();
+    let archive = work.path().join("bals.tar");
+    source.cli_ok(&["export", "--all", "-o", archive.to_str().unwrap()]);
+    // What an operator does with it: extract it where Dovecot reads mail.
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    let status = Command::new("tar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(status.success(), "tar extracts the archive");
+    let chown = Command::new("chown")
+        .args(["-R", "mail:mail"])
+        .arg(&tree)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    std::fs::set_permissions(
+        work.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+
+    let pki = TestPki::new(&work.path().join("pki"));
+    let id = pki.operator(
+        "imap-reader",
+        &OperatorSpec {
+            mta: "imap.reader.test",
+            siret: "12345678900011",
+            org: "Lecteur",
+            departement: "Gironde (33)",
+        },
+    );
+    let addresses = [address(0), address(1)];
+    let users: Vec<(&str, &str)> = addresses.iter().map(|a| (a.as_str(), PASSWORD)).collect();
+    let location = tree.join("bals/%u/Maildir");
+    let dovecot = Dovecot::start(
+        &work.path().join("dovecot"),
+        &DovecotSpec {
+            users: &users,
+            tls: (&id.chain_pem, &id.key_pem),
+            special_use: &[],
+            mail_location: Some(&location),
+        },
+    );
+    for address in &addresses {
+        let dump = dovecot_view(&dovecot, &pki.root_pem, address, "dump");
+        let status = dovecot_view(&dovecot, &pki.root_pem, address, "status");
+        let (messages, counters, subscribed) = theirs(&dump, &status);
+        let (want_messages, want_counters, want_subscribed) = ours(&source, address);
+        assert!(
+            want_messages.values().map(Vec::len).sum::<usize>() >= 120,
+            "{address} is populated"
+        );
+        assert_eq!(
+            messages.keys().collect::<Vec<_>>(),
+            want_messages.keys().collect::<Vec<_>>(),
+            "{address}: the same folders"
+        );
+        for (folder, want) in &want_messages {
+            assert_eq!(&messages[folder], want, "{address} {folder}: messages");
+        }
+        assert_eq!(
+            counters, want_counters,
+            "{address}: UIDVALIDITY, UIDNEXT, counts"
+        );
+        assert_eq!(subscribed, want_subscribed, "{address}: subscriptions");
+    }
+});

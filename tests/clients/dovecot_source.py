@@ -2,7 +2,8 @@
 """The source side of the migration tests, written with Python's imaplib over IMAPS:
 `fill SPEC.json` creates folders, subscribes and appends messages (flags, internal dates)
 to a Dovecot account; `dump` prints every folder with each message's UID, flags, internal
-date (Unix seconds) and the SHA-256 of its bytes, as one JSON object; `store` sets flags."""
+date (Unix seconds) and the SHA-256 of its bytes, as one JSON object; `status` prints each
+folder's UIDVALIDITY, UIDNEXT and message count, and the subscribed folders; `store` sets flags."""
 import argparse
 import base64
 import hashlib
@@ -115,6 +116,20 @@ def dump(args):
     print(json.dumps(result))
 
 
+def status(args):
+    m = connect(args)
+    result = {"folders": {}, "subscribed": []}
+    for raw in folders(m):
+        line = check(m.status('"' + raw + '"', "(UIDVALIDITY UIDNEXT MESSAGES)"), f"STATUS {raw}")[0]
+        items = dict(re.findall(rb"(UIDVALIDITY|UIDNEXT|MESSAGES) (\d+)", line))
+        result["folders"][mutf7_decode(raw)] = {k.decode().lower(): int(v) for k, v in items.items()}
+    for line in check(m.lsub('""', "*"), "LSUB"):
+        name = re.match(rb'\((.*?)\) (?:"(.)"|NIL) (.*)$', line).group(3).decode()
+        result["subscribed"].append(mutf7_decode(name.strip('"')))
+    m.logout()
+    print(json.dumps(result))
+
+
 def store(args):
     m = connect(args)
     check(m.select(quoted(args.folder)), "SELECT")
@@ -125,7 +140,7 @@ def store(args):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("case", choices=["fill", "dump", "store"])
+    p.add_argument("case", choices=["fill", "dump", "status", "store"])
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--ca", required=True)
     p.add_argument("--user", required=True)
@@ -135,7 +150,7 @@ def main():
     p.add_argument("--uid")
     p.add_argument("--flags")
     args = p.parse_args()
-    {"fill": fill, "dump": dump, "store": store}[args.case](args)
+    {"fill": fill, "dump": dump, "status": status, "store": store}[args.case](args)
 
 
 if __name__ == "__main__":
