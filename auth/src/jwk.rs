@@ -21,7 +21,7 @@ const RSA_MAX_BITS: usize = 8192;
 const P256_COORDINATE_LEN: usize = 32;
 
 /// A verification key in the form ring takes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum PublicKey {
     /// Big-endian modulus and exponent, leading zeros stripped.
     Rsa { n: Vec<u8>, e: Vec<u8> },
@@ -30,7 +30,7 @@ pub enum PublicKey {
 }
 
 /// One usable signing key of the issuer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Jwk {
     pub kid: Option<String>,
     /// The JWK's own `alg` (RFC 7517 §4.4), when it names one: the key is then good for that

@@ -16,7 +16,7 @@ use crate::refusal::Refusal;
 pub const MAX_TOKEN_LEN: usize = 12 * 1024;
 
 /// The accepted signature algorithms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Alg {
     Rs256,
     Ps256,

@@ -10,6 +10,7 @@
 //! - [`keys`]: the key cache (discovery, periodic and on-demand refresh, outage tolerance).
 //! - [`claims`]: claim checks; [`introspect`]: RFC 7662 with a per-`jti` cache.
 //! - [`verifier`]: [`PscVerifier`], all of the above behind one call.
+//! - [`seen`]: tokens whose signature already held, so a reconnecting LPS costs no RSA.
 //! - [`sasl`]: XOAUTH2 and OAUTHBEARER message codecs, no I/O.
 //! - [`login`]: a whole bearer login (codec, token, the store's access check) for IMAP and
 //!   SMTP, which only do the I/O.
@@ -30,6 +31,7 @@ pub mod keys;
 pub mod login;
 pub mod refusal;
 pub mod sasl;
+pub mod seen;
 pub mod verifier;
 
 pub use config::PscConfig;

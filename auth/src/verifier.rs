@@ -11,6 +11,7 @@ use crate::config::{PscConfig, check_url};
 use crate::introspect::Introspector;
 use crate::keys::{KeyCache, KeySource};
 use crate::refusal::Refusal;
+use crate::seen::{self, VerifiedSignatures};
 use crate::{http, jws};
 
 /// Who the token says the caller is, once every check passed.
@@ -32,6 +33,8 @@ pub struct PscVerifier {
     keys: Arc<KeyCache>,
     policy: ClaimPolicy,
     introspector: Option<Introspector>,
+    /// Tokens whose signature already held (an LPS logs in many times with one token).
+    verified: VerifiedSignatures,
 }
 
 impl PscVerifier {
@@ -89,6 +92,7 @@ impl PscVerifier {
             keys: Arc::new(keys),
             policy: ClaimPolicy::from_config(config),
             introspector,
+            verified: VerifiedSignatures::new(seen::DEFAULT_CAPACITY),
         })
     }
 
@@ -111,11 +115,21 @@ impl PscVerifier {
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<PscIdentity, Refusal> {
         let jws = jws::parse(token)?;
         let alg = jws.header.alg;
+        // The key is looked up at every login, so that a key the issuer withdrew stops
+        // counting at once, also for tokens it verified before.
         let key = self.keys.key_for(jws.header.kid.as_deref(), alg).await?;
-        key.verify(alg, jws.signing_input, &jws.signature)?;
+        let token_digest = seen::digest(token);
+        let verified_before = self.verified.holds(&token_digest, &key, alg);
+        if !verified_before {
+            key.verify(alg, jws.signing_input, &jws.signature)?;
+        }
         // Nothing in the payload is looked at before the signature holds.
         let claims = parse_claims(&jws.payload)?;
         let checked = self.policy.check(&claims, now)?;
+        if !verified_before {
+            self.verified
+                .remember(token_digest, &key, alg, checked.expires_at, now);
+        }
         let log_id = short_hash(
             checked
                 .jti
@@ -153,6 +167,11 @@ impl PscVerifier {
             expires_at: checked.expires_at,
             log_id,
         })
+    }
+
+    /// How many tokens are remembered as verified (tests and the benchmark look).
+    pub fn verified_tokens(&self) -> usize {
+        self.verified.len()
     }
 
     /// The introspector, when configured (tests look at its cache).

@@ -519,3 +519,33 @@ async fn an_untrusted_issuer_certificate_is_refused() {
         "the TLS handshake failed first"
     );
 }
+
+#[tokio::test]
+async fn a_token_seen_before_skips_only_its_signature_check() {
+    let f = provider();
+    let verifier = f.verifier();
+    let claims = f.claims();
+    let token = f.rsa_token(&claims);
+    let exp = claims["exp"].as_i64().unwrap();
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.verified_tokens(), 1);
+    // The LPS reconnects with the same token: accepted, nothing new remembered.
+    verifier.verify(&token).await.unwrap();
+    assert_eq!(verifier.verified_tokens(), 1);
+    // Its claims are checked at every login: past `exp` (and the leeway) it is refused,
+    // although its signature is remembered.
+    let refusal = verifier.verify_at(&token, exp + 3600).await.unwrap_err();
+    assert!(matches!(refusal, Refusal::Expired { .. }), "{refusal}");
+    // One changed byte is another token: the signature is checked, and fails.
+    let mut changed = claims.clone();
+    changed["SubjectNameID"] = json!("810009999999");
+    assert_eq!(
+        verifier
+            .verify(&replace_payload(&token, &changed))
+            .await
+            .unwrap_err(),
+        Refusal::BadSignature
+    );
+    // A refused token is not remembered.
+    assert_eq!(verifier.verified_tokens(), 1);
+}
