@@ -38,7 +38,7 @@ engine_tests_sync!(acknowledged_messages_survive_sigkill, |engine| {
     let ack_file = server.db.data_path().join("acked.txt");
     let inflight_file = server.db.data_path().join("inflight.txt");
     let mut client =
-        spawn_durability_client(&server, SENDER, DR, 100_000, &ack_file, &inflight_file);
+        spawn_durability_client(&server, (SENDER, DR), 100_000, 4, &ack_file, &inflight_file);
 
     // Let a batch be acknowledged, then kill the server without warning.
     let deadline = Instant::now() + Duration::from_secs(180);

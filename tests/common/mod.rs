@@ -604,14 +604,14 @@ pub fn acked_numbers(path: &Path) -> std::collections::BTreeSet<u64> {
         .collect()
 }
 
-/// `smtp_client.py durability` on the MX: 4 connections send numbered messages from
-/// `sender` to `rcpt` until `count` or until the server goes away, writing each number to
-/// `ack_file` when acknowledged and to `inflight_file` before it is sent.
+/// `smtp_client.py durability` on the MX: `connections` connections send numbered messages
+/// from `sender` to `rcpt` until `count` or until the server goes away, writing each number
+/// to `ack_file` when acknowledged and to `inflight_file` before it is sent.
 pub fn spawn_durability_client(
     server: &Server,
-    sender: &str,
-    rcpt: &str,
+    (sender, rcpt): (&str, &str),
     count: u64,
+    connections: usize,
     ack_file: &Path,
     inflight_file: &Path,
 ) -> Child {
@@ -626,7 +626,7 @@ pub fn spawn_durability_client(
             "--count",
             &count.to_string(),
         ])
-        .args(["--connections", "4"])
+        .args(["--connections", &connections.to_string()])
         .arg("--ack-file")
         .arg(ack_file)
         .arg("--inflight-file")
