@@ -138,3 +138,130 @@ engine_tests_sync!(aliases_and_rename_keep_mail_arriving, |engine| {
         "already an alias of",
     );
 });
+
+/// An IMAP login (imaplib over implicit TLS): `OK`, or `NO` and the server's answer.
+fn imap_login(server: &Server, user: &str) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import imaplib,ssl,sys\n\
+             c = imaplib.IMAP4_SSL('127.0.0.1', int(sys.argv[1]), ssl_context=ssl._create_unverified_context())\n\
+             try:\n    c.login(sys.argv[2], sys.argv[3]); print('OK')\n\
+             except imaplib.IMAP4.error as e:\n    print('NO', e)",
+            &server.ports.imaps.to_string(),
+            user,
+            PASSWORD,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The audit actions of a BAL's trail, oldest first.
+fn audit_actions(server: &Server, bal: &str) -> Vec<String> {
+    server
+        .cli_ok(&["audit", bal])
+        .lines()
+        .map(|l| l.split('\t').nth(3).unwrap().to_string())
+        .collect()
+}
+
+engine_tests_sync!(
+    removing_a_closed_bal_refuses_its_mail_and_logins,
+    |engine| {
+        let server = Server::start(engine, &[DR, SECRETARIAT]);
+        server.cli_ok(&["bal", "alias", "add", DR, ALIAS]);
+        server.cli_ok(&["delegation", "grant", DR, "--to", SECRETARIAT]);
+        server.cli_ok(&["delegation", "grant", SECRETARIAT, "--to", DR]);
+        let key_line = server.cli_ok(&[
+            "apikey", "create", "--name", "SIL", "--scope", "status", "--bal", DR,
+        ]);
+        assert!(mx_send(&server, DR).0 && mx_send(&server, ALIAS).0);
+        assert_eq!(imap_login(&server, DR), "OK");
+
+        // Only a closed BAL: closing is the reversible-looking step that deletes nothing.
+        refused(&server, &["bal", "remove", DR, "--yes"], "close it first");
+        server.cli_ok(&["bal", "close", DR]);
+
+        // Without --yes: what would go, the export to make first, and nothing done.
+        let dry = server.cli(&["bal", "remove", DR]);
+        let said = String::from_utf8_lossy(&dry.stdout).to_string();
+        eprintln!(
+            "bal remove (no --yes) prints:\n{said}{}",
+            String::from_utf8_lossy(&dry.stderr)
+        );
+        assert!(!dry.status.success());
+        assert!(
+            said.contains(
+                "would delete 4 folders with 2 messages, 1 aliases, 1 grants, 1 delegations it \
+             received, 1 API key bindings (1 keys revoked), 0 client certificates"
+            ) && said.contains(&format!("mssante export --bal {DR}")),
+            "{said}"
+        );
+        assert!(String::from_utf8_lossy(&dry.stderr).contains("--yes"));
+        assert!(server.cli_ok(&["bal", "alias", "list"]).contains(ALIAS));
+
+        let done = server.cli_ok(&["bal", "remove", DR, "--yes"]);
+        eprintln!("bal remove --yes prints:\n{done}");
+        assert!(done.contains(&format!("BAL {DR} removed")), "{done}");
+
+        // Mail to it and to its former alias: no such mailbox; its login is refused.
+        for to in [DR, ALIAS] {
+            let (accepted, transcript) = mx_send(&server, to);
+            assert!(
+                !accepted && transcript.contains("550 5.1.1"),
+                "{transcript}"
+            );
+        }
+        let login = imap_login(&server, DR);
+        assert!(login.starts_with("NO"), "{login}");
+        assert!(server.cli_ok(&["bal", "show", DR]).contains("removed at:"));
+
+        // The audit trails are kept, each with what happened, and still verify.
+        let actions = audit_actions(&server, DR);
+        assert_eq!(
+            actions.first().map(String::as_str),
+            Some("grant"),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions.last().map(String::as_str),
+            Some("remove"),
+            "{actions:?}"
+        );
+        assert_eq!(
+            audit_actions(&server, SECRETARIAT)
+                .last()
+                .map(String::as_str),
+            Some("revoke")
+        );
+        let verified = server.cli_ok(&["audit", "verify"]);
+        assert!(verified.contains("audit trail intact"), "{verified}");
+
+        // The key that acted on it alone is revoked; the address is not given again.
+        let keys = server.cli_ok(&["apikey", "list"]);
+        let key_id = key_line.split_whitespace().next().unwrap_or_default();
+        assert!(
+            keys.lines()
+                .any(|l| l.contains("SIL") && l.contains("revoked")),
+            "{key_id}: {keys}"
+        );
+        refused(&server, &["bal", "remove", DR, "--yes"], "removed already");
+        assert!(
+            !server
+                .cli(&[
+                    "bal",
+                    "create",
+                    DR,
+                    "--type",
+                    "PER",
+                    "--rpps",
+                    "10001234567"
+                ])
+                .status
+                .success()
+        );
+        // The other BAL lives on.
+        assert!(mx_send(&server, SECRETARIAT).0);
+    }
+);

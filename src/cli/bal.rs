@@ -1,4 +1,5 @@
-//! `mssante bal …`: create, list, show, suspend, close BALs, set passwords and quotas.
+//! `mssante bal …`: create, list, show, suspend, close and remove BALs, set passwords and
+//! quotas.
 
 use std::io::BufRead;
 
@@ -25,6 +26,16 @@ pub enum BalCommand {
     Reactivate { address: String },
     /// Closes a BAL for good.
     Close { address: String },
+    /// Removes a closed BAL (ADR 0033): deletes its folders and messages, aliases, grants,
+    /// the delegations it received, its API key and client-certificate bindings; its audit
+    /// trail stays (with a `remove` entry), its address stays reserved (550 5.1.1). Without
+    /// --yes, says what would go and changes nothing.
+    Remove {
+        address: String,
+        /// Confirm: this cannot be undone (export the BAL first).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Sets a BAL's storage quota (IMAP QUOTA, SMTP 552 5.2.2 when full).
     Quota {
         address: String,
@@ -154,6 +165,7 @@ pub async fn run(store: &Store, cmd: BalCommand, publish: bool) -> Result<()> {
                 queue_publication(store, &bal, BalChange::Closed).await;
             }
         }
+        BalCommand::Remove { address, yes } => remove(store, &address, yes).await?,
         BalCommand::Quota {
             address,
             megabytes,
@@ -247,6 +259,43 @@ async fn alias(store: &Store, cmd: AliasCommand) -> Result<()> {
     Ok(())
 }
 
+/// `bal remove`: without `--yes`, what would go and the export to make first.
+async fn remove(store: &Store, address: &str, yes: bool) -> Result<()> {
+    let address = address.to_lowercase();
+    if !yes {
+        let plan = store.bal_removal_plan(&address).await?;
+        println!("removing {address} would delete {}", removal_line(&plan));
+        println!(
+            "export it first if its mail must be kept: mssante export --bal {address} \
+             -o {address}.tar.zst"
+        );
+        bail!(
+            "bal remove: nothing done; run again with --yes to remove {address} (cannot be undone)"
+        );
+    }
+    let done = store.remove_bal(&address, "operator").await?;
+    println!("BAL {address} removed: deleted {}", removal_line(&done));
+    println!("its audit trail is kept (`mssante audit {address}`); its address stays reserved");
+    Ok(())
+}
+
+fn removal_line(r: &mssante_store::BalRemoval) -> String {
+    format!(
+        "{} folders with {} messages, {} aliases, {} grants, {} delegations it received, \
+         {} API key bindings ({} keys revoked), {} client certificates; {} queued messages \
+         it sent are kept for delivery",
+        r.folders,
+        r.messages,
+        r.aliases,
+        r.grants,
+        r.delegations_received,
+        r.api_key_bindings,
+        r.api_keys_revoked,
+        r.client_certificates,
+        r.queued_kept
+    )
+}
+
 async fn quota(
     store: &Store,
     address: &str,
@@ -289,6 +338,9 @@ async fn show(store: &Store, address: &str) -> Result<()> {
     println!("address:      {}", b.address);
     println!("type:         {}", b.bal_type.as_str());
     println!("status:       {}", b.status.as_str());
+    if let Some(at) = store.bal_removed_at(b.id).await? {
+        println!("removed at:   {at} (content and accesses deleted, `bal remove`)");
+    }
     for (label, value) in [
         ("national id:", &b.national_id),
         ("finess:", &b.finess),

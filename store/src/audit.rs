@@ -36,6 +36,9 @@ pub enum AuditAction {
     Refused,
     /// Retention removed the oldest entries; the detail is the anchor the rest chains to.
     Prune,
+    /// `bal remove`: the BAL's content and accesses were deleted (ADR 0033); the detail
+    /// counts what went.
+    Remove,
 }
 
 impl AuditAction {
@@ -56,6 +59,7 @@ impl AuditAction {
             AuditAction::Send => "send",
             AuditAction::Refused => "refused",
             AuditAction::Prune => "prune",
+            AuditAction::Remove => "remove",
         }
     }
 }

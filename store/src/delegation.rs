@@ -170,7 +170,7 @@ async fn set_folder_row(txn: &mut Txn, grant_id: i64, folder: &str, rights: Righ
     Ok(())
 }
 
-async fn delete_grant(txn: &mut Txn, grant_id: i64) -> Result<()> {
+pub(crate) async fn delete_grant(txn: &mut Txn, grant_id: i64) -> Result<()> {
     sqlx::query("DELETE FROM access_grant_folders WHERE grant_id = $1")
         .bind(grant_id)
         .execute(&mut **txn)

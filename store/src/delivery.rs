@@ -110,6 +110,12 @@ impl Store {
         // The BAL first: a BAL exists only in a local domain, so the common case (mail for
         // one of our BALs) costs one query; the domain is asked only when there is none.
         if let Some(bal) = self.find_bal(address.as_str()).await? {
+            // A removed BAL's address stays reserved but names no mailbox any more (ADR 0033).
+            if bal.status == crate::BalStatus::Closed
+                && self.bal_removed_at(bal.id).await?.is_some()
+            {
+                return Ok(RcptLookup::UnknownLocal);
+            }
             return Ok(RcptLookup::Local(bal));
         }
         if let Some(bal) = self.alias_target(address).await? {

@@ -17,7 +17,8 @@
 //! - Domains we serve: `domain.rs`.
 //! - BALs (the mailboxes of MSSanté): create, find, list, status, password, quota and usage,
 //!   send-as: `bal.rs`; the [`Address`] type they are keyed by: `address.rs`; their other
-//!   addresses (aliases) and renaming: `alias.rs`.
+//!   addresses (aliases) and renaming: `alias.rs`; removing a closed BAL (its content and
+//!   accesses, the row kept as its audit trail's anchor, ADR 0033): `bal_removal.rs`.
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
 //! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
 //! - Webhooks of the HTTP API: followed messages, changes noticed, the outbox:
@@ -64,6 +65,7 @@ mod audit;
 mod auth;
 mod backup;
 mod bal;
+mod bal_removal;
 mod blob;
 mod client_certs;
 mod db;
@@ -104,6 +106,7 @@ pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerificati
 pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
+pub use bal_removal::BalRemoval;
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
 pub use client_certs::{CertificateBinding, CertificateRefusal};
 pub use db::{Engine, sqlite_file};
