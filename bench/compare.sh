@@ -16,6 +16,8 @@
 # imap-issue11 (not in the default list): issue 11's mix, imaptest's default profile
 # (bench/src/imap_profile.rs) by IMAP_S sessions on as many users whose INBOXes were first
 # filled with ISSUE11_FILL (40) messages of 40 KB each, half of the sessions with QRESYNC.
+# IMAP_RATE (commands/s over all sessions, default 0 = flat out) offers a fixed load instead,
+# to read latency at that load rather than at saturation.
 # login (not in the default list): issue 12's login rate, LOGIN_C (50) clients each looping
 # connect, TLS, AUTHENTICATE, SELECT INBOX, LOGOUT for IMAP_DURATION: ours with XOAUTH2 and a
 # PSC token (`mssante-bench psc-issuer` serves the JWKS and writes the tokens), the reference
@@ -134,7 +136,7 @@ run_one() {
         imap-issue11)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
-            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 ;;
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 --rate "${IMAP_RATE:-0}" ;;
         login)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             local mech=(--mechanism plain)

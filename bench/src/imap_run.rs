@@ -80,6 +80,13 @@ pub struct ImapArgs {
     /// With `--mix imaptest`: percentage of sessions that enable QRESYNC.
     #[arg(long, default_value_t = 50)]
     pub qresync_share: u64,
+    /// Offered load in commands per second over all sessions (0: as fast as the server
+    /// answers, the default). With a rate, each session sends its commands on a fixed
+    /// schedule (sessions/rate apart), so latency is measured at that load rather than at
+    /// saturation; a server that cannot keep up falls behind the schedule, which the
+    /// operations/s figure shows.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -116,9 +123,46 @@ pub struct ConnArgs {
 pub(crate) struct OpStats {
     pub(crate) ops: BTreeMap<&'static str, Samples>,
     pub(crate) errors: Errors,
+    /// With `--rate`: when this session may send its next command.
+    pacer: Option<Pacer>,
+}
+
+/// A session's command schedule at a fixed offered rate.
+struct Pacer {
+    every: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    /// Waits for the next slot. A session that fell behind by more than one slot starts
+    /// again from now rather than sending a burst to catch up.
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next.into()).await;
+        } else if now - self.next > self.every {
+            self.next = now;
+        }
+        self.next += self.every;
+    }
 }
 
 impl OpStats {
+    /// Stats of a session that sends one command every `sessions / rate` seconds (the
+    /// first after a random part of that, so that sessions do not send in step).
+    pub(crate) fn paced(rate: f64, sessions: usize, k: usize) -> OpStats {
+        let mut stats = OpStats::default();
+        if rate > 0.0 {
+            let every = Duration::from_secs_f64(sessions as f64 / rate);
+            let offset = every.mul_f64((k % sessions) as f64 / sessions as f64);
+            stats.pacer = Some(Pacer {
+                every,
+                next: Instant::now() + offset,
+            });
+        }
+        stats
+    }
+
     pub(crate) fn merge(&mut self, o: OpStats) {
         for (k, v) in o.ops {
             self.ops.entry(k).or_default().merge(v);
@@ -131,6 +175,10 @@ impl OpStats {
     where
         F: std::future::Future<Output = Result<Response>>,
     {
+        if let Some(pacer) = &mut self.pacer {
+            // The command is sent when `f` is first polled, after the wait.
+            pacer.wait().await;
+        }
         let t = Instant::now();
         let r = f.await?;
         if r.ok() {
@@ -151,6 +199,8 @@ pub struct ImapResult {
     pub users: usize,
     pub mix: MixKind,
     pub qresync_share: u64,
+    /// The offered load in commands/s (`--rate`), 0 when the sessions ran flat out.
+    pub offered_rate: f64,
     /// Whether the sessions worked in the BALs as delegates (--delegate-prefix).
     pub delegate: bool,
     pub duration_s: f64,
@@ -221,7 +271,7 @@ async fn mix_session(
     k: usize,
     end: Instant,
 ) -> (OpStats, bool) {
-    let mut st = OpStats::default();
+    let mut st = OpStats::paced(a.rate, a.sessions, k);
     let mut n = k;
     let mut dice = Dice::new(k as u64 + 1);
     // The first qresync_share % of the sessions are QRESYNC clients.
@@ -328,6 +378,7 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
         users: a.target.users,
         mix: a.mix,
         qresync_share: a.qresync_share,
+        offered_rate: a.rate,
         delegate: a.target.delegate_prefix.is_some(),
         duration_s: wall,
         ops,
@@ -355,10 +406,15 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
 
 fn print_mix(r: &ImapResult) {
     println!(
-        "imap mix {:?} ({} % QRESYNC{})  {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
+        "imap mix {:?} ({} % QRESYNC{}{})  {} sessions, {:.1} s: {} ops, {:.1} ops/s, {:.1} logins/s",
         r.mix,
         r.qresync_share,
         if r.delegate { ", as delegates" } else { "" },
+        if r.offered_rate > 0.0 {
+            format!(", offered {:.0} commands/s", r.offered_rate)
+        } else {
+            String::new()
+        },
         r.sessions,
         r.duration_s,
         r.ops,
