@@ -112,6 +112,22 @@ mod tests {
         assert_eq!(binary_size(m, &[]).unwrap(), m.len());
     }
 
+    /// imaptest's `append-binary` message: a single part, `Content-Transfer-Encoding: binary`,
+    /// whose body is NUL, `-`, 0xE4, LF, CR LF, LF. BINARY[1] is those 7 bytes, every one of
+    /// them (RFC 3516 §4.2: the content with the identity encoding "removed"), the size says
+    /// the same, and the NUL asks for a literal8. The script's expected literal is 6 bytes
+    /// (it contradicts its own BINARY.SIZE 7): dropping a byte to match it would lose data.
+    #[test]
+    fn binary_part_is_returned_byte_for_byte() {
+        let m = b"From: user@domain.org\r\nContent-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: binary\r\n\r\n\0-\xe4\n\r\n\n";
+        let part = binary(m, &[1]).unwrap();
+        assert_eq!(part, b"\0-\xe4\n\r\n\n");
+        assert_eq!(binary_size(m, &[1]).unwrap(), 7);
+        assert_eq!(binary_size(m, &[1]).unwrap(), part.len());
+        assert!(needs_literal8(&part));
+    }
+
     #[test]
     fn single_part_message() {
         let m = b"Content-Transfer-Encoding: base64\r\n\r\nAAEC\r\n";
