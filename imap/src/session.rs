@@ -65,6 +65,8 @@ pub struct Session<T> {
     pub(crate) contexts: Vec<crate::cmd::SearchContext>,
     /// COMPRESS=DEFLATE once the client turned it on (RFC 4978).
     pub(crate) deflate: Option<Box<crate::cmd::Deflate>>,
+    /// The NOTIFY set in force (RFC 5465), if any.
+    pub(crate) notify: Option<crate::cmd::NotifyState>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
@@ -125,6 +127,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             enabled: Enabled::default(),
             contexts: Vec::new(),
             deflate: None,
+            notify: None,
             changes,
             pending_change: false,
             completion: None,
@@ -159,7 +162,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.ctx.config.hostname
         ));
         loop {
-            let incoming = match self.read_command().await {
+            // RFC 5465 §1: with NOTIFY set, changes are told as they happen.
+            let incoming = match self.deliver_until_input().await {
+                Ok(()) => self.read_command().await,
+                Err(stop) => Err(stop),
+            };
+            let incoming = match incoming {
                 Ok(i) => i,
                 Err(stop) => {
                     let end = match stop {
@@ -243,7 +251,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if matches!(flow, Flow::Continue) && self.selected.is_some() {
             // Updates go before the tagged completion, so that a client reading up to its
             // tag sees them as part of this command's answer (RFC 9051 §7).
-            self.report_changes(may_expunge).await;
+            self.report_selected(may_expunge).await;
+        }
+        if matches!(flow, Flow::Continue) {
+            self.report_notify().await;
         }
         self.after_command_contexts(folder_before).await;
         self.write_completion();
@@ -333,6 +344,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Command::CancelUpdate(tags) => self.cancel_update(tag, &tags),
             Command::GetQuota(root) => self.get_quota(tag, &root).await,
             Command::GetQuotaRoot(mailbox) => self.get_quota_root(tag, &mailbox).await,
+            Command::Notify(args) => self.notify(tag, args).await,
         }
         Flow::Continue
     }
@@ -531,19 +543,40 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     // --- updates about the selected mailbox ---------------------------------------------------
 
+    /// Drains change notifications into what they may concern: the selected folder
+    /// (`pending_change`), a NOTIFY set (its `dirty`).
+    pub(crate) fn drain_changes(&mut self) {
+        let folder_id = self.selected.as_ref().map(|s| s.folder.id);
+        loop {
+            let change = match self.changes.try_recv() {
+                Ok(c) => c,
+                Err(TryRecvError::Lagged(_)) => FolderChanged::ANY,
+                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
+            };
+            self.note_change(&change, folder_id);
+        }
+    }
+
+    /// Records what one change notification may concern.
+    fn note_change(&mut self, change: &FolderChanged, selected: Option<i64>) -> bool {
+        let mut concerns = false;
+        if selected.is_some_and(|id| change.concerns(id)) {
+            self.pending_change = true;
+            concerns = true;
+        }
+        if let Some(n) = self.notify.as_mut().filter(|n| n.concerns(change)) {
+            n.dirty = true;
+            concerns = true;
+        }
+        concerns
+    }
+
     /// Drains change notifications; true when the selected folder may have changed.
     fn selected_folder_changed(&mut self) -> bool {
-        let Some(folder_id) = self.selected.as_ref().map(|s| s.folder.id) else {
+        if self.selected.is_none() {
             return false;
-        };
-        loop {
-            match self.changes.try_recv() {
-                Ok(c) if c.concerns(folder_id) => self.pending_change = true,
-                Ok(_) => {}
-                Err(TryRecvError::Lagged(_)) => self.pending_change = true,
-                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
-            }
         }
+        self.drain_changes();
         self.pending_change
     }
 
@@ -674,14 +707,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 change = self.changes.recv() => {
                     match change {
                         // Grants changed: IDLE checks the session's access now.
-                        Ok(c) if c.access_of().is_some() => return Ok(true),
-                        Ok(c) if Some(c.folder_id) == folder_id => {
-                            self.pending_change = true;
+                        Ok(c) if c.access_of().is_some() => {
+                            self.note_change(&c, folder_id);
                             return Ok(true);
                         }
-                        Ok(_) => {}
+                        Ok(c) => {
+                            if self.note_change(&c, folder_id) {
+                                return Ok(true);
+                            }
+                        }
                         Err(_) => {
-                            self.pending_change = true;
+                            self.note_change(&FolderChanged::ANY, folder_id);
                             return Ok(true);
                         }
                     }

@@ -172,9 +172,13 @@ impl Store {
                 other => other,
             })?;
         w.commit().await?;
-        self.folder(bal_id, name)
+        let folder = self
+            .folder(bal_id, name)
             .await?
-            .ok_or_else(|| StoreError::NotFound(name.into()))
+            .ok_or_else(|| StoreError::NotFound(name.into()))?;
+        // Sessions watching mailbox names (IMAP NOTIFY, RFC 5465 §5.4) hear of it.
+        self.notify(folder.id).await;
+        Ok(folder)
     }
 
     /// Deletes a folder and its messages (RFC 9051 §6.3.4). INBOX cannot be deleted.
@@ -250,6 +254,7 @@ impl Store {
                 .await?;
         }
         w.commit().await?;
+        self.notify(source.id).await;
         Ok(())
     }
 
@@ -272,7 +277,13 @@ impl Store {
                 .execute(&mut *w.txn)
                 .await?;
         }
-        w.commit().await
+        w.commit().await?;
+        // IMAP NOTIFY SubscriptionChange (RFC 5465 §5.5): a notification names a folder, so
+        // the subscribed one's when it exists (only names then: its messages did not change).
+        if let Some(folder) = self.folder(bal_id, name).await? {
+            self.notify(folder.id).await;
+        }
+        Ok(())
     }
 
     pub async fn folder_status(&self, folder_id: i64) -> Result<FolderStatus> {

@@ -47,6 +47,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "CATENATE",
             "CONTEXT=SEARCH",
             "CONTEXT=SORT",
+            "NOTIFY",
             "UNAUTHENTICATE",
             "ACL",
             "RIGHTS=texk",

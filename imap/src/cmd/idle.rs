@@ -15,9 +15,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 return Flow::Close;
             }
             if self.selected.is_some() {
-                self.report_changes(true).await;
+                self.report_selected(true).await;
                 self.report_context_updates().await;
             }
+            self.report_notify().await;
             match self.wait_for_change_or_input().await {
                 Ok(true) => continue,
                 Ok(false) => {}

@@ -27,6 +27,7 @@ mod login;
 mod lsub;
 mod r#move;
 mod namespace;
+mod notify;
 mod rename;
 mod replace;
 mod search;
@@ -45,6 +46,7 @@ use mssante_store::MessageInfo;
 
 pub(crate) use compress::Deflate;
 pub(crate) use context::SearchContext;
+pub(crate) use notify::NotifyState;
 
 use crate::parse::SequenceSet;
 use crate::session::Session;

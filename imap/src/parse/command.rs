@@ -74,6 +74,8 @@ pub enum Command {
     GetQuotaRoot(Vec<u8>),
     /// RFC 4314 §3.
     Acl(super::acl::AclCommand),
+    /// RFC 5465.
+    Notify(super::notify::NotifyArgs),
 }
 
 impl Command {
@@ -149,6 +151,7 @@ fn parse_command(c: &mut Cursor<'_>) -> PResult<Command> {
         "LIST" => parse_list(c).map(Command::List),
         "LSUB" => parse_lsub(c),
         "STATUS" => parse_status(c),
+        "NOTIFY" => super::notify::parse_notify(c),
         "APPEND" => parse_append(c),
         "REPLACE" => parse_replace(c, false),
         "SEARCH" => parse_search(c, false),

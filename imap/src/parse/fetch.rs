@@ -128,7 +128,7 @@ fn fetch_macro(c: &mut Cursor<'_>) -> Option<Vec<FetchItem>> {
 }
 
 /// Parses `BODY[...]`-like items whose atom is followed by a section and a partial range.
-fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
+pub(super) fn fetch_item(c: &mut Cursor<'_>) -> PResult<FetchItem> {
     let name = c
         .take_while(
             |b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_',
