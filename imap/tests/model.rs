@@ -1,12 +1,18 @@
-//! A seeded, randomized multi-session test (issue 11): several sessions on one mailbox run a
-//! random mix of STORE (flags and new keywords), APPEND, COPY, EXPUNGE, FETCH and NOOP, some
-//! with QRESYNC on, while every untagged response is checked against what the client knows:
+//! A seeded, randomized multi-session test (issue 11): several sessions on two shared
+//! mailboxes run a random mix of SELECT (switching between them), STORE (flags and new
+//! keywords), APPEND, COPY, MOVE, EXPUNGE, FETCH, IDLE (DONE after a random wait) and NOOP,
+//! some with QRESYNC on, while every untagged response is checked against what the client knows:
 //! keywords announced before a FETCH names them, EXISTS / EXPUNGE / VANISHED arithmetic,
 //! UIDs ascending by sequence number and never changing for a sequence number, MODSEQ never
 //! going back for a message, the UID in every FETCH with QRESYNC. At the end every session's
 //! sequence-to-UID map must be the store's.
 //!
-//! `MSSANTE_MODEL_SEED` and `MSSANTE_MODEL_STEPS` change the run (defaults: short, fixed).
+//! `MSSANTE_MODEL_SEED`, `MSSANTE_MODEL_STEPS` and `MSSANTE_MODEL_PLAYERS` change the run
+//! (defaults: short, fixed); `MSSANTE_MODEL_SECONDS` plays for that long instead of a number
+//! of steps (docs/imap-model-run.md records a 10-minute run with 50 clients).
+
+/// The two shared mailboxes the players move between.
+const MAILBOXES: [&str; 2] = ["INBOX", "Dossiers"];
 
 mod harness;
 
@@ -208,6 +214,9 @@ struct Player {
     client: Client,
     model: Model,
     tag: u32,
+    /// Which of [`MAILBOXES`] is selected.
+    mailbox: usize,
+    steps: u64,
 }
 
 impl Player {
@@ -215,6 +224,12 @@ impl Player {
     /// needs them to apply VANISHED, which names UIDs), as real QRESYNC clients do.
     async fn run(&mut self, command: &str) -> String {
         let done = self.command(command).await;
+        self.learn_new_uids().await;
+        done
+    }
+
+    /// A QRESYNC client fetches the UIDs of messages it has not seen yet.
+    async fn learn_new_uids(&mut self) {
         while self.model.qresync {
             let Some(first) = self.model.uids.iter().position(Option::is_none) else {
                 break;
@@ -224,7 +239,43 @@ impl Player {
             self.command(&format!("FETCH {}:* (UID)", first + 1)).await;
             self.command("NOOP").await;
         }
-        done
+    }
+
+    /// IDLE (RFC 2177): untagged updates while idling, DONE after `wait`.
+    async fn idle(&mut self, wait: std::time::Duration) {
+        self.tag += 1;
+        let tag = format!("{}{}", self.model.name, self.tag);
+        self.client.send(&format!("{tag} IDLE")).await;
+        self.model.remember(format!("C: {tag} IDLE"));
+        loop {
+            let line = self.client.line().await;
+            self.model.remember(format!("S: {line}"));
+            if line.starts_with('+') {
+                break;
+            }
+            self.model.apply(&line);
+        }
+        tokio::time::sleep(wait).await;
+        self.client.send("DONE").await;
+        let lines = self.client.lines_until(&tag).await;
+        for line in &lines[..lines.len() - 1] {
+            self.model.remember(format!("S: {line}"));
+            self.model.apply(line);
+        }
+        let done = lines.last().unwrap().clone();
+        if !done.contains(" OK ") {
+            self.model.fail(&done, "IDLE not completed");
+        }
+        self.learn_new_uids().await;
+    }
+
+    /// SELECT of the other mailbox (or the same again): the model starts over.
+    async fn select(&mut self, mailbox: usize) {
+        self.mailbox = mailbox;
+        self.model.uids.clear();
+        self.model.keywords.clear();
+        self.model.modseqs.clear();
+        self.run(&format!("SELECT {}", MAILBOXES[mailbox])).await;
     }
 
     /// Sends one command and applies every untagged response up to its tag.
@@ -249,13 +300,33 @@ impl Player {
     async fn random_step(&mut self, rng: &mut Rng) {
         const KEYWORDS: [&str; 5] = ["$a", "$b", "$hello", "NIL", "\\Deleted"];
         let exists = self.model.uids.len() as u64;
-        match rng.below(10) {
+        let (here, other) = (MAILBOXES[self.mailbox], MAILBOXES[1 - self.mailbox]);
+        self.steps += 1;
+        match rng.below(14) {
+            10 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                self.run(&format!("MOVE {seq} {other}")).await;
+            }
+            11 => {
+                let mailbox = rng.below(2) as usize;
+                self.select(mailbox).await;
+            }
+            12 => {
+                let wait = std::time::Duration::from_millis(rng.below(60));
+                self.idle(wait).await;
+            }
+            13 if exists > 0 => {
+                let seq = rng.below(exists) + 1;
+                self.run(&format!("UID MOVE {} {other}", self.uid_or_seq(seq)))
+                    .await;
+            }
             0 | 1 => {
+                let target = MAILBOXES[rng.below(2) as usize];
                 let subject = rng.next() % 1000;
                 let flag = KEYWORDS[rng.below(KEYWORDS.len() as u64) as usize];
                 let body = format!("Subject: m{subject}\r\n\r\nbody");
                 self.run(&format!(
-                    "APPEND INBOX ({flag}) {{{}+}}\r\n{body}",
+                    "APPEND {target} ({flag}) {{{}+}}\r\n{body}",
                     body.len()
                 ))
                 .await;
@@ -268,7 +339,8 @@ impl Player {
             }
             5 if exists > 0 => {
                 let seq = rng.below(exists) + 1;
-                self.run(&format!("COPY {seq} INBOX")).await;
+                let target = [here, other][rng.below(2) as usize];
+                self.run(&format!("COPY {seq} {target}")).await;
             }
             6 => {
                 self.run("EXPUNGE").await;
@@ -289,9 +361,29 @@ impl Player {
     }
 }
 
-async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, steps: usize) {
+impl Player {
+    /// The UID of sequence number `seq` when known, else `seq` itself (a UID that may not
+    /// exist: UID MOVE then moves nothing, which is fine too).
+    fn uid_or_seq(&self, seq: u64) -> u64 {
+        self.model.uids[seq as usize - 1].map_or(seq, u64::from)
+    }
+}
+
+/// How long a run lasts: a number of steps per player, or a time.
+#[derive(Clone, Copy)]
+enum Length {
+    Steps(usize),
+    Until(std::time::Instant),
+}
+
+async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, length: Length) -> u64 {
     let server = Server::start(engine).await;
     let address = server.bal("accueil").await;
+    {
+        let mut setup = server.login(&address).await;
+        setup.send("c CREATE Dossiers").await;
+        setup.lines_until("c").await;
+    }
     let mut tasks = Vec::new();
     for p in 0..players {
         let mut client = server.login(&address).await;
@@ -311,12 +403,23 @@ async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, steps:
                 recent: Default::default(),
             },
             tag: 0,
+            mailbox: 0,
+            steps: 0,
         };
-        player.run("SELECT INBOX").await;
+        player.select(p % 2).await;
         let mut rng = Rng::new(seed.wrapping_add(p as u64));
         tasks.push(tokio::spawn(async move {
-            for _ in 0..steps {
-                player.random_step(&mut rng).await;
+            match length {
+                Length::Steps(steps) => {
+                    for _ in 0..steps {
+                        player.random_step(&mut rng).await;
+                    }
+                }
+                Length::Until(end) => {
+                    while std::time::Instant::now() < end {
+                        player.random_step(&mut rng).await;
+                    }
+                }
             }
             player
         }));
@@ -326,32 +429,30 @@ async fn play(engine: mssante_testkit::Engine, seed: u64, players: usize, steps:
         finished.push(t.await.expect("player panicked"));
     }
     // Quiet now: every session learns the rest, then its map must be the store's.
-    let folder = server
-        .store
-        .folder(
-            server.store.find_bal(&address).await.unwrap().unwrap().id,
-            "INBOX",
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let stored: Vec<Option<u32>> = server
-        .store
-        .message_refs(folder.id)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| Some(m.uid))
-        .collect();
+    let bal_id = server.store.find_bal(&address).await.unwrap().unwrap().id;
+    let mut stored = Vec::new();
+    for name in MAILBOXES {
+        let folder = server.store.folder(bal_id, name).await.unwrap().unwrap();
+        let uids: Vec<Option<u32>> = server
+            .store
+            .message_refs(folder.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| Some(m.uid))
+            .collect();
+        stored.push(uids);
+    }
     for player in &mut finished {
         player.run("NOOP").await;
         player.run("FETCH 1:* (UID FLAGS)").await;
         assert_eq!(
-            player.model.uids, stored,
-            "{}: the session's sequence-to-UID map differs from the store's",
-            player.model.name
+            player.model.uids, stored[player.mailbox],
+            "{}: the session's sequence-to-UID map of {} differs from the store's",
+            player.model.name, MAILBOXES[player.mailbox]
         );
     }
+    finished.iter().map(|p| p.steps).sum()
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -367,8 +468,19 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// back mid-list; the store now reads both from one snapshot).
 async fn sessions_agree_with_the_store(engine: Engine) {
     let seed = env_or("MSSANTE_MODEL_SEED", 11);
-    let steps = env_or("MSSANTE_MODEL_STEPS", 60) as usize;
-    play(engine, seed, 4, steps).await;
+    let players = env_or("MSSANTE_MODEL_PLAYERS", 4) as usize;
+    let length = match env_or("MSSANTE_MODEL_SECONDS", 0) {
+        0 => Length::Steps(env_or("MSSANTE_MODEL_STEPS", 60) as usize),
+        s => Length::Until(std::time::Instant::now() + std::time::Duration::from_secs(s)),
+    };
+    let started = std::time::Instant::now();
+    let steps = play(engine, seed, players, length).await;
+    // For docs/imap-model-run.md (shown with --nocapture).
+    println!(
+        "model run: engine {engine:?}, seed {seed}, {players} clients, {steps} steps in {:.0} s: \
+         every check held",
+        started.elapsed().as_secs_f64()
+    );
 }
 
 mod sessions_agree_with_the_store {
