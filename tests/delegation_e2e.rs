@@ -38,16 +38,7 @@ fn grant_secretary(server: &Server) {
 
 /// `tests/clients/delegation_flow.py CASE` with the interpreter that has `imapclient`.
 fn flow(server: &Server, case: &str, extra: &[&str]) -> Value {
-    let python = std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(python)
-        .arg(clients_dir().join("delegation_flow.py"))
-        .arg(case)
-        .args(["--imap", &server.ports.imap.to_string()])
-        .args(["--doctor", DR, "--secretary", SEC, "--password", PASSWORD])
-        .args(extra)
-        .output()
-        .expect("python3");
-    client_json(case, out, server)
+    doctor_secretary_flow(server, "delegation_flow.py", case, (DR, SEC), extra)
 }
 
 /// The audit trail of the doctor's BAL as (author, action, folder) triples.

@@ -13,15 +13,7 @@ const DR: &str = "dr.martin@ch-test.mssante.fr";
 const SEC: &str = "sec.dupont@ch-test.mssante.fr";
 
 fn flow(server: &Server, case: &str) -> Value {
-    let python = std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = std::process::Command::new(python)
-        .arg(clients_dir().join("notify_flow.py"))
-        .arg(case)
-        .args(["--imap", &server.ports.imap.to_string()])
-        .args(["--doctor", DR, "--secretary", SEC, "--password", PASSWORD])
-        .output()
-        .expect("python3");
-    client_json(case, out, server)
+    doctor_secretary_flow(server, "notify_flow.py", case, (DR, SEC), &[])
 }
 
 /// The lines of `v[key]` (a list of strings) joined, for `contains` checks.

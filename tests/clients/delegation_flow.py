@@ -150,7 +150,9 @@ def case_expiry(args):
             "as_bal_after": as_bal_after, "relogin_as_bal": relogin}
 
 
-def main():
+def main(cases=None):
+    """Runs the case named on the command line, from `cases` (a module's globals)."""
+    cases = cases or globals()
     p = argparse.ArgumentParser()
     p.add_argument("case")
     p.add_argument("--imap", type=int)
@@ -160,7 +162,7 @@ def main():
     p.add_argument("--revoke-cmd")
     p.add_argument("--until", type=float, default=0, help="unix time the delegation has ended")
     args = p.parse_args()
-    print(json.dumps(globals()["case_" + args.case](args)))
+    print(json.dumps(cases["case_" + args.case](args)))
 
 
 if __name__ == "__main__":

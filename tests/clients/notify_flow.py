@@ -2,12 +2,11 @@
 """NOTIFY (RFC 5465) cases for tests/notify_e2e.rs: a watching connection (Python's imaplib)
 and writing connections on the same server; the watcher reads what arrives between its
 commands, without IDLE. Each case prints one JSON object."""
-import argparse
 import imaplib
-import json
 import socket
 import time
 
+import delegation_flow
 from delegation_flow import imaplib_login, status, shared
 
 imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))
@@ -101,16 +100,5 @@ def case_no_rights(args):
     return out
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("case")
-    p.add_argument("--imap", type=int)
-    p.add_argument("--doctor")
-    p.add_argument("--secretary")
-    p.add_argument("--password")
-    args = p.parse_args()
-    print(json.dumps(globals()["case_" + args.case](args)))
-
-
 if __name__ == "__main__":
-    main()
+    delegation_flow.main(globals())

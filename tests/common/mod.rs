@@ -552,6 +552,28 @@ pub fn client_json(case: &str, out: Output, server: &Server) -> serde_json::Valu
     })
 }
 
+/// Runs `tests/clients/SCRIPT CASE` for a doctor's BAL and a secretary (the delegation and
+/// NOTIFY flows) with the interpreter that has `imapclient`; returns its JSON output.
+pub fn doctor_secretary_flow(
+    server: &Server,
+    script: &str,
+    case: &str,
+    (doctor, secretary): (&str, &str),
+    extra: &[&str],
+) -> serde_json::Value {
+    let python = std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(clients_dir().join(script))
+        .arg(case)
+        .args(["--imap", &server.ports.imap.to_string()])
+        .args(["--doctor", doctor, "--secretary", secretary])
+        .args(["--password", PASSWORD])
+        .args(extra)
+        .output()
+        .expect("python3");
+    client_json(case, out, server)
+}
+
 /// Runs `tests/clients/imap_client.py CASE` (Python's imaplib) and returns its JSON output.
 pub fn py_imap(case: &str, server: &Server, user: &str, args: &[&str]) -> serde_json::Value {
     let out = imap_command(case, server, user, args)

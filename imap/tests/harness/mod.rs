@@ -26,7 +26,15 @@ use mssante_testkit::{Engine, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
 pub const PASSWORD: &str = "transcript secret";
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a line may take; `MSSANTE_TEST_READ_TIMEOUT` (seconds) lengthens it for long
+/// runs on a loaded machine (docs/imap-model-run.md), where a stall is still caught.
+fn read_timeout() -> Duration {
+    let secs = std::env::var("MSSANTE_TEST_READ_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    Duration::from_secs(secs)
+}
 /// How long the harness waits to be sure nothing more is coming.
 const QUIET: Duration = Duration::from_millis(30);
 
@@ -151,7 +159,7 @@ impl Client {
     /// The next server line as bytes, without CRLF.
     pub async fn line_bytes(&mut self) -> Vec<u8> {
         let mut buf = Vec::new();
-        let n = tokio::time::timeout(READ_TIMEOUT, self.io.read_until(b'\n', &mut buf))
+        let n = tokio::time::timeout(read_timeout(), self.io.read_until(b'\n', &mut buf))
             .await
             .expect("server answered in time")
             .expect("read");
@@ -177,7 +185,7 @@ impl Client {
             all.extend_from_slice(b"\r\n");
             if let Some(size) = literal_size(&line) {
                 let mut literal = vec![0; size];
-                tokio::time::timeout(READ_TIMEOUT, self.io.read_exact(&mut literal))
+                tokio::time::timeout(read_timeout(), self.io.read_exact(&mut literal))
                     .await
                     .expect("literal in time")
                     .expect("literal");
