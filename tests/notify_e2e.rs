@@ -40,15 +40,8 @@ engine_tests_sync!(
         assert_eq!(v["set"][2]["STATUS"], serde_json::json!([]), "{v}");
         assert!(!joined(&v, "after_append").contains("STATUS"), "{v}");
 
-        server.cli_ok(&[
-            "delegation",
-            "grant",
-            DR,
-            "--to",
-            SEC,
-            "--rights",
-            "secretary",
-        ]);
+        let grant = format!("delegation grant {DR} --to {SEC} --rights secretary");
+        server.cli_ok(&grant.split(' ').collect::<Vec<_>>());
         let v = flow(&server, "watch");
         let dr_inbox = format!("\"Other Users/{DR}/INBOX\"");
         // NOTIFY SET STATUS: the watched mailboxes that are not selected, with counts.
