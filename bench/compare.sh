@@ -27,6 +27,16 @@
 # with an authorization id: rights checks and audit trail on every command), on identical
 # fresh state (delegations created for both): WORKLOADS=imap-delegation
 # TARGETS="ours-owner ours-delegate" RUNS=3 bench/compare.sh.
+# HTTP API workloads (issue 13; ours and ours-pg only, the reference has no such API):
+# http-bulk: HTTP_C (4) vendor clients, one keep-alive connection each, send HTTP_N (10,000)
+# 40 KB reports to the 100 users in bulk NDJSON requests of HTTP_BATCH (100) messages; a 200
+# answer comes once every message of the request is durably stored (like SMTP's 250).
+# http-single: the same one message per request (POST …/messages), HTTP_SINGLE_C (16)
+# clients, HTTP_SINGLE_N (2,000) messages. Run them with lab-bulk for the ratio to SMTP:
+# WORKLOADS="lab-bulk http-bulk http-single" TARGETS=ours RUNS=3 bench/compare.sh.
+# http-status: the store is first seeded with STATUS_SEED (1,000,000) tracked messages
+# (`mssante bench-seed`, large transactions), then STATUS_C (16) clients ask the status of
+# random ones for STATUS_DURATION (20) s; the query plans are copied to $OUT.
 # idle-10000 runs on ours only (Dovecot's one process per session makes 10,000 impractical).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,10 +94,11 @@ start() {
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
         ours|ours-pg|ours-pg3)
               [ "$WORKLOAD" != login ] || start_issuer
+              [ "$WORKLOAD" != http-status ] || export OURS_SEED_TRACKED=${STATUS_SEED:-1000000}
               [ "$1" = ours ] || export OURS_ENGINE=postgres
               [ "$1" != ours-pg3 ] || export OURS_NODES=3
               bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
-              unset OURS_ENGINE OURS_NODES
+              unset OURS_ENGINE OURS_NODES OURS_SEED_TRACKED
               SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PIDS
               [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
@@ -148,6 +159,15 @@ run_one() {
             [ "$t" != ours-delegate ] || as=(--delegate-prefix sec.)
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
             "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 "${as[@]}" ;;
+        http-bulk|http-single)
+            local http=(-c "${HTTP_C:-4}" -b "${HTTP_BATCH:-100}" -n "${HTTP_N:-10000}")
+            [ "$w" != http-single ] || http=(-c "${HTTP_SINGLE_C:-16}" -b 1 -n "${HTTP_SINGLE_N:-2000}")
+            "$BENCH" --server-pid "$PIDS" --json "$json" http-bulk --addr "$OURS_HTTP" --key "$OURS_API_KEY" \
+                "${http[@]}" --wait-cmd "bench/ours.sh count" ;;
+        http-status)
+            cp "$OURS_DIR/seed-plans.txt" "$OUT/$w-$t-plans.txt" 2>/dev/null || true
+            "$BENCH" --server-pid "$PIDS" --json "$json" http-status --addr "$OURS_HTTP" --key "$OURS_API_KEY" \
+                --ids "$OURS_SEED_IDS" -c "${STATUS_C:-16}" --duration "${STATUS_DURATION:-20}" ;;
         idle-1000|idle-10000)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             "$BENCH" --server-pid "$PIDS" --json "$json" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -k "${w#idle-}" --hold 15 --measure-after 10 ;;
@@ -176,6 +196,8 @@ targets_for() {
     case $1 in
         imap-mix|imap-issue11|idle-1000) [[ " $TARGETS " == *" ref "* ]] && echo "$TARGETS ref-tuned" || echo "$TARGETS" ;;
         idle-10000) [[ " $TARGETS " == *" ours "* ]] && echo ours || true ;;
+        # The HTTP API is ours alone.
+        http-*) local t; for t in $TARGETS; do [[ $t != ours* ]] || echo "$t"; done ;;
         # Dovecot as an operator tunes it for many logins, not its default process per login.
         login) [[ " $TARGETS " == *" ref "* ]] && echo "${TARGETS// ref/} ref-tuned" || echo "$TARGETS" ;;
         *) echo "$TARGETS" ;;

@@ -19,6 +19,11 @@
 # BAL to it with the *secretary* rights (issue 14): `mssante-bench imap --delegate-prefix sec.`
 # then works in each BAL as its delegate.
 #
+# The HTTP API (issue 13) listens on OURS_HTTP_PORT (8480, plaintext on loopback), without
+# its per-client rate limit; the ORG BAL lab@bench.test sends, and `env` prints OURS_HTTP and
+# OURS_API_KEY (a key with the send and status scopes on it). OURS_SEED_TRACKED=N (0) inserts
+# N tracked messages sent by lab@bench.test before the server starts (`mssante bench-seed`,
+# large transactions) and prints their ids as OURS_SEED_IDS="FIRST LAST".
 # Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
 # REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
 # server, 10,000 idle sessions need 10,000 descriptors).
@@ -28,6 +33,8 @@ BIN=${MSSANTE_BIN:-target/release/mssante}
 SMTP_PORT=${OURS_SMTP_PORT:-2535}
 IMAP_PORT=${OURS_IMAP_PORT:-1153}
 IMAPS_PORT=${OURS_IMAPS_PORT:-1994}
+HTTP_PORT=${OURS_HTTP_PORT:-8480}
+SEED_TRACKED=${OURS_SEED_TRACKED:-0}
 PASSWORD=${REF_PASSWORD:-bench-pass}
 NOFILE=${OURS_NOFILE:-65536}
 USERS=${REF_USERS:-100}
@@ -69,7 +76,12 @@ submission = "off"
 submissions = "off"
 imap = "127.0.0.1:$IMAP_PORT"
 imaps = "127.0.0.1:$IMAPS_PORT"
-http = "off"
+http = "127.0.0.1:$HTTP_PORT"
+
+# The benchmark's clients are few and fast: no per-client rate limit.
+[api]
+rate_per_sec = 1000000000
+burst = 1000000000
 
 [log]
 level = "warn"
@@ -91,13 +103,21 @@ CONF
         "$BIN" --config "$b/mssante.toml" delegation grant "user$n@$DOMAIN" --to "sec.user$n@$DOMAIN" \
             --rights secretary >/dev/null
     done
+    "$BIN" --config "$b/mssante.toml" bal create "lab@$DOMAIN" --type ORG --finess 750712186 >/dev/null
+    "$BIN" --config "$b/mssante.toml" apikey create --name bench-lab --scope send,status \
+        --bal "lab@$DOMAIN" 2>/dev/null > "$b/api-key"
+    if [ "$SEED_TRACKED" -gt 0 ]; then
+        "$BIN" --config "$b/mssante.toml" bench-seed --from "lab@$DOMAIN" --count "$SEED_TRACKED" \
+            --ids-file "$b/seed-ids" > "$b/seed-plans.txt"
+    fi
     # Raise the open-files limit of the server only (a subshell): idle-session runs need it.
     ( ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
       exec "$BIN" --config "$b/mssante.toml" serve ) </dev/null >"$b/serve.log" 2>&1 &
     echo $! > "$b/pid"
     local i
     for i in $(seq 1 100); do
-        ss -ltnH "sport = :$SMTP_PORT" | grep -q . && ss -ltnH "sport = :$IMAP_PORT" | grep -q . && break
+        ss -ltnH "sport = :$SMTP_PORT" | grep -q . && ss -ltnH "sport = :$IMAP_PORT" | grep -q . \
+            && ss -ltnH "sport = :$HTTP_PORT" | grep -q . && break
         kill -0 "$(server_pid)" 2>/dev/null || { cat "$b/serve.log" >&2; stop; die "server exited"; }
         sleep 0.1
     done
@@ -115,6 +135,7 @@ start_node() {
         -e "s|127.0.0.1:$SMTP_PORT|127.0.0.1:$((SMTP_PORT + shift))|" \
         -e "s|127.0.0.1:$IMAP_PORT|127.0.0.1:$((IMAP_PORT + shift))|" \
         -e "s|127.0.0.1:$IMAPS_PORT|127.0.0.1:$((IMAPS_PORT + shift))|" \
+        -e "s|127.0.0.1:$HTTP_PORT|127.0.0.1:$((HTTP_PORT + shift))|" \
         "$b/mssante.toml" > "$b/node$i.toml"
     "$BIN" --config "$b/node$i.toml" init >/dev/null
     ( ulimit -n "$NOFILE" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -211,6 +232,9 @@ OURS_SMTP=$(smtp_addrs)
 OURS_IMAP=127.0.0.1:$IMAP_PORT
 OURS_IMAPS=127.0.0.1:$IMAPS_PORT
 OURS_PASSWORD=$PASSWORD
+OURS_HTTP=127.0.0.1:$HTTP_PORT
+OURS_API_KEY=$(cat "$(base_dir)/api-key" 2>/dev/null)
+OURS_SEED_IDS="$(cat "$(base_dir)/seed-ids" 2>/dev/null)"
 OURS_PID=$(server_pid)
 OURS_PIDS=$(server_pid)$(node_pids)$(pg_pid)
 ENV

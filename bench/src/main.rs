@@ -2,6 +2,8 @@
 //! See bench/README.md.
 
 mod common;
+mod http;
+mod http_run;
 mod imap;
 mod imap_profile;
 mod imap_run;
@@ -24,7 +26,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mssante-bench", version, about = "SMTP/IMAP load generator")]
+#[command(name = "mssante-bench", version, about = "SMTP/IMAP/HTTP API load generator")]
 struct Cli {
     /// Write the results as JSON to this file.
     #[arg(long, global = true)]
@@ -43,6 +45,10 @@ struct Cli {
 enum Mode {
     /// Send N messages over C connections; optionally wait until all are delivered.
     Smtp(smtp_run::SmtpArgs),
+    /// C HTTP API clients sending N reports in bulk requests of B (issue 13).
+    HttpBulk(http_run::HttpBulkArgs),
+    /// C HTTP API clients asking the status of random messages of a seeded range.
+    HttpStatus(http_run::HttpStatusArgs),
     /// S IMAP sessions running a client mix for a while.
     Imap(imap_run::ImapArgs),
     /// C clients logging in and out in a loop (XOAUTH2 with a PSC token, or PLAIN).
@@ -81,6 +87,8 @@ fn main() -> Result<()> {
     rt.block_on(async {
         match cli.mode {
             Mode::Smtp(a) => smtp_run::run(a, &pids, json).await,
+            Mode::HttpBulk(a) => http_run::run_bulk(a, &pids, json).await,
+            Mode::HttpStatus(a) => http_run::run_status(a, &pids, json).await,
             Mode::Imap(a) => imap_run::run_mix(a, &pids, json).await,
             Mode::Login(a) => login::run(a, &pids, json).await,
             Mode::PscIssuer(a) => psc::run(a).await,

@@ -271,30 +271,56 @@ fn subject(kind: Kind) -> &'static str {
     }
 }
 
-/// Builds the MIME message of a kind (headers From/To/Subject/X-MSS-* and body).
-pub fn build(kind: Kind, from: &str, to: &str, seed: u64) -> Result<Vec<u8>> {
+/// The parts of a report of a kind: subject, text, attachments (file name, media type,
+/// bytes) and its `X-MSS-*` header fields. SMTP sends them as MIME, the HTTP API as JSON.
+pub struct ReportParts {
+    pub subject: &'static str,
+    pub text: String,
+    pub attachments: Vec<(&'static str, &'static str, Vec<u8>)>,
+    pub headers: [(&'static str, &'static str); 3],
+}
+
+pub fn report_parts(kind: Kind, seed: u64) -> Result<ReportParts> {
     let mut rng = Rng(seed | 1);
     let (text_len, pdf_len, cda_len, image_len) = part_sizes(kind);
     let text = report_text(&mut rng, title(kind), text_len);
-    let mut parts = vec![
-        MimePart::new("text/plain", text),
-        MimePart::new("application/pdf", pdf(&mut rng, pdf_len)).attachment("CR.pdf"),
-        MimePart::new("application/zip", xdm_zip(&mut rng, cda_len)?).attachment("IHE_XDM.zip"),
+    let mut attachments = vec![
+        ("CR.pdf", "application/pdf", pdf(&mut rng, pdf_len)),
+        ("IHE_XDM.zip", "application/zip", xdm_zip(&mut rng, cda_len)?),
     ];
     if image_len > 0 {
         let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
         jpeg.extend(rng.bytes(image_len));
         jpeg.extend([0xFF, 0xD9]);
-        parts.push(MimePart::new("image/jpeg", jpeg).attachment("image1.jpg"));
+        attachments.push(("image1.jpg", "image/jpeg", jpeg));
     }
-    let msg = MessageBuilder::new()
+    Ok(ReportParts {
+        subject: subject(kind),
+        text,
+        attachments,
+        headers: [
+            ("X-MSS-NIL", "mssante-bench/0.1"),
+            ("X-MSS-INS", "O"),
+            ("X-MSS-CODECDA", "11502-2^LOINC"),
+        ],
+    })
+}
+
+/// Builds the MIME message of a kind (headers From/To/Subject/X-MSS-* and body).
+pub fn build(kind: Kind, from: &str, to: &str, seed: u64) -> Result<Vec<u8>> {
+    let report = report_parts(kind, seed)?;
+    let mut parts = vec![MimePart::new("text/plain", report.text)];
+    for (name, media, bytes) in report.attachments {
+        parts.push(MimePart::new(media, bytes).attachment(name));
+    }
+    let mut msg = MessageBuilder::new()
         .from(from)
         .to(to)
-        .subject(subject(kind))
-        .header("X-MSS-NIL", Raw::new("mssante-bench/0.1"))
-        .header("X-MSS-INS", Raw::new("O"))
-        .header("X-MSS-CODECDA", Raw::new("11502-2^LOINC"))
-        .body(MimePart::new("multipart/mixed", parts));
+        .subject(report.subject);
+    for (name, value) in report.headers {
+        msg = msg.header(name, Raw::new(value));
+    }
+    let msg = msg.body(MimePart::new("multipart/mixed", parts));
     Ok(msg.write_to_vec()?)
 }
 

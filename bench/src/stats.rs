@@ -19,6 +19,7 @@ pub struct LatencySummary {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub p99_ms: f64,
+    pub p999_ms: f64,
     pub max_ms: f64,
 }
 
@@ -51,6 +52,7 @@ impl Samples {
             p50_ms: ms(percentile(&sorted, 50.0)),
             p90_ms: ms(percentile(&sorted, 90.0)),
             p99_ms: ms(percentile(&sorted, 99.0)),
+            p999_ms: ms(percentile(&sorted, 99.9)),
             max_ms: ms(sorted.last().copied().unwrap_or(0)),
         }
     }

@@ -7,6 +7,7 @@ mod apikey;
 mod audit;
 mod backup;
 mod bal;
+mod bench;
 mod client_cert;
 mod config;
 mod db;
@@ -119,6 +120,10 @@ enum Command {
     /// Copies BALs from another operator's IMAP server (one, or a CSV list): folders, flags,
     /// dates, subscriptions; re-runs copy only what is new; ends with a verification report.
     Migrate(migrate::MigrateArgs),
+    /// Benchmarks only: inserts many tracked messages in large transactions and prints the
+    /// status lookup's query plans (bench/README.md, `http-status`).
+    #[command(hide = true)]
+    BenchSeed(bench::BenchSeedArgs),
 }
 
 /// Runs one command line to its end.
@@ -172,6 +177,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Import(args) => portability::import(&open_store(&config).await?, args).await,
             Command::Doctor(_) => unreachable!("run before the configuration is loaded"),
             Command::Migrate(args) => migrate::run(&open_store(&config).await?, args).await,
+            Command::BenchSeed(args) => bench::seed(&open_store(&config).await?, args).await,
         }
     })
 }

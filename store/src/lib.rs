@@ -47,7 +47,8 @@
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
-//! - Tracking what became of the messages we sent: `tracking.rs`.
+//! - Tracking what became of the messages we sent: `tracking.rs`; a million tracked
+//!   messages seeded for the status benchmark, and the status queries' plans: `bench_seed.rs`.
 //! - Figures of a period for the monthly indicators: `report.rs`.
 //! - Retention: expiry of traces in batches, audit trails cut at an anchor, last logins and
 //!   inactive BALs: `retention.rs`.
@@ -66,6 +67,7 @@ mod auth;
 mod backup;
 mod bal;
 mod bal_removal;
+mod bench_seed;
 mod blob;
 mod client_certs;
 mod db;
@@ -107,6 +109,7 @@ pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use bal_removal::BalRemoval;
+pub use bench_seed::SeededRange;
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
 pub use client_certs::{CertificateBinding, CertificateRefusal};
 pub use db::{Engine, sqlite_file};
