@@ -163,7 +163,10 @@ impl BulkShared {
     /// The next batch of message numbers, empty when all were taken.
     fn take(&self) -> std::ops::Range<usize> {
         let b = self.args.batch;
-        let start = self.next.fetch_add(b, Ordering::Relaxed).min(self.args.messages);
+        let start = self
+            .next
+            .fetch_add(b, Ordering::Relaxed)
+            .min(self.args.messages);
         start..(start + b).min(self.args.messages)
     }
 
@@ -342,7 +345,10 @@ fn print_bulk(r: &HttpBulkResult) {
             Some(true) => "complete",
             _ => "INCOMPLETE (timeout)",
         };
-        println!("end to end     {d} of {} copies in {s:.2} s, {state}", r.accepted);
+        println!(
+            "end to end     {d} of {} copies in {s:.2} s, {state}",
+            r.accepted
+        );
     }
     common::print_cpu(&r.cpu, r.accepted, "msg");
 }
@@ -367,8 +373,9 @@ pub struct HttpStatusResult {
 fn id_range(a: &HttpStatusArgs) -> Result<(u64, u64)> {
     let text = match (&a.ids, &a.ids_file) {
         (Some(ids), None) => ids.replace('-', " "),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("reading {}", file.display()))?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+        }
         _ => bail!("give one of --ids FIRST-LAST or --ids-file"),
     };
     let mut numbers = text.split_whitespace().map(str::parse::<u64>);
@@ -469,12 +476,7 @@ pub async fn run_status(
     let l = &result.lookup_latency;
     println!(
         "lookups        {} over ids {}..={} by {} clients in {:.1} s: {:.0}/s",
-        result.lookups,
-        range.0,
-        range.1,
-        result.clients,
-        result.duration_s,
-        result.lookups_per_s
+        result.lookups, range.0, range.1, result.clients, result.duration_s, result.lookups_per_s
     );
     println!(
         "latency        p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",

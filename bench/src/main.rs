@@ -26,7 +26,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "mssante-bench", version, about = "SMTP/IMAP/HTTP API load generator")]
+#[command(
+    name = "mssante-bench",
+    version,
+    about = "SMTP/IMAP/HTTP API load generator"
+)]
 struct Cli {
     /// Write the results as JSON to this file.
     #[arg(long, global = true)]

@@ -286,7 +286,11 @@ pub fn report_parts(kind: Kind, seed: u64) -> Result<ReportParts> {
     let text = report_text(&mut rng, title(kind), text_len);
     let mut attachments = vec![
         ("CR.pdf", "application/pdf", pdf(&mut rng, pdf_len)),
-        ("IHE_XDM.zip", "application/zip", xdm_zip(&mut rng, cda_len)?),
+        (
+            "IHE_XDM.zip",
+            "application/zip",
+            xdm_zip(&mut rng, cda_len)?,
+        ),
     ];
     if image_len > 0 {
         let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];

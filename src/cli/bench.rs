@@ -36,13 +36,7 @@ pub async fn seed(store: &Store, args: BenchSeedArgs) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("bench-seed: --from {:?}: {e}", args.from))?;
     let started = std::time::Instant::now();
     let range = store
-        .seed_tracked_messages(
-            &from,
-            &args.rcpt_domain,
-            args.users,
-            args.count,
-            args.batch,
-        )
+        .seed_tracked_messages(&from, &args.rcpt_domain, args.users, args.count, args.batch)
         .await?;
     eprintln!(
         "seeded {} tracked messages (ids {}..={}) in {:.1} s",

@@ -47,18 +47,28 @@ impl Store {
             .bind(t)
             .execute(&mut *w.txn)
             .await?;
-        sqlx::query("INSERT INTO blob_data (hash, data) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING")
-            .bind(&hash)
-            .bind(SEED_BODY.to_vec())
-            .execute(&mut *w.txn)
-            .await?;
+        sqlx::query(
+            "INSERT INTO blob_data (hash, data) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING",
+        )
+        .bind(&hash)
+        .bind(SEED_BODY.to_vec())
+        .execute(&mut *w.txn)
+        .await?;
         w.commit().await?;
         let mut range: Option<SeededRange> = None;
         let mut done = 0;
         while done < count {
             let n = batch.clamp(1, count - done);
             let ids = self
-                .seed_batch(&hash, from.as_str(), bal.id, rcpt_domain, users.max(1), n, t)
+                .seed_batch(
+                    &hash,
+                    from.as_str(),
+                    bal.id,
+                    rcpt_domain,
+                    users.max(1),
+                    n,
+                    t,
+                )
                 .await?;
             range = Some(match range {
                 None => ids,
