@@ -334,11 +334,7 @@ fn print_bulk(r: &HttpBulkResult) {
         r.accepted, r.requests, r.batch, r.clients, r.send_s
     );
     println!("accepted       {:.1} msg/s", r.accepted_msg_per_s);
-    let l = &r.request_latency;
-    println!(
-        "request        p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-        l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
-    );
+    r.request_latency.print("request");
     println!("errors         {} {:?}", r.errors.total(), r.errors.0);
     if let (Some(d), Some(s)) = (r.delivered, r.e2e_s) {
         let state = match r.e2e_complete {

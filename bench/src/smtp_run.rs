@@ -366,11 +366,7 @@ fn print_smtp(r: &SmtpResult) {
         r.accepted, r.rcpts, r.connections, r.avg_message_bytes, r.send_s
     );
     println!("accepted       {:.1} msg/s", r.accepted_msg_per_s);
-    let l = &r.final_reply_latency;
-    println!(
-        "final reply    p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-        l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
-    );
+    r.final_reply_latency.print("final reply");
     let t = &r.transaction_latency;
     println!(
         "transaction    p50 {:.2} ms  p99 {:.2} ms",

@@ -58,6 +58,16 @@ impl Samples {
     }
 }
 
+impl LatencySummary {
+    /// One printed line: `label` then p50, p90, p99 and max.
+    pub fn print(&self, label: &str) {
+        println!(
+            "{label:<15}p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+            self.p50_ms, self.p90_ms, self.p99_ms, self.max_ms
+        );
+    }
+}
+
 /// Nearest-rank percentile of an ascending slice (0 for an empty one).
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
