@@ -1,6 +1,7 @@
 //! JSON-lines logs (`[log] format = "json"`): every line the server writes is one JSON
 //! object; each SMTP transaction and each IMAP session gives one line with the fields an
-//! operator greps for; and no password, AUTH blob or token ever appears, at debug level,
+//! operator greps for (with its Message-ID), each relay attempt one (peer, reply, attempt
+//! number); and no password, AUTH blob or token ever appears, at debug level,
 //! after logins that succeed and logins that fail (SMTP AUTH with swaks, IMAP LOGIN with
 //! Python's imaplib, the HTTP API with a key and with a forged one).
 
@@ -12,6 +13,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use common::http::*;
 use common::*;
+use mssante_testkit::dns::{DnsRecord, Dnsmasq};
+use mssante_testkit::pki::TestPki;
 use serde_json::Value;
 
 const DR: &str = "dr.martin@ch-test.mssante.fr";
@@ -19,6 +22,8 @@ const OTHER: &str = "dr.durand@ch-test.mssante.fr";
 const LAB: &str = "labo@ch-test.mssante.fr";
 const WRONG_PASSWORD: &str = "Wrong-Passphrase-4711";
 const FORGED_TOKEN: &str = "mss_forged0123456789abcdef";
+const PEER_DOMAIN: &str = "pair.mssante.fr";
+const PEER_MX: &str = "mx.pair.mssante.fr";
 
 /// An IMAP session with imaplib: STARTTLS, LOGIN as DR with `password`, SELECT, LOGOUT.
 /// Prints "ok" or "refused".
@@ -233,5 +238,103 @@ fn json_logs_have_one_line_per_transaction_and_session_and_no_secret() {
     assert!(
         secret_part.len() >= 16 && !log.contains(secret_part),
         "{key}"
+    );
+}
+
+/// The relay logs one `relay.attempt` line per recipient and attempt (peer MX, result,
+/// reply, attempt number), and the transaction line carries the message's Message-ID. The
+/// peer's MX (loopback DNS) listens on no port: each attempt is deferred, and retried.
+#[test]
+fn relay_attempts_and_message_ids_are_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let dns = Dnsmasq::start(
+        dir.path(),
+        &[
+            DnsRecord::mx(PEER_DOMAIN, PEER_MX, 10),
+            DnsRecord::a(PEER_MX, std::net::Ipv4Addr::LOCALHOST),
+        ],
+    );
+    // The relay runs only with a CA to verify peers by (a test one; never reached here).
+    let pki = TestPki::new(&dir.path().join("pki"));
+    let closed = Server::free_port();
+    let mut server = Server::configure(
+        Engine::Sqlite,
+        &format!(
+            "[log]\nformat = \"json\"\n[trust]\nenforce = false\nca_file = \"{}\"\n\
+             [relay]\nport = {closed}\nnameserver = \"{}\"\n\
+             retry_schedule_secs = [1]\npoll_interval_ms = 100\n",
+            pki.root_pem.display(),
+            dns.addr
+        ),
+    );
+    server.cli_ok(&["domain", "add", DOMAIN]);
+    server.create_bal(DR, "10001234567");
+    server.spawn();
+    let to = format!("dr.pair@{PEER_DOMAIN}");
+    let (code, transcript) = swaks(&[
+        "--server",
+        &format!("127.0.0.1:{}", server.ports.submission),
+        "--tls",
+        "--auth",
+        "PLAIN",
+        "--auth-user",
+        DR,
+        "--auth-password",
+        PASSWORD,
+        "--from",
+        DR,
+        "--to",
+        &to,
+        "--header",
+        "Message-ID: <journal-2@ch-test.mssante.fr>",
+    ]);
+    assert_eq!(code, 0, "{transcript}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let attempts = loop {
+        let lines = json_lines(&server);
+        let attempts: Vec<Value> = lines_of(&lines, "relay.attempt")
+            .into_iter()
+            .cloned()
+            .collect();
+        if attempts.len() >= 2 {
+            break attempts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fewer than 2 relay attempts:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    server.terminate();
+    for (n, line) in attempts.iter().take(2).enumerate() {
+        eprintln!("relay attempt line: {line}");
+        assert_eq!(
+            (
+                line["to"].as_str(),
+                line["attempt"].as_u64(),
+                line["peer"].as_str()
+            ),
+            (Some(to.as_str()), Some(n as u64 + 1), Some(PEER_MX)),
+            "{line}"
+        );
+        assert_eq!(line["result"], "deferred", "{line}");
+        assert!(
+            line["status"].as_str().unwrap().starts_with("4.")
+                && !line["reply"].as_str().unwrap().is_empty(),
+            "{line}"
+        );
+    }
+    assert_eq!(attempts[0]["queue_row"], attempts[1]["queue_row"]);
+
+    let lines = json_lines(&server);
+    let transaction = lines_of(&lines, "smtp.transaction");
+    assert_eq!(transaction.len(), 1, "{transaction:#?}");
+    eprintln!("transaction line: {}", transaction[0]);
+    assert_eq!(
+        transaction[0]["message_id"], "journal-2@ch-test.mssante.fr",
+        "{}",
+        transaction[0]
     );
 }

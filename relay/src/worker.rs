@@ -157,23 +157,26 @@ impl Relay {
         let Ok(_permit) = slot.acquire().await else {
             return;
         };
-        let outcomes = match self.attempt(&group).await {
-            Ok((remote_mta, peer_dsn, results)) => results
-                .into_iter()
-                .zip(&group.items)
-                .map(|(r, item)| self.outcome(item, r, &remote_mta, peer_dsn))
-                .collect(),
-            Err(e) => group
-                .items
-                .iter()
-                .map(|item| self.failure_outcome(item, &e, None))
-                .collect::<Vec<_>>(),
+        let (peer, outcomes) = match self.attempt(&group).await {
+            Ok((remote_mta, peer_dsn, results)) => {
+                let outcomes = results
+                    .into_iter()
+                    .zip(&group.items)
+                    .map(|(r, item)| self.outcome(item, r, &remote_mta, peer_dsn))
+                    .collect();
+                (remote_mta, outcomes)
+            }
+            Err((e, tried)) => {
+                let outcomes = group
+                    .items
+                    .iter()
+                    .map(|item| self.failure_outcome(item, &e, None))
+                    .collect::<Vec<_>>();
+                (tried.unwrap_or_default(), outcomes)
+            }
         };
         for (item, outcome) in group.items.iter().zip(outcomes) {
-            tracing::info!(
-                to = %item.address, message = item.message_id, attempt = item.attempts + 1,
-                outcome = ?outcome, "relay attempt"
-            );
+            log_attempt(item, &peer, &outcome);
             if let Err(e) = self.ctx.store.record_attempt(item, &outcome).await {
                 // The lease will expire and the row be tried again: at least once.
                 tracing::error!(to = %item.address, "recording the relay outcome failed: {e}");
@@ -237,17 +240,29 @@ impl Relay {
     }
 
     /// Sends the group to the first MX host that takes it. Returns the peer's name, whether
-    /// it speaks DSN, and the result per recipient.
-    async fn attempt(&self, group: &Group) -> Result<(String, bool, RcptResults), ClientError> {
-        self.check_destination_listed(&group.domain)?;
-        let hosts = self.resolver.destinations(&group.domain).await?;
+    /// it speaks DSN, and the result per recipient; on failure, the error and the last host
+    /// tried (none when the domain was not resolved or is not in the trust space).
+    async fn attempt(
+        &self,
+        group: &Group,
+    ) -> Result<(String, bool, RcptResults), (ClientError, Option<String>)> {
+        self.check_destination_listed(&group.domain)
+            .map_err(|e| (e, None))?;
+        let hosts = self
+            .resolver
+            .destinations(&group.domain)
+            .await
+            .map_err(|e| (e, None))?;
         let first = &group.items[0];
         let body = self
             .ctx
             .store
             .read_blob(&first.blob_hash)
             .await
-            .map_err(|e| ClientError::temporary("4.3.0", format!("reading the message: {e}")))?;
+            .map_err(|e| {
+                let e = ClientError::temporary("4.3.0", format!("reading the message: {e}"));
+                (e, None)
+            })?;
         let envelope = Envelope {
             mail_from: first.mail_from.clone(),
             ret: first.ret,
@@ -268,14 +283,15 @@ impl Relay {
                 Ok(done) => return Ok(done),
                 // A permanent answer from a host is the domain's answer (RFC 5321 §5.1:
                 // try the next MX only when this one could not be reached).
-                Err(e) if e.permanent => return Err(e),
+                Err(e) if e.permanent => return Err((e, Some(host.name.clone()))),
                 Err(e) => {
                     tracing::info!(domain = %group.domain, mx = %host.name, "relay: {e}");
-                    last_error = Some(e);
+                    last_error = Some((e, Some(host.name.clone())));
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| ClientError::temporary("4.4.4", "no MX host to try")))
+        Err(last_error
+            .unwrap_or_else(|| (ClientError::temporary("4.4.4", "no MX host to try"), None)))
     }
 
     /// docs/mssante.md §3: MSSanté mail never leaves the trust space.
@@ -386,4 +402,29 @@ impl Relay {
             ))),
         }
     }
+}
+
+/// One line per recipient and attempt (target `relay.attempt`): the queue and message rows,
+/// the recipient, the attempt number, the peer MX (reached, or last tried), the result and
+/// the reply or error. Never content.
+fn log_attempt(item: &QueueItem, peer: &str, outcome: &AttemptOutcome) {
+    let (result, status, reply) = match outcome {
+        AttemptOutcome::Relayed { reply, .. } => ("relayed", "", reply.as_str()),
+        AttemptOutcome::Failed { status, reply, .. } => ("failed", status.as_str(), reply.as_str()),
+        AttemptOutcome::Deferred { status, reply, .. } => {
+            ("deferred", status.as_str(), reply.as_str())
+        }
+    };
+    tracing::info!(
+        target: "relay.attempt",
+        queue_row = item.id,
+        message_row = item.message_id,
+        to = %item.address,
+        attempt = item.attempts + 1,
+        peer,
+        result,
+        status,
+        reply,
+        "relay attempt"
+    );
 }

@@ -292,6 +292,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             client = %self.peer,
             tls = self.tls,
             peer_dn,
+            message_id = txn.message_id.as_deref().unwrap_or(""),
             auth = self.auth.as_ref().map_or("", |b| b.address.as_str()),
             from,
             recipients = txn.rcpts.len(),
@@ -332,6 +333,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 recipients: txn.rcpts.clone(),
             },
         );
+        if let Some(txn) = self.txn.as_mut() {
+            txn.message_id = incoming.meta.message_id.clone();
+        }
         match self.ctx.store.deliver(incoming).await {
             Ok(receipt) => {
                 tracing::debug!(

@@ -152,6 +152,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             rcpts: Vec::new(),
             bdat: None,
             started: std::time::Instant::now(),
+            message_id: None,
         });
         self.reply(Reply::new(250, "2.1.0", "Sender OK"));
     }

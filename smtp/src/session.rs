@@ -38,6 +38,9 @@ pub(crate) struct Transaction {
     pub bdat: Option<crate::data::BdatMessage>,
     /// When MAIL FROM opened it: the transaction log line gives its duration.
     pub started: std::time::Instant,
+    /// The message's `Message-ID` (RFC 5322 §3.6.4), once its header is read: the
+    /// transaction log line carries it.
+    pub message_id: Option<String>,
 }
 
 /// Control flow after a command.
