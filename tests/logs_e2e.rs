@@ -47,6 +47,33 @@ fn imap_login(server: &Server, password: &str) -> String {
 
 /// The server's log lines, each parsed. The log file also holds the startup banner `serve`
 /// prints on stdout ("listening  smtp …"); every other line must be a JSON object.
+/// swaks on submission with STARTTLS, as DR with (`mechanism`, `password`), to `to`.
+fn submit_as_dr(
+    server: &Server,
+    (mechanism, password): (&str, &str),
+    to: &str,
+    extra: &[&str],
+) -> (i32, String) {
+    let submission = format!("127.0.0.1:{}", server.ports.submission);
+    let mut args = vec![
+        "--server",
+        &submission,
+        "--tls",
+        "--auth",
+        mechanism,
+        "--auth-user",
+        DR,
+        "--auth-password",
+        password,
+        "--from",
+        DR,
+        "--to",
+        to,
+    ];
+    args.extend_from_slice(extra);
+    swaks(&args)
+}
+
 fn json_lines(server: &Server) -> Vec<Value> {
     // "listening  smtp …", "data dir   /tmp/…": a lower-case word, then two spaces.
     let banner = |l: &str| {
@@ -98,26 +125,12 @@ fn json_logs_have_one_line_per_transaction_and_session_and_no_secret() {
     server.spawn();
 
     // SMTP: one message with AUTH PLAIN, then an AUTH with a wrong password.
-    let submission = format!("127.0.0.1:{}", server.ports.submission);
-    let (code, transcript) = swaks(&[
-        "--server",
-        &submission,
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        DR,
-        "--auth-password",
-        PASSWORD,
-        "--from",
-        DR,
-        "--to",
+    let (code, transcript) = submit_as_dr(
+        &server,
+        ("PLAIN", PASSWORD),
         OTHER,
-        "--header",
-        "Subject: journal",
-        "--body",
-        "Bonjour.",
-    ]);
+        &["--header", "Subject: journal", "--body", "Bonjour."],
+    );
     assert_eq!(code, 0, "{transcript}");
     let queue_id = transcript
         .split("queued as ")
@@ -125,21 +138,7 @@ fn json_logs_have_one_line_per_transaction_and_session_and_no_secret() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no queue id in {transcript}"))
         .to_string();
-    let (code, transcript) = swaks(&[
-        "--server",
-        &submission,
-        "--tls",
-        "--auth",
-        "LOGIN",
-        "--auth-user",
-        DR,
-        "--auth-password",
-        WRONG_PASSWORD,
-        "--from",
-        DR,
-        "--to",
-        OTHER,
-    ]);
+    let (code, transcript) = submit_as_dr(&server, ("LOGIN", WRONG_PASSWORD), OTHER, &[]);
     assert_ne!(code, 0, "{transcript}");
 
     // IMAP: a session that logs in, one refused.
@@ -271,23 +270,12 @@ fn relay_attempts_and_message_ids_are_logged() {
     server.create_bal(DR, "10001234567");
     server.spawn();
     let to = format!("dr.pair@{PEER_DOMAIN}");
-    let (code, transcript) = swaks(&[
-        "--server",
-        &format!("127.0.0.1:{}", server.ports.submission),
-        "--tls",
-        "--auth",
-        "PLAIN",
-        "--auth-user",
-        DR,
-        "--auth-password",
-        PASSWORD,
-        "--from",
-        DR,
-        "--to",
+    let (code, transcript) = submit_as_dr(
+        &server,
+        ("PLAIN", PASSWORD),
         &to,
-        "--header",
-        "Message-ID: <journal-2@ch-test.mssante.fr>",
-    ]);
+        &["--header", "Message-ID: <journal-2@ch-test.mssante.fr>"],
+    );
     assert_eq!(code, 0, "{transcript}");
 
     let deadline = Instant::now() + Duration::from_secs(30);
