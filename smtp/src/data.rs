@@ -1,25 +1,13 @@
 //! DATA (RFC 5321 §4.1.1.4) and BDAT (RFC 3030), and the hand-over to the store.
 
-use mail_parser::MimeHeaders;
-use mssante_mail::dsn::{Notify, NotifyEvent};
-use mssante_store::{
-    AuditAction, AuditEvent, MessageMeta, RecipientSpec, Source, TrackingKind, TrackingReport,
-};
+use mssante_store::{AuditAction, AuditEvent, Source};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::body::{Body, DataDecoder};
 use crate::reply::{self, Reply};
-use crate::session::{Flow, ReadStop, Session};
+use crate::session::{BdatMessage, Flow, ReadStop, Session};
 use crate::submit::{Envelope, incoming_message};
-use crate::trace::{TraceInfo, received_header, with_protocol};
-
-/// A message being assembled from BDAT chunks.
-pub(crate) struct BdatMessage {
-    /// The queue id, also in the Received header the first chunk started with.
-    id: String,
-    bytes: Vec<u8>,
-    too_big: bool,
-}
+use crate::trace::{TraceInfo, received_header, trace_id, with_protocol};
 
 fn too_big(limit: usize) -> Reply {
     Reply::new(
@@ -35,105 +23,6 @@ fn bare_newline() -> Reply {
         550,
         "5.6.0",
         "Message refused: bare CR or LF in message body (RFC 5321 §2.3.8)",
-    )
-}
-
-/// What the edge reads of a message's header section, parsed once per message.
-pub(crate) struct HeaderFacts {
-    pub(crate) meta: MessageMeta,
-    /// The legacy `Return-Receipt-To` header is present.
-    pub(crate) return_receipt_to: bool,
-}
-
-/// Header fields recorded with the message, and what it reports when it is a DSN or an MDN
-/// about a message we sent (docs/mssante.md §6). Only a `multipart/report` is parsed past its
-/// header section: decoding the attachments of every message costs more than the rest of
-/// the delivery.
-pub(crate) fn header_facts(raw: &[u8]) -> HeaderFacts {
-    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
-        return HeaderFacts {
-            meta: MessageMeta::default(),
-            return_receipt_to: false,
-        };
-    };
-    let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
-    let is_report = msg.content_type().is_some_and(|ct| {
-        ct.ctype().eq_ignore_ascii_case("multipart")
-            && ct
-                .subtype()
-                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
-    });
-    HeaderFacts {
-        meta: MessageMeta {
-            message_id: msg.message_id().map(str::to_string),
-            subject: msg.subject().map(str::to_string),
-            x_mss_nil: text("X-MSS-NIL"),
-            tracking: match is_report {
-                true => tracking_reports(raw),
-                false => Vec::new(),
-            },
-        },
-        return_receipt_to: msg.header_raw("Return-Receipt-To").is_some(),
-    }
-}
-
-/// The per-recipient lines of a DSN (RFC 3464) or an MDN (RFC 8098); empty otherwise.
-fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
-    if let Some(mdn) = mssante_receipts::parse_mdn(raw) {
-        let detail = match &mdn.error {
-            Some(error) => format!("{}; error: {error}", mdn.disposition),
-            None => mdn.disposition.clone(),
-        };
-        return vec![TrackingReport {
-            kind: TrackingKind::Mdn,
-            original_msgid: mdn.original_message_id,
-            envid: None,
-            recipient: mdn.final_recipient,
-            state: mdn.disposition_type,
-            detail: Some(detail),
-            error_codes: mdn.error_codes,
-        }];
-    }
-    let Some(dsn) = mssante_receipts::parse_dsn(raw) else {
-        return Vec::new();
-    };
-    dsn.recipients
-        .into_iter()
-        .map(|r| TrackingReport {
-            kind: TrackingKind::Dsn,
-            original_msgid: dsn.original_message_id.clone(),
-            envid: dsn.envid.clone(),
-            recipient: r.final_recipient,
-            state: r.action,
-            detail: Some(match r.diagnostic {
-                Some(d) => format!("{} {d}", r.status),
-                None => r.status,
-            }),
-            error_codes: Vec::new(),
-        })
-        .collect()
-}
-
-/// docs/mssante.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
-/// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
-pub(crate) fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
-    for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
-        rcpt.notify = Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure]));
-    }
-}
-
-/// A short unique id for the trace header and the 250 reply (like a Postfix queue id).
-pub(crate) fn trace_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(0);
-    format!(
-        "{:x}{:04x}",
-        nanos >> 10,
-        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
     )
 }
 

@@ -1,15 +1,18 @@
 //! SMTP for mssante (RFC 5321): one session engine behind every listener — MX (other
 //! operators), submission with STARTTLS and submissions with implicit TLS (clients).
 //!
-//! Layout: `command` and `body` parse without I/O; `session` owns the connection and
-//! dispatches to one file per command family (`ehlo`, `envelope`, `data`, `auth`,
-//! `starttls`, `misc`); `listener` accepts connections; the store does all storage.
+//! Layout: `command` and `body` parse without I/O; `session` holds a session's state and
+//! connection; `dispatch` runs the command loop and hands each command to one file per
+//! command family (`ehlo`, `envelope`, `data`, `auth`, `starttls`, `misc`), which build on
+//! `session` and never on each other's loop; `listener` accepts connections; the store does
+//! all storage.
 
 mod auth;
 mod auth_external;
 pub mod body;
 pub mod command;
 mod data;
+mod dispatch;
 mod ehlo;
 mod envelope;
 mod listener;

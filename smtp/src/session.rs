@@ -1,5 +1,6 @@
-//! The SMTP session engine: connection I/O, the command loop and dispatch. One engine for
-//! every listener; the handlers live in one file per command family.
+//! The SMTP session: its state (HELO, authentication, the open transaction) and its
+//! connection I/O. One session type for every listener; the command loop is in `dispatch`,
+//! the handlers in one file per command family, all building on this module.
 
 use std::net::SocketAddr;
 
@@ -7,8 +8,7 @@ use mssante_mail::dsn::Ret;
 use mssante_store::{Address, Bal, RecipientSpec};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
-use crate::command::{Command, ParseError, parse_command};
-use crate::reply::{self, Reply};
+use crate::reply::Reply;
 use crate::{Context, ListenerKind};
 
 /// Longest command line: RFC 5321 §4.5.3.1.4 says 512 octets, extensions may add to it,
@@ -35,12 +35,20 @@ pub(crate) struct Transaction {
     pub envid: Option<String>,
     pub rcpts: Vec<RecipientSpec>,
     /// Message being assembled by BDAT chunks (RFC 3030).
-    pub bdat: Option<crate::data::BdatMessage>,
+    pub bdat: Option<BdatMessage>,
     /// When MAIL FROM opened it: the transaction log line gives its duration.
     pub started: std::time::Instant,
     /// The message's `Message-ID` (RFC 5322 §3.6.4), once its header is read: the
     /// transaction log line carries it.
     pub message_id: Option<String>,
+}
+
+/// A message being assembled from BDAT chunks.
+pub(crate) struct BdatMessage {
+    /// The queue id, also in the Received header the first chunk started with.
+    pub(crate) id: String,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) too_big: bool,
 }
 
 /// Control flow after a command.
@@ -68,7 +76,8 @@ pub struct Session<T> {
     /// On submission over TLS: the client certificate, checked against `[tls]
     /// client_ca_file`, that AUTH EXTERNAL logs in with.
     pub(crate) client_cert: Option<mssante_auth::ClientCertificate>,
-    errors: u32,
+    /// 5xx replies so far (`SmtpConfig::max_errors`).
+    pub(crate) errors: u32,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
@@ -109,95 +118,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     pub fn plain(stream: T, ctx: Context, kind: ListenerKind, peer: SocketAddr) -> Self {
         Session::new(Conn::Plain(stream), ctx, kind, peer, false)
-    }
-
-    /// Runs the session to its end.
-    pub async fn run(mut self) {
-        let greeting = Reply::bare(
-            220,
-            format!("{} ESMTP mssante ready", self.ctx.config.hostname),
-        );
-        self.reply(greeting);
-        loop {
-            let line = match self.read_line(MAX_COMMAND_LINE, true).await {
-                Ok(Some(line)) => line,
-                Ok(None) => {
-                    self.reply(reply::line_too_long());
-                    if self.too_many_errors() {
-                        break;
-                    }
-                    continue;
-                }
-                Err(stop) => {
-                    self.say_goodbye(stop).await;
-                    return;
-                }
-            };
-            match self.dispatch(&line).await {
-                Flow::Continue if self.too_many_errors() => break,
-                Flow::Continue => {}
-                Flow::Close => break,
-            }
-        }
-        let _ = self.flush().await;
-        let _ = self.conn.shutdown().await;
-    }
-
-    async fn say_goodbye(&mut self, stop: ReadStop) {
-        let farewell = match stop {
-            ReadStop::Timeout => Some(reply::timeout()),
-            ReadStop::Shutdown => Some(reply::shutting_down()),
-            ReadStop::Eof | ReadStop::Io => None,
-        };
-        if let Some(r) = farewell {
-            self.reply(r);
-            let _ = self.flush().await;
-        }
-        let _ = self.conn.shutdown().await;
-    }
-
-    fn too_many_errors(&mut self) -> bool {
-        if self.errors < self.ctx.config.max_errors {
-            return false;
-        }
-        tracing::info!(peer = %self.peer, "closing session after {} errors", self.errors);
-        self.wbuf.clear();
-        self.reply(reply::too_many_errors());
-        true
-    }
-
-    async fn dispatch(&mut self, line: &[u8]) -> Flow {
-        let command = match parse_command(line) {
-            Ok(c) => c,
-            Err(ParseError::UnknownCommand) => {
-                self.reply(reply::unknown_command());
-                return Flow::Continue;
-            }
-            Err(ParseError::Syntax(why)) => {
-                self.reply(reply::syntax_error(why));
-                return Flow::Continue;
-            }
-        };
-        match command {
-            Command::Ehlo(name) => self.ehlo(name, true),
-            Command::Helo(name) => self.ehlo(name, false),
-            Command::Mail { from, params } => self.mail(from, params).await,
-            Command::Rcpt { to, params } => self.rcpt(to, params).await,
-            Command::Data => return self.data().await,
-            Command::Bdat { size, last } => return self.bdat(size, last).await,
-            Command::Rset => self.rset(),
-            Command::Noop => self.reply(reply::ok("OK")),
-            Command::Quit => {
-                self.quit();
-                return Flow::Close;
-            }
-            Command::Vrfy => self.vrfy(),
-            Command::Expn => self.expn(),
-            Command::Help => self.help(),
-            Command::StartTls => return self.starttls().await,
-            Command::Auth { mechanism, initial } => return self.auth(mechanism, initial).await,
-        }
-        Flow::Continue
     }
 
     /// Queues a reply; 5xx replies count towards the error limit.

@@ -4,12 +4,13 @@
 //! HTTP is therefore accepted exactly as one sent on port 587, with the same checks and the
 //! same durability (`Store::deliver`). See docs/adr/0018-http-api.md.
 
+use mail_parser::MimeHeaders;
+use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::{
-    Address, Bal, IncomingMessage, RcptDisposition, RcptLookup, RecipientSpec, Ret, Source,
-    accepts_mail,
+    Address, Bal, IncomingMessage, MessageMeta, RcptDisposition, RcptLookup, RecipientSpec, Ret,
+    Source, TrackingKind, TrackingReport, accepts_mail,
 };
 
-use crate::data::{header_facts, honour_return_receipt_to};
 use crate::reply::{self, Reply};
 use crate::trace::{TraceInfo, received_header};
 use crate::{SmtpContext, TrustPolicy};
@@ -178,9 +179,90 @@ pub fn http_received_header(
     })
 }
 
-/// A short unique id for the trace header and the reply (like a Postfix queue id).
-pub fn trace_id() -> String {
-    crate::data::trace_id()
+pub use crate::trace::trace_id;
+
+/// What the edge reads of a message's header section, parsed once per message.
+pub(crate) struct HeaderFacts {
+    pub(crate) meta: MessageMeta,
+    /// The legacy `Return-Receipt-To` header is present.
+    pub(crate) return_receipt_to: bool,
+}
+
+/// Header fields recorded with the message, and what it reports when it is a DSN or an MDN
+/// about a message we sent (docs/mssante.md §6). Only a `multipart/report` is parsed past its
+/// header section: decoding the attachments of every message costs more than the rest of
+/// the delivery.
+pub(crate) fn header_facts(raw: &[u8]) -> HeaderFacts {
+    let Some(msg) = mail_parser::MessageParser::default().parse_headers(raw) else {
+        return HeaderFacts {
+            meta: MessageMeta::default(),
+            return_receipt_to: false,
+        };
+    };
+    let text = |name: &str| msg.header_raw(name).map(|v| v.trim().to_string());
+    let is_report = msg.content_type().is_some_and(|ct| {
+        ct.ctype().eq_ignore_ascii_case("multipart")
+            && ct
+                .subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    HeaderFacts {
+        meta: MessageMeta {
+            message_id: msg.message_id().map(str::to_string),
+            subject: msg.subject().map(str::to_string),
+            x_mss_nil: text("X-MSS-NIL"),
+            tracking: match is_report {
+                true => tracking_reports(raw),
+                false => Vec::new(),
+            },
+        },
+        return_receipt_to: msg.header_raw("Return-Receipt-To").is_some(),
+    }
+}
+
+/// The per-recipient lines of a DSN (RFC 3464) or an MDN (RFC 8098); empty otherwise.
+fn tracking_reports(raw: &[u8]) -> Vec<TrackingReport> {
+    if let Some(mdn) = mssante_receipts::parse_mdn(raw) {
+        let detail = match &mdn.error {
+            Some(error) => format!("{}; error: {error}", mdn.disposition),
+            None => mdn.disposition.clone(),
+        };
+        return vec![TrackingReport {
+            kind: TrackingKind::Mdn,
+            original_msgid: mdn.original_message_id,
+            envid: None,
+            recipient: mdn.final_recipient,
+            state: mdn.disposition_type,
+            detail: Some(detail),
+            error_codes: mdn.error_codes,
+        }];
+    }
+    let Some(dsn) = mssante_receipts::parse_dsn(raw) else {
+        return Vec::new();
+    };
+    dsn.recipients
+        .into_iter()
+        .map(|r| TrackingReport {
+            kind: TrackingKind::Dsn,
+            original_msgid: dsn.original_message_id.clone(),
+            envid: dsn.envid.clone(),
+            recipient: r.final_recipient,
+            state: r.action,
+            detail: Some(match r.diagnostic {
+                Some(d) => format!("{} {d}", r.status),
+                None => r.status,
+            }),
+            error_codes: Vec::new(),
+        })
+        .collect()
+}
+
+/// docs/mssante.md §6 (our choice): the legacy `Return-Receipt-To` header asks for a success
+/// report; recipients without an explicit NOTIFY get `SUCCESS,FAILURE`.
+pub(crate) fn honour_return_receipt_to(rcpts: &mut [RecipientSpec]) {
+    for rcpt in rcpts.iter_mut().filter(|r| r.notify.is_none()) {
+        rcpt.notify = Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure]));
+    }
 }
 
 #[cfg(test)]

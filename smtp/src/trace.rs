@@ -55,6 +55,21 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
+/// A short unique id for the trace header and the 250 reply (like a Postfix queue id), for SMTP and the HTTP API.
+pub fn trace_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    format!(
+        "{:x}{:04x}",
+        nanos >> 10,
+        COUNTER.fetch_add(1, Ordering::Relaxed) & 0xffff
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
