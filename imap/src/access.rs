@@ -6,32 +6,12 @@
 //! generation moves whenever a grant changes (on any node), and only then is the access
 //! read again; an end date is compared to the clock.
 
-use mssante_store::{
-    AuditAction, AuditEvent, Bal, Delegation, Folder, Grantee, KNOWN_RIGHTS, Rights, now,
-};
+use mssante_store::{AuditAction, AuditEvent, Bal, Folder, Grantee, Rights, now};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::parse::{Command, FetchItem};
 use crate::session::{Flow, Session};
-
-/// The other-users namespace prefix (RFC 2342 §5), followed by the BAL address.
-pub(crate) const OTHER_USERS: &str = "Other Users";
-
-/// Who the session acts as, and what is delegated to it.
-#[derive(Default)]
-pub(crate) struct SessionAccess {
-    /// The author of audit entries: the PSC identity, else the address logged in with.
-    pub author: String,
-    pub principals: Vec<Grantee>,
-    /// Set when the session logged in as a delegated BAL: its rights there.
-    pub own: Option<Delegation>,
-    /// BALs delegated to the session (other-users namespace).
-    pub delegated: Vec<Delegation>,
-    generation: u64,
-    /// The earliest end date among the delegations held.
-    next_end: Option<i64>,
-}
 
 /// What the per-command check found.
 pub(crate) enum AccessCheck {
@@ -40,66 +20,6 @@ pub(crate) enum AccessCheck {
     LostLogin,
     /// The selected mailbox belongs to a BAL the session may no longer read.
     LostSelected,
-}
-
-impl SessionAccess {
-    fn set(&mut self, own: Option<Delegation>, delegated: Vec<Delegation>, generation: u64) {
-        self.next_end = own
-            .iter()
-            .chain(&delegated)
-            .filter_map(|d| d.not_after)
-            .min();
-        self.own = own;
-        self.delegated = delegated;
-        self.generation = generation;
-    }
-
-    /// Rights on a folder of the own BAL (`own_bal`) or of a delegated one.
-    pub fn rights_on(&self, own_bal: i64, folder: &Folder) -> Rights {
-        if folder.bal_id == own_bal {
-            return match &self.own {
-                Some(d) => d.rights_on(&folder.name),
-                None => Rights::from_stored(KNOWN_RIGHTS),
-            };
-        }
-        self.delegated
-            .iter()
-            .filter(|d| d.bal_id == folder.bal_id)
-            .fold(Rights::NONE, |r, d| r.union(d.rights_on(&folder.name)))
-    }
-
-    /// Whether actions on `bal_id` are a delegate's (and so audited).
-    pub fn is_delegated(&self, own_bal: i64, bal_id: i64) -> bool {
-        bal_id != own_bal || self.own.is_some()
-    }
-
-    /// `Other Users/dr@x.fr/INBOX` → (the delegated BAL's id, `INBOX`); `None` for a name
-    /// outside that namespace; `Some(None)` for one inside naming no delegated folder.
-    pub fn resolve<'n>(&self, name: &'n str) -> Option<Option<(i64, &'n str)>> {
-        let rest = name.strip_prefix(OTHER_USERS)?.strip_prefix('/')?;
-        let Some((address, folder)) = rest.split_once('/') else {
-            return Some(None);
-        };
-        let folder = if folder.eq_ignore_ascii_case("INBOX") {
-            "INBOX"
-        } else {
-            folder
-        };
-        Some(
-            self.delegated
-                .iter()
-                .find(|d| d.bal.eq_ignore_ascii_case(address))
-                .map(|d| (d.bal_id, folder)),
-        )
-    }
-
-    /// The name a client sees for a folder of a delegated BAL.
-    pub fn shared_name(&self, bal_id: i64, folder: &str) -> Option<String> {
-        self.delegated
-            .iter()
-            .find(|d| d.bal_id == bal_id)
-            .map(|d| format!("{OTHER_USERS}/{}/{folder}", d.bal))
-    }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {

@@ -2,7 +2,8 @@
 //!
 //! Layout: `parse` (grammar, no I/O; one file per command or family, each with its typed
 //! arguments) and `message` (FETCH/SEARCH rendering of stored bytes, no I/O) are pure;
-//! `session` owns the connection, the states and the order of responses; `cmd/` holds one
+//! `session` owns the connection, the states and the order of responses, holding what
+//! `state` defines (access, live searches, compression); `cmd/` holds one
 //! file per command (`cmd/fetch.rs` is FETCH); `view` is the selected mailbox as a session
 //! sees it; the store does all storage and tells sessions about changes.
 pub mod message;
@@ -12,6 +13,7 @@ mod access;
 mod cmd;
 mod mailbox_names;
 mod session;
+mod state;
 mod view;
 
 use std::net::SocketAddr;

@@ -58,13 +58,13 @@ pub struct Session<T> {
     pub(crate) client_cert: Option<mssante_auth::ClientCertificate>,
     pub(crate) bal: Option<Bal>,
     /// Who the session acts as and what is delegated to it (`access.rs`).
-    pub(crate) access: crate::access::SessionAccess,
+    pub(crate) access: crate::state::SessionAccess,
     pub(crate) selected: Option<SelectedMailbox>,
     pub(crate) enabled: Enabled,
     /// Searches kept alive with RETURN (UPDATE) (RFC 5267 §4).
-    pub(crate) contexts: Vec<crate::cmd::SearchContext>,
+    pub(crate) contexts: Vec<crate::state::SearchContext>,
     /// COMPRESS=DEFLATE once the client turned it on (RFC 4978).
-    pub(crate) deflate: Option<Box<crate::cmd::Deflate>>,
+    pub(crate) deflate: Option<Box<crate::state::Deflate>>,
     /// The NOTIFY set in force (RFC 5465), if any.
     pub(crate) notify: Option<crate::cmd::NotifyState>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,

@@ -2,69 +2,10 @@
 //! streams (RFC 1951, no zlib header). The session keeps reading and writing plain bytes in
 //! its buffers; `Deflate` sits between them and the connection.
 
-use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::session::{Flow, Session};
-
-pub(crate) struct Deflate {
-    compress: Compress,
-    decompress: Decompress,
-    /// Compressed bytes read from the client and not inflated yet.
-    pub(crate) input: Vec<u8>,
-}
-
-impl Deflate {
-    fn new() -> Self {
-        Deflate {
-            compress: Compress::new(Compression::default(), false),
-            decompress: Decompress::new(false),
-            input: Vec::new(),
-        }
-    }
-
-    /// `plain` compressed and sync-flushed, so that the client can act on everything
-    /// written so far (RFC 4978 §4).
-    pub(crate) fn deflate(&mut self, plain: &[u8]) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(plain.len() / 2 + 64);
-        let mut consumed = 0;
-        loop {
-            out.reserve(4096);
-            let before = self.compress.total_in();
-            self.compress
-                .compress_vec(&plain[consumed..], &mut out, FlushCompress::Sync)
-                .map_err(std::io::Error::other)?;
-            consumed += (self.compress.total_in() - before) as usize;
-            // Done when all input went in and the flush did not fill the space given.
-            if consumed == plain.len() && out.len() < out.capacity() {
-                return Ok(out);
-            }
-        }
-    }
-
-    /// Inflates what `input` holds onto `out`; a partial block stays in `input`.
-    pub(crate) fn inflate_into(&mut self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        let mut consumed = 0;
-        loop {
-            out.reserve(16 * 1024);
-            let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
-            self.decompress
-                .decompress_vec(&self.input[consumed..], out, FlushDecompress::None)
-                .map_err(std::io::Error::other)?;
-            let used = (self.decompress.total_in() - before_in) as usize;
-            let produced = self.decompress.total_out() - before_out;
-            consumed += used;
-            if consumed == self.input.len() && out.len() < out.capacity() {
-                break;
-            }
-            if used == 0 && produced == 0 {
-                break;
-            }
-        }
-        self.input.drain(..consumed);
-        Ok(())
-    }
-}
+use crate::state::Deflate;
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn compress(&mut self, tag: &str, mechanism: &str) -> Flow {

@@ -9,17 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::parse::{SearchKey, SortKey, compact};
 use crate::session::Session;
-
-/// One live search or sort (RFC 5267 §4.2).
-pub(crate) struct SearchContext {
-    tag: String,
-    uid: bool,
-    key: SearchKey,
-    /// `Some` for SORT: the result is ordered by these keys.
-    sort: Option<Vec<SortKey>>,
-    /// The result as last reported, as UIDs in result order.
-    result: Vec<u32>,
-}
+use crate::state::SearchContext;
 
 /// The positions (1-based) in `list` of the members of `part`, and those members in list
 /// order.

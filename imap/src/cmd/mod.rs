@@ -44,8 +44,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use mssante_store::MessageInfo;
 
-pub(crate) use compress::Deflate;
-pub(crate) use context::SearchContext;
 pub(crate) use notify::NotifyState;
 
 use crate::parse::SequenceSet;

@@ -10,7 +10,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         // other-users one (ADR 0016); no shared namespace.
         self.untagged(format!(
             "NAMESPACE ((\"\" \"/\")) ((\"{}/\" \"/\")) NIL",
-            crate::access::OTHER_USERS
+            crate::state::OTHER_USERS
         ));
         self.tagged(tag, "OK", "NAMESPACE completed");
     }

@@ -1,6 +1,6 @@
 //! ACL commands (RFC 4314 §3): GETACL, SETACL, DELETEACL, LISTRIGHTS, MYRIGHTS.
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

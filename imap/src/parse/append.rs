@@ -1,7 +1,7 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469).
 
+use super::Command;
 use super::catenate::{CatPart, parse_catenate};
-use super::command::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

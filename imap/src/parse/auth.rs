@@ -1,6 +1,6 @@
 //! LOGIN, AUTHENTICATE (RFC 9051 §6.2), ENABLE (RFC 5161), ID (RFC 2971).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,96 +3,19 @@
 //! each command's arguments into a typed struct. Free of I/O: the session hands over one
 //! whole command with its literals inline.
 
-use super::append::{AppendArgs, parse_append};
-use super::auth::{
-    AuthenticateArgs, IdField, LoginArgs, parse_authenticate, parse_enable, parse_id, parse_login,
-};
-use super::copy::{CopyArgs, parse_copy};
+use super::append::parse_append;
+use super::auth::{parse_authenticate, parse_enable, parse_id, parse_login};
+use super::copy::parse_copy;
 use super::cursor::{Cursor, PResult, ParseError, bad};
-use super::fetch::{FetchArgs, parse_fetch};
-use super::list::{ListArgs, LsubArgs, parse_list, parse_lsub};
-use super::mailbox::{
-    CreateArgs, RenameArgs, StatusArgs, one_mailbox, parse_create, parse_rename, parse_status,
-};
-use super::replace::{ReplaceArgs, parse_replace};
-use super::search::{SearchArgs, SortArgs, ThreadArgs, parse_search, parse_sort, parse_thread};
-use super::select::{SelectArgs, parse_select};
+use super::fetch::parse_fetch;
+use super::list::{parse_list, parse_lsub};
+use super::mailbox::{one_mailbox, parse_create, parse_rename, parse_status};
+use super::replace::parse_replace;
+use super::search::{parse_search, parse_sort, parse_thread};
+use super::select::parse_select;
 use super::sequence::SequenceSet;
-use super::store::{StoreArgs, parse_store};
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
-    pub tag: String,
-    pub command: Command,
-}
-
-/// One command with its arguments; each argument struct lives beside its parser.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Command {
-    Capability,
-    Noop,
-    Logout,
-    StartTls,
-    /// RFC 4978: the mechanism (only DEFLATE is offered).
-    Compress(String),
-    Login(LoginArgs),
-    Authenticate(AuthenticateArgs),
-    Enable(Vec<String>),
-    Id(Option<Vec<IdField>>),
-    Namespace,
-    /// RFC 8437.
-    Unauthenticate,
-    /// SELECT and EXAMINE.
-    Select(SelectArgs),
-    Create(CreateArgs),
-    Delete(Vec<u8>),
-    Rename(RenameArgs),
-    Subscribe(Vec<u8>),
-    Unsubscribe(Vec<u8>),
-    List(ListArgs),
-    Lsub(LsubArgs),
-    Status(StatusArgs),
-    Append(AppendArgs),
-    /// REPLACE and UID REPLACE (RFC 8508).
-    Replace(ReplaceArgs),
-    Idle,
-    Check,
-    Close,
-    Unselect,
-    /// EXPUNGE, or UID EXPUNGE with its UID set (RFC 4315 §2.1).
-    Expunge(Option<SequenceSet>),
-    Thread(ThreadArgs),
-    Sort(SortArgs),
-    Search(SearchArgs),
-    Fetch(FetchArgs),
-    Store(StoreArgs),
-    Copy(CopyArgs),
-    Move(CopyArgs),
-    /// RFC 5267 §4.3: the tags of the searches whose updates stop.
-    CancelUpdate(Vec<String>),
-    GetQuota(Vec<u8>),
-    GetQuotaRoot(Vec<u8>),
-    /// RFC 4314 §3.
-    Acl(super::acl::AclCommand),
-    /// RFC 5465.
-    Notify(super::notify::NotifyArgs),
-}
-
-impl Command {
-    /// RFC 9051 §7.5.1: no untagged EXPUNGE while answering a command that uses message
-    /// sequence numbers and does not itself expunge (FETCH, STORE, SEARCH and the like).
-    pub fn forbids_expunge_responses(&self) -> bool {
-        matches!(
-            self,
-            Command::Fetch(FetchArgs { uid: false, .. })
-                | Command::Store(StoreArgs { uid: false, .. })
-                | Command::Search(SearchArgs { uid: false, .. })
-                | Command::Sort(SortArgs { uid: false, .. })
-                | Command::Thread(ThreadArgs { uid: false, .. })
-                | Command::Copy(CopyArgs { uid: false, .. })
-        )
-    }
-}
+use super::store::parse_store;
+use super::{Command, Request};
 
 pub fn parse_request(line: &[u8]) -> Result<Request, (Option<String>, ParseError)> {
     let mut c = Cursor::new(line);
@@ -199,7 +122,10 @@ fn parse_cancel_update(c: &mut Cursor<'_>) -> PResult<Command> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{FetchItem, SearchKey, StoreOp};
+    use crate::parse::{
+        AppendArgs, FetchArgs, FetchItem, LoginArgs, SearchArgs, SearchKey, SelectArgs, StoreArgs,
+        StoreOp,
+    };
 
     fn cmd(s: &str) -> Command {
         parse_request(s.as_bytes())

@@ -1,6 +1,6 @@
 //! COPY and MOVE, and their UID forms (RFC 9051 §6.4.7, §6.4.8; RFC 6851).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult};
 use super::sequence::SequenceSet;
 

@@ -1,7 +1,7 @@
 //! FETCH and UID FETCH (RFC 9051 §6.4.5) with BINARY items (RFC 3516) and the CHANGEDSINCE
 //! and VANISHED modifiers (RFC 7162 §3.1.4.1, §3.2.6), and PARTIAL (RFC 9394 §3.3).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
 use super::search_return::{PartialRange, partial_range};
 use super::sequence::SequenceSet;

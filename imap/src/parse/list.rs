@@ -1,7 +1,7 @@
 //! LIST (RFC 9051 §6.3.9) with LIST-EXTENDED (RFC 5258) and LIST-STATUS (RFC 5819), and
 //! LSUB (RFC 3501 §6.3.9).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

@@ -1,7 +1,7 @@
 //! Commands naming one mailbox: CREATE (with USE, RFC 6154 §3), DELETE, RENAME, SUBSCRIBE,
 //! UNSUBSCRIBE, STATUS (RFC 9051 §6.3), GETQUOTA and GETQUOTAROOT (RFC 9208).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! NOTIFY (RFC 5465 §3, grammar §8): which mailboxes the session watches, and for which
 //! events. Parsing only: what the events mean is `cmd/notify.rs`.
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 use super::fetch::{FetchItem, fetch_item};
 

@@ -1,8 +1,8 @@
 //! REPLACE and UID REPLACE (RFC 8508 §3): a message of the selected mailbox replaced by a
 //! new one, appended to any mailbox.
 
+use super::Command;
 use super::append::{AppendMessage, append_message};
-use super::command::Command;
 use super::cursor::{Cursor, PResult};
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! SEARCH (RFC 9051 §6.4.4, ESEARCH RFC 4731), SORT and THREAD (RFC 5256 §3): the search
 //! keys they share and their own arguments.
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, ParseError, bad};
 use super::search_return::{SearchReturn, parse_search_return};
 use super::sequence::SequenceSet;

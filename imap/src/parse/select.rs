@@ -1,7 +1,7 @@
 //! SELECT and EXAMINE (RFC 9051 §6.3.2, §6.3.3) with CONDSTORE and QRESYNC parameters
 //! (RFC 7162 §3.1.8, §3.2.5).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 use super::sequence::SequenceSet;
 

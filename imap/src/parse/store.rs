@@ -1,6 +1,6 @@
 //! STORE and UID STORE (RFC 9051 §6.4.6) with UNCHANGEDSINCE (RFC 7162 §3.1.3).
 
-use super::command::Command;
+use super::Command;
 use super::cursor::{Cursor, PResult, bad};
 use super::sequence::SequenceSet;
 
