@@ -684,6 +684,11 @@ fn login_from_raw(raw: RawLogin) -> Result<mssante_net::GuardConfig> {
     })
 }
 
+/// A data dir the store has opened once (it creates `blobs/` on both engines).
+pub(crate) fn is_initialised(dir: &Path) -> bool {
+    dir.join("blobs").is_dir()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,8 @@
 use anyhow::{Result, bail};
 
 use crate::imap::{ImapSession, number_after};
-use crate::imap_run::{ImapArgs, OpStats};
+use crate::imap_args::ImapArgs;
+use crate::stats::OpStats;
 
 /// A small deterministic generator (xorshift64*): runs are reproducible per session.
 pub struct Dice(u64);

@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::common::{self, CpuMeter, CpuReport, Users};
 use crate::imap::ImapSession;
-use crate::imap_run::{ImapTarget, OpStats, load_avg};
+use crate::imap_args::ImapTarget;
+use crate::imap_run::load_avg;
+use crate::stats::OpStats;
 use crate::stats::{Errors, LatencySummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -5,6 +5,7 @@ mod common;
 mod http;
 mod http_run;
 mod imap;
+mod imap_args;
 mod imap_profile;
 mod imap_run;
 mod kmem;
@@ -54,13 +55,13 @@ enum Mode {
     /// C HTTP API clients asking the status of random messages of a seeded range.
     HttpStatus(http_run::HttpStatusArgs),
     /// S IMAP sessions running a client mix for a while.
-    Imap(imap_run::ImapArgs),
+    Imap(imap_args::ImapArgs),
     /// C clients logging in and out in a loop (XOAUTH2 with a PSC token, or PLAIN).
     Login(login::LoginArgs),
     /// A stand-in Pro Santé Connect for `login`: serves its JWKS, writes one token per user.
     PscIssuer(psc::IssuerArgs),
     /// Open K authenticated sessions, hold them in IDLE, report server memory.
-    Connections(imap_run::ConnArgs),
+    Connections(imap_args::ConnArgs),
     /// Open K bare loopback TCP connections to ourselves: kernel memory per connection end
     /// (the client's share to subtract in `connections --client-kernel-kb`).
     Pairs(pairs::PairsArgs),

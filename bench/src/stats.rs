@@ -1,9 +1,12 @@
 //! Latency samples, percentiles and error tallies.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use anyhow::Result;
 use serde::Serialize;
+
+use crate::imap::Response;
 
 /// Latency samples of one operation, in microseconds.
 #[derive(Debug, Default, Clone)]
@@ -109,6 +112,78 @@ impl Errors {
 
     pub fn total(&self) -> u64 {
         self.0.values().sum()
+    }
+}
+
+/// Per-operation latencies of one session task.
+#[derive(Default)]
+pub(crate) struct OpStats {
+    pub(crate) ops: BTreeMap<&'static str, Samples>,
+    pub(crate) errors: Errors,
+    /// With `--rate`: when this session may send its next command.
+    pacer: Option<Pacer>,
+}
+
+/// A session's command schedule at a fixed offered rate.
+struct Pacer {
+    every: Duration,
+    next: Instant,
+}
+
+impl Pacer {
+    /// Waits for the next slot. A session that fell behind by more than one slot starts
+    /// again from now rather than sending a burst to catch up.
+    async fn wait(&mut self) {
+        let now = Instant::now();
+        if self.next > now {
+            tokio::time::sleep_until(self.next.into()).await;
+        } else if now - self.next > self.every {
+            self.next = now;
+        }
+        self.next += self.every;
+    }
+}
+
+impl OpStats {
+    /// Stats of a session that sends one command every `sessions / rate` seconds (the
+    /// first after a random part of that, so that sessions do not send in step).
+    pub(crate) fn paced(rate: f64, sessions: usize, k: usize) -> OpStats {
+        let mut stats = OpStats::default();
+        if rate > 0.0 {
+            let every = Duration::from_secs_f64(sessions as f64 / rate);
+            let offset = every.mul_f64((k % sessions) as f64 / sessions as f64);
+            stats.pacer = Some(Pacer {
+                every,
+                next: Instant::now() + offset,
+            });
+        }
+        stats
+    }
+
+    pub(crate) fn merge(&mut self, o: OpStats) {
+        for (k, v) in o.ops {
+            self.ops.entry(k).or_default().merge(v);
+        }
+        self.errors.merge(o.errors);
+    }
+
+    /// Times one command; records its latency, or an error kind when not OK.
+    pub(crate) async fn timed<F>(&mut self, op: &'static str, f: F) -> Result<Response>
+    where
+        F: std::future::Future<Output = Result<Response>>,
+    {
+        if let Some(pacer) = &mut self.pacer {
+            // The command is sent when `f` is first polled, after the wait.
+            pacer.wait().await;
+        }
+        let t = Instant::now();
+        let r = f.await?;
+        if r.ok() {
+            self.ops.entry(op).or_default().push(t.elapsed());
+        } else {
+            self.errors.add(format!("{op} {}", r.status));
+        }
+        Ok(r)
     }
 }
 

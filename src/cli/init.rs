@@ -7,7 +7,7 @@ use crate::config::Config;
 
 pub async fn run(config: &Config) -> Result<()> {
     let dir = &config.data_dir;
-    let existed = super::is_initialised(dir);
+    let existed = crate::config::is_initialised(dir);
     crate::serve::open_store(config).await?.close().await;
     match existed {
         true => println!("data dir {} was already initialised", dir.display()),

@@ -192,7 +192,7 @@ fn instance_dir(config: &Config) -> Result<&Path> {
         None => "no configuration file: embedded defaults".into(),
     };
     eprintln!("data dir {} ({from})", dir.display());
-    if !is_initialised(dir) {
+    if !crate::config::is_initialised(dir) {
         bail!(
             "data_dir: {} is not an initialised data dir (no blobs/ folder): `mssante serve` \
              creates it on first start, `mssante init` without serving; or is another \
@@ -201,11 +201,6 @@ fn instance_dir(config: &Config) -> Result<&Path> {
         );
     }
     Ok(dir)
-}
-
-/// A data dir the store has opened once (it creates `blobs/` on both engines).
-pub(crate) fn is_initialised(dir: &Path) -> bool {
-    dir.join("blobs").is_dir()
 }
 
 async fn open_store(config: &Config) -> Result<mssante_store::Store> {

@@ -57,7 +57,7 @@ pub fn config_parsed(config: &Config) -> Check {
 /// The data dir: initialised, writable by this user, with room left.
 pub fn data_dir(config: &Config) -> Vec<Check> {
     let dir = &config.data_dir;
-    if !crate::cli::is_initialised(dir) {
+    if !crate::config::is_initialised(dir) {
         return vec![Check::fail(
             "data_dir",
             format!(
@@ -139,7 +139,7 @@ fn human(bytes: u64) -> String {
 /// whitelist checks).
 pub async fn database(config: &Config) -> (Vec<Check>, Vec<String>) {
     let url = crate::serve::redact(&config.database_url);
-    if !crate::cli::is_initialised(&config.data_dir) {
+    if !crate::config::is_initialised(&config.data_dir) {
         let skipped = Check::fail(
             "database",
             format!("{url}: not checked, the data dir is not initialised"),

@@ -481,37 +481,6 @@ pub(crate) async fn access_changes(pool: &sqlx::AnyPool) -> Option<i64> {
         .flatten()
 }
 
-/// On SQLite, where no NOTIFY crosses processes: the grant change counter, read once a
-/// second, bumps the access generation (and wakes IDLE) when another process such as
-/// `mssante delegation revoke` changed a grant. `baseline` is the counter as the store was
-/// opened, before any session read its access, so a change made after a session's read is
-/// never taken for the starting point. The counter only grows: a grant and its revocation
-/// between two reads still move it (a fingerprint of the tables' content came back to the
-/// same value then, and the revocation went unseen; ADR 0027).
-pub(crate) async fn poll_grants(
-    pool: sqlx::AnyPool,
-    baseline: Option<i64>,
-    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    local: tokio::sync::broadcast::Sender<crate::FolderChanged>,
-) {
-    let mut last = baseline;
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        let Some(now) = access_changes(&pool).await else {
-            continue;
-        };
-        if last.is_some_and(|l| l != now) {
-            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = local.send(crate::FolderChanged { folder_id: -1 });
-        }
-        last = Some(now);
-    }
-}
-
 /// `secretary@… secretary until 1767225600`: what a grant entry of the trail says.
 fn grant_detail(d: &Delegation) -> String {
     let until = d.not_after.map_or(String::new(), |t| format!(" until {t}"));

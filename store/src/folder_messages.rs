@@ -12,6 +12,7 @@ use crate::audit::PendingAudit;
 use crate::blob::{PreparedBlob, blob_hash, record_blob};
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
+use crate::flags::{canonical_flag, flags_from_text};
 use crate::group_commit::{Txn, write_by};
 use crate::migration::{SourceMessage, insert_migrated};
 use crate::{Store, now};
@@ -79,23 +80,6 @@ pub struct StoredMessage {
     pub size: i64,
     pub flags: String,
     pub internaldate: i64,
-}
-
-pub(crate) fn flags_from_text(text: &str) -> Vec<String> {
-    text.split(' ')
-        .filter(|f| !f.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Canonical spelling of system flags (flags compare case-insensitively, RFC 9051 §2.3.2).
-fn canonical_flag(flag: &str) -> String {
-    const SYSTEM: [&str; 5] = ["\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft"];
-    SYSTEM
-        .iter()
-        .find(|s| s.eq_ignore_ascii_case(flag))
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| flag.to_string())
 }
 
 fn has_flag(flags: &[String], flag: &str) -> bool {

@@ -8,8 +8,8 @@
 //!
 //! The methods of [`Store`] are grouped by area: each area's file holds its types and its own
 //! `impl Store` block; the files that only help one (`address.rs`, `db.rs`, `error.rs`,
-//! `group_commit.rs`) hold none. The test `every_module_is_in_the_table_of_contents` keeps
-//! this list complete.
+//! `flags.rs`, `group_commit.rs`) hold none. The test `every_module_is_in_the_table_of_contents`
+//! keeps this list complete.
 //!
 //! - Opening the store, its engine and write transactions: `lib.rs`, with the connection and
 //!   errors in `error.rs`; the connection in `db.rs`.
@@ -42,7 +42,8 @@
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
-//!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`.
+//!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`; how flags are kept (no
+//!   SQL): `flags.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
@@ -78,6 +79,7 @@ mod directory;
 mod domain;
 mod error;
 mod export;
+mod flags;
 mod folder;
 mod folder_messages;
 mod folder_pages;

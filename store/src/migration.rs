@@ -10,7 +10,7 @@ use sqlx::Row;
 
 use crate::delivery::MessageMeta;
 use crate::error::Result;
-use crate::folder_messages::flags_from_text;
+use crate::flags::flags_from_text;
 use crate::{Store, now};
 
 /// Which message of the source a copy came from: RFC 9051 §2.3.1.1, a folder's name, its

@@ -44,7 +44,7 @@ pub(crate) struct Notifier {
     /// it on each command and re-read their access only when it moved (ADR 0016).
     access_generation: Arc<AtomicU64>,
     /// SQLite: the grant change counter when the store was opened, the grant poll's starting
-    /// point (`delegation::poll_grants`).
+    /// point (`poll_grants`).
     access_changes_at_open: Option<i64>,
 }
 
@@ -80,7 +80,7 @@ impl Store {
         if self.engine() == Engine::Sqlite {
             // Grants changed by another process (the command line) reach sessions too.
             n.listener.get_or_init(|| {
-                tokio::spawn(crate::delegation::poll_grants(
+                tokio::spawn(poll_grants(
                     self.pool().clone(),
                     n.access_changes_at_open,
                     n.access_generation.clone(),
@@ -196,6 +196,37 @@ async fn listen(
                 }
             }
         }
+    }
+}
+
+/// On SQLite, where no NOTIFY crosses processes: the grant change counter, read once a
+/// second, bumps the access generation (and wakes IDLE) when another process such as
+/// `mssante delegation revoke` changed a grant. `baseline` is the counter as the store was
+/// opened, before any session read its access, so a change made after a session's read is
+/// never taken for the starting point. The counter only grows: a grant and its revocation
+/// between two reads still move it (a fingerprint of the tables' content came back to the
+/// same value then, and the revocation went unseen; ADR 0027).
+pub(crate) async fn poll_grants(
+    pool: sqlx::AnyPool,
+    baseline: Option<i64>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    local: tokio::sync::broadcast::Sender<FolderChanged>,
+) {
+    let mut last = baseline;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let Some(now) = crate::delegation::access_changes(&pool).await else {
+            continue;
+        };
+        if last.is_some_and(|l| l != now) {
+            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = local.send(FolderChanged { folder_id: -1 });
+        }
+        last = Some(now);
     }
 }
 
