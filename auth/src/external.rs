@@ -91,6 +91,52 @@ impl ExternalFailure {
     }
 }
 
+/// What an EXTERNAL exchange came to once the client's response is in (logged already).
+#[derive(Debug)]
+pub enum ExternalOutcome {
+    /// Logged in as this BAL.
+    LoggedIn(Bal),
+    /// The response is not base64 (SMTP 501 5.5.2, IMAP BAD).
+    BadEncoding,
+    /// Refused: no usable certificate, no binding, or a BAL the certificate may not open.
+    Refused(ExternalFailure),
+    /// The store failed: a temporary failure.
+    Unavailable,
+}
+
+/// The part of an EXTERNAL login that SMTP and IMAP share: decodes the client's base64
+/// response (the authorization identity), looks up the BAL the certificate is bound to, and
+/// logs the outcome with the certificate's subject (never a secret). The protocols only
+/// read the response and word the reply.
+pub async fn external_exchange(
+    store: &Store,
+    certificate: Option<&ClientCertificate>,
+    response: &str,
+    peer: std::net::SocketAddr,
+    protocol: &'static str,
+) -> ExternalOutcome {
+    use base64::Engine;
+    let Ok(authzid) = base64::engine::general_purpose::STANDARD.decode(response.trim()) else {
+        return ExternalOutcome::BadEncoding;
+    };
+    match external_login(store, certificate, &authzid).await {
+        Ok(Ok(bal)) => {
+            let subject = certificate.map(|c| c.subject.as_str()).unwrap_or_default();
+            tracing::info!(%peer, protocol, login = %bal.address, certificate = subject,
+                "login with a client certificate");
+            ExternalOutcome::LoggedIn(bal)
+        }
+        Ok(Err(why)) => {
+            tracing::info!(%peer, protocol, reason = %why, "EXTERNAL login failed");
+            ExternalOutcome::Refused(why)
+        }
+        Err(e) => {
+            tracing::error!(%peer, protocol, "EXTERNAL login lookup failed: {e}");
+            ExternalOutcome::Unavailable
+        }
+    }
+}
+
 /// Runs an EXTERNAL login: `message` is the client's response, the authorization identity
 /// (RFC 4422 Appendix A.1), empty to let the server choose the one BAL the certificate is
 /// bound to. `Ok(Err(_))` is a refusal; `Err(_)` a storage failure (temporary).

@@ -35,7 +35,10 @@ pub mod seen;
 pub mod verifier;
 
 pub use config::PscConfig;
-pub use external::{ClientCertificate, ExternalFailure, external_login, verified_certificate};
+pub use external::{
+    ClientCertificate, ExternalFailure, ExternalOutcome, external_exchange, external_login,
+    verified_certificate,
+};
 pub use login::{BearerLogin, BearerLoginFailure, BearerMechanism, bearer_login};
 pub use refusal::{CLIENT_MESSAGE, Refusal};
 pub use verifier::{PscIdentity, PscVerifier, short_hash, token_log_id};

@@ -1,8 +1,7 @@
 //! AUTH EXTERNAL (RFC 4954, RFC 4422 Appendix A) on submission: an application BAL logs in
 //! with the TLS client certificate of the connection, bound to it by the operator (ADR 0029).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use mssante_auth::ExternalOutcome;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::auth::{bad_encoding, invalid_credentials, temporary_failure};
@@ -32,31 +31,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 Err(None) => return Flow::Close,
             },
         };
-        let Ok(authzid) = B64.decode(response.trim()) else {
-            self.reply(bad_encoding());
-            return Flow::Continue;
-        };
-        let login =
-            mssante_auth::external_login(&self.ctx.store, self.client_cert.as_ref(), &authzid)
-                .await;
-        match login {
-            Ok(Ok(bal)) => {
-                let subject = self.client_cert.as_ref().map(|c| c.subject.as_str());
-                tracing::info!(peer = %self.peer, login = %bal.address,
-                    certificate = subject.unwrap_or_default(), "authenticated with a client certificate");
+        let outcome = mssante_auth::external_exchange(
+            &self.ctx.store,
+            self.client_cert.as_ref(),
+            &response,
+            self.peer,
+            "smtp",
+        )
+        .await;
+        match outcome {
+            ExternalOutcome::LoggedIn(bal) => {
                 self.auth = Some(bal);
                 self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
             }
-            Ok(Err(why)) => {
-                // RFC 4954 §6: 535 5.7.8 for a bad certificate binding and for an
-                // authorization identity the certificate may not act as alike.
-                tracing::info!(peer = %self.peer, reason = %why, "EXTERNAL authentication failed");
-                self.reply(invalid_credentials());
-            }
-            Err(e) => {
-                tracing::error!("authentication lookup failed: {e}");
-                self.reply(temporary_failure());
-            }
+            ExternalOutcome::BadEncoding => self.reply(bad_encoding()),
+            // RFC 4954 §6: 535 5.7.8 for a bad certificate binding and for an authorization
+            // identity the certificate may not act as alike.
+            ExternalOutcome::Refused(_) => self.reply(invalid_credentials()),
+            ExternalOutcome::Unavailable => self.reply(temporary_failure()),
         }
         Flow::Continue
     }

@@ -1,8 +1,7 @@
 //! AUTHENTICATE EXTERNAL (RFC 4422 Appendix A, RFC 9051 §6.2.2): an application BAL logs in
 //! with the TLS client certificate of the connection, bound to it by the operator (ADR 0029).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
+use mssante_auth::ExternalOutcome;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::session::{Flow, Session};
@@ -25,36 +24,33 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(response) => response,
             Err(flow) => return flow,
         };
-        let Ok(authzid) = B64.decode(response.trim()) else {
-            self.tagged(tag, "BAD", "Invalid base64");
-            return Flow::Continue;
-        };
-        let login =
-            mssante_auth::external_login(&self.ctx.store, self.client_cert.as_ref(), &authzid)
-                .await;
-        match login {
-            Ok(Ok(bal)) => {
-                let subject = self.client_cert.as_ref().map(|c| c.subject.as_str());
-                tracing::info!(peer = %self.peer, listener = ?self.kind, login = %bal.address,
-                    certificate = subject.unwrap_or_default(), "IMAP login with a client certificate");
+        let outcome = mssante_auth::external_exchange(
+            &self.ctx.store,
+            self.client_cert.as_ref(),
+            &response,
+            self.peer,
+            "imap",
+        )
+        .await;
+        match outcome {
+            ExternalOutcome::LoggedIn(bal) => {
                 self.bal = Some(bal);
                 let caps = self.capabilities().join(" ");
                 self.tagged(tag, "OK", &format!("[CAPABILITY {caps}] Logged in"));
             }
-            Ok(Err(why)) => {
-                tracing::info!(peer = %self.peer, reason = %why, "IMAP EXTERNAL login failed");
-                // RFC 5530 §3: AUTHORIZATIONFAILED when the certificate is good but may not
-                // act as the BAL it named.
-                let code = if why.is_authorization() {
-                    "[AUTHORIZATIONFAILED] Not authorized for this mailbox"
-                } else {
-                    "[AUTHENTICATIONFAILED] Authentication failed"
-                };
-                self.tagged(tag, "NO", code);
+            ExternalOutcome::BadEncoding => self.tagged(tag, "BAD", "Invalid base64"),
+            // RFC 5530 §3: AUTHORIZATIONFAILED when the certificate is good but may not act
+            // as the BAL it named.
+            ExternalOutcome::Refused(why) if why.is_authorization() => self.tagged(
+                tag,
+                "NO",
+                "[AUTHORIZATIONFAILED] Not authorized for this mailbox",
+            ),
+            ExternalOutcome::Refused(_) => {
+                self.tagged(tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed")
             }
-            Err(e) => {
-                tracing::error!("login lookup failed: {e}");
-                self.tagged(tag, "NO", "[UNAVAILABLE] Temporary authentication failure");
+            ExternalOutcome::Unavailable => {
+                self.tagged(tag, "NO", "[UNAVAILABLE] Temporary authentication failure")
             }
         }
         Flow::Continue
