@@ -116,7 +116,7 @@ fn graph_of(files: &[(&str, &str)]) -> (tempfile::TempDir, CrateGraph) {
         std::fs::create_dir_all(file.parent().expect("folder")).expect("folder");
         std::fs::write(&file, source).expect("write");
     }
-    let graph = CrateGraph::load(&dir.path().join("src/lib.rs"));
+    let graph = CrateGraph::load(&dir.path().join("lib.rs"));
     (dir, graph)
 }
 
@@ -132,12 +132,9 @@ fn loops(files: &[(&str, &str)]) -> Vec<Vec<String>> {
 #[test]
 fn two_siblings_importing_each_other_are_a_loop() {
     let found = loops(&[
-        ("src/lib.rs", "mod a;\nmod b;\n"),
-        ("src/a.rs", "use crate::b::B;\npub struct A;\n"),
-        (
-            "src/b.rs",
-            "pub struct B;\nfn f() { let _ = crate::a::A; }\n",
-        ),
+        ("lib.rs", "mod a;\nmod b;\n"),
+        ("a.rs", "use crate::b::B;\npub struct A;\n"),
+        ("b.rs", "pub struct B;\nfn f() { let _ = crate::a::A; }\n"),
     ]);
     assert_eq!(found, vec![vec!["crate::a", "crate::b"]]);
 }
@@ -146,9 +143,9 @@ fn two_siblings_importing_each_other_are_a_loop() {
 fn a_loop_through_a_parent_re_export_and_super_is_found() {
     // `a` reaches `b` through the root's re-export, `b` reaches `a` with `super::`.
     let found = loops(&[
-        ("src/lib.rs", "mod a;\nmod b;\npub use b::B;\n"),
-        ("src/a.rs", "use crate::B;\npub struct A;\n"),
-        ("src/b.rs", "pub struct B;\nuse super::a::{self, A};\n"),
+        ("lib.rs", "mod a;\nmod b;\npub use b::B;\n"),
+        ("a.rs", "use crate::B;\npub struct A;\n"),
+        ("b.rs", "pub struct B;\nuse super::a::{self, A};\n"),
     ]);
     assert_eq!(found, vec![vec!["crate::a", "crate::b"]]);
 }
@@ -157,21 +154,18 @@ fn a_loop_through_a_parent_re_export_and_super_is_found() {
 fn children_using_their_parent_that_only_declares_and_re_exports_them_are_no_loop() {
     let found = loops(&[
         (
-            "src/lib.rs",
+            "lib.rs",
             "mod cmd;\npub mod session;\npub use session::Session;\n\
              pub(crate) use cmd::run as run_command;\npub struct Context;\n",
         ),
+        ("session.rs", "use crate::Context;\npub struct Session;\n"),
         (
-            "src/session.rs",
-            "use crate::Context;\npub struct Session;\n",
-        ),
-        (
-            "src/cmd/mod.rs",
+            "cmd/mod.rs",
             "mod fetch;\npub use fetch::fetch;\nuse super::Context;\n\
              pub fn run() {}\nfn dispatch() { fetch::fetch(todo!(), &Context) }\n",
         ),
         (
-            "src/cmd/fetch.rs",
+            "cmd/fetch.rs",
             "use super::super::session::Session;\nuse crate::Context;\n\
              pub fn fetch(_: &Session, _: &Context) { super::run() }\n\
              #[cfg(test)]\nmod tests {\n    use super::*;\n    use crate::cmd::fetch;\n}\n",
@@ -183,17 +177,17 @@ fn children_using_their_parent_that_only_declares_and_re_exports_them_are_no_loo
 #[test]
 fn a_cousin_reaching_back_through_a_parent_that_calls_it_is_a_loop() {
     let found = loops(&[
-        ("src/lib.rs", "mod cli;\nmod doctor;\n"),
+        ("lib.rs", "mod cli;\nmod doctor;\n"),
         (
-            "src/cli.rs",
+            "cli.rs",
             "pub fn is_initialised() {}\nfn run() { crate::doctor::run() }\n",
         ),
         (
-            "src/doctor/mod.rs",
+            "doctor/mod.rs",
             "mod local;\npub fn run() { local::check() }\n",
         ),
         (
-            "src/doctor/local.rs",
+            "doctor/local.rs",
             "pub fn check() { crate::cli::is_initialised() }\n",
         ),
     ]);
@@ -206,17 +200,14 @@ fn a_cousin_reaching_back_through_a_parent_that_calls_it_is_a_loop() {
 #[test]
 fn paths_in_comments_strings_and_inline_test_modules_are_not_edges() {
     let found = loops(&[
-        ("src/lib.rs", "mod a;\nmod b;\n"),
+        ("lib.rs", "mod a;\nmod b;\n"),
         (
-            "src/a.rs",
+            "a.rs",
             "// crate::b::B\n/* crate::b::B */\nconst S: &str = \"crate::b::B\";\n\
              const R: &str = r#\"crate::b::\"B\"#;\nconst C: char = '\"';\n\
              fn f<'a>(x: &'a str) -> &'a str { x }\npub struct A;\n",
         ),
-        (
-            "src/b.rs",
-            "use crate::a::A;\nmod tests { use super::*; }\n",
-        ),
+        ("b.rs", "use crate::a::A;\nmod tests { use super::*; }\n"),
     ]);
     assert!(found.is_empty(), "{found:?}");
 }
@@ -224,25 +215,25 @@ fn paths_in_comments_strings_and_inline_test_modules_are_not_edges() {
 #[test]
 fn unit_tests_driving_a_module_through_the_entry_point_are_no_loop() {
     let found = loops(&[
-        ("src/lib.rs", "mod command;\nmod copy;\n"),
+        ("lib.rs", "mod command;\nmod copy;\n"),
         (
-            "src/command.rs",
+            "command.rs",
             "pub fn parse() { crate::copy::parse_copy() }\n",
         ),
         (
-            "src/copy.rs",
+            "copy.rs",
             "pub fn parse_copy() {}\n#[cfg(test)]\nmod tests {\n    use crate::command::parse;\n}\n",
         ),
     ]);
     assert!(found.is_empty(), "{found:?}");
     let found = loops(&[
-        ("src/lib.rs", "mod command;\nmod copy;\n"),
+        ("lib.rs", "mod command;\nmod copy;\n"),
         (
-            "src/command.rs",
+            "command.rs",
             "pub fn parse() { crate::copy::parse_copy() }\n",
         ),
         (
-            "src/copy.rs",
+            "copy.rs",
             "pub fn parse_copy() {}\nmod helpers {\n    use crate::command::parse;\n}\n",
         ),
     ]);

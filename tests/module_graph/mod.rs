@@ -94,28 +94,23 @@ impl CrateGraph {
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         let tokens = tokenize(&src);
         // `mod x;` and `mod x { … }`, with the inline module each stands in.
-        let mut stack: Vec<(ModId, usize)> = vec![(module, 0)];
-        let mut depth = 0;
+        let mut nesting = Nesting::new(module);
         let mut declared = Vec::new();
         let mut i = 0;
         while i < tokens.len() {
+            if nesting.brace(&tokens[i].tok) {
+                i += 1;
+                continue;
+            }
             match &tokens[i].tok {
-                Tok::Punct('{') => depth += 1,
-                Tok::Punct('}') => {
-                    depth -= 1;
-                    if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth + 1) {
-                        stack.pop();
-                    }
-                }
                 Tok::Ident(w) if w == "mod" => {
                     if let Some(name) = ident(tokens.get(i + 1)) {
-                        let current = stack.last().expect("module").0;
+                        let current = nesting.current();
                         let child = self.add_module(current, name);
                         self.modules[child].test = is_cfg_test_before(&tokens, i);
                         if is_punct(tokens.get(i + 2), '{') {
                             self.modules[child].file_module = self.modules[current].file_module;
-                            depth += 1;
-                            stack.push((child, depth));
+                            nesting.enter(child);
                             i += 3;
                             continue;
                         }
@@ -171,24 +166,18 @@ impl CrateGraph {
         let source = &self.files[f];
         let tokens = &source.tokens;
         let mut out = Vec::new();
-        let mut stack: Vec<(ModId, usize)> = vec![(source.module, 0)];
-        let mut depth = 0;
+        let mut nesting = Nesting::new(source.module);
         let mut i = 0;
         while i < tokens.len() {
-            let context = stack.last().expect("module").0;
+            if nesting.brace(&tokens[i].tok) {
+                i += 1;
+                continue;
+            }
+            let context = nesting.current();
             match &tokens[i].tok {
-                Tok::Punct('{') => depth += 1,
-                Tok::Punct('}') => {
-                    depth -= 1;
-                    if stack.len() > 1 && stack.last().is_some_and(|(_, d)| *d == depth + 1) {
-                        stack.pop();
-                    }
-                }
                 Tok::Ident(w) if w == "mod" && is_punct(tokens.get(i + 2), '{') => {
                     let name = ident(tokens.get(i + 1)).expect("module name");
-                    let child = self.modules[context].children[name];
-                    depth += 1;
-                    stack.push((child, depth));
+                    nesting.enter(self.modules[context].children[name]);
                     i += 3;
                     continue;
                 }
@@ -410,6 +399,48 @@ fn is_cfg_test_before(tokens: &[Token], mut i: usize) -> bool {
         })
         .collect();
     words == ["#", "[", "cfg", "(", "test", ")", "]"]
+}
+
+/// Which inline module the tokens being read stand in, followed by brace depth.
+struct Nesting {
+    /// Each open module with the depth inside its `{`; the file's module first.
+    stack: Vec<(ModId, usize)>,
+    depth: usize,
+}
+
+impl Nesting {
+    fn new(file_module: ModId) -> Self {
+        Nesting {
+            stack: vec![(file_module, 0)],
+            depth: 0,
+        }
+    }
+
+    fn current(&self) -> ModId {
+        self.stack.last().expect("the file's module").0
+    }
+
+    /// Follows `{` and `}`, leaving an inline module at its closing brace; `false` for any
+    /// other token.
+    fn brace(&mut self, tok: &Tok) -> bool {
+        match tok {
+            Tok::Punct('{') => self.depth += 1,
+            Tok::Punct('}') => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.stack.len() > 1 && self.stack.last().is_some_and(|(_, d)| *d > self.depth) {
+                    self.stack.pop();
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// Enters inline module `child`, whose `{` is the token after its name.
+    fn enter(&mut self, child: ModId) {
+        self.depth += 1;
+        self.stack.push((child, self.depth));
+    }
 }
 
 /// `pub use`, `pub(crate) use`, `pub(super) use` before token `i`.
