@@ -3,6 +3,7 @@
 //! start with a folder of the repository (`docs/…`, `store/src/…`, `tests/…`), resolved from
 //! the citing file's folder, its crate's folder, or the repository root. Citations of the
 //! background notes the project started from (`SPEC §3`) fail too: cite `docs/mssante.md`.
+//! Decision records cited by number (`ADR 0029`) must be in `docs/adr/`.
 
 use std::path::{Path, PathBuf};
 
@@ -175,6 +176,26 @@ fn resolves(cited: &str, file: &Path, root: &Path) -> bool {
     })
 }
 
+/// The ADR numbers a line cites (`ADR 0029`, `ADRs 0016 and 0020` cite only the first).
+fn adr_numbers(line: &str) -> Vec<&str> {
+    line.match_indices("ADR ")
+        .filter_map(|(i, _)| line.get(i + 4..i + 8))
+        .filter(|n| n.chars().all(|c| c.is_ascii_digit()))
+        .collect()
+}
+
+/// Whether `docs/adr/` holds the record numbered `number` (`0029-….md`).
+fn adr_exists(number: &str, root: &Path) -> bool {
+    std::fs::read_dir(root.join("docs/adr"))
+        .expect("docs/adr")
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with(&format!("{number}-")) && name.ends_with(".md")
+        })
+}
+
 fn outside_on_purpose(cited: &str) -> bool {
     OUTSIDE
         .iter()
@@ -211,6 +232,14 @@ fn broken_citations() -> Vec<String> {
                 if line.contains(note) {
                     broken.push(format!(
                         "{shown}:{}: cites `{note}…`, which is not in the repository",
+                        n + 1
+                    ));
+                }
+            }
+            for number in adr_numbers(line) {
+                if !adr_exists(number, &root) {
+                    broken.push(format!(
+                        "{shown}:{}: cites ADR {number}, which docs/adr/ does not hold",
                         n + 1
                     ));
                 }
@@ -291,6 +320,9 @@ fn a_missing_document_is_reported() {
         &root
     ));
     assert!(!resolves("SPEC.md", &here, &root));
+    assert_eq!(adr_numbers("// ADR 0029 and ADR 12"), vec!["0029"]);
+    assert!(adr_exists("0029", &root));
+    assert!(!adr_exists("9999", &root), "no ADR numbered 9999");
     assert!(!resolves("docs/no-such-page.md", &here, &root));
     assert!(
         !resolves("../../etc/passwd", &here, &root),
