@@ -66,7 +66,7 @@ pub struct Session<T> {
     /// COMPRESS=DEFLATE once the client turned it on (RFC 4978).
     pub(crate) deflate: Option<Box<crate::state::Deflate>>,
     /// The NOTIFY set in force (RFC 5465), if any.
-    pub(crate) notify: Option<crate::cmd::NotifyState>,
+    pub(crate) notify: Option<crate::cmd::notify_state::NotifyState>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,

@@ -28,6 +28,7 @@ mod lsub;
 mod r#move;
 mod namespace;
 mod notify;
+pub(crate) mod notify_state;
 mod rename;
 mod replace;
 mod search;
@@ -43,8 +44,6 @@ mod unauthenticate;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use mssante_store::MessageInfo;
-
-pub(crate) use notify::NotifyState;
 
 use crate::parse::SequenceSet;
 use crate::session::Session;

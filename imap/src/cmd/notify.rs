@@ -11,66 +11,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use mssante_store::{FolderChanged, FolderStatus};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::access::AccessCheck;
-use crate::parse::{Event, EventGroup, FetchArgs, FetchItem, Filter, NotifyArgs, SequenceSet};
+use crate::parse::{Event, FetchArgs, FetchItem, Filter, NotifyArgs, SequenceSet};
 use crate::session::{ReadStop, Session};
+
+use super::notify_state::{Counts, NotifyState};
 
 /// RFC 5465 §3.1: the events answered in `NO [BADEVENT (…)]`, the ones this server supports.
 const SUPPORTED_EVENTS: &str =
     "MessageNew MessageExpunge FlagChange MailboxName SubscriptionChange";
-
-/// What the client was last told of a watched mailbox (RFC 5465 §5.2–§5.3).
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Counts {
-    messages: u32,
-    uidnext: u32,
-    uidvalidity: u32,
-    highestmodseq: u64,
-}
-
-impl From<&FolderStatus> for Counts {
-    fn from(s: &FolderStatus) -> Counts {
-        Counts {
-            messages: s.messages,
-            uidnext: s.uidnext,
-            uidvalidity: s.uidvalidity,
-            highestmodseq: s.highestmodseq,
-        }
-    }
-}
-
-/// A session's NOTIFY SET, and what it last reported.
-pub(crate) struct NotifyState {
-    groups: Vec<EventGroup>,
-    counts: HashMap<i64, Counts>,
-    /// Watched mailbox names (client form) by folder id, for MailboxName.
-    names: BTreeMap<i64, String>,
-    /// Subscribed names, for SubscriptionChange.
-    subscriptions: BTreeSet<String>,
-    /// Folders whose change notification matters; `watch_all` when a new folder could.
-    watched_ids: HashSet<i64>,
-    watch_all: bool,
-    /// A change that may concern a watched mailbox arrived and was not reported yet.
-    pub(crate) dirty: bool,
-}
-
-impl NotifyState {
-    /// Whether a change notification may concern what the session watches.
-    pub(crate) fn concerns(&self, change: &FolderChanged) -> bool {
-        self.watch_all || change.folder_id <= 0 || self.watched_ids.contains(&change.folder_id)
-    }
-
-    fn selected_group(&self) -> Option<&EventGroup> {
-        self.groups.iter().find(|g| g.filter.is_selected())
-    }
-
-    fn any_event(&self, want: fn(&Event) -> bool) -> bool {
-        self.groups.iter().any(|g| g.events.iter().any(want))
-    }
-}
 
 /// One watched mailbox that is not the selected one.
 struct Watched {
@@ -453,6 +404,7 @@ fn subscription_changes(before: &BTreeSet<String>, now: &BTreeSet<String>) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mssante_store::FolderChanged;
 
     fn subs(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| s.to_string()).collect()
