@@ -465,9 +465,10 @@ pub fn parse_generalized_time(value: &str) -> Option<i64> {
     }
     let offset = match rest {
         "" | "Z" => 0,
+        // `get`, not slicing: the zone may hold multi-byte characters (fuzzing found a BOM).
         zone if zone.len() == 5 && (zone.starts_with('+') || zone.starts_with('-')) => {
-            let hours: i64 = zone[1..3].parse().ok()?;
-            let minutes: i64 = zone[3..5].parse().ok()?;
+            let hours: i64 = zone.get(1..3)?.parse().ok()?;
+            let minutes: i64 = zone.get(3..5)?.parse().ok()?;
             let sign = if zone.starts_with('-') { -1 } else { 1 };
             sign * (hours * 3600 + minutes * 60)
         }
@@ -679,6 +680,8 @@ mod tests {
         );
         assert_eq!(parse_generalized_time("2026-01-01"), None);
         assert_eq!(parse_generalized_time("20261301000000Z"), None);
+        // A five-byte zone with a multi-byte character (fuzzing, crash-generalized-time-bom).
+        assert_eq!(parse_generalized_time("2026120600-0\u{feff}"), None);
         for t in [0, 951_782_400, 1_709_251_199, 1_767_225_600, 4_102_444_800] {
             assert_eq!(parse_generalized_time(&format_generalized_time(t)), Some(t));
         }

@@ -266,8 +266,15 @@ fn mime_tokens(v: &[u8]) -> Vec<Tok> {
             toks.push(Tok::Special(b));
             pos += 1;
         } else {
+            // A word ends where skip_cfws would skip (RFC 5322 §3.2.2 FWS: space, tab, CR,
+            // LF), not at any ASCII whitespace: a form feed stopping the word but not skipped
+            // by skip_cfws made an empty word at the same position forever (fuzzing found it:
+            // one message's BODYSTRUCTURE ate all memory).
             let start = pos;
-            while pos < v.len() && !is_tspecial(v[pos]) && !v[pos].is_ascii_whitespace() {
+            while pos < v.len()
+                && !is_tspecial(v[pos])
+                && !matches!(v[pos], b' ' | b'\t' | b'\r' | b'\n')
+            {
                 pos += 1;
             }
             toks.push(Tok::Word(v[start..pos].to_vec()));
@@ -648,5 +655,16 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, MAX_DEPTH);
+    }
+
+    #[test]
+    fn a_form_feed_in_a_parameter_value_ends() {
+        // Fuzzing input (fuzz/corpus/imap_message/crash-form-feed-param): never returned.
+        let parsed = parse_param_value(b"text/plain; charset=iso-8859-1\x0c");
+        assert_eq!(parsed.value, b"text/plain");
+        assert_eq!(
+            parsed.params,
+            vec![(b"charset".to_vec(), b"iso-8859-1\x0c".to_vec())]
+        );
     }
 }
