@@ -305,12 +305,7 @@ engine_tests!(
             e.client = "127.0.0.1:40000".into();
             store.record_audit(&e).await.unwrap();
         }
-        let v = store.verify_audit(None).await.unwrap();
-        assert_eq!((v.entries, v.first_bad.clone()), (5, None));
-        let trail = store
-            .audit_entries(DOCTOR, &AuditQuery::default())
-            .await
-            .unwrap();
+        let trail = verified_doctor_trail(&store, 5).await;
         assert_eq!(
             trail.iter().map(|e| e.seq).collect::<Vec<_>>(),
             [1, 2, 3, 4]
@@ -438,6 +433,17 @@ engine_tests!(
     }
 );
 
+/// The doctor's trail, after checking that every chain of the store verifies and holds
+/// `entries` entries in all.
+async fn verified_doctor_trail(store: &Store, entries: u64) -> Vec<AuditEntry> {
+    let v = store.verify_audit(None).await.unwrap();
+    assert_eq!((v.entries, v.first_bad.clone()), (entries, None));
+    store
+        .audit_entries(DOCTOR, &AuditQuery::default())
+        .await
+        .unwrap()
+}
+
 // Thirty delegate reads recorded at once (logins, SELECTs, body FETCHes of as many
 // sessions): every entry is in the trail when its call returns, the chain verifies, and on
 // SQLite they shared commits instead of paying one fsync each (issue 14's overhead).
@@ -470,12 +476,7 @@ engine_tests!(
         for t in tasks {
             t.await.unwrap();
         }
-        let v = store.verify_audit(None).await.unwrap();
-        assert_eq!((v.entries, v.first_bad.clone()), (30, None));
-        let trail = store
-            .audit_entries(DOCTOR, &AuditQuery::default())
-            .await
-            .unwrap();
+        let trail = verified_doctor_trail(&store, 30).await;
         assert_eq!(
             trail.iter().map(|e| e.seq).collect::<Vec<_>>(),
             (1..=30).collect::<Vec<i64>>()
