@@ -503,6 +503,9 @@ async fn sessions_agree_with_the_store(engine: Engine) {
          every check held; {unavailable} commands answered NO [UNAVAILABLE]",
         started.elapsed().as_secs_f64()
     );
+    // The database is up throughout: conflicts between sessions' writes (PostgreSQL
+    // deadlocks, 6 % of commands in the first 10-minute run) are the store's to resolve.
+    assert_eq!(unavailable, 0, "commands refused with the database up");
 }
 
 mod sessions_agree_with_the_store {

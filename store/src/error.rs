@@ -33,6 +33,18 @@ impl StoreError {
 }
 
 impl StoreError {
+    /// True when PostgreSQL aborted the transaction because it conflicted with a concurrent
+    /// one (`deadlock_detected` 40P01, `serialization_failure` 40001): the same write run
+    /// again will succeed, so the store retries it instead of failing the client (ADR 0040).
+    pub(crate) fn is_write_conflict(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+            }
+            _ => false,
+        }
+    }
+
     /// True when the failure is a full disk (or quota): SQLite's SQLITE_FULL, PostgreSQL's
     /// `disk_full` (53100), ENOSPC/EDQUOT/EFBIG from the blob store. SMTP answers 452
     /// (RFC 5321 §4.2.2, RFC 3463 X.3.1) instead of a generic 451.

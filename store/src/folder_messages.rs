@@ -15,7 +15,7 @@ use crate::error::{Result, StoreError};
 use crate::flags::{canonical_flag, flags_from_text};
 use crate::group_commit::{Txn, write_by};
 use crate::migration::{SourceMessage, insert_migrated};
-use crate::{Store, now};
+use crate::{Engine, Store, now};
 
 /// What a session keeps per message of the selected folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,6 +218,7 @@ impl Store {
             to: None,
             remove_source: true,
             audit,
+            engine: self.engine(),
         };
         let removed = self.write(write).await?.removed;
         if !removed.is_empty() {
@@ -283,6 +284,7 @@ impl Store {
             to: Some(to),
             remove_source,
             audit: PendingAudit::take(self.engine()),
+            engine: self.engine(),
         };
         let copied = self.write(write).await?;
         self.notify(to).await;
@@ -521,6 +523,7 @@ struct CopyWrite {
     to: Option<i64>,
     remove_source: bool,
     audit: PendingAudit,
+    engine: Engine,
 }
 
 #[derive(Default)]
@@ -535,6 +538,11 @@ write_by!(CopyWrite, Copied, copy_in);
 
 async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
     let mut out = Copied::default();
+    if let Some(to) = w.to
+        && w.remove_source
+    {
+        lock_folders_in_order(txn, w.engine, w.from, to).await?;
+    }
     if let Some(to) = w.to {
         for (lo, hi) in uid_runs(&w.uids) {
             let rows = sqlx::query("SELECT uid, message_id, flags, internaldate FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
@@ -572,6 +580,21 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
     };
     w.audit.record(txn, recorded).await?;
     Ok(out)
+}
+
+/// A MOVE writes two folder rows, and appending or removing messages then writes the BAL's
+/// usage row (a trigger): every PostgreSQL write takes folder rows first, by ascending id,
+/// then the BAL's, so that two MOVEs in opposite directions (or a MOVE and an APPEND) cannot
+/// deadlock (ADR 0040). SQLite has a single writer already.
+async fn lock_folders_in_order(txn: &mut Txn, engine: Engine, a: i64, b: i64) -> Result<()> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT id FROM mailboxes WHERE id IN ($1, $2) ORDER BY id FOR UPDATE")
+            .bind(a)
+            .bind(b)
+            .fetch_all(&mut **txn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Adds a message row to a folder with the next UID and modseq.

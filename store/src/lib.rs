@@ -261,6 +261,21 @@ impl Store {
         if let Some(group) = &self.inner.group_commit {
             return group.submit(write).await;
         }
+        let mut attempt = 1;
+        loop {
+            match self.write_once(&write).await {
+                Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => {
+                    tracing::debug!(attempt, "write conflict, running the write again: {e}");
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// `write` in a transaction of its own (rolled back when dropped on error).
+    async fn write_once<W: group_commit::Write>(&self, write: &W) -> Result<W::Output> {
         let mut w = self.write_txn().await?;
         let output = write.run(&mut w.txn).await?;
         w.commit().await?;
@@ -290,6 +305,18 @@ impl Store {
     pub async fn close(&self) {
         self.inner.pool.close().await;
     }
+}
+
+/// How many times a PostgreSQL write aborted by a deadlock or a serialization failure is
+/// run in all (ADR 0040): writes take their rows in one order, so conflicts are rare and a
+/// second run almost always succeeds; the bound keeps a pathological case from looping.
+const WRITE_ATTEMPTS: u32 = 5;
+
+/// A short, growing, jittered pause before running a conflicting write again, so that the
+/// writers that collided do not collide again in step.
+fn conflict_backoff(attempt: u32) -> std::time::Duration {
+    let jitter = u64::from(rand::random::<u8>() % 8);
+    std::time::Duration::from_millis(u64::from(attempt) * 5 + jitter)
 }
 
 /// A write transaction plus, on SQLite, the writer slot it holds until commit or drop.

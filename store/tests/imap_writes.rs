@@ -186,3 +186,59 @@ engine_tests!(
         assert_eq!(verification.first_bad, None);
     }
 );
+
+// Sessions moving messages both ways between two folders of one BAL while others append and
+// expunge (issue 11's model run on PostgreSQL: 6 % of commands answered `NO [UNAVAILABLE]`,
+// every one a deadlock between a MOVE taking its two folders' rows in opposite orders and the
+// BAL's usage row). Every write must succeed: conflicts between writers are the store's to
+// resolve, never the client's.
+engine_tests!(crossed_moves_and_appends_never_fail, |engine| async move {
+    let (store, _db, bal_id, inbox) = {
+        let (store, db) = open(engine).await;
+        let (bal_id, inbox) = bal_with_inbox(&store).await;
+        (store, db, bal_id, inbox)
+    };
+    let dossiers = store.create_folder(bal_id, "Dossiers", None).await.unwrap();
+    let sessions: Vec<u32> = (0..12).collect();
+    let (inbox_id, dossiers_id) = (inbox.id, dossiers.id);
+    let failures = at_once(&store, &sessions, |store, session| async move {
+        let (from, to) = match session % 2 {
+            0 => (inbox_id, dossiers_id),
+            _ => (dossiers_id, inbox_id),
+        };
+        let mut failures = Vec::new();
+        for _ in 0..8 {
+            let flags = ["\\Seen".to_string()];
+            let raw = format!("Subject: s{session}\r\n\r\nbody\r\n").into_bytes();
+            let step = async {
+                let (_, uid) = store
+                    .append(from, raw, &flags, 0, MessageMeta::default())
+                    .await?;
+                let moved = store.copy_messages(from, &[uid], to, true).await?;
+                let deleted = ["\\Deleted".to_string()];
+                store
+                    .update_flags(to, &[moved[0].1], FlagOp::Add, &deleted, None)
+                    .await?;
+                store.expunge(to, &[moved[0].1]).await
+            };
+            if let Err(e) = step.await {
+                failures.push(e.to_string());
+            }
+        }
+        failures
+    })
+    .await;
+    let failures: Vec<String> = failures.into_iter().flatten().collect();
+    assert!(
+        failures.is_empty(),
+        "{} writes failed: {failures:?}",
+        failures.len()
+    );
+    for folder in [inbox_id, dossiers_id] {
+        let left = store.folder_snapshot(folder).await.unwrap().messages;
+        assert!(
+            left.is_empty(),
+            "every message moved then expunged: {left:?}"
+        );
+    }
+});
