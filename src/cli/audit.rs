@@ -51,6 +51,7 @@ pub async fn run(store: &Store, args: AuditArgs) -> Result<()> {
     let query = AuditQuery {
         since,
         author: args.author.clone(),
+        ..AuditQuery::default()
     };
     for entry in store.audit_entries(&args.target, &query).await? {
         if args.json {

@@ -13,7 +13,17 @@ use crate::error::{Result, StoreError};
 use crate::{Store, now};
 
 /// What a key may be allowed to do; `admin` acts on every domain and BAL.
-pub const API_SCOPES: &[&str] = &["send", "read", "status", "directory", "admin"];
+/// `delegation`: grant and revoke delegations of the key's BALs; `audit`: read and verify
+/// their audit trails (ADR 0037).
+pub const API_SCOPES: &[&str] = &[
+    "send",
+    "read",
+    "status",
+    "directory",
+    "delegation",
+    "audit",
+    "admin",
+];
 
 const KEY_PREFIX: &str = "mss_";
 

@@ -160,6 +160,12 @@ pub struct AuditVerification {
 pub struct AuditQuery {
     pub since: Option<i64>,
     pub author: Option<String>,
+    /// Only this action (`grant`, `fetch-body`, … as [`AuditAction::as_str`] names it).
+    pub action: Option<String>,
+    /// Entries after this sequence number (a page's cursor); 0 = from the first.
+    pub after_seq: i64,
+    /// At most this many entries; `None` = all.
+    pub limit: Option<u32>,
 }
 
 tokio::task_local! {
@@ -400,12 +406,16 @@ impl Store {
         let bal = self.bal(address).await?;
         let sql = select_entries!(
             "WHERE a.bal_id = $1 AND ($2 IS NULL OR a.at >= $2) ",
-            "AND ($3 IS NULL OR a.author = $3) ORDER BY a.seq"
+            "AND ($3 IS NULL OR a.author = $3) AND ($4 IS NULL OR a.action = $4) ",
+            "AND a.seq > $5 ORDER BY a.seq LIMIT $6"
         );
         let rows = sqlx::query(sql)
             .bind(bal.id)
             .bind(query.since)
             .bind(query.author.as_deref())
+            .bind(query.action.as_deref())
+            .bind(query.after_seq)
+            .bind(query.limit.map_or(i64::MAX, i64::from))
             .fetch_all(self.pool())
             .await?;
         rows.iter().map(entry_from_row).collect()

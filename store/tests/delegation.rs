@@ -243,6 +243,7 @@ engine_tests!(
                 &AuditQuery {
                     since: None,
                     author: Some(DOCTOR.into()),
+                    ..AuditQuery::default()
                 },
             )
             .await
@@ -313,7 +314,7 @@ engine_tests!(
         assert_eq!(trail[1].message_ids, "uid:3 <a@b>");
         let later = AuditQuery {
             since: Some(now() + 10),
-            author: None,
+            ..AuditQuery::default()
         };
         assert!(
             store
@@ -322,6 +323,20 @@ engine_tests!(
                 .unwrap()
                 .is_empty()
         );
+        // One action, and pages after a sequence number (the HTTP API's cursor).
+        let flags = AuditQuery {
+            action: Some("flags".into()),
+            ..AuditQuery::default()
+        };
+        let only = store.audit_entries(DOCTOR, &flags).await.unwrap();
+        assert_eq!(only.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        let page = AuditQuery {
+            after_seq: 1,
+            limit: Some(2),
+            ..AuditQuery::default()
+        };
+        let page = store.audit_entries(DOCTOR, &page).await.unwrap();
+        assert_eq!(page.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
 
         // Someone with database access changes what the third entry says.
         sqlx::any::install_default_drivers();
