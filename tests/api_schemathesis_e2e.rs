@@ -8,7 +8,8 @@
 //! among `to`, `cc`, `bcc`; a search needs one criterion; flags are IMAP atoms), and their
 //! refusals are documented `422` problems. The sending key has no `status` or `admin` scope,
 //! and the webhook key (status only) sends nothing: no generated webhook URL is ever called,
-//! and the relay is off: nothing leaves 127.0.0.1.
+//! and the relay is off: nothing leaves 127.0.0.1. Delegations and the audit trail get a
+//! key of a doctor's BAL with the `delegation` and `audit` scopes (its holder's standing).
 
 mod common;
 
@@ -19,6 +20,8 @@ use common::http::*;
 use common::*;
 
 const LAB: &str = "resultats@ch-test.mssante.fr";
+const DOCTOR: &str = "dr.martin@ch-test.mssante.fr";
+const SECRETARY: &str = "sec.dupont@ch-test.mssante.fr";
 
 #[test]
 fn schemathesis_finds_no_failure_against_the_served_document() {
@@ -32,21 +35,38 @@ fn schemathesis_finds_no_failure_against_the_served_document() {
     // Webhooks get a key of their own with the status scope only: it registers, lists and
     // stops webhooks (generated URLs) but sends nothing, so no webhook is ever called.
     let webhook_key = create_api_key(&server, "st-hooks", "status", LAB);
+    server.create_bal(DOCTOR, "10001234567");
+    server.create_bal(SECRETARY, "10001234568");
+    server.cli_ok(&["delegation", "grant", DOCTOR, "--to", SECRETARY]);
+    let holder_key = create_api_key(&server, "st-holder", "delegation,audit", DOCTOR);
     server.spawn();
-    schemathesis(&server, &key, &[]);
+    schemathesis(&server, &key, &[], &[]);
     schemathesis(
         &server,
         &webhook_key,
+        &[],
         &["--include-path-regex", "/webhooks"],
     );
+    let report = schemathesis(
+        &server,
+        &holder_key,
+        &[("ST_PATH_ADDRESS", DOCTOR), ("ST_PATH_GRANTEE", SECRETARY)],
+        &["--include-path-regex", "/delegations|/audit"],
+    );
+    // The six operations of delegations and audit, each tested past authorization (the
+    // hooks name the doctor's BAL and the secretary's delegation in every path).
+    assert!(report.contains("6 selected"), "{report}");
+    assert!(!report.contains("Authentication failed"), "{report}");
 }
 
-/// Runs schemathesis against the served document with `key` and `extra` arguments.
-fn schemathesis(server: &Server, key: &str, extra: &[&str]) {
+/// Runs schemathesis against the served document with `key`, `env` for the hooks
+/// (`tests/clients/st_hooks.py`) and `extra` arguments.
+fn schemathesis(server: &Server, key: &str, env: &[(&str, &str)], extra: &[&str]) -> String {
     let python = std::env::var("MSSANTE_TEST_PYTHON")
         .expect("MSSANTE_TEST_PYTHON: the test venv's python with schemathesis (scripts/test)");
     let schemathesis = Path::new(&python).with_file_name("schemathesis");
     let out = Command::new(&schemathesis)
+        .envs(env.iter().copied())
         .args([
             "run",
             &url(server, "/api/v1/openapi.json"),
@@ -69,4 +89,5 @@ fn schemathesis(server: &Server, key: &str, extra: &[&str]) {
         server.log()
     );
     assert!(report.contains("Tested: "), "{report}");
+    report.into_owned()
 }

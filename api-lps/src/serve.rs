@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -57,10 +58,10 @@ pub async fn serve(
             let (router, tls, shutdown) = (router.clone(), tls.clone(), stop.clone());
             async move {
                 let Some(acceptor) = tls else {
-                    return connection(stream, router, shutdown).await;
+                    return connection(stream, peer, router, shutdown).await;
                 };
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => connection(tls_stream, router, shutdown).await,
+                    Ok(Ok(tls_stream)) => connection(tls_stream, peer, router, shutdown).await,
                     Ok(Err(e)) => tracing::debug!(%peer, "https: handshake failed: {e}"),
                     Err(_) => tracing::debug!(%peer, "https: handshake timed out"),
                 }
@@ -71,12 +72,16 @@ pub async fn serve(
 }
 
 /// One HTTP/1.1 connection, keep-alive included; on shutdown the request in flight
-/// finishes and the connection closes.
-async fn connection<S>(stream: S, router: Router, shutdown: CancellationToken)
+/// finishes and the connection closes. Each request carries the client's address
+/// (`ConnectInfo`), which audit entries record.
+async fn connection<S>(stream: S, peer: SocketAddr, router: Router, shutdown: CancellationToken)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = TowerToHyperService::new(router);
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        tower_service::Service::call(&mut router.clone(), request)
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)

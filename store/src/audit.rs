@@ -43,6 +43,30 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
+    pub const ALL: [AuditAction; 16] = [
+        AuditAction::Grant,
+        AuditAction::Change,
+        AuditAction::Revoke,
+        AuditAction::Expire,
+        AuditAction::Login,
+        AuditAction::Select,
+        AuditAction::FetchBody,
+        AuditAction::Flags,
+        AuditAction::Copy,
+        AuditAction::Move,
+        AuditAction::Expunge,
+        AuditAction::Append,
+        AuditAction::Send,
+        AuditAction::Refused,
+        AuditAction::Prune,
+        AuditAction::Remove,
+    ];
+
+    /// The action named `name` (as [`AuditAction::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<AuditAction> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::Grant => "grant",

@@ -13,8 +13,9 @@ use mssante_store::{Access, AccessOrigin, Address, ApiKey, Bal, Rights, SEND_RIG
 
 use crate::{ApiContext, Problem};
 
-/// Scopes a PSC identity holds: everything on the BALs it may open, never `admin`.
-const PSC_SCOPES: &[&str] = &["send", "read", "status", "directory"];
+/// Scopes a PSC identity holds: everything on the BALs it may open, never `admin`
+/// (`delegation` and `audit` still need the holder's standing, `delegations.rs`).
+const PSC_SCOPES: &[&str] = &["send", "read", "status", "directory", "delegation", "audit"];
 
 /// What authenticated the request.
 #[derive(Clone, Debug)]
@@ -161,7 +162,7 @@ impl Client {
     }
 }
 
-fn out_of_scope(address: &str) -> Problem {
+pub(crate) fn out_of_scope(address: &str) -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
         "bal-out-of-scope",

@@ -17,6 +17,7 @@ use crate::{ApiContext, Problem};
 const MAX_RESULTS: u32 = 100;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DirectoryQuery {
     /// A mail address, exactly.

@@ -14,6 +14,7 @@ use crate::{ApiContext, Problem};
 
 /// `?limit=&cursor=` of every list.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Items per page, 1 to 500 (default 100).

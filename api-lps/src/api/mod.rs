@@ -8,16 +8,20 @@
 //! `status` (per-recipient fate), `read` (auto-filing: new messages, raw, attachments,
 //! flags) with `xdm` (IHE_XDM.zip metadata), `directory` (search), `keys` (administration),
 //! `webhooks` (signed events from an outbox, ADR 0019) with `webhook_delivery` (the task
-//! that scans and delivers them).
+//! that scans and delivers them), `delegations` and `audit` (a BAL's delegations and audit
+//! trail, ADR 0037) with `standing` (holder, manager or delegate).
 
+pub mod audit;
 pub mod bals;
 pub mod body;
 pub mod client;
+pub mod delegations;
 pub mod directory;
 pub mod idempotency;
 pub mod keys;
 pub mod read;
 pub mod send;
+pub mod standing;
 pub mod status;
 pub mod webhook_delivery;
 pub mod webhooks;
@@ -29,7 +33,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -64,6 +68,12 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         webhooks::deliveries,
         webhooks::retry,
         keys::list_keys,
+        delegations::list,
+        delegations::grant,
+        delegations::change,
+        delegations::revoke,
+        audit::list,
+        audit::verify,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -76,6 +86,7 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         (name = "status", description = "What became of a sent message"),
         (name = "read", description = "Reading a BAL for auto-filing"),
         (name = "directory", description = "The national directory"),
+        (name = "delegation", description = "A BAL's delegations and audit trail (delegation and audit scopes)"),
         (name = "admin", description = "Administration (admin scope)"),
         (name = "operations", description = "Health and metrics"),
     )
@@ -172,6 +183,16 @@ pub fn routes(max_message: usize, max_bulk: usize) -> Router<Arc<ApiContext>> {
         )
         .route("/api/v1/messages/{id}", get(status::message_status))
         .route("/api/v1/admin/apikeys", get(keys::list_keys))
+        .route(
+            "/api/v1/bals/{address}/delegations",
+            get(delegations::list).post(delegations::grant),
+        )
+        .route(
+            "/api/v1/bals/{address}/delegations/{grantee}",
+            patch(delegations::change).delete(delegations::revoke),
+        )
+        .route("/api/v1/bals/{address}/audit", get(audit::list))
+        .route("/api/v1/bals/{address}/audit/verify", get(audit::verify))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -65,6 +65,7 @@ pub struct SendRequest {
 
 /// Delivery status notification options (RFC 3461), as on SMTP.
 #[derive(Clone, Debug, Default, Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DsnOptions {
     /// `NOTIFY`: `NEVER`, or a comma list of `SUCCESS`, `FAILURE`, `DELAY`.
     #[serde(default)]
@@ -89,6 +90,7 @@ pub struct Attachment {
 
 /// Query of a raw send: the envelope, since the message's own header does not decide it.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RawQuery {
     /// Recipients, comma-separated (a raw message only; required then).

@@ -116,6 +116,7 @@ pub struct WebhookDeliveryPage {
 
 /// `?state=&limit=&cursor=` of the deliveries.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// `pending`, `delivered` or `dead`; all when absent.
