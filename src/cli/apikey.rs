@@ -13,7 +13,8 @@ pub enum ApikeyCommand {
         /// What the key is for (e.g. the laboratory system's name).
         #[arg(long)]
         name: String,
-        /// send, read, status, directory or admin; repeat or separate with commas.
+        /// send, read, status, directory, delegation, audit or admin; repeat or separate
+        /// with commas.
         #[arg(long = "scope", required = true, value_delimiter = ',')]
         scopes: Vec<String>,
         /// The key acts on every BAL of this domain.
