@@ -76,11 +76,14 @@ engine_tests_sync!(
             v["fetched"].as_str().unwrap().contains("Glycemie normale."),
             "{v}"
         );
-        // The secretary reading leaves the doctor's read state alone (ADR 0016).
+        // The secretary reading marks it read for her only (ADR 0034): the doctor finds the
+        // message she filed unread.
         assert!(
-            !v["flags_after_read"].to_string().contains("\\\\Seen"),
+            v["flags_after_read"].to_string().contains("\\\\Seen"),
             "{v}"
         );
+        let archived = v["doctor_archives_flags"].to_string();
+        assert!(!archived.contains("Seen"), "{v}");
         assert_eq!(v["move"][0], "OK", "{v}");
         assert_eq!(v["append"], "OK", "{v}");
         assert_eq!(v["doctor_archives"], 1, "{v}");
@@ -108,6 +111,72 @@ engine_tests_sync!(
         assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
     }
 );
+
+engine_tests_sync!(
+    each_delegate_has_their_own_seen_and_the_doctor_keeps_his,
+    |engine| {
+        let server = start(engine);
+        server.deliver_mx(
+            "lab@labo.mssante.fr",
+            DR,
+            "From: <lab@labo.mssante.fr>\r\nSubject: second\r\n\r\nDeux.\r\n",
+        );
+        grant_secretary(&server);
+        let v = flow(&server, "seen_per_user", &[]);
+        let has_seen = |k: &str| v[k].to_string().contains("\\\\Seen");
+        assert_eq!(v["read"], "OK", "{v}");
+        // The secretary read 1: seen for her, not for the doctor.
+        assert!(has_seen("sec_flags_1"), "{v}");
+        assert_eq!(v["doctor_flags_1"], serde_json::json!([]), "{v}");
+        // The doctor read 2: seen for him, not for her; hers on 1 unchanged.
+        assert!(has_seen("doctor_flags_2"), "{v}");
+        assert!(!has_seen("sec_flags_2"), "{v}");
+        assert!(has_seen("sec_flags_1_again"), "{v}");
+        // \Flagged is shared.
+        assert_eq!(
+            v["doctor_flags_1_flagged"],
+            serde_json::json!(["\\Flagged"]),
+            "{v}"
+        );
+        // SEARCH UNSEEN and STATUS UNSEEN per user.
+        assert_eq!(v["doctor_search_unseen"], serde_json::json!([1]), "{v}");
+        assert_eq!(v["sec_search_unseen"], serde_json::json!(["2"]), "{v}");
+        assert_eq!(v["doctor_status"]["UNSEEN"], 1, "{v}");
+        let sec_status = v["sec_status"][0].as_str().unwrap();
+        assert!(sec_status.ends_with("(UNSEEN 1)"), "{v}");
+        // Logged in as the doctor's BAL, she is the same reader.
+        assert!(has_seen("as_bal_flags_1"), "{v}");
+        assert!(
+            v["as_bal_status"][0]
+                .as_str()
+                .unwrap()
+                .ends_with("(UNSEEN 1)"),
+            "{v}"
+        );
+        // Clearing it there is told to her other session, and stays hers.
+        let told = v["sec_told"].to_string();
+        assert!(told.contains("UID 1") && told.contains("FLAGS"), "{v}");
+        assert!(!has_seen("sec_flags_1_cleared"), "{v}");
+        assert_eq!(
+            v["doctor_flags_1_end"],
+            serde_json::json!(["\\Flagged"]),
+            "{v}"
+        );
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);
+
+engine_tests_sync!(status_of_a_delegated_mailbox_names_it_as_asked, |engine| {
+    let server = start(engine);
+    grant_secretary(&server);
+    let v = flow(&server, "status_name", &[]);
+    assert_eq!(v["status"], "OK", "{v}");
+    assert_eq!(
+        v["data"][0],
+        format!("\"Other Users/{DR}/INBOX\" (MESSAGES 1)"),
+        "RFC 9051 §7.5.1: {v}"
+    );
+});
 
 engine_tests_sync!(rights_matrix_read_secretary_manager, |engine| {
     let server = start(engine);

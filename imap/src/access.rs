@@ -100,6 +100,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         AccessCheck::Unchanged
     }
 
+    /// Whose `\Seen` this session reads and writes in the folders of `bal_id`: its own when
+    /// it acts there as a delegate, under `Other Users/` or logged in as the BAL (RFC 4314
+    /// §4 lets `\Seen` be per user; ADR 0034); `None`, the shared one, for the holder.
+    pub(crate) fn delegate_seen(&self, bal_id: i64) -> Option<String> {
+        let own_bal = self.bal.as_ref()?.id;
+        self.access
+            .is_delegated(own_bal, bal_id)
+            .then(|| self.access.author.clone())
+    }
+
     /// Rights on `folder` for this session.
     pub(crate) fn rights_on(&self, folder: &Folder) -> Rights {
         self.access.rights_on(self.bal_id(), folder)

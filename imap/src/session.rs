@@ -590,7 +590,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return;
         };
         let (folder_id, since) = (sel.folder.id, sel.known_modseq);
-        let Ok(mut snapshot) = self.ctx.store.changes_since(folder_id, since).await else {
+        let delegate = self.delegate_seen(sel.folder.bal_id);
+        let snapshot = self
+            .ctx
+            .store
+            .snapshot_as(folder_id, Some(since), delegate.as_deref());
+        let Ok(mut snapshot) = snapshot.await else {
             return;
         };
         // Expunges that may not be reported now stay pending: the known modseq does not

@@ -287,16 +287,31 @@ impl Store {
     }
 
     pub async fn folder_status(&self, folder_id: i64) -> Result<FolderStatus> {
+        self.folder_status_as(folder_id, None).await
+    }
+
+    /// STATUS as `delegate` sees the folder when `Some`: UNSEEN counts their own `\\Seen`
+    /// (ADR 0034), everything else is the folder's.
+    pub async fn folder_status_as(
+        &self,
+        folder_id: i64,
+        delegate: Option<&str>,
+    ) -> Result<FolderStatus> {
         let row = sqlx::query(
             "SELECT m.uidnext, m.uidvalidity, m.highestmodseq, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) AS messages, \
-             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags NOT LIKE '%\\Seen%') AS unseen, \
+             CASE WHEN $2 IS NULL THEN \
+             (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags NOT LIKE '%\\Seen%') \
+             ELSE (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND NOT EXISTS \
+             (SELECT 1 FROM delegate_seen s WHERE s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid \
+             AND s.reader = $2 AND s.seen = 1)) END AS unseen, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags LIKE '%\\Deleted%') AS deleted, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.uid >= m.first_recent_uid) AS recent, \
              (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailbox_messages mm JOIN messages msg ON msg.id = mm.message_id WHERE mm.mailbox_id = m.id) AS size \
              FROM mailboxes m WHERE m.id = $1",
         )
         .bind(folder_id)
+        .bind(delegate)
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::NotFound("folder".into()))?;

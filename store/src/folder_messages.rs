@@ -10,6 +10,10 @@ use sqlx::any::AnyRow;
 
 use crate::audit::PendingAudit;
 use crate::blob::{PreparedBlob, blob_hash, record_blob};
+use crate::delegate_seen::{
+    SELECT_AS_DELEGATE, as_delegate, copy_delegate_seen, has_seen, set_delegate_seen,
+    shared_and_delegate, with_seen,
+};
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::flags::{canonical_flag, flags_from_text};
@@ -181,7 +185,7 @@ impl Store {
         Ok(out)
     }
 
-    /// STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3).
+    /// STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3) on the shared flags.
     pub async fn update_flags(
         &self,
         folder_id: i64,
@@ -190,12 +194,27 @@ impl Store {
         flags: &[String],
         unchanged_since: Option<u64>,
     ) -> Result<FlagUpdate> {
+        self.update_flags_as(folder_id, uids, (op, flags), unchanged_since, None)
+            .await
+    }
+
+    /// STORE as `delegate` sees the folder when `Some` (their own `\Seen`, ADR 0034): the
+    /// changed messages come back with the flags and modseq that delegate sees.
+    pub async fn update_flags_as(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+        (op, flags): (FlagOp, &[String]),
+        unchanged_since: Option<u64>,
+        delegate: Option<&str>,
+    ) -> Result<FlagUpdate> {
         let write = FlagsWrite {
             folder_id,
             uids: uids.to_vec(),
             op,
             flags: flags.to_vec(),
             unchanged_since,
+            delegate: delegate.map(str::to_string),
             audit: PendingAudit::take(self.engine()),
         };
         let update = self.write(write).await?;
@@ -297,20 +316,37 @@ impl Store {
     /// The whole folder as a session selects it (RFC 9051 §6.3.2): counters and every
     /// message, from one snapshot (see [`FolderSnapshot`]).
     pub async fn folder_snapshot(&self, folder_id: i64) -> Result<FolderSnapshot> {
-        self.snapshot_of(folder_id, None).await
+        self.snapshot_of(folder_id, None, None).await
     }
 
     /// Messages changed and UIDs expunged after `modseq` (RFC 7162 CHANGEDSINCE / QRESYNC),
     /// with the counters, from one snapshot (see [`FolderSnapshot`]).
     pub async fn changes_since(&self, folder_id: i64, modseq: u64) -> Result<FolderSnapshot> {
-        self.snapshot_of(folder_id, Some(modseq)).await
+        self.snapshot_of(folder_id, Some(modseq), None).await
+    }
+
+    /// [`Store::folder_snapshot`] (`since` `None`) or [`Store::changes_since`] as `delegate`
+    /// sees the folder when `Some`: their own `\Seen`, and a message changed for them when
+    /// its shared flags or their `\Seen` changed (ADR 0034).
+    pub async fn snapshot_as(
+        &self,
+        folder_id: i64,
+        since: Option<u64>,
+        delegate: Option<&str>,
+    ) -> Result<FolderSnapshot> {
+        self.snapshot_of(folder_id, since, delegate).await
     }
 
     /// One read transaction for the counters, the messages (all, or those changed after
     /// `since`) and the expunged UIDs: read by separate statements, a message could be
     /// listed as changed by the first and as expunged by the next, and a session would then
     /// bring it back mid-list after reporting its expunge (issue 11).
-    async fn snapshot_of(&self, folder_id: i64, since: Option<u64>) -> Result<FolderSnapshot> {
+    async fn snapshot_of(
+        &self,
+        folder_id: i64,
+        since: Option<u64>,
+        delegate: Option<&str>,
+    ) -> Result<FolderSnapshot> {
         let mut txn = self.read_snapshot().await?;
         let counters =
             sqlx::query("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE id = $1")
@@ -319,14 +355,19 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound("folder".into()))?;
         let after = since.map_or(-1, |m| m as i64);
-        let rows = sqlx::query(
-            "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-        )
-        .bind(folder_id)
-        .bind(after)
-        .fetch_all(&mut *txn)
-        .await?;
-        let messages = rows.iter().map(ref_from_row).collect::<Result<Vec<_>>>()?;
+        let messages = match delegate {
+            None => sqlx::query(
+                "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+            )
+            .bind(folder_id)
+            .bind(after)
+            .fetch_all(&mut *txn)
+            .await?
+            .iter()
+            .map(ref_from_row)
+            .collect::<Result<Vec<_>>>()?,
+            Some(reader) => changed_for_delegate(&mut txn, folder_id, reader, after).await?,
+        };
         let vanished = match since {
             None => Vec::new(),
             Some(_) => sqlx::query(
@@ -385,13 +426,36 @@ pub(crate) fn stored_from_row(r: &AnyRow) -> Result<StoredMessage> {
     })
 }
 
-/// STORE's write (see [`Store::update_flags`]).
+/// The messages of a folder changed after `after` as `reader` sees them (a delegate, ADR
+/// 0034), by UID.
+async fn changed_for_delegate(
+    txn: &mut Txn,
+    folder_id: i64,
+    reader: &str,
+    after: i64,
+) -> Result<Vec<MessageRef>> {
+    let sql = format!("{SELECT_AS_DELEGATE} AND (mm.modseq > $3 OR s.modseq > $3) ORDER BY mm.uid");
+    // Only the constant text is formatted in; every value is bound.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(folder_id)
+        .bind(reader)
+        .bind(after)
+        .fetch_all(&mut **txn)
+        .await?;
+    rows.iter()
+        .map(|r| shared_and_delegate(r).map(|(shared, row)| as_delegate(shared, row)))
+        .collect()
+}
+
+/// STORE's write (see [`Store::update_flags_as`]).
 struct FlagsWrite {
     folder_id: i64,
     uids: Vec<u32>,
     op: FlagOp,
     flags: Vec<String>,
     unchanged_since: Option<u64>,
+    /// A delegate storing: their `\Seen` is their own (ADR 0034).
+    delegate: Option<String>,
     audit: PendingAudit,
 }
 
@@ -399,38 +463,50 @@ write_by!(FlagsWrite, FlagUpdate, update_flags_in);
 
 /// Reads the messages of the set, computes their new flags, and writes those that changed
 /// with one new modseq, one UPDATE per distinct new flag list (a STORE on a range mostly
-/// gives every message the same flags).
+/// gives every message the same flags). For a delegate, `\Seen` goes to their own row and
+/// the shared `\Seen` (the holder's) is kept as it was.
 async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
     let modseq = next_modseq(txn, w.folder_id).await?;
     let mut update = FlagUpdate::default();
     // New flag text -> the UIDs that get it.
     let mut writes: Vec<(String, Vec<u32>)> = Vec::new();
+    // The delegate's \Seen: UIDs to set, UIDs to clear.
+    let mut seen: (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
     for (lo, hi) in uid_runs(&w.uids) {
-        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
-            .bind(w.folder_id)
-            .bind(lo as i64)
-            .bind(hi as i64)
-            .fetch_all(&mut **txn)
-            .await?;
-        for r in &rows {
-            let uid = r.try_get::<i64, _>("uid")? as u32;
-            let current_modseq = r.try_get::<i64, _>("modseq")? as u64;
+        for (shared, row) in flags_rows(txn, w, lo, hi).await? {
+            let uid = shared.uid;
+            let current = match &w.delegate {
+                Some(_) => as_delegate(shared.clone(), row),
+                None => shared.clone(),
+            };
             if w.unchanged_since
-                .is_some_and(|since| current_modseq > since)
+                .is_some_and(|since| current.modseq > since)
             {
                 update.conflicts.push(uid);
                 continue;
             }
-            let current = flags_from_text(&r.try_get::<String, _>("flags")?);
-            let new = apply_flags(&current, w.op, &w.flags);
-            let same = new.len() == current.len() && new.iter().all(|f| has_flag(&current, f));
-            if same {
+            let new = apply_flags(&current.flags, w.op, &w.flags);
+            let new_shared = match &w.delegate {
+                Some(_) => with_seen(&new, has_seen(&shared.flags)),
+                None => new.clone(),
+            };
+            let shared_changed = !same_flags(&new_shared, &shared.flags);
+            let seen_changed = w.delegate.is_some() && has_seen(&new) != has_seen(&current.flags);
+            if !shared_changed && !seen_changed {
                 continue;
             }
-            let text = new.join(" ");
-            match writes.iter_mut().find(|(t, _)| *t == text) {
-                Some((_, uids)) => uids.push(uid),
-                None => writes.push((text, vec![uid])),
+            if shared_changed {
+                let text = new_shared.join(" ");
+                match writes.iter_mut().find(|(t, _)| *t == text) {
+                    Some((_, uids)) => uids.push(uid),
+                    None => writes.push((text, vec![uid])),
+                }
+            }
+            if seen_changed {
+                match has_seen(&new) {
+                    true => seen.0.push(uid),
+                    false => seen.1.push(uid),
+                }
             }
             update.changed.push(MessageRef {
                 uid,
@@ -442,9 +518,47 @@ async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
     for (text, uids) in &writes {
         set_flags(txn, w.folder_id, uids, text, modseq).await?;
     }
+    if let Some(reader) = &w.delegate {
+        set_delegate_seen(txn, w.folder_id, reader, &seen.0, true, modseq).await?;
+        set_delegate_seen(txn, w.folder_id, reader, &seen.1, false, modseq).await?;
+    }
     let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
     w.audit.record(txn, &changed).await?;
     Ok(update)
+}
+
+/// The messages of one UID run of a STORE: shared, with the delegate's `\Seen` row when the
+/// write is a delegate's.
+async fn flags_rows(
+    txn: &mut Txn,
+    w: &FlagsWrite,
+    lo: u32,
+    hi: u32,
+) -> Result<Vec<(MessageRef, Option<(bool, u64)>)>> {
+    let Some(reader) = &w.delegate else {
+        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+            .bind(w.folder_id)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(&mut **txn)
+            .await?;
+        return rows.iter().map(|r| Ok((ref_from_row(r)?, None))).collect();
+    };
+    let sql = format!("{SELECT_AS_DELEGATE} AND mm.uid >= $3 AND mm.uid <= $4 ORDER BY mm.uid");
+    // Only the constant text is formatted in; every value is bound.
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(w.folder_id)
+        .bind(reader.as_str())
+        .bind(lo as i64)
+        .bind(hi as i64)
+        .fetch_all(&mut **txn)
+        .await?;
+    rows.iter().map(shared_and_delegate).collect()
+}
+
+/// The same flags, in any order (flags compare case-insensitively).
+fn same_flags(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|f| has_flag(b, f))
 }
 
 /// Most UIDs bound in one statement (SQLite's default limit is 32,766 parameters).
@@ -560,8 +674,9 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
                     r.try_get("internaldate")?,
                 )
                 .await?;
-                out.pairs
-                    .push((r.try_get::<i64, _>("uid")? as u32, new_uid));
+                let uid: i64 = r.try_get("uid")?;
+                copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
+                out.pairs.push((uid as u32, new_uid));
             }
         }
     }

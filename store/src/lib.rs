@@ -43,7 +43,8 @@
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
 //!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`; how flags are kept (no
-//!   SQL): `flags.rs`.
+//!   SQL): `flags.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
+//!   0034): `delegate_seen.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
@@ -72,6 +73,7 @@ mod bench_seed;
 mod blob;
 mod client_certs;
 mod db;
+mod delegate_seen;
 mod delegation;
 mod delivery;
 mod delivery_pg;

@@ -104,6 +104,76 @@ def case_matrix(args):
     return out
 
 
+def uid_flags(m, uid):
+    """The FLAGS of one message as this imaplib session sees them."""
+    typ, data = m.uid("FETCH", str(uid), "(FLAGS)")
+    return text(data[0]) if typ == "OK" and data and data[0] else typ
+
+
+def doctor_flags(doctor, uid):
+    """The flags of one message as the doctor's imapclient session sees them (\\Recent aside)."""
+    flags = doctor.get_flags([uid]).get(uid, ())
+    return sorted(f.decode() for f in flags if f != b"\\Recent")
+
+
+def case_seen_per_user(args):
+    """ADR 0034: the doctor (imapclient) and the secretary (imaplib, under Other Users/ and
+    logged in as the doctor's BAL) each have their own \\Seen; other flags are shared."""
+    from imapclient import IMAPClient
+
+    out = {}
+    doctor = IMAPClient(HOST, port=args.imap, ssl=False)
+    doctor.starttls(tls_context())
+    doctor.login(args.doctor, args.password)
+    doctor.select_folder("INBOX")
+    sec = imaplib_login(args, args.secretary)
+    sec.select(shared(args, "INBOX"))
+    # The secretary reads message 1 (FETCH BODY[], not PEEK).
+    typ, data = sec.uid("FETCH", "1", "(BODY[])")
+    out["read"] = typ
+    out["sec_flags_1"] = uid_flags(sec, 1)
+    doctor.noop()
+    out["doctor_flags_1"] = doctor_flags(doctor, 1)
+    # The doctor reads message 2 (sets \Seen by STORE, as clients do).
+    doctor.add_flags([2], [b"\\Seen"])
+    sec.noop()
+    out["sec_flags_2"] = uid_flags(sec, 2)
+    out["sec_flags_1_again"] = uid_flags(sec, 1)
+    out["doctor_flags_2"] = doctor_flags(doctor, 2)
+    # Flags other than \Seen stay shared.
+    sec.uid("STORE", "1", "+FLAGS", "(\\Flagged)")
+    doctor.noop()
+    out["doctor_flags_1_flagged"] = doctor_flags(doctor, 1)
+    out["doctor_search_unseen"] = doctor.search(["UNSEEN"])
+    out["sec_search_unseen"] = text(sec.uid("SEARCH", "UNSEEN")[1])
+    out["doctor_status"] = {k.decode(): v for k, v in doctor.folder_status("INBOX", ["UNSEEN"]).items()}
+    out["sec_status"] = text(sec.status(shared(args, "INBOX"), "(UNSEEN)")[1])
+    # Logged in *as* the doctor's BAL (PLAIN with an authorization id): the same secretary,
+    # the same read state; her clearing it there reaches her other session.
+    as_bal = imaplib_login(args, args.secretary, authz=args.doctor)
+    as_bal.select("INBOX")
+    out["as_bal_flags_1"] = uid_flags(as_bal, 1)
+    out["as_bal_status"] = text(as_bal.status("INBOX", "(UNSEEN)")[1])
+    as_bal.uid("STORE", "1", "-FLAGS.SILENT", "(\\Seen)")
+    sec.noop()
+    out["sec_told"] = text(sec.untagged_responses.pop("FETCH", []))
+    out["sec_flags_1_cleared"] = uid_flags(sec, 1)
+    as_bal.logout()
+    sec.logout()
+    doctor.noop()
+    out["doctor_flags_1_end"] = doctor_flags(doctor, 1)
+    doctor.logout()
+    return out
+
+
+def case_status_name(args):
+    """STATUS on a delegated mailbox names it as the client did (RFC 9051 §7.5.1)."""
+    m = imaplib_login(args, args.secretary)
+    typ, data = m.status(shared(args, "INBOX"), "(MESSAGES)")
+    m.logout()
+    return {"status": typ, "data": text(data)}
+
+
 def case_idle_revoke(args):
     """The secretary IDLEs in the doctor's INBOX; the revocation ends the session at once."""
     m = imaplib_login(args, args.secretary)

@@ -182,14 +182,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
+    /// RFC 9051 §6.4.5: reading a body sets \Seen. A delegate's reading sets their own
+    /// \Seen and leaves the holder's read state alone (ADR 0034: shared \Seen set by a
+    /// secretary is what users of peer servers complain about).
     async fn mark_seen(&mut self, folder_id: i64, uids: &[u32]) {
         let sel = self.selected.as_ref().expect("selected");
-        // ADR 0016: a delegate reading leaves the holder's read state alone (shared \Seen
-        // set by a secretary is what users of peer servers complain about); they may
-        // still STORE \Seen with the `s` right.
-        if self.access.is_delegated(self.bal_id(), sel.folder.bal_id) {
-            return;
-        }
+        let delegate = self.delegate_seen(sel.folder.bal_id);
         let unseen: Vec<u32> = uids
             .iter()
             .copied()
@@ -205,15 +203,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if unseen.is_empty() {
             return;
         }
+        let seen = ["\\Seen".to_string()];
         if let Ok(update) = self
             .ctx
             .store
-            .update_flags(
+            .update_flags_as(
                 folder_id,
                 &unseen,
-                FlagOp::Add,
-                &["\\Seen".to_string()],
+                (FlagOp::Add, &seen),
                 None,
+                delegate.as_deref(),
             )
             .await
         {

@@ -150,7 +150,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
             self.untagged_bytes(&line);
             if let (Some(f), false) = (folder, args.status_items.is_empty() || lsub) {
-                self.status_line(&f, &args.status_items).await;
+                // Delegated folders already carry their `Other Users/…` name here.
+                self.status_line(&f, &f.name, &args.status_items).await;
             }
         }
         self.tagged(tag, "OK", &format!("{response} completed"));

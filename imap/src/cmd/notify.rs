@@ -205,7 +205,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             .iter()
             .filter(|w| w.readable && has_message_events(&w.events))
         {
-            let Ok(st) = self.ctx.store.folder_status(w.folder.id).await else {
+            let delegate = self.delegate_seen(w.folder.bal_id);
+            let status = self
+                .ctx
+                .store
+                .folder_status_as(w.folder.id, delegate.as_deref());
+            let Ok(st) = status.await else {
                 continue;
             };
             let now = Counts::from(&st);

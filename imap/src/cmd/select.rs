@@ -37,7 +37,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         // Counters and messages from one snapshot: the HIGHESTMODSEQ taken as known covers
         // exactly the messages listed, so no later report can bring one in below them.
-        let snapshot = match self.ctx.store.folder_snapshot(folder.id).await {
+        let delegate = self.delegate_seen(folder.bal_id);
+        let snapshot = match self
+            .ctx
+            .store
+            .snapshot_as(folder.id, None, delegate.as_deref())
+            .await
+        {
             Ok(s) => s,
             Err(e) => return self.store_failed(tag, e),
         };
@@ -108,7 +114,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// RFC 7162 §3.2.5.1: what changed since the client's modseq.
     async fn qresync_resync(&mut self, sel: &SelectedMailbox, q: &QresyncParams) {
-        let Ok(since) = self.ctx.store.changes_since(sel.folder.id, q.modseq).await else {
+        let delegate = self.delegate_seen(sel.folder.bal_id);
+        let Ok(since) = self
+            .ctx
+            .store
+            .snapshot_as(sel.folder.id, Some(q.modseq), delegate.as_deref())
+            .await
+        else {
             return;
         };
         let (changed, vanished) = (since.messages, since.vanished);

@@ -32,12 +32,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }) {
             return self.tagged(tag, "BAD", &format!("Unknown STATUS item {bad}"));
         }
-        self.status_line(&folder, items).await;
+        // RFC 9051 §7.5.1: the response names the mailbox as the client does, so a folder of
+        // a delegated BAL by its `Other Users/…` name, not by its name in that BAL.
+        let shown = match folder.bal_id == self.bal_id() {
+            true => None,
+            false => self.access.shared_name(folder.bal_id, &folder.name),
+        }
+        .unwrap_or_else(|| folder.name.clone());
+        self.status_line(&folder, &shown, items).await;
         self.tagged(tag, "OK", "STATUS completed");
     }
 
-    pub(crate) async fn status_line(&mut self, folder: &Folder, items: &[String]) {
-        let Ok(st) = self.ctx.store.folder_status(folder.id).await else {
+    /// The untagged STATUS of `folder`, named `shown` (as the client knows it). UNSEEN is
+    /// the session's own for a delegate (ADR 0034).
+    pub(crate) async fn status_line(&mut self, folder: &Folder, shown: &str, items: &[String]) {
+        let delegate = self.delegate_seen(folder.bal_id);
+        let status = self
+            .ctx
+            .store
+            .folder_status_as(folder.id, delegate.as_deref());
+        let Ok(st) = status.await else {
             return;
         };
         let values: Vec<String> = items
@@ -62,7 +76,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             })
             .collect();
         let mut line = b"STATUS ".to_vec();
-        line.extend(self.wire_name(&folder.name));
+        line.extend(self.wire_name(shown));
         line.extend(format!(" ({})", values.join(" ")).as_bytes());
         self.untagged_bytes(&line);
     }

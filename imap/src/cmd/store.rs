@@ -28,6 +28,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
         }
         let folder_id = sel.folder.id;
+        // ADR 0034: a delegate's \Seen is their own.
+        let delegate = self.delegate_seen(sel.folder.bal_id);
         if unchanged_since.is_some() {
             self.condstore_enabling_command();
         }
@@ -40,7 +42,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let update = match self
             .ctx
             .store
-            .update_flags(folder_id, &uids, op, flags, unchanged_since)
+            .update_flags_as(
+                folder_id,
+                &uids,
+                (op, flags),
+                unchanged_since,
+                delegate.as_deref(),
+            )
             .await
         {
             Ok(u) => u,
