@@ -45,13 +45,19 @@ def shared(args, folder):
     return f'"Other Users/{args.doctor}/{folder}"'
 
 
-def case_acceptance(args):
+def doctor_login(args):
+    """The doctor's session: imapclient, STARTTLS then LOGIN."""
     from imapclient import IMAPClient
 
-    out = {}
     doctor = IMAPClient(HOST, port=args.imap, ssl=False)
     doctor.starttls(tls_context())
     doctor.login(args.doctor, args.password)
+    return doctor
+
+
+def case_acceptance(args):
+    out = {}
+    doctor = doctor_login(args)
     doctor.create_folder("Archives")
     sec = imaplib_login(args, args.secretary)
     out["namespace"] = text(sec.namespace()[1])
@@ -119,12 +125,8 @@ def doctor_flags(doctor, uid):
 def case_seen_per_user(args):
     """ADR 0034: the doctor (imapclient) and the secretary (imaplib, under Other Users/ and
     logged in as the doctor's BAL) each have their own \\Seen; other flags are shared."""
-    from imapclient import IMAPClient
-
     out = {}
-    doctor = IMAPClient(HOST, port=args.imap, ssl=False)
-    doctor.starttls(tls_context())
-    doctor.login(args.doctor, args.password)
+    doctor = doctor_login(args)
     doctor.select_folder("INBOX")
     sec = imaplib_login(args, args.secretary)
     sec.select(shared(args, "INBOX"))
