@@ -40,10 +40,19 @@ pub fn translate(name: &str, delimiter: Option<char>) -> String {
     // RFC 9051 §5.1: INBOX is case-insensitive, and so is the INBOX at the head of a path.
     if out.eq_ignore_ascii_case("INBOX") {
         out = "INBOX".into();
-    } else if out.len() > 6 && out[..6].eq_ignore_ascii_case("INBOX/") {
-        out = format!("INBOX/{}", &out[6..]);
+    } else if let Some(rest) = strip_prefix_ignore_ascii_case(&out, "INBOX/") {
+        out = format!("INBOX/{rest}");
     }
     out
+}
+
+/// `text` without `prefix` (ASCII, any case), if it starts with it. Byte slicing is safe
+/// only on a character boundary: a source server may send any UTF-8 (fuzz target
+/// `imap_response` found `out[..6]` panicking on a name with a multi-byte character there).
+fn strip_prefix_ignore_ascii_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    let rest = &text[prefix.len()..];
+    (head.eq_ignore_ascii_case(prefix) && !rest.is_empty()).then_some(rest)
 }
 
 /// The special use a LIST entry's attributes give it, spelt as RFC 6154 does.
@@ -80,6 +89,12 @@ mod tests {
         assert_eq!(translate("inbox", Some('.')), "INBOX");
         assert_eq!(translate("Inbox.Sous", Some('.')), "INBOX/Sous");
         assert_eq!(translate("x/y", None), "x_y");
+        // A multi-byte character across byte 6 (found by the fuzzer): no panic, kept as is.
+        assert_eq!(translate("Inbox\u{e9}", Some('.')), "Inbox\u{e9}");
+        assert_eq!(
+            translate("inbox.\u{e9}t\u{e9}", Some('.')),
+            "INBOX/\u{e9}t\u{e9}"
+        );
     }
 
     #[test]
