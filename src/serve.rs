@@ -44,6 +44,7 @@ pub async fn run(config: Config) -> Result<()> {
     let trust = open_trust(&config).await?;
     warn_unlisted_local_domains(&config, &store, &trust).await?;
     let verifier = config.trust.peer_verifier()?;
+    let revocation = open_revocation(&config, [&verifier, &client_ca])?;
     let mx_tls = match &verifier {
         Some(v) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
             &certificates,
@@ -69,6 +70,10 @@ pub async fn run(config: Config) -> Result<()> {
         client_ca: client_ca.clone(),
     });
     tokio::spawn(trust.clone().run_refresh(shutdown.clone()));
+    if let Some(revocation) = &revocation {
+        // On every node, like the whitelist: each enforces the CRLs it holds (ADR 0041).
+        tokio::spawn(revocation.clone().run_refresh(shutdown.clone()));
+    }
     let periodic = tokio::spawn(crate::periodic::lead(store.clone(), shutdown.clone(), {
         let (config, store) = (config.clone(), store.clone());
         move |jobs| periodic_jobs(&config, &store, jobs)
@@ -156,7 +161,7 @@ pub async fn run(config: Config) -> Result<()> {
     }
 
     signals
-        .wait(|| reload(&config, &certificates, &trust))
+        .wait(|| reload(&config, &certificates, &trust, revocation.as_deref()))
         .await;
     tracing::info!("shutting down: no new connections; sessions finish within {SHUTDOWN_GRACE:?}");
     shutdown.cancel();
@@ -203,6 +208,34 @@ async fn open_trust(config: &Config) -> Result<Arc<mssante_trust::Trust>> {
     };
     println!("trust      {state}");
     Ok(trust)
+}
+
+/// The CRLs of the CAs that verify peers (`[trust] ca_file`) and application clients
+/// (`[tls] client_ca_file`), kept ones installed at once; None when neither is configured.
+fn open_revocation<'a>(
+    config: &Config,
+    verifiers: [&'a Option<mssante_trust::PeerVerifier>; 2],
+) -> Result<Option<Arc<mssante_trust::Revocation>>> {
+    let verifiers: Vec<_> = verifiers.into_iter().flatten().cloned().collect();
+    if verifiers.is_empty() {
+        return Ok(None);
+    }
+    let revocation = mssante_trust::Revocation::open(
+        &config.trust.crl_urls,
+        config.trust.crl_refresh_secs,
+        &config.data_dir,
+        verifiers,
+    )
+    .context("trust: cannot open the kept CRLs")?;
+    let state = match (config.trust.crl_urls.len(), revocation.snapshot().len()) {
+        (0, _) => "off: no [trust] crl_urls, revoked peer certificates are not refused".into(),
+        (urls, kept) => format!(
+            "{urls} URL(s), {kept} CRL(s) kept, refreshed every {} s",
+            config.trust.crl_refresh_secs
+        ),
+    };
+    println!("crl        {state}");
+    Ok(Some(Arc::new(revocation)))
 }
 
 /// Peers check our DN against the whitelist entry of our sender domains: a local domain
@@ -421,12 +454,13 @@ async fn bind(
 
 /// `SIGHUP`: the certificate files named by `[tls]` (or the generated one) are read again
 /// and serve the handshakes that follow; sessions already open keep theirs. The whitelist
-/// is synced again. A certificate that does not load leaves the one in force. Other
-/// settings take a restart (README, "Reload").
+/// is synced again, the CRLs downloaded again. A certificate that does not load leaves the
+/// one in force. Other settings take a restart (README, "Reload").
 async fn reload(
     config: &Config,
     certificates: &crate::tls::Certificates,
     trust: &mssante_trust::Trust,
+    revocation: Option<&mssante_trust::Revocation>,
 ) {
     let loaded =
         crate::tls::Identity::load(config.tls.as_ref(), &config.data_dir, &config.hostname)
@@ -442,6 +476,9 @@ async fn reload(
                 tracing::warn!("reload: whitelist sync failed, the last good one stays: {e:#}")
             }
         }
+    }
+    if let Some(revocation) = revocation {
+        revocation.refresh().await;
     }
 }
 

@@ -30,6 +30,7 @@ pub fn checks(config: &Config, domains: &[String]) -> Vec<Check> {
         checks.push(expiry(&chain[0]));
         checks.push(chain_to_roots(config, chain));
     }
+    checks.extend(crls(config));
     let (whitelist, trust) = whitelist(config);
     checks.push(whitelist);
     if let (Some(trust), Some(chain)) = (trust, &chain) {
@@ -169,6 +170,57 @@ fn chain_to_roots(config: &Config, chain: &[CertificateDer<'static>]) -> Check {
             fix,
         ),
     }
+}
+
+/// The kept CRLs (ADR 0041): one check per CA, FAIL once nextUpdate has passed (later
+/// revocations are unknown: such peers would be accepted) or when none was ever downloaded.
+fn crls(config: &Config) -> Vec<Check> {
+    let fix = "check that [trust] crl_urls are reachable from this host (the server keeps the                last non-expired CRL and logs why a download is refused)";
+    if config.trust.crl_urls.is_empty() {
+        return vec![Check::warn(
+            "trust.crl",
+            "no [trust] crl_urls: revoked peer certificates are not refused",
+            "set [trust] crl_urls to the IGC-Santé CRL addresses of the CAs in ca_file",
+        )];
+    }
+    let mut anchors = Vec::new();
+    for verifier in [config.trust.peer_verifier(), config.client_ca()] {
+        if let Ok(Some(v)) = verifier {
+            anchors.extend(v.anchors().iter().cloned());
+        }
+    }
+    let dir = config.data_dir.join(mssante_trust::crl::CRL_DIR);
+    let kept = mssante_trust::crl::load_kept(&dir, &anchors);
+    if kept.is_empty() {
+        return vec![Check::fail(
+            "trust.crl",
+            "no CRL downloaded yet: revoked peer certificates are not refused",
+            fix,
+        )];
+    }
+    let now = unix_now();
+    kept.into_iter()
+        .map(|(path, crl)| match crl {
+            Ok(crl) if crl.expired_at(now) => Check::fail(
+                format!("trust.crl {}", crl.issuer),
+                format!("{}: past its nextUpdate", crl.describe()),
+                fix,
+            ),
+            Ok(crl) => Check::ok(
+                format!("trust.crl {}", crl.issuer),
+                format!(
+                    "{}, {} h old",
+                    crl.describe(),
+                    (now - crl.this_update) / 3600
+                ),
+            ),
+            Err(e) => Check::fail(
+                "trust.crl",
+                format!("{}: {e:#}", path.display()),
+                "remove the file; the server downloads the CRL again",
+            ),
+        })
+        .collect()
 }
 
 /// The kept whitelist: present, and synced recently enough.

@@ -8,8 +8,9 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -65,6 +66,8 @@ pub struct Identity {
     pub chain_pem: PathBuf,
     /// Subject DN in the whitelist's format: `CN=..,OU=..,O=..,ST=..,C=FR`.
     pub dn: String,
+    /// The certificate's serial number (big-endian, positive), for CRLs.
+    pub serial: Vec<u8>,
 }
 
 fn ca_params(cn: &str, o: &str) -> CertificateParams {
@@ -199,6 +202,8 @@ impl TestPki {
             ExtendedKeyUsagePurpose::ClientAuth,
         ];
         params.use_authority_key_identifier_extension = true;
+        let serial = random_serial();
+        params.serial_number = Some(SerialNumber::from_slice(&serial));
         params.not_before = not_before;
         params.not_after = not_after;
         let key = KeyPair::generate().expect("generate leaf key");
@@ -220,8 +225,61 @@ impl TestPki {
             key_pem,
             chain_pem,
             dn: spec.dn(),
+            serial,
         }
     }
+
+    /// A CRL (DER) of the root listing `revoked`, with thisUpdate and nextUpdate
+    /// `this_update_h` and `next_update_h` hours from now (negative: in the past) and
+    /// cRLNumber `number`.
+    pub fn crl(
+        &self,
+        revoked: &[&Identity],
+        this_update_h: i64,
+        next_update_h: i64,
+        number: u64,
+    ) -> Vec<u8> {
+        let now = OffsetDateTime::now_utc();
+        let this_update = now + Duration::hours(this_update_h);
+        let next_update = now + Duration::hours(next_update_h);
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update,
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|id| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&id.serial),
+                    revocation_time: this_update,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.root)
+            .expect("sign CRL")
+            .der()
+            .to_vec()
+    }
+
+    /// [`crl`](Self::crl) valid from an hour ago for a day.
+    pub fn fresh_crl(&self, revoked: &[&Identity], number: u64) -> Vec<u8> {
+        self.crl(revoked, -1, 24, number)
+    }
+}
+
+/// 16 random bytes, positive with a non-zero first byte (RFC 5280 §4.1.2.2).
+fn random_serial() -> Vec<u8> {
+    use ring::rand::SecureRandom;
+    let mut serial = vec![0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut serial)
+        .expect("random serial");
+    serial[0] = (serial[0] & 0x7f) | 0x01;
+    serial
 }
 
 fn xml_escape(s: &str) -> String {

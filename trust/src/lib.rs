@@ -8,18 +8,22 @@
 //!   certificates) and outbound (server certificates) TLS;
 //! - [`names`]: the names of a client certificate (subject DN, subjectAltName) that bind it
 //!   to an application BAL (SASL EXTERNAL);
-//! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics.
+//! - [`sync`]: the live list, refreshed on a schedule, with last-good-copy semantics;
+//! - [`crl`]: the CRLs of the configured CAs, refreshed on a schedule, the last non-expired
+//!   one kept, installed in the peer verifiers (ADR 0041).
 //!
 //! The `mssante trust` subcommands live in the binary (`src/cli/trust.rs`).
 
 use std::path::PathBuf;
 
+pub mod crl;
 pub mod dn;
 pub mod names;
 pub mod sync;
 pub mod verify;
 pub mod whitelist;
 
+pub use crl::{Crl, Revocation};
 pub use dn::{Dn, DnError, certificate_validity};
 pub use names::{BadSan, CertName};
 pub use sync::{SyncReport, Trust};
@@ -45,8 +49,13 @@ pub struct TrustConfig {
     pub checksum: Option<String>,
     /// Seconds between refreshes; 0 disables the refresh loop.
     pub refresh_secs: u64,
-    /// PEM trust anchors (the IGC-Santé roots).
+    /// PEM trust anchors (the IGC-Santé roots, and the intermediate CAs that sign CRLs).
     pub ca_file: Option<PathBuf>,
+    /// CRLs of the CAs of `ca_file` and `[tls] client_ca_file` (`http://` accepted: a CRL is
+    /// signed; or a file path). Each CRL names its CA (ADR 0041).
+    pub crl_urls: Vec<String>,
+    /// Seconds between CRL downloads; 0 disables the refresh loop.
+    pub crl_refresh_secs: u64,
 }
 
 impl Default for TrustConfig {
@@ -57,6 +66,8 @@ impl Default for TrustConfig {
             checksum: None,
             refresh_secs: DEFAULT_REFRESH_SECS,
             ca_file: None,
+            crl_urls: Vec::new(),
+            crl_refresh_secs: crl::DEFAULT_CRL_REFRESH_SECS,
         }
     }
 }

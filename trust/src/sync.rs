@@ -66,9 +66,9 @@ pub struct Trust {
     sync_lock: tokio::sync::Mutex<()>,
 }
 
-/// Where a list or checksum comes from.
+/// Where a list, checksum or CRL comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     Url(reqwest::Url),
 }
@@ -77,7 +77,17 @@ impl Source {
     /// Classifies a configured source. Plain `http://` is refused: the checksum is fetched
     /// the same way, so an on-path attacker could replace both (docs/mssante.md §3 trusts only what ANS
     /// publishes). `http://127.0.0.1` is allowed for tests.
-    fn parse(s: &str) -> anyhow::Result<Source> {
+    pub(crate) fn parse(s: &str) -> anyhow::Result<Source> {
+        Source::parse_with(s, false)
+    }
+
+    /// For documents that carry their own signature (CRLs, RFC 5280 §5): plain `http://` is
+    /// accepted, as CAs publish them (an attacker on path can withhold, not forge).
+    pub(crate) fn parse_signed(s: &str) -> anyhow::Result<Source> {
+        Source::parse_with(s, true)
+    }
+
+    fn parse_with(s: &str, signed: bool) -> anyhow::Result<Source> {
         let s = s.trim();
         if let Some(path) = s.strip_prefix("file://") {
             return Ok(Source::File(PathBuf::from(path)));
@@ -88,7 +98,7 @@ impl Source {
         let url = reqwest::Url::parse(s).with_context(|| format!("invalid URL {s:?}"))?;
         match url.scheme() {
             "https" => Ok(Source::Url(url)),
-            "http" if is_loopback(&url) => Ok(Source::Url(url)),
+            "http" if signed || is_loopback(&url) => Ok(Source::Url(url)),
             "http" => bail!("{s}: plain http is refused, use https"),
             other => bail!("{s}: unsupported scheme {other:?} (use https:// or a file path)"),
         }
@@ -340,8 +350,13 @@ fn read_record(dir: &Path) -> Option<SyncRecord> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Reads a file or downloads a URL, refusing bodies larger than `max` bytes.
-async fn fetch(src: &Source, max: usize) -> anyhow::Result<Vec<u8>> {
+/// Reads a file or downloads a URL, refusing bodies larger than `max` bytes; redirects to
+/// plain http are followed only for a signed document (`Source::parse_signed`).
+pub(crate) async fn fetch(src: &Source, max: usize) -> anyhow::Result<Vec<u8>> {
+    fetch_with(src, max, false).await
+}
+
+pub(crate) async fn fetch_with(src: &Source, max: usize, signed: bool) -> anyhow::Result<Vec<u8>> {
     match src {
         Source::File(path) => {
             let len = tokio::fs::metadata(path).await?.len();
@@ -353,20 +368,20 @@ async fn fetch(src: &Source, max: usize) -> anyhow::Result<Vec<u8>> {
             }
             Ok(tokio::fs::read(path).await?)
         }
-        Source::Url(url) => download(url, max).await,
+        Source::Url(url) => download(url, max, signed).await,
     }
 }
 
-async fn download(url: &reqwest::Url, max: usize) -> anyhow::Result<Vec<u8>> {
+async fn download(url: &reqwest::Url, max: usize, signed: bool) -> anyhow::Result<Vec<u8>> {
     let mut builder = reqwest::Client::builder()
         .timeout(HTTP_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .user_agent(concat!("mssante-trust/", env!("CARGO_PKG_VERSION")))
         // A redirect must not downgrade to plain http (same reason as Source::parse).
-        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
-            } else if attempt.url().scheme() == "https" || is_loopback(attempt.url()) {
+            } else if signed || attempt.url().scheme() == "https" || is_loopback(attempt.url()) {
                 attempt.follow()
             } else {
                 attempt.error("redirect to plain http refused")
@@ -411,7 +426,7 @@ fn parse_checksum(text: &[u8]) -> anyhow::Result<String> {
 
 /// Temp file + fsync + rename + directory fsync: after a crash the file is either the old or
 /// the new content, never a mix (rename is atomic on POSIX file systems).
-fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let target = dir.join(name);
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -429,7 +444,7 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for a Unix time (RFC 3339 §5.6, in UTC).
-fn rfc3339_utc(unix: u64) -> String {
+pub(crate) fn rfc3339_utc(unix: u64) -> String {
     let t = UtcDateTime::from_unix(unix as i64);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, bail};
 use rustls::client::WebPkiServerVerifier;
@@ -21,7 +21,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 use rustls::{Error as TlsError, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, ServerName, UnixTime};
 
 use crate::dn::Dn;
 
@@ -32,6 +32,11 @@ pub enum CertRefusal {
     Missing,
     Expired,
     UnknownIssuer,
+    /// Listed in the issuing CA's CRL (ADR 0041): serial in hex, the CA's DN.
+    Revoked {
+        serial: String,
+        issuer: String,
+    },
     Other(String),
 }
 
@@ -43,6 +48,10 @@ impl fmt::Display for CertRefusal {
             CertRefusal::UnknownIssuer => {
                 f.write_str("client certificate not issued by a trusted IGC-Santé CA")
             }
+            CertRefusal::Revoked { serial, issuer } => write!(
+                f,
+                "client certificate revoked (serial {serial}, CA {issuer})"
+            ),
             CertRefusal::Other(why) => write!(f, "client certificate refused: {why}"),
         }
     }
@@ -50,13 +59,45 @@ impl fmt::Display for CertRefusal {
 
 impl std::error::Error for CertRefusal {}
 
-/// Checks peer certificates against a fixed set of trust anchors.
+/// Checks peer certificates against a fixed set of trust anchors and the CRLs installed
+/// for them. Clones share the verifiers: [`PeerVerifier::install_crls`] on one reaches every
+/// listener and the relay at their next check, without restart (ADR 0041).
 #[derive(Debug, Clone)]
 pub struct PeerVerifier {
+    anchors: Arc<Vec<CertificateDer<'static>>>,
+    store: Arc<RootCertStore>,
+    live: Arc<RwLock<Verifiers>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// The webpki verifiers over the anchors and the CRLs in force.
+#[derive(Debug)]
+struct Verifiers {
     /// The strict client verifier, used after the handshake.
     client: Arc<dyn ClientCertVerifier>,
     server: Arc<dyn ServerCertVerifier>,
-    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl Verifiers {
+    /// Revocation is checked for the leaf and the intermediates that a CRL covers; a
+    /// certificate whose CA has no CRL in force is not refused for it (fail-open, ADR 0041).
+    fn build(
+        store: &Arc<RootCertStore>,
+        crls: &[CertificateRevocationListDer<'static>],
+    ) -> anyhow::Result<Verifiers> {
+        let provider = provider();
+        let client = WebPkiClientVerifier::builder_with_provider(store.clone(), provider.clone())
+            .with_crls(crls.iter().cloned())
+            .allow_unknown_revocation_status()
+            .build()
+            .context("building the client certificate verifier")?;
+        let server = WebPkiServerVerifier::builder_with_provider(store.clone(), provider)
+            .with_crls(crls.iter().cloned())
+            .allow_unknown_revocation_status()
+            .build()
+            .context("building the server certificate verifier")?;
+        Ok(Verifiers { client, server })
+    }
 }
 
 /// The ring provider: the project uses no other (no aws-lc, no OpenSSL).
@@ -87,24 +128,51 @@ impl PeerVerifier {
             bail!("no trust anchor given");
         }
         let mut store = RootCertStore::empty();
-        for (i, root) in roots.into_iter().enumerate() {
-            store.add(root).map_err(|e| {
+        for (i, root) in roots.iter().enumerate() {
+            store.add(root.clone()).map_err(|e| {
                 anyhow::anyhow!("certificate #{} is not a usable trust anchor: {e}", i + 1)
             })?;
         }
         let store = Arc::new(store);
-        let provider = provider();
-        let client = WebPkiClientVerifier::builder_with_provider(store.clone(), provider.clone())
-            .build()
-            .context("building the client certificate verifier")?;
-        let server = WebPkiServerVerifier::builder_with_provider(store, provider.clone())
-            .build()
-            .context("building the server certificate verifier")?;
+        let live = Verifiers::build(&store, &[])?;
         Ok(PeerVerifier {
-            client,
-            server,
-            algorithms: provider.signature_verification_algorithms,
+            anchors: Arc::new(roots),
+            store,
+            live: Arc::new(RwLock::new(live)),
+            algorithms: provider().signature_verification_algorithms,
         })
+    }
+
+    /// The trust anchors as configured (the CAs whose CRLs may be installed).
+    pub fn anchors(&self) -> &[CertificateDer<'static>] {
+        &self.anchors
+    }
+
+    /// Puts `crls` in force for every clone of this verifier, replacing the previous set;
+    /// checks already made are not revisited. On error the previous set stays.
+    pub fn install_crls(
+        &self,
+        crls: &[CertificateRevocationListDer<'static>],
+    ) -> anyhow::Result<()> {
+        let built = Verifiers::build(&self.store, crls)?;
+        *self.live.write().unwrap_or_else(|p| p.into_inner()) = built;
+        Ok(())
+    }
+
+    fn client(&self) -> Arc<dyn ClientCertVerifier> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .client
+            .clone()
+    }
+
+    fn server(&self) -> Arc<dyn ServerCertVerifier> {
+        self.live
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .server
+            .clone()
     }
 
     /// For the inbound MX rustls `ServerConfig`: requests a client certificate (the
@@ -112,7 +180,7 @@ impl PeerVerifier {
     /// RFC 5246 §7.4.4), accepts any or none, and verifies the handshake signatures.
     pub fn tls_client_verifier(&self) -> Arc<dyn ClientCertVerifier> {
         Arc::new(LenientClientVerifier {
-            hints: self.client.root_hint_subjects().to_vec(),
+            hints: self.client().root_hint_subjects().to_vec(),
             algorithms: self.algorithms,
         })
     }
@@ -127,16 +195,90 @@ impl PeerVerifier {
         let Some((leaf, intermediates)) = chain.split_first() else {
             return Err(CertRefusal::Missing);
         };
-        self.client
+        self.client()
             .verify_client_cert(leaf, intermediates, now)
-            .map_err(refusal)?;
+            .map_err(|e| match refusal(e) {
+                CertRefusal::Other(why) if why == REVOKED => revoked(leaf),
+                other => other,
+            })?;
         Dn::from_certificate(leaf).map_err(|e| CertRefusal::Other(e.to_string()))
     }
 
     /// For the outbound SMTP client: webpki server verification over the same roots (chain,
-    /// name, validity period, serverAuth usage).
+    /// name, validity period, serverAuth usage, the CRLs in force at each handshake).
     pub fn tls_server_verifier(&self) -> Arc<dyn ServerCertVerifier> {
-        self.server.clone()
+        Arc::new(LiveServerVerifier(self.clone()))
+    }
+}
+
+const REVOKED: &str = "revoked";
+
+/// The refusal of a revoked leaf, logged with what an administrator needs to look it up.
+fn revoked(leaf: &CertificateDer<'_>) -> CertRefusal {
+    let (serial, issuer) = serial_and_issuer(leaf);
+    tracing::warn!(%serial, ca = %issuer, "peer certificate refused: revoked by its CA's CRL");
+    CertRefusal::Revoked { serial, issuer }
+}
+
+/// The serial (hex) and issuer DN of a certificate, for logs.
+pub fn serial_and_issuer(cert: &CertificateDer<'_>) -> (String, String) {
+    match x509_parser::parse_x509_certificate(cert) {
+        Ok((_, c)) => (
+            c.tbs_certificate.raw_serial_as_string(),
+            c.issuer().to_string(),
+        ),
+        Err(_) => ("?".into(), "?".into()),
+    }
+}
+
+/// Delegates every call to the server verifier in force, so that a CRL installed after the
+/// relay's TLS configuration was built applies to its next handshake.
+#[derive(Debug)]
+struct LiveServerVerifier(PeerVerifier);
+
+impl ServerCertVerifier for LiveServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, TlsError> {
+        let verdict = self.0.server().verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        if let Err(TlsError::InvalidCertificate(CertificateError::Revoked)) = &verdict {
+            let (serial, ca) = serial_and_issuer(end_entity);
+            tracing::warn!(%serial, %ca, peer = ?server_name, "peer server certificate revoked by its CA's CRL");
+        }
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.0.server().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.0.server().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.server().supported_verify_schemes()
     }
 }
 
@@ -151,7 +293,7 @@ fn refusal(e: TlsError) -> CertRefusal {
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                 CertRefusal::Other("not valid yet (check the clocks)".into())
             }
-            CertificateError::Revoked => CertRefusal::Other("revoked".into()),
+            CertificateError::Revoked => CertRefusal::Other(REVOKED.into()),
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 CertRefusal::Other(
                     "not valid for TLS client authentication (extended key usage)".into(),
