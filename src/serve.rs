@@ -212,9 +212,9 @@ async fn open_trust(config: &Config) -> Result<Arc<mssante_trust::Trust>> {
 
 /// The CRLs of the CAs that verify peers (`[trust] ca_file`) and application clients
 /// (`[tls] client_ca_file`), kept ones installed at once; None when neither is configured.
-fn open_revocation<'a>(
+fn open_revocation(
     config: &Config,
-    verifiers: [&'a Option<mssante_trust::PeerVerifier>; 2],
+    verifiers: [&Option<mssante_trust::PeerVerifier>; 2],
 ) -> Result<Option<Arc<mssante_trust::Revocation>>> {
     let verifiers: Vec<_> = verifiers.into_iter().flatten().cloned().collect();
     if verifiers.is_empty() {
