@@ -12,8 +12,17 @@ use std::time::Duration;
 
 use common::operators::{A, B, OperatorDef, TrustSpace, submit, trust_client, wait_for};
 use common::{Engine, Server};
+use mssante_testkit::pki::{Identity, OperatorSpec, TestPki};
 
 const LONG: Duration = Duration::from_secs(60);
+
+/// An application BAL's certificate subject (SASL EXTERNAL, ADR 0029).
+const LAB: OperatorSpec = OperatorSpec {
+    mta: "sil.labo-exemple.fr",
+    siret: "75071218400011",
+    org: "Laboratoire Exemple",
+    departement: "Paris (75)",
+};
 
 /// `python3 -m http.server` on 127.0.0.1, serving `dir`; killed on drop.
 struct Publisher {
@@ -193,4 +202,63 @@ fn a_revoked_peer_is_refused_and_relayed_to_never_and_bad_crls_are_not_taken() {
         doctor.contains("trust.crl") && doctor.contains("number 2"),
         "{doctor}"
     );
+}
+
+/// One AUTHENTICATE EXTERNAL over IMAPS with `id`'s certificate (tests/clients/external_client.py).
+fn imaps_external(server: &Server, id: &Identity) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(common::clients_dir().join("external_client.py"))
+        .args(["imap-login", "--implicit", "--port"])
+        .arg(server.ports.imaps.to_string())
+        .arg("--cert")
+        .arg(&id.cert_pem)
+        .arg("--key")
+        .arg(&id.key_pem)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_revoked_application_certificate_no_longer_logs_in_with_sasl_external() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new(&dir.path().join("pki"));
+    let lab = pki.operator("lab", &LAB);
+    // A file as CRL source: the CRL of `[tls] client_ca_file` is fetched like the others.
+    let crl_path = dir.path().join("root.crl");
+    std::fs::write(&crl_path, pki.fresh_crl(&[], 1)).unwrap();
+    let config = format!(
+        "[tls]\nclient_ca_file = \"{}\"\n[trust]\nenforce = false\ncrl_urls = [\"{}\"]\ncrl_refresh_secs = 2\n",
+        pki.root_pem.display(),
+        crl_path.display()
+    );
+    let mut server = Server::configure(Engine::Sqlite, &config);
+    server.cli_ok(&["domain", "add", common::DOMAIN]);
+    let labo = format!("labo@{}", common::DOMAIN);
+    server.cli_ok(&[
+        "bal",
+        "create",
+        &labo,
+        "--type",
+        "APP",
+        "--finess",
+        "750712184",
+    ]);
+    server.cli_ok(&["client-cert", "bind", &labo, "--dn", &lab.dn]);
+    server.spawn();
+    wait_for_log(&server, "now in force", 0);
+    let out = imaps_external(&server, &lab);
+    assert_eq!(out["auth"][0], "OK", "before revocation: {out}");
+
+    std::fs::write(&crl_path, pki.fresh_crl(&[&lab], 2)).unwrap();
+    wait_for_log(&server, "now in force", 1);
+    let out = imaps_external(&server, &lab);
+    assert_eq!(out["auth"][0], "NO", "after revocation: {out}");
+    let log = server.log();
+    assert!(log.contains("revoked"), "the refusal is logged: {log}");
 }

@@ -115,17 +115,21 @@ fn setup(engine: Engine, broken: Broken) -> Setup {
     };
     let whitelist = dir.path().join("listeblanchemssante.xml");
     std::fs::write(&whitelist, whitelist_xml(&[(DOMAIN, &listed_dn)])).unwrap();
+    let crl = dir.path().join("root.crl");
+    std::fs::write(&crl, pki.fresh_crl(&[], 1)).unwrap();
     let extra = format!(
         "[tls]\ncert = \"{}\"\nkey = \"{}\"\n\
-         [trust]\nenforce = true\nwhitelist = \"{}\"\nca_file = \"{}\"\n",
+         [trust]\nenforce = true\nwhitelist = \"{}\"\nca_file = \"{}\"\ncrl_urls = [\"{}\"]\n",
         ours.chain_pem.display(),
         ours.key_pem.display(),
         whitelist.display(),
         pki.root_pem.display(),
+        crl.display(),
     );
     let server = Server::configure(engine, &extra);
     server.cli_ok(&["domain", "add", DOMAIN]);
     server.cli_ok(&["trust", "sync"]);
+    server.cli_ok(&["trust", "crl"]);
     if broken.directory != Directory::Never {
         let extraction = small_extraction(dir.path());
         server.cli_ok(&["directory", "import", extraction.to_str().unwrap()]);
@@ -225,6 +229,17 @@ fn passing_setup_is_all_ok(engine: Engine) {
     ] {
         check(&doc, name);
     }
+    let crl = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].as_str().unwrap().starts_with("trust.crl "))
+        .unwrap_or_else(|| panic!("no trust.crl check per CA in {doc:#}"));
+    assert!(
+        crl["name"].as_str().unwrap().contains("IGC-Santé TEST")
+            && crl["message"].as_str().unwrap().contains("nextUpdate"),
+        "{crl}"
+    );
     for service in ["_submission", "_submissions", "_imap", "_imaps"] {
         let (_, message) = check(&doc, &format!("dns.srv {service}._tcp.{DOMAIN}"));
         assert!(message.contains(&format!(" {HOSTNAME}.")), "{message}");

@@ -156,7 +156,10 @@ pub fn run(cli: Cli) -> Result<()> {
             Command::Directory(cmd) => {
                 directory::run(cmd, &open_store(&config).await?, &config.directory).await
             }
-            Command::Trust(cmd) => trust::run(cmd, &config.trust, instance_dir(&config)?).await,
+            Command::Trust(cmd) => {
+                let client_ca = config.client_ca()?;
+                trust::run(cmd, &config.trust, client_ca, instance_dir(&config)?).await
+            }
             Command::Access(cmd) => access::run(&open_store(&config).await?, cmd).await,
             Command::Delegation(cmd) => {
                 access::run_delegation(&open_store(&config).await?, cmd).await

@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, anyhow, bail};
 
-use mssante_trust::{Dn, Trust, TrustConfig, TrustList};
+use mssante_trust::crl::Outcome;
+use mssante_trust::{Dn, PeerVerifier, Revocation, Trust, TrustConfig, TrustList};
 
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum TrustCommand {
@@ -20,6 +21,10 @@ pub enum TrustCommand {
         #[arg(long)]
         checksum: Option<String>,
     },
+    /// Download the CRLs of `[trust] crl_urls` now and keep each one that is signed by its CA,
+    /// not expired and not older than the kept one (ADR 0041); a running server takes them at
+    /// its next refresh or SIGHUP. Fails when one URL gave nothing usable.
+    Crl,
     /// Print the kept whitelist: generation date, counts and entries.
     Show {
         /// Only this domain's entries.
@@ -36,10 +41,19 @@ pub enum TrustCommand {
     },
 }
 
-/// Runs a `trust` subcommand and prints its report on stdout.
-pub async fn run(cmd: TrustCommand, config: &TrustConfig, data_dir: &Path) -> anyhow::Result<()> {
+/// Runs a `trust` subcommand and prints its report on stdout. `client_ca`: the verifier of
+/// `[tls] client_ca_file`, whose CA's CRLs are kept too.
+pub async fn run(
+    cmd: TrustCommand,
+    config: &TrustConfig,
+    client_ca: Option<PeerVerifier>,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
     let mut out = String::new();
-    let result = execute(cmd, config, data_dir, &mut out).await;
+    let result = match cmd {
+        TrustCommand::Crl => crl(config, client_ca, data_dir, &mut out).await,
+        cmd => execute(cmd, config, data_dir, &mut out).await,
+    };
     print!("{out}");
     result
 }
@@ -76,11 +90,52 @@ async fn execute(
             )?;
             Ok(())
         }
+        TrustCommand::Crl => unreachable!("handled by `run`"),
         TrustCommand::Show { domain } => show(loaded(&trust)?.as_ref(), domain.as_deref(), out),
         TrustCommand::Check { domain, dn } => {
             check(loaded(&trust)?.as_ref(), &domain, dn.as_deref(), out)
         }
     }
+}
+
+/// `mssante trust crl`: one line per URL.
+async fn crl(
+    config: &TrustConfig,
+    client_ca: Option<PeerVerifier>,
+    data_dir: &Path,
+    out: &mut String,
+) -> anyhow::Result<()> {
+    if config.crl_urls.is_empty() {
+        bail!("no CRL source: set [trust] crl_urls");
+    }
+    let verifiers: Vec<PeerVerifier> = [config.peer_verifier()?, client_ca]
+        .into_iter()
+        .flatten()
+        .collect();
+    if verifiers.is_empty() {
+        bail!("no CA to check CRLs with: set [trust] ca_file or [tls] client_ca_file");
+    }
+    let revocation = Revocation::open(
+        &config.crl_urls,
+        config.crl_refresh_secs,
+        data_dir,
+        verifiers,
+    )?;
+    let mut refused = 0;
+    for (url, outcome) in revocation.refresh().await {
+        match outcome {
+            Outcome::Installed(what) => writeln!(out, "{url}: kept {what}")?,
+            Outcome::Unchanged(what) => writeln!(out, "{url}: unchanged, {what}")?,
+            Outcome::Refused(why) => {
+                refused += 1;
+                writeln!(out, "{url}: {why}")?
+            }
+        }
+    }
+    if refused > 0 {
+        bail!("{refused} CRL source(s) gave nothing usable (see above)");
+    }
+    Ok(())
 }
 
 fn loaded(trust: &Trust) -> anyhow::Result<std::sync::Arc<TrustList>> {
