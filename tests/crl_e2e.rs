@@ -216,12 +216,7 @@ fn imaps_external(server: &Server, id: &Identity) -> serde_json::Value {
         .arg(&id.key_pem)
         .output()
         .expect("python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::client_json("imap-login", out, server)
 }
 
 #[test]
