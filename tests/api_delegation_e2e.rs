@@ -4,7 +4,8 @@
 //! namespace; the trail lists exactly what was done (the grant by the key, with its
 //! address), pages and filters, verifies, and names an edited entry; revoking over HTTP
 //! ends an IDLE session at once; a manager grants within its rights only; delegates
-//! read no trail; every refusal is a problem with a stable type.
+//! read no trail; every refusal is a problem with a stable type; Pro Santé Connect
+//! identities (the loopback OIDC provider) hold and manage as their BALs and grants say.
 
 mod common;
 
@@ -466,3 +467,73 @@ engine_tests_sync!(
         );
     }
 );
+
+engine_tests_sync!(psc_identities_hold_and_manage_as_their_bals_say, |engine| {
+    use mssante_testkit::oidc::{OidcOptions, OidcProvider};
+    let dir = tempfile::tempdir().unwrap();
+    let (options, ca_file) = OidcOptions::tls(dir.path());
+    let provider = OidcProvider::start(options);
+    provider.add_rsa_key("rsa-1");
+    let psc = format!(
+        "[psc]\ndiscovery_url = \"{}\"\nissuers = [\"{}\"]\nca_file = \"{}\"\n",
+        provider.discovery_url(),
+        provider.issuer(),
+        ca_file.display()
+    );
+    let mut server = Server::configure(engine, &psc);
+    server.cli_ok(&["domain", "add", DOMAIN]);
+    // National ids are 8 + RPPS.
+    let ids = ["810001234560", "810001234561", "810001234562"];
+    for (bal, id) in [DR, SEC, AIDE].iter().zip(ids) {
+        server.create_bal(bal, &id[1..]);
+    }
+    server.spawn();
+    let token = |id: &str| provider.token("rsa-1", &provider.psc_claims(id));
+    let (doctor, secretary, stranger) = (token(ids[0]), token(ids[1]), token("810009999999"));
+
+    // The doctor's identity holds the PER BAL: it delegates to the secretary's identity.
+    let grant = |t: &str, body: Value| call(&server, t, "POST", &delegations(DR), Some(&body));
+    let made = grant(&doctor, json!({"grantee": ids[1], "rights": "manager"}));
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.json()["grantee_kind"], "national_id");
+    assert_eq!(made.json()["granted_by"], ids[0]);
+    // The secretary's identity manages within its rights, and reads no trail.
+    let given = grant(&secretary, json!({"grantee": AIDE, "rights": "read"}));
+    assert_eq!(given.status, 201, "{}", given.body);
+    assert_eq!(given.json()["granted_by"], ids[1]);
+    refused(
+        &grant(&secretary, json!({"grantee": AIDE, "rights": "lrsk"})),
+        403,
+        "rights-beyond-grantor",
+    );
+    refused(
+        &get(&server, &secretary, &audit(DR)),
+        403,
+        "audit-forbidden",
+    );
+    refused(
+        &get(&server, &stranger, &delegations(DR)),
+        403,
+        "bal-out-of-scope",
+    );
+    // The holder's identity reads the trail: each grant by the identity that made it.
+    let trail = get(&server, &doctor, &audit(DR)).json();
+    let got: Vec<(&str, &str)> = trail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["author"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(got, [(ids[0], "grant"), (ids[1], "grant")], "{trail}");
+    assert!(
+        trail["items"][1]["client"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{trail}"
+    );
+    assert_eq!(
+        get(&server, &doctor, &format!("{}/verify", audit(DR))).json()["intact"],
+        true
+    );
+});
