@@ -118,7 +118,7 @@ async fn send_one(reports: &Reports, group: &[DueReport]) -> anyhow::Result<()> 
         return Ok(());
     };
     let disposition = match ctx.store.lookup_recipient(&sender).await? {
-        RcptLookup::Local(bal) => RcptDisposition::Local { bal_id: bal.id },
+        RcptLookup::Local { bal, .. } => RcptDisposition::Local { bal_id: bal.id },
         RcptLookup::NotLocal => RcptDisposition::Remote,
         RcptLookup::UnknownLocal => {
             tracing::warn!(sender = %sender, "report dropped: the sender's BAL no longer exists");

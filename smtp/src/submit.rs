@@ -27,8 +27,8 @@ pub async fn route_recipient(
         reply::local_error()
     })?;
     match lookup {
-        RcptLookup::Local(bal) => match accepts_mail(&bal) {
-            Ok(()) if ctx.store.over_quota(bal.id, 0).await.unwrap_or(false) => {
+        RcptLookup::Local { bal, over_quota } => match accepts_mail(&bal) {
+            Ok(()) if over_quota => {
                 // RFC 3463 X.2.2: mailbox full. Permanent, as MSSanté peers expect a clear
                 // answer rather than days of retries.
                 Err(Reply::new(

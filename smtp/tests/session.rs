@@ -14,31 +14,6 @@ use tokio::io::DuplexStream;
 
 const GREETING: &str = "S: 220 mx.test.mssante.fr ESMTP mssante ready";
 
-/// What every listener advertises after its name (RFC 5321 §4.1.1.1 and the extensions).
-const EXTENSIONS: [&str; 7] = [
-    "PIPELINING",
-    "SIZE 10000",
-    "8BITMIME",
-    "ENHANCEDSTATUSCODES",
-    "SMTPUTF8",
-    "CHUNKING",
-    "DSN",
-];
-
-/// EHLO from a peer and our answer: the common extensions, then `last` (STARTTLS before
-/// TLS; AUTH on submission once in TLS).
-fn ehlo(last: &[&str]) -> String {
-    let mut lines = vec!["mx.test.mssante.fr"];
-    lines.extend(EXTENSIONS);
-    lines.extend(last);
-    let mut script = String::from("C: EHLO peer.labo.mssante.fr\n");
-    for (i, line) in lines.iter().enumerate() {
-        let more = if i + 1 < lines.len() { '-' } else { ' ' };
-        script.push_str(&format!("S: 250{more}{line}\n"));
-    }
-    script
-}
-
 /// The usual envelope: a lab writes to Dr Martin.
 const ENVELOPE_TO_DR: &str = "
     C: MAIL FROM:<labo@labo.mssante.fr>

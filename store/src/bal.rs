@@ -273,6 +273,30 @@ impl Store {
         Ok(self.find_bal_with_hash(&address).await?.map(|(bal, _)| bal))
     }
 
+    /// A BAL and whether it is over its quota already (`over_quota(id, 0)`), in one query
+    /// (the RCPT TO path).
+    pub(crate) async fn find_bal_and_fullness(
+        &self,
+        address: &Address,
+    ) -> Result<Option<(Bal, bool)>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            bal_columns!(""),
+            ", CAST(CASE WHEN quota_bytes IS NOT NULL AND used_bytes > quota_bytes \
+             THEN 1 ELSE 0 END AS BIGINT) AS over_quota FROM bals WHERE address = $1"
+        ))
+        .bind(address.as_str())
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(r) => Ok(Some((
+                bal_from_row(&r)?,
+                r.try_get::<i64, _>("over_quota")? == 1,
+            ))),
+            None => Ok(None),
+        }
+    }
+
     /// A BAL and its password hash, in one query (the login path).
     pub(crate) async fn find_bal_with_hash(
         &self,

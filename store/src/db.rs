@@ -44,7 +44,19 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
     });
     let options = match engine {
         Engine::Sqlite => options,
-        Engine::Postgres => options.acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT),
+        Engine::Postgres => options
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+            // sqlx pings a connection when it goes back to the pool; pinging it again when
+            // it is taken a moment later cost a round trip per statement or transaction.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > POSTGRES_TRUSTED_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            }),
     };
     let pool = match engine {
         Engine::Sqlite => {
@@ -91,6 +103,13 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
 /// During a database outage a session waits this long for a connection, then answers
 /// 451 / NO [UNAVAILABLE] (docs/cluster.md §3) instead of holding the client 30 s.
 const POSTGRES_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A PostgreSQL connection back in the pool for less than this (checked by sqlx's ping at
+/// release) is handed out without another ping; one idle longer is pinged first, so that a
+/// database restart while the server was quiet costs no client a failed command. One
+/// broken in between fails its command as a transient error, as a ping that raced the
+/// failure would have.
+const POSTGRES_TRUSTED_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a first connection to PostgreSQL may take before the server gives up.
 const POSTGRES_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -97,8 +97,10 @@ pub struct DeliveryReceipt {
 /// What RCPT TO finds for an address.
 #[derive(Clone, Debug)]
 pub enum RcptLookup {
-    /// A BAL of a local domain (whatever its status: the caller decides what to answer).
-    Local(Bal),
+    /// A BAL of a local domain (whatever its status: the caller decides what to answer),
+    /// and whether it is over its quota already (RFC 9208: read with the BAL, in the same
+    /// round trip to the database).
+    Local { bal: Bal, over_quota: bool },
     /// A local domain, but no such BAL.
     UnknownLocal,
     /// Not one of our domains.
@@ -109,17 +111,18 @@ impl Store {
     pub async fn lookup_recipient(&self, address: &Address) -> Result<RcptLookup> {
         // The BAL first: a BAL exists only in a local domain, so the common case (mail for
         // one of our BALs) costs one query; the domain is asked only when there is none.
-        if let Some(bal) = self.find_bal(address.as_str()).await? {
+        if let Some((bal, over_quota)) = self.find_bal_and_fullness(address).await? {
             // A removed BAL's address stays reserved but names no mailbox any more (ADR 0033).
             if bal.status == crate::BalStatus::Closed
                 && self.bal_removed_at(bal.id).await?.is_some()
             {
                 return Ok(RcptLookup::UnknownLocal);
             }
-            return Ok(RcptLookup::Local(bal));
+            return Ok(RcptLookup::Local { bal, over_quota });
         }
         if let Some(bal) = self.alias_target(address).await? {
-            return Ok(RcptLookup::Local(bal));
+            let over_quota = self.over_quota(bal.id, 0).await?;
+            return Ok(RcptLookup::Local { bal, over_quota });
         }
         Ok(match self.is_local_domain(address.domain()).await? {
             true => RcptLookup::UnknownLocal,

@@ -217,11 +217,11 @@ impl Store {
             delegate: delegate.map(str::to_string),
             audit: PendingAudit::take(self.engine()),
         };
-        let update = self.write(write).await?;
-        if !update.changed.is_empty() {
-            self.notify(folder_id).await;
-        }
-        Ok(update)
+        let changed = |u: &FlagUpdate| match u.changed.is_empty() {
+            true => Vec::new(),
+            false => vec![folder_id],
+        };
+        self.write_notifying(write, changed).await
     }
 
     /// Removes messages from a folder, remembering their UIDs for QRESYNC. Returns the UIDs
@@ -239,11 +239,11 @@ impl Store {
             audit,
             engine: self.engine(),
         };
-        let removed = self.write(write).await?.removed;
-        if !removed.is_empty() {
-            self.notify(folder_id).await;
-        }
-        Ok(removed)
+        let changed = |c: &Copied| match c.removed.is_empty() {
+            true => Vec::new(),
+            false => vec![folder_id],
+        };
+        Ok(self.write_notifying(write, changed).await?.removed)
     }
 
     /// APPEND (RFC 9051 §6.3.12): returns (uidvalidity, uid) for APPENDUID (RFC 4315).
@@ -283,9 +283,7 @@ impl Store {
             audit: PendingAudit::take(self.engine()),
             source,
         };
-        let appended = self.write(write).await?;
-        self.notify(folder_id).await;
-        Ok(appended)
+        self.write_notifying(write, |_| vec![folder_id]).await
     }
 
     /// COPY / MOVE (RFC 9051 §6.4.7, RFC 6851): the copies share the stored message.
@@ -305,12 +303,11 @@ impl Store {
             audit: PendingAudit::take(self.engine()),
             engine: self.engine(),
         };
-        let copied = self.write(write).await?;
-        self.notify(to).await;
-        if remove_source {
-            self.notify(from).await;
-        }
-        Ok(copied.pairs)
+        let changed = |_: &Copied| match remove_source {
+            true => vec![to, from],
+            false => vec![to],
+        };
+        Ok(self.write_notifying(write, changed).await?.pairs)
     }
 
     /// The whole folder as a session selects it (RFC 9051 §6.3.2): counters and every
@@ -337,15 +334,72 @@ impl Store {
         self.snapshot_of(folder_id, since, delegate).await
     }
 
-    /// One read transaction for the counters, the messages (all, or those changed after
-    /// `since`) and the expunged UIDs: read by separate statements, a message could be
-    /// listed as changed by the first and as expunged by the next, and a session would then
-    /// bring it back mid-list after reporting its expunge (issue 11).
+    /// The counters, the messages (all, or those changed after `since`) and the expunged
+    /// UIDs, from one snapshot: read at two moments, a message could be listed as changed by
+    /// the first read and as expunged by the next, and a session would then bring it back
+    /// mid-list after reporting its expunge (issue 11).
     async fn snapshot_of(
         &self,
         folder_id: i64,
         since: Option<u64>,
         delegate: Option<&str>,
+    ) -> Result<FolderSnapshot> {
+        match delegate {
+            None => self.shared_snapshot(folder_id, since).await,
+            Some(reader) => self.delegate_snapshot(folder_id, since, reader).await,
+        }
+    }
+
+    /// [`Store::snapshot_of`] in one statement, which sees one snapshot on both engines
+    /// (PostgreSQL's READ COMMITTED takes one per statement) and costs one round trip to
+    /// PostgreSQL instead of a transaction's five (ADR 0040).
+    async fn shared_snapshot(&self, folder_id: i64, since: Option<u64>) -> Result<FolderSnapshot> {
+        let rows = sqlx::query(
+            "SELECT CAST(0 AS BIGINT) AS part, uidvalidity AS a, uidnext AS b, highestmodseq AS c, \
+             '' AS flags FROM mailboxes WHERE id = $1 \
+             UNION ALL SELECT 1, uid, modseq, 0, flags FROM mailbox_messages \
+             WHERE mailbox_id = $1 AND modseq > $2 \
+             UNION ALL SELECT 2, uid, 0, 0, '' FROM expunged \
+             WHERE mailbox_id = $1 AND modseq > $2 AND $3 = 1 \
+             ORDER BY part, a",
+        )
+        .bind(folder_id)
+        .bind(since.map_or(-1, |m| m as i64))
+        .bind(i64::from(since.is_some()))
+        .fetch_all(self.pool())
+        .await?;
+        let counters = rows
+            .first()
+            .filter(|r| r.try_get::<i64, _>("part").ok() == Some(0))
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        let mut snapshot = FolderSnapshot {
+            uidvalidity: counters.try_get::<i64, _>("a")? as u32,
+            uidnext: counters.try_get::<i64, _>("b")? as u32,
+            highestmodseq: counters.try_get::<i64, _>("c")? as u64,
+            messages: Vec::new(),
+            vanished: Vec::new(),
+        };
+        for r in &rows[1..] {
+            let uid = r.try_get::<i64, _>("a")? as u32;
+            match r.try_get::<i64, _>("part")? {
+                1 => snapshot.messages.push(MessageRef {
+                    uid,
+                    modseq: r.try_get::<i64, _>("b")? as u64,
+                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+                }),
+                _ => snapshot.vanished.push(uid),
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// [`Store::snapshot_of`] as a delegate sees the folder (ADR 0034), in one read
+    /// transaction.
+    async fn delegate_snapshot(
+        &self,
+        folder_id: i64,
+        since: Option<u64>,
+        reader: &str,
     ) -> Result<FolderSnapshot> {
         let mut txn = self.read_snapshot().await?;
         let counters =
@@ -355,19 +409,7 @@ impl Store {
                 .await?
                 .ok_or_else(|| StoreError::NotFound("folder".into()))?;
         let after = since.map_or(-1, |m| m as i64);
-        let messages = match delegate {
-            None => sqlx::query(
-                "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-            )
-            .bind(folder_id)
-            .bind(after)
-            .fetch_all(&mut *txn)
-            .await?
-            .iter()
-            .map(ref_from_row)
-            .collect::<Result<Vec<_>>>()?,
-            Some(reader) => changed_for_delegate(&mut txn, folder_id, reader, after).await?,
-        };
+        let messages = changed_for_delegate(&mut txn, folder_id, reader, after).await?;
         let vanished = match since {
             None => Vec::new(),
             Some(_) => sqlx::query(
@@ -748,7 +790,19 @@ async fn expunge_in(txn: &mut Txn, folder_id: i64, uids: &[u32]) -> Result<Vec<u
     }
     let modseq = next_modseq(txn, folder_id).await?;
     let mut removed = Vec::new();
+    // Two statements per run of UIDs, not one more per message: the UIDs QRESYNC will
+    // report as VANISHED (RFC 7162 §3.2.10), then the rows themselves.
     for (lo, hi) in uid_runs(uids) {
+        sqlx::query(
+            "INSERT INTO expunged (mailbox_id, uid, modseq) SELECT mailbox_id, uid, $4 \
+             FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3",
+        )
+        .bind(folder_id)
+        .bind(lo as i64)
+        .bind(hi as i64)
+        .bind(modseq as i64)
+        .execute(&mut **txn)
+        .await?;
         let rows = sqlx::query("DELETE FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 RETURNING uid")
             .bind(folder_id)
             .bind(lo as i64)
@@ -756,14 +810,7 @@ async fn expunge_in(txn: &mut Txn, folder_id: i64, uids: &[u32]) -> Result<Vec<u
             .fetch_all(&mut **txn)
             .await?;
         for r in &rows {
-            let uid: i64 = r.try_get("uid")?;
-            sqlx::query("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES ($1, $2, $3)")
-                .bind(folder_id)
-                .bind(uid)
-                .bind(modseq as i64)
-                .execute(&mut **txn)
-                .await?;
-            removed.push(uid as u32);
+            removed.push(r.try_get::<i64, _>("uid")? as u32);
         }
     }
     removed.sort_unstable();

@@ -260,12 +260,36 @@ impl Store {
     /// same time (`group_commit.rs`, ADR 0031); on PostgreSQL, whose concurrent commits
     /// already share WAL flushes, it has a transaction of its own.
     pub(crate) async fn write<W: group_commit::Write>(&self, write: W) -> Result<W::Output> {
-        if let Some(group) = &self.inner.group_commit {
-            return group.submit(write).await;
+        self.write_notifying(write, |_| Vec::new()).await
+    }
+
+    /// [`Store::write`], then tells sessions that the folders `changed(output)` names have
+    /// changed: on PostgreSQL the NOTIFY to other nodes is a statement of the write's own
+    /// transaction (sent at commit), not a round trip of its own after it.
+    pub(crate) async fn write_notifying<W: group_commit::Write>(
+        &self,
+        write: W,
+        changed: impl Fn(&W::Output) -> Vec<i64>,
+    ) -> Result<W::Output> {
+        let output = match &self.inner.group_commit {
+            Some(group) => group.submit(write).await?,
+            None => self.write_retrying(&write, &changed).await?,
+        };
+        for folder_id in changed(&output) {
+            self.notify_local(folder_id);
         }
+        Ok(output)
+    }
+
+    /// PostgreSQL: runs `write` again after a deadlock or serialization failure (ADR 0040).
+    async fn write_retrying<W: group_commit::Write>(
+        &self,
+        write: &W,
+        changed: &impl Fn(&W::Output) -> Vec<i64>,
+    ) -> Result<W::Output> {
         let mut attempt = 1;
         loop {
-            match self.write_once(&write).await {
+            match self.write_once(write, changed).await {
                 Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => {
                     tracing::debug!(attempt, "write conflict, running the write again: {e}");
                     tokio::time::sleep(conflict_backoff(attempt)).await;
@@ -276,10 +300,19 @@ impl Store {
         }
     }
 
-    /// `write` in a transaction of its own (rolled back when dropped on error).
-    async fn write_once<W: group_commit::Write>(&self, write: &W) -> Result<W::Output> {
+    /// `write` in a transaction of its own (rolled back when dropped on error), with the
+    /// NOTIFY of the folders it changed.
+    async fn write_once<W: group_commit::Write>(
+        &self,
+        write: &W,
+        changed: &impl Fn(&W::Output) -> Vec<i64>,
+    ) -> Result<W::Output> {
         let mut w = self.write_txn().await?;
         let output = write.run(&mut w.txn).await?;
+        let folders = changed(&output);
+        if !folders.is_empty() {
+            notify::notify_in(&mut w.txn, self.node_tag(), &folders).await?;
+        }
         w.commit().await?;
         Ok(output)
     }

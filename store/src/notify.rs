@@ -146,6 +146,26 @@ impl Store {
     }
 }
 
+/// NOTIFYs other nodes, in `txn` (PostgreSQL sends them at its commit), that `folders`
+/// changed: one statement for them all.
+pub(crate) async fn notify_in(
+    txn: &mut crate::group_commit::Txn,
+    node: &str,
+    folders: &[i64],
+) -> crate::Result<()> {
+    let calls: Vec<String> = (0..folders.len())
+        .map(|i| format!("pg_notify($1, ${})", i + 2))
+        .collect();
+    // Only placeholders are formatted in; the payloads are bound.
+    let sql = format!("SELECT {}", calls.join(", "));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(CHANNEL);
+    for folder_id in folders {
+        q = q.bind(format!("{node}:{folder_id}"));
+    }
+    q.execute(&mut **txn).await?;
+    Ok(())
+}
+
 /// Forwards other nodes' notifications to local sessions; PgListener reconnects by itself.
 async fn listen(
     url: String,

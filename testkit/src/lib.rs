@@ -22,6 +22,7 @@ pub mod dovecot;
 pub mod oidc;
 pub mod pki;
 pub mod postfix;
+pub mod round_trips;
 pub mod transcript;
 
 use std::path::{Path, PathBuf};

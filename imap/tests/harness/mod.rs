@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use mssante_imap::{ImapConfig, ImapContext, run_in_memory_session};
 use mssante_store::{BalType, NewBal, Store, hash_password};
+use mssante_testkit::round_trips::RoundTrips;
 use mssante_testkit::transcript::{Step, line_matches, parse_script};
 use mssante_testkit::{Engine, TestDb};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
@@ -52,7 +53,21 @@ impl Server {
 
     pub async fn with_config(engine: Engine, config: ImapConfig) -> Server {
         let db = TestDb::new(engine);
-        let store = Store::open(&db.url, db.data_path()).await.expect("store");
+        let url = db.url.clone();
+        Self::on(db, &url, config).await
+    }
+
+    /// A server on PostgreSQL whose every database connection goes through a proxy counting
+    /// round trips.
+    pub async fn counting_round_trips() -> (Server, RoundTrips) {
+        let db = TestDb::new(Engine::Postgres);
+        let round_trips = RoundTrips::start(&db.url).await;
+        let server = Self::on(db, round_trips.url(), ImapConfig::default()).await;
+        (server, round_trips)
+    }
+
+    async fn on(db: TestDb, url: &str, config: ImapConfig) -> Server {
+        let store = Store::open(url, db.data_path()).await.expect("store");
         store.add_domain("hop.mssante.fr").await.expect("domain");
         let ctx = Arc::new(ImapContext {
             store: store.clone(),

@@ -1,10 +1,13 @@
 //! In-process SMTP sessions for transcript tests: the real session engine and a real store
 //! (SQLite or PostgreSQL), the client on the other end of an in-memory stream.
+// Each test file uses its own part of these.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
 use mssante_smtp::{ListenerKind, Session, SmtpConfig, SmtpContext, TrustPolicy};
 use mssante_store::{BalStatus, BalType, NewBal, Store, hash_password};
+use mssante_testkit::round_trips::RoundTrips;
 use mssante_testkit::transcript::Transcript;
 use mssante_testkit::{Engine, TestDb};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
@@ -43,9 +46,21 @@ impl SmtpHarness {
 
     pub async fn with_trust(engine: Engine, enforce: bool) -> SmtpHarness {
         let db = TestDb::new(engine);
-        let store = Store::open(&db.url, db.data_path())
-            .await
-            .expect("open store");
+        let url = db.url.clone();
+        Self::on(db, &url, enforce).await
+    }
+
+    /// A harness on PostgreSQL whose every database connection goes through a proxy
+    /// counting round trips.
+    pub async fn counting_round_trips() -> (SmtpHarness, RoundTrips) {
+        let db = TestDb::new(Engine::Postgres);
+        let round_trips = RoundTrips::start(&db.url).await;
+        let harness = Self::on(db, round_trips.url(), false).await;
+        (harness, round_trips)
+    }
+
+    async fn on(db: TestDb, url: &str, enforce: bool) -> SmtpHarness {
+        let store = Store::open(url, db.data_path()).await.expect("open store");
         store.add_domain(DOMAIN).await.expect("add domain");
         for address in [DR, SEC, SUSPENDED] {
             store.create_bal(&org(address)).await.expect("create BAL");
@@ -171,4 +186,29 @@ pub fn body(stored: &str) -> &str {
         .split_once("\r\n\r\n")
         .map(|(_, b)| b)
         .unwrap_or_default()
+}
+
+/// What every listener advertises after its name (RFC 5321 §4.1.1.1 and the extensions).
+pub const EXTENSIONS: [&str; 7] = [
+    "PIPELINING",
+    "SIZE 10000",
+    "8BITMIME",
+    "ENHANCEDSTATUSCODES",
+    "SMTPUTF8",
+    "CHUNKING",
+    "DSN",
+];
+
+/// EHLO from a peer and our answer: the common extensions, then `last` (STARTTLS before
+/// TLS; AUTH on submission once in TLS).
+pub fn ehlo(last: &[&str]) -> String {
+    let mut lines = vec!["mx.test.mssante.fr"];
+    lines.extend(EXTENSIONS);
+    lines.extend(last);
+    let mut script = String::from("C: EHLO peer.labo.mssante.fr\n");
+    for (i, line) in lines.iter().enumerate() {
+        let more = if i + 1 < lines.len() { '-' } else { ' ' };
+        script.push_str(&format!("S: 250{more}{line}\n"));
+    }
+    script
 }
