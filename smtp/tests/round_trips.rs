@@ -54,10 +54,10 @@ async fn round_trips_per_accepted_message_on_postgres() {
         .collect();
     let all: f64 = per_message.iter().map(|(_, n)| n).sum();
     println!("round trips per accepted message on PostgreSQL: {per_message:?}, {all} in all");
-    // Counted on 2026-12-06: 9 before (MAIL 0.2, RCPT 5.5, DATA 3.3: a pool ping at every
-    // acquire, the quota read apart from the BAL), 4 after (MAIL 0.1, RCPT 2.2, DATA 1.7),
-    // of which one per RCPT and one per DATA on the reply's path (the rest is the pool's
-    // ping when a connection goes back, after the reply).
+    // Counted on 2026-12-06: 9.1 before (MAIL 0, RCPT 6.1, DATA 3: a pool ping at every
+    // acquire, the quota read apart from the BAL), 4 after (RCPT 2, DATA 2), of which one
+    // per RCPT and one per DATA on the reply's path (the other is sqlx's ping when the
+    // connection goes back to the pool, after the reply).
     assert_eq!(h.inbox(common::DR).await.len(), measured + 3);
     assert!(all <= 4.5, "{all} round trips per message");
 }
