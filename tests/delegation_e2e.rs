@@ -41,17 +41,26 @@ fn flow(server: &Server, case: &str, extra: &[&str]) -> Value {
     doctor_secretary_flow(server, "delegation_flow.py", case, (DR, SEC), extra)
 }
 
-/// The audit trail of the doctor's BAL as (author, action, folder) triples.
-fn trail(server: &Server) -> Vec<(String, String, String)> {
-    server
-        .cli_ok(&["audit", DR, "--json"])
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            let s = |k: &str| v[k].as_str().unwrap().to_string();
-            (s("author"), s("action"), s("folder"))
-        })
-        .collect()
+/// The audit trail of the doctor's BAL as (author, action, folder) triples, once it holds
+/// `at_least` entries (polled for at most ten seconds): a read's trace commits just after
+/// its reply (ADR 0035).
+fn trail(server: &Server, at_least: usize) -> Vec<(String, String, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let trail: Vec<_> = server
+            .cli_ok(&["audit", DR, "--json"])
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                let s = |k: &str| v[k].as_str().unwrap().to_string();
+                (s("author"), s("action"), s("folder"))
+            })
+            .collect();
+        if trail.len() >= at_least || std::time::Instant::now() > deadline {
+            return trail;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 engine_tests_sync!(
@@ -92,7 +101,7 @@ engine_tests_sync!(
         let acl = v["doctor_acl"].to_string();
         assert!(acl.contains(&format!("[\"{SEC}\",\"lrswixte0\"]")), "{acl}");
 
-        let got = trail(&server);
+        let got = trail(&server, 5);
         let want: Vec<(String, String, String)> = [
             ("operator", "grant", ""),
             (SEC, "select", "INBOX"),
@@ -227,7 +236,7 @@ engine_tests_sync!(revocation_ends_an_idle_session_at_once, |engine| {
     assert!(lines.contains("* BYE [NOPERM]"), "{v}");
     // The command line is another process: the server hears of it within its poll.
     assert!(v["seconds_to_bye"].as_f64().unwrap() < 5.0, "{v}");
-    let got = trail(&server);
+    let got = trail(&server, 1);
     assert_eq!(got.last().unwrap().1, "revoke", "{got:?}");
 });
 
@@ -268,7 +277,7 @@ engine_tests_sync!(an_expired_delegation_refuses_the_next_command, |engine| {
             .contains("AUTHORIZATIONFAILED"),
         "{v}"
     );
-    let got = trail(&server);
+    let got = trail(&server, 1);
     assert!(
         got.iter().any(|(a, b, _)| a == SEC && b == "login"),
         "{got:?}"
@@ -306,7 +315,7 @@ engine_tests_sync!(
             last.contains(&format!("Sender: <{SEC}>")),
             "Sender added: {last}"
         );
-        let got = trail(&server);
+        let got = trail(&server, 1);
         assert_eq!(got.last().unwrap().1, "send", "{got:?}");
         assert_eq!(got.last().unwrap().0, SEC, "{got:?}");
     }

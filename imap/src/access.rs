@@ -6,7 +6,7 @@
 //! generation moves whenever a grant changes (on any node), and only then is the access
 //! read again; an end date is compared to the clock.
 
-use mssante_store::{AuditAction, AuditEvent, Bal, Folder, Grantee, Rights, now};
+use mssante_store::{AuditAction, AuditEvent, Bal, Folder, Grantee, Rights, TraceState, now};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -140,9 +140,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     }
 
     /// An audit entry for what a delegate did on `bal_id` (nothing for a holder on their
-    /// own BAL). The trail failing is logged, never hidden.
+    /// own BAL): a read's, queued for the next commit without waiting for it (ADR 0035);
+    /// [`Session::check_traces`] ends the session if it then fails.
     pub(crate) async fn audit(
-        &self,
+        &mut self,
         bal_id: i64,
         action: AuditAction,
         folder: &str,
@@ -157,8 +158,48 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             result: result.to_string(),
             ..event
         };
-        if let Err(e) = self.ctx.store.record_audit(&event).await {
-            tracing::error!(peer = %self.peer, "audit trail write failed: {e}");
+        let trace = self.ctx.store.queue_audit(&event);
+        self.traces.push(trace);
+    }
+
+    /// Before each command: the read traces this session queued (ADR 0035). A failed one
+    /// is logged and ends the session (`Err`, after `* BYE`): no delegate goes on reading
+    /// unrecorded. Before a command that writes, on an engine where the session's writes do
+    /// not follow the traces' queue, waits for them, so that the BAL's chain keeps the order
+    /// things happened.
+    pub(crate) async fn check_traces(&mut self, writes: bool) -> Result<(), Flow> {
+        let mut failed = None;
+        let mut kept = Vec::new();
+        for mut trace in std::mem::take(&mut self.traces) {
+            if writes && trace.orders_writes() {
+                if let Err(e) = trace.settled().await {
+                    failed.get_or_insert(e);
+                }
+                continue;
+            }
+            match trace.state() {
+                TraceState::Pending => kept.push(trace),
+                TraceState::Committed => {}
+                TraceState::Failed(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        self.traces = kept;
+        let Some(e) = failed else {
+            return Ok(());
+        };
+        tracing::error!(peer = %self.peer, "audit trail write failed: {e}");
+        self.untagged("BYE [UNAVAILABLE] The audit trail could not record a read; closing");
+        Err(Flow::Close)
+    }
+
+    /// At the end of the session: waits for the traces still queued, logging a failure.
+    pub(crate) async fn settle_traces(&mut self) {
+        for trace in std::mem::take(&mut self.traces) {
+            if let Err(e) = trace.settled().await {
+                tracing::error!(peer = %self.peer, "audit trail write failed: {e}");
+            }
         }
     }
 

@@ -67,6 +67,8 @@ pub struct Session<T> {
     pub(crate) deflate: Option<Box<crate::state::Deflate>>,
     /// The NOTIFY set in force (RFC 5465), if any.
     pub(crate) notify: Option<crate::cmd::notify_state::NotifyState>,
+    /// A delegate's read traces queued and not yet known durable (ADR 0035).
+    pub(crate) traces: Vec<mssante_store::QueuedTrace>,
     changes: tokio::sync::broadcast::Receiver<FolderChanged>,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
@@ -128,6 +130,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             contexts: Vec::new(),
             deflate: None,
             notify: None,
+            traces: Vec::new(),
             changes,
             pending_change: false,
             completion: None,
@@ -138,6 +141,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let started = std::time::Instant::now();
         let mut commands = 0u64;
         let end = self.serve_commands(&mut commands).await;
+        self.settle_traces().await;
         let duration_ms = started.elapsed().as_millis() as u64;
         // One line per session (target `imap.session`): never a password or token, of the
         // login only the BAL's address.
@@ -234,6 +238,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if let Some(refusal) = self.state_refusal(&command) {
             self.tagged(&tag, "BAD", refusal);
             return Flow::Continue;
+        }
+        // ADR 0035: a read trace that failed to commit ends the session.
+        let writes = self.write_audit(&command).is_some()
+            || matches!(command, Command::Append(_) | Command::Replace(_));
+        if let Err(flow) = self.check_traces(writes).await {
+            return flow;
         }
         // ADR 0016: revocations and the rights the command needs (`access.rs`).
         let command = match self.access_gate(&tag, command).await {

@@ -4,7 +4,9 @@
 //! covers the previous entry's hash, so `verify_audit` finds the first edited or removed one.
 //!
 //! Entries about a write are inserted by [`append_in`] inside the transaction of the write
-//! itself: the action and its trace commit together or not at all.
+//! itself: the action and its trace commit together or not at all. Entries about a read are
+//! queued for the next commit before the reply and not waited for ([`Store::queue_audit`],
+//! ADR 0035).
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -234,6 +236,48 @@ impl PendingAudit {
     }
 }
 
+/// A read's trace queued by [`Store::queue_audit`], not yet known to be durable.
+pub struct QueuedTrace {
+    done: tokio::sync::oneshot::Receiver<Result<()>>,
+    orders_writes: bool,
+}
+
+/// Where a [`QueuedTrace`] is.
+#[derive(Debug)]
+pub enum TraceState {
+    Pending,
+    Committed,
+    /// Not recorded: the session that read must not go on as if it were.
+    Failed(crate::StoreError),
+}
+
+impl QueuedTrace {
+    /// Where the trace is, without waiting.
+    pub fn state(&mut self) -> TraceState {
+        use tokio::sync::oneshot::error::TryRecvError;
+        match self.done.try_recv() {
+            Ok(Ok(())) => TraceState::Committed,
+            Ok(Err(e)) => TraceState::Failed(e),
+            Err(TryRecvError::Empty) => TraceState::Pending,
+            Err(TryRecvError::Closed) => TraceState::Failed(crate::group_commit::stopped()),
+        }
+    }
+
+    /// Waits until the trace is committed (or failed).
+    pub async fn settled(self) -> Result<()> {
+        self.done
+            .await
+            .map_err(|_| crate::group_commit::stopped())?
+    }
+
+    /// Whether the session's next write must wait for this trace to keep the BAL's chain in
+    /// the order things happened: on PostgreSQL, where the session's writes do not go
+    /// through the traces' committer. (On SQLite they follow it in the same queue.)
+    pub fn orders_writes(&self) -> bool {
+        self.orders_writes
+    }
+}
+
 /// An audit entry that is the whole write: appended after the chain's last link as read
 /// inside the (possibly shared) transaction, so a re-run after a group's rollback links
 /// again from what is really there.
@@ -419,6 +463,24 @@ impl Store {
             engine: self.engine(),
         })
         .await
+    }
+
+    /// Queues the trace of a delegate's read (a login, a SELECT, a body read, a refusal) for
+    /// the next commit and returns without waiting for it (ADR 0035): the caller answers its
+    /// client while the group's fsync runs. Queued in order with every write queued after it
+    /// (on SQLite the same committer as the session's later writes; on PostgreSQL see
+    /// [`QueuedTrace::orders_writes`]). A crash before that commit loses the traces of reads
+    /// answered meanwhile, never a write's (its trace is in its own transaction). The caller
+    /// must look at the returned trace ([`QueuedTrace::state`]) and stop if it failed.
+    pub fn queue_audit(&self, event: &AuditEvent) -> QueuedTrace {
+        let write = RecordAudit {
+            event: event.clone(),
+            engine: self.engine(),
+        };
+        QueuedTrace {
+            done: self.trace_committer().queue(write),
+            orders_writes: self.engine() == Engine::Postgres,
+        }
     }
 
     /// The trail of one BAL, oldest first.

@@ -123,16 +123,28 @@ impl GroupCommit {
 
     /// Queues a write for the next commit and waits until it is durable.
     pub async fn submit<W: Write>(&self, write: W) -> Result<W::Output> {
+        self.queue(write).await.map_err(|_| stopped())?
+    }
+
+    /// Queues a write for the next commit, in order with every write queued after it, and
+    /// returns at once: the receiver answers once it is durable (or failed, or dropped when
+    /// the store shuts down). What a delegate's read trace uses (ADR 0035).
+    pub fn queue<W: Write>(&self, write: W) -> oneshot::Receiver<Result<W::Output>> {
         let (done, result) = oneshot::channel();
-        let stopped = || StoreError::Io(std::io::Error::other("the store is shutting down"));
         let job = Job {
             write,
             output: None,
             done,
         };
-        self.jobs.send(Box::new(job)).map_err(|_| stopped())?;
-        result.await.map_err(|_| stopped())?
+        // A closed queue drops the job, and with it `done`: the receiver says so.
+        let _ = self.jobs.send(Box::new(job));
+        result
     }
+}
+
+/// The error of a write whose committer stopped before answering.
+pub(crate) fn stopped() -> StoreError {
+    StoreError::Io(std::io::Error::other("the store is shutting down"))
 }
 
 async fn run(

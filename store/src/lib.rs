@@ -108,7 +108,10 @@ pub use api_events::{
     WebhookDelivery, WebhookDeliveryRecord, WebhookSummary,
 };
 pub use api_keys::{API_SCOPES, ApiKey, CreatedApiKey, NewApiKey, StoredResponse};
-pub use audit::{AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH};
+pub use audit::{
+    AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH, QueuedTrace,
+    TraceState,
+};
 pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};
 pub use bal::{Bal, BalStatus, BalType, NewBal};
@@ -169,6 +172,9 @@ struct Inner {
     /// SQLite writes (deliveries, IMAP) share commits (`group_commit.rs`); `None` on
     /// PostgreSQL, whose concurrent commits already share WAL flushes.
     group_commit: Option<group_commit::GroupCommit>,
+    /// PostgreSQL: the committer of delegates' read traces (ADR 0035), which SQLite's
+    /// `group_commit` takes with every other write.
+    trace_commit: Option<group_commit::GroupCommit>,
     auth_cache: auth::AuthCache,
     data_dir: PathBuf,
     /// Kept for connections outside the pool (leadership, LISTEN).
@@ -199,6 +205,10 @@ impl Store {
         let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
         let group_commit = (engine == Engine::Sqlite)
             .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone()));
+        let trace_commit = (engine == Engine::Postgres).then(|| {
+            let own_slot = Arc::new(tokio::sync::Mutex::new(()));
+            group_commit::GroupCommit::start(pool.clone(), own_slot)
+        });
         // Before any session reads its access: grant changes after this are the poll's to see.
         let access_changes = match engine {
             Engine::Sqlite => delegation::access_changes(&pool).await,
@@ -211,6 +221,7 @@ impl Store {
                 blobs,
                 sqlite_writer,
                 group_commit,
+                trace_commit,
                 auth_cache: auth::AuthCache::default(),
                 data_dir: data_dir.to_path_buf(),
                 database_url: database_url.to_string(),
@@ -315,6 +326,17 @@ impl Store {
         }
         w.commit().await?;
         Ok(output)
+    }
+
+    /// The committer a delegate's read trace is queued to (ADR 0035): SQLite's shared one,
+    /// in order with every write; on PostgreSQL one of its own.
+    pub(crate) fn trace_committer(&self) -> &group_commit::GroupCommit {
+        let inner = &self.inner;
+        inner
+            .group_commit
+            .as_ref()
+            .or(inner.trace_commit.as_ref())
+            .expect("one committer per engine")
     }
 
     /// How many writes the SQLite committer took and in how many commits (`None` on

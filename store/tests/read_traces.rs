@@ -1,0 +1,115 @@
+//! A delegate's read traces queued for the next commit without waiting for it (ADR 0035), on
+//! SQLite and on a real PostgreSQL: the trace reaches the trail shortly after the call
+//! returned, in the order queued and chained; one that cannot be recorded says so.
+
+use std::time::{Duration, Instant};
+
+use mssante_store::*;
+use mssante_testkit::engine_tests;
+
+mod common;
+use common::{bal_with_inbox, open};
+
+const SEC: &str = "sec.dupont@ch-x.mssante.fr";
+const DOCTOR: &str = "a@ch-x.mssante.fr";
+
+/// The doctor's trail once it holds `n` entries, polled for at most five seconds.
+async fn trail_of(store: &Store, n: usize) -> Vec<AuditEntry> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let trail = store
+            .audit_entries(DOCTOR, &AuditQuery::default())
+            .await
+            .unwrap();
+        if trail.len() >= n || Instant::now() > deadline {
+            return trail;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+engine_tests!(
+    a_queued_read_trace_reaches_the_trail_in_order_and_chained,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let (bal_id, _) = bal_with_inbox(&store).await;
+        let mut traces = Vec::new();
+        for (action, uid) in [
+            (AuditAction::Login, ""),
+            (AuditAction::Select, ""),
+            (AuditAction::FetchBody, "uid:1"),
+            (AuditAction::FetchBody, "uid:2"),
+        ] {
+            let mut e = AuditEvent::new(bal_id, SEC, action);
+            e.folder = "INBOX".into();
+            e.message_ids = [uid]
+                .iter()
+                .filter(|u| !u.is_empty())
+                .map(|u| u.to_string())
+                .collect();
+            // Returns at once: nothing awaited here.
+            traces.push(store.queue_audit(&e));
+        }
+        // In the trail soon after (polled), in the order queued, chained.
+        let trail = trail_of(&store, 4).await;
+        let got: Vec<(&str, &str)> = trail
+            .iter()
+            .map(|e| (e.action.as_str(), e.message_ids.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("login", ""),
+                ("select", ""),
+                ("fetch-body", "uid:1"),
+                ("fetch-body", "uid:2")
+            ]
+        );
+        // Each says it committed (the rows may be visible just before it is told).
+        for trace in traces {
+            trace.settled().await.unwrap();
+        }
+        let v = store.verify_audit(None).await.unwrap();
+        assert_eq!((v.entries, v.first_bad), (4, None));
+
+        // A write after a queued read comes after it in the chain (SQLite: the same queue;
+        // PostgreSQL: the session waits for the trace first, as `orders_writes` says).
+        let trace = store.queue_audit(&AuditEvent::new(bal_id, SEC, AuditAction::FetchBody));
+        if trace.orders_writes() {
+            trace.settled().await.unwrap();
+        }
+        store
+            .record_audit(&AuditEvent::new(bal_id, SEC, AuditAction::Flags))
+            .await
+            .unwrap();
+        let trail = trail_of(&store, 6).await;
+        let last: Vec<&str> = trail[4..].iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(last, ["fetch-body", "flags"]);
+        assert_eq!(store.verify_audit(None).await.unwrap().first_bad, None);
+    }
+);
+
+engine_tests!(
+    a_read_trace_that_cannot_be_recorded_says_so,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let (bal_id, _) = bal_with_inbox(&store).await;
+        // No such BAL: the entry's foreign key refuses it at commit.
+        let mut trace =
+            store.queue_audit(&AuditEvent::new(bal_id + 1000, SEC, AuditAction::Select));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let failed = loop {
+            match trace.state() {
+                TraceState::Pending if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(10)).await
+                }
+                state => break state,
+            }
+        };
+        assert!(matches!(failed, TraceState::Failed(_)), "{failed:?}");
+        // The others' traces are not lost with it.
+        let ok = store.queue_audit(&AuditEvent::new(bal_id, SEC, AuditAction::Select));
+        ok.settled().await.unwrap();
+        assert_eq!(trail_of(&store, 1).await.len(), 1);
+    }
+);
