@@ -176,11 +176,17 @@ impl Relay {
             }
         };
         for (item, outcome) in group.items.iter().zip(outcomes) {
-            log_attempt(item, &peer, &outcome);
-            if let Err(e) = self.ctx.store.record_attempt(item, &outcome).await {
-                // The lease will expire and the row be tried again: at least once.
-                tracing::error!(to = %item.address, "recording the relay outcome failed: {e}");
-            }
+            let recorded = match self.ctx.store.record_attempt(item, &outcome).await {
+                Ok(()) => true,
+                Err(e) => {
+                    // The lease will expire and the row be tried again: at least once.
+                    tracing::error!(to = %item.address, "recording the relay outcome failed: {e}");
+                    false
+                }
+            };
+            // Logged once recorded: a `relayed` line with `recorded` says the row was marked
+            // sent (the kill -9 torture counts them: never twice for one row).
+            log_attempt(item, &peer, &outcome, recorded);
         }
     }
 
@@ -406,8 +412,9 @@ impl Relay {
 
 /// One line per recipient and attempt (target `relay.attempt`): the queue and message rows,
 /// the recipient, the attempt number, the peer MX (reached, or last tried), the result and
-/// the reply or error. Never content.
-fn log_attempt(item: &QueueItem, peer: &str, outcome: &AttemptOutcome) {
+/// the reply or error, and whether the outcome was recorded in the queue (when not, the row
+/// is tried again after its lease). Never content.
+fn log_attempt(item: &QueueItem, peer: &str, outcome: &AttemptOutcome, recorded: bool) {
     let (result, status, reply) = match outcome {
         AttemptOutcome::Relayed { reply, .. } => ("relayed", "", reply.as_str()),
         AttemptOutcome::Failed { status, reply, .. } => ("failed", status.as_str(), reply.as_str()),
@@ -425,6 +432,7 @@ fn log_attempt(item: &QueueItem, peer: &str, outcome: &AttemptOutcome) {
         result,
         status,
         reply,
+        recorded,
         "relay attempt"
     );
 }

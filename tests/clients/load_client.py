@@ -50,8 +50,8 @@ def case_smtp(args):
     def worker(w):
         k = w
         s = None
-        n = w
-        while n < args.count and not stopped(args):
+        n = args.first + w
+        while n < args.first + args.count and not stopped(args):
             rcpt = args.rcpt[n % len(args.rcpt)]
             stop_seen = None
             while True:
@@ -64,8 +64,7 @@ def case_smtp(args):
                 phase = "connect"
                 try:
                     if s is None:
-                        s = smtplib.SMTP(HOST, port, timeout=args.timeout)
-                        s.ehlo(f"peer{w}.test")
+                        s = smtp_session(args, port, w)
                     phase = "mail"
                     code, _ = s.mail(args.sender)
                     if code == 250:
@@ -103,11 +102,27 @@ def case_smtp(args):
     print(json.dumps({"done": True}))
 
 
-def tls_context():
+def tls_context(cert=None, key=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        # An operator's MTA of the trust space shows its certificate (mutual TLS).
+        ctx.load_cert_chain(cert, key)
     return ctx
+
+
+def smtp_session(args, port, w):
+    """A connection as the load wants it: plain, STARTTLS with a client certificate (an
+    operator's MTA on the MX), or STARTTLS + AUTH (a practitioner's software on submission)."""
+    s = smtplib.SMTP(HOST, port, timeout=args.timeout)
+    s.ehlo(f"peer{w}.test")
+    if args.starttls:
+        s.starttls(context=tls_context(args.cert, args.key))
+        s.ehlo(f"peer{w}.test")
+    if args.user:
+        s.login(args.user, args.password)
+    return s
 
 
 def imap_login(port, args):
@@ -215,6 +230,10 @@ def main():
     p.add_argument("--sender", default="lab@labo.mssante.fr")
     p.add_argument("--rcpt", action="append", default=[])
     p.add_argument("--count", type=int, default=10**9)
+    p.add_argument("--first", type=int, default=0, help="number of the first message")
+    p.add_argument("--starttls", action="store_true")
+    p.add_argument("--cert")
+    p.add_argument("--key")
     p.add_argument("--connections", type=int, default=4)
     p.add_argument("--size", type=int, default=2000)
     p.add_argument("--stop-file")

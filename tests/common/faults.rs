@@ -73,6 +73,21 @@ pub fn spawn_smtp_load(
     events: &Path,
     stop: &Path,
 ) -> Child {
+    spawn_smtp_load_with(ports, rcpts, connections, size, events, stop, &[])
+}
+
+/// [`spawn_smtp_load`] with more options of the client: `--first N` (numbers from N),
+/// `--starttls`, `--cert`/`--key` (an operator's MTA), `--user`/`--password`/`--sender`
+/// (a practitioner on submission).
+pub fn spawn_smtp_load_with(
+    ports: &[u16],
+    rcpts: &[&str],
+    connections: usize,
+    size: usize,
+    events: &Path,
+    stop: &Path,
+    options: &[&str],
+) -> Child {
     let mut c = Command::new("python3");
     c.arg(clients_dir().join("load_client.py"))
         .args(["smtp", "--ports", &ports_arg(ports)])
@@ -82,6 +97,7 @@ pub fn spawn_smtp_load(
         .arg(events)
         .arg("--stop-file")
         .arg(stop)
+        .args(options)
         .stdout(Stdio::null());
     for rcpt in rcpts {
         c.args(["--rcpt", rcpt]);
@@ -111,6 +127,17 @@ pub fn stored_numbers(server: &Server, bal: &str) -> BTreeMap<u64, usize> {
     for m in server.messages(bal, "INBOX") {
         if let Some(n) = load_number(&String::from_utf8_lossy(&m)) {
             *seen.entry(n).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// The load numbers in a BAL's INBOX with the INTERNALDATE (seconds) of each copy.
+pub fn stored_copies(server: &Server, bal: &str) -> BTreeMap<u64, Vec<i64>> {
+    let mut seen: BTreeMap<u64, Vec<i64>> = BTreeMap::new();
+    for (internaldate, m) in server.messages_dated(bal, "INBOX") {
+        if let Some(n) = load_number(&String::from_utf8_lossy(&m)) {
+            seen.entry(n).or_default().push(internaldate);
         }
     }
     seen

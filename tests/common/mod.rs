@@ -104,7 +104,15 @@ impl Server {
             url: self.db.url.clone(),
             data_dir: tempfile::tempdir().unwrap(),
         };
-        let node = Server::configure_on(db, HOSTNAME, None, extra);
+        // The same mail host name as this node (the operator's, in the trust tests).
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let hostname = config
+            .lines()
+            .find_map(|l| l.strip_prefix("hostname = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or(HOSTNAME)
+            .to_string();
+        let node = Server::configure_on(db, &hostname, None, extra);
         node.cli(&["init"]);
         node
     }
@@ -311,6 +319,11 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// Whether `serve` was started and not killed or stopped since.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
@@ -402,6 +415,44 @@ impl Server {
             let mut out = Vec::new();
             for m in store.folder_messages(address, folder).await.unwrap() {
                 out.push(store.read_blob(&m.blob_hash).await.unwrap());
+            }
+            store.close().await;
+            out
+        })
+    }
+
+    /// [`Server::messages`] with the INTERNALDATE of each (seconds since the epoch).
+    pub fn messages_dated(&self, address: &str, folder: &str) -> Vec<(i64, Vec<u8>)> {
+        block_on(async {
+            let store = self.open_store().await;
+            let mut out = Vec::new();
+            for m in store.folder_messages(address, folder).await.unwrap() {
+                out.push((m.internaldate, store.read_blob(&m.blob_hash).await.unwrap()));
+            }
+            store.close().await;
+            out
+        })
+    }
+
+    /// What `mssante message status` shows for each Message-ID: per copy sent from here,
+    /// the state of each recipient (`queued`, `relayed`, `failed`...), and its attempts.
+    pub fn sent_states(&self, message_ids: &[String]) -> Vec<Vec<Vec<(String, String, i64)>>> {
+        block_on(async {
+            let store = self.open_store().await;
+            let mut out = Vec::new();
+            for mid in message_ids {
+                let copies = store.message_status(mid).await.unwrap();
+                out.push(
+                    copies
+                        .into_iter()
+                        .map(|c| {
+                            c.recipients
+                                .into_iter()
+                                .map(|r| (r.address, r.state, r.attempts))
+                                .collect()
+                        })
+                        .collect(),
+                );
             }
             store.close().await;
             out
