@@ -34,7 +34,7 @@ fn a_postgres_outage_answers_4xx_and_the_server_recovers_without_loss() {
     server.spawn();
     let dir = tempfile::tempdir().unwrap();
     let (events, stop) = (dir.path().join("smtp.jsonl"), dir.path().join("stop"));
-    let mut load = spawn_smtp_load(&[server.ports.smtp], &[DR], 4, 2000, &events, &stop);
+    let mut load = spawn_smtp_load(&[server.ports.smtp], &[DR], 4, 2000, &events, &stop, &[]);
     wait_for(
         "50 acks before the outage",
         Duration::from_secs(120),
@@ -198,7 +198,7 @@ fn a_full_disk_answers_452_keeps_what_was_acknowledged_and_recovers() {
     std::fs::write(&filler, vec![0u8; 6 << 20]).unwrap();
     let (events, stop) = (dir.path().join("smtp.jsonl"), dir.path().join("stop"));
     // 100 kB messages: inline in the database (ADR 0009), so the WAL is what fills up.
-    let mut load = spawn_smtp_load(&[server.ports.smtp], &[DR], 2, 100_000, &events, &stop);
+    let mut load = spawn_smtp_load(&[server.ports.smtp], &[DR], 2, 100_000, &events, &stop, &[]);
     let full = |e: &Event| e["code"].as_i64().is_some_and(|c| c != 250);
     wait_for("the disk to fill", Duration::from_secs(240), || {
         read_events(&events).iter().any(full)

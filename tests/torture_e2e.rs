@@ -142,7 +142,7 @@ fn torture(space: &TrustSpace, peer: &Server, mut nodes: Vec<Server>, what: &str
         "--sender",
         &mta_sender,
     ];
-    let mut load = spawn_smtp_load_with(
+    let mut load = spawn_smtp_load(
         &smtp_ports,
         &bals,
         4,
@@ -165,7 +165,7 @@ fn torture(space: &TrustSpace, peer: &Server, mut nodes: Vec<Server>, what: &str
         "--sender",
         &practitioner,
     ];
-    let mut relay_load = spawn_smtp_load_with(
+    let mut relay_load = spawn_smtp_load(
         &submission_ports,
         &peer_bals,
         2,
@@ -231,11 +231,7 @@ fn check_local_delivery(
     stop_watch: &Path,
     what: &str,
 ) -> String {
-    let smtp = read_events(smtp_events);
-    let acked = acked(&smtp);
-    let retried = retried_after_data(&smtp);
-    let gave_up: Vec<_> = smtp.iter().filter(|e| e["code"] == -2).collect();
-    assert!(gave_up.is_empty(), "{what}: clients gave up: {gave_up:?}");
+    let (acked, retried) = judge_load(smtp_events, what);
     let mut report = Vec::new();
     for (bal, events, _) in &watchers {
         let stored = node.inbox_uids(bal);
@@ -303,19 +299,15 @@ fn check_relay(
     logs: &[PathBuf],
     what: &str,
 ) -> String {
-    let events = read_events(relay_events);
-    let acked = acked(&events);
-    let retried = retried_after_data(&events);
-    let gave_up: Vec<_> = events.iter().filter(|e| e["code"] == -2).collect();
-    assert!(
-        gave_up.is_empty(),
-        "{what}: submitters gave up: {gave_up:?}"
-    );
+    let (acked, retried) = judge_load(relay_events, what);
     assert!(
         !acked.is_empty(),
         "{what}: no relayed message was acknowledged"
     );
-    let tried: BTreeSet<u64> = events.iter().filter_map(|e| e["n"].as_u64()).collect();
+    let tried: BTreeSet<u64> = read_events(relay_events)
+        .iter()
+        .filter_map(|e| e["n"].as_u64())
+        .collect();
     let mids: Vec<String> = tried.iter().map(|n| format!("m{n}@load.test")).collect();
     // What `mssante message status` shows, for every number the submitters tried.
     let states = node.sent_states(&mids);

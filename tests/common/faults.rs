@@ -20,6 +20,15 @@ pub fn read_events(path: &Path) -> Vec<Event> {
         .collect()
 }
 
+/// An SMTP load's event log judged: the numbers acknowledged and those retried after DATA;
+/// panics when a client gave up.
+pub fn judge_load(path: &Path, what: &str) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let events = read_events(path);
+    let gave_up: Vec<_> = events.iter().filter(|e| e["code"] == -2).collect();
+    assert!(gave_up.is_empty(), "{what}: clients gave up: {gave_up:?}");
+    (acked(&events), retried_after_data(&events))
+}
+
 /// Numbers acknowledged with 250 (at DATA) in an SMTP event log.
 pub fn acked(events: &[Event]) -> BTreeSet<u64> {
     events
@@ -65,21 +74,11 @@ fn ports_arg(ports: &[u16]) -> String {
 
 /// The SMTP load: `connections` MTAs sending numbered messages of `size` bytes to `rcpts`
 /// (message n to rcpts[n % len]) on the MX `ports`, until `stop` exists.
+/// The SMTP load: `connections` MTAs sending numbered messages of `size` bytes to `rcpts`
+/// (message n to rcpts[n % len]) on the MX `ports`, until `stop` exists. `options` for the
+/// client: `--first N` (numbers from N), `--starttls`, `--cert`/`--key` (an operator's MTA),
+/// `--user`/`--password`/`--sender` (a practitioner on submission).
 pub fn spawn_smtp_load(
-    ports: &[u16],
-    rcpts: &[&str],
-    connections: usize,
-    size: usize,
-    events: &Path,
-    stop: &Path,
-) -> Child {
-    spawn_smtp_load_with(ports, rcpts, connections, size, events, stop, &[])
-}
-
-/// [`spawn_smtp_load`] with more options of the client: `--first N` (numbers from N),
-/// `--starttls`, `--cert`/`--key` (an operator's MTA), `--user`/`--password`/`--sender`
-/// (a practitioner on submission).
-pub fn spawn_smtp_load_with(
     ports: &[u16],
     rcpts: &[&str],
     connections: usize,
