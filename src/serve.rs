@@ -64,6 +64,7 @@ pub async fn run(config: Config) -> Result<()> {
             list: Some(trust.clone()),
             verifier: verifier.clone(),
             mx_tls,
+            revocation: revocation.clone(),
         },
         psc: psc.clone(),
         auth_guard: auth_guard.clone(),

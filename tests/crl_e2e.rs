@@ -196,6 +196,19 @@ fn a_revoked_peer_is_refused_and_relayed_to_never_and_bad_crls_are_not_taken() {
     wait_for_log(&a, "signature does not verify", forged_count);
     assert_eq!(b_to_a_mx("falsifiee")["mail"][0], 550);
 
+    // /metrics: one CA with a CRL in force, its nextUpdate about a day ahead.
+    let metrics = common::http::curl(&[&common::http::url(&a, "/metrics")]).body;
+    assert!(metrics.contains("mssante_crl_in_force 1"), "{metrics}");
+    let ahead: i64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("mssante_crl_next_update_seconds{ca=") && l.contains("IGC-Santé TEST")
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no CRL gauge for the test CA: {metrics}"));
+    assert!((20 * 3600..=24 * 3600).contains(&ahead), "{ahead}");
+
     // doctor: the kept CRL is reported fresh, with its number.
     let doctor = String::from_utf8_lossy(&a.cli(&["doctor", "--json"]).stdout).into_owned();
     assert!(

@@ -61,6 +61,43 @@ fn whitelist_age(ctx: &ApiContext) -> Option<Option<u64>> {
     Some(trust.last_sync().map(seconds_since))
 }
 
+/// Per CA, the seconds left before the CRL in force passes its nextUpdate (negative once
+/// it has: later revocations are unknown, ADR 0041), and the count of CAs with a CRL.
+fn crl_gauges(ctx: &ApiContext, out: &mut String) {
+    let Some(revocation) = ctx
+        .submission
+        .as_ref()
+        .and_then(|smtp| smtp.trust.revocation.as_ref())
+    else {
+        return;
+    };
+    let crls = revocation.snapshot();
+    family(
+        out,
+        "mssante_crl_in_force",
+        "gauge",
+        "CAs with a CRL in force (0: revoked peer certificates are not refused).",
+    );
+    let _ = writeln!(out, "mssante_crl_in_force {}", crls.len());
+    family(
+        out,
+        "mssante_crl_next_update_seconds",
+        "gauge",
+        "Seconds until the nextUpdate of each CA's CRL in force; negative: stale.",
+    );
+    let now = mssante_store::now();
+    for crl in crls.iter() {
+        if let Some(next) = crl.next_update {
+            let _ = writeln!(
+                out,
+                "mssante_crl_next_update_seconds{{ca=\"{}\"}} {}",
+                label(&crl.issuer),
+                next - now
+            );
+        }
+    }
+}
+
 #[utoipa::path(
     get, path = "/readyz", tag = "operations",
     summary = "Ready to serve: database reachable, whitelist fresh",
@@ -184,6 +221,7 @@ pub async fn metrics(State(ctx): State<Arc<ApiContext>>) -> Result<Response, Pro
         );
         let _ = writeln!(out, "mssante_whitelist_age_seconds {age}");
     }
+    crl_gauges(&ctx, &mut out);
     family(
         &mut out,
         "mssante_x_mss_nil_messages_total",

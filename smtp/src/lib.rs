@@ -123,6 +123,8 @@ pub struct TrustPolicy {
     pub verifier: Option<mssante_trust::PeerVerifier>,
     /// TLS for the MX listener: asks the peer for its client certificate.
     pub mx_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The CRLs in force (ADR 0041), for `/metrics`; `None` when no CA is configured.
+    pub revocation: Option<Arc<mssante_trust::Revocation>>,
 }
 
 impl TrustPolicy {

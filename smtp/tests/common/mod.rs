@@ -86,6 +86,7 @@ impl SmtpHarness {
                 list: None,
                 verifier: None,
                 mx_tls: None,
+                revocation: None,
             },
             psc: None,
             auth_guard: Default::default(),
