@@ -155,7 +155,8 @@ pub async fn run(config: Config) -> Result<()> {
             tracker.clone(),
         )));
     }
-    let api = api_context(&config, &store, &ctx, psc.clone());
+    let jobs = start_jobs(&config, &store, &shutdown)?;
+    let api = api_context(&config, &store, &ctx, psc.clone(), Some(jobs));
     accept_loops.extend(start_http(&config, api, &certificates, &shutdown, &tracker).await?);
     if store.list_bals(None).await?.is_empty() {
         print_first_steps(&config);
@@ -390,6 +391,7 @@ fn api_context(
     store: &mssante_store::Store,
     smtp: &mssante_smtp::Context,
     psc: Option<Arc<mssante_auth::PscVerifier>>,
+    jobs: Option<Arc<mssante_api_lps::api::job_work::Jobs>>,
 ) -> Arc<mssante_api_lps::ApiContext> {
     let mut api = mssante_api_lps::ApiContext::new(
         store.clone(),
@@ -401,7 +403,27 @@ fn api_context(
     );
     api.submission = Some(smtp.clone());
     api.psc = psc;
+    api.jobs = jobs;
     Arc::new(api)
+}
+
+/// Export and import jobs of the HTTP API (ADR 0039): this node's `jobs/` folder and its
+/// workers, which run on every node (each runs the jobs whose files it holds).
+fn start_jobs(
+    config: &Config,
+    store: &mssante_store::Store,
+    shutdown: &CancellationToken,
+) -> Result<Arc<mssante_api_lps::api::job_work::Jobs>> {
+    let jobs =
+        mssante_api_lps::api::job_work::Jobs::open(&config.data_dir, config.api.max_import_bytes)
+            .with_context(|| format!("{}: cannot prepare jobs/", config.data_dir.display()))?;
+    let jobs = Arc::new(jobs);
+    tokio::spawn(mssante_api_lps::api::job_work::run(
+        store.clone(),
+        jobs.clone(),
+        shutdown.clone(),
+    ));
+    Ok(jobs)
 }
 
 /// The HTTP and HTTPS listeners (api-lps): autoconfiguration for mail clients, the API for

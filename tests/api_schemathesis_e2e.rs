@@ -10,6 +10,9 @@
 //! and the webhook key (status only) sends nothing: no generated webhook URL is ever called,
 //! and the relay is off: nothing leaves 127.0.0.1. Delegations and the audit trail get a
 //! key of a doctor's BAL with the `delegation` and `audit` scopes (its holder's standing).
+//! The export and import jobs (ADR 0039) run with an admin key of their own: exports of
+//! this small instance, imports of generated bodies (which fail as damaged archives), at most
+//! a few jobs at once (`too-many-jobs`).
 
 mod common;
 
@@ -39,6 +42,7 @@ fn schemathesis_finds_no_failure_against_the_served_document() {
     server.create_bal(SECRETARY, "10001234568");
     server.cli_ok(&["delegation", "grant", DOCTOR, "--to", SECRETARY]);
     let holder_key = create_api_key(&server, "st-holder", "delegation,audit", DOCTOR);
+    let admin_key = create_api_key(&server, "st-jobs", "admin", LAB);
     server.spawn();
     schemathesis(&server, &key, &[], &[]);
     schemathesis(
@@ -57,6 +61,12 @@ fn schemathesis_finds_no_failure_against_the_served_document() {
     // hooks name the doctor's BAL and the secretary's delegation in every path).
     assert!(report.contains("6 selected"), "{report}");
     assert!(!report.contains("Authentication failed"), "{report}");
+    schemathesis(
+        &server,
+        &admin_key,
+        &[],
+        &["--include-path-regex", "/(exports|imports)"],
+    );
 }
 
 /// Runs schemathesis against the served document with `key`, `env` for the hooks

@@ -33,6 +33,8 @@ pub struct ApiContext {
     /// Pro Santé Connect token checks; `None` when `[psc]` is off.
     pub psc: Option<Arc<mssante_auth::PscVerifier>>,
     pub limiter: RateLimiter,
+    /// Export and import jobs (ADR 0039); `None`: not offered.
+    pub jobs: Option<Arc<api::job_work::Jobs>>,
 }
 
 impl ApiContext {
@@ -44,6 +46,7 @@ impl ApiContext {
             submission: None,
             psc: None,
             limiter,
+            jobs: None,
         }
     }
 }

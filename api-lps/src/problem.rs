@@ -44,6 +44,14 @@ pub const PROBLEM_TYPES: &[(&str, u16)] = &[
     ("rate-limited", 429),
     ("submission-off", 503),
     ("not-ready", 503),
+    ("job-not-found", 404),
+    ("job-not-done", 409),
+    ("job-on-other-node", 409),
+    ("too-many-jobs", 429),
+    ("range-not-satisfiable", 416),
+    ("jobs-off", 503),
+    ("archive-corrupt", 422),
+    ("job-failed", 500),
     ("internal", 500),
 ];
 

@@ -39,6 +39,8 @@ pub struct ApiLimits {
     /// Whether webhook URLs may name loopback, private or link-local addresses (a receiver
     /// on the operator's own network); off, such URLs are refused when registered.
     pub webhook_private_targets: bool,
+    /// Largest archive `POST /api/v1/imports` accepts, in bytes (ADR 0039).
+    pub max_import_bytes: u64,
 }
 
 impl Default for ApiLimits {
@@ -51,6 +53,7 @@ impl Default for ApiLimits {
             webhook_retry_max_secs: 3600,
             webhook_max_attempts: 24,
             webhook_private_targets: false,
+            max_import_bytes: 64 << 30,
         }
     }
 }

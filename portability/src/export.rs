@@ -323,7 +323,8 @@ fn write_archive(
         manifest_sha256,
         ..ExportSummary::default()
     };
-    for bal in spooled {
+    let bal_count = spooled.len() as u64;
+    for (written, bal) in spooled.into_iter().enumerate() {
         append_file(
             &mut tar,
             &bal.entry.index,
@@ -348,7 +349,11 @@ fn write_archive(
             summary.messages += 1;
             summary.bytes += raw.len() as u64;
             progress.update(summary.messages, total);
+            if progress.cancelled() {
+                return Err(Error::Cancelled);
+            }
         }
+        progress.bals(written as u64 + 1, bal_count);
     }
     tar.finish()?;
     Ok(summary)

@@ -102,18 +102,27 @@ pub fn import_batched(
         });
     }
     let total: u64 = manifest.bals.iter().map(|b| b.messages).sum();
+    let bal_count = manifest.bals.len() as u64;
     let mut done = 0u64;
     let mut batch: Vec<StagedMessage> = Vec::new();
     let mut batch_bytes = 0usize;
     read_archive(archive, &mut |bal_index, seq, message| {
+        if progress.cancelled() {
+            return Err(Error::Cancelled);
+        }
+        if message.is_some() {
+            done += 1;
+            progress.update(done, total);
+        }
         let Plan::Stage { run_id, staged } = plans[bal_index] else {
+            if message.is_none() {
+                progress.bals(bal_index as u64 + 1, bal_count);
+            }
             return Ok(());
         };
         let address = &manifest.bals[bal_index].address;
         match message {
             Some((line, raw)) => {
-                done += 1;
-                progress.update(done, total);
                 if seq < staged {
                     return Ok(());
                 }
@@ -133,6 +142,7 @@ pub fn import_batched(
                 let snapshot = convert::bal_snapshot(&manifest.bals[bal_index]);
                 handle.block_on(store.finish_import(run_id, &snapshot))?;
                 progress.step(&format!("finished {address}"));
+                progress.bals(bal_index as u64 + 1, bal_count);
             }
         }
         Ok(())

@@ -36,16 +36,28 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// [`Progress::cancelled`] said to stop.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Told how far a long run is (a progress bar on a terminal, nothing otherwise).
+/// Told how far a long run is (a progress bar on a terminal, nothing otherwise; a job's row
+/// for the HTTP API, ADR 0039).
 pub trait Progress {
+    /// Messages written or read so far, of `total`.
     fn update(&mut self, done: u64, total: u64);
     /// A step made durable: the archive checked, a batch staged, a BAL finished (what
     /// `mssante import --progress` prints, one line each).
     fn step(&mut self, _what: &str) {}
+    /// BALs finished (written, imported or skipped) so far, of `total`.
+    fn bals(&mut self, _done: u64, _total: u64) {}
+    /// Asked between messages: true stops the run with [`Error::Cancelled`] (an import
+    /// stopped so resumes like a killed one).
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// No progress shown.

@@ -22,7 +22,7 @@
 //! - Authentication of a BAL's password (argon2id, with a cache): `auth.rs`.
 //! - API keys of the HTTP API and the answers kept for `Idempotency-Key`: `api_keys.rs`.
 //! - Webhooks of the HTTP API: followed messages, changes noticed, the outbox:
-//!   `api_events.rs`.
+//!   `api_events.rs`; its export and import jobs (ADR 0039): `jobs.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
 //!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
 //!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`; client
@@ -87,6 +87,7 @@ mod folder_messages;
 mod folder_pages;
 mod group_commit;
 mod import;
+mod jobs;
 mod leader;
 mod migration;
 mod notify;
@@ -142,6 +143,7 @@ pub use folder_messages::{
 };
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};
+pub use jobs::{Job, JobEnd, NewJob};
 pub use leader::{Leadership, role_key};
 pub use migration::{MigratedMessage, SourceMessage, TargetMessage};
 pub use notify::FolderChanged;

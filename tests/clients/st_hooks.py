@@ -1,12 +1,13 @@
 """Schemathesis hooks for tests/api_schemathesis_e2e.rs: bodies of the media types
-schemathesis has no serializer for (NDJSON bulk sends, raw RFC 5322 messages) go on the
-wire as the UTF-8 text it generated; the delegation run's paths name a real BAL."""
+schemathesis has no serializer for (NDJSON bulk sends, raw RFC 5322 messages, archives
+to import) go on the wire as the UTF-8 text it generated; the delegation run's paths name
+a real BAL."""
 import os
 
 import schemathesis
 
 
-@schemathesis.serializer("application/x-ndjson", "message/rfc822")
+@schemathesis.serializer("application/x-ndjson", "message/rfc822", "application/x-tar")
 def as_text(ctx, value):
     if value is None:
         return None

@@ -9,7 +9,8 @@
 //! flags) with `xdm` (IHE_XDM.zip metadata), `directory` (search), `keys` (administration),
 //! `webhooks` (signed events from an outbox, ADR 0019) with `webhook_delivery` (the task
 //! that scans and delivers them), `delegations` and `audit` (a BAL's delegations and audit
-//! trail, ADR 0037) with `standing` (holder, manager or delegate).
+//! trail, ADR 0037) with `standing` (holder, manager or delegate), `jobs` (export and import
+//! jobs, ADR 0039) with `job_work` (the workers that run them).
 
 pub mod audit;
 pub mod bals;
@@ -18,6 +19,8 @@ pub mod client;
 pub mod delegations;
 pub mod directory;
 pub mod idempotency;
+pub mod job_work;
+pub mod jobs;
 pub mod keys;
 pub mod read;
 pub mod send;
@@ -74,6 +77,13 @@ pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
         delegations::revoke,
         audit::list,
         audit::verify,
+        jobs::start_export,
+        jobs::export_status,
+        jobs::download,
+        jobs::delete_export,
+        jobs::start_import,
+        jobs::import_status,
+        jobs::delete_import,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -193,6 +203,20 @@ pub fn routes(max_message: usize, max_bulk: usize) -> Router<Arc<ApiContext>> {
         )
         .route("/api/v1/bals/{address}/audit", get(audit::list))
         .route("/api/v1/bals/{address}/audit/verify", get(audit::verify))
+        .route("/api/v1/exports", post(jobs::start_export))
+        .route(
+            "/api/v1/exports/{id}",
+            get(jobs::export_status).delete(jobs::delete_export),
+        )
+        .route("/api/v1/exports/{id}/archive", get(jobs::download))
+        .route(
+            "/api/v1/imports",
+            post(jobs::start_import).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/imports/{id}",
+            get(jobs::import_status).delete(jobs::delete_import),
+        )
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
