@@ -88,40 +88,16 @@ fn fresh_instance(engine: mssante_testkit::Engine) -> Server {
     server
 }
 
-/// Folder name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ; then each placement: folder, UID,
-/// modseq, flags, INTERNALDATE, SHA-256 of the bytes read back.
-type Contents = (
-    Vec<(String, i64, i64, i64)>,
-    Vec<(String, i64, i64, String, i64, String)>,
-);
-
 /// `DOCTOR` as the store holds it (server stopped), `None` when it does not exist.
-fn doctor_contents(server: &Server) -> Option<Contents> {
+fn doctor_contents(server: &Server) -> Option<BalContents> {
     block_on(async {
         let store = open(server).await;
-        store.find_bal(DOCTOR).await.unwrap()?;
-        let (bal_id, snapshot) = store.bal_snapshot(DOCTOR).await.unwrap();
-        let (mut folders, mut placements) = (Vec::new(), Vec::new());
-        for f in &snapshot.folders {
-            folders.push((f.name.clone(), f.uidvalidity, f.uidnext, f.highestmodseq));
-            for e in store
-                .folder_entries_page(bal_id, f.id, 0, i64::MAX)
-                .await
-                .unwrap()
-            {
-                let bytes = store.read_blob(&e.blob_hash).await.unwrap();
-                placements.push((
-                    f.name.clone(),
-                    e.uid,
-                    e.modseq,
-                    e.flags,
-                    e.internaldate,
-                    mssante_store::blob_hash(&bytes),
-                ));
-            }
-        }
+        let found = match store.find_bal(DOCTOR).await.unwrap() {
+            Some(_) => Some(bal_contents(&store, DOCTOR).await),
+            None => None,
+        };
         store.close().await;
-        Some((folders, placements))
+        found
     })
 }
 
@@ -367,7 +343,7 @@ engine_tests_sync!(export_and_import_jobs_move_a_bal_exactly, |engine| {
     source.terminate();
     target.terminate();
     let expected = doctor_contents(&source).unwrap();
-    assert_eq!(expected.1.len(), 40);
+    assert_eq!(expected.placements.len(), 40);
     assert_eq!(doctor_contents(&target), Some(expected));
 });
 

@@ -124,19 +124,6 @@ async fn fill_bal(store: &Store, part: u32, messages: u32) {
         .unwrap();
 }
 
-/// Folder name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ.
-type FolderState = (String, i64, i64, i64);
-/// Folder, UID, modseq, flags, INTERNALDATE, SHA-256 of the bytes read back.
-type Placement = (String, i64, i64, String, i64, String);
-
-/// What must be identical on both sides for one BAL; `None` when the BAL does not show.
-#[derive(Debug, PartialEq)]
-struct BalContents {
-    folders: Vec<FolderState>,
-    subscriptions: Vec<String>,
-    placements: Vec<Placement>,
-}
-
 fn contents(server: &Server) -> BTreeMap<String, Option<BalContents>> {
     block_on(async {
         let store = open(server).await;
@@ -152,35 +139,6 @@ fn contents(server: &Server) -> BTreeMap<String, Option<BalContents>> {
         store.close().await;
         all
     })
-}
-
-async fn bal_contents(store: &Store, address: &str) -> BalContents {
-    let (bal_id, snapshot) = store.bal_snapshot(address).await.unwrap();
-    let mut folders = Vec::new();
-    let mut placements = Vec::new();
-    for f in &snapshot.folders {
-        folders.push((f.name.clone(), f.uidvalidity, f.uidnext, f.highestmodseq));
-        for e in store
-            .folder_entries_page(bal_id, f.id, 0, i64::MAX)
-            .await
-            .unwrap()
-        {
-            let bytes = store.read_blob(&e.blob_hash).await.unwrap();
-            placements.push((
-                f.name.clone(),
-                e.uid,
-                e.modseq,
-                e.flags,
-                e.internaldate,
-                mssante_store::blob_hash(&bytes),
-            ));
-        }
-    }
-    BalContents {
-        folders,
-        subscriptions: snapshot.subscriptions,
-        placements,
-    }
 }
 
 fn count(server: &Server, table: &str) -> i64 {

@@ -708,3 +708,47 @@ pub fn spawn_durability_client(
         .spawn()
         .expect("python3")
 }
+
+/// Folder name, UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ.
+pub type FolderState = (String, i64, i64, i64);
+/// Folder, UID, modseq, flags, INTERNALDATE, SHA-256 of the bytes read back.
+pub type Placement = (String, i64, i64, String, i64, String);
+
+/// What must be identical on both sides for one BAL; `None` when the BAL does not show.
+#[derive(Debug, PartialEq)]
+pub struct BalContents {
+    pub folders: Vec<FolderState>,
+    pub subscriptions: Vec<String>,
+    pub placements: Vec<Placement>,
+}
+
+/// What the store holds of `address`: folders with their IMAP counters, subscriptions, and
+/// each placement with the SHA-256 of its bytes (export and import round trips compare them).
+pub async fn bal_contents(store: &mssante_store::Store, address: &str) -> BalContents {
+    let (bal_id, snapshot) = store.bal_snapshot(address).await.unwrap();
+    let mut folders = Vec::new();
+    let mut placements = Vec::new();
+    for f in &snapshot.folders {
+        folders.push((f.name.clone(), f.uidvalidity, f.uidnext, f.highestmodseq));
+        for e in store
+            .folder_entries_page(bal_id, f.id, 0, i64::MAX)
+            .await
+            .unwrap()
+        {
+            let bytes = store.read_blob(&e.blob_hash).await.unwrap();
+            placements.push((
+                f.name.clone(),
+                e.uid,
+                e.modseq,
+                e.flags,
+                e.internaldate,
+                mssante_store::blob_hash(&bytes),
+            ));
+        }
+    }
+    BalContents {
+        folders,
+        subscriptions: snapshot.subscriptions,
+        placements,
+    }
+}
