@@ -17,8 +17,8 @@ use sqlx::any::AnyRow;
 
 use crate::error::Result;
 use crate::flags::flags_from_text;
-use crate::folder_messages::MessageRef;
 use crate::group_commit::Txn;
+use crate::message_ref::MessageRef;
 
 pub(crate) const SEEN: &str = "\\Seen";
 

@@ -42,7 +42,9 @@
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
 //! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
-//!   expunge, CONDSTORE/QRESYNC changes): `folder_messages.rs`; how flags are kept (no
+//!   expunge): `folder_messages.rs`; a folder's counters and messages as one read saw
+//!   them, at SELECT and for CONDSTORE/QRESYNC changes: `folder_snapshot.rs`; what a
+//!   session keeps per message: `message_ref.rs`; how flags are kept (no
 //!   SQL): `flags.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
 //!   0034): `delegate_seen.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
@@ -85,10 +87,12 @@ mod flags;
 mod folder;
 mod folder_messages;
 mod folder_pages;
+mod folder_snapshot;
 mod group_commit;
 mod import;
 mod jobs;
 mod leader;
+mod message_ref;
 mod migration;
 mod notify;
 mod queue;
@@ -138,13 +142,13 @@ pub use export::{
     PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
 pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
-pub use folder_messages::{
-    FlagOp, FlagUpdate, FolderSnapshot, MessageInfo, MessageRef, StoredMessage,
-};
+pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, StoredMessage};
+pub use folder_snapshot::FolderSnapshot;
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};
 pub use jobs::{Job, JobEnd, NewJob};
 pub use leader::{Leadership, role_key};
+pub use message_ref::MessageRef;
 pub use migration::{MigratedMessage, SourceMessage, TargetMessage};
 pub use notify::FolderChanged;
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
