@@ -136,7 +136,8 @@ fn the_readme_first_session_works_as_written() {
 }
 
 /// The README's HTTP API example, run as written (the port aside) after the first session's
-/// commands: the key is created, the report sent, listed in the INBOX, counted in metrics.
+/// commands: the key is created, the report sent, listed in the INBOX, counted in metrics;
+/// then the delegation example: a grant and its revocation over HTTP, read back in the trail.
 #[test]
 fn the_readme_http_api_example_works_as_written() {
     let mut server = Server::configure(Engine::Sqlite, "");
@@ -160,4 +161,14 @@ fn the_readme_http_api_example_works_as_written() {
         out.contains("mssante_x_mss_nil_messages_total{software=\"SIL 1.0\"} 1"),
         "{out}"
     );
+
+    // The delegation example: granted, revoked, the revocation in the trail, the chain intact.
+    let delegation = shell_blocks("HTTP API for software")[1].replace(
+        "127.0.0.1:8080",
+        &format!("127.0.0.1:{}", server.ports.http),
+    );
+    let out = run_shell(&server, &delegation);
+    assert!(out.contains("\"name\":\"secretary\""), "{out}");
+    assert!(out.contains("\"action\":\"revoke\""), "{out}");
+    assert!(out.contains("\"intact\":true"), "{out}");
 }
