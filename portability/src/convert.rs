@@ -4,8 +4,8 @@
 use mssante_store as store;
 
 use crate::format::{
-    AuditRecord, BalEntry, FileSum, FolderEntry, Grant, IndexLine, Publication, ReceiptsEntry,
-    Recipient, TrackingEvent,
+    AuditRecord, BalEntry, DelegateSeen, FileSum, FolderEntry, Grant, IndexLine, Publication,
+    ReceiptsEntry, Recipient, TrackingEvent,
 };
 
 pub fn folder_entry(
@@ -102,6 +102,7 @@ pub fn bal_entry(s: &store::BalSnapshot, folders: Vec<FolderEntry>) -> BalEntry 
             sha256: String::new(),
         },
         files: Vec::new(),
+        delegate_seen: Vec::new(),
     }
 }
 
@@ -283,12 +284,38 @@ pub fn index_line(
         x_mss_nil: m.x_mss_nil.clone(),
         sent_by_bal: m.sent_by_bal,
         receipts,
+        delegate_seen: s
+            .delegate_seen
+            .iter()
+            .map(|d| DelegateSeen {
+                reader: d.reader.clone(),
+                seen: d.seen,
+                modseq: d.modseq,
+            })
+            .collect(),
     }
 }
 
-/// A line of the index with its verified bytes, as the store stages it.
-pub fn staged_message(seq: i64, line: IndexLine, raw: Vec<u8>) -> store::StagedMessage {
+/// A line of the index with its verified bytes, as the store stages it, with the `\Seen` of
+/// the delegates `keep` accepts.
+pub fn staged_message(
+    seq: i64,
+    line: IndexLine,
+    raw: Vec<u8>,
+    keep: impl Fn(&str) -> bool,
+) -> store::StagedMessage {
+    let delegate_seen = line
+        .delegate_seen
+        .iter()
+        .filter(|d| keep(&d.reader))
+        .map(|d| store::DelegateSeenRecord {
+            reader: d.reader.clone(),
+            seen: d.seen,
+            modseq: d.modseq,
+        })
+        .collect();
     store::StagedMessage {
+        delegate_seen,
         seq,
         flags: line.flags.join(" "),
         folder: line.folder,

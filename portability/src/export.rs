@@ -8,6 +8,7 @@
 //! deleted, so the messages written are exactly those the index was built from, even while
 //! the server keeps running.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 
@@ -15,7 +16,7 @@ use mssante_store::{BalSnapshot, FolderEntry as StoredEntry, Store};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
-use crate::format::{self, BalEntry, FileSum, FolderEntry, IndexLine, Manifest};
+use crate::format::{self, BalEntry, FileSum, FolderEntry, IndexLine, Manifest, ReaderSeen};
 use crate::maildir::{self, Keywords};
 use crate::{Error, Progress, Result, convert};
 
@@ -150,6 +151,7 @@ fn spool_bal(
     let mut side_files = Vec::new();
     let mut folders = Vec::with_capacity(snapshot.folders.len());
     let (mut messages, mut bytes) = (0u64, 0u64);
+    let mut readers: BTreeMap<String, u64> = BTreeMap::new();
     for folder in &snapshot.folders {
         let fdir = maildir::folder_dir(&folder.name);
         let root = format!("{bal_dir}/Maildir/{fdir}");
@@ -169,6 +171,9 @@ fn spool_bal(
                 let base = line.path.rsplit('/').next().unwrap_or_default();
                 let base = base.split(':').next().unwrap_or_default();
                 uidlist.write(maildir::uidlist_line(line.uid, base).as_bytes())?;
+                for d in &line.delegate_seen {
+                    *readers.entry(d.reader.clone()).or_default() += 1;
+                }
                 let mut json = serde_json::to_vec(&line)?;
                 json.push(b'\n');
                 index.write(&json)?;
@@ -194,6 +199,10 @@ fn spool_bal(
     let (index, index_sum) = index.finish(format!("{bal_dir}/index.jsonl"))?;
     let mut entry = bal_entry(&snapshot, folders, messages, bytes, index_sum, &side_files);
     entry.source_bal_id = bal_id;
+    entry.delegate_seen = readers
+        .into_iter()
+        .map(|(reader, entries)| ReaderSeen { reader, entries })
+        .collect();
     Ok(SpooledBal {
         entry,
         index,

@@ -1,4 +1,4 @@
-//! The archive format, version 1 (documented in `docs/export-format.md`, decided in ADR 0020).
+//! The archive format, version 2 (documented in `docs/export-format.md`, decided in ADR 0020).
 //!
 //! A tar stream (optionally zstd-compressed) whose entries come in this order:
 //!
@@ -17,7 +17,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub const FORMAT: &str = "mssante-export";
-pub const VERSION: u32 = 1;
+/// The version written. Version 2 added the delegates' own `\Seen` (ADR 0034):
+/// [`BalEntry::delegate_seen`] and [`IndexLine::delegate_seen`], both absent from a version 1
+/// archive, which reads as "no delegate has a read state of their own".
+pub const VERSION: u32 = 2;
+/// The oldest version an importer reads.
+pub const OLDEST_READ_VERSION: u32 = 1;
 pub const MANIFEST: &str = "manifest.json";
 pub const MANIFEST_SUM: &str = "manifest.json.sha256";
 
@@ -77,6 +82,19 @@ pub struct BalEntry {
     pub index: FileSum,
     /// Maildir side files (`dovecot-uidlist`, `dovecot-keywords`, `subscriptions`).
     pub files: Vec<FileSum>,
+    /// Version 2: the delegates with a `\Seen` of their own on the BAL's messages (ADR 0034),
+    /// by reader, with how many index entries name them.
+    #[serde(default)]
+    pub delegate_seen: Vec<ReaderSeen>,
+}
+
+/// A delegate with a read state of their own on a BAL, and how many placements it covers.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReaderSeen {
+    /// The delegate's address or PSC identity (the audit author of their sessions).
+    pub reader: String,
+    /// Index entries (`delegate_seen` items of the BAL's index lines) naming this reader.
+    pub entries: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -172,6 +190,19 @@ pub struct IndexLine {
     /// Receipts state of a message the BAL sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipts: Option<ReceiptsEntry>,
+    /// Version 2: the delegates' own `\Seen` on this placement (ADR 0034); `flags` holds the
+    /// holder's. Only on a placement in a folder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delegate_seen: Vec<DelegateSeen>,
+}
+
+/// One delegate's `\Seen` on one placement: set (`seen`) or cleared, at `modseq` (the folder
+/// modseq the change took, at most the folder's `highestmodseq`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DelegateSeen {
+    pub reader: String,
+    pub seen: bool,
+    pub modseq: i64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

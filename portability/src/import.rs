@@ -10,6 +10,7 @@
 //! archive is skipped. A BAL whose address exists otherwise is a conflict: reported, never
 //! overwritten.
 
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, Write};
 use std::path::Path;
@@ -18,7 +19,7 @@ use mssante_store::{ImportRun, StagedMessage, Store};
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
-use crate::format::{self, BalEntry, FileSum, IndexLine, Manifest};
+use crate::format::{self, BalEntry, FileSum, IndexLine, Manifest, ReaderSeen};
 use crate::{Error, Progress, Result, convert};
 
 /// Staged per transaction: enough to amortise the commit, little enough to stay small.
@@ -44,6 +45,17 @@ pub enum BalOutcome {
 pub struct ImportReport {
     pub manifest_sha256: String,
     pub outcomes: Vec<BalOutcome>,
+    /// Delegates' own `\Seen` (ADR 0034) not imported: the reader is neither a grantee of
+    /// the BAL nor a BAL of this instance or of the archive.
+    pub dropped_seen: Vec<DroppedSeen>,
+}
+
+/// A delegate whose read state on a BAL was left out of the import, and how many entries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DroppedSeen {
+    pub address: String,
+    pub reader: String,
+    pub entries: u64,
 }
 
 impl ImportReport {
@@ -58,7 +70,12 @@ impl ImportReport {
 /// What the second pass does with a BAL.
 enum Plan {
     Skip,
-    Stage { run_id: i64, staged: i64 },
+    /// `readers`: the delegates whose own `\Seen` is imported.
+    Stage {
+        run_id: i64,
+        staged: i64,
+        readers: HashSet<String>,
+    },
 }
 
 /// Checks `archive`, then (unless `dry_run`) imports it. Runs on a blocking thread.
@@ -86,11 +103,20 @@ pub fn import_batched(
     progress.step(&format!("checked {manifest_sha256}"));
     let mut outcomes = Vec::new();
     let mut plans = Vec::new();
+    let mut dropped_seen = Vec::new();
     for bal in &manifest.bals {
         let (outcome, plan) = plan_bal(store, handle, &manifest_sha256, bal, dry_run)?;
         if let BalOutcome::AlreadyImported { address } | BalOutcome::Conflict { address } = &outcome
         {
             progress.step(&format!("skipped {address}"));
+        }
+        let mut plan = plan;
+        if let BalOutcome::Imported { .. } | BalOutcome::Valid { .. } = &outcome {
+            let unknown = unknown_readers(store, handle, &manifest, bal)?;
+            if let Plan::Stage { readers, .. } = &mut plan {
+                readers.retain(|r| !unknown.iter().any(|d| &d.reader == r));
+            }
+            dropped_seen.extend(unknown);
         }
         outcomes.push(outcome);
         plans.push(plan);
@@ -99,6 +125,7 @@ pub fn import_batched(
         return Ok(ImportReport {
             manifest_sha256,
             outcomes,
+            dropped_seen,
         });
     }
     let total: u64 = manifest.bals.iter().map(|b| b.messages).sum();
@@ -114,7 +141,12 @@ pub fn import_batched(
             done += 1;
             progress.update(done, total);
         }
-        let Plan::Stage { run_id, staged } = plans[bal_index] else {
+        let Plan::Stage {
+            run_id,
+            staged,
+            ref readers,
+        } = plans[bal_index]
+        else {
             if message.is_none() {
                 progress.bals(bal_index as u64 + 1, bal_count);
             }
@@ -127,7 +159,8 @@ pub fn import_batched(
                     return Ok(());
                 }
                 batch_bytes += raw.len();
-                batch.push(convert::staged_message(seq, line, raw));
+                let keep = |reader: &str| readers.contains(reader);
+                batch.push(convert::staged_message(seq, line, raw, keep));
                 if batch.len() >= batch_messages.max(1) || batch_bytes >= BATCH_BYTES {
                     batch_bytes = 0;
                     stage(store, handle, run_id, &mut batch, address, progress)?;
@@ -150,7 +183,35 @@ pub fn import_batched(
     Ok(ImportReport {
         manifest_sha256,
         outcomes,
+        dropped_seen,
     })
+}
+
+/// The delegates with a `\Seen` of their own on `bal` whose state has nowhere to go here: not
+/// a grantee of the BAL (its grants are imported with it), not a BAL of this instance nor of
+/// the archive. Their entries are reported, not imported.
+fn unknown_readers(
+    store: &Store,
+    handle: &Handle,
+    manifest: &Manifest,
+    bal: &BalEntry,
+) -> Result<Vec<DroppedSeen>> {
+    let mut dropped = Vec::new();
+    for r in &bal.delegate_seen {
+        let grantee = bal.grants.iter().any(|g| g.grantee == r.reader);
+        let archived = manifest.bals.iter().any(|b| b.address == r.reader);
+        let known = grantee
+            || archived
+            || (r.reader.contains('@') && handle.block_on(store.find_bal(&r.reader))?.is_some());
+        if !known {
+            dropped.push(DroppedSeen {
+                address: bal.address.clone(),
+                reader: r.reader.clone(),
+                entries: r.entries,
+            });
+        }
+    }
+    Ok(dropped)
 }
 
 /// Writes `batch` in one transaction, then says so.
@@ -196,7 +257,11 @@ fn plan_bal(
                 address,
                 messages: bal.messages,
             },
-            Plan::Stage { run_id, staged },
+            Plan::Stage {
+                run_id,
+                staged,
+                readers: bal.delegate_seen.iter().map(|r| r.reader.clone()).collect(),
+            },
         )),
         // Done, but the BAL is gone (closed and removed since): do not bring it back.
         ImportRun::Done { .. } => Ok((BalOutcome::AlreadyImported { address }, Plan::Skip)),
@@ -250,17 +315,25 @@ fn read_archive(path: &Path, on_message: &mut OnMessage<'_>) -> Result<(Manifest
             problem: e.to_string(),
         })?;
     check_version(&manifest)?;
+    for bal in &manifest.bals {
+        check_readers(&bal.delegate_seen)?;
+    }
     for (i, bal) in manifest.bals.iter().enumerate() {
         let index = spool_checked(next(&bal.index.path)?, &bal.index)?;
         for side in &bal.files {
             spool_checked(next(&side.path)?, side)?;
         }
+        let mut seen_check = SeenCheck::new(bal);
         let mut seq = 0i64;
         for line in BufReader::new(index).lines() {
             let line = line?;
             let line: IndexLine = serde_json::from_str(&line).map_err(|e| Error::Corrupt {
                 file: bal.index.path.clone(),
                 problem: format!("line {}: {e}", seq + 1),
+            })?;
+            seen_check.line(&line).map_err(|problem| Error::Corrupt {
+                file: bal.index.path.clone(),
+                problem: format!("line {}: {problem}", seq + 1),
             })?;
             let raw = read_message(next(&line.path)?, &line)?;
             on_message(i, seq, Some((line, raw)))?;
@@ -272,6 +345,10 @@ fn read_archive(path: &Path, on_message: &mut OnMessage<'_>) -> Result<(Manifest
                 problem: format!("{seq} lines, the manifest says {}", bal.messages),
             });
         }
+        seen_check.finish().map_err(|problem| Error::Corrupt {
+            file: bal.index.path.clone(),
+            problem,
+        })?;
         on_message(i, seq, None)?;
     }
     if let Some(extra) = entries.next() {
@@ -307,15 +384,100 @@ fn decompressed(mut file: File, name: &str) -> Result<Box<dyn Read>> {
     }
 }
 
+/// The manifest's list of a BAL's delegates with a `\Seen` of their own: each named once.
+fn check_readers(readers: &[ReaderSeen]) -> Result<()> {
+    let mut names = HashSet::new();
+    for r in readers {
+        if r.reader.trim().is_empty() || !names.insert(r.reader.as_str()) {
+            return Err(Error::Corrupt {
+                file: format::MANIFEST.into(),
+                problem: format!("delegate_seen: reader {:?} empty or listed twice", r.reader),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks the delegates' `\Seen` of a BAL's index lines (format version 2) against its
+/// manifest entry: a listed reader, once per line, on a placement in a known folder, a
+/// modseq the folder has reached; and as many entries per reader as the manifest says.
+struct SeenCheck<'a> {
+    /// Folder name → its HIGHESTMODSEQ.
+    folders: HashMap<&'a str, i64>,
+    /// Reader → (entries the manifest announces, entries met).
+    readers: HashMap<&'a str, (u64, u64)>,
+}
+
+impl<'a> SeenCheck<'a> {
+    fn new(bal: &'a BalEntry) -> SeenCheck<'a> {
+        SeenCheck {
+            folders: bal
+                .folders
+                .iter()
+                .map(|f| (f.name.as_str(), f.highestmodseq))
+                .collect(),
+            readers: bal
+                .delegate_seen
+                .iter()
+                .map(|r| (r.reader.as_str(), (r.entries, 0)))
+                .collect(),
+        }
+    }
+
+    fn line(&mut self, line: &IndexLine) -> std::result::Result<(), String> {
+        if line.delegate_seen.is_empty() {
+            return Ok(());
+        }
+        let Some(&highest) = self.folders.get(line.folder.as_str()) else {
+            return Err(format!(
+                "delegate_seen on a placement in no folder of the BAL ({:?})",
+                line.folder
+            ));
+        };
+        for (n, d) in line.delegate_seen.iter().enumerate() {
+            let Some(count) = self.readers.get_mut(d.reader.as_str()) else {
+                return Err(format!(
+                    "delegate_seen: reader {:?} is not in the manifest",
+                    d.reader
+                ));
+            };
+            count.1 += 1;
+            if line.delegate_seen[..n].iter().any(|o| o.reader == d.reader) {
+                return Err(format!("delegate_seen: reader {:?} twice", d.reader));
+            }
+            if d.modseq < 0 || d.modseq > highest {
+                return Err(format!(
+                    "delegate_seen: modseq {} of {:?} outside 0..={highest} (the folder's HIGHESTMODSEQ)",
+                    d.modseq, d.reader
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> std::result::Result<(), String> {
+        for (reader, (announced, met)) in self.readers {
+            if announced != met {
+                return Err(format!(
+                    "delegate_seen: {met} entries for {reader:?}, the manifest says {announced}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn check_version(manifest: &Manifest) -> Result<()> {
-    if manifest.format != format::FORMAT || manifest.version != format::VERSION {
+    let known = format::OLDEST_READ_VERSION..=format::VERSION;
+    if manifest.format != format::FORMAT || !known.contains(&manifest.version) {
         return Err(Error::Corrupt {
             file: format::MANIFEST.into(),
             problem: format!(
-                "format {:?} version {}: this mssante reads {:?} version {}",
+                "format {:?} version {}: this mssante reads {:?} versions {} to {}",
                 manifest.format,
                 manifest.version,
                 format::FORMAT,
+                format::OLDEST_READ_VERSION,
                 format::VERSION
             ),
         });

@@ -19,7 +19,7 @@ pub mod maildir;
 pub mod migrate;
 
 pub use export::{ExportSummary, Scope, export};
-pub use import::{BalOutcome, ImportReport, import};
+pub use import::{BalOutcome, DroppedSeen, ImportReport, import};
 
 /// Why an export or import stopped.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use mssante_portability::{BalOutcome, Error, Quiet, Scope};
+use mssante_portability::{BalOutcome, DroppedSeen, Error, Quiet, Scope};
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
 
@@ -15,6 +15,8 @@ const PER: &str = "dr.martin@ch-exemple.mssante.fr";
 const ORG: &str = "secretariat.cardio@ch-exemple.mssante.fr";
 const NESTED: &str = "Patients/Dossiers";
 const UTF8: &str = "Comptes rendus/Échographie";
+/// The PSC identity a delegation of the PER BAL names: a reader with a `\Seen` of their own.
+const DELEGATE: &str = "810009999999";
 
 async fn open(engine: TestEngine) -> (Store, TestDb) {
     let db = TestDb::new(engine);
@@ -203,6 +205,41 @@ async fn populate(store: &Store) {
         .await
         .unwrap();
     store.expunge(inbox.id, &[4]).await.unwrap();
+    // The delegate's own \Seen (ADR 0034): read then unread again (a row saying "not
+    // seen") on the message the holder has read, read on one the holder has not.
+    store
+        .append(
+            nested.id,
+            message("a-lire", "x"),
+            &[],
+            1_600_000_100,
+            MessageMeta::default(),
+        )
+        .await
+        .unwrap();
+    delegate_seen(store, nested.id, 1, FlagOp::Add, DELEGATE).await;
+    delegate_seen(store, nested.id, 1, FlagOp::Remove, DELEGATE).await;
+    delegate_seen(store, nested.id, 2, FlagOp::Add, DELEGATE).await;
+}
+
+async fn delegate_seen(store: &Store, folder_id: i64, uid: u32, op: FlagOp, reader: &str) {
+    let seen = ["\\Seen".to_string()];
+    store
+        .update_flags_as(folder_id, &[uid], (op, &seen), None, Some(reader))
+        .await
+        .unwrap();
+}
+
+/// UID → whether `reader` (the holder when `None`) sees the message `\Seen`.
+async fn seen_by(store: &Store, folder: &str, reader: Option<&str>) -> Vec<(u32, bool)> {
+    let bal = store.bal(PER).await.unwrap();
+    let folder = store.folder(bal.id, folder).await.unwrap().unwrap();
+    let snapshot = store.snapshot_as(folder.id, None, reader).await.unwrap();
+    snapshot
+        .messages
+        .iter()
+        .map(|m| (m.uid, m.flags.iter().any(|f| f == "\\Seen")))
+        .collect()
 }
 
 /// Folder, UID, modseq, flags, INTERNALDATE, body hash, size, envelope facts.
@@ -215,6 +252,8 @@ struct Dump {
     placements: Vec<Placement>,
     bytes: Vec<String>,
     receipts: Vec<Receipts>,
+    /// (folder, UID, a delegate's own `\Seen`).
+    delegate_seen: Vec<(String, i64, DelegateSeenRecord)>,
 }
 
 /// A recipient queued at export is recorded as failed by the import (not relayed from the
@@ -249,6 +288,10 @@ fn assert_same(expected: &Dump, got: &Dump) {
     }
     assert_eq!(expected.bytes, got.bytes, "bodies byte-identical");
     assert_eq!(expected.receipts, got.receipts);
+    assert_eq!(
+        expected.delegate_seen, got.delegate_seen,
+        "delegates' own \\Seen"
+    );
 }
 
 async fn dump(store: &Store, address: &str) -> Dump {
@@ -256,6 +299,7 @@ async fn dump(store: &Store, address: &str) -> Dump {
     let mut placements = Vec::new();
     let mut bytes = Vec::new();
     let mut receipts = Vec::new();
+    let mut delegate_seen = Vec::new();
     for folder in &mut snapshot.folders {
         let entries = store
             .folder_entries_page(bal_id, folder.id, 0, 1_000_000)
@@ -265,6 +309,9 @@ async fn dump(store: &Store, address: &str) -> Dump {
             bytes.push(blob_hash(&store.read_blob(&e.blob_hash).await.unwrap()));
             if e.message.sent_by_bal {
                 receipts.push(store.receipts_of(e.message_number).await.unwrap());
+            }
+            for d in &e.delegate_seen {
+                delegate_seen.push((folder.name.clone(), e.uid, d.clone()));
             }
             placements.push((
                 folder.name.clone(),
@@ -310,6 +357,7 @@ async fn dump(store: &Store, address: &str) -> Dump {
         placements,
         bytes,
         receipts,
+        delegate_seen,
     }
 }
 
@@ -381,6 +429,11 @@ engine_tests!(
             before[0].receipts.iter().any(|r| r.recipients.len() == 2),
             "the sent message's receipts state is exported"
         );
+        assert_eq!(
+            before[0].delegate_seen.len(),
+            2,
+            "the delegate's own \\Seen"
+        );
 
         let archive = archive_path(&source_db, "all.tar.zst");
         let summary = export_to(&source, Scope::All, &archive, true).await;
@@ -394,6 +447,16 @@ engine_tests!(
         for (b, a) in before.iter().zip(&after) {
             assert_same(b, a);
         }
+        // As the delegate and the holder see the folder: each their own \Seen.
+        assert_eq!(
+            seen_by(&target, NESTED, Some(DELEGATE)).await,
+            vec![(1, false), (2, true)]
+        );
+        assert_eq!(
+            seen_by(&target, NESTED, None).await,
+            vec![(1, true), (2, false)]
+        );
+        assert!(report.dropped_seen.is_empty(), "{:?}", report.dropped_seen);
         let bal = target.bal(PER).await.unwrap();
         assert!(bal.has_password && bal.liste_rouge);
         let status = target.message_status("sent-1@test").await.unwrap();
@@ -412,6 +475,10 @@ engine_tests!(
         for (b, a) in after.iter().zip(&again_dump) {
             assert_same(b, a);
         }
+        assert_eq!(
+            seen_by(&again, NESTED, Some(DELEGATE)).await,
+            vec![(1, false), (2, true)]
+        );
     }
 );
 
@@ -545,3 +612,173 @@ engine_tests!(an_interrupted_import_resumes_exactly, |engine| async move {
     requeue(&mut imported);
     assert_same(&expected, &imported);
 });
+
+engine_tests!(
+    the_seen_of_a_reader_unknown_here_is_reported_not_imported,
+    |engine| async move {
+        let (source, db) = open(engine).await;
+        populate(&source).await;
+        // A former secretary, neither a grantee of the BAL any more nor a BAL anywhere.
+        let per = source.bal(PER).await.unwrap();
+        let inbox = source.folder(per.id, "INBOX").await.unwrap().unwrap();
+        delegate_seen(&source, inbox.id, 1, FlagOp::Add, "partie@ailleurs.fr").await;
+        let archive = archive_path(&db, "per.tar");
+        export_to(&source, Scope::Bal(PER.into()), &archive, false).await;
+
+        let (target, _t) = open(other(engine)).await;
+        let dropped = vec![DroppedSeen {
+            address: PER.into(),
+            reader: "partie@ailleurs.fr".into(),
+            entries: 1,
+        }];
+        let dry = import_from(&target, &archive, true).await.unwrap();
+        assert_eq!(dry.dropped_seen, dropped, "a dry run says so too");
+        let report = import_from(&target, &archive, false).await.unwrap();
+        assert_eq!(report.dropped_seen, dropped);
+        let readers: Vec<String> = dump(&target, PER)
+            .await
+            .delegate_seen
+            .into_iter()
+            .map(|(_, _, d)| d.reader)
+            .collect();
+        assert_eq!(readers, vec![DELEGATE.to_string(); 2]);
+        assert_eq!(
+            seen_by(&target, NESTED, Some(DELEGATE)).await,
+            vec![(1, false), (2, true)]
+        );
+    }
+);
+
+/// `archive` (plain tar) rebuilt as `name` after `edit_manifest` on its manifest and
+/// `edit_line` on each index line, with the index sums and the manifest's SHA-256 made to
+/// match again: only what the edits change differs.
+fn rewritten(
+    archive: &Path,
+    name: &str,
+    edit_manifest: impl Fn(&mut serde_json::Value),
+    edit_line: impl Fn(&mut serde_json::Value),
+) -> PathBuf {
+    let mut tar = tar::Archive::new(std::fs::File::open(archive).unwrap());
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let path = entry.path().unwrap().to_string_lossy().to_string();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        entries.push((path, bytes));
+    }
+    let mut manifest: serde_json::Value = serde_json::from_slice(&entries[0].1).unwrap();
+    edit_manifest(&mut manifest);
+    for (path, bytes) in entries
+        .iter_mut()
+        .filter(|(p, _)| p.ends_with("index.jsonl"))
+    {
+        let mut out = Vec::new();
+        for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let mut line: serde_json::Value = serde_json::from_slice(line).unwrap();
+            edit_line(&mut line);
+            out.extend(serde_json::to_vec(&line).unwrap());
+            out.push(b'\n');
+        }
+        *bytes = out;
+        for bal in manifest["bals"].as_array_mut().unwrap() {
+            if bal["index"]["path"] == path.as_str() {
+                bal["index"]["size"] = bytes.len().into();
+                bal["index"]["sha256"] = mssante_portability::format::sha256_hex(bytes).into();
+            }
+        }
+    }
+    entries[0].1 = serde_json::to_vec_pretty(&manifest).unwrap();
+    let sum = mssante_portability::format::sha256_hex(&entries[0].1);
+    entries[1].1 = format!("{sum}  manifest.json\n").into_bytes();
+    let out = archive.with_file_name(name);
+    let mut builder = tar::Builder::new(std::fs::File::create(&out).unwrap());
+    for (path, bytes) in &entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o600);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, path, bytes.as_slice())
+            .unwrap();
+    }
+    builder.finish().unwrap();
+    out
+}
+
+/// A change to one JSON value of an archive.
+type Edit = fn(&mut serde_json::Value);
+
+engine_tests!(
+    a_version_1_archive_imports_and_a_bad_delegate_seen_is_refused,
+    |engine| async move {
+        let (_source, _db, archive) = populated_per_archive(engine).await;
+
+        // Version 1 (before ADR 0034's field): read as "no delegate's own \Seen".
+        let v1 = rewritten(
+            &archive,
+            "v1.tar",
+            |m| {
+                m["version"] = 1.into();
+                for bal in m["bals"].as_array_mut().unwrap() {
+                    bal.as_object_mut().unwrap().remove("delegate_seen");
+                }
+            },
+            |line| {
+                line.as_object_mut().unwrap().remove("delegate_seen");
+            },
+        );
+        let (target, _t) = open(engine).await;
+        let report = import_from(&target, &v1, false).await.unwrap();
+        assert!(matches!(&report.outcomes[0], BalOutcome::Imported { .. }));
+        assert!(dump(&target, PER).await.delegate_seen.is_empty());
+        assert_eq!(
+            seen_by(&target, NESTED, None).await,
+            vec![(1, true), (2, false)],
+            "the holder's \\Seen as it was"
+        );
+
+        // Well-hashed but wrong values, each refused naming the index, by a dry run too.
+        let index = format!("bals/{PER}/index.jsonl");
+        let bad_values: [(&str, Edit, &str); 3] = [
+            ("not-bool.tar", |d| d["seen"] = "yes".into(), "invalid type"),
+            (
+                "modseq.tar",
+                |d| d["modseq"] = 1_000_000.into(),
+                "HIGHESTMODSEQ",
+            ),
+            (
+                "reader.tar",
+                |d| d["reader"] = "x@y.fr".into(),
+                "not in the manifest",
+            ),
+        ];
+        let (fresh, _f) = open(engine).await;
+        for (name, edit, problem_says) in bad_values {
+            let bad = rewritten(
+                &archive,
+                name,
+                |_| {},
+                |line| {
+                    if let Some(first) = line
+                        .get_mut("delegate_seen")
+                        .and_then(|d| d.as_array_mut())
+                        .and_then(|d| d.first_mut())
+                    {
+                        edit(first);
+                    }
+                },
+            );
+            for dry_run in [true, false] {
+                match import_from(&fresh, &bad, dry_run).await {
+                    Err(Error::Corrupt { file, problem }) => {
+                        assert_eq!(file, index, "{name}");
+                        assert!(problem.contains(problem_says), "{name}: {problem}");
+                    }
+                    other => panic!("{name}: expected a refusal, got {other:?}"),
+                }
+            }
+        }
+        assert!(fresh.list_bals(None).await.unwrap().is_empty());
+    }
+);

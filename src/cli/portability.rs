@@ -179,6 +179,19 @@ pub async fn import(store: &Store, args: ImportArgs) -> Result<()> {
             }
         }
     }
+    for d in &report.dropped_seen {
+        println!(
+            "{}\tdelegate \\Seen of {} not {}: {} entries (neither a grantee of the BAL nor a BAL here)",
+            d.address,
+            d.reader,
+            if dry_run {
+                "to be imported"
+            } else {
+                "imported"
+            },
+            d.entries
+        );
+    }
     eprintln!(
         "archive {} (manifest SHA-256 {}) {} in {:.1} s",
         args.archive.display(),

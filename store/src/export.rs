@@ -145,6 +145,18 @@ pub struct FolderEntry {
     pub blob_hash: String,
     pub size: i64,
     pub message: MessageRecord,
+    /// The delegates' own `\Seen` on this placement (ADR 0034), by reader.
+    pub delegate_seen: Vec<DelegateSeenRecord>,
+}
+
+/// One delegate's `\Seen` on one message of a folder (a `delegate_seen` row, ADR 0034).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DelegateSeenRecord {
+    /// The delegate: their address or PSC identity (the audit author of their sessions).
+    pub reader: String,
+    pub seen: bool,
+    /// The folder modseq the change took (RFC 7162).
+    pub modseq: i64,
 }
 
 fn opt(r: &AnyRow, column: &str) -> Result<Option<String>> {
@@ -191,6 +203,7 @@ fn entry_from_row(r: &AnyRow, bal_id: i64) -> Result<FolderEntry> {
             x_mss_nil: opt(r, "x_mss_nil")?,
             sent_by_bal: auth == Some(bal_id),
         },
+        delegate_seen: Vec::new(),
     })
 }
 
@@ -353,7 +366,51 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| entry_from_row(r, bal_id)).collect()
+        let mut entries = rows
+            .iter()
+            .map(|r| entry_from_row(r, bal_id))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(last) = entries.last().map(|e| e.uid) {
+            self.attach_delegate_seen(folder_id, after_uid, last, &mut entries)
+                .await?;
+        }
+        Ok(entries)
+    }
+
+    /// Fills the `delegate_seen` of a page of `entries` (UIDs in `(after_uid, last_uid]`, in
+    /// order) with one query.
+    async fn attach_delegate_seen(
+        &self,
+        folder_id: i64,
+        after_uid: i64,
+        last_uid: i64,
+        entries: &mut [FolderEntry],
+    ) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT uid, reader, seen, modseq FROM delegate_seen \
+             WHERE mailbox_id = $1 AND uid > $2 AND uid <= $3 ORDER BY uid, reader",
+        )
+        .bind(folder_id)
+        .bind(after_uid)
+        .bind(last_uid)
+        .fetch_all(self.pool())
+        .await?;
+        let mut at = 0;
+        for r in &rows {
+            let uid: i64 = r.try_get("uid")?;
+            while at < entries.len() && entries[at].uid < uid {
+                at += 1;
+            }
+            let Some(entry) = entries.get_mut(at).filter(|e| e.uid == uid) else {
+                continue;
+            };
+            entry.delegate_seen.push(DelegateSeenRecord {
+                reader: r.try_get("reader")?,
+                seen: r.try_get::<i64, _>("seen")? != 0,
+                modseq: r.try_get("modseq")?,
+            });
+        }
+        Ok(())
     }
 
     /// Up to `limit` messages the BAL submitted (numbers above `after`) that none of its

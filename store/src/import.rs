@@ -6,7 +6,8 @@
 //!    them yet, so nothing shows: not over IMAP, not in `bal list`.
 //! 2. finishing: one transaction creates the BAL, its folders with their UIDVALIDITY, UIDNEXT
 //!    and HIGHESTMODSEQ, subscriptions, grants and publications, and moves the staged rows
-//!    into `mailbox_messages`.
+//!    into `mailbox_messages` (and the delegates' own `\Seen`, staged in
+//!    `import_staged_seen`, into `delegate_seen`).
 //!
 //! A run is named by the archive (SHA-256 of its manifest) and the BAL; `done` runs make a
 //! second import of the same archive a no-op.
@@ -16,7 +17,7 @@ use sqlx::Row;
 use crate::address::Address;
 use crate::blob::{PreparedBlob, record_blob};
 use crate::error::{Result, StoreError};
-use crate::export::{BalSnapshot, MessageRecord, Receipts};
+use crate::export::{BalSnapshot, DelegateSeenRecord, MessageRecord, Receipts};
 use crate::{Store, now};
 
 /// Where the import of one BAL of one archive stands.
@@ -45,6 +46,8 @@ pub struct StagedMessage {
     pub raw: Vec<u8>,
     pub message: MessageRecord,
     pub receipts: Receipts,
+    /// The delegates' own `\Seen` on this placement (ADR 0034), readers the caller kept.
+    pub delegate_seen: Vec<DelegateSeenRecord>,
 }
 
 /// A recipient still queued at export is not relayed by the importing instance: the message
@@ -136,6 +139,7 @@ impl Store {
             .bind(m.message.sent_by_bal as i64)
             .execute(&mut *w.txn)
             .await?;
+            stage_delegate_seen(&mut w.txn, run_id, m).await?;
         }
         w.commit().await?;
         Ok(())
@@ -175,6 +179,10 @@ impl Store {
         insert_folders(&mut w.txn, bal_id, snapshot).await?;
         place_staged(&mut w.txn, run_id, bal_id).await?;
         insert_bal_extras(&mut w.txn, bal_id, snapshot).await?;
+        sqlx::query("DELETE FROM import_staged_seen WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&mut *w.txn)
+            .await?;
         sqlx::query("DELETE FROM import_staged WHERE run_id = $1")
             .bind(run_id)
             .execute(&mut *w.txn)
@@ -190,6 +198,28 @@ impl Store {
         w.commit().await?;
         Ok(bal_id)
     }
+}
+
+/// The delegates' `\Seen` of a staged line, placed by [`place_staged`] at the finish.
+async fn stage_delegate_seen(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    run_id: i64,
+    m: &StagedMessage,
+) -> Result<()> {
+    for d in &m.delegate_seen {
+        sqlx::query(
+            "INSERT INTO import_staged_seen (run_id, seq, reader, seen, modseq) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(run_id)
+        .bind(m.seq)
+        .bind(&d.reader)
+        .bind(d.seen as i64)
+        .bind(d.modseq)
+        .execute(&mut **txn)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn staged_message_id(
@@ -375,6 +405,18 @@ async fn place_staged(
             staged - placed as i64
         )));
     }
+    // Each delegate's own \Seen (ADR 0034) on the placements just made.
+    sqlx::query(
+        "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
+         SELECT f.id, s.uid, d.reader, d.seen, d.modseq FROM import_staged_seen d \
+         JOIN import_staged s ON s.run_id = d.run_id AND s.seq = d.seq \
+         JOIN mailboxes f ON f.bal_id = $1 AND f.name = s.folder \
+         WHERE d.run_id = $2 AND s.folder <> ''",
+    )
+    .bind(bal_id)
+    .bind(run_id)
+    .execute(&mut **txn)
+    .await?;
     sqlx::query(
         "UPDATE messages SET source = 'submission' WHERE source = 'import' AND id IN \
          (SELECT message_id FROM import_staged WHERE run_id = $1 AND source = 'submission')",

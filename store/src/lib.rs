@@ -138,8 +138,8 @@ pub use directory::{
 pub use domain::Domain;
 pub use error::{Result, StoreError};
 pub use export::{
-    BalRecord, BalSnapshot, FolderEntry, FolderRecord, GrantRecord, MessageRecord,
-    PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
+    BalRecord, BalSnapshot, DelegateSeenRecord, FolderEntry, FolderRecord, GrantRecord,
+    MessageRecord, PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
 pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
 pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, StoredMessage};
