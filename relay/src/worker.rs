@@ -177,7 +177,18 @@ impl Relay {
         };
         for (item, outcome) in group.items.iter().zip(outcomes) {
             let recorded = match self.ctx.store.record_attempt(item, &outcome).await {
-                Ok(()) => true,
+                Ok(true) => true,
+                Ok(false) => {
+                    // ADR 0045: our lease ran out during the attempt and another claim took
+                    // the row (or an administrator withdrew ours); that claim records the
+                    // row, once. Not an error: at least once, never marked twice.
+                    tracing::info!(
+                        queue_row = item.id,
+                        to = %item.address,
+                        "relay: outcome not recorded, the claim on this row expired and was taken over"
+                    );
+                    false
+                }
                 Err(e) => {
                     // The lease will expire and the row be tried again: at least once.
                     tracing::error!(to = %item.address, "recording the relay outcome failed: {e}");

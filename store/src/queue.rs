@@ -7,6 +7,11 @@
 //! leaves rows whose lease expires and which another claim picks up: delivery is at least
 //! once, never lost.
 //!
+//! Recording: an outcome is recorded only by the claim it came from (`locked_by` and
+//! `locked_until` as the claim set them, ADR 0045). A worker whose lease ran out while it was
+//! still sending, and whose row another worker claimed again, records nothing: the row is
+//! the other claim's to mark, so it is never marked sent twice.
+//!
 //! Reports: the decision "does this sender want to hear about this?" (RFC 3461 §4.1 NOTIFY)
 //! is taken here, when the outcome is recorded, by setting `report_due`; the relay's report
 //! task builds and sends what is due, then clears it.
@@ -37,6 +42,9 @@ pub struct QueueItem {
     pub status: String,
     pub last_error: Option<String>,
     pub delay_reported: bool,
+    /// The claim this item was taken under (worker id and lease end, as `claim_queued` set
+    /// them): `record_attempt` records only while the row still carries it.
+    pub locked_by: Option<String>,
     pub locked_until: Option<i64>,
 }
 
@@ -132,7 +140,7 @@ macro_rules! select_items {
     ($where:literal) => {
         concat!(
             "SELECT r.id, r.message_id, r.address, r.orcpt, r.notify, r.attempts, r.next_attempt, ",
-            "r.status, r.last_error, r.delay_reported, r.locked_until, m.mail_from, m.envid, m.ret, ",
+            "r.status, r.last_error, r.delay_reported, r.locked_by, r.locked_until, m.mail_from, m.envid, m.ret, ",
             "m.received_at, m.blob_hash, m.size FROM recipients r JOIN messages m ON m.id = r.message_id ",
             $where
         )
@@ -167,6 +175,7 @@ fn item_from_row(r: &sqlx::any::AnyRow) -> Result<QueueItem> {
         status: r.try_get("status")?,
         last_error: r.try_get("last_error")?,
         delay_reported: r.try_get::<i64, _>("delay_reported")? != 0,
+        locked_by: r.try_get("locked_by")?,
         locked_until: r.try_get("locked_until")?,
     })
 }
@@ -215,11 +224,17 @@ impl Store {
     }
 
     /// Records the outcome of an attempt, releases the lease and decides the report owed.
+    /// Returns whether it was recorded (ADR 0045): only while the row still carries the
+    /// claim `item` was taken under. A worker whose lease expired and whose row another
+    /// worker claimed since records nothing, whatever happened: the other claim marks the
+    /// row, once. A relay is also recorded on a row nobody holds that is still queued (its
+    /// claim was withdrawn by `queue_retry`, or the later claim ended in a deferral): the
+    /// message left, so recording it spares the peer another copy.
     /// A recipient an administrator took out of the queue while the attempt ran
-    /// (`queue_delete`) stays out: a deferral or failure then changes nothing (it would
-    /// have put the row back in the queue, or owed a report the administrator withheld);
-    /// a relay that did happen is recorded, since the message left.
-    pub async fn record_attempt(&self, item: &QueueItem, outcome: &AttemptOutcome) -> Result<()> {
+    /// (`queue_delete`, which leaves the claim in place) stays out: a deferral or failure
+    /// then changes nothing (it would have put the row back in the queue, or owed a report
+    /// the administrator withheld); a relay that did happen is recorded, since the message left.
+    pub async fn record_attempt(&self, item: &QueueItem, outcome: &AttemptOutcome) -> Result<bool> {
         let t = now();
         let wants = |event| notify_wants(item.notify, &item.mail_from, event);
         let (status, next, dsn_status, remote, error, report, delay_reported) = match outcome {
@@ -270,11 +285,13 @@ impl Store {
             }
         };
         let mut w = self.write_txn().await?;
-        sqlx::query(
+        let recorded = sqlx::query(
             "UPDATE recipients SET status = $1, next_attempt = $2, dsn_status = $3, remote_mta = $4, \
              last_error = $5, report_due = COALESCE($6, report_due), delay_reported = $7, attempts = attempts + 1, \
              locked_until = NULL, locked_by = NULL, updated_at = $8 \
-             WHERE id = $9 AND (status = 'queued' OR $1 = 'relayed')",
+             WHERE id = $9 AND ( \
+               (locked_by = $10 AND locked_until = $11 AND (status = 'queued' OR $1 = 'relayed')) \
+               OR ($1 = 'relayed' AND status = 'queued' AND locked_by IS NULL))",
         )
         .bind(status)
         .bind(next)
@@ -285,9 +302,14 @@ impl Store {
         .bind(delay_reported as i64)
         .bind(t)
         .bind(item.id)
+        .bind(item.locked_by.as_deref())
+        .bind(item.locked_until)
         .execute(&mut *w.txn)
-        .await?;
-        w.commit().await
+        .await?
+        .rows_affected()
+            == 1;
+        w.commit().await?;
+        Ok(recorded)
     }
 
     /// Frees the claims of an earlier run of this node (`locked_by` starting with
@@ -371,7 +393,9 @@ impl Store {
         row.as_ref().map(item_from_row).transpose()
     }
 
-    /// Makes queued recipients due now (`None`: all of them). Returns how many.
+    /// Makes queued recipients due now (`None`: all of them). Returns how many. A claim on
+    /// them is withdrawn: an attempt still running under it records only a relay, and only
+    /// if nobody claimed the row since (`record_attempt`).
     pub async fn queue_retry(&self, id: Option<i64>) -> Result<u64> {
         macro_rules! retry {
             ($and:literal) => {
@@ -394,12 +418,13 @@ impl Store {
 
     /// Takes a queued recipient out of the queue as failed, without a report (an
     /// administrator's decision, recorded as such). Returns whether a row was queued.
+    /// A claim on the row is left in place (a failed row is never claimed again): a relay
+    /// in progress under it can still record that the message left (`record_attempt`).
     pub async fn queue_delete(&self, id: i64) -> Result<bool> {
         let mut w = self.write_txn().await?;
         let done = sqlx::query(
-            "UPDATE recipients SET status = 'failed', next_attempt = NULL, locked_until = NULL, \
-             locked_by = NULL, dsn_status = '5.0.0', last_error = 'removed from the queue by an administrator', \
-             updated_at = $1 WHERE id = $2 AND status = 'queued'",
+            "UPDATE recipients SET status = 'failed', next_attempt = NULL, dsn_status = '5.0.0', \
+             last_error = 'removed from the queue by an administrator', updated_at = $1 WHERE id = $2 AND status = 'queued'",
         )
         .bind(now())
         .bind(id)

@@ -159,10 +159,22 @@ engine_tests!(outcomes_decide_the_reports_owed, |engine| async move {
     assert_eq!(late.len(), 1);
     assert!(late[0].delay_reported);
     assert_eq!(late[0].last_error.as_deref(), Some("connection refused"));
-    store
-        .record_attempt(&late[0], &deferred(true))
-        .await
-        .unwrap();
+    assert!(
+        !store
+            .record_attempt(&late[0], &deferred(true))
+            .await
+            .unwrap(),
+        "an attempt is recorded only under the claim it was made under"
+    );
+    store.queue_retry(Some(late[0].id)).await.unwrap();
+    let late = store.claim_queued("w", 300, 10).await.unwrap();
+    assert_eq!(late.len(), 1);
+    assert!(
+        store
+            .record_attempt(&late[0], &deferred(true))
+            .await
+            .unwrap()
+    );
     assert!(store.due_reports(100).await.unwrap().is_empty());
     assert_eq!(
         store
@@ -384,5 +396,143 @@ engine_tests!(
             again.iter().map(|i| i.id).collect::<Vec<_>>(),
             vec![mine[0].id]
         );
+    }
+);
+
+/// Waits until the leases of `items` are over (`claim_queued` takes a row whose
+/// `locked_until` is in the past).
+async fn outlive_leases(items: &[QueueItem]) {
+    let end = items.iter().filter_map(|i| i.locked_until).max().unwrap();
+    while now() <= end {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn relayed_by(worker: &str) -> AttemptOutcome {
+    AttemptOutcome::Relayed {
+        remote_mta: "mx.b.mssante.fr".into(),
+        reply: format!("250 2.0.0 sent by {worker}"),
+        peer_dsn: false,
+    }
+}
+
+// ADR 0045: a worker still sending when its lease ends, its row claimed again by another
+// node that sends and marks it first: the first worker's late mark must not apply (the row
+// would be marked sent twice, its attempt counted twice, the record overwritten).
+engine_tests!(
+    a_late_outcome_after_a_lease_overrun_is_not_recorded,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        store
+            .deliver(submitted(
+                "m6@a",
+                "s@a.mssante.fr",
+                vec![
+                    remote("overrun@b.mssante.fr", Some("SUCCESS,FAILURE")),
+                    remote("deferred@b.mssante.fr", None),
+                    remote("alone@b.mssante.fr", None),
+                ],
+            ))
+            .await
+            .unwrap();
+        let slow = store.claim_queued("node1:1", 1, 10).await.unwrap();
+        assert_eq!(slow.len(), 3);
+        assert!(
+            store
+                .claim_queued("node2:2", 1, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "the lease holds"
+        );
+        let by = |items: &[QueueItem], a: &str| items.iter().find(|i| i.address == a).cloned();
+        // node1's lease ends while it still talks to the peer; node2 takes two of its rows.
+        outlive_leases(&slow).await;
+        let taken = store.claim_queued("node2:2", 900, 2).await.unwrap();
+        assert_eq!(taken.len(), 2, "expired claims are taken over");
+        let overrun = by(&taken, "overrun@b.mssante.fr").unwrap();
+        let deferred = by(&taken, "deferred@b.mssante.fr").unwrap();
+        assert!(by(&taken, "alone@b.mssante.fr").is_none());
+
+        // node2 sends first and marks the row sent; node1's late mark, a relay or a
+        // failure, changes nothing.
+        assert!(
+            store
+                .record_attempt(&overrun, &relayed_by("node2"))
+                .await
+                .unwrap()
+        );
+        let late = by(&slow, "overrun@b.mssante.fr").unwrap();
+        assert!(
+            !store
+                .record_attempt(&late, &relayed_by("node1"))
+                .await
+                .unwrap()
+        );
+        let failed = AttemptOutcome::Failed {
+            remote_mta: None,
+            status: "5.4.7".into(),
+            reply: "given up".into(),
+        };
+        assert!(!store.record_attempt(&late, &failed).await.unwrap());
+        let row = store.queue_item(overrun.id).await.unwrap().unwrap();
+        assert_eq!(row.status, "relayed");
+        assert_eq!(row.attempts, 1, "marked sent once: {row:?}");
+        assert_eq!(row.last_error.as_deref(), Some("250 2.0.0 sent by node2"));
+        let due = store.due_reports(10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(),
+            vec!["overrun@b.mssante.fr"],
+            "one relayed report, owed by node2's record"
+        );
+
+        // While node2 still holds its claim, node1's late outcome does not apply either.
+        let late = by(&slow, "deferred@b.mssante.fr").unwrap();
+        let later = AttemptOutcome::Deferred {
+            remote_mta: None,
+            status: "4.4.1".into(),
+            reply: "timeout".into(),
+            next_attempt: now() + 3600,
+            delayed: false,
+        };
+        assert!(!store.record_attempt(&late, &later).await.unwrap());
+        assert!(
+            !store
+                .record_attempt(&late, &relayed_by("node1"))
+                .await
+                .unwrap()
+        );
+        let row = store.queue_item(deferred.id).await.unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.attempts), ("queued", 0));
+        assert_eq!(row.locked_by.as_deref(), Some("node2:2"));
+        // node2's attempt is deferred: the row is queued and nobody's, so node1's relay (the
+        // message did leave) is recorded, and the row is not sent a third time.
+        assert!(store.record_attempt(&deferred, &later).await.unwrap());
+        assert!(
+            store
+                .record_attempt(&late, &relayed_by("node1"))
+                .await
+                .unwrap()
+        );
+        let row = store.queue_item(deferred.id).await.unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.attempts), ("relayed", 2));
+
+        // A lease that ran out without anyone claiming the row again is still node1's.
+        let alone = by(&slow, "alone@b.mssante.fr").unwrap();
+        assert!(
+            store
+                .record_attempt(&alone, &relayed_by("node1"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .record_attempt(&alone, &relayed_by("node1"))
+                .await
+                .unwrap(),
+            "recorded once"
+        );
+        let row = store.queue_item(alone.id).await.unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.attempts), ("relayed", 1));
     }
 );
