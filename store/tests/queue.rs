@@ -202,13 +202,7 @@ engine_tests!(administrators_retry_and_delete, |engine| async move {
         .unwrap();
     let items = store.claim_queued("w", 300, 10).await.unwrap();
     for item in &items {
-        let later = AttemptOutcome::Deferred {
-            remote_mta: None,
-            status: "4.4.1".into(),
-            reply: "timeout".into(),
-            next_attempt: now() + 3600,
-            delayed: false,
-        };
+        let later = deferred_an_hour();
         store.record_attempt(item, &later).await.unwrap();
     }
     assert!(
@@ -408,6 +402,17 @@ async fn outlive_leases(items: &[QueueItem]) {
     }
 }
 
+/// A time-out, tried again in an hour.
+fn deferred_an_hour() -> AttemptOutcome {
+    AttemptOutcome::Deferred {
+        remote_mta: None,
+        status: "4.4.1".into(),
+        reply: "timeout".into(),
+        next_attempt: now() + 3600,
+        delayed: false,
+    }
+}
+
 fn relayed_by(worker: &str) -> AttemptOutcome {
     AttemptOutcome::Relayed {
         remote_mta: "mx.b.mssante.fr".into(),
@@ -488,13 +493,7 @@ engine_tests!(
 
         // While node2 still holds its claim, node1's late outcome does not apply either.
         let late = by(&slow, "deferred@b.mssante.fr").unwrap();
-        let later = AttemptOutcome::Deferred {
-            remote_mta: None,
-            status: "4.4.1".into(),
-            reply: "timeout".into(),
-            next_attempt: now() + 3600,
-            delayed: false,
-        };
+        let later = deferred_an_hour();
         assert!(!store.record_attempt(&late, &later).await.unwrap());
         assert!(
             !store
