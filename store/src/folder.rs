@@ -335,6 +335,10 @@ impl Store {
     /// message the caller knows of was read before this (UID below the UIDNEXT read here),
     /// so none of them is at or above the returned UID.
     pub async fn claim_recent(&self, folder_id: i64) -> Result<u32> {
+        // PostgreSQL: the read and the claim in one statement (`folder_writes_pg.rs`).
+        if self.engine() == crate::Engine::Postgres {
+            return self.claim_recent_pg(folder_id).await;
+        }
         let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
             .bind(folder_id)
             .fetch_optional(self.pool())

@@ -45,7 +45,8 @@
 //!   expunge): `folder_messages.rs`; a folder's counters and messages as one read saw
 //!   them, at SELECT and for CONDSTORE/QRESYNC changes: `folder_snapshot.rs`; what a
 //!   session keeps per message: `message_ref.rs`; how flags are kept (no
-//!   SQL): `flags.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
+//!   SQL): `flags.rs`; PostgreSQL's one-statement APPEND and \\Recent claim (ADR 0043):
+//!   `folder_writes_pg.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
 //!   0034): `delegate_seen.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
@@ -88,6 +89,7 @@ mod folder;
 mod folder_messages;
 mod folder_pages;
 mod folder_snapshot;
+mod folder_writes_pg;
 mod group_commit;
 mod import;
 mod jobs;
@@ -142,7 +144,7 @@ pub use export::{
     MessageRecord, PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
 pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
-pub use folder_messages::{FlagOp, FlagUpdate, MessageInfo, StoredMessage};
+pub use folder_messages::{BODY_WITH_INFO_MAX, FlagOp, FlagUpdate, MessageInfo, StoredMessage};
 pub use folder_snapshot::FolderSnapshot;
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};
@@ -304,17 +306,7 @@ impl Store {
         write: &W,
         changed: &impl Fn(&W::Output) -> Vec<i64>,
     ) -> Result<W::Output> {
-        let mut attempt = 1;
-        loop {
-            match self.write_once(write, changed).await {
-                Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => {
-                    tracing::debug!(attempt, "write conflict, running the write again: {e}");
-                    tokio::time::sleep(conflict_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                outcome => return outcome,
-            }
-        }
+        retrying_conflicts(|| self.write_once(write, changed)).await
     }
 
     /// `write` in a transaction of its own (rolled back when dropped on error), with the
@@ -374,6 +366,26 @@ impl Store {
 /// run in all (ADR 0040): writes take their rows in one order, so conflicts are rare and a
 /// second run almost always succeeds; the bound keeps a pathological case from looping.
 const WRITE_ATTEMPTS: u32 = 5;
+
+/// Runs `run` again after a deadlock or serialization failure (ADR 0040), at most
+/// [`WRITE_ATTEMPTS`] times in all.
+pub(crate) async fn retrying_conflicts<T, F, Fut>(mut run: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match run().await {
+            Err(e) if e.is_write_conflict() && attempt < WRITE_ATTEMPTS => {
+                tracing::debug!(attempt, "write conflict, running the write again: {e}");
+                tokio::time::sleep(conflict_backoff(attempt)).await;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
 
 /// A short, growing, jittered pause before running a conflicting write again, so that the
 /// writers that collided do not collide again in step.

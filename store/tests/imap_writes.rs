@@ -242,3 +242,85 @@ engine_tests!(crossed_moves_and_appends_never_fail, |engine| async move {
         );
     }
 });
+
+engine_tests!(
+    concurrent_claims_give_each_new_message_to_one_session,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 3).await;
+        let next = uids[2] + 1;
+        for round in 0..3 {
+            // RFC 3501 §2.3.2: a new message is \Recent for one session only; PostgreSQL
+            // claims in one statement that locks the folder row only when there is
+            // something to claim (ADR 0043).
+            let first_new = match round {
+                0 => uids[0],
+                _ => append(&store, inbox.id, &[]).await,
+            };
+            let uidnext = store.folder_status(inbox.id).await.unwrap().uidnext;
+            let claims = at_once(&store, &[0; 8], move |store, _| async move {
+                store.claim_recent(inbox.id).await.unwrap()
+            })
+            .await;
+            let winners: Vec<&u32> = claims.iter().filter(|&&c| c < uidnext).collect();
+            assert_eq!(winners, vec![&first_new], "round {round}: {claims:?}");
+            assert!(
+                claims.iter().all(|&c| c == first_new || c >= uidnext),
+                "the others claim nothing: {claims:?}"
+            );
+        }
+        assert!(next <= store.folder_status(inbox.id).await.unwrap().uidnext);
+    }
+);
+
+engine_tests!(
+    an_append_to_a_deleted_folder_stores_nothing,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let (bal_id, _) = bal_with_inbox(&store).await;
+        let folder = store.create_folder(bal_id, "Dossiers", None).await.unwrap();
+        store.delete_folder(bal_id, "Dossiers").await.unwrap();
+        let before = store.message_count().await.unwrap();
+        let raw = b"Subject: late\r\n\r\nbody\r\n".to_vec();
+        let outcome = store
+            .append(folder.id, raw, &[], 0, MessageMeta::default())
+            .await;
+        assert!(
+            matches!(outcome, Err(StoreError::NotFound(_))),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            store.message_count().await.unwrap(),
+            before,
+            "no orphan row"
+        );
+    }
+);
+
+engine_tests!(fetch_infos_bring_small_bodies_along, |engine| async move {
+    let (store, _db) = open(engine).await;
+    let (_, inbox) = bal_with_inbox(&store).await;
+    let small = b"Subject: small\r\n\r\nbody\r\n".to_vec();
+    let mut large = b"Subject: large\r\n\r\n".to_vec();
+    large.resize(BODY_WITH_INFO_MAX as usize + 10, b'x');
+    let mut uids = Vec::new();
+    for raw in [&small, &large] {
+        let (_, uid) = store
+            .append(inbox.id, raw.clone(), &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        uids.push(uid);
+    }
+    let infos = store
+        .message_infos_with_bodies(inbox.id, &uids)
+        .await
+        .unwrap();
+    assert_eq!(infos.len(), 2);
+    assert_eq!(infos[0].0.uid, uids[0]);
+    assert_eq!(infos[0].1.as_deref(), Some(small.as_slice()));
+    // Above the bound the body is left for read_blob, which still finds it.
+    assert_eq!(infos[1].1, None);
+    assert_eq!(store.read_blob(&infos[1].0.blob_hash).await.unwrap(), large);
+    let plain = store.message_infos(inbox.id, &uids).await.unwrap();
+    assert_eq!(plain.len(), 2);
+    assert_eq!(plain[1].size as usize, large.len());
+});

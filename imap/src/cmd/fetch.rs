@@ -17,6 +17,10 @@ use crate::session::Session;
 /// Messages whose metadata is loaded per store query.
 const BATCH: usize = 256;
 
+/// Messages loaded per store query when their bodies come along (ADR 0043): at most
+/// 16 × `BODY_WITH_INFO_MAX` (2 MB) held by one FETCH.
+const BODY_BATCH: usize = 16;
+
 fn needs_bytes(items: &[FetchItem]) -> bool {
     items.iter().any(|i| {
         !matches!(
@@ -116,26 +120,31 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
         }
         let (mut unknown_cte, mut expunge_issued) = (false, false);
-        for chunk in uids.chunks(BATCH) {
-            let infos = match self.ctx.store.message_infos(folder_id, chunk).await {
+        let with_bytes = needs_bytes(&items);
+        let batch = if with_bytes { BODY_BATCH } else { BATCH };
+        for chunk in uids.chunks(batch) {
+            let infos = match self.message_infos(folder_id, chunk, with_bytes).await {
                 Ok(i) => i,
                 Err(e) => return self.store_failed(tag, e),
             };
             // Expunged by another session, not reported yet (RFC 9051 §7.5.1): what the
             // session's view holds is still answered; the rest cannot be.
-            for uid in chunk.iter().filter(|u| !infos.iter().any(|i| i.uid == **u)) {
+            for uid in chunk
+                .iter()
+                .filter(|u| !infos.iter().any(|i| i.0.uid == **u))
+            {
                 if !self.fetch_from_view(*uid, &items) {
                     expunge_issued = true;
                 }
             }
-            for info in infos {
-                let raw = if needs_bytes(&items) {
-                    match self.ctx.store.read_blob(&info.blob_hash).await {
+            for (info, body) in infos {
+                let raw = match (with_bytes, body) {
+                    (true, Some(body)) => Some(body),
+                    (true, None) => match self.ctx.store.read_blob(&info.blob_hash).await {
                         Ok(r) => Some(r),
                         Err(e) => return self.store_failed(tag, e),
-                    }
-                } else {
-                    None
+                    },
+                    (false, _) => None,
                 };
                 if let Rendered::UnknownCte = self.fetch_response(&info, raw.as_deref(), &items) {
                     unknown_cte = true;
@@ -160,6 +169,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             );
         } else {
             self.tagged(tag, "OK", "FETCH completed");
+        }
+    }
+
+    /// The FETCH metadata of `uids`, with the bodies the query can bring along when
+    /// `with_bytes` (the others are read one by one).
+    async fn message_infos(
+        &self,
+        folder_id: i64,
+        uids: &[u32],
+        with_bytes: bool,
+    ) -> Result<Vec<(MessageInfo, Option<Vec<u8>>)>, mssante_store::StoreError> {
+        let store = &self.ctx.store;
+        match with_bytes {
+            true => store.message_infos_with_bodies(folder_id, uids).await,
+            false => Ok(store
+                .message_infos(folder_id, uids)
+                .await?
+                .into_iter()
+                .map(|i| (i, None))
+                .collect()),
         }
     }
 
