@@ -598,7 +598,15 @@ engine_tests!(an_interrupted_import_resumes_exactly, |engine| async move {
             tokio::runtime::Handle::current(),
         );
         let run = tokio::task::spawn_blocking(move || {
-            mssante_portability::import(&store, &handle, &path, false, &mut StopAt(stop))
+            // 500 a batch: several batches, so some are staged when it stops.
+            mssante_portability::import::import_batched(
+                &store,
+                &handle,
+                &path,
+                false,
+                500,
+                &mut StopAt(stop),
+            )
         })
         .await;
         assert!(run.is_err(), "stopped at {stop}");
