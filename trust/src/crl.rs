@@ -62,8 +62,16 @@ impl Crl {
             Ok(der) => der,
             Err(_) => CertificateRevocationListDer::from(bytes.to_vec()),
         };
-        let (_, crl) = CertificateRevocationList::from_der(der.as_ref())
+        let (trailing, crl) = CertificateRevocationList::from_der(der.as_ref())
             .map_err(|e| anyhow!("not a CRL (DER or PEM): {e}"))?;
+        if !trailing.is_empty() {
+            bail!("{} trailing bytes after the CRL", trailing.len());
+        }
+        // What enforces it is rustls-webpki, whose reading is stricter than x509-parser's
+        // (delta and indirect CRLs, critical extensions): a CRL it cannot read must not be
+        // kept, or every later start would fail on it.
+        webpki::OwnedCertRevocationList::from_der(der.as_ref())
+            .map_err(|e| anyhow!("the certificate verifiers cannot use it: {e}"))?;
         let issuer_raw = crl.issuer().as_raw().to_vec();
         let issuer = crl.issuer().to_string();
         let ca = anchors
@@ -250,30 +258,17 @@ impl Revocation {
         let bytes = fetch_with(&source, MAX_CRL_BYTES, true)
             .await
             .context("download failed")?;
-        let crl = Crl::verified(&bytes, &self.anchors).context("refused")?;
-        let kept = self
-            .current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&crl.issuer_raw)
-            .cloned();
-        let keeping = || match &kept {
-            Some(k) => format!("the kept {} stays", k.describe()),
-            None => format!("no CRL of {} is in force", crl.issuer),
+        let kept = |crl: &Crl| {
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&crl.issuer_raw)
+                .cloned()
         };
-        if crl.expired_at(unix_now()) {
-            bail!("refused: {} is expired; {}", crl.describe(), keeping());
+        match judge(&bytes, &self.anchors, unix_now(), kept)? {
+            Verdict::Same(crl) => Ok(Outcome::Unchanged(crl.describe())),
+            Verdict::Newer(crl) => self.keep(crl).await,
         }
-        if let Some(kept) = &kept {
-            match crl.newer_than(kept) {
-                Ordering::Same => return Ok(Outcome::Unchanged(crl.describe())),
-                Ordering::Older => {
-                    bail!("refused: {} is older; {}", crl.describe(), keeping())
-                }
-                Ordering::Newer => {}
-            }
-        }
-        self.keep(crl).await
     }
 
     /// Writes the kept copy, then puts the new set in force.
@@ -339,6 +334,44 @@ impl Revocation {
             }
         }
     }
+}
+
+/// What a refresh may do with a downloaded CRL that passed [`judge`].
+#[derive(Debug)]
+pub enum Verdict {
+    /// Newer than the kept CRL of its CA (or its CA has none): to keep and put in force.
+    Newer(Crl),
+    /// The same publication as the kept one: nothing to do.
+    Same(Crl),
+}
+
+/// The acceptance decision on downloaded bytes, without I/O (ADR 0041): the CRL must parse,
+/// be signed by the CA of `anchors` it names as issuer, not be expired at `now`, and not be
+/// older than what `kept` returns for it (the CRL in force for that CA). The error says why
+/// it was refused and what stays in force.
+pub fn judge(
+    bytes: &[u8],
+    anchors: &[CertificateDer<'static>],
+    now: i64,
+    kept: impl FnOnce(&Crl) -> Option<Arc<Crl>>,
+) -> anyhow::Result<Verdict> {
+    let crl = Crl::verified(bytes, anchors).context("refused")?;
+    let kept = kept(&crl);
+    let keeping = || match &kept {
+        Some(k) => format!("the kept {} stays", k.describe()),
+        None => format!("no CRL of {} is in force", crl.issuer),
+    };
+    if crl.expired_at(now) {
+        bail!("refused: {} is expired; {}", crl.describe(), keeping());
+    }
+    if let Some(kept) = &kept {
+        match crl.newer_than(kept) {
+            Ordering::Same => return Ok(Verdict::Same(crl)),
+            Ordering::Older => bail!("refused: {} is older; {}", crl.describe(), keeping()),
+            Ordering::Newer => {}
+        }
+    }
+    Ok(Verdict::Newer(crl))
 }
 
 /// The kept CRLs under `dir`, each verified against `anchors` (dates not checked).

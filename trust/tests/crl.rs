@@ -202,3 +202,31 @@ async fn a_crl_with_a_bad_signature_or_from_an_unknown_ca_is_ignored() {
     ));
     assert!(load_kept(&w.dir.path().join("data/crl"), w.verifier.anchors()).is_empty());
 }
+
+// Seen while writing the fuzz target `crl`: x509-parser reads a CRL and ignores what
+// follows it, while rustls-webpki, which enforces CRLs, refuses the whole. Such a CRL, signed
+// by the CA, was kept in the data dir before its installation failed, and every later start
+// then failed on it. It is refused now, before anything is kept.
+#[tokio::test]
+async fn a_crl_the_verifiers_cannot_read_is_refused_before_it_is_kept() {
+    let w = world();
+    let revocation = w.revocation();
+    w.publish(&w.pki.fresh_crl(&[], 1));
+    assert!(matches!(
+        only(revocation.refresh().await),
+        Outcome::Installed(_)
+    ));
+    let mut trailing = w.pki.crl(&[&w.peer], -1, 24, 2);
+    trailing.push(0);
+    w.publish(&trailing);
+    match only(revocation.refresh().await) {
+        Outcome::Refused(why) => assert!(why.contains("trailing"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // The kept CRL (number 1) is still the one in force, and a restart still starts.
+    let kept = load_kept(&w.dir.path().join("data/crl"), w.verifier.anchors());
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].1.as_ref().unwrap().number.as_deref(), Some("1"));
+    let _reopened = w.revocation();
+    assert!(w.check(&w.peer).is_ok());
+}
