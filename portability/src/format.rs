@@ -244,3 +244,47 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn bal_dir(address: &str) -> String {
     format!("bals/{address}")
 }
+
+/// Whether `path` (an archive entry) lies in the folder of the BAL `address`, `bals/ADDRESS/`,
+/// with no empty, `.` or `..` step anywhere: extracted, it stays inside that BAL's folder.
+pub fn within_bal(address: &str, path: &str) -> bool {
+    let inside = path
+        .strip_prefix(&bal_dir(address))
+        .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
+    inside
+        && path
+            .split('/')
+            .all(|step| !step.is_empty() && step != "." && step != "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::within_bal;
+
+    #[test]
+    fn entries_stay_inside_their_bal() {
+        let a = "dr.martin@hopital.mssante.fr";
+        for inside in [
+            "bals/dr.martin@hopital.mssante.fr/index.jsonl",
+            "bals/dr.martin@hopital.mssante.fr/Maildir/.Sent/cur/1.M1Pab.mssante,S=3:2,S",
+            "bals/dr.martin@hopital.mssante.fr/sent/1.eml",
+        ] {
+            assert!(within_bal(a, inside), "{inside}");
+        }
+        for outside in [
+            "bals/dr.martin@hopital.mssante.fr/",
+            "bals/dr.martin@hopital.mssante.fr",
+            "bals/dr.martin@hopital.mssante.fr/../other@x.fr/index.jsonl",
+            "bals/dr.martin@hopital.mssante.fr/Maildir/../../../etc/passwd",
+            "bals/dr.martin@hopital.mssante.fr/./index.jsonl",
+            "bals/dr.martin@hopital.mssante.fr//index.jsonl",
+            "bals/dr.martin@hopital.mssante.fr.evil/index.jsonl",
+            "bals/other@hopital.mssante.fr/index.jsonl",
+            "/bals/dr.martin@hopital.mssante.fr/index.jsonl",
+            "manifest.json",
+        ] {
+            assert!(!within_bal(a, outside), "{outside}");
+        }
+        assert!(!within_bal("../x@y.fr", "bals/../x@y.fr/index.jsonl"));
+    }
+}
