@@ -7,6 +7,8 @@
 //! `cargo test`, and `src/bin/fuzz.rs` is the libFuzzer binary `scripts/fuzz` builds with
 //! coverage instrumentation (docs/fuzzing.md, ADR 0022).
 
+mod archive;
+mod crl;
 mod imap;
 mod smtp;
 
@@ -26,6 +28,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("receipts", receipts),
     ("whitelist", whitelist),
     ("directory", directory),
+    ("export_archive", archive::archive),
+    ("crl", crl::crl),
 ];
 
 /// The target called `name`.
