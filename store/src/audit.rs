@@ -8,6 +8,9 @@
 //! queued for the next commit before the reply and not waited for ([`Store::queue_audit`],
 //! ADR 0035).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -206,12 +209,17 @@ tokio::task_local! {
 pub(crate) struct PendingAudit {
     event: Option<AuditEvent>,
     engine: Engine,
+    heads: Arc<ChainHeads>,
 }
 
 impl PendingAudit {
-    pub(crate) fn take(engine: Engine) -> PendingAudit {
+    pub(crate) fn take(store: &Store) -> PendingAudit {
         let event = PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten();
-        PendingAudit { event, engine }
+        PendingAudit {
+            event,
+            engine: store.engine(),
+            heads: store.chain_heads(),
+        }
     }
 
     pub(crate) fn is_some(&self) -> bool {
@@ -232,7 +240,7 @@ impl PendingAudit {
         event
             .message_ids
             .extend(uids.iter().map(|u| format!("uid:{u}")));
-        append_in(txn, self.engine, &event).await
+        append_hinted(txn, self.engine, &self.heads, &event).await
     }
 }
 
@@ -284,10 +292,11 @@ impl QueuedTrace {
 struct RecordAudit {
     event: AuditEvent,
     engine: Engine,
+    heads: Arc<ChainHeads>,
 }
 
 async fn run_record_audit(txn: &mut Txn, write: &RecordAudit) -> Result<()> {
-    append_in(txn, write.engine, &write.event).await
+    append_hinted(txn, write.engine, &write.heads, &write.event).await
 }
 
 crate::group_commit::write_by!(RecordAudit, (), run_record_audit);
@@ -301,6 +310,76 @@ pub(crate) async fn append_in(
     lock_chain(txn, engine, event.bal_id).await?;
     let last = last_link(txn, event.bal_id).await?;
     append_after(txn, event, last).await
+}
+
+/// The last link (sequence, hash) of each BAL's chain as this process last appended or
+/// read it (ADR 0042): a hint that spares the read of the chain's head before each append of
+/// a delegate's action, the hot path. Never trusted: [`append_hinted`] inserts only if the
+/// hint is still the chain's last entry, and reads the head otherwise (another process or
+/// node appended, a group commit rolled back, retention pruned).
+#[derive(Default)]
+pub(crate) struct ChainHeads(std::sync::Mutex<HashMap<i64, (i64, String)>>);
+
+impl ChainHeads {
+    fn get(&self, bal_id: i64) -> Option<(i64, String)> {
+        self.lock().get(&bal_id).cloned()
+    }
+
+    fn set(&self, bal_id: i64, link: (i64, String)) {
+        self.lock().insert(bal_id, link);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (i64, String)>> {
+        // A panic while holding it left at worst a stale hint, which is checked anyway.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// [`append_in`] with the chain's head taken from `heads` when it is still right: one
+/// statement (the conditional insert) instead of two, plus PostgreSQL's lock. When the hint
+/// is missing or stale, reads the head and appends as [`append_in`] does.
+pub(crate) async fn append_hinted(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    engine: Engine,
+    heads: &ChainHeads,
+    event: &AuditEvent,
+) -> Result<()> {
+    lock_chain(txn, engine, event.bal_id).await?;
+    if let Some(hint) = heads.get(event.bal_id) {
+        let entry = chained_entry(event, Some(hint.clone()));
+        if insert_if_last(txn, event.bal_id, &entry, hint.0).await? {
+            heads.set(event.bal_id, (entry.seq, entry.hash));
+            return Ok(());
+        }
+    }
+    let last = last_link(txn, event.bal_id).await?;
+    let entry = chained_entry(event, last);
+    insert_entry(txn, event.bal_id, &entry).await?;
+    heads.set(event.bal_id, (entry.seq, entry.hash));
+    Ok(())
+}
+
+/// Inserts `entry` only if the chain's last entry is `prev_seq` with the hash `entry`
+/// chains to; false (nothing inserted) otherwise. Both conditions are lookups in the
+/// `(bal_id, seq)` index, in the insert's own statement.
+async fn insert_if_last(
+    txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+    bal_id: i64,
+    entry: &AuditEntry,
+    prev_seq: i64,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
+         result, detail, prev_hash, hash) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12 \
+         WHERE EXISTS (SELECT 1 FROM audit_log WHERE bal_id = $1 AND seq = $13 AND hash = $11) \
+         AND NOT EXISTS (SELECT 1 FROM audit_log WHERE bal_id = $1 AND seq > $13)",
+    );
+    let done = bind_entry(done, bal_id, entry)
+        .bind(prev_seq)
+        .execute(&mut **txn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// One writer per BAL chain at a time on PostgreSQL; taken last in the transaction, released
@@ -341,6 +420,11 @@ pub(crate) async fn append_after(
     event: &AuditEvent,
     last: Option<(i64, String)>,
 ) -> Result<()> {
+    insert_entry(txn, event.bal_id, &chained_entry(event, last)).await
+}
+
+/// `event` as the entry that follows `last` (sequence, hash), or first in its chain.
+fn chained_entry(event: &AuditEvent, last: Option<(i64, String)>) -> AuditEntry {
     let (prev_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
     let mut entry = AuditEntry {
         id: 0,
@@ -358,7 +442,7 @@ pub(crate) async fn append_after(
         hash: String::new(),
     };
     entry.hash = entry.expected_hash(event.bal_id);
-    insert_entry(txn, event.bal_id, &entry).await
+    entry
 }
 
 /// Stores one chained entry of `bal_id`'s trail.
@@ -367,25 +451,31 @@ async fn insert_entry(
     bal_id: i64,
     entry: &AuditEntry,
 ) -> Result<()> {
-    sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
          result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(bal_id)
-    .bind(entry.seq)
-    .bind(entry.at)
-    .bind(&entry.author)
-    .bind(&entry.action)
-    .bind(&entry.folder)
-    .bind(&entry.message_ids)
-    .bind(&entry.client)
-    .bind(&entry.result)
-    .bind(&entry.detail)
-    .bind(&entry.prev_hash)
-    .bind(&entry.hash)
-    .execute(&mut **txn)
-    .await?;
+    );
+    bind_entry(insert, bal_id, entry).execute(&mut **txn).await?;
     Ok(())
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Binds $1 to $12 of an insert of `entry` (the columns in their table order).
+fn bind_entry<'q>(query: AnyQuery<'q>, bal_id: i64, entry: &'q AuditEntry) -> AnyQuery<'q> {
+    query
+        .bind(bal_id)
+        .bind(entry.seq)
+        .bind(entry.at)
+        .bind(&entry.author)
+        .bind(&entry.action)
+        .bind(&entry.folder)
+        .bind(&entry.message_ids)
+        .bind(&entry.client)
+        .bind(&entry.result)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
 }
 
 /// Writes an imported trail for the BAL `bal_id` (ADR 0020): same entries in the same order,
@@ -461,6 +551,7 @@ impl Store {
         self.write(RecordAudit {
             event: event.clone(),
             engine: self.engine(),
+            heads: self.chain_heads(),
         })
         .await
     }
@@ -476,6 +567,7 @@ impl Store {
         let write = RecordAudit {
             event: event.clone(),
             engine: self.engine(),
+            heads: self.chain_heads(),
         };
         QueuedTrace {
             done: self.trace_committer().queue(write),

@@ -70,7 +70,12 @@ pub(crate) fn as_delegate(shared: MessageRef, row: Option<(bool, u64)>) -> Messa
     }
 }
 
-/// Sets `reader`'s `\Seen` on `uids` of a folder to `seen`, at `modseq`.
+/// Most messages in one statement of [`set_delegate_seen`] (4 values bound per statement
+/// plus one per message; SQLite's default limit is 32,766).
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// Sets `reader`'s `\Seen` on `uids` of a folder to `seen`, at `modseq`: one statement per
+/// 500 messages, not one per message (a STORE on a range is one write, ADR 0042).
 pub(crate) async fn set_delegate_seen(
     txn: &mut Txn,
     folder_id: i64,
@@ -79,19 +84,26 @@ pub(crate) async fn set_delegate_seen(
     seen: bool,
     modseq: u64,
 ) -> Result<()> {
-    for &uid in uids {
-        sqlx::query(
-            "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (mailbox_id, uid, reader) \
+    for chunk in uids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| format!("($1, ${}, $2, $3, $4)", i + 5))
+            .collect();
+        let sql = format!(
+            "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) VALUES {} \
+             ON CONFLICT (mailbox_id, uid, reader) \
              DO UPDATE SET seen = excluded.seen, modseq = excluded.modseq",
-        )
-        .bind(folder_id)
-        .bind(uid as i64)
-        .bind(reader)
-        .bind(seen as i64)
-        .bind(modseq as i64)
-        .execute(&mut **txn)
-        .await?;
+            rows.join(", ")
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .bind(reader)
+            .bind(seen as i64)
+            .bind(modseq as i64);
+        for &uid in chunk {
+            q = q.bind(uid as i64);
+        }
+        q.execute(&mut **txn).await?;
     }
     Ok(())
 }

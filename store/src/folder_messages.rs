@@ -225,7 +225,7 @@ impl Store {
             flags: flags.to_vec(),
             unchanged_since,
             delegate: delegate.map(str::to_string),
-            audit: PendingAudit::take(self.engine()),
+            audit: PendingAudit::take(self),
         };
         let changed = |u: &FlagUpdate| match u.changed.is_empty() {
             true => Vec::new(),
@@ -237,7 +237,7 @@ impl Store {
     /// Removes messages from a folder, remembering their UIDs for QRESYNC. Returns the UIDs
     /// actually removed.
     pub async fn expunge(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
-        let audit = PendingAudit::take(self.engine());
+        let audit = PendingAudit::take(self);
         if uids.is_empty() && !audit.is_some() {
             return Ok(Vec::new());
         }
@@ -283,7 +283,7 @@ impl Store {
         let size = raw.len() as i64;
         let blob = self.prepare_blob(&hash, raw).await?;
         let flags = apply_flags(&[], FlagOp::Replace, flags).join(" ");
-        let audit = PendingAudit::take(self.engine());
+        let audit = PendingAudit::take(self);
         // PostgreSQL: one statement (ADR 0043), unless an audit entry or a migration
         // record must be written with it.
         if let Some(bytes) = crate::folder_writes_pg::inline_bytes(&blob)
@@ -332,7 +332,7 @@ impl Store {
             uids: uids.to_vec(),
             to: Some(to),
             remove_source,
-            audit: PendingAudit::take(self.engine()),
+            audit: PendingAudit::take(self),
             engine: self.engine(),
         };
         let changed = |_: &Copied| match remove_source {
@@ -589,7 +589,11 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
     }
     if let Some(to) = w.to {
         for (lo, hi) in uid_runs(&w.uids) {
-            let rows = sqlx::query("SELECT uid, message_id, flags, internaldate FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
+            // `readers`: whether there are delegates' `\Seen` rows to copy (most messages
+            // have none: no statement for them).
+            let rows = sqlx::query("SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, \
+                 (SELECT COUNT(*) FROM delegate_seen s WHERE s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid) AS readers \
+                 FROM mailbox_messages mm WHERE mm.mailbox_id = $1 AND mm.uid >= $2 AND mm.uid <= $3 ORDER BY mm.uid")
                 .bind(w.from)
                 .bind(lo as i64)
                 .bind(hi as i64)
@@ -605,7 +609,9 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
                 )
                 .await?;
                 let uid: i64 = r.try_get("uid")?;
-                copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
+                if r.try_get::<i64, _>("readers")? > 0 {
+                    copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
+                }
                 out.pairs.push((uid as u32, new_uid));
             }
         }

@@ -184,6 +184,8 @@ struct Inner {
     /// `group_commit` takes with every other write.
     trace_commit: Option<group_commit::GroupCommit>,
     auth_cache: auth::AuthCache,
+    /// The last link of each BAL's audit chain, a checked hint (ADR 0042).
+    chain_heads: Arc<audit::ChainHeads>,
     data_dir: PathBuf,
     /// Kept for connections outside the pool (leadership, LISTEN).
     database_url: String,
@@ -231,6 +233,7 @@ impl Store {
                 group_commit,
                 trace_commit,
                 auth_cache: auth::AuthCache::default(),
+                chain_heads: Arc::default(),
                 data_dir: data_dir.to_path_buf(),
                 database_url: database_url.to_string(),
                 notifier: notify::Notifier::new(database_url, access_changes),
@@ -328,6 +331,10 @@ impl Store {
 
     /// The committer a delegate's read trace is queued to (ADR 0035): SQLite's shared one,
     /// in order with every write; on PostgreSQL one of its own.
+    pub(crate) fn chain_heads(&self) -> Arc<audit::ChainHeads> {
+        self.inner.chain_heads.clone()
+    }
+
     pub(crate) fn trace_committer(&self) -> &group_commit::GroupCommit {
         let inner = &self.inner;
         inner
