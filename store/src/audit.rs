@@ -331,7 +331,9 @@ impl ChainHeads {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (i64, String)>> {
         // A panic while holding it left at worst a stale hint, which is checked anyway.
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -455,7 +457,9 @@ async fn insert_entry(
         "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
          result, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     );
-    bind_entry(insert, bal_id, entry).execute(&mut **txn).await?;
+    bind_entry(insert, bal_id, entry)
+        .execute(&mut **txn)
+        .await?;
     Ok(())
 }
 

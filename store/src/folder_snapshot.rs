@@ -6,10 +6,9 @@
 use sqlx::Row;
 
 use crate::Store;
-use crate::delegate_seen::{SELECT_AS_DELEGATE, as_delegate, shared_and_delegate};
+use crate::delegate_seen::as_delegate;
 use crate::error::{Result, StoreError};
 use crate::flags::flags_from_text;
-use crate::group_commit::Txn;
 use crate::message_ref::MessageRef;
 
 /// A folder as one read transaction saw it: what a session's view is built from and brought
@@ -111,64 +110,65 @@ impl Store {
         Ok(snapshot)
     }
 
-    /// [`Store::snapshot_of`] as a delegate sees the folder (ADR 0034), in one read
-    /// transaction.
+    /// [`Store::snapshot_of`] as a delegate sees the folder (ADR 0034), in one statement like
+    /// [`Store::shared_snapshot`] (ADR 0042): the messages changed for everyone come by the
+    /// `(mailbox_id, modseq)` index, those whose only change is the delegate's own `\Seen`
+    /// from the delegate's rows, instead of a scan of the whole folder.
     async fn delegate_snapshot(
         &self,
         folder_id: i64,
         since: Option<u64>,
         reader: &str,
     ) -> Result<FolderSnapshot> {
-        let mut txn = self.read_snapshot().await?;
-        let counters =
-            sqlx::query("SELECT uidvalidity, uidnext, highestmodseq FROM mailboxes WHERE id = $1")
-                .bind(folder_id)
-                .fetch_optional(&mut *txn)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("folder".into()))?;
-        let after = since.map_or(-1, |m| m as i64);
-        let messages = changed_for_delegate(&mut txn, folder_id, reader, after).await?;
-        let vanished = match since {
-            None => Vec::new(),
-            Some(_) => sqlx::query(
-                "SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-            )
-            .bind(folder_id)
-            .bind(after)
-            .fetch_all(&mut *txn)
-            .await?
-            .iter()
-            .map(|r| Ok(r.try_get::<i64, _>("uid")? as u32))
-            .collect::<Result<Vec<_>>>()?,
-        };
-        txn.commit().await?;
-        Ok(FolderSnapshot {
-            uidvalidity: counters.try_get::<i64, _>("uidvalidity")? as u32,
-            uidnext: counters.try_get::<i64, _>("uidnext")? as u32,
-            highestmodseq: counters.try_get::<i64, _>("highestmodseq")? as u64,
-            messages,
-            vanished,
-        })
-    }
-}
-
-/// The messages of a folder changed after `after` as `reader` sees them (a delegate, ADR
-/// 0034), by UID.
-async fn changed_for_delegate(
-    txn: &mut Txn,
-    folder_id: i64,
-    reader: &str,
-    after: i64,
-) -> Result<Vec<MessageRef>> {
-    let sql = format!("{SELECT_AS_DELEGATE} AND (mm.modseq > $3 OR s.modseq > $3) ORDER BY mm.uid");
-    // Only the constant text is formatted in; every value is bound.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(
+            "SELECT CAST(0 AS BIGINT) AS part, uidvalidity AS a, uidnext AS b, highestmodseq AS c, \
+             '' AS flags, CAST(NULL AS BIGINT) AS delegate_seen, CAST(NULL AS BIGINT) AS delegate_modseq \
+             FROM mailboxes WHERE id = $1 \
+             UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
+             FROM mailbox_messages mm LEFT JOIN delegate_seen s \
+             ON s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid AND s.reader = $4 \
+             WHERE mm.mailbox_id = $1 AND mm.modseq > $2 \
+             UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
+             FROM delegate_seen s JOIN mailbox_messages mm ON mm.mailbox_id = s.mailbox_id AND mm.uid = s.uid \
+             WHERE s.mailbox_id = $1 AND s.reader = $4 AND s.modseq > $2 AND mm.modseq <= $2 AND $3 = 1 \
+             UNION ALL SELECT 2, uid, 0, 0, '', NULL, NULL FROM expunged \
+             WHERE mailbox_id = $1 AND modseq > $2 AND $3 = 1 \
+             ORDER BY part, a",
+        )
         .bind(folder_id)
+        .bind(since.map_or(-1, |m| m as i64))
+        .bind(i64::from(since.is_some()))
         .bind(reader)
-        .bind(after)
-        .fetch_all(&mut **txn)
+        .fetch_all(self.pool())
         .await?;
-    rows.iter()
-        .map(|r| shared_and_delegate(r).map(|(shared, row)| as_delegate(shared, row)))
-        .collect()
+        let counters = rows
+            .first()
+            .filter(|r| r.try_get::<i64, _>("part").ok() == Some(0))
+            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+        let mut snapshot = FolderSnapshot {
+            uidvalidity: counters.try_get::<i64, _>("a")? as u32,
+            uidnext: counters.try_get::<i64, _>("b")? as u32,
+            highestmodseq: counters.try_get::<i64, _>("c")? as u64,
+            messages: Vec::new(),
+            vanished: Vec::new(),
+        };
+        for r in &rows[1..] {
+            let uid = r.try_get::<i64, _>("a")? as u32;
+            match r.try_get::<i64, _>("part")? {
+                1 => {
+                    let shared = MessageRef {
+                        uid,
+                        modseq: r.try_get::<i64, _>("b")? as u64,
+                        flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+                    };
+                    let seen = r.try_get::<Option<i64>, _>("delegate_seen")?;
+                    let modseq = r.try_get::<Option<i64>, _>("delegate_modseq")?;
+                    let row = seen.zip(modseq).map(|(s, m)| (s != 0, m as u64));
+                    snapshot.messages.push(as_delegate(shared, row));
+                }
+                _ => snapshot.vanished.push(uid),
+            }
+        }
+        Ok(snapshot)
+    }
 }

@@ -350,19 +350,6 @@ impl Store {
         self.inner.group_commit.as_ref().map(|g| g.counts())
     }
 
-    /// Starts a read-only transaction whose statements all see one snapshot of the database:
-    /// SQLite in WAL mode keeps the snapshot of a transaction's first read; PostgreSQL needs
-    /// REPEATABLE READ for it (READ COMMITTED takes one per statement).
-    pub(crate) async fn read_snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        Ok(match self.inner.engine {
-            Engine::Sqlite => self.inner.pool.begin().await?,
-            Engine::Postgres => {
-                let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-                self.inner.pool.begin_with(begin).await?
-            }
-        })
-    }
-
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.inner.pool.close().await;

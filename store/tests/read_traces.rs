@@ -113,3 +113,66 @@ engine_tests!(
         assert_eq!(trail_of(&store, 1).await.len(), 1);
     }
 );
+
+engine_tests!(
+    the_chain_head_hint_never_forks_the_chain,
+    |engine| async move {
+        // ADR 0042: a store appends after the head it remembers, checked in the insert. Here
+        // a second store on the same database (another process: the command line, another
+        // node) appends behind the first one's back, and a group commit rolls back after an
+        // entry was chained in it: the next entries still follow the real last one.
+        let (store, db) = open(engine).await;
+        let (bal_id, inbox) = bal_with_inbox(&store).await;
+        let other = Store::open(&db.url, db.data_path()).await.unwrap();
+        let event = |action| AuditEvent::new(bal_id, SEC, action);
+        store
+            .record_audit(&event(AuditAction::Login))
+            .await
+            .unwrap();
+        other
+            .record_audit(&event(AuditAction::Select))
+            .await
+            .unwrap();
+        store
+            .record_audit(&event(AuditAction::FetchBody))
+            .await
+            .unwrap();
+        // A write's own entry, in its transaction, after the others.
+        let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+        let (_, uid) = store
+            .append(inbox.id, raw, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        Store::audited(
+            Some(event(AuditAction::Flags)),
+            store.update_flags(inbox.id, &[uid], FlagOp::Add, &["$x".to_string()], None),
+        )
+        .await
+        .unwrap();
+        // A valid trace and one that fails at commit, likely in one group: the group is
+        // rolled back and each write retried alone.
+        let valid = store.queue_audit(&event(AuditAction::Select));
+        let failing = store.queue_audit(&AuditEvent::new(bal_id + 1000, SEC, AuditAction::Select));
+        assert!(failing.settled().await.is_err());
+        valid.settled().await.unwrap();
+        store
+            .record_audit(&event(AuditAction::Expunge))
+            .await
+            .unwrap();
+        let trail = trail_of(&store, 6).await;
+        let got: Vec<(i64, &str)> = trail.iter().map(|e| (e.seq, e.action.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, "login"),
+                (2, "select"),
+                (3, "fetch-body"),
+                (4, "flags"),
+                (5, "select"),
+                (6, "expunge")
+            ]
+        );
+        let v = store.verify_audit(None).await.unwrap();
+        assert_eq!((v.entries, v.first_bad), (6, None));
+    }
+);
