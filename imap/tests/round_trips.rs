@@ -32,9 +32,10 @@ async fn round_trips_of(
     counter.count() - before
 }
 
-/// A BAL `local@hop.mssante.fr` with 20 messages in its INBOX.
-async fn bal_with_messages(server: &Server, local: &str) -> String {
-    let address = server.bal(local).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_per_imap_command_on_postgres() {
+    let (server, counter) = Server::counting_round_trips().await;
+    let address = server.bal("rt").await;
     let bal = server.store.find_bal(&address).await.unwrap().unwrap();
     let inbox = server.store.folder(bal.id, "INBOX").await.unwrap().unwrap();
     for i in 0..20 {
@@ -45,57 +46,34 @@ async fn bal_with_messages(server: &Server, local: &str) -> String {
             .await
             .unwrap();
     }
-    address
-}
-
-const APPENDED: &str = "Subject: appended\r\n\r\nhello\r\n";
-
-/// The commands counted, by name. Each round expunges message 1, so message 2 is a fresh
-/// one in every round.
-fn commands(append: &str) -> [(&'static str, &str); 9] {
-    [
+    let mut client = server.login(&address).await;
+    let message = "Subject: appended\r\n\r\nhello\r\n";
+    let append = format!("APPEND INBOX {{{}+}}\r\n{message}", message.len());
+    // Each round expunges message 1, so message 2 is a fresh one in every round.
+    let commands: [(&str, &str); 8] = [
         ("SELECT", "SELECT INBOX"),
         ("FETCH flags", "FETCH 1:* (UID FLAGS)"),
         ("FETCH body", "FETCH 5 (BODY.PEEK[])"),
         ("STORE", "STORE 2 +FLAGS (\\Seen)"),
-        ("APPEND", append),
-        ("COPY", "COPY 3 INBOX"),
+        ("APPEND", &append),
         ("STORE \\Deleted", "STORE 1 +FLAGS.SILENT (\\Deleted)"),
         ("EXPUNGE", "EXPUNGE"),
         ("NOOP", "NOOP"),
-    ]
-}
-
-/// The round trips of each of [`commands`] in `client`'s session, in the last of several
-/// rounds: the first ones open pool connections and prepare statements; the counts are
-/// those of the last, with the statement caches warm as in a long-running server.
-async fn counts_per_command(
-    client: &mut Client,
-    counter: &mssante_testkit::round_trips::RoundTrips,
-    with_copy: bool,
-) -> Vec<(&'static str, u64)> {
-    let append = format!("APPEND INBOX {{{}+}}\r\n{APPENDED}", APPENDED.len());
-    let commands: Vec<_> = commands(&append)
-        .into_iter()
-        .filter(|(name, _)| with_copy || *name != "COPY")
-        .collect();
+    ];
+    // Several rounds: the first ones open pool connections and prepare statements; the
+    // counts are those of the last, with the statement caches warm as in a long-running
+    // server.
     let mut counts = Vec::new();
     for round in 0..6 {
         counts.clear();
         for (i, (name, command)) in commands.iter().enumerate() {
             let tag = format!("r{round}c{i}");
-            counts.push((*name, round_trips_of(client, counter, &tag, command).await));
+            counts.push((
+                *name,
+                round_trips_of(&mut client, &counter, &tag, command).await,
+            ));
         }
     }
-    counts
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn round_trips_per_imap_command_on_postgres() {
-    let (server, counter) = Server::counting_round_trips().await;
-    let address = bal_with_messages(&server, "rt").await;
-    let mut client = server.login(&address).await;
-    let counts = counts_per_command(&mut client, &counter, false).await;
     println!("round trips per command on PostgreSQL: {counts:?}");
     let log = std::env::temp_dir()
         .join(format!("mssante-pg-{}", std::process::id()))
@@ -124,75 +102,4 @@ async fn round_trips_per_imap_command_on_postgres() {
             "{name}: {count} round trips, at most {bound} expected"
         );
     }
-}
-
-/// ADR 0042: a delegate's command costs the holder's round trips plus its audit entry, not
-/// more. For a write, the entry is in the write's transaction: PostgreSQL's per-BAL lock
-/// and the insert, the chain's head known from the previous append (checked by the insert
-/// itself, not read first). A read's trace is queued (ADR 0035) and committed on its own
-/// on PostgreSQL. Same commands, same contents, the
-/// holder on one BAL and a secretary logged in as another (PLAIN with an authorization id).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delegates_command_costs_the_holders_round_trips_plus_its_audit_entry() {
-    use base64::Engine as _;
-    let (server, counter) = Server::counting_round_trips().await;
-    let holder = bal_with_messages(&server, "holder").await;
-    let doctor = bal_with_messages(&server, "doctor").await;
-    let secretary = server.bal("secretary").await;
-    let grantee = mssante_store::Grantee::parse(&secretary).unwrap();
-    server
-        .store
-        .grant_delegation(&mssante_store::NewDelegation {
-            bal: &doctor,
-            grantee: &grantee,
-            rights: mssante_store::NamedRights::parse("secretary")
-                .unwrap()
-                .rights(),
-            folders: &[],
-            not_after: None,
-            author: "operator",
-            client: "",
-        })
-        .await
-        .unwrap();
-
-    let mut owner = server.login(&holder).await;
-    let owner_counts = counts_per_command(&mut owner, &counter, true).await;
-
-    let mut delegate = server.connect().await;
-    let plain = base64::engine::general_purpose::STANDARD
-        .encode(format!("{doctor}\0{secretary}\0{}", harness::PASSWORD));
-    delegate
-        .send(&format!("d0 AUTHENTICATE PLAIN {plain}"))
-        .await;
-    let lines = delegate.lines_until("d0").await;
-    assert!(lines.last().unwrap().starts_with("d0 OK"), "{lines:?}");
-    let delegate_counts = counts_per_command(&mut delegate, &counter, true).await;
-    println!("round trips, holder: {owner_counts:?}\n          delegate: {delegate_counts:?}");
-
-    // The read traces' own commits land in the command's counting window (settled before
-    // the next one), so reads that trace are allowed them. As in the test above, one more
-    // is allowed: which pool connection has the statement prepared already. (Before ADR
-    // 0042 a delegate's SELECT cost the holder's plus 9, a STORE plus 3.)
-    let audit_in_write = 2;
-    // BEGIN, the lock, the insert, COMMIT, and the pool's ping of the committer's
-    // connection (measured: 5).
-    let trace_commit = 5;
-    let prepared = 1;
-    for ((name, owner), (_, delegate)) in owner_counts.iter().zip(&delegate_counts) {
-        let allowed = prepared
-            + match *name {
-                "SELECT" | "FETCH body" => owner + trace_commit,
-                "FETCH flags" | "NOOP" => *owner,
-                _ => owner + audit_in_write,
-            };
-        assert!(
-            delegate <= &allowed,
-            "{name}: the delegate's {delegate} round trips, the holder's {owner}: at most \
-             {allowed} expected"
-        );
-    }
-    // The trail holds what the delegate did, chained.
-    let verification = server.store.verify_audit(Some(&doctor)).await.unwrap();
-    assert_eq!(verification.first_bad, None);
 }
