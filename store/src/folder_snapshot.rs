@@ -85,29 +85,7 @@ impl Store {
         .bind(i64::from(since.is_some()))
         .fetch_all(self.pool())
         .await?;
-        let counters = rows
-            .first()
-            .filter(|r| r.try_get::<i64, _>("part").ok() == Some(0))
-            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
-        let mut snapshot = FolderSnapshot {
-            uidvalidity: counters.try_get::<i64, _>("a")? as u32,
-            uidnext: counters.try_get::<i64, _>("b")? as u32,
-            highestmodseq: counters.try_get::<i64, _>("c")? as u64,
-            messages: Vec::new(),
-            vanished: Vec::new(),
-        };
-        for r in &rows[1..] {
-            let uid = r.try_get::<i64, _>("a")? as u32;
-            match r.try_get::<i64, _>("part")? {
-                1 => snapshot.messages.push(MessageRef {
-                    uid,
-                    modseq: r.try_get::<i64, _>("b")? as u64,
-                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
-                }),
-                _ => snapshot.vanished.push(uid),
-            }
-        }
-        Ok(snapshot)
+        snapshot_from_rows(&rows, |_, shared| Ok(shared))
     }
 
     /// [`Store::snapshot_of`] as a delegate sees the folder (ADR 0034), in one statement like
@@ -141,34 +119,46 @@ impl Store {
         .bind(reader)
         .fetch_all(self.pool())
         .await?;
-        let counters = rows
-            .first()
-            .filter(|r| r.try_get::<i64, _>("part").ok() == Some(0))
-            .ok_or_else(|| StoreError::NotFound("folder".into()))?;
-        let mut snapshot = FolderSnapshot {
-            uidvalidity: counters.try_get::<i64, _>("a")? as u32,
-            uidnext: counters.try_get::<i64, _>("b")? as u32,
-            highestmodseq: counters.try_get::<i64, _>("c")? as u64,
-            messages: Vec::new(),
-            vanished: Vec::new(),
-        };
-        for r in &rows[1..] {
-            let uid = r.try_get::<i64, _>("a")? as u32;
-            match r.try_get::<i64, _>("part")? {
-                1 => {
-                    let shared = MessageRef {
-                        uid,
-                        modseq: r.try_get::<i64, _>("b")? as u64,
-                        flags: flags_from_text(&r.try_get::<String, _>("flags")?),
-                    };
-                    let seen = r.try_get::<Option<i64>, _>("delegate_seen")?;
-                    let modseq = r.try_get::<Option<i64>, _>("delegate_modseq")?;
-                    let row = seen.zip(modseq).map(|(s, m)| (s != 0, m as u64));
-                    snapshot.messages.push(as_delegate(shared, row));
-                }
-                _ => snapshot.vanished.push(uid),
-            }
-        }
-        Ok(snapshot)
+        snapshot_from_rows(&rows, |r, shared| {
+            let seen = r.try_get::<Option<i64>, _>("delegate_seen")?;
+            let modseq = r.try_get::<Option<i64>, _>("delegate_modseq")?;
+            let row = seen.zip(modseq).map(|(s, m)| (s != 0, m as u64));
+            Ok(as_delegate(shared, row))
+        })
     }
+}
+
+/// A snapshot from the rows of a `UNION ALL` snapshot statement: part 0 the counters (a, b,
+/// c: uidvalidity, uidnext, highestmodseq), part 1 the messages (a, b, flags: uid, modseq,
+/// flags; `message` turns the shared view into the session's), part 2 the vanished UIDs.
+fn snapshot_from_rows(
+    rows: &[sqlx::any::AnyRow],
+    message: impl Fn(&sqlx::any::AnyRow, MessageRef) -> Result<MessageRef>,
+) -> Result<FolderSnapshot> {
+    let counters = rows
+        .first()
+        .filter(|r| r.try_get::<i64, _>("part").ok() == Some(0))
+        .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    let mut snapshot = FolderSnapshot {
+        uidvalidity: counters.try_get::<i64, _>("a")? as u32,
+        uidnext: counters.try_get::<i64, _>("b")? as u32,
+        highestmodseq: counters.try_get::<i64, _>("c")? as u64,
+        messages: Vec::new(),
+        vanished: Vec::new(),
+    };
+    for r in &rows[1..] {
+        let uid = r.try_get::<i64, _>("a")? as u32;
+        match r.try_get::<i64, _>("part")? {
+            1 => {
+                let shared = MessageRef {
+                    uid,
+                    modseq: r.try_get::<i64, _>("b")? as u64,
+                    flags: flags_from_text(&r.try_get::<String, _>("flags")?),
+                };
+                snapshot.messages.push(message(r, shared)?);
+            }
+            _ => snapshot.vanished.push(uid),
+        }
+    }
+    Ok(snapshot)
 }
