@@ -60,25 +60,24 @@ async fn round_trips_per_imap_command_on_postgres() {
         ("EXPUNGE", "EXPUNGE"),
         ("NOOP", "NOOP"),
     ];
-    // Several rounds: the first ones open pool connections and prepare statements; the
-    // counts are those of the last, with the statement caches warm as in a long-running
-    // server.
-    let mut counts = Vec::new();
+    // Several rounds: the first ones open pool connections and prepare statements. The count
+    // of a command is its fewest over the last three rounds, with the statement caches warm
+    // as in a long-running server: which pooled connection a command gets (one that has not
+    // prepared the statement yet, or one idle long enough to be pinged at acquire) adds a
+    // round trip now and then on a loaded machine, while a change that adds round trips to a
+    // command adds them in every round.
+    let mut fewest: Vec<(&str, u64)> = commands.iter().map(|(name, _)| (*name, u64::MAX)).collect();
     for round in 0..6 {
-        counts.clear();
-        for (i, (name, command)) in commands.iter().enumerate() {
+        for (i, (_, command)) in commands.iter().enumerate() {
             let tag = format!("r{round}c{i}");
-            counts.push((
-                *name,
-                round_trips_of(&mut client, &counter, &tag, command).await,
-            ));
+            let count = round_trips_of(&mut client, &counter, &tag, command).await;
+            if round >= 3 {
+                fewest[i].1 = fewest[i].1.min(count);
+            }
         }
     }
+    let counts = fewest;
     println!("round trips per command on PostgreSQL: {counts:?}");
-    let log = std::env::temp_dir()
-        .join(format!("mssante-pg-{}", std::process::id()))
-        .join("log");
-    let _ = std::fs::copy(&log, "/tmp/pgspeed-rt-imap.log");
     // Counted on 2026-12-06, before (a pool ping at every acquire, a snapshot in a
     // five-round-trip transaction, NOTIFY after the commit) → after: SELECT 12 → 6, FETCH
     // flags 3 → 2, FETCH body 6 → 4, STORE 17 → 9, APPEND 34 → 22, STORE \Deleted 17 → 9,
