@@ -7,6 +7,9 @@
 //! - the Maildir trees of an export, extracted with tar, are served by a Debian Dovecot
 //!   started here, and Python's imaplib reads from it, folder by folder, the same messages
 //!   (SHA-256), UIDs, flags and keywords, dates, UIDVALIDITY, UIDNEXT and subscriptions.
+//! - an `imapclient` session (CONDSTORE) that synced a BAL before its export sees, after the
+//!   import into a fresh instance, the same UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, UIDs, flags
+//!   and modseqs in every folder, and nothing CHANGEDSINCE the modseq it knew.
 
 mod common;
 
@@ -502,3 +505,52 @@ engine_tests_sync!(dovecot_serves_the_exported_maildir, |engine| {
         assert_eq!(subscribed, want_subscribed, "{address}: subscriptions");
     }
 });
+
+/// Runs `tests/clients/resync_flow.py PHASE` (imapclient, CONDSTORE) against `server`.
+fn resync_view(server: &Server, phase: &str, extra: &[&str]) -> Value {
+    let python = std::env::var("MSSANTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(python)
+        .arg(clients_dir().join("resync_flow.py"))
+        .arg(phase)
+        .args(["--imap", &server.ports.imap.to_string()])
+        .args(["--user", &address(0), "--password", PASSWORD])
+        .args(extra)
+        .output()
+        .expect("python3");
+    client_json(phase, out, server)
+}
+
+// Issue 15's acceptance: a client that had synced before the move sees no change after the
+// import (same UIDVALIDITY, UIDs, flags and modseqs, nothing CHANGEDSINCE its HIGHESTMODSEQ).
+engine_tests_sync!(
+    a_client_synced_before_the_move_sees_no_change_after_it,
+    |engine| {
+        let mut source = populated(engine, 1, 40);
+        source.spawn();
+        let before = resync_view(&source, "before", &[]);
+        let folders = before["folders"].as_object().unwrap();
+        assert!(folders.len() >= 4, "{before}");
+        assert!(folders["INBOX"]["exists"].as_u64().unwrap() > 0, "{before}");
+        let work = tempfile::tempdir().unwrap();
+        let archive = work.path().join("bal.tar.zst");
+        source.cli_ok(&["export", "--all", "-o", archive.to_str().unwrap()]);
+
+        let mut target = Server::configure(engine, "");
+        target.cli_ok(&["import", archive.to_str().unwrap()]);
+        target.spawn();
+        let known = work.path().join("known.json");
+        std::fs::write(&known, before.to_string()).unwrap();
+        let after = resync_view(&target, "after", &["--known", known.to_str().unwrap()]);
+        assert_eq!(
+            after["folders"], before["folders"],
+            "the client's view moved"
+        );
+        for (name, changed) in after["changed"].as_object().unwrap() {
+            assert_eq!(
+                changed,
+                &Value::Array(vec![]),
+                "{name}: changed since the sync"
+            );
+        }
+    }
+);
