@@ -152,3 +152,91 @@ fn create_sqlite_parent_dir(url: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// The first row of a statement run on its own (PostgreSQL's implicit transaction), returned
+/// only once the database has committed it.
+///
+/// Never `fetch_one`/`fetch_optional` on the pool for a write: sqlx's `Any` driver returns
+/// them at the first `DataRow`, before PostgreSQL has processed the `Sync` that commits the
+/// implicit transaction and flushed its WAL. A "250" or "OK" sent on that row can be lost
+/// by a database crash an instant later (`tests/outage_e2e.rs` saw one), and an error of
+/// the commit itself (a deferred check) is never seen. `fetch_all` reads up to
+/// `ReadyForQuery`, which PostgreSQL sends after the commit.
+pub(crate) async fn fetch_committed(
+    query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    pool: &AnyPool,
+) -> std::result::Result<Option<sqlx::any::AnyRow>, sqlx::Error> {
+    Ok(query.fetch_all(pool).await?.into_iter().next())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `fetch_one` / `fetch_optional` straight on the pool in this crate runs a read:
+    /// a write there would answer before its commit (see [`super::fetch_committed`]).
+    /// Scans the sources: the statement text between a `query` call and its fetch, and the
+    /// `const` a `query(NAME)` names, must be a SELECT
+    /// (or say `// A read`).
+    #[test]
+    fn no_write_is_fetched_before_its_commit() {
+        let mut offenders = Vec::new();
+        for path in rust_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices(".fetch_o") {
+                let argument: String = text[at..]
+                    .chars()
+                    .skip_while(|c| *c != '(')
+                    .take_while(|c| *c != ';')
+                    .collect();
+                if !argument.split(')').next().unwrap_or("").contains("pool") {
+                    continue;
+                }
+                let start = text[..at].rfind("query").unwrap_or(0);
+                let statement = with_named_consts(&text, &text[start..at]);
+                // A statement built elsewhere (no SELECT in sight) counts as a write unless
+                // a `// A read` comment says otherwise.
+                let writes = ["INSERT ", "UPDATE ", "DELETE ", "pg_notify", "nextval("]
+                    .iter()
+                    .any(|w| statement.contains(w));
+                let read = statement.contains("SELECT") || statement.contains("// A read");
+                if writes || !read {
+                    let line = text[..at].lines().count();
+                    offenders.push(format!("{}:{line}", path.display()));
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "writes fetched on the pool (use db::fetch_committed): {offenders:?}"
+        );
+    }
+
+    /// `span` followed by the text of every `const NAME: &str` of `file` it names.
+    fn with_named_consts(file: &str, span: &str) -> String {
+        let mut all = span.to_string();
+        for word in span.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let is_const =
+                word.len() > 2 && word.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+            if let Some(at) = is_const
+                .then(|| file.find(&format!("const {word}: &str")))
+                .flatten()
+            {
+                all.push_str(file[at..].split("\";").next().unwrap_or(""));
+            }
+        }
+        all
+    }
+
+    fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(rust_files(&path));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+        assert!(files.iter().any(|f| f.ends_with("delivery_pg.rs")) || !dir.ends_with("src"));
+        files
+    }
+}

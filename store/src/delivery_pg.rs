@@ -203,7 +203,10 @@ impl Store {
                 .bind(r.report_due);
         }
         let row = (if msg.meta.tracking.is_empty() {
-            q.fetch_one(self.pool()).await
+            // Our 250 waits for the commit, not for the first row (see `fetch_committed`).
+            crate::db::fetch_committed(q, self.pool())
+                .await
+                .and_then(|row| row.ok_or(sqlx::Error::RowNotFound))
         } else {
             let mut w = self.write_txn().await?;
             let row = q.fetch_one(&mut *w.txn).await;

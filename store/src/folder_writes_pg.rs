@@ -62,7 +62,7 @@ impl Store {
     /// sessions; other nodes are told by the statement's NOTIFY.
     pub(crate) async fn append_pg(&self, a: &AppendPg<'_>) -> Result<(u32, u32)> {
         let row = retrying_conflicts(|| async {
-            sqlx::query(APPEND)
+            let q = sqlx::query(APPEND)
                 .bind(a.hash)
                 .bind(a.size)
                 .bind(now())
@@ -74,9 +74,11 @@ impl Store {
                 .bind(a.flags)
                 .bind(a.internaldate)
                 .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), a.folder_id))
-                .fetch_one(self.pool())
+                .bind(format!("{}:{}", self.node_tag(), a.folder_id));
+            // The tagged OK waits for the commit, not for the first row (`fetch_committed`).
+            crate::db::fetch_committed(q, self.pool())
                 .await
+                .and_then(|row| row.ok_or(sqlx::Error::RowNotFound))
                 .map_err(folder_gone)
         })
         .await?;
@@ -88,9 +90,7 @@ impl Store {
     /// [`Store::claim_recent`] on PostgreSQL: one round trip, claim or not.
     pub(crate) async fn claim_recent_pg(&self, folder_id: i64) -> Result<u32> {
         let row = retrying_conflicts(|| async {
-            sqlx::query(CLAIM_RECENT)
-                .bind(folder_id)
-                .fetch_optional(self.pool())
+            crate::db::fetch_committed(sqlx::query(CLAIM_RECENT).bind(folder_id), self.pool())
                 .await
                 .map_err(StoreError::Database)
         })

@@ -388,6 +388,7 @@ impl Store {
     pub async fn queue_item(&self, id: i64) -> Result<Option<QueueItem>> {
         let row = sqlx::query(select_items!("WHERE r.id = $1"))
             .bind(id)
+            // A read: fine straight on the pool (`db::fetch_committed`).
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(item_from_row).transpose()

@@ -115,7 +115,10 @@ pub(crate) async fn status(pool: &AnyPool, engine: Engine) -> Result<SchemaStatu
              WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
         }
     };
-    let exists: i64 = sqlx::query(table_exists).fetch_one(pool).await?.get(0);
+    let exists: i64 = sqlx::query(table_exists) // A read: fine on the pool.
+        .fetch_one(pool)
+        .await?
+        .get(0);
     let rows = match exists {
         0 => Vec::new(),
         _ => {

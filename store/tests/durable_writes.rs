@@ -1,0 +1,103 @@
+//! A write is acknowledged only once PostgreSQL has committed it (`db::fetch_committed`).
+//! The one-statement writes of PostgreSQL (a delivery, an APPEND, a `\Recent` claim) return
+//! their row before the implicit transaction commits; a commit that then fails (here a
+//! deferred constraint trigger; in production the database dying between the row and the
+//! WAL flush, which `tests/outage_e2e.rs` caught once) must reach the caller as an error,
+//! never as a "250" or a tagged OK, and leave nothing stored.
+//!
+//! PostgreSQL only: SQLite's writes run in explicit transactions whose COMMIT is awaited.
+
+use mssante_mail::dsn::{Notify, NotifyEvent};
+use mssante_store::*;
+use mssante_testkit::Engine;
+
+mod common;
+use common::{bal_with_inbox, open};
+
+const ADDRESS: &str = "a@ch-x.mssante.fr";
+
+/// Makes every commit that `event` (`INSERT` / `UPDATE OF col`) on `table` took part in fail
+/// at COMMIT, after the statement itself succeeded and returned its rows.
+async fn refuse_commits(url: &str, table: &str, event: &str) {
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE OR REPLACE FUNCTION refused_at_commit() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$; \
+         CREATE CONSTRAINT TRIGGER refused_at_commit AFTER {event} ON {table} \
+         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refused_at_commit();"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+fn mail_for(bal_id: i64) -> IncomingMessage {
+    IncomingMessage {
+        raw: b"Message-ID: <m1@lab>\r\nSubject: t\r\n\r\nbody\r\n".to_vec(),
+        mail_from: "lab@labo.mssante.fr".into(),
+        envid: None,
+        ret: None,
+        source: Source::Mx,
+        auth_bal_id: None,
+        meta: MessageMeta::default(),
+        recipients: vec![RecipientSpec {
+            address: Address::parse(ADDRESS).unwrap(),
+            orcpt: None,
+            notify: Some(Notify::of(&[NotifyEvent::Failure])),
+            disposition: RcptDisposition::Local { bal_id },
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_whose_commit_fails_is_not_acknowledged() {
+    let (store, db) = open(Engine::Postgres).await;
+    let (bal_id, _) = bal_with_inbox(&store).await;
+    refuse_commits(&db.url, "messages", "INSERT").await;
+    let outcome = store.deliver(mail_for(bal_id)).await;
+    assert!(outcome.is_err(), "acknowledged: {:?}", outcome.ok());
+    assert!(
+        store
+            .folder_messages(ADDRESS, "INBOX")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.message_count().await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_whose_commit_fails_is_not_acknowledged() {
+    let (store, db) = open(Engine::Postgres).await;
+    let (_, inbox) = bal_with_inbox(&store).await;
+    refuse_commits(&db.url, "mailbox_messages", "INSERT").await;
+    let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+    let outcome = store
+        .append(inbox.id, raw, &[], 0, MessageMeta::default())
+        .await;
+    assert!(outcome.is_err(), "acknowledged: {:?}", outcome.ok());
+    assert!(
+        store
+            .folder_messages(ADDRESS, "INBOX")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_claim_whose_commit_fails_is_not_reported() {
+    let (store, db) = open(Engine::Postgres).await;
+    let (bal_id, inbox) = bal_with_inbox(&store).await;
+    store.deliver(mail_for(bal_id)).await.unwrap();
+    refuse_commits(&db.url, "mailboxes", "UPDATE OF first_recent_uid").await;
+    let claimed = store.claim_recent(inbox.id).await;
+    assert!(claimed.is_err(), "reported as claimed: {:?}", claimed.ok());
+    let inbox = store.folder(bal_id, "INBOX").await.unwrap().unwrap();
+    assert_eq!(
+        store.claim_recent(inbox.id).await.ok(),
+        None,
+        "the claim failed, so the message is still to be claimed (and the trigger refuses again)"
+    );
+}
