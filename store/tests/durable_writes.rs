@@ -50,20 +50,20 @@ fn mail_for(bal_id: i64) -> IncomingMessage {
     }
 }
 
+/// The write failed, and the INBOX holds nothing.
+async fn assert_refused_and_absent<T: std::fmt::Debug>(store: &Store, outcome: Result<T>) {
+    assert!(outcome.is_err(), "acknowledged: {:?}", outcome.ok());
+    let stored = store.folder_messages(ADDRESS, "INBOX").await.unwrap();
+    assert!(stored.is_empty(), "{} stored", stored.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_whose_commit_fails_is_not_acknowledged() {
     let (store, db) = open(Engine::Postgres).await;
     let (bal_id, _) = bal_with_inbox(&store).await;
     refuse_commits(&db.url, "messages", "INSERT").await;
     let outcome = store.deliver(mail_for(bal_id)).await;
-    assert!(outcome.is_err(), "acknowledged: {:?}", outcome.ok());
-    assert!(
-        store
-            .folder_messages(ADDRESS, "INBOX")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_refused_and_absent(&store, outcome).await;
     assert_eq!(store.message_count().await.unwrap(), 0);
 }
 
@@ -76,14 +76,7 @@ async fn an_append_whose_commit_fails_is_not_acknowledged() {
     let outcome = store
         .append(inbox.id, raw, &[], 0, MessageMeta::default())
         .await;
-    assert!(outcome.is_err(), "acknowledged: {:?}", outcome.ok());
-    assert!(
-        store
-            .folder_messages(ADDRESS, "INBOX")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_refused_and_absent(&store, outcome).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
