@@ -19,13 +19,16 @@ use std::time::{Duration, Instant};
 
 use common::http::*;
 use common::*;
-use mssante_store::{MessageMeta, Store};
+use mssante_store::{FlagOp, MessageMeta, Store};
 use mssante_testkit::engine_tests_sync;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 const DOCTOR: &str = "dr.export@ch-test.mssante.fr";
 const ADMIN_BAL: &str = "admin.lab@ch-test.mssante.fr";
+/// A former secretary who read one message of the doctor's INBOX with her own `\Seen`
+/// (ADR 0034) and is known nowhere else: an import reports her entry, never imports it.
+const FORMER_READER: &str = "partie@ailleurs.fr";
 
 async fn open(server: &Server) -> Store {
     Store::open(&server.db.url, server.db.data_path())
@@ -71,6 +74,19 @@ fn source_instance(engine: mssante_testkit::Engine, messages: u32) -> Server {
                     &set,
                     1_700_000_000 + n as i64,
                     MessageMeta::default(),
+                )
+                .await
+                .unwrap();
+        }
+        if messages > 1 {
+            let seen = ["\\Seen".to_string()];
+            store
+                .update_flags_as(
+                    inbox.id,
+                    &[1],
+                    (FlagOp::Add, &seen),
+                    None,
+                    Some(FORMER_READER),
                 )
                 .await
                 .unwrap();
@@ -315,6 +331,8 @@ engine_tests_sync!(export_and_import_jobs_move_a_bal_exactly, |engine| {
         json!([{"address": DOCTOR, "outcome": "valid", "messages": 40}]),
         "{job}"
     );
+    let dropped = json!([{"address": DOCTOR, "reader": FORMER_READER, "entries": 1}]);
+    assert_eq!(job["result"]["dropped_seen"], dropped, "{job}");
     let hidden = get(&target, &target_admin, &format!("/api/v1/bals/{DOCTOR}"));
     assert_eq!(hidden.status, 403);
 
@@ -331,6 +349,7 @@ engine_tests_sync!(export_and_import_jobs_move_a_bal_exactly, |engine| {
         "{job}"
     );
     assert_eq!(job["result"]["conflicts"], 0);
+    assert_eq!(job["result"]["dropped_seen"], dropped, "{job}");
     assert_eq!(job["progress"]["messages_done"], 40);
     let shown = get(&target, &target_admin, &format!("/api/v1/bals/{DOCTOR}"));
     assert_eq!(shown.status, 200, "{}", shown.body);

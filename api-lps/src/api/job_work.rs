@@ -178,6 +178,20 @@ pub struct ImportResult {
     pub bals: Vec<BalResult>,
     /// BALs not imported because their address exists on this instance.
     pub conflicts: u64,
+    /// Delegates' own `\Seen` left out (ADR 0034): the reader is neither a grantee of the BAL
+    /// nor a BAL of this instance or of the archive, as `mssante import` reports them.
+    #[serde(default)]
+    pub dropped_seen: Vec<DroppedSeenResult>,
+}
+
+/// A reader whose `\Seen` on a BAL was not imported, and how many entries it had.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DroppedSeenResult {
+    /// The BAL.
+    pub address: String,
+    /// The reader (an address or a PSC identity) unknown on this instance.
+    pub reader: String,
+    pub entries: u64,
 }
 
 /// The workers of this node, until `shutdown`. Jobs left running by a stopped server are
@@ -465,6 +479,15 @@ fn run_import(
         manifest_sha256: report.manifest_sha256.clone(),
         conflicts: report.conflicts() as u64,
         bals: report.outcomes.iter().map(bal_result).collect(),
+        dropped_seen: report
+            .dropped_seen
+            .iter()
+            .map(|d| DroppedSeenResult {
+                address: d.address.clone(),
+                reader: d.reader.clone(),
+                entries: d.entries,
+            })
+            .collect(),
     };
     Ok(JobEnd {
         failed: false,
