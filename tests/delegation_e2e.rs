@@ -175,6 +175,63 @@ engine_tests_sync!(
     }
 );
 
+/// Makes the database refuse the trail's entries of `actions` from now on, as a trail that
+/// cannot be written would (a full disk, a broken table).
+fn refuse_audit_entries(server: &Server, actions: &[&str]) {
+    let list = actions
+        .iter()
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match server.db.url.starts_with("sqlite:") {
+        true => format!(
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit_log WHEN NEW.action IN ({list}) \
+             BEGIN SELECT RAISE(ABORT, 'audit trail down'); END"
+        ),
+        false => format!(
+            "CREATE FUNCTION audit_down() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'audit trail down'; END $$; \
+             CREATE TRIGGER audit_down BEFORE INSERT ON audit_log FOR EACH ROW \
+             WHEN (NEW.action IN ({list})) EXECUTE FUNCTION audit_down()"
+        ),
+    };
+    block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&server.db.url).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+}
+
+engine_tests_sync!(
+    a_delegated_action_the_trail_cannot_record_does_not_go_on,
+    |engine| {
+        let server = start(engine);
+        grant_secretary(&server);
+        refuse_audit_entries(&server, &["fetch-body", "flags"]);
+        let v = flow(&server, "audit_down", &[]);
+        assert_eq!(v["select"], "OK", "{v}");
+        // ADR 0035: a read's trace follows its reply; once it has failed, the session ends.
+        assert_eq!(v["read"], "OK", "{v}");
+        assert_eq!(v["after_read"][0], "BYE", "{v}");
+        assert!(v["after_read"].to_string().contains("audit trail"), "{v}");
+        // A write and its entry are one transaction: refused together, nothing changed.
+        assert_eq!(v["store"][0], "NO", "{v}");
+        assert_eq!(v["doctor_sees"], serde_json::json!([]), "{v}");
+        let got = trail(&server, 2);
+        assert!(
+            got.iter()
+                .all(|(_, action, _)| action != "flags" && action != "fetch-body"),
+            "{got:?}"
+        );
+        assert!(server.log().contains("audit trail write failed"));
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);
+
 engine_tests_sync!(status_of_a_delegated_mailbox_names_it_as_asked, |engine| {
     let server = start(engine);
     grant_secretary(&server);

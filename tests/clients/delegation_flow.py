@@ -222,6 +222,27 @@ def case_expiry(args):
             "as_bal_after": as_bal_after, "relogin_as_bal": relogin}
 
 
+def case_audit_down(args):
+    """The database refuses the trail's `fetch-body` and `flags` entries (the test set that up):
+    the secretary's read is answered, but its trace fails, so a later command ends the session;
+    her flag change is refused whole (action and entry are one transaction)."""
+    m = imaplib_login(args, args.secretary)
+    select = m.select(shared(args, "INBOX"))[0]
+    read = status(m, "UID FETCH", "1", "(BODY.PEEK[TEXT])")
+    deadline = time.monotonic() + 10
+    after_read = status(m, "NOOP")
+    while after_read[0] == "OK" and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after_read = status(m, "NOOP")
+    m2 = imaplib_login(args, args.secretary)
+    m2.select(shared(args, "INBOX"))
+    flag = status(m2, "UID STORE", "1", "+FLAGS", "(\\Flagged)")
+    doctor = doctor_login(args)
+    doctor.select_folder("INBOX", readonly=True)
+    return {"select": select, "read": read[0], "after_read": after_read, "store": flag,
+            "doctor_sees": doctor_flags(doctor, 1)}
+
+
 def main(cases=None):
     """Runs the case named on the command line, from `cases` (a module's globals)."""
     cases = cases or globals()
