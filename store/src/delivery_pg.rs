@@ -105,8 +105,8 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
             sql,
             ", mb AS (UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
              WHERE name = 'INBOX' AND bal_id IN ({}) RETURNING id, uidnext - 1 AS uid, highestmodseq), \
-             mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate) \
-             SELECT mb.id, mb.uid, m.id, mb.highestmodseq, '', {t} FROM mb, m), \
+             mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
+             saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, '', {t}, {t} FROM mb, m), \
              n AS (SELECT pg_notify({channel}, {node} || ':' || mb.id) FROM mb)",
             bals.join(", ")
         )

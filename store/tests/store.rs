@@ -255,6 +255,12 @@ engine_tests!(one_blob_for_many_local_recipients, |engine| async move {
         assert_eq!(msgs[0].uid, 1);
         assert_eq!(msgs[0].blob_hash, receipt.blob_hash);
         assert_eq!(store.read_blob(&msgs[0].blob_hash).await.unwrap(), raw);
+        // RFC 8514: a delivered copy has its SAVEDATE, on both engines (PostgreSQL's
+        // one-statement delivery left it NULL, answered as NIL).
+        let inbox = store.folder_summaries(addr).await.unwrap();
+        let inbox = inbox.iter().find(|f| f.name == "INBOX").unwrap();
+        let info = store.message_infos(inbox.id, &[1]).await.unwrap();
+        assert!(info[0].saved_at.is_some(), "{addr}: no SAVEDATE");
     }
     let blob_files = walk_files(&db.data_path().join("blobs"));
     assert_eq!(
