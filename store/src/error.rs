@@ -12,6 +12,9 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     Duplicate(String),
+    /// The write would take the BAL over its quota (RFC 9208 §5.2: nothing was stored).
+    #[error("quota exceeded")]
+    OverQuota,
     /// Database failure: transient from the client's point of view (SMTP 451, IMAP NO).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -20,6 +20,7 @@ use crate::flags::{canonical_flag, flags_from_text};
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::migration::{SourceMessage, insert_migrated};
+use crate::folder_writes_pg::MAX_RUNS;
 use crate::{Engine, Store, now};
 
 /// What FETCH needs besides the bytes.
@@ -68,7 +69,7 @@ fn has_flag(flags: &[String], flag: &str) -> bool {
     flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
 }
 
-fn apply_flags(current: &[String], op: FlagOp, flags: &[String]) -> Vec<String> {
+pub(crate) fn apply_flags(current: &[String], op: FlagOp, flags: &[String]) -> Vec<String> {
     let mut out: Vec<String> = match op {
         FlagOp::Replace => Vec::new(),
         _ => current.to_vec(),
@@ -98,7 +99,7 @@ fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
     runs
 }
 
-fn ref_from_row(r: &AnyRow) -> Result<MessageRef> {
+pub(crate) fn ref_from_row(r: &AnyRow) -> Result<MessageRef> {
     Ok(MessageRef {
         uid: r.try_get::<i64, _>("uid")? as u32,
         modseq: r.try_get::<i64, _>("modseq")? as u64,
@@ -218,6 +219,24 @@ impl Store {
         unchanged_since: Option<u64>,
         delegate: Option<&str>,
     ) -> Result<FlagUpdate> {
+        let audit = PendingAudit::take(self);
+        // PostgreSQL: a read and one statement on one connection unless the STORE is a
+        // delegate's (their own \Seen rows) or audited (ADR 0046).
+        let runs = uid_runs(uids);
+        if self.engine() == Engine::Postgres
+            && delegate.is_none()
+            && !audit.is_some()
+            && !runs.is_empty()
+            && runs.len() <= MAX_RUNS
+            && let Some(update) = self
+                .update_flags_pg(folder_id, &runs, (op, flags), unchanged_since)
+                .await?
+        {
+            if !update.changed.is_empty() {
+                self.notify_local(folder_id);
+            }
+            return Ok(update);
+        }
         let write = FlagsWrite {
             folder_id,
             uids: uids.to_vec(),
@@ -225,7 +244,7 @@ impl Store {
             flags: flags.to_vec(),
             unchanged_since,
             delegate: delegate.map(str::to_string),
-            audit: PendingAudit::take(self),
+            audit,
         };
         let changed = |u: &FlagUpdate| match u.changed.is_empty() {
             true => Vec::new(),
@@ -241,11 +260,21 @@ impl Store {
         if uids.is_empty() && !audit.is_some() {
             return Ok(Vec::new());
         }
+        // PostgreSQL: one statement unless an audit entry goes with it (ADR 0046).
+        let runs = uid_runs(uids);
+        if self.engine() == Engine::Postgres && !audit.is_some() && runs.len() <= MAX_RUNS {
+            let removed = self.expunge_pg(folder_id, &runs).await?;
+            if !removed.is_empty() {
+                self.notify_local(folder_id);
+            }
+            return Ok(removed);
+        }
         let write = CopyWrite {
             from: folder_id,
             uids: uids.to_vec(),
             to: None,
             remove_source: true,
+            check_quota: false,
             audit,
             engine: self.engine(),
         };
@@ -265,7 +294,23 @@ impl Store {
         internaldate: i64,
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
-        self.append_from(folder_id, raw, (flags, internaldate), meta, None)
+        self.append_from(folder_id, raw, (flags, internaldate), meta, None, false)
+            .await
+    }
+
+    /// [`Store::append`] refused with [`StoreError::OverQuota`], nothing stored, when the
+    /// message does not fit in the BAL's quota (RFC 9208 §5.2). The check is made with the
+    /// write (in its statement on PostgreSQL, in its transaction on SQLite), not by a read
+    /// before it.
+    pub async fn append_within_quota(
+        &self,
+        folder_id: i64,
+        raw: Vec<u8>,
+        flags: &[String],
+        internaldate: i64,
+        meta: MessageMeta,
+    ) -> Result<(u32, u32)> {
+        self.append_from(folder_id, raw, (flags, internaldate), meta, None, true)
             .await
     }
 
@@ -278,6 +323,7 @@ impl Store {
         (flags, internaldate): (&[String], i64),
         meta: MessageMeta,
         source: Option<SourceMessage>,
+        check_quota: bool,
     ) -> Result<(u32, u32)> {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
@@ -299,6 +345,7 @@ impl Store {
                 flags: &flags,
                 internaldate,
                 meta: &meta,
+                check_quota,
             };
             let appended = self.append_pg(&append).await?;
             self.notify_local(folder_id);
@@ -314,6 +361,7 @@ impl Store {
             meta,
             audit,
             source,
+            check_quota,
         };
         self.write_notifying(write, |_| vec![folder_id]).await
     }
@@ -327,12 +375,29 @@ impl Store {
         to: i64,
         remove_source: bool,
     ) -> Result<Vec<(u32, u32)>> {
+        let audit = PendingAudit::take(self);
+        // PostgreSQL: a COPY is one statement unless an audit entry goes with it (ADR 0046);
+        // a MOVE (two folders' rows, in order) keeps the transaction.
+        let runs = uid_runs(uids);
+        if self.engine() == Engine::Postgres
+            && !remove_source
+            && !audit.is_some()
+            && !runs.is_empty()
+            && runs.len() <= MAX_RUNS
+        {
+            let pairs = self.copy_pg(from, &runs, to).await?;
+            self.notify_local(to);
+            return Ok(pairs);
+        }
         let write = CopyWrite {
             from,
             uids: uids.to_vec(),
             to: Some(to),
             remove_source,
-            audit: PendingAudit::take(self),
+            // A COPY adds to the target BAL's usage (RFC 9208 §5.2); a MOVE between two
+            // folders of one BAL does not.
+            check_quota: !remove_source,
+            audit,
             engine: self.engine(),
         };
         let changed = |_: &Copied| match remove_source {
@@ -487,7 +552,7 @@ async fn flags_rows(
 }
 
 /// The same flags, in any order (flags compare case-insensitively).
-fn same_flags(a: &[String], b: &[String]) -> bool {
+pub(crate) fn same_flags(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|f| has_flag(b, f))
 }
 
@@ -533,11 +598,16 @@ struct AppendWrite {
     audit: PendingAudit,
     /// `mssante migrate`: the message of another server this is the copy of.
     source: Option<SourceMessage>,
+    /// Refuse when the message does not fit in the BAL's quota.
+    check_quota: bool,
 }
 
 write_by!(AppendWrite, (u32, u32), append_in);
 
 async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
+    if w.check_quota {
+        ensure_room(txn, w.folder_id, w.size).await?;
+    }
     record_blob(txn, &w.hash, w.size, &w.blob).await?;
     let row = sqlx::query(
         "INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, subject, x_mss_nil) \
@@ -566,6 +636,8 @@ struct CopyWrite {
     uids: Vec<u32>,
     to: Option<i64>,
     remove_source: bool,
+    /// Refuse when the copies do not fit in the target BAL's quota.
+    check_quota: bool,
     audit: PendingAudit,
     engine: Engine,
 }
@@ -588,33 +660,7 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
         lock_folders_in_order(txn, w.engine, w.from, to).await?;
     }
     if let Some(to) = w.to {
-        for (lo, hi) in uid_runs(&w.uids) {
-            // `readers`: whether there are delegates' `\Seen` rows to copy (most messages
-            // have none: no statement for them).
-            let rows = sqlx::query("SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, \
-                 (SELECT COUNT(*) FROM delegate_seen s WHERE s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid) AS readers \
-                 FROM mailbox_messages mm WHERE mm.mailbox_id = $1 AND mm.uid >= $2 AND mm.uid <= $3 ORDER BY mm.uid")
-                .bind(w.from)
-                .bind(lo as i64)
-                .bind(hi as i64)
-                .fetch_all(&mut **txn)
-                .await?;
-            for r in &rows {
-                let (_, new_uid) = insert_message(
-                    txn,
-                    to,
-                    r.try_get("message_id")?,
-                    &r.try_get::<String, _>("flags")?,
-                    r.try_get("internaldate")?,
-                )
-                .await?;
-                let uid: i64 = r.try_get("uid")?;
-                if r.try_get::<i64, _>("readers")? > 0 {
-                    copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
-                }
-                out.pairs.push((uid as u32, new_uid));
-            }
-        }
+        out.pairs = copy_to(txn, w, to).await?;
     }
     let sources: Vec<u32> = out.pairs.iter().map(|p| p.0).collect();
     if w.remove_source {
@@ -631,6 +677,68 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
     };
     w.audit.record(txn, recorded).await?;
     Ok(out)
+}
+
+/// The copies of COPY or MOVE in `to`: (source uid, new uid) pairs.
+async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)>> {
+    let mut sources = Vec::new();
+    for (lo, hi) in uid_runs(&w.uids) {
+        // `readers`: whether there are delegates' `\Seen` rows to copy (most messages
+        // have none: no statement for them).
+        let rows = sqlx::query("SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
+             (SELECT COUNT(*) FROM delegate_seen s WHERE s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid) AS readers \
+             FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
+             WHERE mm.mailbox_id = $1 AND mm.uid >= $2 AND mm.uid <= $3 ORDER BY mm.uid")
+            .bind(w.from)
+            .bind(lo as i64)
+            .bind(hi as i64)
+            .fetch_all(&mut **txn)
+            .await?;
+        sources.extend(rows);
+    }
+    if w.check_quota && !sources.is_empty() {
+        let mut bytes = 0;
+        for r in &sources {
+            bytes += r.try_get::<i64, _>("size")?;
+        }
+        ensure_room(txn, to, bytes).await?;
+    }
+    let mut pairs = Vec::with_capacity(sources.len());
+    for r in &sources {
+        let (_, new_uid) = insert_message(
+            txn,
+            to,
+            r.try_get("message_id")?,
+            &r.try_get::<String, _>("flags")?,
+            r.try_get("internaldate")?,
+        )
+        .await?;
+        let uid: i64 = r.try_get("uid")?;
+        if r.try_get::<i64, _>("readers")? > 0 {
+            copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
+        }
+        pairs.push((uid as u32, new_uid));
+    }
+    Ok(pairs)
+}
+
+/// Fails with [`StoreError::OverQuota`] when `bytes` more would take the BAL of `folder_id`
+/// over its quota (RFC 9208 §5.2), read in the write's transaction: on SQLite, the single
+/// writer makes it exact.
+async fn ensure_room(txn: &mut Txn, folder_id: i64, bytes: i64) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT b.used_bytes, b.quota_bytes FROM mailboxes f JOIN bals b ON b.id = f.bal_id \
+         WHERE f.id = $1",
+    )
+    .bind(folder_id)
+    .fetch_optional(&mut **txn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    let used: i64 = row.try_get("used_bytes")?;
+    match row.try_get::<Option<i64>, _>("quota_bytes")? {
+        Some(quota) if used + bytes > quota => Err(StoreError::OverQuota),
+        _ => Ok(()),
+    }
 }
 
 /// A MOVE writes two folder rows, and appending or removing messages then writes the BAL's

@@ -11,27 +11,42 @@ use sqlx::Row;
 use crate::blob::PreparedBlob;
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
+use crate::folder_messages::{FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
+use crate::message_ref::MessageRef;
 use crate::{Store, now, retrying_conflicts};
 
 /// APPEND: the blob, the `messages` row, the folder's next UID and modseq (under its row
 /// lock, RFC 9051 §2.3.1.1, RFC 7162 §3.1.1), the `mailbox_messages` row and the NOTIFY to
-/// other nodes. The folder row is taken before the `mailbox_messages` insert whose trigger
-/// updates the BAL's usage row (`mm` reads `mb`), the order of every write (ADR 0040). A
-/// folder that is gone fails the whole statement (a division by zero) rather than leaving
+/// other nodes. `ok` is the folder when the message fits in its BAL's quota (RFC 9208 §5.2,
+/// read in the statement's snapshot, as the separate read it replaces; `$13` false skips
+/// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): its
+/// `UPDATE` waits on initplans that insert the message and its body first, so concurrent
+/// writers of the folder queue behind it only for the two small rows and the commit. The
+/// `mailbox_messages` insert whose trigger updates the BAL's usage row reads `mb`, so the
+/// folder row is locked before the BAL's, the order of every write (ADR 0040). A folder
+/// that is gone by then fails the whole statement (a division by zero) rather than leaving
 /// a message row without a copy.
-const APPEND: &str = "WITH b AS (INSERT INTO blobs (hash, size, created_at) VALUES ($1, $2, $3) \
-     ON CONFLICT (hash) DO NOTHING), \
-     d AS (INSERT INTO blob_data (hash, data) VALUES ($1, $4) ON CONFLICT (hash) DO NOTHING), \
+const APPEND: &str = "WITH f AS (SELECT f.id, (NOT $13 OR b.quota_bytes IS NULL \
+     OR b.used_bytes + $2 <= b.quota_bytes) AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id \
+     WHERE f.id = $8), \
+     ok AS (SELECT id FROM f WHERE room), \
+     b AS (INSERT INTO blobs (hash, size, created_at) SELECT $1, $2, $3 FROM ok \
+     ON CONFLICT (hash) DO NOTHING RETURNING hash), \
+     d AS (INSERT INTO blob_data (hash, data) SELECT $1, $4 FROM ok ON CONFLICT (hash) DO NOTHING \
+     RETURNING hash), \
      m AS (INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, \
-     subject, x_mss_nil) VALUES ($1, $2, $3, '', 'imap', $5, $6, $7) RETURNING id), \
+     subject, x_mss_nil) SELECT $1, $2, $3, '', 'imap', $5, $6, $7 FROM ok RETURNING id), \
      mb AS (UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
-     WHERE id = $8 RETURNING id, uidvalidity, uidnext - 1 AS uid, highestmodseq), \
+     WHERE id = (SELECT id FROM ok) AND (SELECT count(*) FROM m) = 1 \
+     AND (SELECT count(*) FROM b) + (SELECT count(*) FROM d) >= 0 \
+     RETURNING id, uidvalidity, uidnext - 1 AS uid, highestmodseq), \
      mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
      saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, $9, $10, $3 FROM mb, m), \
      n AS (SELECT pg_notify($11, $12) FROM mb) \
-     SELECT (SELECT uidvalidity FROM mb) AS uidvalidity, (SELECT uid FROM mb) AS uid, \
+     SELECT (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM ok)::BIGINT AS room, \
+     (SELECT uidvalidity FROM mb) AS uidvalidity, (SELECT uid FROM mb) AS uid, \
      (SELECT count(*) FROM n)::BIGINT AS notified, \
-     (1 / (SELECT count(*) FROM mb)::INT)::BIGINT AS folder_found";
+     (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept";
 
 /// The \Recent claim (RFC 3501 §2.3.2), see [`Store::claim_recent`]. The folder row is
 /// locked (and the claim committed, with its fsync) only when it has unclaimed messages:
@@ -46,6 +61,86 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
      SELECT COALESCE((SELECT first_recent_uid FROM claimed), uidnext) AS first \
      FROM mailboxes WHERE id = $1";
 
+/// COPY (RFC 9051 §6.4.7) of the source messages whose UIDs match `{runs}` (parameters
+/// from `$6`): `src` numbers them by UID; the target's counter row takes as many UIDs and
+/// modseqs at once, the copies get them in order (the values the transaction path's one
+/// `UPDATE` per message gives), the delegates' `\Seen` rows of the sources follow their
+/// copies (ADR 0034), and the NOTIFY tells other nodes. `ok` is the target when the copies
+/// fit in its BAL's quota (RFC 9208 §5.2): nothing is written otherwise. A target deleted
+/// meanwhile fails the statement (division by zero), as APPEND's does.
+const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
+     row_number() OVER (ORDER BY mm.uid) AS rn \
+     FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
+     WHERE mm.mailbox_id = $1 AND ({runs})), \
+     tally AS (SELECT count(*) AS n, COALESCE(sum(size), 0) AS bytes FROM src), \
+     f AS (SELECT f.id, tally.n, (b.quota_bytes IS NULL OR b.used_bytes + tally.bytes <= b.quota_bytes) \
+     AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id, tally WHERE f.id = $2), \
+     ok AS (SELECT id, n FROM f WHERE room AND n > 0), \
+     mb AS (UPDATE mailboxes t SET uidnext = t.uidnext + ok.n, highestmodseq = t.highestmodseq + ok.n \
+     FROM ok WHERE t.id = ok.id RETURNING t.uidnext - ok.n AS first_uid, t.highestmodseq - ok.n AS base_modseq), \
+     mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, saved_at) \
+     SELECT $2, mb.first_uid + src.rn - 1, src.message_id, mb.base_modseq + src.rn, src.flags, \
+     src.internaldate, $3 FROM src, mb), \
+     ds AS (INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
+     SELECT $2, mb.first_uid + src.rn - 1, s.reader, s.seen, 0 \
+     FROM src JOIN delegate_seen s ON s.mailbox_id = $1 AND s.uid = src.uid, mb), \
+     n AS (SELECT pg_notify($4, $5) FROM mb) \
+     SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, \
+     (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM f WHERE room)::BIGINT AS room, \
+     (SELECT count(*) FROM n)::BIGINT AS notified, \
+     (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept \
+     FROM src LEFT JOIN mb ON true ORDER BY src.uid";
+
+/// EXPUNGE (RFC 9051 §6.4.3) of the messages whose UIDs match `{runs}` (parameters from
+/// `$4`): one new modseq, the rows deleted, their UIDs remembered for QRESYNC's VANISHED
+/// (RFC 7162 §3.2.10) with it, and the NOTIFY when something went. The delete reads `mb`,
+/// so the folder row is locked before the message rows, as a STORE takes them.
+const EXPUNGE: &str = "WITH mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 \
+     WHERE id = $1 RETURNING id, highestmodseq), \
+     d AS (DELETE FROM mailbox_messages WHERE mailbox_id = (SELECT id FROM mb) AND ({runs}) \
+     RETURNING uid), \
+     e AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
+     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d), \
+     n AS (SELECT pg_notify($2, $3) FROM (SELECT 1 FROM d LIMIT 1) gone) \
+     SELECT (SELECT count(*) FROM mb)::BIGINT AS folders, d.uid, \
+     (SELECT count(*) FROM n)::BIGINT AS notified FROM (SELECT 1) one LEFT JOIN d ON true \
+     ORDER BY d.uid";
+
+/// STORE's write (RFC 9051 §6.4.6, RFC 7162 §3.1.3) of flags computed from a read of the
+/// rows (`$4…`: uid, modseq read, new flags, per message): one new modseq, each row updated
+/// only if its modseq is still the one read, and the statement fails (division by zero)
+/// unless every row was, so that a concurrent change is never overwritten: the caller reads
+/// again and recomputes (ADR 0046). The folder row is locked before the message rows (the
+/// update joins `mb`), the order of every write.
+const STORE_FLAGS: &str = "WITH w (uid, seen, flags) AS (VALUES {values}), \
+     mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 \
+     RETURNING id, highestmodseq), \
+     u AS (UPDATE mailbox_messages mm SET flags = w.flags, modseq = mb.highestmodseq FROM w, mb \
+     WHERE mm.mailbox_id = mb.id AND mm.uid = w.uid AND mm.modseq = w.seen RETURNING mm.uid), \
+     n AS (SELECT pg_notify($2, $3) FROM mb) \
+     SELECT (SELECT highestmodseq FROM mb) AS modseq, (SELECT count(*) FROM n)::BIGINT AS notified, \
+     (1 / ((SELECT count(*) FROM u) = {count})::INT)::BIGINT AS all_written";
+
+/// Most messages one [`STORE_FLAGS`] statement writes (three parameters each); a STORE
+/// changing more takes the transaction path.
+pub(crate) const MAX_STORE_WRITES: usize = 500;
+
+/// How often a STORE reads again after a concurrent change before it takes the transaction
+/// path, which locks the folder row before reading.
+const STORE_ATTEMPTS: u32 = 4;
+
+/// Most runs of UIDs one COPY or EXPUNGE statement matches; a set of more runs (rare: a
+/// client's scattered selection) takes the transaction path.
+pub(crate) const MAX_RUNS: usize = 200;
+
+/// `(uid BETWEEN $n AND $n+1 OR …)` for `runs`, parameters numbered from `first`.
+fn runs_clause(column: &str, first: usize, runs: usize) -> String {
+    let terms: Vec<String> = (0..runs)
+        .map(|i| format!("{column} BETWEEN ${} AND ${}", first + 2 * i, first + 2 * i + 1))
+        .collect();
+    terms.join(" OR ")
+}
+
 /// What [`Store::append_pg`] stores.
 pub(crate) struct AppendPg<'a> {
     pub folder_id: i64,
@@ -55,6 +150,8 @@ pub(crate) struct AppendPg<'a> {
     pub flags: &'a str,
     pub internaldate: i64,
     pub meta: &'a MessageMeta,
+    /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
+    pub check_quota: bool,
 }
 
 impl Store {
@@ -74,7 +171,8 @@ impl Store {
                 .bind(a.flags)
                 .bind(a.internaldate)
                 .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), a.folder_id));
+                .bind(format!("{}:{}", self.node_tag(), a.folder_id))
+                .bind(a.check_quota);
             // The tagged OK waits for the commit, not for the first row (`fetch_committed`).
             crate::db::fetch_committed(q, self.pool())
                 .await
@@ -82,9 +180,158 @@ impl Store {
                 .map_err(folder_gone)
         })
         .await?;
+        if row.try_get::<i64, _>("folders")? == 0 {
+            return Err(StoreError::NotFound("folder".into()));
+        }
+        if row.try_get::<i64, _>("room")? == 0 {
+            return Err(StoreError::OverQuota);
+        }
         let uidvalidity: i64 = row.try_get("uidvalidity")?;
         let uid: i64 = row.try_get("uid")?;
         Ok((uidvalidity as u32, uid as u32))
+    }
+
+    /// COPY in one statement; (source uid, new uid) pairs, none when no source matched.
+    pub(crate) async fn copy_pg(&self, from: i64, runs: &[(u32, u32)], to: i64) -> Result<Vec<(u32, u32)>> {
+        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 6, runs.len()));
+        let rows = retrying_conflicts(|| async {
+            // Only placeholders are formatted in; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(from)
+                .bind(to)
+                .bind(now())
+                .bind(crate::notify::CHANNEL)
+                .bind(format!("{}:{}", self.node_tag(), to));
+            for &(lo, hi) in runs {
+                q = q.bind(lo as i64).bind(hi as i64);
+            }
+            q.fetch_all(self.pool()).await.map_err(folder_gone)
+        })
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        if first.try_get::<i64, _>("folders")? == 0 {
+            return Err(StoreError::NotFound("folder".into()));
+        }
+        if first.try_get::<i64, _>("room")? == 0 {
+            return Err(StoreError::OverQuota);
+        }
+        rows.iter()
+            .map(|r| {
+                let source: i64 = r.try_get("source_uid")?;
+                let uid: i64 = r.try_get("uid")?;
+                Ok((source as u32, uid as u32))
+            })
+            .collect()
+    }
+
+    /// EXPUNGE in one statement; the UIDs removed, ascending.
+    pub(crate) async fn expunge_pg(&self, folder_id: i64, runs: &[(u32, u32)]) -> Result<Vec<u32>> {
+        let sql = EXPUNGE.replace("{runs}", &runs_clause("uid", 4, runs.len()));
+        let rows = retrying_conflicts(|| async {
+            // Only placeholders are formatted in; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(folder_id)
+                .bind(crate::notify::CHANNEL)
+                .bind(format!("{}:{}", self.node_tag(), folder_id));
+            for &(lo, hi) in runs {
+                q = q.bind(lo as i64).bind(hi as i64);
+            }
+            q.fetch_all(self.pool()).await.map_err(StoreError::Database)
+        })
+        .await?;
+        if rows.first().map(|r| r.try_get::<i64, _>("folders")).transpose()? != Some(1) {
+            return Err(StoreError::NotFound("folder".into()));
+        }
+        let mut removed = Vec::with_capacity(rows.len());
+        for r in &rows {
+            if let Some(uid) = r.try_get::<Option<i64>, _>("uid")? {
+                removed.push(uid as u32);
+            }
+        }
+        Ok(removed)
+    }
+
+    /// STORE on the shared flags: a read of the rows and one statement writing those that
+    /// change, on one pooled connection (ADR 0046). `None` when concurrent changes kept
+    /// invalidating the read, or the STORE writes too many messages: the caller takes the
+    /// transaction path.
+    pub(crate) async fn update_flags_pg(
+        &self,
+        folder_id: i64,
+        runs: &[(u32, u32)],
+        change: (FlagOp, &[String]),
+        unchanged_since: Option<u64>,
+    ) -> Result<Option<FlagUpdate>> {
+        let read_sql = format!(
+            "SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND ({}) \
+             ORDER BY uid",
+            runs_clause("uid", 2, runs.len())
+        );
+        let mut conn = self.pool().acquire().await?;
+        for _ in 0..STORE_ATTEMPTS {
+            // Only placeholders are formatted in; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(read_sql.clone())).bind(folder_id);
+            for &(lo, hi) in runs {
+                q = q.bind(lo as i64).bind(hi as i64);
+            }
+            let current = q.fetch_all(&mut *conn).await?;
+            let current: Vec<MessageRef> = current.iter().map(ref_from_row).collect::<Result<_>>()?;
+            let plan = plan_flags(&current, change, unchanged_since);
+            if plan.writes.len() > MAX_STORE_WRITES {
+                return Ok(None);
+            }
+            if plan.writes.is_empty() {
+                return Ok(Some(FlagUpdate {
+                    changed: Vec::new(),
+                    conflicts: plan.conflicts,
+                }));
+            }
+            match self.write_flags_pg(&mut conn, folder_id, &plan.writes).await {
+                Ok(Some(modseq)) => return Ok(Some(plan.into_update(modseq))),
+                Ok(None) => continue,
+                Err(e) if e.is_write_conflict() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// [`STORE_FLAGS`] for `writes`; the new modseq, or `None` when a row changed since it
+    /// was read (nothing written then).
+    async fn write_flags_pg(
+        &self,
+        conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+        folder_id: i64,
+        writes: &[FlagWrite],
+    ) -> Result<Option<u64>> {
+        let values: Vec<String> = (0..writes.len())
+            .map(|i| {
+                let p = 4 + 3 * i;
+                format!("(${p}::BIGINT, ${}::BIGINT, ${}::TEXT)", p + 1, p + 2)
+            })
+            .collect();
+        let sql = STORE_FLAGS
+            .replace("{values}", &values.join(", "))
+            .replace("{count}", &writes.len().to_string());
+        // Only placeholders and the count are formatted in; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(folder_id)
+            .bind(crate::notify::CHANNEL)
+            .bind(format!("{}:{}", self.node_tag(), folder_id));
+        for w in writes {
+            q = q.bind(w.uid as i64).bind(w.read_modseq as i64).bind(w.flags.join(" "));
+        }
+        // `fetch_all` reads up to ReadyForQuery, after the commit (ADR 0048).
+        match q.fetch_all(&mut **conn).await {
+            Ok(rows) => {
+                let row = rows.first().ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                Ok(Some(row.try_get::<i64, _>("modseq")? as u64))
+            }
+            Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22012") => Ok(None),
+            Err(e) => Err(StoreError::Database(e)),
+        }
     }
 
     /// [`Store::claim_recent`] on PostgreSQL: one round trip, claim or not.
@@ -98,6 +345,66 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound("folder".into()))?;
         Ok(row.try_get::<i64, _>("first")? as u32)
     }
+}
+
+/// A message whose flags a STORE changes: its UID, the modseq it was read with, its new flags.
+struct FlagWrite {
+    uid: u32,
+    read_modseq: u64,
+    flags: Vec<String>,
+}
+
+/// What a STORE does to the rows it read.
+struct FlagPlan {
+    writes: Vec<FlagWrite>,
+    /// Changed after UNCHANGEDSINCE (RFC 7162 §3.1.3), left as they are.
+    conflicts: Vec<u32>,
+}
+
+impl FlagPlan {
+    fn into_update(self, modseq: u64) -> FlagUpdate {
+        let changed = self
+            .writes
+            .into_iter()
+            .map(|w| MessageRef {
+                uid: w.uid,
+                modseq,
+                flags: w.flags,
+            })
+            .collect();
+        FlagUpdate {
+            changed,
+            conflicts: self.conflicts,
+        }
+    }
+}
+
+/// The new flags of each message of `current` that `op` changes, as the transaction path
+/// computes them (`folder_messages.rs::update_flags_in`).
+fn plan_flags(
+    current: &[MessageRef],
+    (op, flags): (FlagOp, &[String]),
+    unchanged_since: Option<u64>,
+) -> FlagPlan {
+    let mut plan = FlagPlan {
+        writes: Vec::new(),
+        conflicts: Vec::new(),
+    };
+    for m in current {
+        if unchanged_since.is_some_and(|since| m.modseq > since) {
+            plan.conflicts.push(m.uid);
+            continue;
+        }
+        let new = apply_flags(&m.flags, op, flags);
+        if !same_flags(&new, &m.flags) {
+            plan.writes.push(FlagWrite {
+                uid: m.uid,
+                read_modseq: m.modseq,
+                flags: new,
+            });
+        }
+    }
+    plan
 }
 
 /// The statement's division by zero is a folder that no longer exists.

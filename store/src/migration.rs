@@ -67,6 +67,7 @@ impl Store {
                 (flags, internaldate),
                 meta,
                 Some(source.clone()),
+                false,
             )
             .await?;
         Ok(uid)

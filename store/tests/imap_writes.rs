@@ -324,3 +324,214 @@ engine_tests!(fetch_infos_bring_small_bodies_along, |engine| async move {
     assert_eq!(plain.len(), 2);
     assert_eq!(plain[1].size as usize, large.len());
 });
+
+/// The bytes of the message [`append`] stores.
+const APPENDED_SIZE: u64 = b"Subject: t\r\n\r\nbody\r\n".len() as u64;
+
+// RFC 9208 §5.2: a COPY or an APPEND that would take the BAL over its quota is refused and
+// stores nothing; one that just fits is stored; the usage counter stays the sum of what
+// the folders hold. PostgreSQL checks in the write's one statement (ADR 0046), SQLite in
+// its transaction.
+engine_tests!(
+    copies_and_appends_near_the_quota_store_all_or_nothing,
+    |engine| async move {
+        let (store, _db, bal_id, inbox, uids) = inbox_with(engine, 3).await;
+        let (used, _) = store.bal_usage(bal_id).await.unwrap();
+        assert_eq!(used, 3 * APPENDED_SIZE);
+        // Room for exactly two more messages.
+        let quota = used + 2 * APPENDED_SIZE;
+        store
+            .set_bal_quota("a@ch-x.mssante.fr", Some(quota))
+            .await
+            .unwrap();
+        let dossiers = store.create_folder(bal_id, "Dossiers", None).await.unwrap();
+        let before = store.message_count().await.unwrap();
+        let three = store.copy_messages(inbox.id, &uids, dossiers.id, false).await;
+        assert!(matches!(three, Err(StoreError::OverQuota)), "{three:?}");
+        let status = store.folder_status(dossiers.id).await.unwrap();
+        assert_eq!((status.messages, status.uidnext), (0, 1), "nothing copied");
+        // Two fit exactly, with the target's first UIDs, in source order.
+        let two = store
+            .copy_messages(inbox.id, &uids[1..], dossiers.id, false)
+            .await
+            .unwrap();
+        assert_eq!(two, vec![(uids[1], 1), (uids[2], 2)]);
+        assert_eq!(store.bal_usage(bal_id).await.unwrap().0, quota);
+        // Full: neither an APPEND checked with its write nor another COPY goes in.
+        let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+        let append = store
+            .append_within_quota(dossiers.id, raw, &[], 0, MessageMeta::default())
+            .await;
+        assert!(matches!(append, Err(StoreError::OverQuota)), "{append:?}");
+        let one = store.copy_messages(inbox.id, &uids[..1], dossiers.id, false).await;
+        assert!(matches!(one, Err(StoreError::OverQuota)), "{one:?}");
+        assert_eq!(store.message_count().await.unwrap(), before, "no message row left");
+        assert_eq!(store.bal_usage(bal_id).await.unwrap().0, quota);
+        // An expunge makes room again: the next APPEND fits, and takes the next UID.
+        store.expunge(dossiers.id, &[1]).await.unwrap();
+        let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+        let (_, uid) = store
+            .append_within_quota(dossiers.id, raw, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        assert_eq!(uid, 3);
+        let held: Vec<u32> = store
+            .folder_snapshot(dossiers.id)
+            .await
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.uid)
+            .collect();
+        assert_eq!(held, vec![2, 3]);
+        assert_eq!(store.bal_usage(bal_id).await.unwrap().0, quota);
+    }
+);
+
+// Sessions copying and appending into one folder at once (issue 11's mix: COPY n INBOX and
+// APPEND INBOX from several sessions of a BAL): every new message gets its own UID, each
+// writer's UIDs ascend in the order it wrote them, every copy and append has its own
+// modseq, HIGHESTMODSEQ and UIDNEXT end above all of them, and the usage counter is the
+// sum of the folder's messages.
+engine_tests!(
+    concurrent_copies_and_appends_keep_uids_unique_and_ascending,
+    |engine| async move {
+        let (store, _db, bal_id, inbox, uids) = inbox_with(engine, 4).await;
+        let folder = inbox.id;
+        let sessions: Vec<u32> = (0..10).collect();
+        let sources = uids.clone();
+        let written = at_once(&store, &sessions, move |store, session| {
+            let sources = sources.clone();
+            async move {
+                let mut mine = Vec::new();
+                for round in 0..6u32 {
+                    let uid = match (session + round) % 2 {
+                        0 => append(&store, folder, &[]).await,
+                        _ => {
+                            // 1..=3: the next UID is a source too.
+                            let from = sources[(session + round) as usize % 3];
+                            let pairs = store
+                                .copy_messages(folder, &[from, from + 1], folder, false)
+                                .await
+                                .unwrap();
+                            assert_eq!(pairs.len(), 2, "{pairs:?}");
+                            assert!(pairs[0].1 < pairs[1].1, "{pairs:?}");
+                            pairs[1].1
+                        }
+                    };
+                    mine.push(uid);
+                }
+                mine
+            }
+        })
+        .await;
+        for mine in &written {
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "not ascending: {mine:?}");
+        }
+        let snapshot = store.folder_snapshot(folder).await.unwrap();
+        let mut held: Vec<u32> = snapshot.messages.iter().map(|m| m.uid).collect();
+        let count = held.len();
+        held.dedup();
+        assert_eq!(held.len(), count, "a UID given twice");
+        // 4 + 10 sessions × (3 appends + 3 copies of 2).
+        assert_eq!(count, 4 + 10 * (3 + 6));
+        let mut modseqs: Vec<u64> = snapshot.messages.iter().map(|m| m.modseq).collect();
+        modseqs.sort_unstable();
+        modseqs.dedup();
+        assert_eq!(modseqs.len(), count, "a modseq given twice");
+        assert_eq!(snapshot.highestmodseq, *modseqs.last().unwrap());
+        let status = store.folder_status(folder).await.unwrap();
+        assert_eq!(status.uidnext, held.last().unwrap() + 1);
+        let used = store.bal_usage(bal_id).await.unwrap().0;
+        assert_eq!(used, count as u64 * APPENDED_SIZE);
+    }
+);
+
+/// Long enough for the pool's ping of a released connection to be done on a loaded machine.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Round trips to PostgreSQL of `work`, the pool's ping of the connection it gave back
+/// included (counted through `mssante_testkit::round_trips`).
+async fn round_trips<T>(
+    counter: &mssante_testkit::round_trips::RoundTrips,
+    work: impl std::future::Future<Output = T>,
+) -> (u64, T) {
+    let before = counter.count();
+    let output = work.await;
+    tokio::time::sleep(SETTLE).await;
+    (counter.count() - before, output)
+}
+
+// ADR 0043 and 0046: on PostgreSQL an APPEND (its quota check included), a COPY and an
+// EXPUNGE are one statement each, i.e. one round trip and the pool's ping when the
+// connection goes back; a STORE is a read and one statement on one connection, and its ping. Each count is its fewest over the last rounds (statement caches
+// warm: a pooled connection that has not prepared the statement yet adds one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_append_copy_store_expunge_are_one_statement_each() {
+    let db = mssante_testkit::TestDb::new(mssante_testkit::Engine::Postgres);
+    let counter = mssante_testkit::round_trips::RoundTrips::start(&db.url).await;
+    let store = Store::open(counter.url(), db.data_path()).await.unwrap();
+    let (_, inbox) = bal_with_inbox(&store).await;
+    let folder = inbox.id;
+    let mut fewest = [u64::MAX; 4];
+    for round in 0..6 {
+        let raw = format!("Subject: r{round}\r\n\r\nbody\r\n").into_bytes();
+        let append = store.append_within_quota(folder, raw, &[], 0, MessageMeta::default());
+        let (appends, appended) = round_trips(&counter, append).await;
+        let (_, uid) = appended.unwrap();
+        let source = [uid];
+        let copy = store.copy_messages(folder, &source, folder, false);
+        let (copies, pairs) = round_trips(&counter, copy).await;
+        let copied = pairs.unwrap()[0].1;
+        assert_eq!(copied, uid + 1);
+        let seen = ["\\Seen".to_string()];
+        let store_flags = store.update_flags(folder, &source, FlagOp::Add, &seen, None);
+        let (stores, update) = round_trips(&counter, store_flags).await;
+        assert_eq!(update.unwrap().changed.len(), 1);
+        let gone = [uid, copied];
+        let expunge = store.expunge(folder, &gone);
+        let (expunges, removed) = round_trips(&counter, expunge).await;
+        assert_eq!(removed.unwrap(), vec![uid, copied]);
+        if round >= 3 {
+            for (f, n) in fewest.iter_mut().zip([appends, copies, stores, expunges]) {
+                *f = (*f).min(n);
+            }
+        }
+    }
+    println!("round trips of APPEND, COPY, STORE, EXPUNGE: {fewest:?}");
+    assert_eq!(fewest, [2, 2, 3, 2], "APPEND, COPY, STORE, EXPUNGE");
+}
+
+// Sessions adding each their own keyword to one message at once: on PostgreSQL each STORE
+// writes flags computed from a read (ADR 0046), so a change made between the read and the
+// write must make it read again, never be overwritten. Every keyword is there at the end,
+// and each STORE took its own modseq.
+engine_tests!(
+    concurrent_stores_on_one_message_lose_no_flag,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 1).await;
+        let (folder, uid) = (inbox.id, uids[0]);
+        let sessions: Vec<u32> = (0..12).collect();
+        let mut modseqs = at_once(&store, &sessions, move |store, session| async move {
+            let keyword = [format!("$k{session}")];
+            let update = store
+                .update_flags(folder, &[uid], FlagOp::Add, &keyword, None)
+                .await
+                .unwrap();
+            assert_eq!(update.changed.len(), 1, "{update:?}");
+            assert!(update.changed[0].flags.contains(&keyword[0]));
+            update.changed[0].modseq
+        })
+        .await;
+        modseqs.sort_unstable();
+        modseqs.dedup();
+        assert_eq!(modseqs.len(), sessions.len(), "a modseq given twice");
+        let infos = store.message_infos(folder, &[uid]).await.unwrap();
+        let mut flags = infos[0].flags.clone();
+        flags.sort();
+        let mut expected: Vec<String> = sessions.iter().map(|s| format!("$k{s}")).collect();
+        expected.sort();
+        assert_eq!(flags, expected, "a keyword lost");
+        assert_eq!(infos[0].modseq, *modseqs.last().unwrap());
+    }
+);

@@ -76,11 +76,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             }
         }
         // RFC 9208 §5.2: refuse before storing anything when the quota would be exceeded.
-        let total: u64 = messages.iter().map(|m| m.bytes.len() as u64).sum();
-        match self.ctx.store.over_quota(bal_id, total).await {
-            Ok(true) => return self.refuse(tag, "NO", "[OVERQUOTA] Quota exceeded"),
-            Ok(false) => {}
-            Err(e) => return self.store_refused(tag, e),
+        // One message is checked by the write itself (one round trip less, ADR 0046);
+        // several are checked together first (RFC 3502 §6: all or nothing).
+        let single = messages.len() == 1;
+        if !single {
+            let total: u64 = messages.iter().map(|m| m.bytes.len() as u64).sum();
+            match self.ctx.store.over_quota(bal_id, total).await {
+                Ok(true) => return self.refuse(tag, "NO", "[OVERQUOTA] Quota exceeded"),
+                Ok(false) => {}
+                Err(e) => return self.store_refused(tag, e),
+            }
         }
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
@@ -88,10 +93,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             let meta = crate::message::message_meta(&m.bytes);
             // A delegate's APPEND is recorded in the transaction that stores the message.
             let audit = self.audit_event(bal_id, AuditAction::Append, &folder.name);
-            let append = self
-                .ctx
-                .store
-                .append(folder.id, m.bytes, &m.flags, date, meta);
+            let store = &self.ctx.store;
+            let append = async {
+                match single {
+                    true => {
+                        store
+                            .append_within_quota(folder.id, m.bytes, &m.flags, date, meta)
+                            .await
+                    }
+                    false => store.append(folder.id, m.bytes, &m.flags, date, meta).await,
+                }
+            };
             match Store::audited(audit, append).await {
                 Ok((v, uid)) => {
                     uidvalidity = v;
