@@ -396,7 +396,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 self.tagged(tag, "NO", &format!("[ALREADYEXISTS] {what} already exists"))
             }
             StoreError::Invalid(why) => self.tagged(tag, "NO", &format!("[CANNOT] {why}")),
-            // RFC 9208 §5.2: APPEND, COPY refused when they would exceed the quota.
+            // RFC 9208, OVERQUOTA: APPEND, COPY refused when they would exceed the quota.
             StoreError::OverQuota => self.tagged(tag, "NO", "[OVERQUOTA] Quota exceeded"),
             other => {
                 tracing::error!(peer = %self.peer, "storage failure: {other}");

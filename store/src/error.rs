@@ -12,7 +12,7 @@ pub enum StoreError {
     NotFound(String),
     #[error("{0} already exists")]
     Duplicate(String),
-    /// The write would take the BAL over its quota (RFC 9208 §5.2: nothing was stored).
+    /// The write would take the BAL over its quota (RFC 9208, OVERQUOTA: nothing was stored).
     #[error("quota exceeded")]
     OverQuota,
     /// Database failure: transient from the client's point of view (SMTP 451, IMAP NO).

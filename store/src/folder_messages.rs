@@ -299,7 +299,7 @@ impl Store {
     }
 
     /// [`Store::append`] refused with [`StoreError::OverQuota`], nothing stored, when the
-    /// message does not fit in the BAL's quota (RFC 9208 §5.2). The check is made with the
+    /// message does not fit in the BAL's quota (RFC 9208, OVERQUOTA). The check is made with the
     /// write (in its statement on PostgreSQL, in its transaction on SQLite), not by a read
     /// before it.
     pub async fn append_within_quota(
@@ -394,7 +394,7 @@ impl Store {
             uids: uids.to_vec(),
             to: Some(to),
             remove_source,
-            // A COPY adds to the target BAL's usage (RFC 9208 §5.2); a MOVE between two
+            // A COPY adds to the target BAL's usage (RFC 9208, OVERQUOTA); a MOVE between two
             // folders of one BAL does not.
             check_quota: !remove_source,
             audit,
@@ -723,7 +723,7 @@ async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)
 }
 
 /// Fails with [`StoreError::OverQuota`] when `bytes` more would take the BAL of `folder_id`
-/// over its quota (RFC 9208 §5.2), read in the write's transaction: on SQLite, the single
+/// over its quota (RFC 9208, OVERQUOTA), read in the write's transaction: on SQLite, the single
 /// writer makes it exact.
 async fn ensure_room(txn: &mut Txn, folder_id: i64, bytes: i64) -> Result<()> {
     let row = sqlx::query(

@@ -17,7 +17,7 @@ use crate::{Store, now, retrying_conflicts};
 
 /// APPEND: the blob, the `messages` row, the folder's next UID and modseq (under its row
 /// lock, RFC 9051 §2.3.1.1, RFC 7162 §3.1.1), the `mailbox_messages` row and the NOTIFY to
-/// other nodes. `ok` is the folder when the message fits in its BAL's quota (RFC 9208 §5.2,
+/// other nodes. `ok` is the folder when the message fits in its BAL's quota (RFC 9208, OVERQUOTA,
 /// read in the statement's snapshot, as the separate read it replaces; `$13` false skips
 /// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): its
 /// `UPDATE` waits on initplans that insert the message and its body first, so concurrent
@@ -66,7 +66,7 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
 /// modseqs at once, the copies get them in order (the values the transaction path's one
 /// `UPDATE` per message gives), the delegates' `\Seen` rows of the sources follow their
 /// copies (ADR 0034), and the NOTIFY tells other nodes. `ok` is the target when the copies
-/// fit in its BAL's quota (RFC 9208 §5.2): nothing is written otherwise. A target deleted
+/// fit in its BAL's quota (RFC 9208, OVERQUOTA): nothing is written otherwise. A target deleted
 /// meanwhile fails the statement (division by zero), as APPEND's does.
 const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
      row_number() OVER (ORDER BY mm.uid) AS rn \

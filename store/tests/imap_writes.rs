@@ -328,7 +328,7 @@ engine_tests!(fetch_infos_bring_small_bodies_along, |engine| async move {
 /// The bytes of the message [`append`] stores.
 const APPENDED_SIZE: u64 = b"Subject: t\r\n\r\nbody\r\n".len() as u64;
 
-// RFC 9208 §5.2: a COPY or an APPEND that would take the BAL over its quota is refused and
+// RFC 9208, OVERQUOTA: a COPY or an APPEND that would take the BAL over its quota is refused and
 // stores nothing; one that just fits is stored; the usage counter stays the sum of what
 // the folders hold. PostgreSQL checks in the write's one statement (ADR 0046), SQLite in
 // its transaction.

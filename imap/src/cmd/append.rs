@@ -75,7 +75,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 },
             }
         }
-        // RFC 9208 §5.2: refuse before storing anything when the quota would be exceeded.
+        // RFC 9208 (OVERQUOTA): refuse before storing anything when the quota would be exceeded.
         // One message is checked by the write itself (one round trip less, ADR 0046);
         // several are checked together first (RFC 3502 §6: all or nothing).
         let single = messages.len() == 1;
