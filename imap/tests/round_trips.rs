@@ -50,12 +50,13 @@ async fn round_trips_per_imap_command_on_postgres() {
     let message = "Subject: appended\r\n\r\nhello\r\n";
     let append = format!("APPEND INBOX {{{}+}}\r\n{message}", message.len());
     // Each round expunges message 1, so message 2 is a fresh one in every round.
-    let commands: [(&str, &str); 8] = [
+    let commands: [(&str, &str); 9] = [
         ("SELECT", "SELECT INBOX"),
         ("FETCH flags", "FETCH 1:* (UID FLAGS)"),
         ("FETCH body", "FETCH 5 (BODY.PEEK[])"),
         ("STORE", "STORE 2 +FLAGS (\\Seen)"),
         ("APPEND", &append),
+        ("COPY", "COPY 3 INBOX"),
         ("STORE \\Deleted", "STORE 1 +FLAGS.SILENT (\\Deleted)"),
         ("EXPUNGE", "EXPUNGE"),
         ("NOOP", "NOOP"),
@@ -83,16 +84,21 @@ async fn round_trips_per_imap_command_on_postgres() {
     // flags 3 → 2, FETCH body 6 → 4, STORE 17 → 9, APPEND 34 → 22, STORE \Deleted 17 → 9,
     // EXPUNGE 17 → 9, NOOP 0. Then (ADR 0043) APPEND 22 → 10 (the message in one
     // statement, the \Recent claim of the session's own report in one) and FETCH body
-    // 4 → 2 (the body read with its metadata). The bounds allow one more (which pool
+    // 4 → 2 (the body read with its metadata). Then (ADR 0046) STORE 9 → 5 (a read and
+    // one checked statement on one connection), APPEND 10 → 8 (the quota checked in its
+    // statement), EXPUNGE 9 → 4 (one statement); COPY of one message into the selected
+    // folder counted from then on: 8 (its write is one statement; the rest is the target's
+    // lookup and the session's report of the new message, as for APPEND). The bounds allow one more (which pool
     // connection has the statement prepared already).
     let bounds = [
         ("SELECT", 7),
         ("FETCH flags", 3),
         ("FETCH body", 3),
-        ("STORE", 10),
-        ("APPEND", 11),
-        ("STORE \\Deleted", 10),
-        ("EXPUNGE", 10),
+        ("STORE", 6),
+        ("APPEND", 9),
+        ("COPY", 9),
+        ("STORE \\Deleted", 6),
+        ("EXPUNGE", 5),
         ("NOOP", 0),
     ];
     for ((name, count), (_, bound)) in counts.iter().zip(bounds) {

@@ -17,10 +17,10 @@ use crate::delegate_seen::{
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::flags::{canonical_flag, flags_from_text};
+use crate::folder_writes_pg::MAX_RUNS;
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::migration::{SourceMessage, insert_migrated};
-use crate::folder_writes_pg::MAX_RUNS;
 use crate::{Engine, Store, now};
 
 /// What FETCH needs besides the bytes.

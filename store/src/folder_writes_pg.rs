@@ -136,7 +136,13 @@ pub(crate) const MAX_RUNS: usize = 200;
 /// `(uid BETWEEN $n AND $n+1 OR …)` for `runs`, parameters numbered from `first`.
 fn runs_clause(column: &str, first: usize, runs: usize) -> String {
     let terms: Vec<String> = (0..runs)
-        .map(|i| format!("{column} BETWEEN ${} AND ${}", first + 2 * i, first + 2 * i + 1))
+        .map(|i| {
+            format!(
+                "{column} BETWEEN ${} AND ${}",
+                first + 2 * i,
+                first + 2 * i + 1
+            )
+        })
         .collect();
     terms.join(" OR ")
 }
@@ -192,7 +198,12 @@ impl Store {
     }
 
     /// COPY in one statement; (source uid, new uid) pairs, none when no source matched.
-    pub(crate) async fn copy_pg(&self, from: i64, runs: &[(u32, u32)], to: i64) -> Result<Vec<(u32, u32)>> {
+    pub(crate) async fn copy_pg(
+        &self,
+        from: i64,
+        runs: &[(u32, u32)],
+        to: i64,
+    ) -> Result<Vec<(u32, u32)>> {
         let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 6, runs.len()));
         let rows = retrying_conflicts(|| async {
             // Only placeholders are formatted in; every value is bound.
@@ -241,7 +252,12 @@ impl Store {
             q.fetch_all(self.pool()).await.map_err(StoreError::Database)
         })
         .await?;
-        if rows.first().map(|r| r.try_get::<i64, _>("folders")).transpose()? != Some(1) {
+        if rows
+            .first()
+            .map(|r| r.try_get::<i64, _>("folders"))
+            .transpose()?
+            != Some(1)
+        {
             return Err(StoreError::NotFound("folder".into()));
         }
         let mut removed = Vec::with_capacity(rows.len());
@@ -277,7 +293,8 @@ impl Store {
                 q = q.bind(lo as i64).bind(hi as i64);
             }
             let current = q.fetch_all(&mut *conn).await?;
-            let current: Vec<MessageRef> = current.iter().map(ref_from_row).collect::<Result<_>>()?;
+            let current: Vec<MessageRef> =
+                current.iter().map(ref_from_row).collect::<Result<_>>()?;
             let plan = plan_flags(&current, change, unchanged_since);
             if plan.writes.len() > MAX_STORE_WRITES {
                 return Ok(None);
@@ -288,7 +305,10 @@ impl Store {
                     conflicts: plan.conflicts,
                 }));
             }
-            match self.write_flags_pg(&mut conn, folder_id, &plan.writes).await {
+            match self
+                .write_flags_pg(&mut conn, folder_id, &plan.writes)
+                .await
+            {
                 Ok(Some(modseq)) => return Ok(Some(plan.into_update(modseq))),
                 Ok(None) => continue,
                 Err(e) if e.is_write_conflict() => continue,
@@ -321,12 +341,17 @@ impl Store {
             .bind(crate::notify::CHANNEL)
             .bind(format!("{}:{}", self.node_tag(), folder_id));
         for w in writes {
-            q = q.bind(w.uid as i64).bind(w.read_modseq as i64).bind(w.flags.join(" "));
+            q = q
+                .bind(w.uid as i64)
+                .bind(w.read_modseq as i64)
+                .bind(w.flags.join(" "));
         }
         // `fetch_all` reads up to ReadyForQuery, after the commit (ADR 0048).
         match q.fetch_all(&mut **conn).await {
             Ok(rows) => {
-                let row = rows.first().ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+                let row = rows
+                    .first()
+                    .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
                 Ok(Some(row.try_get::<i64, _>("modseq")? as u64))
             }
             Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("22012") => Ok(None),

@@ -346,7 +346,9 @@ engine_tests!(
             .unwrap();
         let dossiers = store.create_folder(bal_id, "Dossiers", None).await.unwrap();
         let before = store.message_count().await.unwrap();
-        let three = store.copy_messages(inbox.id, &uids, dossiers.id, false).await;
+        let three = store
+            .copy_messages(inbox.id, &uids, dossiers.id, false)
+            .await;
         assert!(matches!(three, Err(StoreError::OverQuota)), "{three:?}");
         let status = store.folder_status(dossiers.id).await.unwrap();
         assert_eq!((status.messages, status.uidnext), (0, 1), "nothing copied");
@@ -363,9 +365,15 @@ engine_tests!(
             .append_within_quota(dossiers.id, raw, &[], 0, MessageMeta::default())
             .await;
         assert!(matches!(append, Err(StoreError::OverQuota)), "{append:?}");
-        let one = store.copy_messages(inbox.id, &uids[..1], dossiers.id, false).await;
+        let one = store
+            .copy_messages(inbox.id, &uids[..1], dossiers.id, false)
+            .await;
         assert!(matches!(one, Err(StoreError::OverQuota)), "{one:?}");
-        assert_eq!(store.message_count().await.unwrap(), before, "no message row left");
+        assert_eq!(
+            store.message_count().await.unwrap(),
+            before,
+            "no message row left"
+        );
         assert_eq!(store.bal_usage(bal_id).await.unwrap().0, quota);
         // An expunge makes room again: the next APPEND fits, and takes the next UID.
         store.expunge(dossiers.id, &[1]).await.unwrap();
@@ -426,7 +434,10 @@ engine_tests!(
         })
         .await;
         for mine in &written {
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "not ascending: {mine:?}");
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "not ascending: {mine:?}"
+            );
         }
         let snapshot = store.folder_snapshot(folder).await.unwrap();
         let mut held: Vec<u32> = snapshot.messages.iter().map(|m| m.uid).collect();
