@@ -306,11 +306,10 @@ impl Store {
         &self,
         folder_id: i64,
         raw: Vec<u8>,
-        flags: &[String],
-        internaldate: i64,
+        flags_and_date: (&[String], i64),
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
-        self.append_from(folder_id, raw, (flags, internaldate), meta, None, true)
+        self.append_from(folder_id, raw, flags_and_date, meta, None, true)
             .await
     }
 

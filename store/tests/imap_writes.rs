@@ -362,7 +362,7 @@ engine_tests!(
         // Full: neither an APPEND checked with its write nor another COPY goes in.
         let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
         let append = store
-            .append_within_quota(dossiers.id, raw, &[], 0, MessageMeta::default())
+            .append_within_quota(dossiers.id, raw, (&[], 0), MessageMeta::default())
             .await;
         assert!(matches!(append, Err(StoreError::OverQuota)), "{append:?}");
         let one = store
@@ -379,7 +379,7 @@ engine_tests!(
         store.expunge(dossiers.id, &[1]).await.unwrap();
         let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
         let (_, uid) = store
-            .append_within_quota(dossiers.id, raw, &[], 0, MessageMeta::default())
+            .append_within_quota(dossiers.id, raw, (&[], 0), MessageMeta::default())
             .await
             .unwrap();
         assert_eq!(uid, 3);
@@ -487,7 +487,7 @@ async fn postgres_append_copy_store_expunge_are_one_statement_each() {
     let mut fewest = [u64::MAX; 4];
     for round in 0..6 {
         let raw = format!("Subject: r{round}\r\n\r\nbody\r\n").into_bytes();
-        let append = store.append_within_quota(folder, raw, &[], 0, MessageMeta::default());
+        let append = store.append_within_quota(folder, raw, (&[], 0), MessageMeta::default());
         let (appends, appended) = round_trips(&counter, append).await;
         let (_, uid) = appended.unwrap();
         let source = [uid];

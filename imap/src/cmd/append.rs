@@ -98,7 +98,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 match single {
                     true => {
                         store
-                            .append_within_quota(folder.id, m.bytes, &m.flags, date, meta)
+                            .append_within_quota(folder.id, m.bytes, (&m.flags, date), meta)
                             .await
                     }
                     false => store.append(folder.id, m.bytes, &m.flags, date, meta).await,
