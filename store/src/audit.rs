@@ -240,6 +240,9 @@ impl PendingAudit {
         event
             .message_ids
             .extend(uids.iter().map(|u| format!("uid:{u}")));
+        if crate::audit_batch::add(&self.heads, &event) {
+            return Ok(());
+        }
         append_hinted(txn, self.engine, &self.heads, &event).await
     }
 }
@@ -296,6 +299,9 @@ struct RecordAudit {
 }
 
 async fn run_record_audit(txn: &mut Txn, write: &RecordAudit) -> Result<()> {
+    if crate::audit_batch::add(&write.heads, &write.event) {
+        return Ok(());
+    }
     append_hinted(txn, write.engine, &write.heads, &write.event).await
 }
 
@@ -321,11 +327,11 @@ pub(crate) async fn append_in(
 pub(crate) struct ChainHeads(std::sync::Mutex<HashMap<i64, (i64, String)>>);
 
 impl ChainHeads {
-    fn get(&self, bal_id: i64) -> Option<(i64, String)> {
+    pub(crate) fn get(&self, bal_id: i64) -> Option<(i64, String)> {
         self.lock().get(&bal_id).cloned()
     }
 
-    fn set(&self, bal_id: i64, link: (i64, String)) {
+    pub(crate) fn set(&self, bal_id: i64, link: (i64, String)) {
         self.lock().insert(bal_id, link);
     }
 
@@ -426,7 +432,7 @@ pub(crate) async fn append_after(
 }
 
 /// `event` as the entry that follows `last` (sequence, hash), or first in its chain.
-fn chained_entry(event: &AuditEvent, last: Option<(i64, String)>) -> AuditEntry {
+pub(crate) fn chained_entry(event: &AuditEvent, last: Option<(i64, String)>) -> AuditEntry {
     let (prev_seq, prev_hash) = last.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
     let mut entry = AuditEntry {
         id: 0,
@@ -463,10 +469,14 @@ async fn insert_entry(
     Ok(())
 }
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Binds $1 to $12 of an insert of `entry` (the columns in their table order).
-fn bind_entry<'q>(query: AnyQuery<'q>, bal_id: i64, entry: &'q AuditEntry) -> AnyQuery<'q> {
+pub(crate) fn bind_entry<'q>(
+    query: AnyQuery<'q>,
+    bal_id: i64,
+    entry: &'q AuditEntry,
+) -> AnyQuery<'q> {
     query
         .bind(bal_id)
         .bind(entry.seq)

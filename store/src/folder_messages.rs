@@ -329,11 +329,10 @@ impl Store {
         let blob = self.prepare_blob(&hash, raw).await?;
         let flags = apply_flags(&[], FlagOp::Replace, flags).join(" ");
         let audit = PendingAudit::take(self);
-        // PostgreSQL: one statement (ADR 0043), unless an audit entry or a migration
-        // record must be written with it.
+        // PostgreSQL: one statement (ADR 0043), in a transaction with the audit entry of a
+        // delegate's (ADR 0044); a migration record takes the transaction path.
         if let Some(bytes) = crate::folder_writes_pg::inline_bytes(&blob)
             && self.engine() == crate::Engine::Postgres
-            && !audit.is_some()
             && source.is_none()
         {
             let append = crate::folder_writes_pg::AppendPg {
@@ -346,7 +345,10 @@ impl Store {
                 meta: &meta,
                 check_quota,
             };
-            let appended = self.append_pg(&append).await?;
+            let appended = match audit.is_some() {
+                true => self.append_pg_audited(&append, audit).await?,
+                false => self.append_pg(&append).await?,
+            };
             self.notify_local(folder_id);
             return Ok(appended);
         }

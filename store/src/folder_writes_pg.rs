@@ -3,15 +3,19 @@
 //! the write costs one round trip and one commit instead of BEGIN, a statement per row and
 //! COMMIT. The rows written are exactly those of the transaction paths
 //! (`folder_messages.rs::append_in`, `folder.rs`'s `ClaimRecent`), which SQLite keeps (its
-//! dialect has no data-modifying CTEs) and which PostgreSQL still uses for a delegate's
-//! APPEND (the audit entry is read then chained) and for `mssante migrate`.
+//! dialect has no data-modifying CTEs) and which PostgreSQL still uses for `mssante
+//! migrate`. A delegate's APPEND runs the same statement in a transaction with its audit
+//! entry (ADR 0044).
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
+use crate::audit::{AnyQuery, PendingAudit};
 use crate::blob::PreparedBlob;
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::folder_messages::{FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
+use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::{Store, now, retrying_conflicts};
 
@@ -164,37 +168,40 @@ impl Store {
     /// APPEND in one statement; returns (uidvalidity, uid). The caller tells local
     /// sessions; other nodes are told by the statement's NOTIFY.
     pub(crate) async fn append_pg(&self, a: &AppendPg<'_>) -> Result<(u32, u32)> {
+        let node_tag = self.node_tag();
         let row = retrying_conflicts(|| async {
-            let q = sqlx::query(APPEND)
-                .bind(a.hash)
-                .bind(a.size)
-                .bind(now())
-                .bind(a.bytes)
-                .bind(a.meta.message_id.as_deref())
-                .bind(a.meta.subject.as_deref())
-                .bind(a.meta.x_mss_nil.as_deref())
-                .bind(a.folder_id)
-                .bind(a.flags)
-                .bind(a.internaldate)
-                .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), a.folder_id))
-                .bind(a.check_quota);
             // The tagged OK waits for the commit, not for the first row (`fetch_committed`).
-            crate::db::fetch_committed(q, self.pool())
+            crate::db::fetch_committed(bind_append(a, node_tag), self.pool())
                 .await
                 .and_then(|row| row.ok_or(sqlx::Error::RowNotFound))
                 .map_err(folder_gone)
         })
         .await?;
-        if row.try_get::<i64, _>("folders")? == 0 {
-            return Err(StoreError::NotFound("folder".into()));
-        }
-        if row.try_get::<i64, _>("room")? == 0 {
-            return Err(StoreError::OverQuota);
-        }
-        let uidvalidity: i64 = row.try_get("uidvalidity")?;
-        let uid: i64 = row.try_get("uid")?;
-        Ok((uidvalidity as u32, uid as u32))
+        appended(&row)
+    }
+
+    /// A delegate's APPEND (ADR 0044): the same statement, then the audit entry, in one
+    /// transaction (BEGIN, the statement, the chain's lock, the entry, COMMIT) rather than
+    /// the transaction path's statement per row.
+    pub(crate) async fn append_pg_audited(
+        &self,
+        a: &AppendPg<'_>,
+        audit: PendingAudit,
+    ) -> Result<(u32, u32)> {
+        let write = AppendPgAudited {
+            folder_id: a.folder_id,
+            hash: a.hash.to_string(),
+            size: a.size,
+            bytes: a.bytes.to_vec(),
+            flags: a.flags.to_string(),
+            internaldate: a.internaldate,
+            meta: a.meta.clone(),
+            node_tag: self.node_tag().to_string(),
+            check_quota: a.check_quota,
+            audit,
+        };
+        // The statement sends its own NOTIFY: nothing more to tell other nodes.
+        self.write(write).await
     }
 
     /// COPY in one statement; (source uid, new uid) pairs, none when no source matched.
@@ -430,6 +437,74 @@ fn plan_flags(
         }
     }
     plan
+}
+
+/// [`APPEND`] with the values of `a` bound.
+fn bind_append<'q>(a: &'q AppendPg<'_>, node_tag: &str) -> AnyQuery<'q> {
+    sqlx::query(APPEND)
+        .bind(a.hash)
+        .bind(a.size)
+        .bind(now())
+        .bind(a.bytes)
+        .bind(a.meta.message_id.as_deref())
+        .bind(a.meta.subject.as_deref())
+        .bind(a.meta.x_mss_nil.as_deref())
+        .bind(a.folder_id)
+        .bind(a.flags)
+        .bind(a.internaldate)
+        .bind(crate::notify::CHANNEL)
+        .bind(format!("{node_tag}:{}", a.folder_id))
+        .bind(a.check_quota)
+}
+
+/// (uidvalidity, uid) from the row [`APPEND`] returns; the folder gone or the quota full
+/// refuse it.
+fn appended(row: &AnyRow) -> Result<(u32, u32)> {
+    if row.try_get::<i64, _>("folders")? == 0 {
+        return Err(StoreError::NotFound("folder".into()));
+    }
+    if row.try_get::<i64, _>("room")? == 0 {
+        return Err(StoreError::OverQuota);
+    }
+    let uidvalidity: i64 = row.try_get("uidvalidity")?;
+    let uid: i64 = row.try_get("uid")?;
+    Ok((uidvalidity as u32, uid as u32))
+}
+
+/// What [`Store::append_pg_audited`] writes, owned (a write may run again, ADR 0040).
+struct AppendPgAudited {
+    folder_id: i64,
+    hash: String,
+    size: i64,
+    bytes: Vec<u8>,
+    flags: String,
+    internaldate: i64,
+    meta: MessageMeta,
+    node_tag: String,
+    check_quota: bool,
+    audit: PendingAudit,
+}
+
+write_by!(AppendPgAudited, (u32, u32), append_audited_in);
+
+async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<(u32, u32)> {
+    let a = AppendPg {
+        folder_id: w.folder_id,
+        hash: &w.hash,
+        size: w.size,
+        bytes: &w.bytes,
+        flags: &w.flags,
+        internaldate: w.internaldate,
+        meta: &w.meta,
+        check_quota: w.check_quota,
+    };
+    let row = bind_append(&a, &w.node_tag)
+        .fetch_one(&mut **txn)
+        .await
+        .map_err(folder_gone)?;
+    let (uidvalidity, uid) = appended(&row)?;
+    w.audit.record(txn, &[uid]).await?;
+    Ok((uidvalidity, uid))
 }
 
 /// The statement's division by zero is a folder that no longer exists.

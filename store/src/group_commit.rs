@@ -107,10 +107,12 @@ pub struct CommitCounts {
 
 impl GroupCommit {
     /// Starts the committer task; it ends when the store (and this handle) is dropped.
-    pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>) -> GroupCommit {
+    /// `batch_audit`: the audit entries of a group are inserted together at its end
+    /// (`audit_batch.rs`, ADR 0044).
+    pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>, batch_audit: bool) -> GroupCommit {
         let (jobs, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(rx, pool, writer, counts.clone()));
+        tokio::spawn(run(rx, pool, writer, counts.clone(), batch_audit));
         GroupCommit { jobs, counts }
     }
 
@@ -152,6 +154,7 @@ async fn run(
     pool: sqlx::AnyPool,
     writer: Arc<Mutex<()>>,
     counts: Arc<Counts>,
+    batch_audit: bool,
 ) {
     while let Some(first) = rx.recv().await {
         // The writer slot is shared with every other write of the store (write_txn).
@@ -166,7 +169,7 @@ async fn run(
         counts
             .writes
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        match commit_group(&pool, &mut group).await {
+        match commit_group(&pool, &mut group, batch_audit).await {
             Ok(()) => {
                 counts.commits.fetch_add(1, Ordering::Relaxed);
                 for job in group {
@@ -192,10 +195,27 @@ async fn run(
     }
 }
 
-async fn commit_group(pool: &sqlx::AnyPool, group: &mut [Box<dyn Queued>]) -> Result<()> {
+/// The writes of `group` in one transaction. With `batch_audit`, their audit entries are
+/// inserted together before the commit; a write run again alone (`commit_one`) appends its
+/// own, reading its chain's head when the remembered one was stale.
+async fn commit_group(
+    pool: &sqlx::AnyPool,
+    group: &mut [Box<dyn Queued>],
+    batch_audit: bool,
+) -> Result<()> {
     let mut txn = pool.begin().await?;
-    for job in group.iter_mut() {
-        job.run(&mut txn).await?;
+    let writes = async {
+        for job in group.iter_mut() {
+            job.run(&mut txn).await?;
+        }
+        Ok(())
+    };
+    match batch_audit {
+        true => {
+            let entries = crate::audit_batch::collecting(writes).await?;
+            entries.insert(&mut txn).await?;
+        }
+        false => writes.await?,
     }
     txn.commit().await?;
     Ok(())

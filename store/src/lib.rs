@@ -28,7 +28,8 @@
 //!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`; client
 //!   certificates bound to application BALs (SASL EXTERNAL): `client_certs.rs`.
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
-//!   `audit.rs`.
+//!   `audit.rs`; the entries of one SQLite group commit inserted together (ADR 0044):
+//!   `audit_batch.rs`.
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits (deliveries and IMAP writes alike) in `group_commit.rs` and
 //!   PostgreSQL's one statement per message in `delivery_pg.rs`.
@@ -68,6 +69,7 @@ mod alias;
 mod api_events;
 mod api_keys;
 mod audit;
+mod audit_batch;
 mod auth;
 mod backup;
 mod bal;
@@ -214,10 +216,10 @@ impl Store {
         let blobs = Box::new(FsBlobStore::new(data_dir)?);
         let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
         let group_commit = (engine == Engine::Sqlite)
-            .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone()));
+            .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone(), true));
         let trace_commit = (engine == Engine::Postgres).then(|| {
             let own_slot = Arc::new(tokio::sync::Mutex::new(()));
-            group_commit::GroupCommit::start(pool.clone(), own_slot)
+            group_commit::GroupCommit::start(pool.clone(), own_slot, false)
         });
         // Before any session reads its access: grant changes after this are the poll's to see.
         let access_changes = match engine {

@@ -1,0 +1,159 @@
+//! The audit entries of one SQLite group commit, inserted together at the end of the group's
+//! transaction (ADR 0044): every delegate's write and read trace of the group adds its entry
+//! to the group's list instead of running an insert of its own, and the list is written by
+//! one statement per 200 entries just before the commit. The entries still commit with the
+//! actions they record (same transaction), chained per BAL in the order the group ran them.
+//!
+//! Each BAL's first entry in the list chains to the head its chain had, as the hint of ADR
+//! 0042 remembers it (or as read once when there is none); the statement inserts nothing
+//! for a BAL whose remembered head is no longer its last entry, and the group then fails:
+//! the committer runs its writes again one transaction each (ADR 0031), where every entry
+//! is appended on its own and reads the chain's head when the hint was stale. A stale hint
+//! thus never forks a chain, and costs one retried group (another process appended: the
+//! command line, a restore).
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::audit::{AuditEntry, AuditEvent, ChainHeads, bind_entry, chained_entry, last_link};
+use crate::error::{Result, StoreError};
+use crate::group_commit::Txn;
+
+/// Most entries in one insert: 13 values bound per entry, far below SQLite's 32,766.
+const ENTRIES_PER_STATEMENT: usize = 200;
+
+/// The entries the writes of the running group recorded, in order.
+#[derive(Default)]
+struct Batch {
+    heads: Option<Arc<ChainHeads>>,
+    events: Vec<AuditEvent>,
+}
+
+tokio::task_local! {
+    /// Set by the SQLite committer around the writes of a group.
+    static BATCH: RefCell<Batch>;
+}
+
+/// Runs the writes of a group (`work`), collecting the audit entries they record; the
+/// committer then inserts them ([`Collected::insert`]) before its COMMIT.
+pub(crate) async fn collecting<F>(work: F) -> Result<Collected>
+where
+    F: Future<Output = Result<()>>,
+{
+    let (ran, batch) = BATCH
+        .scope(RefCell::new(Batch::default()), async move {
+            let ran = work.await;
+            let batch = BATCH.with(|b| std::mem::take(&mut *b.borrow_mut()));
+            (ran, batch)
+        })
+        .await;
+    ran?;
+    Ok(Collected(batch))
+}
+
+/// The audit entries a group's writes recorded, to insert in its transaction.
+pub(crate) struct Collected(Batch);
+
+impl Collected {
+    pub(crate) async fn insert(self, txn: &mut Txn) -> Result<()> {
+        match self.0.heads {
+            Some(heads) => insert_batch(txn, &heads, &self.0.events).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Adds `event` to the running group's entries: `false` (nothing done) outside a group that
+/// collects them, where the caller appends it itself.
+pub(crate) fn add(heads: &Arc<ChainHeads>, event: &AuditEvent) -> bool {
+    BATCH
+        .try_with(|b| {
+            let mut b = b.borrow_mut();
+            b.heads.get_or_insert_with(|| heads.clone());
+            b.events.push(event.clone());
+        })
+        .is_ok()
+}
+
+/// One entry to insert and whether its predecessor must already be stored (the first entry
+/// of its BAL in the batch, chained to a head not read in this transaction).
+struct Row {
+    entry: AuditEntry,
+    bal_id: i64,
+    check: bool,
+}
+
+/// Chains `events` per BAL after each chain's head and inserts them; fails (the group is
+/// retried one write at a time) when a remembered head was stale.
+async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) -> Result<()> {
+    let mut links: Vec<(i64, Option<(i64, String)>, bool)> = Vec::new();
+    let mut rows = Vec::with_capacity(events.len());
+    for event in events {
+        let at = match links.iter().position(|(bal, _, _)| *bal == event.bal_id) {
+            Some(at) => at,
+            None => {
+                let (head, check) = match heads.get(event.bal_id) {
+                    Some(hint) => (Some(hint), true),
+                    // Read in this transaction, under SQLite's single writer: it is the head.
+                    None => (last_link(txn, event.bal_id).await?, false),
+                };
+                links.push((event.bal_id, head, check));
+                links.len() - 1
+            }
+        };
+        let (_, head, check) = &mut links[at];
+        let entry = chained_entry(event, head.take());
+        *head = Some((entry.seq, entry.hash.clone()));
+        rows.push(Row {
+            entry,
+            bal_id: event.bal_id,
+            check: std::mem::take(check),
+        });
+    }
+    for chunk in rows.chunks(ENTRIES_PER_STATEMENT) {
+        insert_rows(txn, chunk).await?;
+    }
+    for (bal_id, head, _) in links {
+        if let Some(head) = head {
+            heads.set(bal_id, head);
+        }
+    }
+    Ok(())
+}
+
+/// One statement for `rows`: each row whose `check` is set is inserted only if the entry
+/// it chains to is its chain's last (both lookups in the `(bal_id, seq)` index); the rows
+/// that follow it chain to rows of the same statement.
+async fn insert_rows(txn: &mut Txn, rows: &[Row]) -> Result<()> {
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let p: Vec<String> = (1..=13).map(|k| format!("${}", i * 13 + k)).collect();
+            format!("({})", p.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
+         result, detail, prev_hash, hash) \
+         SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, \
+         v.column8, v.column9, v.column10, v.column11, v.column12 FROM (VALUES {}) AS v \
+         WHERE v.column13 = 0 OR (\
+         EXISTS (SELECT 1 FROM audit_log a WHERE a.bal_id = v.column1 AND a.seq = v.column2 - 1 \
+         AND a.hash = v.column11) \
+         AND NOT EXISTS (SELECT 1 FROM audit_log a WHERE a.bal_id = v.column1 \
+         AND a.seq >= v.column2))",
+        values.join(", ")
+    );
+    // Only placeholders are formatted in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for row in rows {
+        query = bind_entry(query, row.bal_id, &row.entry).bind(i64::from(row.check));
+    }
+    let done = query.execute(&mut **txn).await?;
+    if done.rows_affected() != rows.len() as u64 {
+        return Err(StoreError::Io(std::io::Error::other(
+            "an audit chain moved under the group's remembered head; retrying one by one",
+        )));
+    }
+    Ok(())
+}
