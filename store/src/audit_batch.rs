@@ -87,10 +87,10 @@ struct Row {
 /// Chains `events` per BAL after each chain's head and inserts them; fails (the group is
 /// retried one write at a time) when a remembered head was stale.
 async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) -> Result<()> {
-    let mut links: Vec<(i64, Option<(i64, String)>, bool)> = Vec::new();
+    let mut links: Vec<Link> = Vec::new();
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
-        let at = match links.iter().position(|(bal, _, _)| *bal == event.bal_id) {
+        let at = match links.iter().position(|l| l.bal_id == event.bal_id) {
             Some(at) => at,
             None => {
                 let (head, check) = match heads.get(event.bal_id) {
@@ -98,28 +98,40 @@ async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) 
                     // Read in this transaction, under SQLite's single writer: it is the head.
                     None => (last_link(txn, event.bal_id).await?, false),
                 };
-                links.push((event.bal_id, head, check));
+                links.push(Link {
+                    bal_id: event.bal_id,
+                    head,
+                    check,
+                });
                 links.len() - 1
             }
         };
-        let (_, head, check) = &mut links[at];
-        let entry = chained_entry(event, head.take());
-        *head = Some((entry.seq, entry.hash.clone()));
+        let link = &mut links[at];
+        let entry = chained_entry(event, link.head.take());
+        link.head = Some((entry.seq, entry.hash.clone()));
         rows.push(Row {
             entry,
             bal_id: event.bal_id,
-            check: std::mem::take(check),
+            check: std::mem::take(&mut link.check),
         });
     }
     for chunk in rows.chunks(ENTRIES_PER_STATEMENT) {
         insert_rows(txn, chunk).await?;
     }
-    for (bal_id, head, _) in links {
-        if let Some(head) = head {
-            heads.set(bal_id, head);
+    for link in links {
+        if let Some(head) = link.head {
+            heads.set(link.bal_id, head);
         }
     }
     Ok(())
+}
+
+/// Where a BAL's chain stands while the batch is chained: its last link so far, and whether
+/// the next row must check it (it was remembered, not read in this transaction).
+struct Link {
+    bal_id: i64,
+    head: Option<(i64, String)>,
+    check: bool,
 }
 
 /// One statement for `rows`: each row whose `check` is set is inserted only if the entry
