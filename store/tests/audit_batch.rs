@@ -23,6 +23,17 @@ async fn trail(store: &Store, address: &str) -> Vec<(i64, String, String)> {
         .collect()
 }
 
+/// The doctor's BAL (`a@`) with its INBOX, and another BAL's id (`b@`).
+async fn two_bals(store: &Store) -> (i64, Folder, i64) {
+    let (doctor, inbox) = bal_with_inbox(store).await;
+    let other = store
+        .create_bal(&per("b@ch-x.mssante.fr", "10003456788"))
+        .await
+        .unwrap()
+        .id;
+    (doctor, inbox, other)
+}
+
 /// Queues `n` read traces on each of `bals`, interleaved, without waiting (one group, or a
 /// few), then waits for them all.
 async fn queue_interleaved(store: &Store, bals: &[i64], n: usize) {
@@ -43,12 +54,7 @@ engine_tests!(
     a_groups_entries_chain_per_bal_in_order_with_their_writes,
     |engine| async move {
         let (store, _db) = open(engine).await;
-        let (doctor, inbox) = bal_with_inbox(&store).await;
-        let other = store
-            .create_bal(&per("b@ch-x.mssante.fr", "10003456788"))
-            .await
-            .unwrap()
-            .id;
+        let (doctor, inbox, other) = two_bals(&store).await;
         queue_interleaved(&store, &[doctor, other], 20).await;
         // Writes of several sessions at once, each with its entry, and reads between them.
         let raw = |i: usize| format!("Subject: {i}\r\n\r\nbody\r\n").into_bytes();
@@ -105,12 +111,7 @@ engine_tests!(
     a_stale_remembered_head_in_a_group_never_forks_a_chain,
     |engine| async move {
         let (store, db) = open(engine).await;
-        let (doctor, _) = bal_with_inbox(&store).await;
-        let other_bal = store
-            .create_bal(&per("b@ch-x.mssante.fr", "10003456788"))
-            .await
-            .unwrap()
-            .id;
+        let (doctor, _, other_bal) = two_bals(&store).await;
         // The store remembers both heads...
         queue_interleaved(&store, &[doctor, other_bal], 2).await;
         // ...then another process appends to one chain behind its back.
