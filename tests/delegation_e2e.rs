@@ -23,17 +23,14 @@ fn start(engine: mssante_testkit::Engine) -> Server {
     server
 }
 
+/// The doctor delegates the BAL to the secretary with `rights` (named rights).
+fn grant(server: &Server, rights: &str) {
+    server.cli_ok(&["delegation", "grant", DR, "--to", SEC, "--rights", rights]);
+}
+
 /// The doctor delegates the BAL to the secretary with the *secretary* rights.
 fn grant_secretary(server: &Server) {
-    server.cli_ok(&[
-        "delegation",
-        "grant",
-        DR,
-        "--to",
-        SEC,
-        "--rights",
-        "secretary",
-    ]);
+    grant(server, "secretary");
 }
 
 /// `tests/clients/delegation_flow.py CASE` with the interpreter that has `imapclient`.
@@ -244,6 +241,31 @@ engine_tests_sync!(status_of_a_delegated_mailbox_names_it_as_asked, |engine| {
     );
 });
 
+engine_tests_sync!(a_manager_sets_acls_only_within_its_own_rights, |engine| {
+    let server = start(engine);
+    server.cli_ok(&[
+        "delegation",
+        "grant",
+        DR,
+        "--to",
+        SEC,
+        "--rights",
+        "manager",
+    ]);
+    let v = flow(&server, "manager_limits", &[]);
+    assert_eq!(v["within"][0], "OK", "{v}");
+    // `k` is not the manager's to give (the HTTP API's rule, `delegation_limits`).
+    assert_eq!(v["beyond"][0], "NO", "{v}");
+    assert!(v["beyond"].to_string().contains("NOPERM"), "{v}");
+    // A delegation the doctor gave with `k` is beyond her: neither changed nor removed.
+    assert_eq!(v["stronger_changed"][0], "NO", "{v}");
+    assert_eq!(v["stronger_removed"][0], "NO", "{v}");
+    assert_eq!(v["taken_away"][0], "OK", "{v}");
+    let acl = v["doctor_acl"].to_string();
+    assert!(acl.contains(r#"["810001112223","lr"]"#), "{acl}");
+    assert!(acl.contains(r#"["810001112224","lrsk"]"#), "{acl}");
+});
+
 engine_tests_sync!(rights_matrix_read_secretary_manager, |engine| {
     let server = start(engine);
     // (rights, STATUS/SELECT/FETCH/\Seen, \Flagged, \Deleted, EXPUNGE, APPEND, COPY, ACL admin)
@@ -252,7 +274,7 @@ engine_tests_sync!(rights_matrix_read_secretary_manager, |engine| {
         ("secretary", "OK", "OK", "OK", "NO"),
         ("manager", "OK", "OK", "OK", "OK"),
     ] {
-        server.cli_ok(&["delegation", "grant", DR, "--to", SEC, "--rights", rights]);
+        grant(&server, rights);
         let v = flow(&server, "matrix", &[]);
         for read in ["status", "select", "fetch", "store_seen"] {
             assert_eq!(v[read], "OK", "{rights} {read}: {v}");

@@ -504,10 +504,15 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn delegation(rights: &str, folders: &[(&str, &str)]) -> Delegation {
+    /// A delegation of `dr@x.fr` to `sec@x.fr` (for the unit tests of the crate).
+    pub(crate) fn sample(
+        rights: &str,
+        folders: &[(&str, &str)],
+        not_after: Option<i64>,
+    ) -> Delegation {
         Delegation {
             grant_id: 1,
             bal_id: 1,
@@ -521,9 +526,13 @@ mod tests {
                     rights: Rights::parse(r).unwrap(),
                 })
                 .collect(),
-            not_after: None,
+            not_after,
             created_at: 0,
         }
+    }
+
+    fn delegation(rights: &str, folders: &[(&str, &str)]) -> Delegation {
+        sample(rights, folders, None)
     }
 
     #[test]

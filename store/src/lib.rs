@@ -25,6 +25,7 @@
 //!   `api_events.rs`; its export and import jobs (ADR 0039): `jobs.rs`.
 //! - Who may open which BAL (PER holders by national id, habilitations, delegations):
 //!   `access.rs`; delegations with their per-folder rights and end dates: `delegation.rs`;
+//!   what a manager delegate may give or change (no SQL): `delegation_limits.rs`;
 //!   RFC 4314 rights, the named rights and grantees (no SQL): `rights.rs`; client
 //!   certificates bound to application BALs (SASL EXTERNAL): `client_certs.rs`.
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
@@ -80,6 +81,7 @@ mod client_certs;
 mod db;
 mod delegate_seen;
 mod delegation;
+pub mod delegation_limits;
 mod delivery;
 mod delivery_pg;
 mod directory;

@@ -243,6 +243,24 @@ def case_audit_down(args):
             "doctor_sees": doctor_flags(doctor, 1)}
 
 
+def case_manager_limits(args):
+    """The secretary holds the *manager* rights: over IMAP she gives, changes and takes away
+    only what she could give through the HTTP API (the same rule)."""
+    m = imaplib_login(args, args.secretary)
+    inbox = shared(args, "INBOX")
+    doctor = doctor_login(args)
+    doctor.setacl("INBOX", "810001112224", "lrsk")
+    out = {
+        "within": status(m, "SETACL", inbox, "810001112223", "lrs"),
+        "beyond": status(m, "SETACL", inbox, "810001112223", "+k"),
+        "stronger_changed": status(m, "SETACL", inbox, "810001112224", "-s"),
+        "stronger_removed": status(m, "DELETEACL", inbox, "810001112224"),
+        "taken_away": status(m, "SETACL", inbox, "810001112223", "-s"),
+    }
+    out["doctor_acl"] = [[text(who), text(r)] for who, r in doctor.getacl("INBOX")]
+    return out
+
+
 def main(cases=None):
     """Runs the case named on the command line, from `cases` (a module's globals)."""
     cases = cases or globals()

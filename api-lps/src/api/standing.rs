@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
-use mssante_store::{AccessOrigin, Bal, BalType, Delegation, Grantee, Rights, now};
+use mssante_store::{
+    AccessOrigin, Bal, BalType, Delegation, Grantee, Rights, delegation_limits, now,
+};
 
 use super::client::{Client, Principal, out_of_scope};
 use crate::{ApiContext, Problem};
@@ -136,27 +138,6 @@ pub async fn is_callers(
     }
 }
 
-fn both(a: Rights, b: Rights) -> Rights {
-    a.without(a.without(b))
-}
-
-/// The rights `held` gives on every folder (what a BAL-wide grant may not exceed).
-fn held_everywhere(held: &[Delegation]) -> Rights {
-    held.iter()
-        .map(|d| {
-            d.folders
-                .iter()
-                .fold(d.rights, |acc, f| both(acc, f.rights))
-        })
-        .fold(Rights::NONE, Rights::union)
-}
-
-fn held_on(held: &[Delegation], folder: &str) -> Rights {
-    held.iter()
-        .map(|d| d.rights_on(folder))
-        .fold(Rights::NONE, Rights::union)
-}
-
 fn beyond(detail: String) -> Problem {
     Problem::new(
         StatusCode::FORBIDDEN,
@@ -166,66 +147,20 @@ fn beyond(detail: String) -> Problem {
     )
 }
 
-/// A manager grants `rights` on `folders` (every folder when empty) until `not_after` only
-/// within what it holds: `a` and every given right where it grants them, and no later than
-/// its own delegation ends. RFC 4314 §2.1 leaves who may give which right to servers; this
-/// server's rule is that a delegation never widens what its grantor could do.
+/// A manager grants only within what it holds (`mssante_store::delegation_limits`, the
+/// rule IMAP's SETACL applies too).
 pub fn within_held(
     held: &[Delegation],
     rights: Rights,
     folders: &[String],
     not_after: Option<i64>,
 ) -> Result<(), Problem> {
-    rights_within(held, rights, folders)?;
-    let own_end = held
-        .iter()
-        .map(|d| d.not_after)
-        .try_fold(i64::MIN, |acc, end| end.map(|t| acc.max(t)));
-    if let Some(end) = own_end
-        && not_after.is_none_or(|t| t > end)
-    {
-        return Err(beyond(format!(
-            "not_after: this client's own delegation ends at {end}; a delegation it gives \
-             must end by then"
-        )));
-    }
-    Ok(())
+    delegation_limits::within_held(held, rights, folders, not_after).map_err(beyond)
 }
 
-fn rights_within(held: &[Delegation], rights: Rights, folders: &[String]) -> Result<(), Problem> {
-    let places: Vec<(&str, Rights)> = match folders.is_empty() {
-        true => vec![("every folder", held_everywhere(held))],
-        false => folders
-            .iter()
-            .map(|f| (f.as_str(), held_on(held, f)))
-            .collect(),
-    };
-    for (place, mine) in places {
-        if !mine.has('a') {
-            return Err(beyond(format!(
-                "rights: this client holds no `a` (manager) right on {place}"
-            )));
-        }
-        if !mine.contains(rights) {
-            return Err(beyond(format!(
-                "rights: {rights} exceeds this client's own rights on {place} ({mine})"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// May a manager holding `held` change or revoke the delegation `target`? Only if it could
-/// have given its rights (its end date aside: ending access early is always allowed to
-/// whoever could grant it).
+/// May a manager holding `held` change or revoke `target` (`delegation_limits::may_touch`)?
 pub fn may_touch(held: &[Delegation], target: &Delegation) -> Result<(), Problem> {
-    if !target.rights.is_empty() || target.folders.is_empty() {
-        rights_within(held, target.rights, &[])?;
-    }
-    for f in &target.folders {
-        rights_within(held, f.rights, std::slice::from_ref(&f.folder))?;
-    }
-    Ok(())
+    delegation_limits::may_touch(held, target).map_err(beyond)
 }
 
 /// Who the audit trail names for this caller: a PSC identity by its national id (as IMAP
@@ -244,65 +179,4 @@ pub fn client_address(peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>) ->
 
 pub fn forbidden(name: &str, title: &'static str, detail: String) -> Problem {
     Problem::new(StatusCode::FORBIDDEN, name, title, detail)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mssante_store::FolderRights;
-
-    fn held(rights: &str, folders: &[(&str, &str)], not_after: Option<i64>) -> Vec<Delegation> {
-        vec![Delegation {
-            grant_id: 1,
-            bal_id: 1,
-            bal: "dr@x.fr".into(),
-            grantee: Grantee::Bal("sec@x.fr".into()),
-            rights: Rights::parse(rights).unwrap(),
-            folders: folders
-                .iter()
-                .map(|(f, r)| FolderRights {
-                    folder: f.to_string(),
-                    rights: Rights::parse(r).unwrap(),
-                })
-                .collect(),
-            not_after,
-            created_at: 0,
-        }]
-    }
-
-    #[test]
-    fn a_manager_grants_within_its_rights_folders_and_end() {
-        let manager = held("lrswixtea0", &[], None);
-        let read = Rights::parse("lrs").unwrap();
-        assert!(within_held(&manager, read, &[], None).is_ok());
-        let beyond_rights = within_held(&manager, Rights::parse("lrsp").unwrap(), &[], None);
-        assert_eq!(beyond_rights.unwrap_err().name(), "rights-beyond-grantor");
-        // Only INBOX managed: INBOX yes, the whole BAL no.
-        let inbox = held("", &[("INBOX", "lrswixtea0")], None);
-        assert!(within_held(&inbox, read, &["INBOX/Labs".into()], None).is_ok());
-        assert!(within_held(&inbox, read, &[], None).is_err());
-        assert!(within_held(&inbox, read, &["Sent".into()], None).is_err());
-        // No `a` at all: nothing.
-        let secretary = held("lrswixte0", &[], None);
-        assert!(within_held(&secretary, read, &[], None).is_err());
-        // A manager until t grants until t at the latest.
-        let until = held("lrswixtea0", &[], Some(1000));
-        assert!(within_held(&until, read, &[], Some(1000)).is_ok());
-        assert!(within_held(&until, read, &[], Some(1001)).is_err());
-        assert!(within_held(&until, read, &[], None).is_err());
-    }
-
-    #[test]
-    fn a_manager_touches_only_what_it_could_have_given() {
-        let manager = held("lrswixtea0", &[("Perso", "")], None);
-        let mut target = held("lrs", &[], None).remove(0);
-        // Its own rights stop at Perso: a BAL-wide delegation is beyond it.
-        assert!(may_touch(&manager, &target).is_err());
-        target.rights = Rights::NONE;
-        target.folders = vec![FolderRights {
-            folder: "INBOX".into(),
-            rights: Rights::parse("lrs").unwrap(),
-        }];
-        assert!(may_touch(&manager, &target).is_ok());
-    }
 }

@@ -4,7 +4,7 @@
 //! right, and cannot be changed. SETACL on a folder sets the grantee's rights there (and on
 //! its subfolders that have none of their own).
 
-use mssante_store::{Bal, Folder, Grantee, KNOWN_RIGHTS, Rights};
+use mssante_store::{Bal, Delegation, Folder, Grantee, KNOWN_RIGHTS, Rights, delegation_limits};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::encode::write_string;
@@ -152,6 +152,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 Err(e) => return self.tagged(tag, "BAD", &format!("Invalid rights: {e}")),
             },
         };
+        if let Err(why) = self.manager_may_set(bal, &folder.name, &grantee, new).await {
+            // The rule the HTTP API applies to a manager too (`delegation_limits`).
+            return self.tagged(tag, "NO", &format!("[NOPERM] {why}"));
+        }
         let client = self.peer.to_string();
         let author = self.access.author.clone();
         match self
@@ -163,6 +167,42 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             Ok(_) => self.tagged(tag, "OK", "ACL updated"),
             Err(e) => self.store_failed(tag, e),
         }
+    }
+
+    /// A delegate holding `a` (a manager) sets rights only within its own: `Ok` for the
+    /// BAL's holder, else `delegation_limits::may_set_folder` on the delegations it holds.
+    async fn manager_may_set(
+        &self,
+        bal: &Bal,
+        folder: &str,
+        grantee: &Grantee,
+        rights: Option<Rights>,
+    ) -> Result<(), String> {
+        let Some(held) = self.held_on(bal.id) else {
+            return Ok(());
+        };
+        let existing = self
+            .ctx
+            .store
+            .delegations(Some(bal.address.as_str()), Some(grantee))
+            .await
+            .map_err(|e| format!("the delegations could not be read: {e}"))?;
+        delegation_limits::may_set_folder(&held, existing.first(), folder, rights)
+    }
+
+    /// The delegations this session acts on `bal_id` through; `None` when it is its holder.
+    fn held_on(&self, bal_id: i64) -> Option<Vec<Delegation>> {
+        let own_bal = self.bal.as_ref().map(|b| b.id);
+        if own_bal == Some(bal_id) {
+            return self.access.own.clone().map(|d| vec![d]);
+        }
+        let at = mssante_store::now();
+        let held = self
+            .access
+            .delegated
+            .iter()
+            .filter(|d| d.bal_id == bal_id && d.is_active(at));
+        Some(held.cloned().collect())
     }
 
     /// The rights SETACL leaves: as given, or added to / taken from the current ones.
