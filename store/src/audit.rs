@@ -8,6 +8,10 @@
 //! queued for the next commit before the reply and not waited for ([`Store::queue_audit`],
 //! ADR 0035).
 
+// A group commit's entries inserted together (ADR 0044): a child, so that it may use the
+// chain's items here while the group committer calls it.
+pub(crate) mod batch;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -240,7 +244,7 @@ impl PendingAudit {
         event
             .message_ids
             .extend(uids.iter().map(|u| format!("uid:{u}")));
-        if crate::audit_batch::add(&self.heads, &event) {
+        if batch::add(&self.heads, &event) {
             return Ok(());
         }
         append_hinted(txn, self.engine, &self.heads, &event).await
@@ -299,7 +303,7 @@ struct RecordAudit {
 }
 
 async fn run_record_audit(txn: &mut Txn, write: &RecordAudit) -> Result<()> {
-    if crate::audit_batch::add(&write.heads, &write.event) {
+    if batch::add(&write.heads, &write.event) {
         return Ok(());
     }
     append_hinted(txn, write.engine, &write.heads, &write.event).await

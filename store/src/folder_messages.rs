@@ -17,11 +17,14 @@ use crate::delegate_seen::{
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::flags::{canonical_flag, flags_from_text};
-use crate::folder_writes_pg::MAX_RUNS;
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::migration::{SourceMessage, insert_migrated};
 use crate::{Engine, Store, now};
+
+/// Most runs of UIDs one COPY or EXPUNGE statement matches on PostgreSQL; a set of more
+/// runs (rare: a client's scattered selection) takes the transaction path.
+pub(crate) const MAX_RUNS: usize = 200;
 
 /// What FETCH needs besides the bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -331,11 +334,11 @@ impl Store {
         let audit = PendingAudit::take(self);
         // PostgreSQL: one statement (ADR 0043), in a transaction with the audit entry of a
         // delegate's (ADR 0044); a migration record takes the transaction path.
-        if let Some(bytes) = crate::folder_writes_pg::inline_bytes(&blob)
+        if let Some(bytes) = inline_bytes(&blob)
             && self.engine() == crate::Engine::Postgres
             && source.is_none()
         {
-            let append = crate::folder_writes_pg::AppendPg {
+            let append = AppendPg {
                 folder_id,
                 hash: &hash,
                 size,
@@ -818,6 +821,27 @@ async fn expunge_in(txn: &mut Txn, folder_id: i64, uids: &[u32]) -> Result<Vec<u
     }
     removed.sort_unstable();
     Ok(removed)
+}
+
+/// What `Store::append_pg` (`folder_writes_pg.rs`) stores.
+pub(crate) struct AppendPg<'a> {
+    pub folder_id: i64,
+    pub hash: &'a str,
+    pub size: i64,
+    pub bytes: &'a [u8],
+    pub flags: &'a str,
+    pub internaldate: i64,
+    pub meta: &'a MessageMeta,
+    /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
+    pub check_quota: bool,
+}
+
+/// The body of a prepared blob: always inline on PostgreSQL (ADR 0023).
+pub(crate) fn inline_bytes(blob: &PreparedBlob) -> Option<&[u8]> {
+    match blob {
+        PreparedBlob::Inline(bytes) => Some(bytes.as_slice()),
+        PreparedBlob::File => None,
+    }
 }
 
 #[cfg(test)]

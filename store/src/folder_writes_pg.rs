@@ -11,10 +11,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{AnyQuery, PendingAudit};
-use crate::blob::PreparedBlob;
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
-use crate::folder_messages::{FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
+use crate::folder_messages::{AppendPg, FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::{Store, now, retrying_conflicts};
@@ -133,10 +132,6 @@ pub(crate) const MAX_STORE_WRITES: usize = 500;
 /// path, which locks the folder row before reading.
 const STORE_ATTEMPTS: u32 = 4;
 
-/// Most runs of UIDs one COPY or EXPUNGE statement matches; a set of more runs (rare: a
-/// client's scattered selection) takes the transaction path.
-pub(crate) const MAX_RUNS: usize = 200;
-
 /// `(uid BETWEEN $n AND $n+1 OR …)` for `runs`, parameters numbered from `first`.
 fn runs_clause(column: &str, first: usize, runs: usize) -> String {
     let terms: Vec<String> = (0..runs)
@@ -149,19 +144,6 @@ fn runs_clause(column: &str, first: usize, runs: usize) -> String {
         })
         .collect();
     terms.join(" OR ")
-}
-
-/// What [`Store::append_pg`] stores.
-pub(crate) struct AppendPg<'a> {
-    pub folder_id: i64,
-    pub hash: &'a str,
-    pub size: i64,
-    pub bytes: &'a [u8],
-    pub flags: &'a str,
-    pub internaldate: i64,
-    pub meta: &'a MessageMeta,
-    /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
-    pub check_quota: bool,
 }
 
 impl Store {
@@ -514,13 +496,5 @@ fn folder_gone(e: sqlx::Error) -> StoreError {
             StoreError::NotFound("folder".into())
         }
         _ => StoreError::Database(e),
-    }
-}
-
-/// The body of a prepared blob: always inline on PostgreSQL (ADR 0023).
-pub(crate) fn inline_bytes(blob: &PreparedBlob) -> Option<&[u8]> {
-    match blob {
-        PreparedBlob::Inline(bytes) => Some(bytes.as_slice()),
-        PreparedBlob::File => None,
     }
 }

@@ -22,8 +22,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
 
-/// The transaction a write runs in.
-pub(crate) type Txn = sqlx::Transaction<'static, sqlx::Any>;
+pub(crate) use crate::Txn;
 
 /// What [`Write::run`] returns: its statements, borrowing the write and the transaction.
 pub(crate) type TxnFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -108,7 +107,7 @@ pub struct CommitCounts {
 impl GroupCommit {
     /// Starts the committer task; it ends when the store (and this handle) is dropped.
     /// `batch_audit`: the audit entries of a group are inserted together at its end
-    /// (`audit_batch.rs`, ADR 0044).
+    /// (`audit/batch.rs`, ADR 0044).
     pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>, batch_audit: bool) -> GroupCommit {
         let (jobs, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
@@ -212,7 +211,7 @@ async fn commit_group(
     };
     match batch_audit {
         true => {
-            let entries = crate::audit_batch::collecting(writes).await?;
+            let entries = crate::audit::batch::collecting(writes).await?;
             entries.insert(&mut txn).await?;
         }
         false => writes.await?,

@@ -30,7 +30,7 @@
 //!   certificates bound to application BALs (SASL EXTERNAL): `client_certs.rs`.
 //! - The audit trail of each BAL, hash-chained, written with the action it records:
 //!   `audit.rs`; the entries of one SQLite group commit inserted together (ADR 0044):
-//!   `audit_batch.rs`.
+//!   `audit/` (`audit/batch.rs`).
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits (deliveries and IMAP writes alike) in `group_commit.rs` and
 //!   PostgreSQL's one statement per message in `delivery_pg.rs`.
@@ -70,7 +70,6 @@ mod alias;
 mod api_events;
 mod api_keys;
 mod audit;
-mod audit_batch;
 mod auth;
 mod backup;
 mod bal;
@@ -109,6 +108,9 @@ mod schema;
 mod stats;
 mod tracking;
 
+/// The transaction a write runs in (`group_commit.rs`; here, so that every module names it
+/// without depending on the committer).
+pub(crate) type Txn = sqlx::Transaction<'static, sqlx::Any>;
 pub use access::{
     Access, AccessGrant, AccessOrigin, AccessRefusal, HABILITATION_RIGHTS, HOLDER_RIGHTS,
 };

@@ -16,9 +16,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::Txn;
 use crate::audit::{AuditEntry, AuditEvent, ChainHeads, bind_entry, chained_entry, last_link};
 use crate::error::{Result, StoreError};
-use crate::group_commit::Txn;
 
 /// Most entries in one insert: 13 values bound per entry, far below SQLite's 32,766.
 const ENTRIES_PER_STATEMENT: usize = 200;
