@@ -447,6 +447,19 @@ engine_tests!(
         for (b, a) in before.iter().zip(&after) {
             assert_same(b, a);
         }
+        // ADR 0049: the import counts the copies it places in each BAL's usage itself.
+        for address in [PER, ORG] {
+            let (was, _) = source
+                .bal_usage(source.bal(address).await.unwrap().id)
+                .await
+                .unwrap();
+            let (is, _) = target
+                .bal_usage(target.bal(address).await.unwrap().id)
+                .await
+                .unwrap();
+            assert!(was > 0, "{address} holds messages");
+            assert_eq!(is, was, "{address}: the imported copies are counted");
+        }
         // As the delegate and the holder see the folder: each their own \Seen.
         assert_eq!(
             seen_by(&target, NESTED, Some(DELEGATE)).await,

@@ -428,8 +428,8 @@ impl Store {
     }
 
     /// Bytes used by a BAL across its folders, and its quota (RFC 9208 STORAGE). The usage
-    /// is a running counter kept by triggers on `mailbox_messages` (migration 0014), not a
-    /// sum over the mailbox.
+    /// is a running counter, not a sum over the mailbox: the statements that add copies add
+    /// their bytes (ADR 0049), triggers on `mailbox_messages` take removals off (migration 0014).
     pub async fn bal_usage(&self, bal_id: i64) -> Result<(u64, Option<u64>)> {
         let row = sqlx::query("SELECT used_bytes, quota_bytes FROM bals WHERE id = $1")
             .bind(bal_id)

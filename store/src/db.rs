@@ -210,6 +210,68 @@ mod tests {
         );
     }
 
+    /// ADR 0049: no trigger counts a new copy in its BAL's usage any more; the statement or
+    /// function that inserts into `mailbox_messages` must add the bytes itself. Scans the
+    /// sources: every item (`fn` or `const`) holding such an insert must also hold the
+    /// counter's `UPDATE`, so a new writer that forgets it fails here (the behaviour of each
+    /// writer is checked on both engines in `store/tests/usage_counter.rs`).
+    #[test]
+    fn every_insert_into_mailbox_messages_counts_its_bytes() {
+        let insert = ["INSERT INTO", "mailbox_messages"].join(" ");
+        let counter = "UPDATE bals SET used_bytes = used_bytes +";
+        let (mut writers, mut offenders) = (0, Vec::new());
+        for path in rust_files(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (at, _) in text.match_indices(&insert) {
+                writers += 1;
+                let (start, end) = enclosing_item(&text, at);
+                if !text[start..end].contains(counter) {
+                    let line = text[..at].lines().count();
+                    offenders.push(format!("{}:{line}", path.display()));
+                }
+            }
+        }
+        assert!(writers >= 6, "the scan found only {writers} writers");
+        assert!(
+            offenders.is_empty(),
+            "copies inserted without counting their bytes in bals.used_bytes (ADR 0049): {offenders:?}"
+        );
+    }
+
+    /// The byte range of the `fn` or `const` around `at`: from the line that opens it to the
+    /// line that opens the next one.
+    fn enclosing_item(text: &str, at: usize) -> (usize, usize) {
+        let opens = |line: &str| {
+            let line = line.trim_start();
+            let line = line
+                .strip_prefix("pub(crate) ")
+                .or_else(|| line.strip_prefix("pub "))
+                .unwrap_or(line);
+            let line = line.strip_prefix("async ").unwrap_or(line);
+            line.starts_with("fn ") || line.starts_with("const ")
+        };
+        let mut starts = Vec::new();
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            if opens(line) {
+                starts.push(offset);
+            }
+            offset += line.len();
+        }
+        let start = starts
+            .iter()
+            .rev()
+            .find(|&&s| s <= at)
+            .copied()
+            .unwrap_or(0);
+        let end = starts
+            .iter()
+            .find(|&&s| s > at)
+            .copied()
+            .unwrap_or(text.len());
+        (start, end)
+    }
+
     /// `span` followed by the text of every `const NAME: &str` of `file` it names.
     fn with_named_consts(file: &str, span: &str) -> String {
         let mut all = span.to_string();

@@ -223,7 +223,7 @@ pub(crate) async fn insert_message(
             RcptDisposition::Local { bal_id } => {
                 // Two addresses may lead to one BAL: one copy per BAL.
                 if delivered_to.insert(bal_id) {
-                    inboxes.push(append_to_inbox(txn, bal_id, message_id, t).await?);
+                    inboxes.push(append_to_inbox(txn, bal_id, message_id, size, t).await?);
                 }
                 // RFC 3461 §5.2.1: final delivery with NOTIFY=SUCCESS earns `delivered`.
                 let success = notify_wants(rcpt.notify, &msg.mail_from, NotifyEvent::Success);
@@ -267,11 +267,13 @@ pub(crate) async fn insert_message(
 }
 
 /// Appends a message to a BAL's INBOX: takes the next UID and modseq (RFC 9051 §2.3.1.1,
-/// RFC 7162 §3.1.1) in the same transaction, so concurrent deliveries never share a UID.
+/// RFC 7162 §3.1.1) in the same transaction, so concurrent deliveries never share a UID,
+/// and counts its `size` bytes in the BAL's usage (ADR 0049: the writer keeps the counter).
 async fn append_to_inbox(
     txn: &mut sqlx::Transaction<'static, sqlx::Any>,
     bal_id: i64,
     message_id: i64,
+    size: i64,
     internaldate: i64,
 ) -> Result<i64> {
     let row = sqlx::query(
@@ -294,6 +296,11 @@ async fn append_to_inbox(
     .bind(internaldate)
     .execute(&mut **txn)
     .await?;
+    sqlx::query("UPDATE bals SET used_bytes = used_bytes + $1 WHERE id = $2")
+        .bind(size)
+        .bind(bal_id)
+        .execute(&mut **txn)
+        .await?;
     Ok(inbox_id)
 }
 

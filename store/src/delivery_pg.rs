@@ -101,14 +101,19 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
             .collect();
         let (channel, node, expected) = (next(), next(), next());
         // RFC 9051 §2.3.1.1, RFC 7162 §3.1.1: next UID and modseq, under the INBOX row lock.
+        // ADR 0049: one UPDATE adds the message's bytes to each recipient BAL's usage (no
+        // per-copy trigger); its initplan reads `mb` first, so the INBOX rows are locked
+        // before the BALs', the order of every write (ADR 0040).
         write!(
             sql,
             ", mb AS (UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
-             WHERE name = 'INBOX' AND bal_id IN ({}) RETURNING id, uidnext - 1 AS uid, highestmodseq), \
+             WHERE name = 'INBOX' AND bal_id IN ({bal_list}) RETURNING id, uidnext - 1 AS uid, highestmodseq), \
              mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
              saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, '', {t}, {t} FROM mb, m), \
-             n AS (SELECT pg_notify({channel}, {node} || ':' || mb.id) FROM mb)",
-            bals.join(", ")
+             n AS (SELECT pg_notify({channel}, {node} || ':' || mb.id) FROM mb), \
+             u AS (UPDATE bals SET used_bytes = used_bytes + {size} WHERE id IN ({bal_list}) \
+             AND (SELECT count(*) FROM mb) > 0)",
+            bal_list = bals.join(", ")
         )
         .unwrap();
         // A BAL without INBOX (never made by `create_bal`) fails the whole statement (a

@@ -746,7 +746,7 @@ async fn ensure_room(txn: &mut Txn, folder_id: i64, bytes: i64) -> Result<()> {
 }
 
 /// A MOVE writes two folder rows, and appending or removing messages then writes the BAL's
-/// usage row (a trigger): every PostgreSQL write takes folder rows first, by ascending id,
+/// usage row (the writer's own update, ADR 0049, or a removal's trigger): every PostgreSQL write takes folder rows first, by ascending id,
 /// then the BAL's, so that two MOVEs in opposite directions (or a MOVE and an APPEND) cannot
 /// deadlock (ADR 0040). SQLite has a single writer already.
 async fn lock_folders_in_order(txn: &mut Txn, engine: Engine, a: i64, b: i64) -> Result<()> {
@@ -760,7 +760,8 @@ async fn lock_folders_in_order(txn: &mut Txn, engine: Engine, a: i64, b: i64) ->
     Ok(())
 }
 
-/// Adds a message row to a folder with the next UID and modseq.
+/// Adds a message row to a folder with the next UID and modseq, and its bytes to the BAL's
+/// usage.
 async fn insert_message(
     txn: &mut Txn,
     folder_id: i64,
@@ -787,6 +788,15 @@ async fn insert_message(
         .bind(now())
         .execute(&mut **txn)
         .await?;
+    // ADR 0049: the writer counts the copy in its BAL's usage (no insert trigger).
+    sqlx::query(
+        "UPDATE bals SET used_bytes = used_bytes + (SELECT size FROM messages WHERE id = $1) \
+         WHERE id = (SELECT bal_id FROM mailboxes WHERE id = $2)",
+    )
+    .bind(message_id)
+    .bind(folder_id)
+    .execute(&mut **txn)
+    .await?;
     Ok((row.try_get::<i64, _>("uidvalidity")? as u32, uid as u32))
 }
 

@@ -25,11 +25,12 @@ use crate::{Store, now, retrying_conflicts};
 /// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): its
 /// `UPDATE` waits on initplans that insert the message and its body first, so concurrent
 /// writers of the folder queue behind it only for the two small rows and the commit. The
-/// `mailbox_messages` insert whose trigger updates the BAL's usage row reads `mb`, so the
-/// folder row is locked before the BAL's, the order of every write (ADR 0040). A folder
+/// statement adds the message's bytes to the BAL's usage row itself (ADR 0049, no insert
+/// trigger) after reading `mb` (an initplan), so the folder row is locked before the BAL's,
+/// the order of every write (ADR 0040). A folder
 /// that is gone by then fails the whole statement (a division by zero) rather than leaving
 /// a message row without a copy.
-const APPEND: &str = "WITH f AS (SELECT f.id, (NOT $13 OR b.quota_bytes IS NULL \
+const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $13 OR b.quota_bytes IS NULL \
      OR b.used_bytes + $2 <= b.quota_bytes) AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id \
      WHERE f.id = $8), \
      ok AS (SELECT id FROM f WHERE room), \
@@ -45,7 +46,9 @@ const APPEND: &str = "WITH f AS (SELECT f.id, (NOT $13 OR b.quota_bytes IS NULL 
      RETURNING id, uidvalidity, uidnext - 1 AS uid, highestmodseq), \
      mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
      saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, $9, $10, $3 FROM mb, m), \
-     n AS (SELECT pg_notify($11, $12) FROM mb) \
+     n AS (SELECT pg_notify($11, $12) FROM mb), \
+     u AS (UPDATE bals SET used_bytes = used_bytes + $2 WHERE id = (SELECT bal_id FROM f) \
+     AND (SELECT count(*) FROM mb) = 1) \
      SELECT (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM ok)::BIGINT AS room, \
      (SELECT uidvalidity FROM mb) AS uidvalidity, (SELECT uid FROM mb) AS uid, \
      (SELECT count(*) FROM n)::BIGINT AS notified, \
@@ -68,7 +71,8 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
 /// from `$6`): `src` numbers them by UID; the target's counter row takes as many UIDs and
 /// modseqs at once, the copies get them in order (the values the transaction path's one
 /// `UPDATE` per message gives), the delegates' `\Seen` rows of the sources follow their
-/// copies (ADR 0034), and the NOTIFY tells other nodes. `ok` is the target when the copies
+/// copies (ADR 0034), the NOTIFY tells other nodes, and their bytes are added to the BAL's
+/// usage after the target's row is locked (ADR 0049). `ok` is the target when the copies
 /// fit in its BAL's quota (RFC 9208, OVERQUOTA): nothing is written otherwise. A target deleted
 /// meanwhile fails the statement (division by zero), as APPEND's does.
 const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
@@ -76,7 +80,7 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
      WHERE mm.mailbox_id = $1 AND ({runs})), \
      tally AS (SELECT count(*) AS n, COALESCE(sum(size), 0) AS bytes FROM src), \
-     f AS (SELECT f.id, tally.n, (b.quota_bytes IS NULL OR b.used_bytes + tally.bytes <= b.quota_bytes) \
+     f AS (SELECT f.id, b.id AS bal_id, tally.n, (b.quota_bytes IS NULL OR b.used_bytes + tally.bytes <= b.quota_bytes) \
      AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id, tally WHERE f.id = $2), \
      ok AS (SELECT id, n FROM f WHERE room AND n > 0), \
      mb AS (UPDATE mailboxes t SET uidnext = t.uidnext + ok.n, highestmodseq = t.highestmodseq + ok.n \
@@ -87,7 +91,9 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      ds AS (INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
      SELECT $2, mb.first_uid + src.rn - 1, s.reader, s.seen, 0 \
      FROM src JOIN delegate_seen s ON s.mailbox_id = $1 AND s.uid = src.uid, mb), \
-     n AS (SELECT pg_notify($4, $5) FROM mb) \
+     n AS (SELECT pg_notify($4, $5) FROM mb), \
+     u AS (UPDATE bals SET used_bytes = used_bytes + (SELECT bytes FROM tally) \
+     WHERE id = (SELECT bal_id FROM f) AND (SELECT count(*) FROM mb) = 1) \
      SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, \
      (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM f WHERE room)::BIGINT AS room, \
      (SELECT count(*) FROM n)::BIGINT AS notified, \

@@ -405,6 +405,16 @@ async fn place_staged(
             staged - placed as i64
         )));
     }
+    // ADR 0049: the writer counts the placed copies in the BAL's usage (no insert trigger).
+    sqlx::query(
+        "UPDATE bals SET used_bytes = used_bytes + (SELECT COALESCE(SUM(m.size), 0) \
+         FROM import_staged s JOIN messages m ON m.id = s.message_id \
+         WHERE s.run_id = $2 AND s.folder <> '') WHERE id = $1",
+    )
+    .bind(bal_id)
+    .bind(run_id)
+    .execute(&mut **txn)
+    .await?;
     // Each delegate's own \Seen (ADR 0034) on the placements just made.
     sqlx::query(
         "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
