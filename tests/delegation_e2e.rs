@@ -172,6 +172,43 @@ engine_tests_sync!(
     }
 );
 
+engine_tests_sync!(
+    a_delegates_append_with_seen_is_read_for_her_only,
+    |engine| {
+        let server = start(engine);
+        grant_secretary(&server);
+        let v = flow(&server, "append_seen", &[]);
+        let seen = |x: &Value| x.to_string().contains("\\\\Seen");
+        assert_eq!(v["append"], "OK", "{v}");
+        assert_eq!(v["append_seen"], "OK", "{v}");
+        assert_eq!(v["as_bal_append"], "OK", "{v}");
+        // Hers: the message she appended with \Seen is read, the other not.
+        assert!(!seen(&v["sec_flags"][0]), "{v}");
+        assert!(seen(&v["sec_flags"][1]), "{v}");
+        assert!(v["sec_flags"][1].to_string().contains("Flagged"), "{v}");
+        assert_eq!(v["sec_search_unseen"], serde_json::json!(["1"]), "{v}");
+        // Logged in as the BAL she is the same reader.
+        assert!(seen(&v["as_bal_flags_3"]), "{v}");
+        // The doctor's: all three unread; \Flagged shared.
+        assert_eq!(
+            v["doctor_flags"],
+            serde_json::json!([[], ["\\Flagged"], []]),
+            "ADR 0034: {v}"
+        );
+        assert_eq!(v["doctor_search_unseen"], serde_json::json!([1, 2, 3]), "{v}");
+        assert_eq!(v["doctor_status"]["UNSEEN"], 3, "{v}");
+        // The doctor's own \Seen stays shared, and is not hers.
+        assert_eq!(v["doctor_own_flags"], serde_json::json!(["\\Seen"]), "{v}");
+        assert!(!seen(&v["sec_flags_4"]), "{v}");
+        let appends = trail(&server, 1)
+            .into_iter()
+            .filter(|(author, action, _)| author == SEC && action == "append")
+            .count();
+        assert_eq!(appends, 3);
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);
+
 /// Makes the database refuse the trail's entries of `actions` from now on, as a trail that
 /// cannot be written would (a full disk, a broken table).
 fn refuse_audit_entries(server: &Server, actions: &[&str]) {

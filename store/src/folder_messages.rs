@@ -297,7 +297,8 @@ impl Store {
         internaldate: i64,
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
-        self.append_from(folder_id, raw, (flags, internaldate), meta, None, false)
+        let mode = AppendMode::default();
+        self.append_from(folder_id, raw, (flags, internaldate), meta, None, mode)
             .await
     }
 
@@ -312,7 +313,25 @@ impl Store {
         flags_and_date: (&[String], i64),
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
-        self.append_from(folder_id, raw, flags_and_date, meta, None, true)
+        let mode = AppendMode {
+            check_quota: true,
+            reader: None,
+        };
+        self.append_from(folder_id, raw, flags_and_date, meta, None, mode)
+            .await
+    }
+
+    /// [`Store::append`] as `mode` says: within the quota, and as a delegate whose `\Seen`
+    /// is their own (ADR 0034).
+    pub async fn append_with(
+        &self,
+        folder_id: i64,
+        raw: Vec<u8>,
+        flags_and_date: (&[String], i64),
+        meta: MessageMeta,
+        mode: AppendMode<'_>,
+    ) -> Result<(u32, u32)> {
+        self.append_from(folder_id, raw, flags_and_date, meta, None, mode)
             .await
     }
 
@@ -325,12 +344,21 @@ impl Store {
         (flags, internaldate): (&[String], i64),
         meta: MessageMeta,
         source: Option<SourceMessage>,
-        check_quota: bool,
+        AppendMode {
+            check_quota,
+            reader,
+        }: AppendMode<'_>,
     ) -> Result<(u32, u32)> {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
         let blob = self.prepare_blob(&hash, raw).await?;
-        let flags = apply_flags(&[], FlagOp::Replace, flags).join(" ");
+        let flags = apply_flags(&[], FlagOp::Replace, flags);
+        // A delegate's \Seen is their own row, not the shared flag (ADR 0034).
+        let own_seen = reader.filter(|_| has_seen(&flags)).map(str::to_string);
+        let flags = match own_seen {
+            Some(_) => with_seen(&flags, false).join(" "),
+            None => flags.join(" "),
+        };
         let audit = PendingAudit::take(self);
         // PostgreSQL: one statement (ADR 0043), in a transaction with the audit entry of a
         // delegate's (ADR 0044); a migration record takes the transaction path.
@@ -348,8 +376,8 @@ impl Store {
                 meta: &meta,
                 check_quota,
             };
-            let appended = match audit.is_some() {
-                true => self.append_pg_audited(&append, audit).await?,
+            let appended = match audit.is_some() || own_seen.is_some() {
+                true => self.append_pg_audited(&append, audit, own_seen).await?,
                 false => self.append_pg(&append).await?,
             };
             self.notify_local(folder_id);
@@ -366,6 +394,7 @@ impl Store {
             audit,
             source,
             check_quota,
+            own_seen,
         };
         self.write_notifying(write, |_| vec![folder_id]).await
     }
@@ -604,6 +633,8 @@ struct AppendWrite {
     source: Option<SourceMessage>,
     /// Refuse when the message does not fit in the BAL's quota.
     check_quota: bool,
+    /// The delegate whose own `\Seen` the message gets (ADR 0034).
+    own_seen: Option<String>,
 }
 
 write_by!(AppendWrite, (u32, u32), append_in);
@@ -627,6 +658,10 @@ async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
     .await?;
     let message_id: i64 = row.try_get("id")?;
     let appended = insert_message(txn, w.folder_id, message_id, &w.flags, w.internaldate).await?;
+    if let Some(reader) = &w.own_seen {
+        // The new message's modseq covers the row (as for a copied row): 0 here.
+        set_delegate_seen(txn, w.folder_id, reader, &[appended.1], true, 0).await?;
+    }
     w.audit.record(txn, &[appended.1]).await?;
     if let Some(source) = &w.source {
         insert_migrated(txn, source, w.folder_id, appended.1, &w.hash, w.size).await?;
@@ -844,6 +879,16 @@ pub(crate) struct AppendPg<'a> {
     pub meta: &'a MessageMeta,
     /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
     pub check_quota: bool,
+}
+
+/// How [`Store::append_with`] stores a message, besides its bytes, flags and date.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppendMode<'a> {
+    /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
+    pub check_quota: bool,
+    /// A delegate appending to the BAL they act on (ADR 0034): a `\Seen` among the flags is
+    /// theirs (their row of `delegate_seen`), not the shared flag the holder sees.
+    pub reader: Option<&'a str>,
 }
 
 /// The body of a prepared blob: always inline on PostgreSQL (ADR 0023).

@@ -11,6 +11,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::audit::{AnyQuery, PendingAudit};
+use crate::delegate_seen::set_delegate_seen;
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
 use crate::folder_messages::{AppendPg, FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
@@ -170,11 +171,13 @@ impl Store {
 
     /// A delegate's APPEND (ADR 0044): the same statement, then the audit entry, in one
     /// transaction (BEGIN, the statement, the chain's lock, the entry, COMMIT) rather than
-    /// the transaction path's statement per row.
+    /// the transaction path's statement per row; with the delegate's own `\Seen` row before
+    /// the entry when the flags had `\Seen` (ADR 0034).
     pub(crate) async fn append_pg_audited(
         &self,
         a: &AppendPg<'_>,
         audit: PendingAudit,
+        own_seen: Option<String>,
     ) -> Result<(u32, u32)> {
         let write = AppendPgAudited {
             folder_id: a.folder_id,
@@ -187,6 +190,7 @@ impl Store {
             node_tag: self.node_tag().to_string(),
             check_quota: a.check_quota,
             audit,
+            own_seen,
         };
         // The statement sends its own NOTIFY: nothing more to tell other nodes.
         self.write(write).await
@@ -471,6 +475,8 @@ struct AppendPgAudited {
     node_tag: String,
     check_quota: bool,
     audit: PendingAudit,
+    /// A delegate's own `\Seen` on the new message (ADR 0034).
+    own_seen: Option<String>,
 }
 
 write_by!(AppendPgAudited, (u32, u32), append_audited_in);
@@ -491,6 +497,9 @@ async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<(u32, u
         .await
         .map_err(folder_gone)?;
     let (uidvalidity, uid) = appended(&row)?;
+    if let Some(reader) = &w.own_seen {
+        set_delegate_seen(txn, w.folder_id, reader, &[uid], true, 0).await?;
+    }
     w.audit.record(txn, &[uid]).await?;
     Ok((uidvalidity, uid))
 }

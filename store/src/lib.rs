@@ -150,7 +150,9 @@ pub use export::{
     MessageRecord, PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
 pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
-pub use folder_messages::{BODY_WITH_INFO_MAX, FlagOp, FlagUpdate, MessageInfo, StoredMessage};
+pub use folder_messages::{
+    AppendMode, BODY_WITH_INFO_MAX, FlagOp, FlagUpdate, MessageInfo, StoredMessage,
+};
 pub use folder_snapshot::FolderSnapshot;
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};

@@ -67,7 +67,7 @@ impl Store {
                 (flags, internaldate),
                 meta,
                 Some(source.clone()),
-                false,
+                crate::folder_messages::AppendMode::default(),
             )
             .await?;
         Ok(uid)

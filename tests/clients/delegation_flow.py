@@ -168,6 +168,41 @@ def case_seen_per_user(args):
     return out
 
 
+def case_append_seen(args):
+    """ADR 0034: a delegate's APPEND with \\Seen (the copy of a reply saved in Sent) is read
+    for her, under Other Users/ or logged in as the BAL, and unread for the doctor; the
+    other flags given stay shared."""
+    out = {}
+    doctor = doctor_login(args)
+    sec = imaplib_login(args, args.secretary)
+    reply = b"Subject: Re: resultats\r\nMessage-ID: <reply-2@ch>\r\n\r\nBien recu.\r\n"
+    out["append"] = status(sec, "APPEND", shared(args, "Sent"), reply)[0]
+    typ, _ = sec.append(shared(args, "Sent"), "(\\Seen \\Flagged)", None, reply)
+    out["append_seen"] = typ
+    sec.select(shared(args, "Sent"))
+    out["sec_flags"] = [uid_flags(sec, 1), uid_flags(sec, 2)]
+    out["sec_search_unseen"] = text(sec.uid("SEARCH", "UNSEEN")[1])
+    as_bal = imaplib_login(args, args.secretary, authz=args.doctor)
+    typ, _ = as_bal.append("Sent", "(\\Seen)", None, reply)
+    out["as_bal_append"] = typ
+    as_bal.select("Sent")
+    out["as_bal_flags_3"] = uid_flags(as_bal, 3)
+    as_bal.logout()
+    doctor.select_folder("Sent")
+    out["doctor_flags"] = [doctor_flags(doctor, uid) for uid in (1, 2, 3)]
+    out["doctor_search_unseen"] = doctor.search(["UNSEEN"])
+    out["doctor_status"] = {k.decode(): v for k, v in doctor.folder_status("Sent", ["UNSEEN"]).items()}
+    # The doctor's own APPEND with \Seen keeps the shared flag.
+    doctor.append("Sent", reply, flags=[b"\\Seen"])
+    doctor.noop()
+    out["doctor_own_flags"] = doctor_flags(doctor, 4)
+    sec.noop()
+    out["sec_flags_4"] = uid_flags(sec, 4)
+    sec.logout()
+    doctor.logout()
+    return out
+
+
 def case_status_name(args):
     """STATUS on a delegated mailbox names it as the client did (RFC 9051 §7.5.1)."""
     m = imaplib_login(args, args.secretary)

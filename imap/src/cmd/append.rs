@@ -1,7 +1,7 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3),
 //! APPENDLIMIT (RFC 7889), CATENATE (RFC 4469, `catenate.rs`).
 
-use mssante_store::{AuditAction, Store};
+use mssante_store::{AppendMode, AuditAction, Store};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
@@ -89,21 +89,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
+        // A delegate's `\Seen` is their own, not the holder's (RFC 4314 §4, ADR 0034): the
+        // copy of a reply a secretary saves stays unread for the doctor.
+        let reader = self.delegate_seen(bal_id);
         for (m, date) in messages.into_iter().zip(dates) {
             let meta = crate::message::message_meta(&m.bytes);
             // A delegate's APPEND is recorded in the transaction that stores the message.
             let audit = self.audit_event(bal_id, AuditAction::Append, &folder.name);
             let store = &self.ctx.store;
-            let append = async {
-                match single {
-                    true => {
-                        store
-                            .append_within_quota(folder.id, m.bytes, (&m.flags, date), meta)
-                            .await
-                    }
-                    false => store.append(folder.id, m.bytes, &m.flags, date, meta).await,
-                }
+            let mode = AppendMode {
+                check_quota: single,
+                reader: reader.as_deref(),
             };
+            let append = store.append_with(folder.id, m.bytes, (&m.flags, date), meta, mode);
             match Store::audited(audit, append).await {
                 Ok((v, uid)) => {
                     uidvalidity = v;
