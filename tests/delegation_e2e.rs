@@ -195,7 +195,11 @@ engine_tests_sync!(
             serde_json::json!([[], ["\\Flagged"], []]),
             "ADR 0034: {v}"
         );
-        assert_eq!(v["doctor_search_unseen"], serde_json::json!([1, 2, 3]), "{v}");
+        assert_eq!(
+            v["doctor_search_unseen"],
+            serde_json::json!([1, 2, 3]),
+            "{v}"
+        );
         assert_eq!(v["doctor_status"]["UNSEEN"], 3, "{v}");
         // The doctor's own \Seen stays shared, and is not hers.
         assert_eq!(v["doctor_own_flags"], serde_json::json!(["\\Seen"]), "{v}");
