@@ -67,7 +67,7 @@ impl Store {
                 (flags, internaldate),
                 meta,
                 Some(source.clone()),
-                crate::folder_messages::AppendMode::default(),
+                Default::default(),
             )
             .await?;
         Ok(uid)
