@@ -634,7 +634,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// New messages are \Recent for the first read-write session that notices them.
     async fn claim_new_recent(&mut self) -> Option<usize> {
-        let sel = self.selected.as_ref()?;
+        let sel = self.selected.as_mut()?;
+        // This session's own APPEND or COPY claimed up to its last new message with its
+        // write (ADR 0050): a claim of its own only for messages that came after it.
+        if let Some(claim) = sel.claimed.take() {
+            sel.add_recent_in(claim.first..claim.next);
+            if sel.largest_uid() < claim.next {
+                return Some(sel.recent.len());
+            }
+        }
         let claimed = match sel.read_only {
             true => self.ctx.store.first_recent_uid(sel.folder.id).await,
             false => self.ctx.store.claim_recent(sel.folder.id).await,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use mssante_store::{Folder, FolderSnapshot, MessageRef};
+use mssante_store::{Folder, FolderSnapshot, MessageRef, RecentClaim};
 
 /// The system flags (RFC 9051 §2.3.2) every mailbox offers.
 pub const SYSTEM_FLAGS: &str = "\\Answered \\Flagged \\Deleted \\Seen \\Draft";
@@ -20,6 +20,9 @@ pub struct SelectedMailbox {
     pub uidnext: u32,
     /// Messages that are \Recent for this session (RFC 3501 §2.3.2).
     pub recent: BTreeSet<u32>,
+    /// \Recent claimed for this session by its own APPEND or COPY into this mailbox, made
+    /// with the write (ADR 0050), until the report of the new messages takes it.
+    pub claimed: Option<RecentClaim>,
     /// Keywords announced to the client in FLAGS / PERMANENTFLAGS. A FETCH may name only
     /// these: a new one is announced first (RFC 9051 §7.3.5, as Dovecot does).
     pub keywords: BTreeSet<String>,
@@ -96,13 +99,18 @@ impl SelectedMailbox {
 
     /// Marks as recent the messages at or above `first` (a claim from the store).
     pub fn add_recent_from(&mut self, first: u32) {
-        let uids: Vec<u32> = self
+        self.add_recent_in(first..);
+    }
+
+    /// Marks as recent the messages whose UIDs are in `uids`.
+    pub fn add_recent_in(&mut self, uids: impl std::ops::RangeBounds<u32>) {
+        let recent: Vec<u32> = self
             .messages
             .iter()
             .map(|m| m.uid)
-            .filter(|&u| u >= first)
+            .filter(|u| uids.contains(u))
             .collect();
-        self.recent.extend(uids);
+        self.recent.extend(recent);
     }
 
     pub fn largest_uid(&self) -> u32 {
@@ -214,6 +222,7 @@ mod tests {
             known_modseq: 5,
             uidnext: 10,
             recent: Default::default(),
+            claimed: None,
             keywords: Default::default(),
         }
     }

@@ -203,3 +203,117 @@ engine_tests!(idle_reports_new_mail, |engine| async move {
         )
         .await;
 });
+
+// RFC 3501 §2.3.2: a new message is \Recent for one session only. A session's own APPEND or
+// COPY into the mailbox it has selected claims with its write (ADR 0050), the message
+// delivered before it that no session had seen yet included; the other session that has
+// the mailbox selected then finds nothing recent.
+engine_tests!(
+    recent_goes_to_the_session_that_appends_or_copies,
+    |engine| async move {
+        let server = Server::start(engine).await;
+        let address = server.bal("accueil").await;
+        let mut writer = server.login(&address).await;
+        let mut watcher = server.login(&address).await;
+        writer.dialogue(SELECT_EMPTY_INBOX).await;
+        watcher.dialogue(SELECT_EMPTY_INBOX).await;
+        let bal = server.store.find_bal(&address).await.unwrap().unwrap();
+        let inbox = server.store.folder(bal.id, "INBOX").await.unwrap().unwrap();
+        let delivered = b"Subject: delivered\r\n\r\nbody\r\n".to_vec();
+        let meta = mssante_store::MessageMeta::default();
+        server
+            .store
+            .append(inbox.id, delivered, &[], 0, meta)
+            .await
+            .unwrap();
+        writer
+            .dialogue(
+                r#"
+            C: w1 APPEND INBOX {4+}
+            C: body
+            S: * 2 EXISTS
+            S: * 2 RECENT
+            S: w1 OK [APPENDUID ... 2] APPEND completed
+            C: w2 COPY 1 INBOX
+            S: * 3 EXISTS
+            S: * 3 RECENT
+            S: w2 OK [COPYUID ... 1 3] COPY completed
+            C: w3 FETCH 1:3 (UID FLAGS)
+            S: * 1 FETCH (UID 1 FLAGS (\Recent))
+            S: * 2 FETCH (UID 2 FLAGS (\Recent))
+            S: * 3 FETCH (UID 3 FLAGS (\Recent))
+            S: w3 OK FETCH completed
+            "#,
+            )
+            .await;
+        watcher
+            .dialogue(
+                r#"
+            C: n1 NOOP
+            S: * 3 EXISTS
+            S: * 0 RECENT
+            S: n1 OK NOOP completed
+            "#,
+            )
+            .await;
+    }
+);
+
+// RFC 9208 (OVERQUOTA): a MOVE into a folder of another BAL, reached through a delegation
+// (RFC 2342 §5), adds to that BAL's usage and is refused when it does not fit, nothing
+// moved; with room it goes through (ADR 0050).
+engine_tests!(
+    a_move_into_a_delegated_bal_is_checked_against_its_quota,
+    |engine| async move {
+        use mssante_store::{Grantee, MessageMeta, NamedRights, NewDelegation};
+        let server = Server::start(engine).await;
+        let holder = server.bal("holder").await;
+        let delegate = server.bal("delegate").await;
+        let grantee = Grantee::parse(&delegate).unwrap();
+        server
+            .store
+            .grant_delegation(&NewDelegation {
+                bal: &holder,
+                grantee: &grantee,
+                rights: NamedRights::Secretary.rights(),
+                folders: &[],
+                not_after: None,
+                author: "operator",
+                client: "",
+            })
+            .await
+            .unwrap();
+        server.store.set_bal_quota(&holder, Some(10)).await.unwrap();
+        let own = server.store.find_bal(&delegate).await.unwrap().unwrap();
+        let inbox = server.store.folder(own.id, "INBOX").await.unwrap().unwrap();
+        let raw = b"Subject: big\r\n\r\nmore than ten bytes\r\n".to_vec();
+        server
+            .store
+            .append(inbox.id, raw, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        let mut c = server.login(&delegate).await;
+        c.send("m1 SELECT INBOX").await;
+        c.lines_until("m1").await;
+        c.dialogue(&format!(
+            "C: m2 MOVE 1 \"Other Users/{holder}/INBOX\"\n\
+             S: m2 NO [OVERQUOTA] Quota exceeded"
+        ))
+        .await;
+        let held = server.store.find_bal(&holder).await.unwrap().unwrap();
+        assert_eq!(server.store.bal_usage(held.id).await.unwrap().0, 0);
+        assert_eq!(
+            server.store.folder_status(inbox.id).await.unwrap().messages,
+            1
+        );
+        server.store.set_bal_quota(&holder, None).await.unwrap();
+        c.dialogue(&format!(
+            "C: m3 MOVE 1 \"Other Users/{holder}/INBOX\"\n\
+             S: * OK [COPYUID ... 1 1] Moved\n\
+             S: * 1 EXPUNGE\n\
+             S: m3 OK MOVE completed"
+        ))
+        .await;
+        assert!(server.store.bal_usage(held.id).await.unwrap().0 > 10);
+    }
+);

@@ -388,6 +388,16 @@ impl Store {
     }
 }
 
+/// The \\Recent claim (RFC 3501 §2.3.2) a write makes for the session that will report its
+/// new messages (ADR 0050): UIDs from `first` up to, not including, `next` are recent for
+/// that session and for no other. The write's own messages are among them, and so are
+/// messages delivered before it that no session had noticed yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecentClaim {
+    pub first: u32,
+    pub next: u32,
+}
+
 /// The write of [`Store::claim_recent`]: every message up to UIDNEXT stops being recent.
 struct ClaimRecent {
     folder_id: i64,
@@ -396,19 +406,30 @@ struct ClaimRecent {
 impl Write for ClaimRecent {
     type Output = u32;
     fn run<'a>(&'a self, txn: &'a mut Txn) -> TxnFuture<'a, u32> {
-        Box::pin(async move {
-            let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
-                .bind(self.folder_id)
-                .fetch_optional(&mut **txn)
-                .await?
-                .ok_or_else(|| StoreError::NotFound("folder".into()))?;
-            let first: i64 = row.try_get("first_recent_uid")?;
-            sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
-                .bind(row.try_get::<i64, _>("uidnext")?)
-                .bind(self.folder_id)
-                .execute(&mut **txn)
-                .await?;
-            Ok(first as u32)
-        })
+        Box::pin(async move { Ok(claim_recent_in(txn, self.folder_id).await?.first) })
     }
+}
+
+/// Claims every message of the folder up to UIDNEXT in the caller's transaction. Exact
+/// when the transaction holds the folder row (PostgreSQL, after the write's `UPDATE` of
+/// it) or is the single writer (SQLite).
+pub(crate) async fn claim_recent_in(txn: &mut Txn, folder_id: i64) -> Result<RecentClaim> {
+    let row = sqlx::query("SELECT first_recent_uid, uidnext FROM mailboxes WHERE id = $1")
+        .bind(folder_id)
+        .fetch_optional(&mut **txn)
+        .await?
+        .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    let first: i64 = row.try_get("first_recent_uid")?;
+    let next: i64 = row.try_get("uidnext")?;
+    if first < next {
+        sqlx::query("UPDATE mailboxes SET first_recent_uid = $1 WHERE id = $2")
+            .bind(next)
+            .bind(folder_id)
+            .execute(&mut **txn)
+            .await?;
+    }
+    Ok(RecentClaim {
+        first: first as u32,
+        next: next as u32,
+    })
 }

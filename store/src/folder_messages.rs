@@ -10,13 +10,11 @@ use sqlx::any::AnyRow;
 
 use crate::audit::PendingAudit;
 use crate::blob::{PreparedBlob, blob_hash, record_blob};
-use crate::delegate_seen::{
-    SELECT_AS_DELEGATE, as_delegate, copy_delegate_seen, has_seen, set_delegate_seen,
-    shared_and_delegate, with_seen,
-};
+use crate::delegate_seen::{copy_delegate_seen, has_seen, set_delegate_seen, with_seen};
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
-use crate::flags::{canonical_flag, flags_from_text};
+use crate::flags::{FlagOp, apply_flags, flags_from_text};
+use crate::folder::{RecentClaim, claim_recent_in};
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::migration::{SourceMessage, insert_migrated};
@@ -41,21 +39,6 @@ pub struct MessageInfo {
     pub saved_at: Option<i64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlagOp {
-    Replace,
-    Add,
-    Remove,
-}
-
-/// Result of a STORE: the messages whose flags changed, and those skipped because they
-/// changed after UNCHANGEDSINCE (RFC 7162 §3.1.3, reported as MODIFIED).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FlagUpdate {
-    pub changed: Vec<MessageRef>,
-    pub conflicts: Vec<u32>,
-}
-
 /// A message as it sits in one folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredMessage {
@@ -68,30 +51,8 @@ pub struct StoredMessage {
     pub internaldate: i64,
 }
 
-fn has_flag(flags: &[String], flag: &str) -> bool {
-    flags.iter().any(|f| f.eq_ignore_ascii_case(flag))
-}
-
-pub(crate) fn apply_flags(current: &[String], op: FlagOp, flags: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = match op {
-        FlagOp::Replace => Vec::new(),
-        _ => current.to_vec(),
-    };
-    match op {
-        FlagOp::Replace | FlagOp::Add => {
-            for f in flags {
-                if !has_flag(&out, f) {
-                    out.push(canonical_flag(f));
-                }
-            }
-        }
-        FlagOp::Remove => out.retain(|f| !has_flag(flags, f)),
-    }
-    out
-}
-
 /// Contiguous runs of sorted UIDs, so that range queries replace huge IN lists.
-fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
+pub(crate) fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for &u in uids {
         match runs.last_mut() {
@@ -128,7 +89,7 @@ fn info_from_row(r: &AnyRow) -> Result<MessageInfo> {
 }
 
 /// Takes the next modseq of a folder (one per command: all its changes share it).
-async fn next_modseq(txn: &mut Txn, folder_id: i64) -> Result<u64> {
+pub(crate) async fn next_modseq(txn: &mut Txn, folder_id: i64) -> Result<u64> {
     let row = sqlx::query("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 RETURNING highestmodseq")
         .bind(folder_id)
         .fetch_optional(&mut **txn)
@@ -199,63 +160,6 @@ impl Store {
         Ok(out)
     }
 
-    /// STORE (RFC 9051 §6.4.6, RFC 7162 §3.1.3) on the shared flags.
-    pub async fn update_flags(
-        &self,
-        folder_id: i64,
-        uids: &[u32],
-        op: FlagOp,
-        flags: &[String],
-        unchanged_since: Option<u64>,
-    ) -> Result<FlagUpdate> {
-        self.update_flags_as(folder_id, uids, (op, flags), unchanged_since, None)
-            .await
-    }
-
-    /// STORE as `delegate` sees the folder when `Some` (their own `\Seen`, ADR 0034): the
-    /// changed messages come back with the flags and modseq that delegate sees.
-    pub async fn update_flags_as(
-        &self,
-        folder_id: i64,
-        uids: &[u32],
-        (op, flags): (FlagOp, &[String]),
-        unchanged_since: Option<u64>,
-        delegate: Option<&str>,
-    ) -> Result<FlagUpdate> {
-        let audit = PendingAudit::take(self);
-        // PostgreSQL: a read and one statement on one connection unless the STORE is a
-        // delegate's (their own \Seen rows) or audited (ADR 0046).
-        let runs = uid_runs(uids);
-        if self.engine() == Engine::Postgres
-            && delegate.is_none()
-            && !audit.is_some()
-            && !runs.is_empty()
-            && runs.len() <= MAX_RUNS
-            && let Some(update) = self
-                .update_flags_pg(folder_id, &runs, (op, flags), unchanged_since)
-                .await?
-        {
-            if !update.changed.is_empty() {
-                self.notify_local(folder_id);
-            }
-            return Ok(update);
-        }
-        let write = FlagsWrite {
-            folder_id,
-            uids: uids.to_vec(),
-            op,
-            flags: flags.to_vec(),
-            unchanged_since,
-            delegate: delegate.map(str::to_string),
-            audit,
-        };
-        let changed = |u: &FlagUpdate| match u.changed.is_empty() {
-            true => Vec::new(),
-            false => vec![folder_id],
-        };
-        self.write_notifying(write, changed).await
-    }
-
     /// Removes messages from a folder, remembering their UIDs for QRESYNC. Returns the UIDs
     /// actually removed.
     pub async fn expunge(&self, folder_id: i64, uids: &[u32]) -> Result<Vec<u32>> {
@@ -278,6 +182,7 @@ impl Store {
             to: None,
             remove_source: true,
             check_quota: false,
+            claim_recent: false,
             audit,
             engine: self.engine(),
         };
@@ -297,9 +202,17 @@ impl Store {
         internaldate: i64,
         meta: MessageMeta,
     ) -> Result<(u32, u32)> {
-        let mode = AppendMode::default();
-        self.append_from(folder_id, raw, (flags, internaldate), meta, None, mode)
-            .await
+        let (appended, _) = self
+            .append_from(
+                folder_id,
+                raw,
+                (flags, internaldate),
+                meta,
+                None,
+                AppendMode::default(),
+            )
+            .await?;
+        Ok(appended)
     }
 
     /// [`Store::append`] refused with [`StoreError::OverQuota`], nothing stored, when the
@@ -315,14 +228,41 @@ impl Store {
     ) -> Result<(u32, u32)> {
         let mode = AppendMode {
             check_quota: true,
-            reader: None,
+            ..AppendMode::default()
         };
-        self.append_from(folder_id, raw, flags_and_date, meta, None, mode)
-            .await
+        let (appended, _) = self
+            .append_from(folder_id, raw, flags_and_date, meta, None, mode)
+            .await?;
+        Ok(appended)
     }
 
-    /// [`Store::append`] as `mode` says: within the quota, and as a delegate whose `\Seen`
-    /// is their own (ADR 0034).
+    /// [`Store::append_within_quota`] by a session that has the folder selected read-write
+    /// and will report the new message: the \\Recent claim that report would make (RFC
+    /// 3501 §2.3.2, [`Store::claim_recent`]) is made by the write itself, in its statement
+    /// or transaction, instead of a second write with its own commit (ADR 0050).
+    pub async fn append_claiming_recent(
+        &self,
+        folder_id: i64,
+        raw: Vec<u8>,
+        flags_and_date: (&[String], i64),
+        meta: MessageMeta,
+    ) -> Result<((u32, u32), RecentClaim)> {
+        let mode = AppendMode {
+            check_quota: true,
+            claim_recent: true,
+            ..AppendMode::default()
+        };
+        let (appended, claim) = self
+            .append_with(folder_id, raw, flags_and_date, meta, mode)
+            .await?;
+        Ok((
+            appended,
+            claim.ok_or(StoreError::NotFound("folder".into()))?,
+        ))
+    }
+
+    /// [`Store::append`] as `mode` says: within the quota, as a delegate whose `\Seen`
+    /// is their own (ADR 0034), claiming \\Recent (ADR 0050, the claim returned).
     pub async fn append_with(
         &self,
         folder_id: i64,
@@ -330,7 +270,7 @@ impl Store {
         flags_and_date: (&[String], i64),
         meta: MessageMeta,
         mode: AppendMode<'_>,
-    ) -> Result<(u32, u32)> {
+    ) -> Result<((u32, u32), Option<RecentClaim>)> {
         self.append_from(folder_id, raw, flags_and_date, meta, None, mode)
             .await
     }
@@ -347,8 +287,9 @@ impl Store {
         AppendMode {
             check_quota,
             reader,
+            claim_recent,
         }: AppendMode<'_>,
-    ) -> Result<(u32, u32)> {
+    ) -> Result<((u32, u32), Option<RecentClaim>)> {
         let hash = blob_hash(&raw);
         let size = raw.len() as i64;
         let blob = self.prepare_blob(&hash, raw).await?;
@@ -375,6 +316,7 @@ impl Store {
                 internaldate,
                 meta: &meta,
                 check_quota,
+                claim_recent,
             };
             let appended = match audit.is_some() || own_seen.is_some() {
                 true => self.append_pg_audited(&append, audit, own_seen).await?,
@@ -395,6 +337,7 @@ impl Store {
             source,
             check_quota,
             own_seen,
+            claim_recent,
         };
         self.write_notifying(write, |_| vec![folder_id]).await
     }
@@ -408,6 +351,33 @@ impl Store {
         to: i64,
         remove_source: bool,
     ) -> Result<Vec<(u32, u32)>> {
+        Ok(self
+            .copy_from(from, uids, to, remove_source, false)
+            .await?
+            .0)
+    }
+
+    /// COPY by a session that has the target selected read-write (a copy within the
+    /// selected folder): the \\Recent claim its report of the copies would make is made by
+    /// the write (ADR 0050, as [`Store::append_claiming_recent`]); `None` when no source
+    /// matched.
+    pub async fn copy_claiming_recent(
+        &self,
+        from: i64,
+        uids: &[u32],
+        to: i64,
+    ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
+        self.copy_from(from, uids, to, false, true).await
+    }
+
+    async fn copy_from(
+        &self,
+        from: i64,
+        uids: &[u32],
+        to: i64,
+        remove_source: bool,
+        claim_recent: bool,
+    ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
         let audit = PendingAudit::take(self);
         // PostgreSQL: a COPY is one statement unless an audit entry goes with it (ADR 0046);
         // a MOVE (two folders' rows, in order) keeps the transaction.
@@ -418,18 +388,20 @@ impl Store {
             && !runs.is_empty()
             && runs.len() <= MAX_RUNS
         {
-            let pairs = self.copy_pg(from, &runs, to).await?;
+            let copied = self.copy_pg(from, &runs, to, claim_recent).await?;
             self.notify_local(to);
-            return Ok(pairs);
+            return Ok(copied);
         }
         let write = CopyWrite {
             from,
             uids: uids.to_vec(),
             to: Some(to),
             remove_source,
-            // A COPY adds to the target BAL's usage (RFC 9208, OVERQUOTA); a MOVE between two
-            // folders of one BAL does not.
-            check_quota: !remove_source,
+            // A COPY adds to the target BAL's usage (RFC 9208, OVERQUOTA), and so does a MOVE
+            // into a folder of another BAL (one reached through a delegation); a MOVE between
+            // two folders of one BAL does not (`ensure_room`).
+            check_quota: true,
+            claim_recent,
             audit,
             engine: self.engine(),
         };
@@ -437,7 +409,8 @@ impl Store {
             true => vec![to, from],
             false => vec![to],
         };
-        Ok(self.write_notifying(write, changed).await?.pairs)
+        let copied = self.write_notifying(write, changed).await?;
+        Ok((copied.pairs, copied.recent))
     }
 
     /// The messages of one folder of a BAL, by UID.
@@ -475,150 +448,6 @@ pub(crate) fn stored_from_row(r: &AnyRow) -> Result<StoredMessage> {
     })
 }
 
-/// STORE's write (see [`Store::update_flags_as`]).
-struct FlagsWrite {
-    folder_id: i64,
-    uids: Vec<u32>,
-    op: FlagOp,
-    flags: Vec<String>,
-    unchanged_since: Option<u64>,
-    /// A delegate storing: their `\Seen` is their own (ADR 0034).
-    delegate: Option<String>,
-    audit: PendingAudit,
-}
-
-write_by!(FlagsWrite, FlagUpdate, update_flags_in);
-
-/// Reads the messages of the set, computes their new flags, and writes those that changed
-/// with one new modseq, one UPDATE per distinct new flag list (a STORE on a range mostly
-/// gives every message the same flags). For a delegate, `\Seen` goes to their own row and
-/// the shared `\Seen` (the holder's) is kept as it was.
-async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
-    let modseq = next_modseq(txn, w.folder_id).await?;
-    let mut update = FlagUpdate::default();
-    // New flag text -> the UIDs that get it.
-    let mut writes: Vec<(String, Vec<u32>)> = Vec::new();
-    // The delegate's \Seen: UIDs to set, UIDs to clear.
-    let mut seen: (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
-    for (lo, hi) in uid_runs(&w.uids) {
-        for (shared, row) in flags_rows(txn, w, lo, hi).await? {
-            let uid = shared.uid;
-            let current = match &w.delegate {
-                Some(_) => as_delegate(shared.clone(), row),
-                None => shared.clone(),
-            };
-            if w.unchanged_since
-                .is_some_and(|since| current.modseq > since)
-            {
-                update.conflicts.push(uid);
-                continue;
-            }
-            let new = apply_flags(&current.flags, w.op, &w.flags);
-            let new_shared = match &w.delegate {
-                Some(_) => with_seen(&new, has_seen(&shared.flags)),
-                None => new.clone(),
-            };
-            let shared_changed = !same_flags(&new_shared, &shared.flags);
-            let seen_changed = w.delegate.is_some() && has_seen(&new) != has_seen(&current.flags);
-            if !shared_changed && !seen_changed {
-                continue;
-            }
-            if shared_changed {
-                let text = new_shared.join(" ");
-                match writes.iter_mut().find(|(t, _)| *t == text) {
-                    Some((_, uids)) => uids.push(uid),
-                    None => writes.push((text, vec![uid])),
-                }
-            }
-            if seen_changed {
-                match has_seen(&new) {
-                    true => seen.0.push(uid),
-                    false => seen.1.push(uid),
-                }
-            }
-            update.changed.push(MessageRef {
-                uid,
-                modseq,
-                flags: new,
-            });
-        }
-    }
-    for (text, uids) in &writes {
-        set_flags(txn, w.folder_id, uids, text, modseq).await?;
-    }
-    if let Some(reader) = &w.delegate {
-        set_delegate_seen(txn, w.folder_id, reader, &seen.0, true, modseq).await?;
-        set_delegate_seen(txn, w.folder_id, reader, &seen.1, false, modseq).await?;
-    }
-    let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
-    w.audit.record(txn, &changed).await?;
-    Ok(update)
-}
-
-/// The messages of one UID run of a STORE: shared, with the delegate's `\Seen` row when the
-/// write is a delegate's.
-async fn flags_rows(
-    txn: &mut Txn,
-    w: &FlagsWrite,
-    lo: u32,
-    hi: u32,
-) -> Result<Vec<(MessageRef, Option<(bool, u64)>)>> {
-    let Some(reader) = &w.delegate else {
-        let rows = sqlx::query("SELECT uid, modseq, flags FROM mailbox_messages WHERE mailbox_id = $1 AND uid >= $2 AND uid <= $3 ORDER BY uid")
-            .bind(w.folder_id)
-            .bind(lo as i64)
-            .bind(hi as i64)
-            .fetch_all(&mut **txn)
-            .await?;
-        return rows.iter().map(|r| Ok((ref_from_row(r)?, None))).collect();
-    };
-    let sql = format!("{SELECT_AS_DELEGATE} AND mm.uid >= $3 AND mm.uid <= $4 ORDER BY mm.uid");
-    // Only the constant text is formatted in; every value is bound.
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(w.folder_id)
-        .bind(reader.as_str())
-        .bind(lo as i64)
-        .bind(hi as i64)
-        .fetch_all(&mut **txn)
-        .await?;
-    rows.iter().map(shared_and_delegate).collect()
-}
-
-/// The same flags, in any order (flags compare case-insensitively).
-pub(crate) fn same_flags(a: &[String], b: &[String]) -> bool {
-    a.len() == b.len() && a.iter().all(|f| has_flag(b, f))
-}
-
-/// Most UIDs bound in one statement (SQLite's default limit is 32,766 parameters).
-const UIDS_PER_STATEMENT: usize = 500;
-
-/// Gives `uids` the flags `text` and the modseq `modseq`.
-async fn set_flags(
-    txn: &mut Txn,
-    folder_id: i64,
-    uids: &[u32],
-    text: &str,
-    modseq: u64,
-) -> Result<()> {
-    for chunk in uids.chunks(UIDS_PER_STATEMENT) {
-        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-        let sql = format!(
-            "UPDATE mailbox_messages SET flags = $1, modseq = $2 WHERE mailbox_id = $3 AND uid IN ({})",
-            list.join(", ")
-        );
-        // Only placeholders are formatted in; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(text)
-            .bind(modseq as i64)
-            .bind(folder_id);
-        for &uid in chunk {
-            q = q.bind(uid as i64);
-        }
-        q.execute(&mut **txn).await?;
-    }
-    Ok(())
-}
-
 /// APPEND's write (see [`Store::append`]).
 struct AppendWrite {
     folder_id: i64,
@@ -635,13 +464,15 @@ struct AppendWrite {
     check_quota: bool,
     /// The delegate whose own `\Seen` the message gets (ADR 0034).
     own_seen: Option<String>,
+    /// Claim \\Recent for the caller (ADR 0050).
+    claim_recent: bool,
 }
 
-write_by!(AppendWrite, (u32, u32), append_in);
+write_by!(AppendWrite, ((u32, u32), Option<RecentClaim>), append_in);
 
-async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
+async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<((u32, u32), Option<RecentClaim>)> {
     if w.check_quota {
-        ensure_room(txn, w.folder_id, w.size).await?;
+        ensure_room(txn, w.folder_id, w.size, None).await?;
     }
     record_blob(txn, &w.hash, w.size, &w.blob).await?;
     let row = sqlx::query(
@@ -666,7 +497,11 @@ async fn append_in(txn: &mut Txn, w: &AppendWrite) -> Result<(u32, u32)> {
     if let Some(source) = &w.source {
         insert_migrated(txn, source, w.folder_id, appended.1, &w.hash, w.size).await?;
     }
-    Ok(appended)
+    let claim = match w.claim_recent {
+        true => Some(claim_recent_in(txn, w.folder_id).await?),
+        false => None,
+    };
+    Ok((appended, claim))
 }
 
 /// COPY, MOVE (copy then remove) and EXPUNGE (remove only, `to` is `None`).
@@ -677,6 +512,8 @@ struct CopyWrite {
     remove_source: bool,
     /// Refuse when the copies do not fit in the target BAL's quota.
     check_quota: bool,
+    /// Claim \\Recent in the target for the caller (ADR 0050).
+    claim_recent: bool,
     audit: PendingAudit,
     engine: Engine,
 }
@@ -687,6 +524,8 @@ struct Copied {
     pairs: Vec<(u32, u32)>,
     /// Source UIDs removed, ascending.
     removed: Vec<u32>,
+    /// The \\Recent claim in the target, when asked for and something was copied.
+    recent: Option<RecentClaim>,
 }
 
 write_by!(CopyWrite, Copied, copy_in);
@@ -700,6 +539,9 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
     }
     if let Some(to) = w.to {
         out.pairs = copy_to(txn, w, to).await?;
+        if w.claim_recent && !out.pairs.is_empty() {
+            out.recent = Some(claim_recent_in(txn, to).await?);
+        }
     }
     let sources: Vec<u32> = out.pairs.iter().map(|p| p.0).collect();
     if w.remove_source {
@@ -740,7 +582,8 @@ async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)
         for r in &sources {
             bytes += r.try_get::<i64, _>("size")?;
         }
-        ensure_room(txn, to, bytes).await?;
+        let moved_from = w.remove_source.then_some(w.from);
+        ensure_room(txn, to, bytes, moved_from).await?;
     }
     let mut pairs = Vec::with_capacity(sources.len());
     for r in &sources {
@@ -763,16 +606,27 @@ async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)
 
 /// Fails with [`StoreError::OverQuota`] when `bytes` more would take the BAL of `folder_id`
 /// over its quota (RFC 9208, OVERQUOTA), read in the write's transaction: on SQLite, the single
-/// writer makes it exact.
-async fn ensure_room(txn: &mut Txn, folder_id: i64, bytes: i64) -> Result<()> {
+/// writer makes it exact. Bytes `moved_from` a folder of the same BAL add nothing to its
+/// usage: only a MOVE across BALs (into a delegated folder, or out of one) is checked.
+async fn ensure_room(
+    txn: &mut Txn,
+    folder_id: i64,
+    bytes: i64,
+    moved_from: Option<i64>,
+) -> Result<()> {
     let row = sqlx::query(
-        "SELECT b.used_bytes, b.quota_bytes FROM mailboxes f JOIN bals b ON b.id = f.bal_id \
-         WHERE f.id = $1",
+        "SELECT b.used_bytes, b.quota_bytes, \
+         CAST(CASE WHEN f.bal_id = (SELECT bal_id FROM mailboxes WHERE id = $2) THEN 1 ELSE 0 END \
+         AS BIGINT) AS same_bal FROM mailboxes f JOIN bals b ON b.id = f.bal_id WHERE f.id = $1",
     )
     .bind(folder_id)
+    .bind(moved_from.unwrap_or(-1))
     .fetch_optional(&mut **txn)
     .await?
     .ok_or_else(|| StoreError::NotFound("folder".into()))?;
+    if row.try_get::<i64, _>("same_bal")? == 1 {
+        return Ok(());
+    }
     let used: i64 = row.try_get("used_bytes")?;
     match row.try_get::<Option<i64>, _>("quota_bytes")? {
         Some(quota) if used + bytes > quota => Err(StoreError::OverQuota),
@@ -877,8 +731,9 @@ pub(crate) struct AppendPg<'a> {
     pub flags: &'a str,
     pub internaldate: i64,
     pub meta: &'a MessageMeta,
-    /// Refuse (`StoreError::OverQuota`) when the message does not fit in the BAL's quota.
     pub check_quota: bool,
+    /// Claim \\Recent for the caller (ADR 0050).
+    pub claim_recent: bool,
 }
 
 /// How [`Store::append_with`] stores a message, besides its bytes, flags and date.
@@ -889,6 +744,9 @@ pub struct AppendMode<'a> {
     /// A delegate appending to the BAL they act on (ADR 0034): a `\Seen` among the flags is
     /// theirs (their row of `delegate_seen`), not the shared flag the holder sees.
     pub reader: Option<&'a str>,
+    /// Claim \\Recent for the caller, who has the folder selected read-write and will
+    /// report the message (ADR 0050).
+    pub claim_recent: bool,
 }
 
 /// The body of a prepared blob: always inline on PostgreSQL (ADR 0023).
@@ -902,23 +760,6 @@ pub(crate) fn inline_bytes(blob: &PreparedBlob) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flag_operations() {
-        let cur = vec!["\\Seen".to_string(), "$Label".to_string()];
-        assert_eq!(
-            apply_flags(&cur, FlagOp::Add, &["\\seen".into(), "\\flagged".into()]),
-            vec!["\\Seen", "$Label", "\\Flagged"]
-        );
-        assert_eq!(
-            apply_flags(&cur, FlagOp::Remove, &["$label".into()]),
-            vec!["\\Seen"]
-        );
-        assert_eq!(
-            apply_flags(&cur, FlagOp::Replace, &["\\Draft".into()]),
-            vec!["\\Draft"]
-        );
-    }
 
     #[test]
     fn runs() {

@@ -14,7 +14,10 @@ use crate::audit::{AnyQuery, PendingAudit};
 use crate::delegate_seen::set_delegate_seen;
 use crate::delivery::MessageMeta;
 use crate::error::{Result, StoreError};
-use crate::folder_messages::{AppendPg, FlagOp, FlagUpdate, apply_flags, ref_from_row, same_flags};
+use crate::flags::{FlagOp, apply_flags, same_flags};
+use crate::folder::RecentClaim;
+use crate::folder_flags::FlagUpdate;
+use crate::folder_messages::{AppendPg, ref_from_row};
 use crate::group_commit::{Txn, write_by};
 use crate::message_ref::MessageRef;
 use crate::{Store, now, retrying_conflicts};
@@ -23,9 +26,12 @@ use crate::{Store, now, retrying_conflicts};
 /// lock, RFC 9051 §2.3.1.1, RFC 7162 §3.1.1), the `mailbox_messages` row and the NOTIFY to
 /// other nodes. `ok` is the folder when the message fits in its BAL's quota (RFC 9208, OVERQUOTA,
 /// read in the statement's snapshot, as the separate read it replaces; `$13` false skips
-/// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): its
-/// `UPDATE` waits on initplans that insert the message and its body first, so concurrent
-/// writers of the folder queue behind it only for the two small rows and the commit. The
+/// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): `old`
+/// locks it once initplans have inserted the message and its body, so concurrent writers
+/// of the folder queue behind it only for the two small rows and the commit; `FOR UPDATE`
+/// reads the row's newest version, whose `first_recent_uid` the statement returns. With
+/// `$14` the write claims \\Recent up to the new UIDNEXT for its caller (ADR 0050): the
+/// messages from that `first_recent_uid` on are recent for the caller only. The
 /// statement adds the message's bytes to the BAL's usage row itself (ADR 0049, no insert
 /// trigger) after reading `mb` (an initplan), so the folder row is locked before the BAL's,
 /// the order of every write (ADR 0040). A folder
@@ -41,10 +47,14 @@ const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $13 OR b.quot
      RETURNING hash), \
      m AS (INSERT INTO messages (blob_hash, size, received_at, mail_from, source, message_id_hdr, \
      subject, x_mss_nil) SELECT $1, $2, $3, '', 'imap', $5, $6, $7 FROM ok RETURNING id), \
-     mb AS (UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 \
+     old AS (SELECT id, first_recent_uid FROM mailboxes \
      WHERE id = (SELECT id FROM ok) AND (SELECT count(*) FROM m) = 1 \
-     AND (SELECT count(*) FROM b) + (SELECT count(*) FROM d) >= 0 \
-     RETURNING id, uidvalidity, uidnext - 1 AS uid, highestmodseq), \
+     AND (SELECT count(*) FROM b) + (SELECT count(*) FROM d) >= 0 FOR UPDATE), \
+     mb AS (UPDATE mailboxes x SET uidnext = x.uidnext + 1, highestmodseq = x.highestmodseq + 1, \
+     first_recent_uid = CASE WHEN $14 THEN x.uidnext + 1 ELSE x.first_recent_uid END \
+     FROM old WHERE x.id = old.id \
+     RETURNING x.id, x.uidvalidity, x.uidnext - 1 AS uid, x.highestmodseq, \
+     old.first_recent_uid AS first_recent), \
      mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
      saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, $9, $10, $3 FROM mb, m), \
      n AS (SELECT pg_notify($11, $12) FROM mb), \
@@ -52,7 +62,7 @@ const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $13 OR b.quot
      AND (SELECT count(*) FROM mb) = 1) \
      SELECT (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM ok)::BIGINT AS room, \
      (SELECT uidvalidity FROM mb) AS uidvalidity, (SELECT uid FROM mb) AS uid, \
-     (SELECT count(*) FROM n)::BIGINT AS notified, \
+     (SELECT first_recent FROM mb) AS first_recent, (SELECT count(*) FROM n)::BIGINT AS notified, \
      (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept";
 
 /// The \Recent claim (RFC 3501 §2.3.2), see [`Store::claim_recent`]. The folder row is
@@ -69,13 +79,14 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
      FROM mailboxes WHERE id = $1";
 
 /// COPY (RFC 9051 §6.4.7) of the source messages whose UIDs match `{runs}` (parameters
-/// from `$6`): `src` numbers them by UID; the target's counter row takes as many UIDs and
+/// from `$7`): `src` numbers them by UID; the target's counter row takes as many UIDs and
 /// modseqs at once, the copies get them in order (the values the transaction path's one
 /// `UPDATE` per message gives), the delegates' `\Seen` rows of the sources follow their
 /// copies (ADR 0034), the NOTIFY tells other nodes, and their bytes are added to the BAL's
 /// usage after the target's row is locked (ADR 0049). `ok` is the target when the copies
 /// fit in its BAL's quota (RFC 9208, OVERQUOTA): nothing is written otherwise. A target deleted
-/// meanwhile fails the statement (division by zero), as APPEND's does.
+/// meanwhile fails the statement (division by zero), as APPEND's does. With `$6` the write
+/// claims \\Recent up to the target's new UIDNEXT for its caller, as APPEND's (ADR 0050).
 const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
      row_number() OVER (ORDER BY mm.uid) AS rn \
      FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
@@ -84,8 +95,12 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      f AS (SELECT f.id, b.id AS bal_id, tally.n, (b.quota_bytes IS NULL OR b.used_bytes + tally.bytes <= b.quota_bytes) \
      AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id, tally WHERE f.id = $2), \
      ok AS (SELECT id, n FROM f WHERE room AND n > 0), \
-     mb AS (UPDATE mailboxes t SET uidnext = t.uidnext + ok.n, highestmodseq = t.highestmodseq + ok.n \
-     FROM ok WHERE t.id = ok.id RETURNING t.uidnext - ok.n AS first_uid, t.highestmodseq - ok.n AS base_modseq), \
+     old AS (SELECT id, first_recent_uid FROM mailboxes WHERE id = (SELECT id FROM ok) FOR UPDATE), \
+     mb AS (UPDATE mailboxes t SET uidnext = t.uidnext + ok.n, highestmodseq = t.highestmodseq + ok.n, \
+     first_recent_uid = CASE WHEN $6 THEN t.uidnext + ok.n ELSE t.first_recent_uid END \
+     FROM ok, old WHERE t.id = ok.id AND old.id = t.id \
+     RETURNING t.uidnext - ok.n AS first_uid, t.highestmodseq - ok.n AS base_modseq, \
+     old.first_recent_uid AS first_recent, t.uidnext AS next_uid), \
      mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, saved_at) \
      SELECT $2, mb.first_uid + src.rn - 1, src.message_id, mb.base_modseq + src.rn, src.flags, \
      src.internaldate, $3 FROM src, mb), \
@@ -95,7 +110,7 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      n AS (SELECT pg_notify($4, $5) FROM mb), \
      u AS (UPDATE bals SET used_bytes = used_bytes + (SELECT bytes FROM tally) \
      WHERE id = (SELECT bal_id FROM f) AND (SELECT count(*) FROM mb) = 1) \
-     SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, \
+     SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, mb.first_recent, mb.next_uid, \
      (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM f WHERE room)::BIGINT AS room, \
      (SELECT count(*) FROM n)::BIGINT AS notified, \
      (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept \
@@ -156,7 +171,7 @@ fn runs_clause(column: &str, first: usize, runs: usize) -> String {
 impl Store {
     /// APPEND in one statement; returns (uidvalidity, uid). The caller tells local
     /// sessions; other nodes are told by the statement's NOTIFY.
-    pub(crate) async fn append_pg(&self, a: &AppendPg<'_>) -> Result<(u32, u32)> {
+    pub(crate) async fn append_pg(&self, a: &AppendPg<'_>) -> Result<Appended> {
         let node_tag = self.node_tag();
         let row = retrying_conflicts(|| async {
             // The tagged OK waits for the commit, not for the first row (`fetch_committed`).
@@ -166,7 +181,7 @@ impl Store {
                 .map_err(folder_gone)
         })
         .await?;
-        appended(&row)
+        appended(&row, a.claim_recent)
     }
 
     /// A delegate's APPEND (ADR 0044): the same statement, then the audit entry, in one
@@ -178,7 +193,7 @@ impl Store {
         a: &AppendPg<'_>,
         audit: PendingAudit,
         own_seen: Option<String>,
-    ) -> Result<(u32, u32)> {
+    ) -> Result<Appended> {
         let write = AppendPgAudited {
             folder_id: a.folder_id,
             hash: a.hash.to_string(),
@@ -189,6 +204,7 @@ impl Store {
             meta: a.meta.clone(),
             node_tag: self.node_tag().to_string(),
             check_quota: a.check_quota,
+            claim_recent: a.claim_recent,
             audit,
             own_seen,
         };
@@ -196,14 +212,16 @@ impl Store {
         self.write(write).await
     }
 
-    /// COPY in one statement; (source uid, new uid) pairs, none when no source matched.
+    /// COPY in one statement; (source uid, new uid) pairs, none when no source matched, and
+    /// the \\Recent claim when `claim_recent` and something was copied.
     pub(crate) async fn copy_pg(
         &self,
         from: i64,
         runs: &[(u32, u32)],
         to: i64,
-    ) -> Result<Vec<(u32, u32)>> {
-        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 6, runs.len()));
+        claim_recent: bool,
+    ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
+        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 7, runs.len()));
         let rows = retrying_conflicts(|| async {
             // Only placeholders are formatted in; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
@@ -211,7 +229,8 @@ impl Store {
                 .bind(to)
                 .bind(now())
                 .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), to));
+                .bind(format!("{}:{}", self.node_tag(), to))
+                .bind(claim_recent);
             for &(lo, hi) in runs {
                 q = q.bind(lo as i64).bind(hi as i64);
             }
@@ -219,7 +238,7 @@ impl Store {
         })
         .await?;
         let Some(first) = rows.first() else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         };
         if first.try_get::<i64, _>("folders")? == 0 {
             return Err(StoreError::NotFound("folder".into()));
@@ -227,13 +246,22 @@ impl Store {
         if first.try_get::<i64, _>("room")? == 0 {
             return Err(StoreError::OverQuota);
         }
-        rows.iter()
+        let recent = match claim_recent {
+            true => Some(RecentClaim {
+                first: first.try_get::<i64, _>("first_recent")? as u32,
+                next: first.try_get::<i64, _>("next_uid")? as u32,
+            }),
+            false => None,
+        };
+        let pairs = rows
+            .iter()
             .map(|r| {
                 let source: i64 = r.try_get("source_uid")?;
                 let uid: i64 = r.try_get("uid")?;
                 Ok((source as u32, uid as u32))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok((pairs, recent))
     }
 
     /// EXPUNGE in one statement; the UIDs removed, ascending.
@@ -404,7 +432,7 @@ impl FlagPlan {
 }
 
 /// The new flags of each message of `current` that `op` changes, as the transaction path
-/// computes them (`folder_messages.rs::update_flags_in`).
+/// computes them (`folder_flags.rs::update_flags_in`).
 fn plan_flags(
     current: &[MessageRef],
     (op, flags): (FlagOp, &[String]),
@@ -447,11 +475,12 @@ fn bind_append<'q>(a: &'q AppendPg<'_>, node_tag: &str) -> AnyQuery<'q> {
         .bind(crate::notify::CHANNEL)
         .bind(format!("{node_tag}:{}", a.folder_id))
         .bind(a.check_quota)
+        .bind(a.claim_recent)
 }
 
-/// (uidvalidity, uid) from the row [`APPEND`] returns; the folder gone or the quota full
-/// refuse it.
-fn appended(row: &AnyRow) -> Result<(u32, u32)> {
+/// (uidvalidity, uid) from the row [`APPEND`] returns, with the \\Recent claim when `claim`;
+/// the folder gone or the quota full refuse it.
+fn appended(row: &AnyRow, claim: bool) -> Result<Appended> {
     if row.try_get::<i64, _>("folders")? == 0 {
         return Err(StoreError::NotFound("folder".into()));
     }
@@ -460,8 +489,18 @@ fn appended(row: &AnyRow) -> Result<(u32, u32)> {
     }
     let uidvalidity: i64 = row.try_get("uidvalidity")?;
     let uid: i64 = row.try_get("uid")?;
-    Ok((uidvalidity as u32, uid as u32))
+    let recent = claim
+        .then(|| row.try_get::<i64, _>("first_recent"))
+        .transpose()?
+        .map(|first| RecentClaim {
+            first: first as u32,
+            next: uid as u32 + 1,
+        });
+    Ok(((uidvalidity as u32, uid as u32), recent))
 }
+
+/// What an APPEND stored, (uidvalidity, uid), and its \\Recent claim when asked for.
+type Appended = ((u32, u32), Option<RecentClaim>);
 
 /// What [`Store::append_pg_audited`] writes, owned (a write may run again, ADR 0040).
 struct AppendPgAudited {
@@ -474,14 +513,15 @@ struct AppendPgAudited {
     meta: MessageMeta,
     node_tag: String,
     check_quota: bool,
+    claim_recent: bool,
     audit: PendingAudit,
     /// A delegate's own `\Seen` on the new message (ADR 0034).
     own_seen: Option<String>,
 }
 
-write_by!(AppendPgAudited, (u32, u32), append_audited_in);
+write_by!(AppendPgAudited, Appended, append_audited_in);
 
-async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<(u32, u32)> {
+async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<Appended> {
     let a = AppendPg {
         folder_id: w.folder_id,
         hash: &w.hash,
@@ -491,17 +531,19 @@ async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<(u32, u
         internaldate: w.internaldate,
         meta: &w.meta,
         check_quota: w.check_quota,
+        claim_recent: w.claim_recent,
     };
     let row = bind_append(&a, &w.node_tag)
         .fetch_one(&mut **txn)
         .await
         .map_err(folder_gone)?;
-    let (uidvalidity, uid) = appended(&row)?;
+    let appended = appended(&row, w.claim_recent)?;
+    let uid = appended.0.1;
     if let Some(reader) = &w.own_seen {
         set_delegate_seen(txn, w.folder_id, reader, &[uid], true, 0).await?;
     }
     w.audit.record(txn, &[uid]).await?;
-    Ok((uidvalidity, uid))
+    Ok(appended)
 }
 
 /// The statement's division by zero is a folder that no longer exists.

@@ -43,10 +43,11 @@
 //!   `migration.rs`.
 //! - Folders of a BAL (create, delete, rename, subscriptions, status, \\Recent, summaries):
 //!   `folder.rs`.
-//! - Messages in a folder for IMAP (refs, FETCH metadata, flags, append, copy and move,
-//!   expunge): `folder_messages.rs`; a folder's counters and messages as one read saw
+//! - Messages in a folder for IMAP (refs, FETCH metadata, append, copy and move,
+//!   expunge): `folder_messages.rs`; STORE of their flags (a delegate's own `\\Seen`
+//!   included): `folder_flags.rs`; a folder's counters and messages as one read saw
 //!   them, at SELECT and for CONDSTORE/QRESYNC changes: `folder_snapshot.rs`; what a
-//!   session keeps per message: `message_ref.rs`; how flags are kept (no
+//!   session keeps per message: `message_ref.rs`; how flags are kept and changed (no
 //!   SQL): `flags.rs`; PostgreSQL's one-statement APPEND and \\Recent claim (ADR 0043):
 //!   `folder_writes_pg.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
 //!   0034): `delegate_seen.rs`.
@@ -89,6 +90,7 @@ mod error;
 mod export;
 mod flags;
 mod folder;
+mod folder_flags;
 mod folder_messages;
 mod folder_pages;
 mod folder_snapshot;
@@ -149,10 +151,10 @@ pub use export::{
     BalRecord, BalSnapshot, DelegateSeenRecord, FolderEntry, FolderRecord, GrantRecord,
     MessageRecord, PublicationRecord, Receipts, RecipientRecord, TrackingRecord,
 };
-pub use folder::{Folder, FolderStatus, FolderSummary, SPECIAL_USES};
-pub use folder_messages::{
-    AppendMode, BODY_WITH_INFO_MAX, FlagOp, FlagUpdate, MessageInfo, StoredMessage,
-};
+pub use flags::FlagOp;
+pub use folder::{Folder, FolderStatus, FolderSummary, RecentClaim, SPECIAL_USES};
+pub use folder_flags::FlagUpdate;
+pub use folder_messages::{AppendMode, BODY_WITH_INFO_MAX, MessageInfo, StoredMessage};
 pub use folder_snapshot::FolderSnapshot;
 pub use group_commit::CommitCounts;
 pub use import::{ImportRun, StagedMessage};

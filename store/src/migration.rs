@@ -60,7 +60,7 @@ impl Store {
         meta: MessageMeta,
         source: &SourceMessage,
     ) -> Result<u32> {
-        let (_, uid) = self
+        let ((_, uid), _) = self
             .append_from(
                 folder_id,
                 raw,

@@ -272,6 +272,107 @@ engine_tests!(
     }
 );
 
+// ADR 0050: an APPEND or COPY by a session that has the folder selected claims \Recent
+// with its write. Ten such sessions at once, three rounds: each write's claim holds its own
+// new messages, no two claims overlap, together they hold every message from the one
+// delivered unclaimed before them up to UIDNEXT, and a claim afterwards finds nothing. On
+// SQLite the claim rides in the write's commit: no commit of its own.
+engine_tests!(
+    writes_claiming_recent_give_each_new_message_to_one_session,
+    |engine| async move {
+        let (store, _db, _, inbox, uids) = inbox_with(engine, 3).await;
+        let folder = inbox.id;
+        assert_eq!(store.claim_recent(folder).await.unwrap(), uids[0]);
+        let unclaimed = append(&store, folder, &[]).await;
+        let sessions: Vec<u32> = (0..10).collect();
+        let sources = uids.clone();
+        let claims = at_once(&store, &sessions, move |store, session| {
+            let sources = sources.clone();
+            async move {
+                let mut mine = Vec::new();
+                for round in 0..3u32 {
+                    let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+                    let (new, claim) = match (session + round) % 2 {
+                        0 => {
+                            let ((_, uid), claim) = store
+                                .append_claiming_recent(
+                                    folder,
+                                    raw,
+                                    (&[], 0),
+                                    MessageMeta::default(),
+                                )
+                                .await
+                                .unwrap();
+                            (vec![uid], claim)
+                        }
+                        _ => {
+                            let from = &sources[(session % 2) as usize..][..2];
+                            let (pairs, claim) = store
+                                .copy_claiming_recent(folder, from, folder)
+                                .await
+                                .unwrap();
+                            (pairs.iter().map(|p| p.1).collect(), claim.unwrap())
+                        }
+                    };
+                    for uid in &new {
+                        assert!(
+                            (claim.first..claim.next).contains(uid),
+                            "{uid} outside its own claim {claim:?}"
+                        );
+                    }
+                    mine.push(claim);
+                }
+                mine
+            }
+        })
+        .await;
+        let mut claims: Vec<RecentClaim> = claims.into_iter().flatten().collect();
+        claims.sort_by_key(|c| c.first);
+        let uidnext = store.folder_status(folder).await.unwrap().uidnext;
+        assert_eq!(
+            claims[0].first, unclaimed,
+            "the delivered message is claimed"
+        );
+        for pair in claims.windows(2) {
+            assert_eq!(
+                pair[0].next, pair[1].first,
+                "claims neither overlap nor leave gaps: {claims:?}"
+            );
+        }
+        assert_eq!(claims.last().unwrap().next, uidnext);
+        assert_eq!(
+            store.claim_recent(folder).await.unwrap(),
+            uidnext,
+            "nothing left"
+        );
+        // One more, alone: one commit on SQLite, the claim included.
+        let before = commits(&store);
+        let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+        let ((_, uid), claim) = store
+            .append_claiming_recent(folder, raw, (&[], 0), MessageMeta::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            claim,
+            RecentClaim {
+                first: uid,
+                next: uid + 1
+            }
+        );
+        assert_eq!(
+            commits(&store),
+            before.map(|n| n + 1),
+            "the claim shares the commit"
+        );
+        assert_eq!(store.claim_recent(folder).await.unwrap(), uid + 1);
+        assert_eq!(
+            commits(&store),
+            before.map(|n| n + 1),
+            "nothing left to claim"
+        );
+    }
+);
+
 engine_tests!(
     an_append_to_a_deleted_folder_stores_nothing,
     |engine| async move {
@@ -393,6 +494,69 @@ engine_tests!(
             .collect();
         assert_eq!(held, vec![2, 3]);
         assert_eq!(store.bal_usage(bal_id).await.unwrap().0, quota);
+    }
+);
+
+// RFC 9208, OVERQUOTA: a MOVE into a folder of another BAL (one a delegate reaches through
+// the other-users namespace) adds to that BAL's usage, so it is checked like a COPY: refused
+// with nothing moved when it would exceed the quota, stored when it fits. A MOVE between two
+// folders of one full BAL adds nothing and goes through.
+engine_tests!(
+    moves_into_another_bal_are_checked_against_its_quota,
+    |engine| async move {
+        let (store, _db, bal_id, inbox, uids) = inbox_with(engine, 3).await;
+        let other = store
+            .create_bal(&common::per("b@ch-x.mssante.fr", "10003456790"))
+            .await
+            .unwrap();
+        let other_inbox = store.folder(other.id, "INBOX").await.unwrap().unwrap();
+        // The other BAL has room for exactly two of these messages.
+        store
+            .set_bal_quota("b@ch-x.mssante.fr", Some(2 * APPENDED_SIZE))
+            .await
+            .unwrap();
+        let three = store
+            .copy_messages(inbox.id, &uids, other_inbox.id, true)
+            .await;
+        assert!(matches!(three, Err(StoreError::OverQuota)), "{three:?}");
+        assert_eq!(store.folder_status(inbox.id).await.unwrap().messages, 3);
+        let status = store.folder_status(other_inbox.id).await.unwrap();
+        assert_eq!((status.messages, status.uidnext), (0, 1), "nothing moved");
+        assert_eq!(store.bal_usage(other.id).await.unwrap().0, 0);
+        assert_eq!(store.bal_usage(bal_id).await.unwrap().0, 3 * APPENDED_SIZE);
+        // Two fit exactly and leave their BAL.
+        let two = store
+            .copy_messages(inbox.id, &uids[..2], other_inbox.id, true)
+            .await
+            .unwrap();
+        assert_eq!(two, vec![(uids[0], 1), (uids[1], 2)]);
+        assert_eq!(
+            store.bal_usage(other.id).await.unwrap().0,
+            2 * APPENDED_SIZE
+        );
+        assert_eq!(store.bal_usage(bal_id).await.unwrap().0, APPENDED_SIZE);
+        let one = store
+            .copy_messages(inbox.id, &uids[2..], other_inbox.id, true)
+            .await;
+        assert!(matches!(one, Err(StoreError::OverQuota)), "{one:?}");
+        // Within the full BAL a MOVE takes no room: it is not refused.
+        let archive = store
+            .create_folder(other.id, "Archive", None)
+            .await
+            .unwrap();
+        let moved = store
+            .copy_messages(other_inbox.id, &[1, 2], archive.id, true)
+            .await
+            .unwrap();
+        assert_eq!(moved, vec![(1, 1), (2, 2)]);
+        assert_eq!(
+            store.bal_usage(other.id).await.unwrap().0,
+            2 * APPENDED_SIZE
+        );
+        assert_eq!(
+            store.folder_status(other_inbox.id).await.unwrap().messages,
+            0
+        );
     }
 );
 

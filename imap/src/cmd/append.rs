@@ -87,6 +87,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 Err(e) => return self.store_refused(tag, e),
             }
         }
+        // One message into the mailbox this session has selected read-write: its report
+        // of the message would claim \Recent, so the write claims it (ADR 0050).
+        let claim = single
+            && self
+                .selected
+                .as_ref()
+                .is_some_and(|s| s.folder.id == folder.id && !s.read_only);
         let mut uids = Vec::new();
         let mut uidvalidity = folder.uidvalidity;
         // A delegate's `\Seen` is their own, not the holder's (RFC 4314 §4, ADR 0034): the
@@ -100,12 +107,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             let mode = AppendMode {
                 check_quota: single,
                 reader: reader.as_deref(),
+                claim_recent: claim,
             };
             let append = store.append_with(folder.id, m.bytes, (&m.flags, date), meta, mode);
             match Store::audited(audit, append).await {
-                Ok((v, uid)) => {
+                Ok(((v, uid), claimed)) => {
                     uidvalidity = v;
                     uids.push(uid);
+                    if let Some(sel) = self.selected.as_mut().filter(|_| claimed.is_some()) {
+                        sel.claimed = claimed;
+                    }
                 }
                 Err(e) => return self.store_refused(tag, e),
             }

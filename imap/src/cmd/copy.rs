@@ -29,7 +29,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if is_move && sel.read_only {
             return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
         }
-        let from = sel.folder.id;
+        let (from, read_only) = (sel.folder.id, sel.read_only);
         let target = match self.find_folder(&name).await {
             Ok(Some(f)) => f,
             // RFC 9051 §6.4.7: TRYCREATE tells the client the mailbox could be created.
@@ -44,13 +44,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if uids.is_empty() {
             return self.tagged(tag, "OK", "Nothing to do");
         }
-        let pairs = match self
-            .ctx
-            .store
-            .copy_messages(from, &uids, target.id, is_move)
-            .await
-        {
-            Ok(p) => p,
+        // A COPY within the mailbox selected read-write: its report of the copies would
+        // claim \Recent, so the write claims it (ADR 0050).
+        let claim = !is_move && target.id == from && !read_only;
+        let store = &self.ctx.store;
+        let copied = match claim {
+            true => store.copy_claiming_recent(from, &uids, target.id).await,
+            false => store
+                .copy_messages(from, &uids, target.id, is_move)
+                .await
+                .map(|pairs| (pairs, None)),
+        };
+        let pairs = match copied {
+            Ok((pairs, claimed)) => {
+                if let Some(sel) = self.selected.as_mut().filter(|_| claimed.is_some()) {
+                    sel.claimed = claimed;
+                }
+                pairs
+            }
             Err(e) => return self.store_failed(tag, e),
         };
         let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();

@@ -67,6 +67,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             known_modseq: highestmodseq,
             uidnext,
             recent: Default::default(),
+            claimed: None,
             keywords: Default::default(),
         };
         let all_flags: Vec<String> = selected
