@@ -88,15 +88,18 @@ async fn round_trips_per_imap_command_on_postgres() {
     // one checked statement on one connection), APPEND 10 → 8 (the quota checked in its
     // statement), EXPUNGE 9 → 4 (one statement); COPY of one message into the selected
     // folder counted from then on: 8 (its write is one statement; the rest is the target's
-    // lookup and the session's report of the new message, as for APPEND). The bounds allow one more (which pool
-    // connection has the statement prepared already).
+    // lookup and the session's report of the new message, as for APPEND). Then (ADR 0050)
+    // APPEND 8 → 6 and COPY 8 → 6: into the selected mailbox, the \Recent claim is made by
+    // the write, not by a statement (and a commit) of its own; what is left is the target's
+    // lookup, the write and the read of the changes, each followed by the pool's ping. The
+    // bounds allow one more (which pool connection has the statement prepared already).
     let bounds = [
         ("SELECT", 7),
         ("FETCH flags", 3),
         ("FETCH body", 3),
         ("STORE", 6),
-        ("APPEND", 9),
-        ("COPY", 9),
+        ("APPEND", 7),
+        ("COPY", 7),
         ("STORE \\Deleted", 6),
         ("EXPUNGE", 5),
         ("NOOP", 0),
