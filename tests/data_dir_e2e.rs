@@ -150,13 +150,22 @@ fn the_data_dir_follows_the_configuration_file_and_is_locked_by_one_server() {
     terminate(again);
 }
 
+/// A port below 1024 that refuses connections now. Not a port freed by binding port 0: that
+/// one is in the ephemeral range, where another test's listener, or the server's own
+/// connection to itself (TCP simultaneous open), can take it before the server connects
+/// (seen in CI: "Connection reset by peer" instead of "refused").
+fn refused_port() -> u16 {
+    (1..1024)
+        .find(|port| {
+            std::net::TcpStream::connect(("127.0.0.1", *port))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused)
+        })
+        .expect("a privileged port that refuses connections")
+}
+
 #[test]
 fn an_unreachable_postgresql_is_reported_at_once_with_its_cause() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = refused_port();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("mssante.toml");
     std::fs::write(
