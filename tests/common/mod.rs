@@ -281,7 +281,16 @@ impl Server {
                 false => [127, 0, 0, 1].into(),
             };
             let addr = SocketAddr::new(ip, port);
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            // Our server's own "listening" line, not only a connection: another test's
+            // listener (or PostgreSQL) may have taken the port picked free, and then answers
+            // the connection while this server exits on its bind error.
+            let ours = format!(" {addr} ");
+            while !self
+                .log()
+                .lines()
+                .any(|l| l.starts_with("listening") && l.contains(&ours))
+                || TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err()
+            {
                 if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                     return Err(status);
                 }
