@@ -1,33 +1,11 @@
 //! Store behaviour, on SQLite and on a real PostgreSQL cluster.
 
-use mssante_mail::dsn::{Notify, NotifyEvent};
+use mssante_mail::dsn::Notify;
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, engine_tests};
 
 mod common;
-use common::{bal_with_inbox, open, per};
-
-fn message(raw: &[u8], rcpts: Vec<RecipientSpec>) -> IncomingMessage {
-    IncomingMessage {
-        raw: raw.to_vec(),
-        mail_from: "lab@labo.mssante.fr".into(),
-        envid: Some("ENV1".into()),
-        ret: Some(Ret::Hdrs),
-        source: Source::Mx,
-        auth_bal_id: None,
-        meta: MessageMeta::default(),
-        recipients: rcpts,
-    }
-}
-
-fn local(address: &str, bal_id: i64) -> RecipientSpec {
-    RecipientSpec {
-        address: Address::parse(address).unwrap(),
-        orcpt: Some(format!("rfc822;{address}")),
-        notify: Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure])),
-        disposition: RcptDisposition::Local { bal_id },
-    }
-}
+use common::{bal_with_inbox, local, message, open, per};
 
 engine_tests!(
     migrations_run_twice_and_engine_is_detected,

@@ -6,35 +6,12 @@
 //! checked in `portability/tests/round_trip.rs`, and the source scan
 //! `db::tests::every_insert_into_mailbox_messages_counts_its_bytes` catches a new writer.
 
-use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, TestDb, engine_tests};
 use sqlx::Row;
 
 mod common;
-use common::{open, per};
-
-fn message(raw: &[u8], rcpts: Vec<RecipientSpec>) -> IncomingMessage {
-    IncomingMessage {
-        raw: raw.to_vec(),
-        mail_from: "lab@labo.mssante.fr".into(),
-        envid: None,
-        ret: None,
-        source: Source::Mx,
-        auth_bal_id: None,
-        meta: MessageMeta::default(),
-        recipients: rcpts,
-    }
-}
-
-fn local(address: &str, bal_id: i64) -> RecipientSpec {
-    RecipientSpec {
-        address: Address::parse(address).unwrap(),
-        orcpt: None,
-        notify: Some(Notify::of(&[NotifyEvent::Failure])),
-        disposition: RcptDisposition::Local { bal_id },
-    }
-}
+use common::{local, message, open, per};
 
 fn remote(address: &str) -> RecipientSpec {
     RecipientSpec {

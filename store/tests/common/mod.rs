@@ -2,6 +2,7 @@
 // Each test file uses its own part of these.
 #![allow(dead_code)]
 
+use mssante_mail::dsn::{Notify, NotifyEvent};
 use mssante_store::*;
 use mssante_testkit::{Engine as TestEngine, TestDb};
 
@@ -46,4 +47,28 @@ pub async fn bal_with_inbox(store: &Store) -> (i64, Folder) {
         .unwrap();
     let inbox = store.folder(bal.id, "INBOX").await.unwrap().unwrap();
     (bal.id, inbox)
+}
+
+/// A message from a lab with an envelope id and RET=HDRS, to the given recipients.
+pub fn message(raw: &[u8], rcpts: Vec<RecipientSpec>) -> IncomingMessage {
+    IncomingMessage {
+        raw: raw.to_vec(),
+        mail_from: "lab@labo.mssante.fr".into(),
+        envid: Some("ENV1".into()),
+        ret: Some(Ret::Hdrs),
+        source: Source::Mx,
+        auth_bal_id: None,
+        meta: MessageMeta::default(),
+        recipients: rcpts,
+    }
+}
+
+/// A local recipient asking for success and failure DSNs, with its ORCPT.
+pub fn local(address: &str, bal_id: i64) -> RecipientSpec {
+    RecipientSpec {
+        address: Address::parse(address).unwrap(),
+        orcpt: Some(format!("rfc822;{address}")),
+        notify: Some(Notify::of(&[NotifyEvent::Success, NotifyEvent::Failure])),
+        disposition: RcptDisposition::Local { bal_id },
+    }
 }
