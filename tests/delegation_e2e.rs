@@ -119,6 +119,74 @@ engine_tests_sync!(
 );
 
 engine_tests_sync!(
+    a_delegates_copies_into_and_out_of_the_bal_are_in_its_trail,
+    |engine| {
+        let server = start(engine);
+        for n in 1..=2 {
+            server.deliver_mx(
+                "lab@labo.mssante.fr",
+                SEC,
+                &format!(
+                    "From: <lab@labo.mssante.fr>\r\nSubject: pour classer {n}\r\n\r\nA classer.\r\n"
+                ),
+            );
+        }
+        grant_secretary(&server);
+        let v = flow(&server, "cross_bal", &[]);
+        for step in ["copy_in", "move_in", "copy_out", "move_out"] {
+            assert_eq!(v[step][0], "OK", "{step}: {v}");
+        }
+        assert_eq!(v["doctor_archives"], 2, "{v}");
+        assert_eq!(v["doctor_inbox"], 0, "{v}");
+        // (action, folder, message ids, detail) of the secretary's entries in his trail.
+        let entries: Vec<(String, String, Value, String)> = server
+            .cli_ok(&["audit", DR, "--json", "--author", SEC])
+            .lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).unwrap();
+                assert!(
+                    v["client"].as_str().unwrap().starts_with("127.0.0.1:"),
+                    "{v}"
+                );
+                assert_eq!(v["result"], "ok", "{v}");
+                let s = |k: &str| v[k].as_str().unwrap().to_string();
+                (
+                    s("action"),
+                    s("folder"),
+                    v["message_ids"].clone(),
+                    s("detail"),
+                )
+            })
+            .filter(|(action, ..)| action != "select")
+            .collect();
+        let from_her_inbox = format!("from {SEC}/INBOX");
+        let want = [
+            // Hers filed into his Archives: the new UIDs there.
+            (
+                "copy-in",
+                "Archives",
+                serde_json::json!(["uid:1"]),
+                from_her_inbox.as_str(),
+            ),
+            (
+                "move-in",
+                "Archives",
+                serde_json::json!(["uid:2"]),
+                &from_her_inbox,
+            ),
+            // His taken into hers: a read of his message, then for MOVE its expunge.
+            ("copy", "INBOX", serde_json::json!(["uid:1"]), "to INBOX"),
+            ("move", "INBOX", serde_json::json!(["uid:1"]), "to INBOX"),
+        ]
+        .map(|(a, f, ids, d)| (a.to_string(), f.to_string(), ids, d.to_string()));
+        assert_eq!(entries, want);
+        // Her own BAL's trail: her own actions there are not delegated ones.
+        assert_eq!(server.cli_ok(&["audit", SEC, "--json"]).trim(), "");
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);
+
+engine_tests_sync!(
     each_delegate_has_their_own_seen_and_the_doctor_keeps_his,
     |engine| {
         let server = start(engine);

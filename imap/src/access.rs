@@ -6,7 +6,9 @@
 //! generation moves whenever a grant changes (on any node), and only then is the access
 //! read again; an end date is compared to the clock.
 
-use mssante_store::{AuditAction, AuditEvent, Bal, Folder, Grantee, Rights, TraceState, now};
+use mssante_store::{
+    AuditAction, AuditEvent, Bal, Folder, Grantee, Rights, TraceState, WriteAudit, now,
+};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -313,15 +315,56 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let action = match command {
             Command::Store(_) => AuditAction::Flags,
             Command::Expunge(_) | Command::Close => AuditAction::Expunge,
-            Command::Move(_) => AuditAction::Move,
-            Command::Copy(_) => AuditAction::Copy,
+            // Audited by their handler, which knows the target (`copy_audit`).
             _ => return None,
         };
-        let mut event = self.audit_event(folder.bal_id, action, &folder.name)?;
-        if let Command::Move(args) | Command::Copy(args) = command {
-            event.detail = format!("to {}", String::from_utf8_lossy(&args.mailbox));
+        self.audit_event(folder.bal_id, action, &folder.name)
+    }
+
+    /// The entries a delegate's COPY or MOVE records in the write's transaction: on the
+    /// selected mailbox's BAL (the source UIDs; for a MOVE an expunge there), and on the
+    /// target's BAL when it is another (the new UIDs): a secretary filing a message of her
+    /// own into the doctor's folder acts on his BAL, and his trail shows it.
+    pub(crate) fn copy_audit(&self, target: &Folder, mailbox: &str, is_move: bool) -> WriteAudit {
+        let Some(source) = self.selected.as_ref().map(|s| &s.folder) else {
+            return WriteAudit::default();
+        };
+        let (out, into) = match is_move {
+            true => (AuditAction::Move, AuditAction::MoveIn),
+            false => (AuditAction::Copy, AuditAction::CopyIn),
+        };
+        let at_source = self
+            .audit_event(source.bal_id, out, &source.name)
+            .map(|event| AuditEvent {
+                detail: format!("to {mailbox}"),
+                ..event
+            });
+        let at_target = (target.bal_id != source.bal_id)
+            .then(|| self.audit_event(target.bal_id, into, &target.name))
+            .flatten()
+            .map(|event| AuditEvent {
+                detail: format!("from {}", self.folder_label(source)),
+                ..event
+            });
+        WriteAudit {
+            at_source,
+            at_target,
         }
-        Some(event)
+    }
+
+    /// `address/folder`: a folder named with its BAL, for an entry in another BAL's trail.
+    fn folder_label(&self, folder: &Folder) -> String {
+        let own = self.bal.as_ref().filter(|b| b.id == folder.bal_id);
+        let address = match own {
+            Some(bal) => bal.address.as_str(),
+            None => self
+                .access
+                .delegated
+                .iter()
+                .find(|d| d.bal_id == folder.bal_id)
+                .map_or("", |d| d.bal.as_str()),
+        };
+        format!("{address}/{}", folder.name)
     }
 
     /// A delegate's read to record once the command succeeded: a body FETCH, a SELECT.

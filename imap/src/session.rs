@@ -241,7 +241,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         // ADR 0035: a read trace that failed to commit ends the session.
         let writes = self.write_audit(&command).is_some()
-            || matches!(command, Command::Append(_) | Command::Replace(_));
+            || matches!(
+                command,
+                Command::Append(_) | Command::Replace(_) | Command::Copy(_) | Command::Move(_)
+            );
         if let Err(flow) = self.check_traces(writes).await {
             return flow;
         }

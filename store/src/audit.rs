@@ -39,6 +39,11 @@ pub enum AuditAction {
     Flags,
     Copy,
     Move,
+    /// A delegate's copy into a folder of this BAL from one of another BAL (hers): the new
+    /// UIDs here. (A copy out of this BAL, or within it, is `Copy` with the source UIDs.)
+    CopyIn,
+    /// As `CopyIn`, for a MOVE (the source side's entry, if audited, is `Move`).
+    MoveIn,
     Expunge,
     Append,
     Send,
@@ -52,7 +57,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 16] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::Grant,
         AuditAction::Change,
         AuditAction::Revoke,
@@ -63,6 +68,8 @@ impl AuditAction {
         AuditAction::Flags,
         AuditAction::Copy,
         AuditAction::Move,
+        AuditAction::CopyIn,
+        AuditAction::MoveIn,
         AuditAction::Expunge,
         AuditAction::Append,
         AuditAction::Send,
@@ -88,6 +95,8 @@ impl AuditAction {
             AuditAction::Flags => "flags",
             AuditAction::Copy => "copy",
             AuditAction::Move => "move",
+            AuditAction::CopyIn => "copy-in",
+            AuditAction::MoveIn => "move-in",
             AuditAction::Expunge => "expunge",
             AuditAction::Append => "append",
             AuditAction::Send => "send",
@@ -201,33 +210,53 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-tokio::task_local! {
-    /// The entry the next write of this task records in its own transaction (see
-    /// [`Store::audited`]).
-    static PENDING: std::cell::RefCell<Option<AuditEvent>>;
+/// The entries a write records in its own transaction (see [`Store::audited_write`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WriteAudit {
+    /// On the BAL the write acts in: the folder written, or a copy's source (with the UIDs
+    /// the write touched there).
+    pub at_source: Option<AuditEvent>,
+    /// On the BAL a COPY or MOVE puts messages into, when another than the source's (with
+    /// the new UIDs): a delegate filing her own message into the holder's folder is an
+    /// action on his BAL even though she acts from hers.
+    pub at_target: Option<AuditEvent>,
 }
 
-/// Inside [`Store::audited`]: the pending entry, taken by the write that records it in its
-/// own transaction. Taken in the caller's task, since the write itself may run in the
-/// SQLite committer's (ADR 0031). Once per scope; nothing outside one.
+impl WriteAudit {
+    fn is_some(&self) -> bool {
+        self.at_source.is_some() || self.at_target.is_some()
+    }
+}
+
+tokio::task_local! {
+    /// The entries the next write of this task records in its own transaction (see
+    /// [`Store::audited_write`]).
+    static PENDING: std::cell::RefCell<WriteAudit>;
+}
+
+/// Inside [`Store::audited_write`]: the pending entries, taken by the write that records
+/// them in its own transaction. Taken in the caller's task, since the write itself may run
+/// in the SQLite committer's (ADR 0031). Once per scope; nothing outside one.
 pub(crate) struct PendingAudit {
-    event: Option<AuditEvent>,
+    entries: WriteAudit,
     engine: Engine,
     heads: Arc<ChainHeads>,
 }
 
 impl PendingAudit {
     pub(crate) fn take(store: &Store) -> PendingAudit {
-        let event = PENDING.try_with(|p| p.borrow_mut().take()).ok().flatten();
+        let entries = PENDING
+            .try_with(|p| std::mem::take(&mut *p.borrow_mut()))
+            .unwrap_or_default();
         PendingAudit {
-            event,
+            entries,
             engine: store.engine(),
             heads: store.chain_heads(),
         }
     }
 
     pub(crate) fn is_some(&self) -> bool {
-        self.event.is_some()
+        self.entries.is_some()
     }
 
     /// Appends the entry, with the UIDs the write touched, to the write's transaction; again
@@ -237,17 +266,37 @@ impl PendingAudit {
         txn: &mut sqlx::Transaction<'static, sqlx::Any>,
         uids: &[u32],
     ) -> Result<()> {
-        let Some(event) = &self.event else {
-            return Ok(());
-        };
-        let mut event = event.clone();
-        event
-            .message_ids
-            .extend(uids.iter().map(|u| format!("uid:{u}")));
-        if batch::add(&self.heads, &event) {
-            return Ok(());
+        self.record_copy(txn, uids, &[]).await
+    }
+
+    /// [`PendingAudit::record`] for a COPY or MOVE: the source's entry with `sources`, the
+    /// target's (another BAL's) with `copies`. Appended in the order of their BALs' ids, so
+    /// that two such writes in opposite directions take PostgreSQL's chain locks in the
+    /// same order (no deadlock).
+    pub(crate) async fn record_copy(
+        &self,
+        txn: &mut sqlx::Transaction<'static, sqlx::Any>,
+        sources: &[u32],
+        copies: &[u32],
+    ) -> Result<()> {
+        let mut entries: Vec<(&AuditEvent, &[u32])> = [
+            (self.entries.at_source.as_ref(), sources),
+            (self.entries.at_target.as_ref(), copies),
+        ]
+        .into_iter()
+        .filter_map(|(event, uids)| Some((event?, uids)))
+        .collect();
+        entries.sort_by_key(|(event, _)| event.bal_id);
+        for (event, uids) in entries {
+            let mut event = event.clone();
+            event
+                .message_ids
+                .extend(uids.iter().map(|u| format!("uid:{u}")));
+            if !batch::add(&self.heads, &event) {
+                append_hinted(txn, self.engine, &self.heads, &event).await?;
+            }
         }
-        append_hinted(txn, self.engine, &self.heads, &event).await
+        Ok(())
     }
 }
 
@@ -550,13 +599,18 @@ impl Store {
     /// records `event` in the same transaction: the action and its trace commit together.
     /// `None` runs `work` as it is.
     pub async fn audited<F: std::future::Future>(event: Option<AuditEvent>, work: F) -> F::Output {
-        match event {
-            Some(event) => {
-                PENDING
-                    .scope(std::cell::RefCell::new(Some(event)), work)
-                    .await
-            }
-            None => work.await,
+        let write = WriteAudit {
+            at_source: event,
+            at_target: None,
+        };
+        Self::audited_write(write, work).await
+    }
+
+    /// [`Store::audited`] with the entries of a COPY or MOVE that may concern two BALs.
+    pub async fn audited_write<F: std::future::Future>(write: WriteAudit, work: F) -> F::Output {
+        match write.is_some() {
+            true => PENDING.scope(std::cell::RefCell::new(write), work).await,
+            false => work.await,
         }
     }
 

@@ -551,12 +551,15 @@ async fn copy_in(txn: &mut Txn, w: &CopyWrite) -> Result<Copied> {
         };
         out.removed = expunge_in(txn, w.from, gone).await?;
     }
-    // A copy or move is recorded with its source UIDs, an expunge with those it removed.
-    let recorded = match w.to {
-        Some(_) => &sources,
-        None => &out.removed,
-    };
-    w.audit.record(txn, recorded).await?;
+    // A copy or move is recorded with its source UIDs (and, in the target's BAL when
+    // another, with the new ones), an expunge with those it removed.
+    match w.to {
+        Some(_) => {
+            let copies: Vec<u32> = out.pairs.iter().map(|p| p.1).collect();
+            w.audit.record_copy(txn, &sources, &copies).await?;
+        }
+        None => w.audit.record(txn, &out.removed).await?,
+    }
     Ok(out)
 }
 

@@ -125,7 +125,7 @@ pub use api_events::{
 pub use api_keys::{API_SCOPES, ApiKey, CreatedApiKey, NewApiKey, StoredResponse};
 pub use audit::{
     AuditAction, AuditEntry, AuditEvent, AuditQuery, AuditVerification, GENESIS_HASH, QueuedTrace,
-    TraceState,
+    TraceState, WriteAudit,
 };
 pub use auth::{AuthFailure, hash_password};
 pub use backup::{FileCopy, copy_new_files};

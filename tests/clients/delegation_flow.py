@@ -296,6 +296,28 @@ def case_manager_limits(args):
     return out
 
 
+def case_cross_bal(args):
+    """The secretary files two messages of her own INBOX into the doctor's Archives (COPY,
+    then MOVE), then takes one of his INBOX into her own INBOX (COPY, then MOVE): each is an
+    action on his BAL, in his trail."""
+    out = {}
+    doctor = doctor_login(args)
+    doctor.create_folder("Archives")
+    sec = imaplib_login(args, args.secretary)
+    sec.select("INBOX")
+    archives = shared(args, "Archives")
+    out["copy_in"] = status(sec, "UID COPY", "1", archives)
+    out["move_in"] = status(sec, "UID MOVE", "2", archives)
+    sec.select(shared(args, "INBOX"))
+    out["copy_out"] = status(sec, "UID COPY", "1", "INBOX")
+    out["move_out"] = status(sec, "UID MOVE", "1", "INBOX")
+    sec.logout()
+    out["doctor_archives"] = doctor.select_folder("Archives")[b"EXISTS"]
+    out["doctor_inbox"] = doctor.select_folder("INBOX")[b"EXISTS"]
+    doctor.logout()
+    return out
+
+
 def main(cases=None):
     """Runs the case named on the command line, from `cases` (a module's globals)."""
     cases = cases or globals()

@@ -29,8 +29,8 @@ pub struct AuditListQuery {
     /// Only what this author did (a BAL address, a national id, `operator`, `key:<key id>`).
     pub author: Option<String>,
     /// Only this action: `grant`, `change`, `revoke`, `expire`, `login`, `select`,
-    /// `fetch-body`, `flags`, `copy`, `move`, `expunge`, `append`, `send`, `refused`,
-    /// `prune`, `remove`.
+    /// `fetch-body`, `flags`, `copy`, `move`, `copy-in`, `move-in`, `expunge`, `append`,
+    /// `send`, `refused`, `prune`, `remove`.
     pub action: Option<String>,
     /// Items per page, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]

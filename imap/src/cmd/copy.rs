@@ -1,6 +1,7 @@
 //! COPY and UID COPY (RFC 9051 §6.4.7; COPYUID RFC 4315 §3). MOVE (`move.rs`) shares
 //! the handler.
 
+use mssante_store::Store;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::parse::{CopyArgs, compact};
@@ -47,14 +48,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         // A COPY within the mailbox selected read-write: its report of the copies would
         // claim \Recent, so the write claims it (ADR 0050).
         let claim = !is_move && target.id == from && !read_only;
+        // A delegate's copy is recorded in the write's transaction, in the trail of each
+        // BAL it touches (`copy_audit`).
+        let audit = self.copy_audit(&target, &String::from_utf8_lossy(mailbox), is_move);
         let store = &self.ctx.store;
-        let copied = match claim {
-            true => store.copy_claiming_recent(from, &uids, target.id).await,
-            false => store
-                .copy_messages(from, &uids, target.id, is_move)
-                .await
-                .map(|pairs| (pairs, None)),
+        let copy = async {
+            match claim {
+                true => store.copy_claiming_recent(from, &uids, target.id).await,
+                false => store
+                    .copy_messages(from, &uids, target.id, is_move)
+                    .await
+                    .map(|pairs| (pairs, None)),
+            }
         };
+        let copied = Store::audited_write(audit, copy).await;
         let pairs = match copied {
             Ok((pairs, claimed)) => {
                 if let Some(sel) = self.selected.as_mut().filter(|_| claimed.is_some()) {
