@@ -62,7 +62,8 @@ async fn round_trips_per_accepted_message_on_postgres() {
     // Counted on 2026-12-06: 9.1 before (MAIL 0, RCPT 6.1, DATA 3: a pool ping at every
     // acquire, the quota read apart from the BAL), 4 after (RCPT 2, DATA 2), of which one
     // per RCPT and one per DATA on the reply's path (the other is sqlx's ping when the
-    // connection goes back to the pool, after the reply).
+    // connection goes back to the pool, after the reply). 2026-12-07 (ADR 0052): 2 (RCPT 1,
+    // DATA 1), the lookup and the delivery keeping their connection without that ping.
     assert_eq!(h.inbox(common::DR).await.len(), measured + 3);
-    assert!(all <= 4.5, "{all} round trips per message");
+    assert!(all <= 2.5, "{all} round trips per message");
 }

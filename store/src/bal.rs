@@ -285,9 +285,9 @@ impl Store {
             ", CAST(CASE WHEN quota_bytes IS NOT NULL AND used_bytes > quota_bytes \
              THEN 1 ELSE 0 END AS BIGINT) AS over_quota FROM bals WHERE address = $1"
         ))
-        .bind(address.as_str())
-        .fetch_optional(self.pool())
-        .await?;
+        .bind(address.as_str());
+        // Every RCPT runs it: on a kept connection (ADR 0052).
+        let row = self.fetch_all_kept(row).await?.into_iter().next();
         match row {
             Some(r) => Ok(Some((
                 bal_from_row(&r)?,

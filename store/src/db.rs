@@ -35,7 +35,11 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     "PRAGMA busy_timeout = 30000",
 ];
 
-pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
+/// Opens the pool; on PostgreSQL, `returns` counts the connections it takes back.
+pub async fn connect(
+    url: &str,
+    returns: std::sync::Arc<crate::kept_connections::PoolReturns>,
+) -> Result<(AnyPool, Engine)> {
     sqlx::any::install_default_drivers();
     let engine = Engine::from_url(url)?;
     let options = AnyPoolOptions::new().max_connections(match engine {
@@ -49,6 +53,11 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Engine)> {
             // sqlx pings a connection when it goes back to the pool; pinging it again when
             // it is taken a moment later cost a round trip per statement or transaction.
             .test_before_acquire(false)
+            // Every connection taken back is pinged by sqlx after this hook.
+            .after_release(move |_conn, _meta| {
+                returns.count();
+                Box::pin(async { Ok(true) })
+            })
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
                     if meta.idle_for > POSTGRES_TRUSTED_IDLE {

@@ -208,10 +208,11 @@ impl Store {
                 .bind(r.report_due);
         }
         let row = (if msg.meta.tracking.is_empty() {
-            // Our 250 waits for the commit, not for the first row (see `fetch_committed`).
-            crate::db::fetch_committed(q, self.pool())
+            // Our 250 waits for the commit, not for the first row (see `fetch_committed`),
+            // on a connection kept for the next message (ADR 0052).
+            self.fetch_all_kept(q)
                 .await
-                .and_then(|row| row.ok_or(sqlx::Error::RowNotFound))
+                .and_then(|rows| rows.into_iter().next().ok_or(sqlx::Error::RowNotFound))
         } else {
             let mut w = self.write_txn().await?;
             let row = q.fetch_one(&mut *w.txn).await;

@@ -98,6 +98,7 @@ mod folder_writes_pg;
 mod group_commit;
 mod import;
 mod jobs;
+mod kept_connections;
 mod leader;
 mod message_ref;
 mod migration;
@@ -174,6 +175,8 @@ pub use tracking::{MessageStatus, RecipientStatus, TrackingEvent, TrackingKind, 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kept_connections::KeptConnections;
+
 /// Handle on the database and the blob store; cheap to clone, shared by all sessions.
 #[derive(Clone)]
 pub struct Store {
@@ -201,6 +204,10 @@ struct Inner {
     database_url: String,
     /// Folder change notifications for IMAP sessions (see `notify.rs`).
     notifier: notify::Notifier,
+    /// PostgreSQL: connections the per-message SMTP statements keep between messages,
+    /// without sqlx's ping on each return to the pool (ADR 0052).
+    kept: Option<KeptConnections>,
+    pool_returns: Arc<kept_connections::PoolReturns>,
 }
 
 impl Store {
@@ -216,7 +223,8 @@ impl Store {
         policy: SchemaPolicy,
     ) -> Result<Store> {
         std::fs::create_dir_all(data_dir)?;
-        let (pool, engine) = db::connect(database_url).await?;
+        let pool_returns = Arc::new(kept_connections::PoolReturns::default());
+        let (pool, engine) = db::connect(database_url, pool_returns.clone()).await?;
         if let Err(e) = schema::prepare(&pool, engine, policy).await {
             pool.close().await;
             return Err(e);
@@ -247,6 +255,8 @@ impl Store {
                 data_dir: data_dir.to_path_buf(),
                 database_url: database_url.to_string(),
                 notifier: notify::Notifier::new(database_url, access_changes),
+                kept: (engine == Engine::Postgres).then(KeptConnections::default),
+                pool_returns,
             }),
         })
     }
@@ -275,6 +285,25 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &sqlx::AnyPool {
         &self.inner.pool
+    }
+
+    /// Runs a statement to its end (its commit included) on a connection that, on
+    /// PostgreSQL, is kept for the next one instead of going back to the pool (ADR 0052).
+    /// For the statements every message runs; anything else uses the pool.
+    pub(crate) async fn fetch_all_kept(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> std::result::Result<Vec<sqlx::any::AnyRow>, sqlx::Error> {
+        match &self.inner.kept {
+            Some(kept) => kept.fetch_all(self.pool(), query).await,
+            None => query.fetch_all(self.pool()).await,
+        }
+    }
+
+    /// How many connections the pool has taken back since the store was opened (each one
+    /// pinged by sqlx on PostgreSQL; not counted on SQLite): what ADR 0052 saves per message.
+    pub fn pool_returns(&self) -> u64 {
+        self.inner.pool_returns.total()
     }
 
     /// Starts a write transaction; on SQLite, waits for the single writer slot first.

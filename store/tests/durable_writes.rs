@@ -94,3 +94,63 @@ async fn a_recent_claim_whose_commit_fails_is_not_reported() {
         "the claim failed, so the message is still to be claimed (and the trigger refuses again)"
     );
 }
+
+/// ADR 0052: the RCPT lookup and the delivery keep their connection for the next message
+/// instead of giving it back to sqlx's pool, whose ping on every return cost a round trip
+/// each (four a message on the wire, two of them pings). 20 messages, each looked up and
+/// delivered as SMTP does, send no connection back to the pool (was two per message).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_gives_no_connection_back_to_the_pool() {
+    let (store, _db) = open(Engine::Postgres).await;
+    let (bal_id, _) = bal_with_inbox(&store).await;
+    let address = Address::parse(ADDRESS).unwrap();
+    let send = |n: usize| {
+        let mut mail = mail_for(bal_id);
+        mail.raw = format!("Message-ID: <m{n}@lab>\r\nSubject: {n}\r\n\r\nbody\r\n").into_bytes();
+        mail
+    };
+    store.lookup_recipient(&address).await.unwrap();
+    store.deliver(send(0)).await.unwrap();
+    let before = store.pool_returns();
+    for n in 1..=20 {
+        let found = store.lookup_recipient(&address).await.unwrap();
+        assert!(matches!(found, RcptLookup::Local { .. }), "{found:?}");
+        store.deliver(send(n)).await.unwrap();
+    }
+    let returned = store.pool_returns() - before;
+    // A connection kept over a second is given back (and pinged): a slow machine may see a
+    // few, never one a message.
+    assert!(
+        returned < 10,
+        "{returned} connections given back for 20 messages"
+    );
+    assert_eq!(
+        store.folder_messages(ADDRESS, "INBOX").await.unwrap().len(),
+        21
+    );
+}
+
+/// A kept connection whose statement failed (here at COMMIT) is not kept: the next
+/// deliveries run on a clean connection, outside any transaction, and are stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_leaves_no_broken_connection_kept() {
+    let (store, db) = open(Engine::Postgres).await;
+    let (bal_id, _) = bal_with_inbox(&store).await;
+    store.deliver(mail_for(bal_id)).await.unwrap();
+    refuse_commits(&db.url, "messages", "INSERT").await;
+    assert!(store.deliver(mail_for(bal_id)).await.is_err());
+    let pool = sqlx::AnyPool::connect(&db.url).await.unwrap();
+    sqlx::raw_sql("DROP TRIGGER refused_at_commit ON messages")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    for _ in 0..3 {
+        store.deliver(mail_for(bal_id)).await.unwrap();
+    }
+    assert_eq!(
+        store.folder_messages(ADDRESS, "INBOX").await.unwrap().len(),
+        4
+    );
+    assert_eq!(store.message_count().await.unwrap(), 4);
+}
