@@ -33,7 +33,9 @@
 //!   `audit/` (`audit/batch.rs`).
 //! - Accepting a message (SMTP in, `deliver` and its durability contract): `delivery.rs`, with
 //!   the shared SQLite commits (deliveries and IMAP writes alike) in `group_commit.rs` and
-//!   PostgreSQL's one statement per message in `delivery_pg.rs`.
+//!   PostgreSQL's one statement per message in `delivery_pg.rs`, whose connection (and the
+//!   RCPT lookup's) is kept between messages without sqlx's ping (ADR 0052):
+//!   `kept_connections.rs`.
 //! - Message bodies (inline in the database or files of the blob store): `blob.rs`.
 //! - Online backup and restore checks (SQLite snapshot, blob files, integrity): `backup.rs`.
 //! - Moving BALs between instances (ADR 0020): what an export reads, page by page, in
