@@ -52,11 +52,12 @@ impl KeptConnections {
         }
     }
 
-    /// Keeps a connection whose statement has run to its end; beyond [`KEPT_MAX`], it goes
-    /// back to the pool.
-    fn give_back(&self, conn: PoolConnection<Any>) {
+    /// Keeps a connection whose statement has run to its end; beyond [`KEPT_MAX`], or once
+    /// the pool is closing, it goes back to the pool.
+    fn give_back(&self, pool: &AnyPool, conn: PoolConnection<Any>) {
         let mut idle = self.idle.lock().expect("kept connections");
-        if idle.len() < KEPT_MAX {
+        // Checked under the lock: `release_all` runs after the pool is marked closed.
+        if idle.len() < KEPT_MAX && !pool.is_closed() {
             idle.push((conn, Instant::now()));
             return;
         }
@@ -75,8 +76,19 @@ impl KeptConnections {
         let mut conn = self.take(pool).await?;
         // On an error `conn` is dropped: back to the pool, whose ping checks it.
         let rows = query.fetch_all(&mut *conn).await?;
-        self.give_back(conn);
+        self.give_back(pool, conn);
         Ok(rows)
+    }
+
+    /// Gives every kept connection back to the pool: its `close` waits for all of them.
+    pub(crate) fn release_all(&self) {
+        let kept: Vec<_> = self
+            .idle
+            .lock()
+            .expect("kept connections")
+            .drain(..)
+            .collect();
+        drop(kept);
     }
 }
 

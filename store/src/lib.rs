@@ -393,7 +393,13 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        self.inner.pool.close().await;
+        // Marks the pool closed at once, then waits for every connection: the kept ones
+        // (ADR 0052) must go back first, and none is kept after this mark.
+        let closing = self.inner.pool.close();
+        if let Some(kept) = &self.inner.kept {
+            kept.release_all();
+        }
+        closing.await;
     }
 }
 

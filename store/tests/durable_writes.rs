@@ -154,3 +154,19 @@ async fn a_failed_delivery_leaves_no_broken_connection_kept() {
     );
     assert_eq!(store.message_count().await.unwrap(), 4);
 }
+
+/// The pool's `close` waits for every connection it lent: those the SMTP statements keep
+/// (ADR 0052) go back to it, or a server's shutdown after mail would wait forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_store_after_deliveries_returns_the_kept_connections() {
+    let (store, _db) = open(Engine::Postgres).await;
+    let (bal_id, _) = bal_with_inbox(&store).await;
+    store
+        .lookup_recipient(&Address::parse(ADDRESS).unwrap())
+        .await
+        .unwrap();
+    store.deliver(mail_for(bal_id)).await.unwrap();
+    // Not a timing assertion: a bound on a wait that, broken, never ends.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(60), store.close()).await;
+    assert!(closed.is_ok(), "close still waiting for a kept connection");
+}
