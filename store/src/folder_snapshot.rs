@@ -98,27 +98,13 @@ impl Store {
         since: Option<u64>,
         reader: &str,
     ) -> Result<FolderSnapshot> {
-        let rows = sqlx::query(
-            "SELECT CAST(0 AS BIGINT) AS part, uidvalidity AS a, uidnext AS b, highestmodseq AS c, \
-             '' AS flags, CAST(NULL AS BIGINT) AS delegate_seen, CAST(NULL AS BIGINT) AS delegate_modseq \
-             FROM mailboxes WHERE id = $1 \
-             UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
-             FROM mailbox_messages mm LEFT JOIN delegate_seen s \
-             ON s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid AND s.reader = $4 \
-             WHERE mm.mailbox_id = $1 AND mm.modseq > $2 \
-             UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
-             FROM delegate_seen s JOIN mailbox_messages mm ON mm.mailbox_id = s.mailbox_id AND mm.uid = s.uid \
-             WHERE s.mailbox_id = $1 AND s.reader = $4 AND s.modseq > $2 AND mm.modseq <= $2 AND $3 = 1 \
-             UNION ALL SELECT 2, uid, 0, 0, '', NULL, NULL FROM expunged \
-             WHERE mailbox_id = $1 AND modseq > $2 AND $3 = 1 \
-             ORDER BY part, a",
-        )
-        .bind(folder_id)
-        .bind(since.map_or(-1, |m| m as i64))
-        .bind(i64::from(since.is_some()))
-        .bind(reader)
-        .fetch_all(self.pool())
-        .await?;
+        let rows = sqlx::query(DELEGATE_SNAPSHOT)
+            .bind(folder_id)
+            .bind(since.map_or(-1, |m| m as i64))
+            .bind(i64::from(since.is_some()))
+            .bind(reader)
+            .fetch_all(self.pool())
+            .await?;
         snapshot_from_rows(&rows, |r, shared| {
             let seen = r.try_get::<Option<i64>, _>("delegate_seen")?;
             let modseq = r.try_get::<Option<i64>, _>("delegate_modseq")?;
@@ -127,6 +113,24 @@ impl Store {
         })
     }
 }
+
+/// The statement of [`Store::delegate_snapshot`]: $1 folder, $2 modseq (-1 for all), $3 1
+/// when a modseq was given, $4 the reader. Its third part finds the delegate's own `\Seen`
+/// changed after $2 by the `delegate_seen_changes` index (migration 0030, ADR 0051), not by a
+/// walk of the folder's unchanged messages.
+const DELEGATE_SNAPSHOT: &str = "SELECT CAST(0 AS BIGINT) AS part, uidvalidity AS a, uidnext AS b, highestmodseq AS c, \
+         '' AS flags, CAST(NULL AS BIGINT) AS delegate_seen, CAST(NULL AS BIGINT) AS delegate_modseq \
+         FROM mailboxes WHERE id = $1 \
+         UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
+         FROM mailbox_messages mm LEFT JOIN delegate_seen s \
+         ON s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid AND s.reader = $4 \
+         WHERE mm.mailbox_id = $1 AND mm.modseq > $2 \
+         UNION ALL SELECT 1, mm.uid, mm.modseq, 0, mm.flags, s.seen, s.modseq \
+         FROM delegate_seen s JOIN mailbox_messages mm ON mm.mailbox_id = s.mailbox_id AND mm.uid = s.uid \
+         WHERE s.mailbox_id = $1 AND s.reader = $4 AND s.modseq > $2 AND mm.modseq <= $2 AND $3 = 1 \
+         UNION ALL SELECT 2, uid, 0, 0, '', NULL, NULL FROM expunged \
+         WHERE mailbox_id = $1 AND modseq > $2 AND $3 = 1 \
+         ORDER BY part, a";
 
 /// A snapshot from the rows of a `UNION ALL` snapshot statement: part 0 the counters (a, b,
 /// c: uidvalidity, uidnext, highestmodseq), part 1 the messages (a, b, flags: uid, modseq,
@@ -161,4 +165,41 @@ fn snapshot_from_rows(
         }
     }
     Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// ADR 0051: a delegate's report of changes since a modseq finds their own `\Seen`
+    /// changes by (folder, reader, modseq), instead of walking every unchanged message of
+    /// the folder and probing `delegate_seen` for each (what an owner's report never does).
+    #[tokio::test]
+    async fn a_delegates_changes_since_come_by_index_not_by_a_walk_of_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let store = Store::open(&url, dir.path()).await.unwrap();
+        let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN QUERY PLAN {DELEGATE_SNAPSHOT}"
+        )))
+        .bind(1_i64)
+        .bind(5_i64)
+        .bind(1_i64)
+        .bind("sec@x.fr")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").unwrap())
+        .collect();
+        let walks = plan.iter().filter(|l| l.contains("modseq<?")).count();
+        let by_index = plan
+            .iter()
+            .filter(|l| {
+                l.contains("delegate_seen_changes (mailbox_id=? AND reader=? AND modseq>?)")
+            })
+            .count();
+        assert_eq!((walks, by_index), (0, 1), "{plan:#?}");
+        store.close().await;
+    }
 }

@@ -308,13 +308,20 @@ impl Store {
         self.inner.pool_returns.total()
     }
 
-    /// Starts a write transaction; on SQLite, waits for the single writer slot first.
+    /// Starts a write transaction; on SQLite, waits for the single writer slot first, and
+    /// takes the database's write lock at `BEGIN` (IMMEDIATE): a transaction begun deferred
+    /// that reads, then writes after another process (the command line beside the server)
+    /// committed, fails at once with "database is locked" whatever the busy timeout, where
+    /// `BEGIN IMMEDIATE` waits for the lock (the red `rights_matrix` of delegation_e2e).
     pub(crate) async fn write_txn(&self) -> Result<WriteTxn<'_>> {
         let guard = match self.inner.engine {
             Engine::Sqlite => Some(self.inner.sqlite_writer.lock().await),
             Engine::Postgres => None,
         };
-        let txn = self.inner.pool.begin().await?;
+        let txn = match self.inner.engine {
+            Engine::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Engine::Postgres => self.inner.pool.begin().await?,
+        };
         Ok(WriteTxn { txn, _guard: guard })
     }
 
