@@ -12,7 +12,10 @@
 #   bench/ours.sh stop      stop it by PID and remove the state (OURS_KEEP=1 keeps it)
 #
 # OURS_ENGINE=postgres runs the store on a throwaway PostgreSQL cluster (initdb + pg_ctl as
-# user postgres, fsync on, default settings, loopback port OURS_PG_PORT, 5499) instead of SQLite.
+# user postgres, fsync on, default settings, loopback port OURS_PG_PORT, 5499) instead of SQLite;
+# OURS_PG_OPTS adds server options for an experiment (e.g. "-c log_checkpoints=on
+# -c shared_preload_libraries=pg_stat_statements"). OURS_STATE (/tmp/mssante-ours.current)
+# is the file naming the running instance: two runs at once need their own, and their own ports.
 # With it, OURS_NODES=N (1) starts N nodes on that one database (docs/cluster.md), node i with
 # its own data dir and the ports above plus 10 × (i - 1); OURS_SMTP then lists them all.
 # OURS_DELEGATES=1 also creates sec.userN@bench.test (same password) and delegates userN's
@@ -39,7 +42,7 @@ PASSWORD=${REF_PASSWORD:-bench-pass}
 NOFILE=${OURS_NOFILE:-65536}
 USERS=${REF_USERS:-100}
 DOMAIN=${REF_DOMAIN:-bench.test}
-STATE=/tmp/mssante-ours.current
+STATE=${OURS_STATE:-/tmp/mssante-ours.current}
 ENGINE=${OURS_ENGINE:-sqlite}
 NODES=${OURS_NODES:-1}
 PG_PORT=${OURS_PG_PORT:-5499}
@@ -178,7 +181,7 @@ pg_start() {
     mkdir -p "$b/pg" && chown postgres "$b/pg" && chmod 755 "$b"
     runuser -u postgres -- "$PG_BIN/initdb" -D "$b/pg/data" -A trust -U postgres >/dev/null
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$b/pg/data" -l "$b/pg/log" -w \
-        -o "-p $PG_PORT -k $b/pg -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+        -o "-p $PG_PORT -k $b/pg -c listen_addresses=127.0.0.1 -c max_connections=200 ${OURS_PG_OPTS:-}" start >/dev/null
     runuser -u postgres -- "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" mssante
 }
 

@@ -60,7 +60,7 @@ impl Store {
                 .await?
         {
             if !update.changed.is_empty() {
-                self.notify_local(folder_id);
+                self.folder_committed(folder_id);
             }
             return Ok(update);
         }

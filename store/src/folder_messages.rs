@@ -172,7 +172,7 @@ impl Store {
         if self.engine() == Engine::Postgres && !audit.is_some() && runs.len() <= MAX_RUNS {
             let removed = self.expunge_pg(folder_id, &runs).await?;
             if !removed.is_empty() {
-                self.notify_local(folder_id);
+                self.folder_committed(folder_id);
             }
             return Ok(removed);
         }
@@ -322,7 +322,7 @@ impl Store {
                 true => self.append_pg_audited(&append, audit, own_seen).await?,
                 false => self.append_pg(&append).await?,
             };
-            self.notify_local(folder_id);
+            self.folder_committed(folder_id);
             return Ok(appended);
         }
         let write = AppendWrite {
@@ -389,7 +389,7 @@ impl Store {
             && runs.len() <= MAX_RUNS
         {
             let copied = self.copy_pg(from, &runs, to, claim_recent).await?;
-            self.notify_local(to);
+            self.folder_committed(to);
             return Ok(copied);
         }
         let write = CopyWrite {

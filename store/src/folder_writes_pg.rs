@@ -23,21 +23,22 @@ use crate::message_ref::MessageRef;
 use crate::{Store, now, retrying_conflicts};
 
 /// APPEND: the blob, the `messages` row, the folder's next UID and modseq (under its row
-/// lock, RFC 9051 §2.3.1.1, RFC 7162 §3.1.1), the `mailbox_messages` row and the NOTIFY to
-/// other nodes. `ok` is the folder when the message fits in its BAL's quota (RFC 9208, OVERQUOTA,
-/// read in the statement's snapshot, as the separate read it replaces; `$13` false skips
+/// lock, RFC 9051 §2.3.1.1, RFC 7162 §3.1.1) and the `mailbox_messages` row; other nodes
+/// are told after the commit (ADR 0053). `ok` is the folder when the message fits in its
+/// BAL's quota (RFC 9208, OVERQUOTA, read in the statement's snapshot, as the separate
+/// read it replaces; `$11` false skips
 /// the check): nothing is written otherwise. The counter row is taken last (ADR 0046): `old`
 /// locks it once initplans have inserted the message and its body, so concurrent writers
 /// of the folder queue behind it only for the two small rows and the commit; `FOR UPDATE`
 /// reads the row's newest version, whose `first_recent_uid` the statement returns. With
-/// `$14` the write claims \\Recent up to the new UIDNEXT for its caller (ADR 0050): the
+/// `$12` the write claims \\Recent up to the new UIDNEXT for its caller (ADR 0050): the
 /// messages from that `first_recent_uid` on are recent for the caller only. The
 /// statement adds the message's bytes to the BAL's usage row itself (ADR 0049, no insert
 /// trigger) after reading `mb` (an initplan), so the folder row is locked before the BAL's,
 /// the order of every write (ADR 0040). A folder
 /// that is gone by then fails the whole statement (a division by zero) rather than leaving
 /// a message row without a copy.
-const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $13 OR b.quota_bytes IS NULL \
+const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $11 OR b.quota_bytes IS NULL \
      OR b.used_bytes + $2 <= b.quota_bytes) AS room FROM mailboxes f JOIN bals b ON b.id = f.bal_id \
      WHERE f.id = $8), \
      ok AS (SELECT id FROM f WHERE room), \
@@ -51,18 +52,17 @@ const APPEND: &str = "WITH f AS (SELECT f.id, b.id AS bal_id, (NOT $13 OR b.quot
      WHERE id = (SELECT id FROM ok) AND (SELECT count(*) FROM m) = 1 \
      AND (SELECT count(*) FROM b) + (SELECT count(*) FROM d) >= 0 FOR UPDATE), \
      mb AS (UPDATE mailboxes x SET uidnext = x.uidnext + 1, highestmodseq = x.highestmodseq + 1, \
-     first_recent_uid = CASE WHEN $14 THEN x.uidnext + 1 ELSE x.first_recent_uid END \
+     first_recent_uid = CASE WHEN $12 THEN x.uidnext + 1 ELSE x.first_recent_uid END \
      FROM old WHERE x.id = old.id \
      RETURNING x.id, x.uidvalidity, x.uidnext - 1 AS uid, x.highestmodseq, \
      old.first_recent_uid AS first_recent), \
      mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
      saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, $9, $10, $3 FROM mb, m), \
-     n AS (SELECT pg_notify($11, $12) FROM mb), \
      u AS (UPDATE bals SET used_bytes = used_bytes + $2 WHERE id = (SELECT bal_id FROM f) \
      AND (SELECT count(*) FROM mb) = 1) \
      SELECT (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM ok)::BIGINT AS room, \
      (SELECT uidvalidity FROM mb) AS uidvalidity, (SELECT uid FROM mb) AS uid, \
-     (SELECT first_recent FROM mb) AS first_recent, (SELECT count(*) FROM n)::BIGINT AS notified, \
+     (SELECT first_recent FROM mb) AS first_recent, \
      (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept";
 
 /// The \Recent claim (RFC 3501 §2.3.2), see [`Store::claim_recent`]. The folder row is
@@ -79,13 +79,13 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
      FROM mailboxes WHERE id = $1";
 
 /// COPY (RFC 9051 §6.4.7) of the source messages whose UIDs match `{runs}` (parameters
-/// from `$7`): `src` numbers them by UID; the target's counter row takes as many UIDs and
+/// from `$5`): `src` numbers them by UID; the target's counter row takes as many UIDs and
 /// modseqs at once, the copies get them in order (the values the transaction path's one
 /// `UPDATE` per message gives), the delegates' `\Seen` rows of the sources follow their
-/// copies (ADR 0034), the NOTIFY tells other nodes, and their bytes are added to the BAL's
+/// copies (ADR 0034), and their bytes are added to the BAL's
 /// usage after the target's row is locked (ADR 0049). `ok` is the target when the copies
 /// fit in its BAL's quota (RFC 9208, OVERQUOTA): nothing is written otherwise. A target deleted
-/// meanwhile fails the statement (division by zero), as APPEND's does. With `$6` the write
+/// meanwhile fails the statement (division by zero), as APPEND's does. With `$4` the write
 /// claims \\Recent up to the target's new UIDNEXT for its caller, as APPEND's (ADR 0050).
 const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
      row_number() OVER (ORDER BY mm.uid) AS rn \
@@ -97,7 +97,7 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      ok AS (SELECT id, n FROM f WHERE room AND n > 0), \
      old AS (SELECT id, first_recent_uid FROM mailboxes WHERE id = (SELECT id FROM ok) FOR UPDATE), \
      mb AS (UPDATE mailboxes t SET uidnext = t.uidnext + ok.n, highestmodseq = t.highestmodseq + ok.n, \
-     first_recent_uid = CASE WHEN $6 THEN t.uidnext + ok.n ELSE t.first_recent_uid END \
+     first_recent_uid = CASE WHEN $4 THEN t.uidnext + ok.n ELSE t.first_recent_uid END \
      FROM ok, old WHERE t.id = ok.id AND old.id = t.id \
      RETURNING t.uidnext - ok.n AS first_uid, t.highestmodseq - ok.n AS base_modseq, \
      old.first_recent_uid AS first_recent, t.uidnext AS next_uid), \
@@ -107,32 +107,29 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      ds AS (INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
      SELECT $2, mb.first_uid + src.rn - 1, s.reader, s.seen, 0 \
      FROM src JOIN delegate_seen s ON s.mailbox_id = $1 AND s.uid = src.uid, mb), \
-     n AS (SELECT pg_notify($4, $5) FROM mb), \
      u AS (UPDATE bals SET used_bytes = used_bytes + (SELECT bytes FROM tally) \
      WHERE id = (SELECT bal_id FROM f) AND (SELECT count(*) FROM mb) = 1) \
      SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, mb.first_recent, mb.next_uid, \
      (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM f WHERE room)::BIGINT AS room, \
-     (SELECT count(*) FROM n)::BIGINT AS notified, \
      (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept \
      FROM src LEFT JOIN mb ON true ORDER BY src.uid";
 
 /// EXPUNGE (RFC 9051 §6.4.3) of the messages whose UIDs match `{runs}` (parameters from
-/// `$4`): one new modseq, the rows deleted, their UIDs remembered for QRESYNC's VANISHED
-/// (RFC 7162 §3.2.10) with it, and the NOTIFY when something went. The delete reads `mb`,
+/// `$2`): one new modseq, the rows deleted, their UIDs remembered for QRESYNC's VANISHED
+/// (RFC 7162 §3.2.10) with it. The delete reads `mb`,
 /// so the folder row is locked before the message rows, as a STORE takes them.
 const EXPUNGE: &str = "WITH mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 \
      WHERE id = $1 RETURNING id, highestmodseq), \
      d AS (DELETE FROM mailbox_messages WHERE mailbox_id = (SELECT id FROM mb) AND ({runs}) \
      RETURNING uid), \
      e AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
-     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d), \
-     n AS (SELECT pg_notify($2, $3) FROM (SELECT 1 FROM d LIMIT 1) gone) \
-     SELECT (SELECT count(*) FROM mb)::BIGINT AS folders, d.uid, \
-     (SELECT count(*) FROM n)::BIGINT AS notified FROM (SELECT 1) one LEFT JOIN d ON true \
+     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d) \
+     SELECT (SELECT count(*) FROM mb)::BIGINT AS folders, d.uid \
+     FROM (SELECT 1) one LEFT JOIN d ON true \
      ORDER BY d.uid";
 
 /// STORE's write (RFC 9051 §6.4.6, RFC 7162 §3.1.3) of flags computed from a read of the
-/// rows (`$4…`: uid, modseq read, new flags, per message): one new modseq, each row updated
+/// rows (`$2…`: uid, modseq read, new flags, per message): one new modseq, each row updated
 /// only if its modseq is still the one read, and the statement fails (division by zero)
 /// unless every row was, so that a concurrent change is never overwritten: the caller reads
 /// again and recomputes (ADR 0046). The folder row is locked before the message rows (the
@@ -141,9 +138,8 @@ const STORE_FLAGS: &str = "WITH w (uid, seen, flags) AS (VALUES {values}), \
      mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = $1 \
      RETURNING id, highestmodseq), \
      u AS (UPDATE mailbox_messages mm SET flags = w.flags, modseq = mb.highestmodseq FROM w, mb \
-     WHERE mm.mailbox_id = mb.id AND mm.uid = w.uid AND mm.modseq = w.seen RETURNING mm.uid), \
-     n AS (SELECT pg_notify($2, $3) FROM mb) \
-     SELECT (SELECT highestmodseq FROM mb) AS modseq, (SELECT count(*) FROM n)::BIGINT AS notified, \
+     WHERE mm.mailbox_id = mb.id AND mm.uid = w.uid AND mm.modseq = w.seen RETURNING mm.uid) \
+     SELECT (SELECT highestmodseq FROM mb) AS modseq, \
      (1 / ((SELECT count(*) FROM u) = {count})::INT)::BIGINT AS all_written";
 
 /// Most messages one [`STORE_FLAGS`] statement writes (three parameters each); a STORE
@@ -170,12 +166,11 @@ fn runs_clause(column: &str, first: usize, runs: usize) -> String {
 
 impl Store {
     /// APPEND in one statement; returns (uidvalidity, uid). The caller tells local
-    /// sessions; other nodes are told by the statement's NOTIFY.
+    /// and other nodes (`Store::folder_committed`, ADR 0053).
     pub(crate) async fn append_pg(&self, a: &AppendPg<'_>) -> Result<Appended> {
-        let node_tag = self.node_tag();
         let row = retrying_conflicts(|| async {
             // The tagged OK waits for the commit, not for the first row (`fetch_committed`).
-            crate::db::fetch_committed(bind_append(a, node_tag), self.pool())
+            crate::db::fetch_committed(bind_append(a), self.pool())
                 .await
                 .and_then(|row| row.ok_or(sqlx::Error::RowNotFound))
                 .map_err(folder_gone)
@@ -202,13 +197,11 @@ impl Store {
             flags: a.flags.to_string(),
             internaldate: a.internaldate,
             meta: a.meta.clone(),
-            node_tag: self.node_tag().to_string(),
             check_quota: a.check_quota,
             claim_recent: a.claim_recent,
             audit,
             own_seen,
         };
-        // The statement sends its own NOTIFY: nothing more to tell other nodes.
         self.write(write).await
     }
 
@@ -221,15 +214,13 @@ impl Store {
         to: i64,
         claim_recent: bool,
     ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
-        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 7, runs.len()));
+        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 5, runs.len()));
         let rows = retrying_conflicts(|| async {
             // Only placeholders are formatted in; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(from)
                 .bind(to)
                 .bind(now())
-                .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), to))
                 .bind(claim_recent);
             for &(lo, hi) in runs {
                 q = q.bind(lo as i64).bind(hi as i64);
@@ -266,13 +257,10 @@ impl Store {
 
     /// EXPUNGE in one statement; the UIDs removed, ascending.
     pub(crate) async fn expunge_pg(&self, folder_id: i64, runs: &[(u32, u32)]) -> Result<Vec<u32>> {
-        let sql = EXPUNGE.replace("{runs}", &runs_clause("uid", 4, runs.len()));
+        let sql = EXPUNGE.replace("{runs}", &runs_clause("uid", 2, runs.len()));
         let rows = retrying_conflicts(|| async {
             // Only placeholders are formatted in; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(folder_id)
-                .bind(crate::notify::CHANNEL)
-                .bind(format!("{}:{}", self.node_tag(), folder_id));
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(folder_id);
             for &(lo, hi) in runs {
                 q = q.bind(lo as i64).bind(hi as i64);
             }
@@ -355,7 +343,7 @@ impl Store {
     ) -> Result<Option<u64>> {
         let values: Vec<String> = (0..writes.len())
             .map(|i| {
-                let p = 4 + 3 * i;
+                let p = 2 + 3 * i;
                 format!("(${p}::BIGINT, ${}::BIGINT, ${}::TEXT)", p + 1, p + 2)
             })
             .collect();
@@ -363,10 +351,7 @@ impl Store {
             .replace("{values}", &values.join(", "))
             .replace("{count}", &writes.len().to_string());
         // Only placeholders and the count are formatted in; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .bind(crate::notify::CHANNEL)
-            .bind(format!("{}:{}", self.node_tag(), folder_id));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
         for w in writes {
             q = q
                 .bind(w.uid as i64)
@@ -460,7 +445,7 @@ fn plan_flags(
 }
 
 /// [`APPEND`] with the values of `a` bound.
-fn bind_append<'q>(a: &'q AppendPg<'_>, node_tag: &str) -> AnyQuery<'q> {
+fn bind_append<'q>(a: &'q AppendPg<'_>) -> AnyQuery<'q> {
     sqlx::query(APPEND)
         .bind(a.hash)
         .bind(a.size)
@@ -472,8 +457,6 @@ fn bind_append<'q>(a: &'q AppendPg<'_>, node_tag: &str) -> AnyQuery<'q> {
         .bind(a.folder_id)
         .bind(a.flags)
         .bind(a.internaldate)
-        .bind(crate::notify::CHANNEL)
-        .bind(format!("{node_tag}:{}", a.folder_id))
         .bind(a.check_quota)
         .bind(a.claim_recent)
 }
@@ -511,7 +494,6 @@ struct AppendPgAudited {
     flags: String,
     internaldate: i64,
     meta: MessageMeta,
-    node_tag: String,
     check_quota: bool,
     claim_recent: bool,
     audit: PendingAudit,
@@ -533,7 +515,7 @@ async fn append_audited_in(txn: &mut Txn, w: &AppendPgAudited) -> Result<Appende
         check_quota: w.check_quota,
         claim_recent: w.claim_recent,
     };
-    let row = bind_append(&a, &w.node_tag)
+    let row = bind_append(&a)
         .fetch_one(&mut **txn)
         .await
         .map_err(folder_gone)?;

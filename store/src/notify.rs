@@ -1,6 +1,8 @@
 //! Change notifications for IMAP sessions: an in-process broadcast, bridged across nodes
 //! through PostgreSQL LISTEN/NOTIFY so that a session on another node sharing the database
-//! hears about a delivery too (docs/architecture.md §5, "Several nodes").
+//! hears about a delivery too (docs/architecture.md §5, "Several nodes"). IMAP writes on
+//! PostgreSQL tell other nodes after their commit, through this node's outbox (ADR 0053):
+//! a NOTIFY inside a write would serialize every commit behind PostgreSQL's NOTIFY lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -46,6 +48,30 @@ pub(crate) struct Notifier {
     /// SQLite: the grant change counter when the store was opened, the grant poll's starting
     /// point (`poll_grants`).
     access_changes_at_open: Option<i64>,
+    /// Folders changed by committed writes, to be told to other nodes (ADR 0053).
+    outbox: Arc<Outbox>,
+}
+
+/// What [`publish`] has still to tell other nodes, and its wake-up.
+#[derive(Default)]
+struct Outbox {
+    pending: std::sync::Mutex<Vec<i64>>,
+    wake: tokio::sync::Notify,
+    started: OnceLock<()>,
+    /// The other nodes this node has heard of (their NOTIFY payloads' node part). Until one
+    /// is known nothing is published: a lone node's writes cost no NOTIFY at all.
+    peers: std::sync::Mutex<std::collections::HashSet<String>>,
+    has_peers: std::sync::atomic::AtomicBool,
+}
+
+impl Outbox {
+    /// Records `node` as a peer; true when it was new.
+    fn met(&self, node: &str) -> bool {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        let new = peers.insert(node.to_string());
+        self.has_peers.store(true, Ordering::SeqCst);
+        new
+    }
 }
 
 impl Notifier {
@@ -59,17 +85,18 @@ impl Notifier {
             database_url: database_url.to_string(),
             access_generation: Arc::new(AtomicU64::new(1)),
             access_changes_at_open,
+            outbox: Arc::default(),
         }
     }
 }
 
-/// `node:folder_id` → the folder id, unless the payload is our own.
-fn foreign_folder(payload: &str, own_node: &str) -> Option<i64> {
+/// `node:folder_id` → (node, folder id), unless the payload is our own.
+fn foreign_folder<'p>(payload: &'p str, own_node: &str) -> Option<(&'p str, i64)> {
     let (node, folder) = payload.split_once(':')?;
     if node == own_node {
         return None;
     }
-    folder.parse().ok()
+    Some((node, folder.parse().ok()?))
 }
 
 impl Store {
@@ -89,16 +116,23 @@ impl Store {
             });
         }
         if self.engine() == Engine::Postgres {
-            n.listener.get_or_init(|| {
-                tokio::spawn(listen(
-                    n.database_url.clone(),
-                    n.node.clone(),
-                    n.local.clone(),
-                    n.access_generation.clone(),
-                ));
-            });
+            self.listen_to_other_nodes();
         }
         n.local.subscribe()
+    }
+
+    /// PostgreSQL: starts this node's LISTEN connection, once.
+    fn listen_to_other_nodes(&self) {
+        let n = &self.inner.notifier;
+        n.listener.get_or_init(|| {
+            tokio::spawn(listen(
+                n.database_url.clone(),
+                n.node.clone(),
+                n.local.clone(),
+                n.access_generation.clone(),
+                n.outbox.clone(),
+            ));
+        });
     }
 
     /// The access generation: it moves when any grant changes (see [`Store::access_changed`]).
@@ -120,6 +154,43 @@ impl Store {
     /// NOTIFY in its own transaction, or there are none).
     pub(crate) fn notify_local(&self, folder_id: i64) {
         let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
+    }
+
+    /// A committed write changed `folder_id`: this node's sessions are told now; on
+    /// PostgreSQL other nodes are told by the outbox's next NOTIFY, a transaction of its own
+    /// after this one's commit (ADR 0053). A NOTIFY in the write's own transaction takes
+    /// PostgreSQL's cluster-wide NOTIFY lock at its commit and holds it through the WAL
+    /// flush, so every notifying write of every session waited for the others' fsyncs.
+    ///
+    /// Only once another node is known: every node NOTIFYs folder 0 when its LISTEN connects
+    /// and each node answers a node new to it the same way, after marking it known, so a
+    /// write that found no peer yet committed before that answer, which makes the new
+    /// node's sessions look again.
+    pub(crate) fn folder_committed(&self, folder_id: i64) {
+        self.notify_local(folder_id);
+        if self.engine() != Engine::Postgres {
+            return;
+        }
+        // A node with no IMAP session yet (a submission's copy to Sent) listens too, to meet
+        // the others.
+        self.listen_to_other_nodes();
+        let n = &self.inner.notifier;
+        if !n.outbox.has_peers.load(Ordering::SeqCst) {
+            return;
+        }
+        n.outbox.started.get_or_init(|| {
+            tokio::spawn(publish(
+                n.database_url.clone(),
+                n.node.clone(),
+                n.outbox.clone(),
+            ));
+        });
+        n.outbox
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(folder_id);
+        n.outbox.wake.notify_one();
     }
 
     /// What this node's NOTIFY payloads start with (`<node>:<folder id>`).
@@ -166,12 +237,83 @@ pub(crate) async fn notify_in(
     Ok(())
 }
 
+/// NOTIFYs folder 0 ("any folder") from this node: other nodes' sessions look again.
+async fn announce(listener: &mut sqlx::postgres::PgListener, node: &str) {
+    let announce = sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(format!("{node}:0"));
+    if let Err(e) = announce.execute(listener).await {
+        tracing::warn!("NOTIFY of this node to the others failed: {e}");
+    }
+}
+
+/// Most folders one NOTIFY statement of the outbox names.
+const MAX_PUBLISHED: usize = 1000;
+
+/// Tells other nodes, on a connection of its own, of the folders the outbox collects: all
+/// those waiting in one statement, so that under load one transaction carries the changes
+/// of many writes. Its commit is asynchronous (`synchronous_commit` off for that
+/// transaction only): a notification is a wake-up, not data, and waiting for its WAL flush
+/// would hold the NOTIFY lock through an fsync again. The data it announces was committed
+/// durably by the write before it was queued here.
+async fn publish(url: String, node: String, outbox: Arc<Outbox>) {
+    use sqlx::Connection;
+    let mut conn: Option<sqlx::postgres::PgConnection> = None;
+    loop {
+        outbox.wake.notified().await;
+        let mut folders =
+            std::mem::take(&mut *outbox.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        folders.sort_unstable();
+        folders.dedup();
+        for batch in folders.chunks(MAX_PUBLISHED) {
+            if conn.is_none() {
+                conn = sqlx::postgres::PgConnection::connect(&url).await.ok();
+            }
+            let Some(c) = conn.as_mut() else {
+                tracing::warn!(
+                    "NOTIFY connection failed: other nodes' sessions see these changes at the folders' next change"
+                );
+                break;
+            };
+            if let Err(e) = publish_batch(c, &node, batch).await {
+                tracing::warn!(
+                    "NOTIFY failed ({e}): other nodes' sessions see these changes at the folders' next change"
+                );
+                conn = None;
+            }
+        }
+    }
+}
+
+/// One statement: asynchronous commit for its transaction, a NOTIFY per folder.
+async fn publish_batch(
+    conn: &mut sqlx::postgres::PgConnection,
+    node: &str,
+    folders: &[i64],
+) -> sqlx::Result<()> {
+    let calls: Vec<String> = (0..folders.len())
+        .map(|i| format!("pg_notify($1, ${})", i + 2))
+        .collect();
+    // Only placeholders are formatted in; the payloads are bound.
+    let sql = format!(
+        "SELECT set_config('synchronous_commit', 'off', true), {}",
+        calls.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(CHANNEL);
+    for folder_id in folders {
+        q = q.bind(format!("{node}:{folder_id}"));
+    }
+    sqlx::Executor::execute(conn, q).await?;
+    Ok(())
+}
+
 /// Forwards other nodes' notifications to local sessions; PgListener reconnects by itself.
 async fn listen(
     url: String,
     node: String,
     local: broadcast::Sender<FolderChanged>,
     access_generation: Arc<AtomicU64>,
+    outbox: Arc<Outbox>,
 ) {
     loop {
         let mut listener = match sqlx::postgres::PgListener::connect(&url).await {
@@ -191,13 +333,23 @@ async fn listen(
         // restart, a failover) was not heard: every session looks again, its access too.
         access_generation.fetch_add(1, Ordering::SeqCst);
         let _ = local.send(FolderChanged::ANY);
+        // And the other nodes' sessions look again too: this node may have stopped between a
+        // commit and its NOTIFY (ADR 0053: the NOTIFY follows the commit). It is also how
+        // the other nodes meet this one.
+        announce(&mut listener, &node).await;
         // `recv` reconnects by itself once; an error means the database is unreachable.
         loop {
             match listener.try_recv().await {
                 Ok(Some(note)) => {
-                    if let Some(folder_id) = foreign_folder(note.payload(), &node) {
+                    if let Some((peer, folder_id)) = foreign_folder(note.payload(), &node) {
                         if folder_id < 0 {
                             access_generation.fetch_add(1, Ordering::SeqCst);
+                        }
+                        // A node new to this one: from now on this node's writes are
+                        // published, and the new node's sessions look again for those
+                        // made before (ADR 0053).
+                        if outbox.met(peer) && folder_id == 0 {
+                            announce(&mut listener, &node).await;
                         }
                         // No receiver now is fine: sessions subscribe again later.
                         let _ = local.send(FolderChanged { folder_id });
@@ -254,7 +406,7 @@ pub(crate) async fn poll_grants(
 mod tests {
     #[test]
     fn own_payloads_are_ignored() {
-        assert_eq!(super::foreign_folder("abc:42", "def"), Some(42));
+        assert_eq!(super::foreign_folder("abc:42", "def"), Some(("abc", 42)));
         assert_eq!(super::foreign_folder("abc:42", "abc"), None);
         assert_eq!(super::foreign_folder("garbage", "abc"), None);
     }

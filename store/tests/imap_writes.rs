@@ -710,3 +710,159 @@ engine_tests!(
         assert_eq!(infos[0].modseq, *modseqs.last().unwrap());
     }
 );
+
+/// ADR 0053: the IMAP writes on PostgreSQL (APPEND, COPY, STORE, EXPUNGE) do not queue
+/// behind another transaction's NOTIFY. PostgreSQL takes one cluster-wide lock at the commit
+/// of every transaction that sent a NOTIFY and holds it through the commit's WAL flush; here
+/// a blocker holds it for as long as the test wants (its commit waits for a synchronous
+/// standby that does not exist, while the store's sessions commit locally). Before, each of
+/// these writes sent its own NOTIFY in its statement and waited for that lock (seen as
+/// `Lock:object` in `pg_stat_activity`); now other nodes are told after the commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_writes_do_not_queue_behind_a_notify() {
+    use sqlx::{Connection, Executor, Row};
+    let cluster = mssante_testkit::PgCluster::start_private();
+    let db = mssante_testkit::TestDb::in_cluster(&cluster);
+    let mut admin = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    let name: String = sqlx::query("SELECT current_database()")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+        .get(0);
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{name}\" SET synchronous_commit = local"
+        )))
+        .await
+        .unwrap();
+    let store = Store::open(&db.url, db.data_path()).await.unwrap();
+    let (_, inbox) = bal_with_inbox(&store).await;
+    let folder = inbox.id;
+    let first = append(&store, folder, &[]).await;
+    admin
+        .execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
+        .await
+        .unwrap();
+    admin.execute("SELECT pg_reload_conf()").await.unwrap();
+
+    let mut blocker = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    blocker
+        .execute("SET synchronous_commit = on")
+        .await
+        .unwrap();
+    let blocker_pid: i32 = sqlx::query("SELECT pg_backend_pid()")
+        .fetch_one(&mut blocker)
+        .await
+        .unwrap()
+        .get(0);
+    // The blocker's commit waits for the standby, holding the NOTIFY lock; until the
+    // checkpointer has read the new setting a commit does not wait, and is tried again.
+    let held = loop {
+        let held = tokio::spawn(async move {
+            let _ = blocker
+                .execute("BEGIN; SELECT pg_notify('held', 'x'), txid_current(); COMMIT")
+                .await;
+            blocker
+        });
+        let waiting = |waits: &[(i32, String, String)]| {
+            waits
+                .iter()
+                .any(|(pid, event, _)| *pid == blocker_pid && event == "IPC:SyncRep")
+        };
+        until(&mut admin, |waits| held.is_finished() || waiting(waits)).await;
+        if !held.is_finished() {
+            break held;
+        }
+        blocker = held.await.unwrap();
+    };
+
+    let s = store.clone();
+    let appended = completes_beside_the_lock(&mut admin, async move {
+        let raw = b"Subject: t\r\n\r\nbody\r\n".to_vec();
+        s.append(folder, raw, &[], 0, MessageMeta::default()).await
+    })
+    .await;
+    let uid = appended.expect("APPEND").1;
+    let s = store.clone();
+    let copied = completes_beside_the_lock(&mut admin, async move {
+        s.copy_messages(folder, &[first], folder, false).await
+    })
+    .await;
+    assert_eq!(copied.expect("COPY").len(), 1);
+    let s = store.clone();
+    let stored = completes_beside_the_lock(&mut admin, async move {
+        let deleted = ["\\Deleted".to_string()];
+        s.update_flags(folder, &[uid], FlagOp::Add, &deleted, None)
+            .await
+    })
+    .await;
+    assert_eq!(stored.expect("STORE").changed.len(), 1);
+    let s = store.clone();
+    let expunged =
+        completes_beside_the_lock(&mut admin, async move { s.expunge(folder, &[uid]).await }).await;
+    assert_eq!(expunged.expect("EXPUNGE"), vec![uid]);
+
+    // Released: the blocker's commit (local already) returns with a warning.
+    sqlx::query("SELECT pg_cancel_backend($1)")
+        .bind(blocker_pid)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    held.await.unwrap();
+}
+
+/// (pid, "type:event", query) of the cluster's client backends other than the caller.
+async fn client_waits(admin: &mut sqlx::postgres::PgConnection) -> Vec<(i32, String, String)> {
+    use sqlx::Row;
+    sqlx::query(
+        "SELECT pid, coalesce(wait_event_type, '') || ':' || coalesce(wait_event, ''), query \
+         FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(admin)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1), r.get(2)))
+    .collect()
+}
+
+/// Polls `pg_stat_activity` until `done` holds (a 60 s bound only turns a hang into a failure).
+async fn until(
+    admin: &mut sqlx::postgres::PgConnection,
+    done: impl Fn(&[(i32, String, String)]) -> bool,
+) {
+    for _ in 0..6000 {
+        if done(&client_waits(admin).await) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("pg_stat_activity never showed the state waited for");
+}
+
+/// Runs `work` while the NOTIFY lock is held: it must finish, and no write statement of the
+/// store (they start with `WITH`) may be seen waiting for that lock (`Lock:object`).
+async fn completes_beside_the_lock<T: Send + 'static>(
+    admin: &mut sqlx::postgres::PgConnection,
+    work: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let task = tokio::spawn(work);
+    loop {
+        if task.is_finished() {
+            return task.await.unwrap();
+        }
+        let waits = client_waits(admin).await;
+        let queued = waits
+            .iter()
+            .find(|(_, event, query)| event == "Lock:object" && query.starts_with("WITH"));
+        assert!(
+            queued.is_none(),
+            "a write waits for another transaction's NOTIFY: {queued:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
