@@ -162,10 +162,10 @@ impl Store {
     /// PostgreSQL's cluster-wide NOTIFY lock at its commit and holds it through the WAL
     /// flush, so every notifying write of every session waited for the others' fsyncs.
     ///
-    /// Only once another node is known: every node NOTIFYs folder 0 when its LISTEN connects
-    /// and each node answers a node new to it the same way, after marking it known, so a
-    /// write that found no peer yet committed before that answer, which makes the new
-    /// node's sessions look again.
+    /// Only once another node is known: every node NOTIFYs folder 0 ("any folder") when its
+    /// LISTEN connects, and again when it hears from a node new to it, after marking it
+    /// known. A write that found no peer known committed before that NOTIFY, which makes
+    /// the other nodes' sessions look again.
     pub(crate) fn folder_committed(&self, folder_id: i64) {
         self.notify_local(folder_id);
         if self.engine() != Engine::Postgres {
@@ -346,9 +346,9 @@ async fn listen(
                             access_generation.fetch_add(1, Ordering::SeqCst);
                         }
                         // A node new to this one: from now on this node's writes are
-                        // published, and the new node's sessions look again for those
-                        // made before (ADR 0053).
-                        if outbox.met(peer) && folder_id == 0 {
+                        // published, and this NOTIFY, sent after that, makes the other
+                        // nodes' sessions look again for those made before (ADR 0053).
+                        if outbox.met(peer) {
                             announce(&mut listener, &node).await;
                         }
                         // No receiver now is fine: sessions subscribe again later.
