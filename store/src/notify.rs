@@ -217,6 +217,14 @@ impl Store {
     }
 }
 
+/// `pg_notify($1, $2), pg_notify($1, $3), …` for `n` payloads (the channel is `$1`).
+fn notify_calls(n: usize) -> String {
+    let calls: Vec<String> = (0..n)
+        .map(|i| format!("pg_notify($1, ${})", i + 2))
+        .collect();
+    calls.join(", ")
+}
+
 /// NOTIFYs other nodes, in `txn` (PostgreSQL sends them at its commit), that `folders`
 /// changed: one statement for them all.
 pub(crate) async fn notify_in(
@@ -224,11 +232,8 @@ pub(crate) async fn notify_in(
     node: &str,
     folders: &[i64],
 ) -> crate::Result<()> {
-    let calls: Vec<String> = (0..folders.len())
-        .map(|i| format!("pg_notify($1, ${})", i + 2))
-        .collect();
     // Only placeholders are formatted in; the payloads are bound.
-    let sql = format!("SELECT {}", calls.join(", "));
+    let sql = format!("SELECT {}", notify_calls(folders.len()));
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(CHANNEL);
     for folder_id in folders {
         q = q.bind(format!("{node}:{folder_id}"));
@@ -291,13 +296,10 @@ async fn publish_batch(
     node: &str,
     folders: &[i64],
 ) -> sqlx::Result<()> {
-    let calls: Vec<String> = (0..folders.len())
-        .map(|i| format!("pg_notify($1, ${})", i + 2))
-        .collect();
     // Only placeholders are formatted in; the payloads are bound.
     let sql = format!(
         "SELECT set_config('synchronous_commit', 'off', true), {}",
-        calls.join(", ")
+        notify_calls(folders.len())
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(CHANNEL);
     for folder_id in folders {
