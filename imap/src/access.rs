@@ -232,6 +232,9 @@ fn selected_needs(command: &Command) -> String {
         }
         Command::Expunge(_) => "e".into(),
         Command::Move(_) => "te".into(),
+        // RFC 8508 §4.1: REPLACE expunges the old message, which needs the rights of a
+        // STORE of \Deleted and of an EXPUNGE; the target's `i` is checked as APPEND's.
+        Command::Replace(_) => "te".into(),
         Command::Store(args) => {
             let mut need = String::new();
             for flag in &args.flags {

@@ -317,3 +317,93 @@ engine_tests!(
         assert!(server.store.bal_usage(held.id).await.unwrap().0 > 10);
     }
 );
+
+engine_tests!(
+    a_delegates_replace_needs_the_expunge_rights_and_is_in_the_trail,
+    |engine| async move {
+        use mssante_store::{AuditQuery, Grantee, MessageMeta, NewDelegation, Rights};
+        let server = Server::start(engine).await;
+        let holder = server.bal("holder").await;
+        let delegate = server.bal("delegate").await;
+        let grantee = Grantee::parse(&delegate).unwrap();
+        let grant = |rights: &str| NewDelegation {
+            bal: &holder,
+            grantee: &grantee,
+            rights: Rights::parse(rights).unwrap(),
+            folders: &[],
+            not_after: None,
+            author: "operator",
+            client: "",
+        };
+        let held = server.store.find_bal(&holder).await.unwrap().unwrap();
+        let inbox = server
+            .store
+            .folder(held.id, "INBOX")
+            .await
+            .unwrap()
+            .unwrap();
+        let draft = b"Subject: draft\r\n\r\nv1\r\n".to_vec();
+        let (_, draft_uid) = server
+            .store
+            .append(inbox.id, draft, &[], 0, MessageMeta::default())
+            .await
+            .unwrap();
+        // Read, write and insert, but neither `t` nor `e`: she may add, not take away.
+        server
+            .store
+            .grant_delegation(&grant("lrswi"))
+            .await
+            .unwrap();
+        let mut c = server.login(&delegate).await;
+        c.send(&format!("r1 SELECT \"Other Users/{holder}/INBOX\""))
+            .await;
+        c.lines_until("r1").await;
+        let replace = format!(
+            "r2 UID REPLACE {draft_uid} \"Other Users/{holder}/INBOX\" {{22+}}\r\nSubject: draft\r\n\r\nv2\r\n"
+        );
+        c.send(&replace).await;
+        let refused = c.lines_until("r2").await;
+        assert!(
+            refused.last().unwrap().starts_with("r2 NO [NOPERM]"),
+            "REPLACE without t and e: {refused:?}"
+        );
+        assert_eq!(
+            server.store.folder_status(inbox.id).await.unwrap().messages,
+            1,
+            "nothing appended, nothing expunged"
+        );
+
+        server
+            .store
+            .grant_delegation(&grant("lrswite"))
+            .await
+            .unwrap();
+        c.send(&replace.replace("r2 ", "r3 ")).await;
+        let done = c.lines_until("r3").await;
+        assert_eq!(done.last().unwrap(), "r3 OK REPLACE completed", "{done:?}");
+        let trail = server
+            .store
+            .audit_entries(&holder, &AuditQuery::default())
+            .await
+            .unwrap();
+        let actions: Vec<_> = trail
+            .iter()
+            .filter(|e| e.author == delegate && e.action != "select" && e.action != "login")
+            .map(|e| (e.action.as_str(), e.folder.as_str()))
+            .collect();
+        // The refusal, then the replacement: its APPEND and the expunge of the old draft.
+        assert_eq!(
+            actions,
+            [
+                ("refused", "INBOX"),
+                ("append", "INBOX"),
+                ("expunge", "INBOX")
+            ],
+            "{trail:?}"
+        );
+        let expunged = trail.iter().find(|e| e.action == "expunge").unwrap();
+        assert_eq!(expunged.message_ids, format!("uid:{draft_uid}"));
+        let v = server.store.verify_audit(Some(&holder)).await.unwrap();
+        assert_eq!(v.first_bad, None);
+    }
+);

@@ -1,6 +1,7 @@
 //! REPLACE and UID REPLACE (RFC 8508): a message of the selected mailbox (typically a
 //! draft) is replaced by a new one, appended to any mailbox, in one command.
 
+use mssante_store::{AuditAction, Store};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::parse::ReplaceArgs;
@@ -23,6 +24,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             return self.tagged(tag, "NO", "[READ-ONLY] Mailbox is read-only");
         }
         let folder_id = sel.folder.id;
+        // A delegate's expunge of the old message is in the holder's trail, in its own
+        // transaction, as an EXPUNGE's (the new message's APPEND records its own entry).
+        let expunge_audit =
+            self.audit_event(sel.folder.bal_id, AuditAction::Expunge, &sel.folder.name);
         let old_uid = match uid {
             true => sel.seq_of(target).map(|_| target),
             false => match sel.messages.get(target as usize - 1) {
@@ -45,7 +50,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             "OK [APPENDUID {uidvalidity} {}] Replacement stored",
             uids[0]
         ));
-        match self.ctx.store.expunge(folder_id, &[old_uid]).await {
+        let old = [old_uid];
+        let expunge = self.ctx.store.expunge(folder_id, &old);
+        match Store::audited(expunge_audit, expunge).await {
             Ok(_) => {
                 self.report_changes(true).await;
                 self.tagged(tag, "OK", "REPLACE completed");
