@@ -17,6 +17,8 @@
 # OURS_PG_OPTS adds server options for an experiment (e.g. "-c log_checkpoints=on
 # -c shared_preload_libraries=pg_stat_statements"). OURS_STATE (/tmp/mssante-ours.current)
 # is the file naming the running instance: two runs at once need their own, and their own ports.
+# OURS_PG_SOCKET=1 connects the server through the cluster's Unix socket instead of loopback
+# TCP (how a PostgreSQL on the same host is usually reached; several nodes need TCP).
 # With it, OURS_NODES=N (1) starts N nodes on that one database (docs/cluster.md), node i with
 # its own data dir and the ports above plus 10 × (i - 1); OURS_SMTP then lists them all.
 # OURS_DELEGATES=1 also creates sec.userN@bench.test (same password) and delegates userN's
@@ -63,6 +65,7 @@ start() {
     if [ "$ENGINE" = postgres ]; then
         pg_start "$b"
         url="postgres://postgres@127.0.0.1:$PG_PORT/mssante"
+        [ -z "${OURS_PG_SOCKET:-}" ] || url="postgres://postgres@localhost/mssante?host=$b/pg&port=$PG_PORT"
     fi
     cat > "$b/mssante.toml" <<CONF
 hostname = "ours.$DOMAIN"
