@@ -148,14 +148,14 @@ impl Store {
             size,
             blob,
         };
-        // SQLite: shared commits; PostgreSQL: one statement per message (`delivery_pg.rs`),
-        // whose NOTIFY has told the other nodes already.
+        // SQLite: shared commits; PostgreSQL: one statement per message (`delivery_pg.rs`).
         let (receipt, inboxes) = match &self.inner.group_commit {
             Some(batcher) => batcher.submit(prepared).await?,
             None => self.insert_message_pg(&prepared).await?,
         };
+        // Committed: this node's sessions now, other nodes through the outbox (ADR 0054).
         for inbox in inboxes {
-            self.notify_local(inbox);
+            self.folder_committed(inbox);
         }
         Ok(receipt)
     }

@@ -1,7 +1,7 @@
 //! Accepting a message on PostgreSQL in one statement (ADR 0024): the blob, the `messages`
-//! row, the INBOX UIDs, the `mailbox_messages` and `recipients` rows and the NOTIFY to other
-//! nodes are data-modifying CTEs of a single `WITH … SELECT`, which PostgreSQL runs
-//! atomically in its own transaction. One round trip and one commit per message instead of
+//! row, the INBOX UIDs and the `mailbox_messages` and `recipients` rows are data-modifying
+//! CTEs of a single `WITH … SELECT`, which PostgreSQL runs atomically in its own
+//! transaction. Other nodes are told after the commit, through the node's outbox (ADR 0054). One round trip and one commit per message instead of
 //! about ten statements, which is what bounded a single connection (lab bulk) before.
 //!
 //! The rows written are exactly those of `delivery.rs::insert_message` (SQLite's path,
@@ -99,7 +99,7 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
         let bals: Vec<String> = (0..inboxes)
             .map(|_| format!("{}::BIGINT", next()))
             .collect();
-        let (channel, node, expected) = (next(), next(), next());
+        let expected = next();
         // RFC 9051 §2.3.1.1, RFC 7162 §3.1.1: next UID and modseq, under the INBOX row lock.
         // ADR 0049: one UPDATE adds the message's bytes to each recipient BAL's usage (no
         // per-copy trigger); its initplan reads `mb` first, so the INBOX rows are locked
@@ -110,7 +110,6 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
              WHERE name = 'INBOX' AND bal_id IN ({bal_list}) RETURNING id, uidnext - 1 AS uid, highestmodseq), \
              mm AS (INSERT INTO mailbox_messages (mailbox_id, uid, message_id, modseq, flags, internaldate, \
              saved_at) SELECT mb.id, mb.uid, m.id, mb.highestmodseq, '', {t}, {t} FROM mb, m), \
-             n AS (SELECT pg_notify({channel}, {node} || ':' || mb.id) FROM mb), \
              u AS (UPDATE bals SET used_bytes = used_bytes + {size} WHERE id IN ({bal_list}) \
              AND (SELECT count(*) FROM mb) > 0)",
             bal_list = bals.join(", ")
@@ -121,7 +120,6 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
         write!(
             tail,
             ", (SELECT string_agg(id::TEXT, ',') FROM mb) AS inboxes, \
-             (SELECT count(*) FROM n)::BIGINT AS notified, \
              (1 / ((SELECT count(*) FROM mb) = {expected}::BIGINT)::INT)::BIGINT AS all_inboxes"
         )
         .unwrap();
@@ -157,8 +155,8 @@ fn statement(recipients: usize, inboxes: usize, inline: bool) -> String {
 impl Store {
     /// Stores a prepared message in one statement (see the module documentation); with
     /// tracking facts (a DSN or MDN about our mail) inside a transaction that records them
-    /// too. Returns the receipt and the INBOX folders that changed, which other nodes have
-    /// been told of already (NOTIFY is sent at commit).
+    /// too. Returns the receipt and the INBOX folders that changed, of which the caller tells
+    /// sessions and other nodes once this has committed (ADR 0054).
     pub(crate) async fn insert_message_pg(
         &self,
         p: &PreparedMessage,
@@ -192,10 +190,7 @@ impl Store {
             for bal in &bals {
                 q = q.bind(*bal);
             }
-            q = q
-                .bind(crate::notify::CHANNEL)
-                .bind(self.node_tag())
-                .bind(bals.len() as i64);
+            q = q.bind(bals.len() as i64);
         }
         for r in &rows {
             q = q
@@ -258,11 +253,14 @@ mod tests {
     #[test]
     fn placeholders_are_numbered_in_binding_order() {
         let sql = super::statement(2, 1, true);
-        // hash, size, t, data, 8 message fields, 1 BAL, channel, node, expected, 2 × 7.
-        let last = 3 + 1 + 8 + 1 + 3 + 14;
+        // hash, size, t, data, 8 message fields, 1 BAL, expected, 2 × 7.
+        let last = 3 + 1 + 8 + 1 + 1 + 14;
         assert!(sql.contains(&format!("${last}::TEXT)")), "{sql}");
         assert!(!sql.contains(&format!("${}", last + 1)), "{sql}");
         let remote_only = super::statement(1, 0, false);
         assert!(!remote_only.contains("mailboxes"), "{remote_only}");
+        // ADR 0054: a NOTIFY in the statement would queue its commit behind every other
+        // notifying commit of the cluster.
+        assert!(!sql.contains("pg_notify"), "{sql}");
     }
 }

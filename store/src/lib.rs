@@ -334,8 +334,9 @@ impl Store {
     }
 
     /// [`Store::write`], then tells sessions that the folders `changed(output)` names have
-    /// changed: on PostgreSQL the NOTIFY to other nodes is a statement of the write's own
-    /// transaction (sent at commit), not a round trip of its own after it.
+    /// changed: this node's at once, other nodes' (PostgreSQL) through the node's outbox,
+    /// after the commit (ADR 0054: a NOTIFY inside the transaction would hold PostgreSQL's
+    /// NOTIFY lock through its commit).
     pub(crate) async fn write_notifying<W: group_commit::Write>(
         &self,
         write: W,
@@ -343,36 +344,23 @@ impl Store {
     ) -> Result<W::Output> {
         let output = match &self.inner.group_commit {
             Some(group) => group.submit(write).await?,
-            None => self.write_retrying(&write, &changed).await?,
+            None => self.write_retrying(&write).await?,
         };
         for folder_id in changed(&output) {
-            self.notify_local(folder_id);
+            self.folder_committed(folder_id);
         }
         Ok(output)
     }
 
     /// PostgreSQL: runs `write` again after a deadlock or serialization failure (ADR 0040).
-    async fn write_retrying<W: group_commit::Write>(
-        &self,
-        write: &W,
-        changed: &impl Fn(&W::Output) -> Vec<i64>,
-    ) -> Result<W::Output> {
-        retrying_conflicts(|| self.write_once(write, changed)).await
+    async fn write_retrying<W: group_commit::Write>(&self, write: &W) -> Result<W::Output> {
+        retrying_conflicts(|| self.write_once(write)).await
     }
 
-    /// `write` in a transaction of its own (rolled back when dropped on error), with the
-    /// NOTIFY of the folders it changed.
-    async fn write_once<W: group_commit::Write>(
-        &self,
-        write: &W,
-        changed: &impl Fn(&W::Output) -> Vec<i64>,
-    ) -> Result<W::Output> {
+    /// `write` in a transaction of its own (rolled back when dropped on error).
+    async fn write_once<W: group_commit::Write>(&self, write: &W) -> Result<W::Output> {
         let mut w = self.write_txn().await?;
         let output = write.run(&mut w.txn).await?;
-        let folders = changed(&output);
-        if !folders.is_empty() {
-            notify::notify_in(&mut w.txn, self.node_tag(), &folders).await?;
-        }
         w.commit().await?;
         Ok(output)
     }

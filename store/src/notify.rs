@@ -1,8 +1,9 @@
 //! Change notifications for IMAP sessions: an in-process broadcast, bridged across nodes
 //! through PostgreSQL LISTEN/NOTIFY so that a session on another node sharing the database
-//! hears about a delivery too (docs/architecture.md §5, "Several nodes"). IMAP writes on
-//! PostgreSQL tell other nodes after their commit, through this node's outbox (ADR 0053):
-//! a NOTIFY inside a write would serialize every commit behind PostgreSQL's NOTIFY lock.
+//! hears about a delivery too (docs/architecture.md §5, "Several nodes"). Writes on
+//! PostgreSQL (IMAP, ADR 0053; deliveries and every other write, ADR 0054) tell other nodes
+//! after their commit, through this node's outbox: a NOTIFY inside a write would serialize
+//! every commit behind PostgreSQL's NOTIFY lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -150,8 +151,8 @@ impl Store {
         self.notify(-bal_id).await;
     }
 
-    /// Tells this node's sessions only (the change was announced to other nodes by a
-    /// NOTIFY in its own transaction, or there are none).
+    /// Tells this node's sessions only (other nodes are told by [`Store::folder_committed`]'s
+    /// outbox, or there are none).
     pub(crate) fn notify_local(&self, folder_id: i64) {
         let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
     }
@@ -193,11 +194,6 @@ impl Store {
         n.outbox.wake.notify_one();
     }
 
-    /// What this node's NOTIFY payloads start with (`<node>:<folder id>`).
-    pub(crate) fn node_tag(&self) -> &str {
-        &self.inner.notifier.node
-    }
-
     pub(crate) async fn notify(&self, folder_id: i64) {
         let n = &self.inner.notifier;
         let _ = n.local.send(FolderChanged { folder_id });
@@ -223,23 +219,6 @@ fn notify_calls(n: usize) -> String {
         .map(|i| format!("pg_notify($1, ${})", i + 2))
         .collect();
     calls.join(", ")
-}
-
-/// NOTIFYs other nodes, in `txn` (PostgreSQL sends them at its commit), that `folders`
-/// changed: one statement for them all.
-pub(crate) async fn notify_in(
-    txn: &mut crate::group_commit::Txn,
-    node: &str,
-    folders: &[i64],
-) -> crate::Result<()> {
-    // Only placeholders are formatted in; the payloads are bound.
-    let sql = format!("SELECT {}", notify_calls(folders.len()));
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(CHANNEL);
-    for folder_id in folders {
-        q = q.bind(format!("{node}:{folder_id}"));
-    }
-    q.execute(&mut **txn).await?;
-    Ok(())
 }
 
 /// NOTIFYs folder 0 ("any folder") from this node: other nodes' sessions look again.

@@ -711,8 +711,8 @@ engine_tests!(
     }
 );
 
-/// ADR 0053: the IMAP writes on PostgreSQL (APPEND, COPY, STORE, EXPUNGE) do not queue
-/// behind another transaction's NOTIFY. PostgreSQL takes one cluster-wide lock at the commit
+/// ADR 0053 and 0054: the writes on PostgreSQL (APPEND, COPY, STORE, EXPUNGE, a MOVE's
+/// transaction, an SMTP delivery) do not queue behind another transaction's NOTIFY. PostgreSQL takes one cluster-wide lock at the commit
 /// of every transaction that sent a NOTIFY and holds it through the commit's WAL flush; here
 /// a blocker holds it for as long as the test wants (its commit waits for a synchronous
 /// standby that does not exist, while the store's sessions commit locally). Before, each of
@@ -738,9 +738,15 @@ async fn postgres_writes_do_not_queue_behind_a_notify() {
         .await
         .unwrap();
     let store = Store::open(&db.url, db.data_path()).await.unwrap();
-    let (_, inbox) = bal_with_inbox(&store).await;
+    let (bal_id, inbox) = bal_with_inbox(&store).await;
     let folder = inbox.id;
     let first = append(&store, folder, &[]).await;
+    let moved = append(&store, folder, &[]).await;
+    let archive = store
+        .create_folder(bal_id, "Archive", None)
+        .await
+        .unwrap()
+        .id;
     admin
         .execute("ALTER SYSTEM SET synchronous_standby_names = 'nobody'")
         .await
@@ -805,6 +811,20 @@ async fn postgres_writes_do_not_queue_behind_a_notify() {
     let expunged =
         completes_beside_the_lock(&mut admin, async move { s.expunge(folder, &[uid]).await }).await;
     assert_eq!(expunged.expect("EXPUNGE"), vec![uid]);
+    let s = store.clone();
+    let moved = completes_beside_the_lock(&mut admin, async move {
+        s.copy_messages(folder, &[moved], archive, true).await
+    })
+    .await;
+    assert_eq!(moved.expect("MOVE").len(), 1);
+    let s = store.clone();
+    let delivered = completes_beside_the_lock(&mut admin, async move {
+        let rcpt = common::local("a@ch-x.mssante.fr", bal_id);
+        s.deliver(common::message(b"Subject: d\r\n\r\nbody\r\n", vec![rcpt]))
+            .await
+    })
+    .await;
+    assert_eq!(delivered.expect("delivery").delivered_local, 1);
 
     // Released: the blocker's commit (local already) returns with a warning.
     sqlx::query("SELECT pg_cancel_backend($1)")
@@ -844,8 +864,10 @@ async fn until(
     panic!("pg_stat_activity never showed the state waited for");
 }
 
-/// Runs `work` while the NOTIFY lock is held: it must finish, and no write statement of the
-/// store (they start with `WITH`) may be seen waiting for that lock (`Lock:object`).
+/// Runs `work` while the NOTIFY lock is held: it must finish, and no write of the store (a
+/// statement starting with `WITH`, or a transaction's `COMMIT`) may be seen waiting for that
+/// lock (`Lock:object`). The store's LISTEN connection announcing its node (`SELECT
+/// pg_notify…`, not a write) may wait there.
 async fn completes_beside_the_lock<T: Send + 'static>(
     admin: &mut sqlx::postgres::PgConnection,
     work: impl std::future::Future<Output = T> + Send + 'static,
@@ -856,9 +878,9 @@ async fn completes_beside_the_lock<T: Send + 'static>(
             return task.await.unwrap();
         }
         let waits = client_waits(admin).await;
-        let queued = waits
-            .iter()
-            .find(|(_, event, query)| event == "Lock:object" && query.starts_with("WITH"));
+        let queued = waits.iter().find(|(_, event, query)| {
+            event == "Lock:object" && (query.starts_with("WITH") || query == "COMMIT")
+        });
         assert!(
             queued.is_none(),
             "a write waits for another transaction's NOTIFY: {queued:?}"
