@@ -151,12 +151,6 @@ impl Store {
         self.notify(-bal_id).await;
     }
 
-    /// Tells this node's sessions only (other nodes are told by [`Store::folder_committed`]'s
-    /// outbox, or there are none).
-    pub(crate) fn notify_local(&self, folder_id: i64) {
-        let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
-    }
-
     /// A committed write changed `folder_id`: this node's sessions are told now; on
     /// PostgreSQL other nodes are told by the outbox's next NOTIFY, a transaction of its own
     /// after this one's commit (ADR 0053). A NOTIFY in the write's own transaction takes
@@ -166,9 +160,10 @@ impl Store {
     /// Only once another node is known: every node NOTIFYs folder 0 ("any folder") when its
     /// LISTEN connects, and again when it hears from a node new to it, after marking it
     /// known. A write that found no peer known committed before that NOTIFY, which makes
-    /// the other nodes' sessions look again.
+    /// the other nodes' sessions look again. The one way a write tells of its change (ADR
+    /// 0054), so that no write reaches this node's sessions and not the others'.
     pub(crate) fn folder_committed(&self, folder_id: i64) {
-        self.notify_local(folder_id);
+        let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
         if self.engine() != Engine::Postgres {
             return;
         }
