@@ -172,13 +172,18 @@ impl Store {
     /// Entries are removed up to the newest one older than `cutoff`, by sequence (an entry in
     /// between written under a clock set back goes with them).
     pub async fn prune_audit(&self, cutoff: i64) -> Result<PrunedAudit> {
-        let bals = sqlx::query("SELECT DISTINCT bal_id FROM audit_log WHERE at < $1")
-            .bind(cutoff)
-            .fetch_all(self.pool())
-            .await?;
+        // One pass over the old entries by the time index (ADR 0055), every BAL at once.
+        let chains = sqlx::query(
+            "SELECT bal_id, MAX(seq) AS upto FROM audit_log WHERE at < $1 GROUP BY bal_id",
+        )
+        .bind(cutoff)
+        .fetch_all(self.pool())
+        .await?;
         let mut pruned = PrunedAudit::default();
-        for row in bals {
-            let removed = self.prune_chain(row.try_get("bal_id")?, cutoff).await?;
+        for row in chains {
+            let removed = self
+                .prune_chain(row.try_get("bal_id")?, row.try_get("upto")?, cutoff)
+                .await?;
             if removed > 0 {
                 pruned.chains += 1;
                 pruned.entries += removed;
@@ -187,30 +192,29 @@ impl Store {
         Ok(pruned)
     }
 
-    async fn prune_chain(&self, bal_id: i64, cutoff: i64) -> Result<u64> {
+    /// Removes `bal_id`'s entries up to `upto`, the newest older than `cutoff` when
+    /// [`Store::prune_audit`] looked (entries written since then are newer).
+    async fn prune_chain(&self, bal_id: i64, upto: i64, cutoff: i64) -> Result<u64> {
         let mut w = self.write_txn().await?;
         lock_chain(&mut w.txn, self.engine(), bal_id).await?;
         let last = last_link(&mut w.txn, bal_id).await?;
-        let old = sqlx::query(
-            "SELECT MIN(seq) AS first, MAX(seq) AS upto FROM audit_log WHERE bal_id = $1 AND at < $2",
-        )
-        .bind(bal_id)
-        .bind(cutoff)
-        .fetch_one(&mut *w.txn)
-        .await?;
-        let (Some(first), Some(upto)) = (
-            old.try_get::<Option<i64>, _>("first")?,
-            old.try_get::<Option<i64>, _>("upto")?,
-        ) else {
-            return Ok(0);
-        };
-        let anchor: String =
-            sqlx::query("SELECT hash FROM audit_log WHERE bal_id = $1 AND seq = $2")
+        // Both by the (bal_id, seq) index; none when another prune removed them meanwhile.
+        let first: Option<i64> =
+            sqlx::query("SELECT MIN(seq) AS first FROM audit_log WHERE bal_id = $1 AND seq <= $2")
                 .bind(bal_id)
                 .bind(upto)
                 .fetch_one(&mut *w.txn)
                 .await?
-                .try_get("hash")?;
+                .try_get("first")?;
+        let anchor = sqlx::query("SELECT hash FROM audit_log WHERE bal_id = $1 AND seq = $2")
+            .bind(bal_id)
+            .bind(upto)
+            .fetch_optional(&mut *w.txn)
+            .await?;
+        let (Some(first), Some(anchor)) = (first, anchor) else {
+            return Ok(0);
+        };
+        let anchor: String = anchor.try_get("hash")?;
         let removed = sqlx::query("DELETE FROM audit_log WHERE bal_id = $1 AND seq <= $2")
             .bind(bal_id)
             .bind(upto)

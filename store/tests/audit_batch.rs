@@ -136,3 +136,41 @@ engine_tests!(
         assert_eq!((v.entries, v.first_bad), (16, None));
     }
 );
+
+/// The group's insert is padded to a power of two of rows that its WHERE leaves out (ADR
+/// 0055): a group of 45 entries on two BALs (padded to 64) and then one of 3 (padded to 4)
+/// each commit once, with exactly their entries. Were a padding row inserted, or refused,
+/// the count would not match and the group would be run again one write per commit.
+#[tokio::test]
+async fn a_padded_group_insert_stores_exactly_its_entries_in_one_commit() {
+    let (store, _db) = open(mssante_testkit::Engine::Sqlite).await;
+    let (doctor, _, other) = two_bals(&store).await;
+    for entries in [45, 3] {
+        let before = store.shared_commits().expect("SQLite committer");
+        // Queued without an await in between: the committer takes them as one group.
+        let mut traces = Vec::new();
+        for i in 0..entries {
+            let bal_id = if i % 2 == 0 { doctor } else { other };
+            let mut e = AuditEvent::new(bal_id, SEC, AuditAction::FetchBody);
+            e.message_ids = vec![format!("uid:{i}")];
+            traces.push(store.queue_audit(&e));
+        }
+        for t in traces {
+            t.settled().await.unwrap();
+        }
+        let after = store.shared_commits().unwrap();
+        assert_eq!(after.writes - before.writes, entries as u64);
+        assert_eq!(
+            after.commits - before.commits,
+            1,
+            "{entries} entries in one commit"
+        );
+    }
+    let doctors = trail(&store, "a@ch-x.mssante.fr").await;
+    let others = trail(&store, "b@ch-x.mssante.fr").await;
+    assert_eq!((doctors.len(), others.len()), (23 + 2, 22 + 1));
+    let reads: Vec<&str> = doctors.iter().map(|e| e.2.as_str()).collect();
+    assert_eq!(&reads[..3], ["uid:0", "uid:2", "uid:4"]);
+    let v = store.verify_audit(None).await.unwrap();
+    assert_eq!((v.entries, v.first_bad), (48, None));
+}
