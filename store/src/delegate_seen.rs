@@ -108,23 +108,36 @@ pub(crate) async fn set_delegate_seen(
     Ok(())
 }
 
-/// COPY and MOVE: the delegates' read state follows the message to its copy (whose own new
-/// modseq already covers the change, hence 0 here).
+/// Most copies in one statement of [`copy_delegate_seen`] (2 values bound per copy).
+const COPIES_PER_STATEMENT: usize = 250;
+
+/// COPY and MOVE: the delegates' read state follows each message to its copy (whose own new
+/// modseq already covers the change, hence 0 here). `copies`: (source UID in `from`, new
+/// UID in `to`) of the messages that have such rows; one statement per 250 of them, not
+/// one per message.
 pub(crate) async fn copy_delegate_seen(
     txn: &mut Txn,
-    (from, uid): (i64, i64),
-    (to, new_uid): (i64, u32),
+    from: i64,
+    to: i64,
+    copies: &[(i64, u32)],
 ) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
-         SELECT $1, $2, reader, seen, 0 FROM delegate_seen WHERE mailbox_id = $3 AND uid = $4",
-    )
-    .bind(to)
-    .bind(new_uid as i64)
-    .bind(from)
-    .bind(uid)
-    .execute(&mut **txn)
-    .await?;
+    for chunk in copies.chunks(COPIES_PER_STATEMENT) {
+        let pairs: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 3, 2 * i + 4))
+            .collect();
+        let sql = format!(
+            "INSERT INTO delegate_seen (mailbox_id, uid, reader, seen, modseq) \
+             SELECT $1, v.column2, s.reader, s.seen, 0 FROM (VALUES {}) AS v \
+             JOIN delegate_seen s ON s.mailbox_id = $2 AND s.uid = v.column1",
+            pairs.join(", ")
+        );
+        // Only placeholders are formatted in; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(from);
+        for &(uid, new_uid) in chunk {
+            q = q.bind(uid).bind(i64::from(new_uid));
+        }
+        q.execute(&mut **txn).await?;
+    }
     Ok(())
 }
 

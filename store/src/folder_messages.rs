@@ -589,6 +589,7 @@ async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)
         ensure_room(txn, to, bytes, moved_from).await?;
     }
     let mut pairs = Vec::with_capacity(sources.len());
+    let mut read_by_delegates = Vec::new();
     for r in &sources {
         let (_, new_uid) = insert_message(
             txn,
@@ -600,10 +601,11 @@ async fn copy_to(txn: &mut Txn, w: &CopyWrite, to: i64) -> Result<Vec<(u32, u32)
         .await?;
         let uid: i64 = r.try_get("uid")?;
         if r.try_get::<i64, _>("readers")? > 0 {
-            copy_delegate_seen(txn, (w.from, uid), (to, new_uid)).await?;
+            read_by_delegates.push((uid, new_uid));
         }
         pairs.push((uid as u32, new_uid));
     }
+    copy_delegate_seen(txn, w.from, to, &read_by_delegates).await?;
     Ok(pairs)
 }
 

@@ -205,3 +205,52 @@ engine_tests!(
         assert!(store.folder(bal_id, "Archives").await.unwrap().is_none());
     }
 );
+
+engine_tests!(
+    a_copy_of_several_messages_carries_each_readers_seen_to_its_own_copy,
+    |engine| async move {
+        let (store, _db) = open(engine).await;
+        let (bal_id, inbox) = bal_with_inbox(&store).await;
+        store.create_folder(bal_id, "Archives", None).await.unwrap();
+        let archives = store.folder(bal_id, "Archives").await.unwrap().unwrap();
+        let mut uids = Vec::new();
+        for _ in 0..4 {
+            uids.push(append(&store, inbox.id).await);
+        }
+        // She has read the first and the third, the other delegate the second; nobody the
+        // fourth (no rows for it).
+        for (reader, read) in [(SEC, vec![uids[0], uids[2]]), (OTHER, vec![uids[1]])] {
+            store
+                .update_flags_as(inbox.id, &read, (FlagOp::Add, &seen()), None, Some(reader))
+                .await
+                .unwrap();
+        }
+
+        // One COPY of the four (one statement for the rows that follow them).
+        let copied = store
+            .copy_messages(inbox.id, &uids, archives.id, false)
+            .await
+            .unwrap();
+        assert_eq!(copied.len(), 4);
+        let mut seen_by = Vec::new();
+        for &(source, copy) in &copied {
+            let mine = flags_of(&store, archives.id, copy, Some(SEC)).await == seen();
+            let theirs = flags_of(&store, archives.id, copy, Some(OTHER)).await == seen();
+            let holders = flags_of(&store, archives.id, copy, None).await.is_empty();
+            assert!(holders, "the holder's \\Seen is not the delegates'");
+            seen_by.push((source, mine, theirs));
+        }
+        assert_eq!(
+            seen_by,
+            vec![
+                (uids[0], true, false),
+                (uids[1], false, true),
+                (uids[2], true, false),
+                (uids[3], false, false),
+            ]
+        );
+        // The sources keep theirs: a COPY moves nothing.
+        assert_eq!(unseen(&store, inbox.id, Some(SEC)).await, 2);
+        assert_eq!(unseen(&store, inbox.id, Some(OTHER)).await, 3);
+    }
+);
