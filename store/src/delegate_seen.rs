@@ -131,8 +131,14 @@ pub(crate) async fn copy_delegate_seen(
              JOIN delegate_seen s ON s.mailbox_id = $2 AND s.uid = v.column1",
             pairs.join(", ")
         );
-        // Only placeholders are formatted in; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(from);
+        // Only placeholders are formatted in; every value is bound. The text differs with
+        // the number of copies: only the one-message form (every COPY of one message, the
+        // common case) is kept in the connection's statement cache, where texts for every
+        // other count would push out the statements each write uses.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .persistent(chunk.len() == 1)
+            .bind(to)
+            .bind(from);
         for &(uid, new_uid) in chunk {
             q = q.bind(uid).bind(i64::from(new_uid));
         }

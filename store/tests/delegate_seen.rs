@@ -46,6 +46,14 @@ async fn unseen(store: &Store, folder: i64, delegate: Option<&str>) -> u32 {
         .unseen
 }
 
+/// A BAL with its INBOX and an `Archives` folder to copy into.
+async fn inbox_and_archives(store: &Store) -> (i64, Folder, Folder) {
+    let (bal_id, inbox) = bal_with_inbox(store).await;
+    store.create_folder(bal_id, "Archives", None).await.unwrap();
+    let archives = store.folder(bal_id, "Archives").await.unwrap().unwrap();
+    (bal_id, inbox, archives)
+}
+
 engine_tests!(
     a_delegates_seen_is_their_own_and_the_holders_stays_shared,
     |engine| async move {
@@ -166,9 +174,7 @@ engine_tests!(
     a_delegates_seen_follows_copies_and_dies_with_the_message,
     |engine| async move {
         let (store, _db) = open(engine).await;
-        let (bal_id, inbox) = bal_with_inbox(&store).await;
-        store.create_folder(bal_id, "Archives", None).await.unwrap();
-        let archives = store.folder(bal_id, "Archives").await.unwrap().unwrap();
+        let (bal_id, inbox, archives) = inbox_and_archives(&store).await;
         let (a, b) = (
             append(&store, inbox.id).await,
             append(&store, inbox.id).await,
@@ -210,9 +216,7 @@ engine_tests!(
     a_copy_of_several_messages_carries_each_readers_seen_to_its_own_copy,
     |engine| async move {
         let (store, _db) = open(engine).await;
-        let (bal_id, inbox) = bal_with_inbox(&store).await;
-        store.create_folder(bal_id, "Archives", None).await.unwrap();
-        let archives = store.folder(bal_id, "Archives").await.unwrap().unwrap();
+        let (_, inbox, archives) = inbox_and_archives(&store).await;
         let mut uids = Vec::new();
         for _ in 0..4 {
             uids.push(append(&store, inbox.id).await);

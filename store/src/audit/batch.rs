@@ -143,7 +143,8 @@ const UNCHECKED: i64 = 0;
 const CHECKED: i64 = 1;
 const PADDING: i64 = 2;
 
-/// A row of [`insert_rows`] that its WHERE leaves out.
+/// A row of [`insert_rows`] that its WHERE leaves out: the three numbers of an entry
+/// (`bal_id`, `seq`, `at`), its nine texts, then [`PADDING`].
 fn bind_padding(query: AnyQuery<'_>) -> AnyQuery<'_> {
     let mut query = query.bind(0i64).bind(0i64).bind(0i64);
     for _ in 0..9 {
