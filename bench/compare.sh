@@ -26,7 +26,11 @@
 # owners of the BALs (target ours-owner) and by their delegates (target ours-delegate, PLAIN
 # with an authorization id: rights checks and audit trail on every command), on identical
 # fresh state (delegations created for both): WORKLOADS=imap-delegation
-# TARGETS="ours-owner ours-delegate" RUNS=3 bench/compare.sh.
+# TARGETS="ours-owner ours-delegate" RUNS=3 bench/compare.sh. ours-watched: the owners' mix
+# with, beside it, one delegate session per BAL held in IDLE on its INBOX (the secretary's
+# session open beside the doctor's); ours-self-watched: the same with the owner's own second
+# session in IDLE instead (what any second session costs). ours-pg-owner, ours-pg-delegate
+# and ours-pg-watched are the same on a throwaway PostgreSQL.
 # HTTP API workloads (issue 13; ours and ours-pg only, the reference has no such API):
 # http-bulk: HTTP_C (4) vendor clients, one keep-alive connection each, send HTTP_N (10,000)
 # 40 KB reports to the 100 users in bulk NDJSON requests of HTTP_BATCH (100) messages; a 200
@@ -87,8 +91,10 @@ start() {
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
-        ours-owner|ours-delegate)
-              OURS_DELEGATES=1 bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
+        ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-pg-owner|ours-pg-delegate|ours-pg-watched)
+              local engine=sqlite
+              [[ $1 != ours-pg-* ]] || engine=postgres
+              OURS_ENGINE=$engine OURS_DELEGATES=1 bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
               SMTP=$OURS_SMTP IMAP=$OURS_IMAP PIDS=$OURS_PIDS
               [ "$IMAP_TLS" != implicit ] || IMAP=$OURS_IMAPS
               WAIT=(--wait-cmd "bench/ours.sh count") ;;
@@ -108,7 +114,7 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours|ours-pg|ours-pg3|ours-owner|ours-delegate) bench/ours.sh stop >/dev/null; stop_issuer ;;
+        ours|ours-pg|ours-pg3|ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-pg-owner|ours-pg-delegate|ours-pg-watched) bench/ours.sh stop >/dev/null; stop_issuer ;;
     esac
 }
 
@@ -166,7 +172,9 @@ run_one() {
         imap-delegation)
             imap_up "$IMAP" || { echo "   no IMAP on $IMAP: skipped"; return 0; }
             local as=()
-            [ "$t" != ours-delegate ] || as=(--delegate-prefix sec.)
+            [[ $t != *-delegate ]] || as=(--delegate-prefix sec.)
+            [[ $t != *-watched ]] || as=(--watchers-prefix sec.)
+            [[ $t != *-self-watched ]] || as=(--watchers-prefix "")
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
             settle "$t"
             "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 "${as[@]}" ;;

@@ -225,6 +225,11 @@ impl ImapSession {
         }
     }
 
+    /// The next line the server sends (in IDLE: its untagged updates).
+    pub async fn next_line(&mut self) -> Result<Vec<u8>> {
+        self.read_response_line().await
+    }
+
     pub async fn idle_done(&mut self, tag: &str) -> Result<Response> {
         self.conn.write_all(b"DONE\r\n").await?;
         self.conn.flush().await?;

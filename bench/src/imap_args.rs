@@ -79,6 +79,13 @@ pub struct ImapArgs {
     /// operations/s figure shows.
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
+    /// Beside the mix, one delegate session per user, open for the whole run: logged in as
+    /// `<prefix><user>` with PLAIN's authorization id naming the user, INBOX selected, in
+    /// IDLE, reading the updates the mix's changes send it (issue 14: the secretary's
+    /// session open beside the doctor's). Not counted in the operations. An empty prefix
+    /// makes them the owners' own second sessions (the authorization id is then the user).
+    #[arg(long)]
+    pub watchers_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]

@@ -30,6 +30,10 @@ pub struct ImapResult {
     pub offered_rate: f64,
     /// Whether the sessions worked in the BALs as delegates (--delegate-prefix).
     pub delegate: bool,
+    /// Delegate sessions held in IDLE beside the mix (--watchers-prefix), and the untagged
+    /// updates they received during the run.
+    pub watchers: usize,
+    pub watcher_updates: u64,
     pub duration_s: f64,
     pub ops: u64,
     pub ops_per_s: f64,
@@ -165,8 +169,16 @@ pub async fn run_mix(a: ImapArgs, pids: &[u32], json: Option<&std::path::Path>) 
         populate(&a, &users).await?;
     }
     let a = Arc::new(a);
+    let watchers = match &a.watchers_prefix {
+        Some(prefix) => open_watchers(&a.target, &users, prefix).await?,
+        None => Vec::new(),
+    };
     let meter = CpuMeter::start(pids);
     let end = Instant::now() + Duration::from_secs(a.duration);
+    let watching: Vec<_> = watchers
+        .into_iter()
+        .map(|w| tokio::spawn(watch_until(w, end)))
+        .collect();
     let handles: Vec<_> = (0..a.sessions)
         .map(|k| tokio::spawn(mix_session(a.clone(), users.clone(), k, end)))
         .collect();
@@ -183,6 +195,10 @@ pub async fn run_mix(a: ImapArgs, pids: &[u32], json: Option<&std::path::Path>) 
     }
     let cpu = meter.stop();
     let mut result = summarise_mix(&a, st, cpu);
+    result.watchers = watching.len();
+    for w in watching {
+        result.watcher_updates += w.await??;
+    }
     let [plain, qresync] = commands;
     let mut all = plain.clone();
     all.merge(qresync.clone());
@@ -207,6 +223,8 @@ fn summarise_mix(a: &ImapArgs, st: OpStats, cpu: CpuReport) -> ImapResult {
         qresync_share: a.qresync_share,
         offered_rate: a.rate,
         delegate: a.target.delegate_prefix.is_some(),
+        watchers: 0,
+        watcher_updates: 0,
         duration_s: wall,
         ops,
         ops_per_s: ops as f64 / wall,
@@ -266,8 +284,70 @@ fn print_mix(r: &ImapResult) {
             );
         }
     }
+    if r.watchers > 0 {
+        println!(
+            "watchers       {} delegate sessions in IDLE, {} updates received",
+            r.watchers, r.watcher_updates
+        );
+    }
     println!("errors         {} {:?}", r.errors.total(), r.errors.0);
     common::print_cpu(&r.cpu, r.ops, "op");
+}
+
+/// One delegate session per user in IDLE on the user's INBOX (--watchers-prefix), opened
+/// before the timed run; each with its IDLE tag.
+async fn open_watchers(
+    t: &ImapTarget,
+    users: &Users,
+    prefix: &str,
+) -> Result<Vec<(ImapSession, String)>> {
+    let mut watchers = Vec::with_capacity(users.count);
+    for user in users.all() {
+        let mut s = ImapSession::connect(&t.addr, t.tls).await?;
+        let r = s
+            .login_as(&user, &format!("{prefix}{user}"), &t.password)
+            .await?;
+        if !r.ok() {
+            bail!(
+                "delegate login {prefix}{user} as {user} refused: {}",
+                r.text
+            );
+        }
+        let r = s.command("SELECT INBOX").await?;
+        if !r.ok() {
+            bail!("SELECT refused to the delegate of {user}: {}", r.text);
+        }
+        let tag = s.idle_start().await?;
+        watchers.push((s, tag));
+    }
+    println!(
+        "{} delegate sessions in IDLE beside the mix",
+        watchers.len()
+    );
+    Ok(watchers)
+}
+
+/// Reads a watcher's IDLE updates until `end`, then ends IDLE and logs out; how many
+/// untagged updates it received.
+async fn watch_until((mut s, tag): (ImapSession, String), end: Instant) -> Result<u64> {
+    let mut updates = 0;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, s.next_line()).await {
+            Ok(line) => {
+                if line?.starts_with(b"* ") {
+                    updates += 1;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    let done = s.idle_done(&tag).await?;
+    if !done.ok() {
+        bail!("IDLE of a watcher ended with {} {}", done.status, done.text);
+    }
+    s.logout().await;
+    Ok(updates)
 }
 
 #[derive(Debug, Serialize)]

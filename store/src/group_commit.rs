@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use crate::db::Engine;
 use crate::error::{Result, StoreError};
 
 pub(crate) use crate::Txn;
@@ -106,12 +107,12 @@ pub struct CommitCounts {
 
 impl GroupCommit {
     /// Starts the committer task; it ends when the store (and this handle) is dropped.
-    /// `batch_audit`: the audit entries of a group are inserted together at its end
-    /// (`audit/batch.rs`, ADR 0044).
-    pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>, batch_audit: bool) -> GroupCommit {
+    /// On SQLite the audit entries of a group are inserted together at its end
+    /// (`audit/batch.rs`, ADR 0044), and its transaction takes the write lock at BEGIN.
+    pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>, engine: Engine) -> GroupCommit {
         let (jobs, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
-        tokio::spawn(run(rx, pool, writer, counts.clone(), batch_audit));
+        tokio::spawn(run(rx, pool, writer, counts.clone(), engine));
         GroupCommit { jobs, counts }
     }
 
@@ -153,7 +154,7 @@ async fn run(
     pool: sqlx::AnyPool,
     writer: Arc<Mutex<()>>,
     counts: Arc<Counts>,
-    batch_audit: bool,
+    engine: Engine,
 ) {
     while let Some(first) = rx.recv().await {
         // The writer slot is shared with every other write of the store (write_txn).
@@ -168,7 +169,7 @@ async fn run(
         counts
             .writes
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        match commit_group(&pool, &mut group, batch_audit).await {
+        match commit_group(&pool, &mut group, engine).await {
             Ok(()) => {
                 counts.commits.fetch_add(1, Ordering::Relaxed);
                 for job in group {
@@ -183,7 +184,7 @@ async fn run(
                     );
                 }
                 for mut job in group {
-                    let committed = commit_one(&pool, job.as_mut()).await;
+                    let committed = commit_one(&pool, job.as_mut(), engine).await;
                     if committed.is_ok() {
                         counts.commits.fetch_add(1, Ordering::Relaxed);
                     }
@@ -194,35 +195,47 @@ async fn run(
     }
 }
 
-/// The writes of `group` in one transaction. With `batch_audit`, their audit entries are
-/// inserted together before the commit; a write run again alone (`commit_one`) appends its
-/// own, reading its chain's head when the remembered one was stale.
+/// The writes of `group` in one transaction. On SQLite their audit entries are inserted
+/// together before the commit; a write run again alone (`commit_one`) appends its own,
+/// reading its chain's head when the remembered one was stale.
 async fn commit_group(
     pool: &sqlx::AnyPool,
     group: &mut [Box<dyn Queued>],
-    batch_audit: bool,
+    engine: Engine,
 ) -> Result<()> {
-    let mut txn = pool.begin().await?;
+    let mut txn = begin(pool, engine).await?;
     let writes = async {
         for job in group.iter_mut() {
             job.run(&mut txn).await?;
         }
         Ok(())
     };
-    match batch_audit {
-        true => {
+    match engine {
+        Engine::Sqlite => {
             let entries = crate::audit::batch::collecting(writes).await?;
             entries.insert(&mut txn).await?;
         }
-        false => writes.await?,
+        Engine::Postgres => writes.await?,
     }
     txn.commit().await?;
     Ok(())
 }
 
-async fn commit_one(pool: &sqlx::AnyPool, job: &mut dyn Queued) -> Result<()> {
-    let mut txn = pool.begin().await?;
+async fn commit_one(pool: &sqlx::AnyPool, job: &mut dyn Queued, engine: Engine) -> Result<()> {
+    let mut txn = begin(pool, engine).await?;
     job.run(&mut txn).await?;
     txn.commit().await?;
     Ok(())
+}
+
+/// A group's transaction. On SQLite it takes the database's write lock at BEGIN
+/// (IMMEDIATE), as [`crate::Store`]'s other writes do: a transaction begun deferred whose
+/// first statements read fails at its first write with "database is locked", whatever the
+/// busy timeout, when another process (the command line beside the server) committed in
+/// between; IMMEDIATE waits for the lock instead.
+async fn begin(pool: &sqlx::AnyPool, engine: Engine) -> Result<Txn> {
+    Ok(match engine {
+        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Engine::Postgres => pool.begin().await?,
+    })
 }

@@ -234,10 +234,10 @@ impl Store {
         let blobs = Box::new(FsBlobStore::new(data_dir)?);
         let sqlite_writer = Arc::new(tokio::sync::Mutex::new(()));
         let group_commit = (engine == Engine::Sqlite)
-            .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone(), true));
+            .then(|| group_commit::GroupCommit::start(pool.clone(), sqlite_writer.clone(), engine));
         let trace_commit = (engine == Engine::Postgres).then(|| {
             let own_slot = Arc::new(tokio::sync::Mutex::new(()));
-            group_commit::GroupCommit::start(pool.clone(), own_slot, false)
+            group_commit::GroupCommit::start(pool.clone(), own_slot, engine)
         });
         // Before any session reads its access: grant changes after this are the poll's to see.
         let access_changes = match engine {

@@ -176,3 +176,59 @@ engine_tests!(
         assert_eq!((v.entries, v.first_bad), (6, None));
     }
 );
+
+engine_tests!(
+    two_stores_appending_at_once_keep_one_unbroken_chain,
+    |engine| async move {
+        // Two stores on one database (two processes or nodes), each with several tasks
+        // appending to the same BAL's trail at once: each store's remembered chain head is
+        // stale half of the time. Every append must land (on SQLite no "database is
+        // locked": ADR 0056), once, after the real last entry: no fork, no gap.
+        let (store, db) = open(engine).await;
+        let (bal_id, _) = bal_with_inbox(&store).await;
+        let other = Store::open(&db.url, db.data_path()).await.unwrap();
+        const TASKS_PER_STORE: usize = 3;
+        const APPENDS_PER_TASK: usize = 20;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (s, st) in [store.clone(), other.clone()].into_iter().enumerate() {
+            for t in 0..TASKS_PER_STORE {
+                let st = st.clone();
+                tasks.spawn(async move {
+                    for i in 0..APPENDS_PER_TASK {
+                        let mut e = AuditEvent::new(bal_id, SEC, AuditAction::FetchBody);
+                        e.message_ids = vec![format!("s{s}t{t}i{i}")];
+                        st.record_audit(&e).await.unwrap();
+                    }
+                });
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap();
+        }
+        let total = 2 * TASKS_PER_STORE * APPENDS_PER_TASK;
+        let trail = trail_of(&store, total).await;
+        let seqs: Vec<i64> = trail.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=total as i64).collect::<Vec<_>>());
+        // Every append is there once, each task's in the order it made them.
+        let mut ids: Vec<&str> = trail.iter().map(|e| e.message_ids.as_str()).collect();
+        for s in 0..2 {
+            for t in 0..TASKS_PER_STORE {
+                let prefix = format!("s{s}t{t}i");
+                let mine: Vec<&str> = ids
+                    .iter()
+                    .copied()
+                    .filter(|m| m.starts_with(&prefix))
+                    .collect();
+                let expected: Vec<String> = (0..APPENDS_PER_TASK)
+                    .map(|i| format!("{prefix}{i}"))
+                    .collect();
+                assert_eq!(mine, expected);
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), total);
+        let v = store.verify_audit(None).await.unwrap();
+        assert_eq!((v.entries, v.first_bad), (total as u64, None));
+    }
+);
