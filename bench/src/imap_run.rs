@@ -30,7 +30,7 @@ pub struct ImapResult {
     pub offered_rate: f64,
     /// Whether the sessions worked in the BALs as delegates (--delegate-prefix).
     pub delegate: bool,
-    /// Delegate sessions held in IDLE beside the mix (--watchers-prefix), and the untagged
+    /// Sessions held in IDLE beside the mix (--watchers-prefix), and the untagged
     /// updates they received during the run.
     pub watchers: usize,
     pub watcher_updates: u64,
@@ -286,7 +286,7 @@ fn print_mix(r: &ImapResult) {
     }
     if r.watchers > 0 {
         println!(
-            "watchers       {} delegate sessions in IDLE, {} updates received",
+            "watchers       {} sessions in IDLE, {} updates received",
             r.watchers, r.watcher_updates
         );
     }
@@ -294,7 +294,7 @@ fn print_mix(r: &ImapResult) {
     common::print_cpu(&r.cpu, r.ops, "op");
 }
 
-/// One delegate session per user in IDLE on the user's INBOX (--watchers-prefix), opened
+/// One watcher session per user in IDLE on the user's INBOX (--watchers-prefix), opened
 /// before the timed run; each with its IDLE tag.
 async fn open_watchers(
     t: &ImapTarget,
@@ -308,22 +308,16 @@ async fn open_watchers(
             .login_as(&user, &format!("{prefix}{user}"), &t.password)
             .await?;
         if !r.ok() {
-            bail!(
-                "delegate login {prefix}{user} as {user} refused: {}",
-                r.text
-            );
+            bail!("watcher login {prefix}{user} as {user} refused: {}", r.text);
         }
         let r = s.command("SELECT INBOX").await?;
         if !r.ok() {
-            bail!("SELECT refused to the delegate of {user}: {}", r.text);
+            bail!("SELECT refused to the watcher of {user}: {}", r.text);
         }
         let tag = s.idle_start().await?;
         watchers.push((s, tag));
     }
-    println!(
-        "{} delegate sessions in IDLE beside the mix",
-        watchers.len()
-    );
+    println!("{} watcher sessions in IDLE beside the mix", watchers.len());
     Ok(watchers)
 }
 

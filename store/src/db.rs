@@ -178,6 +178,18 @@ pub(crate) async fn fetch_committed(
     Ok(query.fetch_all(pool).await?.into_iter().next())
 }
 
+/// A write transaction. On SQLite it takes the database's write lock at BEGIN (IMMEDIATE):
+/// a transaction begun deferred whose first statements read fails at its first write with
+/// "database is locked", whatever the busy timeout, when another process (the command line
+/// beside the server) committed in between; IMMEDIATE waits for the lock instead (ADR 0056,
+/// and the red `rights_matrix` of delegation_e2e before it).
+pub(crate) async fn begin_write(pool: &AnyPool, engine: Engine) -> Result<crate::Txn> {
+    Ok(match engine {
+        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Engine::Postgres => pool.begin().await?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     /// Every `fetch_one` / `fetch_optional` straight on the pool in this crate runs a read:

@@ -203,7 +203,7 @@ async fn commit_group(
     group: &mut [Box<dyn Queued>],
     engine: Engine,
 ) -> Result<()> {
-    let mut txn = begin(pool, engine).await?;
+    let mut txn = crate::db::begin_write(pool, engine).await?;
     let writes = async {
         for job in group.iter_mut() {
             job.run(&mut txn).await?;
@@ -222,20 +222,8 @@ async fn commit_group(
 }
 
 async fn commit_one(pool: &sqlx::AnyPool, job: &mut dyn Queued, engine: Engine) -> Result<()> {
-    let mut txn = begin(pool, engine).await?;
+    let mut txn = crate::db::begin_write(pool, engine).await?;
     job.run(&mut txn).await?;
     txn.commit().await?;
     Ok(())
-}
-
-/// A group's transaction. On SQLite it takes the database's write lock at BEGIN
-/// (IMMEDIATE), as [`crate::Store`]'s other writes do: a transaction begun deferred whose
-/// first statements read fails at its first write with "database is locked", whatever the
-/// busy timeout, when another process (the command line beside the server) committed in
-/// between; IMMEDIATE waits for the lock instead.
-async fn begin(pool: &sqlx::AnyPool, engine: Engine) -> Result<Txn> {
-    Ok(match engine {
-        Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        Engine::Postgres => pool.begin().await?,
-    })
 }

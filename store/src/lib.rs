@@ -309,19 +309,13 @@ impl Store {
     }
 
     /// Starts a write transaction; on SQLite, waits for the single writer slot first, and
-    /// takes the database's write lock at `BEGIN` (IMMEDIATE): a transaction begun deferred
-    /// that reads, then writes after another process (the command line beside the server)
-    /// committed, fails at once with "database is locked" whatever the busy timeout, where
-    /// `BEGIN IMMEDIATE` waits for the lock (the red `rights_matrix` of delegation_e2e).
+    /// takes the database's write lock at `BEGIN` ([`db::begin_write`]).
     pub(crate) async fn write_txn(&self) -> Result<WriteTxn<'_>> {
         let guard = match self.inner.engine {
             Engine::Sqlite => Some(self.inner.sqlite_writer.lock().await),
             Engine::Postgres => None,
         };
-        let txn = match self.inner.engine {
-            Engine::Sqlite => self.inner.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Engine::Postgres => self.inner.pool.begin().await?,
-        };
+        let txn = db::begin_write(&self.inner.pool, self.inner.engine).await?;
         Ok(WriteTxn { txn, _guard: guard })
     }
 
