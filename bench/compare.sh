@@ -29,8 +29,10 @@
 # TARGETS="ours-owner ours-delegate" RUNS=3 bench/compare.sh. ours-watched: the owners' mix
 # with, beside it, one delegate session per BAL held in IDLE on its INBOX (the secretary's
 # session open beside the doctor's); ours-self-watched: the same with the owner's own second
-# session in IDLE instead (what any second session costs). ours-pg-owner, ours-pg-delegate
-# and ours-pg-watched are the same on a throwaway PostgreSQL.
+# session in IDLE instead (what any second session costs); ours-crowd: the owners' mix with
+# CROWD (2000) sessions held in IDLE on INBOXes the mix never writes (the secretaries' own
+# BALs), what idle sessions elsewhere on the node cost (ADR 0057). ours-pg-owner,
+# ours-pg-delegate and ours-pg-watched are the same on a throwaway PostgreSQL.
 # HTTP API workloads (issue 13; ours and ours-pg only, the reference has no such API):
 # http-bulk: HTTP_C (4) vendor clients, one keep-alive connection each, send HTTP_N (10,000)
 # 40 KB reports to the 100 users in bulk NDJSON requests of HTTP_BATCH (100) messages; a 200
@@ -91,7 +93,7 @@ start() {
              SMTP=$REF_SMTP IMAP=$REF_IMAP PIDS=$BENCH_SERVER_PIDS
              [ "$IMAP_TLS" != implicit ] || IMAP=$REF_IMAPS
              WAIT=(--wait-maildir "$REF_MAILDIR") ;;
-        ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-pg-owner|ours-pg-delegate|ours-pg-watched)
+        ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-crowd|ours-pg-owner|ours-pg-delegate|ours-pg-watched)
               local engine=sqlite
               [[ $1 != ours-pg-* ]] || engine=postgres
               OURS_ENGINE=$engine OURS_DELEGATES=1 bench/ours.sh start >/dev/null; eval "$(bench/ours.sh env)"
@@ -114,7 +116,7 @@ start() {
 stop() {
     case $1 in
         ref|ref-tuned) bench/reference.sh stop >/dev/null ;;
-        ours|ours-pg|ours-pg3|ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-pg-owner|ours-pg-delegate|ours-pg-watched) bench/ours.sh stop >/dev/null; stop_issuer ;;
+        ours|ours-pg|ours-pg3|ours-owner|ours-delegate|ours-watched|ours-self-watched|ours-crowd|ours-pg-owner|ours-pg-delegate|ours-pg-watched) stop_crowd; bench/ours.sh stop >/dev/null; stop_issuer ;;
     esac
 }
 
@@ -140,6 +142,26 @@ stop_issuer() {
 # After an IMAP workload's fill: ours on PostgreSQL is vacuumed, analyzed and checkpointed
 # (`ours.sh settle`, what an operator does after an import); SQLite and the reference need
 # nothing of the kind.
+# ours-crowd: CROWD sessions in IDLE on the secretaries' own INBOXes, held through the mix.
+CROWD_PID=
+start_crowd() {
+    local log=$OUT/crowd.log i
+    rm -f "$log"
+    "$BENCH" connections --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" \
+        --user "sec.user{n}@bench.test" --users "$IMAP_S" -k "${CROWD:-2000}" \
+        --hold "$((IMAP_DURATION + 60))" --measure-after 1 >"$log" 2>&1 &
+    CROWD_PID=$!
+    for i in $(seq 1 600); do grep -q "ALL UP" "$log" 2>/dev/null && break; sleep 0.1; done
+    grep -q "ALL UP" "$log" || { echo "   the crowd's sessions did not come up: skipped"; stop_crowd; return 1; }
+    echo "   $(grep -m1 "ALL UP" "$log") in IDLE beside the mix"
+}
+stop_crowd() {
+    [ -n "$CROWD_PID" ] || return 0
+    kill "$CROWD_PID" 2>/dev/null || true
+    wait "$CROWD_PID" 2>/dev/null || true
+    CROWD_PID=
+}
+
 settle() {
     case $1 in
         ours*) bench/ours.sh settle ;;
@@ -177,7 +199,9 @@ run_one() {
             [[ $t != *-self-watched ]] || as=(--watchers-prefix "")
             "$BENCH" smtp --addr "$SMTP" -c "$C" -n "$((IMAP_S * ${ISSUE11_FILL:-40}))" -r 1 --users "$IMAP_S" --mix bio "${WAIT[@]}" >/dev/null
             settle "$t"
-            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 "${as[@]}" ;;
+            [[ $t != *-crowd ]] || start_crowd || return 0
+            "$BENCH" --server-pid "$PIDS" --json "$json" imap --addr "$IMAP" --tls "$IMAP_TLS" --password "$REF_PASSWORD" -s "$IMAP_S" --users "$IMAP_S" --duration "$IMAP_DURATION" --mix imaptest --qresync-share 50 "${as[@]}"
+            stop_crowd ;;
         http-bulk|http-single)
             local http=(-c "${HTTP_C:-4}" -b "${HTTP_BATCH:-100}" -n "${HTTP_N:-10000}")
             [ "$w" != http-single ] || http=(-c "${HTTP_SINGLE_C:-16}" -b 1 -n "${HTTP_SINGLE_N:-2000}")

@@ -96,7 +96,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if let Some(folder) = self.selected.as_ref().map(|s| s.folder.clone())
             && !self.access.rights_on(own_bal, &folder).has('r')
         {
-            self.selected = None;
+            self.deselect();
             return AccessCheck::LostSelected;
         }
         AccessCheck::Unchanged

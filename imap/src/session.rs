@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use mssante_net::Conn;
 use mssante_store::{Bal, FolderChanged};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::parse::{Command, Request, parse_request};
 use crate::view::{Changes, SelectedMailbox};
@@ -69,7 +68,8 @@ pub struct Session<T> {
     pub(crate) notify: Option<crate::cmd::notify_state::NotifyState>,
     /// A delegate's read traces queued and not yet known durable (ADR 0035).
     pub(crate) traces: Vec<mssante_store::QueuedTrace>,
-    changes: tokio::sync::broadcast::Receiver<FolderChanged>,
+    /// Changes to the selected folder, grants, and (with NOTIFY) every folder (ADR 0057).
+    pub(crate) changes: mssante_store::ChangeFeed,
     /// A change to the selected folder arrived and was not reported yet.
     pending_change: bool,
     /// The tagged completion of the command being answered: written after the untagged
@@ -558,16 +558,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     // --- updates about the selected mailbox ---------------------------------------------------
 
+    /// Leaves the selected mailbox (if any) and stops hearing its changes; returns it.
+    pub(crate) fn deselect(&mut self) -> Option<SelectedMailbox> {
+        self.changes.watch_folder(None);
+        self.selected.take()
+    }
+
     /// Drains change notifications into what they may concern: the selected folder
     /// (`pending_change`), a NOTIFY set (its `dirty`).
     pub(crate) fn drain_changes(&mut self) {
         let folder_id = self.selected.as_ref().map(|s| s.folder.id);
-        loop {
-            let change = match self.changes.try_recv() {
-                Ok(c) => c,
-                Err(TryRecvError::Lagged(_)) => FolderChanged::ANY,
-                Err(TryRecvError::Empty) | Err(TryRecvError::Closed) => break,
-            };
+        while let Some(change) = self.changes.try_recv() {
             self.note_change(&change, folder_id);
         }
     }
@@ -733,21 +734,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     };
                 }
                 change = self.changes.recv() => {
-                    match change {
-                        // Grants changed: IDLE checks the session's access now.
-                        Ok(c) if c.access_of().is_some() => {
-                            self.note_change(&c, folder_id);
-                            return Ok(true);
-                        }
-                        Ok(c) => {
-                            if self.note_change(&c, folder_id) {
-                                return Ok(true);
-                            }
-                        }
-                        Err(_) => {
-                            self.note_change(&FolderChanged::ANY, folder_id);
-                            return Ok(true);
-                        }
+                    // Grants changed: IDLE checks the session's access now.
+                    let access = change.access_of().is_some();
+                    if self.note_change(&change, folder_id) || access {
+                        return Ok(true);
                     }
                 }
                 _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),

@@ -55,6 +55,8 @@
 //!   0034): `delegate_seen.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
+//!   What each session hears (its selected folder, grants, NOTIFY's every folder):
+//!   `change_feed.rs`.
 //! - Leadership among nodes sharing a database (periodic jobs run once): `leader.rs`.
 //! - The outbound queue and the DSNs owed to senders: `queue.rs`.
 //! - Tracking what became of the messages we sent: `tracking.rs`; a million tracked
@@ -79,6 +81,7 @@ mod bal;
 mod bal_removal;
 mod bench_seed;
 mod blob;
+mod change_feed;
 mod client_certs;
 mod db;
 mod delegate_seen;
@@ -136,6 +139,7 @@ pub use bal::{Bal, BalStatus, BalType, NewBal};
 pub use bal_removal::BalRemoval;
 pub use bench_seed::SeededRange;
 pub use blob::{BlobStore, FsBlobStore, INLINE_BLOB_MAX, blob_hash};
+pub use change_feed::{ChangeFeed, FolderChanged};
 pub use client_certs::{CertificateBinding, CertificateRefusal};
 pub use db::{Engine, sqlite_file};
 pub use delegation::{Delegation, FolderRights, NewDelegation};
@@ -165,7 +169,7 @@ pub use jobs::{Job, JobEnd, NewJob};
 pub use leader::{Leadership, role_key};
 pub use message_ref::MessageRef;
 pub use migration::{MigratedMessage, SourceMessage, TargetMessage};
-pub use notify::FolderChanged;
+
 pub use queue::{AttemptOutcome, DueReport, QueueItem, notify_wants};
 pub use report::PeriodFigures;
 pub use retention::{ExpiredTraces, InactiveBal, PrunedAudit};

@@ -8,37 +8,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::broadcast;
-
+use crate::change_feed::{ChangeFeed, ChangeHub, FolderChanged};
 use crate::{Engine, Store};
-
-/// A change notification: the folder whose content or flags changed; a negative id is
-/// `-bal_id` of a BAL whose grants changed (see [`FolderChanged::access_of`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FolderChanged {
-    pub folder_id: i64,
-}
-
-impl FolderChanged {
-    /// "Any folder may have changed": sent when the LISTEN connection comes back after a
-    /// loss, since notifications from other nodes during the gap are gone.
-    pub const ANY: FolderChanged = FolderChanged { folder_id: 0 };
-
-    /// Whether a session that has `folder_id` selected should look for changes.
-    pub fn concerns(&self, folder_id: i64) -> bool {
-        self.folder_id == folder_id || *self == FolderChanged::ANY
-    }
-
-    /// The BAL whose grants changed, when this is such a notification.
-    pub fn access_of(&self) -> Option<i64> {
-        (self.folder_id < 0).then_some(-self.folder_id)
-    }
-}
 
 pub(crate) const CHANNEL: &str = "mssante_folder_changes";
 
 pub(crate) struct Notifier {
-    local: broadcast::Sender<FolderChanged>,
+    /// This node's sessions, each told of the changes it watches (ADR 0057).
+    local: Arc<ChangeHub>,
     /// Distinguishes this node's own NOTIFY payloads, already delivered locally.
     node: String,
     listener: OnceLock<()>,
@@ -80,7 +57,7 @@ impl Notifier {
         let mut node = [0u8; 8];
         rand::fill(&mut node);
         Notifier {
-            local: broadcast::channel(4096).0,
+            local: Arc::new(ChangeHub::new()),
             node: hex::encode(node),
             listener: OnceLock::new(),
             database_url: database_url.to_string(),
@@ -101,9 +78,10 @@ fn foreign_folder<'p>(payload: &'p str, own_node: &str) -> Option<(&'p str, i64)
 }
 
 impl Store {
-    /// Receives a [`FolderChanged`] for every change, made on this node or (PostgreSQL)
-    /// on another node sharing the database.
-    pub fn subscribe_changes(&self) -> broadcast::Receiver<FolderChanged> {
+    /// A session's feed of changes, made on this node or (PostgreSQL) on another node
+    /// sharing the database: grant changes and "any folder" at once, a folder's changes once
+    /// it watches that folder (ADR 0057).
+    pub fn subscribe_changes(&self) -> ChangeFeed {
         let n = &self.inner.notifier;
         if self.engine() == Engine::Sqlite {
             // Grants changed by another process (the command line) reach sessions too.
@@ -119,7 +97,7 @@ impl Store {
         if self.engine() == Engine::Postgres {
             self.listen_to_other_nodes();
         }
-        n.local.subscribe()
+        n.local.feed()
     }
 
     /// PostgreSQL: starts this node's LISTEN connection, once.
@@ -163,7 +141,10 @@ impl Store {
     /// the other nodes' sessions look again. The one way a write tells of its change (ADR
     /// 0054), so that no write reaches this node's sessions and not the others'.
     pub(crate) fn folder_committed(&self, folder_id: i64) {
-        let _ = self.inner.notifier.local.send(FolderChanged { folder_id });
+        self.inner
+            .notifier
+            .local
+            .publish(FolderChanged { folder_id });
         if self.engine() != Engine::Postgres {
             return;
         }
@@ -191,7 +172,7 @@ impl Store {
 
     pub(crate) async fn notify(&self, folder_id: i64) {
         let n = &self.inner.notifier;
-        let _ = n.local.send(FolderChanged { folder_id });
+        n.local.publish(FolderChanged { folder_id });
         if self.engine() == Engine::Postgres {
             let payload = format!("{}:{folder_id}", n.node);
             if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
@@ -287,7 +268,7 @@ async fn publish_batch(
 async fn listen(
     url: String,
     node: String,
-    local: broadcast::Sender<FolderChanged>,
+    local: Arc<ChangeHub>,
     access_generation: Arc<AtomicU64>,
     outbox: Arc<Outbox>,
 ) {
@@ -308,7 +289,7 @@ async fn listen(
         // Whatever other nodes changed while this node was not listening (a database
         // restart, a failover) was not heard: every session looks again, its access too.
         access_generation.fetch_add(1, Ordering::SeqCst);
-        let _ = local.send(FolderChanged::ANY);
+        local.publish(FolderChanged::ANY);
         // And the other nodes' sessions look again too: this node may have stopped between a
         // commit and its NOTIFY (ADR 0053: the NOTIFY follows the commit). It is also how
         // the other nodes meet this one.
@@ -327,15 +308,14 @@ async fn listen(
                         if outbox.met(peer) {
                             announce(&mut listener, &node).await;
                         }
-                        // No receiver now is fine: sessions subscribe again later.
-                        let _ = local.send(FolderChanged { folder_id });
+                        local.publish(FolderChanged { folder_id });
                     }
                 }
                 // The connection was lost and will be reopened by the next call: what
                 // was sent meanwhile is lost, so every session looks again.
                 Ok(None) => {
                     access_generation.fetch_add(1, Ordering::SeqCst);
-                    let _ = local.send(FolderChanged::ANY);
+                    local.publish(FolderChanged::ANY);
                 }
                 Err(e) => {
                     tracing::warn!("LISTEN connection lost: {e}; reconnecting");
@@ -358,7 +338,7 @@ pub(crate) async fn poll_grants(
     pool: sqlx::AnyPool,
     baseline: Option<i64>,
     generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    local: tokio::sync::broadcast::Sender<FolderChanged>,
+    local: Arc<ChangeHub>,
 ) {
     let mut last = baseline;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -372,7 +352,7 @@ pub(crate) async fn poll_grants(
         };
         if last.is_some_and(|l| l != now) {
             generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            let _ = local.send(FolderChanged { folder_id: -1 });
+            local.publish(FolderChanged { folder_id: -1 });
         }
         last = Some(now);
     }

@@ -374,7 +374,7 @@ engine_tests!(
 /// Notifications of earlier changes still queued are passed over.
 async fn access_moves(
     store: &Store,
-    changes: &mut tokio::sync::broadcast::Receiver<FolderChanged>,
+    changes: &mut mssante_store::ChangeFeed,
     from: u64,
     what: &str,
 ) -> u64 {
@@ -382,7 +382,7 @@ async fn access_moves(
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match tokio::time::timeout(left, changes.recv()).await {
-            Ok(Ok(c)) if c.access_of().is_some() && store.access_generation() > from => {
+            Ok(c) if c.access_of().is_some() && store.access_generation() > from => {
                 return store.access_generation();
             }
             Ok(_) => {}

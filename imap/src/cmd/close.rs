@@ -6,7 +6,7 @@ use crate::session::Session;
 
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     pub(crate) async fn close(&mut self, tag: &str, expunge: bool) {
-        let Some(sel) = self.selected.take() else {
+        let Some(sel) = self.deselect() else {
             return;
         };
         if expunge && !sel.read_only {

@@ -21,7 +21,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             .as_ref()
             .is_some_and(|s| s.folder.id == folder.id)
         {
-            self.selected = None;
+            self.deselect();
         }
         match self
             .ctx

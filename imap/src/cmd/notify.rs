@@ -68,6 +68,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             NotifyArgs::None => {
                 // RFC 5465 §3.2.
                 self.notify = None;
+                self.changes.watch_every_folder(false);
                 return self.tagged(tag, "OK", "NOTIFY completed");
             }
             NotifyArgs::Set { status, groups } => (status, groups),
@@ -99,6 +100,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 .iter()
                 .any(|e| matches!(e, Event::MailboxName | Event::SubscriptionChange))
         });
+        // Every folder's changes are heard from before the starting point is read (ADR 0057).
+        self.changes.watch_every_folder(true);
         self.notify = Some(NotifyState {
             groups,
             counts: HashMap::new(),

@@ -19,7 +19,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
     ) {
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected; a previous one is
         // closed first (without expunging), with the CLOSED response code.
-        if self.selected.take().is_some() {
+        if self.deselect().is_some() {
             self.untagged("OK [CLOSED] Previous mailbox closed");
         }
         if qresync.is_some() && !self.enabled.qresync {
@@ -35,6 +35,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if !self.require(tag, &folder, "r").await {
             return;
         }
+        // Changes are heard from before the snapshot is read (ADR 0057): one committed after
+        // it cannot go unreported.
+        self.changes.watch_folder(Some(folder.id));
         // Counters and messages from one snapshot: the HIGHESTMODSEQ taken as known covers
         // exactly the messages listed, so no later report can bring one in below them.
         let delegate = self.delegate_seen(folder.bal_id);
@@ -45,7 +48,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             .await
         {
             Ok(s) => s,
-            Err(e) => return self.store_failed(tag, e),
+            Err(e) => {
+                self.deselect();
+                return self.store_failed(tag, e);
+            }
         };
         let first_recent = match if read_only {
             self.ctx.store.first_recent_uid(folder.id).await
@@ -53,7 +59,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             self.ctx.store.claim_recent(folder.id).await
         } {
             Ok(f) => f,
-            Err(e) => return self.store_failed(tag, e),
+            Err(e) => {
+                self.deselect();
+                return self.store_failed(tag, e);
+            }
         };
         let (uidvalidity, uidnext, highestmodseq) = (
             snapshot.uidvalidity,

@@ -12,8 +12,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         // RFC 8437 §2: the selected mailbox is closed without expunging, and what ENABLE
         // turned on is off again: the connection is as just after the greeting (and TLS).
-        self.selected = None;
+        self.deselect();
         self.notify = None;
+        self.changes.watch_every_folder(false);
         self.access = Default::default();
         self.enabled = Enabled::default();
         self.tagged(tag, "OK", "UNAUTHENTICATE completed");
