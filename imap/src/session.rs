@@ -77,6 +77,13 @@ pub struct Session<T> {
     pub(crate) completion: Option<Vec<u8>>,
 }
 
+/// How long a session waiting in IDLE (or with NOTIFY between commands) lets changes to a
+/// mailbox it watches gather before it reads and reports them (ADR 0058). RFC 2177 leaves the
+/// moment to the server; Dovecot waits 500 ms after a change (`NOTIFY_DELAY_MSECS`). A burst
+/// of deliveries to one BAL (a laboratory's reports) then costs each of its IDLE sessions
+/// one read and one report per tenth of a second, not one per message.
+pub(crate) const IDLE_REPORT_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
 pub fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
     let body = line.strip_suffix(b"}")?;
@@ -706,7 +713,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
-    /// Waits for a change notification or input (IDLE).
+    /// Waits for a change notification or input (IDLE, and NOTIFY between commands): true
+    /// when there are changes to report, false when input came. A change to a watched
+    /// mailbox is reported [`IDLE_REPORT_DELAY`] after it is heard, with those heard
+    /// meanwhile (ADR 0058); input, a grant change and shutdown end the wait at once.
     pub(crate) async fn wait_for_change_or_input(&mut self) -> Result<bool, ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
         if self.rbuf.contains(&b'\n') {
@@ -714,6 +724,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
         let shutdown = self.ctx.shutdown.clone();
         let folder_id = self.selected.as_ref().map(|s| s.folder.id);
+        let mut report_at: Option<tokio::time::Instant> = None;
         loop {
             // With COMPRESS the bytes read are inflated into `rbuf` afterwards.
             let target = match self.deflate.as_mut() {
@@ -734,12 +745,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     };
                 }
                 change = self.changes.recv() => {
-                    // Grants changed: IDLE checks the session's access now.
-                    let access = change.access_of().is_some();
-                    if self.note_change(&change, folder_id) || access {
+                    // Grants changed: IDLE checks the session's access now (ADR 0016).
+                    if change.access_of().is_some() {
+                        self.note_change(&change, folder_id);
                         return Ok(true);
                     }
+                    if self.note_change(&change, folder_id) && report_at.is_none() {
+                        report_at = Some(tokio::time::Instant::now() + IDLE_REPORT_DELAY);
+                    }
                 }
+                _ = tokio::time::sleep_until(report_at.unwrap_or_else(tokio::time::Instant::now)),
+                    if report_at.is_some() => return Ok(true),
                 _ = shutdown.cancelled() => return Err(ReadStop::Shutdown),
             }
         }
