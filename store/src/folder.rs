@@ -291,7 +291,10 @@ impl Store {
     }
 
     /// STATUS as `delegate` sees the folder when `Some`: UNSEEN counts their own `\\Seen`
-    /// (ADR 0034), everything else is the folder's.
+    /// (ADR 0034), everything else is the folder's. A delegate's UNSEEN is the folder's
+    /// messages less their rows marked seen, read by the `delegate_seen_changes` index: the
+    /// rows go with their message (the foreign key's cascade), so none is left over to count,
+    /// and the folder's messages are not probed one by one.
     pub async fn folder_status_as(
         &self,
         folder_id: i64,
@@ -302,9 +305,9 @@ impl Store {
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) AS messages, \
              CASE WHEN $2 IS NULL THEN \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags NOT LIKE '%\\Seen%') \
-             ELSE (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND NOT EXISTS \
-             (SELECT 1 FROM delegate_seen s WHERE s.mailbox_id = mm.mailbox_id AND s.uid = mm.uid \
-             AND s.reader = $2 AND s.seen = 1)) END AS unseen, \
+             ELSE (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id) - \
+             (SELECT COUNT(*) FROM delegate_seen s WHERE s.mailbox_id = m.id AND s.reader = $2 \
+             AND s.seen = 1) END AS unseen, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.flags LIKE '%\\Deleted%') AS deleted, \
              (SELECT COUNT(*) FROM mailbox_messages mm WHERE mm.mailbox_id = m.id AND mm.uid >= m.first_recent_uid) AS recent, \
              (SELECT CAST(COALESCE(SUM(msg.size), 0) AS BIGINT) FROM mailbox_messages mm JOIN messages msg ON msg.id = mm.message_id WHERE mm.mailbox_id = m.id) AS size \
