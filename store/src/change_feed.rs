@@ -182,6 +182,13 @@ impl ChangeFeed {
     }
 }
 
+/// A session that ends (its connection closed) lets go of its folder's entry at once.
+impl Drop for ChangeFeed {
+    fn drop(&mut self) {
+        self.watch_folder(None);
+    }
+}
+
 fn try_recv_broadcast(receiver: &mut broadcast::Receiver<FolderChanged>) -> Option<FolderChanged> {
     match receiver.try_recv() {
         Ok(change) => Some(change),
@@ -194,14 +201,11 @@ fn received(change: Result<FolderChanged, RecvError>) -> FolderChanged {
     change.unwrap_or(FolderChanged::ANY)
 }
 
-/// The watched folder's next change, marked seen; never, without a watched folder.
+/// The watched folder's next change (`changed` marks it seen); never, without a watched
+/// folder.
 async fn changed(receiver: Option<&mut watch::Receiver<u64>>) -> Result<(), ()> {
     match receiver {
-        Some(r) => {
-            let changed = r.changed().await.map_err(|_| ());
-            r.borrow_and_update();
-            changed
-        }
+        Some(r) => r.changed().await.map_err(|_| ()),
         None => std::future::pending().await,
     }
 }
@@ -299,11 +303,10 @@ mod tests {
         b.watch_folder(None);
         assert_eq!(hub.watched_folders(), 1);
         drop(a);
-        hub.publish(folder(2));
         assert_eq!(
             hub.watched_folders(),
             0,
-            "a dropped feed's folder goes at its next change"
+            "a dropped feed's folder goes with it"
         );
     }
 
