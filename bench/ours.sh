@@ -30,6 +30,7 @@
 # OURS_API_KEY (a key with the send and status scopes on it). OURS_SEED_TRACKED=N (0) inserts
 # N tracked messages sent by lab@bench.test before the server starts (`mssante bench-seed`,
 # large transactions) and prints their ids as OURS_SEED_IDS="FIRST LAST".
+# OURS_IDLE_REPORT_DELAY_MS (100): [imap] idle_report_delay_ms (ADR 0058).
 # Settings: OURS_SMTP_PORT (2535), OURS_IMAP_PORT (1153), OURS_IMAPS_PORT (1994), REF_USERS (100),
 # REF_DOMAIN (bench.test), REF_PASSWORD (bench-pass: our server requires 8 characters), OURS_NOFILE (65536: open-files limit of the
 # server, 10,000 idle sessions need 10,000 descriptors).
@@ -89,6 +90,7 @@ http = "127.0.0.1:$HTTP_PORT"
 # reference has none), or the mix beside its 50 watchers (ours-watched) would be turned away.
 [imap]
 max_connections_per_address = 1000000
+idle_report_delay_ms = ${OURS_IDLE_REPORT_DELAY_MS:-100}
 
 # The benchmark's clients are few and fast: no per-client rate limit.
 [api]

@@ -111,6 +111,7 @@ struct RawImap {
     line_timeout_secs: Option<u64>,
     max_connections: Option<u64>,
     max_connections_per_address: Option<u64>,
+    idle_report_delay_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -643,6 +644,15 @@ fn imap_from_raw(raw: RawImap, hostname: String) -> Result<mssante_imap::ImapCon
             raw.max_connections_per_address,
             d.max_connections_per_address,
         )?,
+        // ADR 0058: 0 reports each change at once; Dovecot waits 500 ms. Past 5 s a client
+        // would see new mail late.
+        idle_report_delay: Duration::from_millis(in_range(
+            "idle_report_delay_ms",
+            raw.idle_report_delay_ms,
+            d.idle_report_delay.as_millis() as u64,
+            0,
+            5000,
+        )?),
     })
 }
 

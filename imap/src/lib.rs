@@ -60,6 +60,10 @@ pub struct ImapConfig {
     pub max_connections: usize,
     /// Concurrent connections per listener from one client address.
     pub max_connections_per_address: usize,
+    /// How long IDLE (and NOTIFY between commands) gathers a watched mailbox's changes
+    /// after the first before reporting them together (ADR 0058; RFC 2177 leaves the moment
+    /// to the server). Input, a grant change and shutdown are not delayed.
+    pub idle_report_delay: Duration,
 }
 
 impl Default for ImapConfig {
@@ -72,6 +76,7 @@ impl Default for ImapConfig {
             line_timeout: Duration::from_secs(60),
             max_connections: 20_000,
             max_connections_per_address: 100,
+            idle_report_delay: Duration::from_millis(100),
         }
     }
 }

@@ -77,13 +77,6 @@ pub struct Session<T> {
     pub(crate) completion: Option<Vec<u8>>,
 }
 
-/// How long a session waiting in IDLE (or with NOTIFY between commands) lets changes to a
-/// mailbox it watches gather before it reads and reports them (ADR 0058). RFC 2177 leaves the
-/// moment to the server; Dovecot waits 500 ms after a change (`NOTIFY_DELAY_MSECS`). A burst
-/// of deliveries to one BAL (a laboratory's reports) then costs each of its IDLE sessions
-/// one read and one report per tenth of a second, not one per message.
-pub(crate) const IDLE_REPORT_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
-
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
 pub fn trailing_literal(line: &[u8]) -> Option<(u64, bool)> {
     let body = line.strip_suffix(b"}")?;
@@ -715,7 +708,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
 
     /// Waits for a change notification or input (IDLE, and NOTIFY between commands): true
     /// when there are changes to report, false when input came. A change to a watched
-    /// mailbox is reported [`IDLE_REPORT_DELAY`] after it is heard, with those heard
+    /// mailbox is reported `[imap] idle_report_delay_ms` after it is heard, with those heard
     /// meanwhile (ADR 0058); input, a grant change and shutdown end the wait at once.
     pub(crate) async fn wait_for_change_or_input(&mut self) -> Result<bool, ReadStop> {
         self.flush().await.map_err(|_| ReadStop::Io)?;
@@ -751,7 +744,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                         return Ok(true);
                     }
                     if self.note_change(&change, folder_id) && report_at.is_none() {
-                        report_at = Some(tokio::time::Instant::now() + IDLE_REPORT_DELAY);
+                        report_at = Some(tokio::time::Instant::now() + self.ctx.config.idle_report_delay);
                     }
                 }
                 _ = tokio::time::sleep_until(report_at.unwrap_or_else(tokio::time::Instant::now)),

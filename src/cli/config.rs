@@ -177,6 +177,10 @@ fn imap(config: &Config) -> Table {
             "max_connections_per_address".into(),
             (i.max_connections_per_address as i64).into(),
         ),
+        (
+            "idle_report_delay_ms".into(),
+            (i.idle_report_delay.as_millis() as i64).into(),
+        ),
     ])
 }
 

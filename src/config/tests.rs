@@ -45,6 +45,7 @@ fn the_example_is_valid_and_complete() {
         (imap.max_literal, imap.max_line, imap.autologout)
     );
     assert_eq!(c.imap.max_connections, imap.max_connections);
+    assert_eq!(c.imap.idle_report_delay, imap.idle_report_delay);
 }
 
 #[test]
@@ -84,6 +85,10 @@ fn errors_name_the_key() {
         ("[smtp]\nmax_recipients = 5", "smtp.max_recipients"),
         ("[imap]\nautologout_secs = 60", "imap.autologout_secs"),
         ("[imap]\nmax_line = 100", "imap.max_line"),
+        (
+            "[imap]\nidle_report_delay_ms = 60000",
+            "imap.idle_report_delay_ms",
+        ),
         ("unknown_key = 1", "unknown_key"),
         ("[listen]\nsmtp = 25", "smtp"),
         ("[listen]\nhttps = \"443\"", "listen.https"),
@@ -176,4 +181,15 @@ fn relative_paths_are_taken_from_the_configuration_folder() {
 fn listeners_can_be_turned_off() {
     let c = parse("[listen]\nsubmissions = \"off\"\nimap = \"\"").unwrap();
     assert!(c.listen.submissions.is_none() && c.listen.imap.is_none());
+}
+
+#[test]
+fn the_idle_report_delay_is_read_in_milliseconds() {
+    let c = parse("[imap]\nidle_report_delay_ms = 0").unwrap();
+    assert_eq!(c.imap.idle_report_delay, std::time::Duration::ZERO);
+    let c = parse("[imap]\nidle_report_delay_ms = 500").unwrap();
+    assert_eq!(
+        c.imap.idle_report_delay,
+        std::time::Duration::from_millis(500)
+    );
 }

@@ -259,6 +259,33 @@ impl PendingAudit {
         self.entries.is_some()
     }
 
+    /// The entry of a write on one BAL that touched `uids`, chained after the head this
+    /// process remembers for its chain (ADR 0042), with that head's sequence number: what a
+    /// PostgreSQL statement appends itself ([`pg_append_ctes`], ADR 0059). `None` for a
+    /// write with no entry or with two (a COPY to another BAL), or when no head is
+    /// remembered yet (the transaction path reads it).
+    pub(crate) fn chained_after_hint(&self, uids: &[u32]) -> Option<HintedEntry> {
+        if self.entries.at_target.is_some() {
+            return None;
+        }
+        let mut event = self.entries.at_source.clone()?;
+        event
+            .message_ids
+            .extend(uids.iter().map(|u| format!("uid:{u}")));
+        let hint = self.heads.get(event.bal_id)?;
+        Some(HintedEntry {
+            bal_id: event.bal_id,
+            prev_seq: hint.0,
+            entry: chained_entry(&event, Some(hint)),
+        })
+    }
+
+    /// After the statement that appended `hinted` committed: its chain's head is now it.
+    pub(crate) fn appended(&self, hinted: HintedEntry) {
+        let HintedEntry { bal_id, entry, .. } = hinted;
+        self.heads.set(bal_id, (entry.seq, entry.hash));
+    }
+
     /// Appends the entry, with the UIDs the write touched, to the write's transaction; again
     /// if the write runs again (its group commit rolled back).
     pub(crate) async fn record(
@@ -441,6 +468,45 @@ async fn insert_if_last(
         .execute(&mut **txn)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// An entry chained after a remembered head (see [`PendingAudit::chained_after_hint`]).
+pub(crate) struct HintedEntry {
+    pub(crate) bal_id: i64,
+    /// The sequence number of the head it follows.
+    pub(crate) prev_seq: i64,
+    pub(crate) entry: AuditEntry,
+}
+
+/// PostgreSQL: the CTEs `lk` and `a` of a write's statement that append its audit entry
+/// (ADR 0059), placeholders from `$first` bound by [`bind_pg_append`]. The chain's lock is
+/// taken once `after` (the CTE that locked the folder row) has run, the order of the
+/// transaction path (folder row, then chain, [`lock_chain`]). `a` inserts the entry only
+/// if the head it follows is still the chain's last; the statement must then fail unless
+/// `a` inserted its row (its caller's final SELECT divides by that). A head appended after
+/// the statement's snapshot was taken makes the insert break `UNIQUE (bal_id, seq)`
+/// instead: never a fork either way, and the caller takes the transaction path.
+pub(crate) fn pg_append_ctes(first: usize, after: &str) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    let values: Vec<String> = (0..12).map(p).collect();
+    format!(
+        "lk AS (SELECT pg_advisory_xact_lock(1096107076, CAST({bal} AS INTEGER)) FROM {after}), \
+         a AS (INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, \
+         client, result, detail, prev_hash, hash) SELECT {values} FROM lk \
+         WHERE EXISTS (SELECT 1 FROM audit_log WHERE bal_id = {bal} AND seq = {prev_seq} \
+         AND hash = {prev_hash}) \
+         AND NOT EXISTS (SELECT 1 FROM audit_log WHERE bal_id = {bal} AND seq > {prev_seq}) \
+         RETURNING 1)",
+        bal = p(0),
+        values = values.join(", "),
+        prev_hash = p(10),
+        prev_seq = p(12),
+    )
+}
+
+/// Binds the placeholders of [`pg_append_ctes`] (13, in their order).
+pub(crate) fn bind_pg_append<'q>(query: AnyQuery<'q>, hinted: &'q HintedEntry) -> AnyQuery<'q> {
+    bind_entry(query, hinted.bal_id, &hinted.entry).bind(hinted.prev_seq)
 }
 
 /// One writer per BAL chain at a time on PostgreSQL; taken last in the transaction, released

@@ -47,8 +47,7 @@ impl Store {
         delegate: Option<&str>,
     ) -> Result<FlagUpdate> {
         let audit = PendingAudit::take(self);
-        // PostgreSQL: a read and one statement on one connection unless the STORE is a
-        // delegate's (their own \Seen rows) or audited (ADR 0046).
+        // PostgreSQL: a read and one statement on one connection (ADR 0046).
         let runs = uid_runs(uids);
         if self.engine() == Engine::Postgres
             && delegate.is_none()
@@ -62,6 +61,19 @@ impl Store {
             if !update.changed.is_empty() {
                 self.folder_committed(folder_id);
             }
+            return Ok(update);
+        }
+        // A delegate's, with their own \Seen and the audit entry, in one statement too
+        // (ADR 0059), unless CONDSTORE's condition asks for the transaction's row locks.
+        if self.engine() == Engine::Postgres
+            && let Some(reader) = delegate
+            && unchanged_since.is_none()
+            && !runs.is_empty()
+            && runs.len() <= MAX_RUNS
+            && let Some(update) = self
+                .update_flags_as_delegate_pg(folder_id, &runs, (op, flags), reader, &audit)
+                .await?
+        {
             return Ok(update);
         }
         let write = FlagsWrite {
@@ -109,38 +121,33 @@ async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
     for (lo, hi) in uid_runs(&w.uids) {
         for (shared, row) in flags_rows(txn, w, lo, hi).await? {
             let uid = shared.uid;
-            let current = match &w.delegate {
-                Some(_) => as_delegate(shared.clone(), row),
-                None => shared.clone(),
+            let change = (w.op, w.flags.as_slice());
+            let planned = plan_row(
+                &shared,
+                row,
+                w.delegate.is_some(),
+                change,
+                w.unchanged_since,
+            );
+            let (new, new_shared, seen_now) = match planned {
+                RowPlan::Conflict => {
+                    update.conflicts.push(uid);
+                    continue;
+                }
+                RowPlan::Unchanged => continue,
+                RowPlan::Changed { new, shared, seen } => (new, shared, seen),
             };
-            if w.unchanged_since
-                .is_some_and(|since| current.modseq > since)
-            {
-                update.conflicts.push(uid);
-                continue;
-            }
-            let new = apply_flags(&current.flags, w.op, &w.flags);
-            let new_shared = match &w.delegate {
-                Some(_) => with_seen(&new, has_seen(&shared.flags)),
-                None => new.clone(),
-            };
-            let shared_changed = !same_flags(&new_shared, &shared.flags);
-            let seen_changed = w.delegate.is_some() && has_seen(&new) != has_seen(&current.flags);
-            if !shared_changed && !seen_changed {
-                continue;
-            }
-            if shared_changed {
+            if let Some(new_shared) = new_shared {
                 let text = new_shared.join(" ");
                 match writes.iter_mut().find(|(t, _)| *t == text) {
                     Some((_, uids)) => uids.push(uid),
                     None => writes.push((text, vec![uid])),
                 }
             }
-            if seen_changed {
-                match has_seen(&new) {
-                    true => seen.0.push(uid),
-                    false => seen.1.push(uid),
-                }
+            match seen_now {
+                Some(true) => seen.0.push(uid),
+                Some(false) => seen.1.push(uid),
+                None => {}
             }
             update.changed.push(MessageRef {
                 uid,
@@ -159,6 +166,56 @@ async fn update_flags_in(txn: &mut Txn, w: &FlagsWrite) -> Result<FlagUpdate> {
     let changed: Vec<u32> = update.changed.iter().map(|m| m.uid).collect();
     w.audit.record(txn, &changed).await?;
     Ok(update)
+}
+
+/// What a STORE does to one message.
+pub(crate) enum RowPlan {
+    /// Changed after UNCHANGEDSINCE (RFC 7162 §3.1.3): left as it is, reported MODIFIED.
+    Conflict,
+    Unchanged,
+    Changed {
+        /// The flags as the one storing sees them afterwards.
+        new: Vec<String>,
+        /// The shared flags to write, when they change.
+        shared: Option<Vec<String>>,
+        /// A delegate's own `\Seen` to write, when it changes.
+        seen: Option<bool>,
+    },
+}
+
+/// The new flags of `shared` (with a delegate's own `\Seen` row `row` when `as_delegate`)
+/// after `op` (ADR 0034: a delegate's `\Seen` goes to their row, the shared one stays the
+/// holder's). Both engines' transaction path and PostgreSQL's delegate statement
+/// (`delegate_writes_pg.rs`) plan with it.
+pub(crate) fn plan_row(
+    shared: &MessageRef,
+    row: Option<(bool, u64)>,
+    is_delegate: bool,
+    (op, flags): (FlagOp, &[String]),
+    unchanged_since: Option<u64>,
+) -> RowPlan {
+    let current = match is_delegate {
+        true => as_delegate(shared.clone(), row),
+        false => shared.clone(),
+    };
+    if unchanged_since.is_some_and(|since| current.modseq > since) {
+        return RowPlan::Conflict;
+    }
+    let new = apply_flags(&current.flags, op, flags);
+    let new_shared = match is_delegate {
+        true => with_seen(&new, has_seen(&shared.flags)),
+        false => new.clone(),
+    };
+    let shared_changed = !same_flags(&new_shared, &shared.flags);
+    let seen_changed = is_delegate && has_seen(&new) != has_seen(&current.flags);
+    if !shared_changed && !seen_changed {
+        return RowPlan::Unchanged;
+    }
+    RowPlan::Changed {
+        shared: shared_changed.then_some(new_shared),
+        seen: seen_changed.then(|| has_seen(&new)),
+        new,
+    }
 }
 
 /// The messages of one UID run of a STORE: shared, with the delegate's `\Seen` row when the

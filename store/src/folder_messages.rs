@@ -167,7 +167,7 @@ impl Store {
         if uids.is_empty() && !audit.is_some() {
             return Ok(Vec::new());
         }
-        // PostgreSQL: one statement unless an audit entry goes with it (ADR 0046).
+        // PostgreSQL: one statement (ADR 0046).
         let runs = uid_runs(uids);
         if self.engine() == Engine::Postgres && !audit.is_some() && runs.len() <= MAX_RUNS {
             let removed = self.expunge_pg(folder_id, &runs).await?;
@@ -175,6 +175,18 @@ impl Store {
                 self.folder_committed(folder_id);
             }
             return Ok(removed);
+        }
+        // A delegate's, with the audit entry, in one statement too (ADR 0059).
+        if self.engine() == Engine::Postgres && !uids.is_empty() && runs.len() <= MAX_RUNS {
+            let mut asked = uids.to_vec();
+            asked.sort_unstable();
+            asked.dedup();
+            if let Some(removed) = self
+                .expunge_as_delegate_pg(folder_id, &asked, &audit)
+                .await?
+            {
+                return Ok(removed);
+            }
         }
         let write = CopyWrite {
             from: folder_id,

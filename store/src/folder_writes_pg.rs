@@ -151,7 +151,7 @@ pub(crate) const MAX_STORE_WRITES: usize = 500;
 const STORE_ATTEMPTS: u32 = 4;
 
 /// `(uid BETWEEN $n AND $n+1 OR …)` for `runs`, parameters numbered from `first`.
-fn runs_clause(column: &str, first: usize, runs: usize) -> String {
+pub(crate) fn runs_clause(column: &str, first: usize, runs: usize) -> String {
     let terms: Vec<String> = (0..runs)
         .map(|i| {
             format!(

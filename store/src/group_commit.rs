@@ -107,8 +107,9 @@ pub struct CommitCounts {
 
 impl GroupCommit {
     /// Starts the committer task; it ends when the store (and this handle) is dropped.
-    /// On SQLite the audit entries of a group are inserted together at its end
-    /// (`audit/batch.rs`, ADR 0044), and its transaction takes the write lock at BEGIN.
+    /// The audit entries of a group are inserted together at its end (`audit/batch.rs`,
+    /// ADR 0044, ADR 0060 on PostgreSQL); on SQLite its transaction takes the write lock
+    /// at BEGIN.
     pub fn start(pool: sqlx::AnyPool, writer: Arc<Mutex<()>>, engine: Engine) -> GroupCommit {
         let (jobs, rx) = mpsc::unbounded_channel();
         let counts = Arc::new(Counts::default());
@@ -195,9 +196,10 @@ async fn run(
     }
 }
 
-/// The writes of `group` in one transaction. On SQLite their audit entries are inserted
-/// together before the commit; a write run again alone (`commit_one`) appends its own,
-/// reading its chain's head when the remembered one was stale.
+/// The writes of `group` in one transaction, their audit entries inserted together before
+/// the commit (on PostgreSQL, the read traces of ADR 0035: that committer takes nothing
+/// else); a write run again alone (`commit_one`) appends its own, reading its chain's head
+/// when the remembered one was stale.
 async fn commit_group(
     pool: &sqlx::AnyPool,
     group: &mut [Box<dyn Queued>],
@@ -210,13 +212,8 @@ async fn commit_group(
         }
         Ok(())
     };
-    match engine {
-        Engine::Sqlite => {
-            let entries = crate::audit::batch::collecting(writes).await?;
-            entries.insert(&mut txn).await?;
-        }
-        Engine::Postgres => writes.await?,
-    }
+    let entries = crate::audit::batch::collecting(writes).await?;
+    entries.insert(&mut txn, engine).await?;
     txn.commit().await?;
     Ok(())
 }

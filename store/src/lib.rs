@@ -52,7 +52,8 @@
 //!   session keeps per message: `message_ref.rs`; how flags are kept and changed (no
 //!   SQL): `flags.rs`; PostgreSQL's one-statement APPEND and \\Recent claim (ADR 0043):
 //!   `folder_writes_pg.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
-//!   0034): `delegate_seen.rs`.
+//!   0034): `delegate_seen.rs`; a delegate's STORE and EXPUNGE on PostgreSQL in one
+//!   statement with their audit entry (ADR 0059): `delegate_writes_pg.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.
 //!   What each session hears (its selected folder, grants, NOTIFY's every folder):
@@ -85,6 +86,7 @@ mod change_feed;
 mod client_certs;
 mod db;
 mod delegate_seen;
+mod delegate_writes_pg;
 mod delegation;
 pub mod delegation_limits;
 mod delivery;

@@ -7,7 +7,7 @@ use mssante_store::*;
 use mssante_testkit::engine_tests;
 
 mod common;
-use common::{bal_with_inbox, open};
+use common::{bal_with_inbox, flags_of, open};
 
 const SEC: &str = "sec.dupont@ch-x.mssante.fr";
 const OTHER: &str = "sec.durand@ch-x.mssante.fr";
@@ -23,19 +23,6 @@ async fn append(store: &Store, folder: i64) -> u32 {
 
 fn seen() -> Vec<String> {
     vec!["\\Seen".to_string()]
-}
-
-/// The flags of `uid` as `delegate` (or the holder) sees them in a whole-folder snapshot.
-async fn flags_of(store: &Store, folder: i64, uid: u32, delegate: Option<&str>) -> Vec<String> {
-    let snapshot = store.snapshot_as(folder, None, delegate).await.unwrap();
-    let mut flags = snapshot
-        .messages
-        .into_iter()
-        .find(|m| m.uid == uid)
-        .expect("message")
-        .flags;
-    flags.sort();
-    flags
 }
 
 async fn unseen(store: &Store, folder: i64, delegate: Option<&str>) -> u32 {

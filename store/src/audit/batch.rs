@@ -1,8 +1,11 @@
-//! The audit entries of one SQLite group commit, inserted together at the end of the group's
+//! The audit entries of one group commit, inserted together at the end of the group's
 //! transaction (ADR 0044): every delegate's write and read trace of the group adds its entry
 //! to the group's list instead of running an insert of its own, and the list is written by
-//! one statement per 200 entries just before the commit. The entries still commit with the
+//! one statement per 128 entries just before the commit. The entries still commit with the
 //! actions they record (same transaction), chained per BAL in the order the group ran them.
+//! SQLite's committer takes every write; PostgreSQL's takes the delegates' read traces
+//! (ADR 0035), and first locks the chains of the group's BALs in one statement, in the order
+//! of their ids, as every writer of a chain takes its lock (ADR 0060).
 //!
 //! Each BAL's first entry in the list chains to the head its chain had, as the hint of ADR
 //! 0042 remembers it (or as read once when there is none); the statement inserts nothing
@@ -16,11 +19,11 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::Txn;
 use crate::audit::{
     AnyQuery, AuditEntry, AuditEvent, ChainHeads, bind_entry, chained_entry, last_link,
 };
 use crate::error::{Result, StoreError};
+use crate::{Engine, Txn};
 
 /// Most entries in one insert: 13 values bound per entry, far below SQLite's 32,766. A
 /// power of two: statements are padded to one (see [`insert_rows`]).
@@ -59,12 +62,39 @@ where
 pub(crate) struct Collected(Batch);
 
 impl Collected {
-    pub(crate) async fn insert(self, txn: &mut Txn) -> Result<()> {
-        match self.0.heads {
-            Some(heads) => insert_batch(txn, &heads, &self.0.events).await,
-            None => Ok(()),
+    pub(crate) async fn insert(self, txn: &mut Txn, engine: Engine) -> Result<()> {
+        let Some(heads) = self.0.heads else {
+            return Ok(());
+        };
+        if engine == Engine::Postgres {
+            lock_chains(txn, &self.0.events).await?;
         }
+        insert_batch(txn, &heads, &self.0.events, engine).await
     }
+}
+
+/// PostgreSQL: the chain locks of every BAL of `events` (`audit::lock_chain`), in one
+/// statement, in the order of the BALs' ids, so that two groups, or a group and a write,
+/// never wait for each other's in a circle.
+async fn lock_chains(txn: &mut Txn, events: &[AuditEvent]) -> Result<()> {
+    let mut bals: Vec<i64> = events.iter().map(|e| e.bal_id).collect();
+    bals.sort_unstable();
+    bals.dedup();
+    let values: Vec<String> = (1..=bals.len())
+        .map(|i| format!("(${i}::BIGINT)"))
+        .collect();
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock(1096107076, CAST(b AS INTEGER)) \
+         FROM (SELECT b FROM (VALUES {}) AS v (b) ORDER BY b OFFSET 0) AS sorted",
+        values.join(", ")
+    );
+    // Only placeholders are formatted in; every value is bound.
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for bal in bals {
+        query = query.bind(bal);
+    }
+    query.fetch_all(&mut **txn).await?;
+    Ok(())
 }
 
 /// Adds `event` to the running group's entries: `false` (nothing done) outside a group that
@@ -89,7 +119,12 @@ struct Row {
 
 /// Chains `events` per BAL after each chain's head and inserts them; fails (the group is
 /// retried one write at a time) when a remembered head was stale.
-async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) -> Result<()> {
+async fn insert_batch(
+    txn: &mut Txn,
+    heads: &ChainHeads,
+    events: &[AuditEvent],
+    engine: Engine,
+) -> Result<()> {
     let mut links: Vec<Link> = Vec::new();
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
@@ -98,7 +133,8 @@ async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) 
             None => {
                 let (head, check) = match heads.get(event.bal_id) {
                     Some(hint) => (Some(hint), true),
-                    // Read in this transaction, under SQLite's single writer: it is the head.
+                    // Read in this transaction, under SQLite's single writer or the chain's
+                    // lock taken above on PostgreSQL: it is the head.
                     None => (last_link(txn, event.bal_id).await?, false),
                 };
                 links.push(Link {
@@ -119,7 +155,7 @@ async fn insert_batch(txn: &mut Txn, heads: &ChainHeads, events: &[AuditEvent]) 
         });
     }
     for chunk in rows.chunks(ENTRIES_PER_STATEMENT) {
-        insert_rows(txn, chunk).await?;
+        insert_rows(txn, chunk, engine).await?;
     }
     for link in links {
         if let Some(head) = link.head {
@@ -157,20 +193,24 @@ fn bind_padding(query: AnyQuery<'_>) -> AnyQuery<'_> {
 /// it chains to is its chain's last (both lookups in the `(bal_id, seq)` index); the rows
 /// that follow it chain to rows of the same statement.
 ///
-/// SQLite only (the PostgreSQL committers do not batch), hence anonymous `?` placeholders:
-/// SQLite resolves each numbered one (`$N`) by a linear search of those already seen, both
-/// when it parses the statement and when sqlx binds it (`sqlite3_bind_parameter_name`), so a
-/// group's 50 to 64 entries (650 to 830 parameters) cost milliseconds of quadratic work in
-/// the committer, every other write of the next group waiting behind it (ADR 0047).
+/// Anonymous `?` placeholders on SQLite: SQLite resolves each numbered one (`$N`) by a
+/// linear search of those already seen, both when it parses the statement and when sqlx
+/// binds it (`sqlite3_bind_parameter_name`), so a group's 50 to 64 entries (650 to 830
+/// parameters) cost milliseconds of quadratic work in the committer, every other write of
+/// the next group waiting behind it (ADR 0047). PostgreSQL numbers them (`$N`), which it
+/// resolves by index. Both name a `VALUES` list's columns `column1`, `column2`, ….
 ///
 /// The statement has room for the next power of two of rows, the rest padded with rows its
 /// WHERE leaves out (`check` 2): eight texts in all, each parsed once per connection and
 /// kept in its statement cache, instead of a statement parsed again at every group (ADR
 /// 0055; the parse of a 45-row statement cost about as much as running it).
-async fn insert_rows(txn: &mut Txn, rows: &[Row]) -> Result<()> {
+async fn insert_rows(txn: &mut Txn, rows: &[Row], engine: Engine) -> Result<()> {
     const ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     let slots = rows.len().next_power_of_two();
-    let values = vec![ROW; slots];
+    let values: Vec<String> = match engine {
+        Engine::Sqlite => vec![ROW.to_string(); slots],
+        Engine::Postgres => (0..slots).map(numbered_row).collect(),
+    };
     let sql = format!(
         "INSERT INTO audit_log (bal_id, seq, at, author, action, folder, message_ids, client, \
          result, detail, prev_hash, hash) \
@@ -202,4 +242,19 @@ async fn insert_rows(txn: &mut Txn, rows: &[Row]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Row `i` of [`insert_rows`] on PostgreSQL: its 13 placeholders numbered, typed as the
+/// table's columns (a `VALUES` list's own types are inferred from its first row only).
+fn numbered_row(i: usize) -> String {
+    const TYPES: [&str; 13] = [
+        "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT",
+        "TEXT", "TEXT", "BIGINT",
+    ];
+    let cells: Vec<String> = TYPES
+        .iter()
+        .enumerate()
+        .map(|(j, t)| format!("${}::{t}", 13 * i + j + 1))
+        .collect();
+    format!("({})", cells.join(", "))
 }

@@ -49,6 +49,19 @@ pub async fn bal_with_inbox(store: &Store) -> (i64, Folder) {
     (bal.id, inbox)
 }
 
+/// The flags of `uid` as `delegate` (or the holder) sees them in a whole-folder snapshot.
+pub async fn flags_of(store: &Store, folder: i64, uid: u32, delegate: Option<&str>) -> Vec<String> {
+    let snapshot = store.snapshot_as(folder, None, delegate).await.unwrap();
+    let mut flags = snapshot
+        .messages
+        .into_iter()
+        .find(|m| m.uid == uid)
+        .expect("message")
+        .flags;
+    flags.sort();
+    flags
+}
+
 /// A message from a lab with an envelope id and RET=HDRS, to the given recipients.
 pub fn message(raw: &[u8], rcpts: Vec<RecipientSpec>) -> IncomingMessage {
     IncomingMessage {
