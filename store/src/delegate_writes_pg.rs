@@ -256,8 +256,9 @@ fn placeholders(next: &mut usize, count: usize, types: &[&str]) -> String {
 
 /// The statement's outcome: its rows, or `None` when it refused to write (a division by
 /// zero: a row changed, a message gone, the chain's head moved; a unique violation: the
-/// head moved after the statement began; a deadlock or serialization failure), which the
-/// transaction path then decides.
+/// head moved after the statement began; a foreign key violation: a message whose reader's
+/// `\Seen` it writes was expunged after the read; a deadlock or serialization failure),
+/// which the transaction path then decides.
 fn fallback_on_refusal(
     outcome: std::result::Result<Vec<sqlx::any::AnyRow>, sqlx::Error>,
 ) -> Result<Option<Vec<sqlx::any::AnyRow>>> {
@@ -266,7 +267,7 @@ fn fallback_on_refusal(
         Err(sqlx::Error::Database(db))
             if matches!(
                 db.code().as_deref(),
-                Some("22012") | Some("23505") | Some("40P01") | Some("40001")
+                Some("22012") | Some("23503") | Some("23505") | Some("40P01") | Some("40001")
             ) =>
         {
             Ok(None)

@@ -45,6 +45,12 @@ async fn store_as(
     Store::audited(event, write).await.unwrap()
 }
 
+/// A delegate's first write on the BAL: it takes the transaction path, which reads the
+/// chain's head; the store remembers it from then on.
+async fn remember_head(store: &Store, target: (i64, i64), uid: u32) {
+    store_as(store, target, uid, (FlagOp::Add, &flag("\\Flagged")), true).await;
+}
+
 async fn expunge_as(store: &Store, (bal_id, folder): (i64, i64), uids: &[u32]) -> Vec<u32> {
     let event = AuditEvent::new(bal_id, SEC, AuditAction::Expunge);
     Store::audited(Some(event), store.expunge(folder, uids))
@@ -89,14 +95,7 @@ async fn a_delegates_store_and_expunge_cost_the_holders_round_trips() {
     }
     // Warm-up: connections opened, statements prepared, the chain's head remembered (the
     // first entry takes the transaction path, which reads it).
-    store_as(
-        &store,
-        target,
-        uids[0],
-        (FlagOp::Add, &flag("\\Flagged")),
-        true,
-    )
-    .await;
+    remember_head(&store, target, uids[0]).await;
     store_as(
         &store,
         target,
@@ -268,5 +267,39 @@ async fn a_delegates_expunge_of_a_message_already_gone_records_only_what_it_remo
             .messages
             .is_empty()
     );
+    assert_eq!(store.verify_audit(None).await.unwrap().first_bad, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delegates_stores_racing_the_holders_expunges_never_fail_nor_fork_the_chain() {
+    let db = TestDb::new(TestEngine::Postgres);
+    let (store, target, uids) = inbox_with(&db, 120).await;
+    remember_head(&store, target, uids[0]).await;
+    let rest = uids[1..].to_vec();
+    // The secretary reads each message (her own \Seen: no shared row to check) while the
+    // doctor's other session expunges them one by one: some of her writes find their
+    // message gone between their read and their statement.
+    let reads = {
+        let (store, rest) = (store.clone(), rest.clone());
+        tokio::spawn(async move {
+            let mut entries = 0;
+            for uid in rest {
+                let event = AuditEvent::new(target.0, SEC, AuditAction::Flags);
+                let (uids, seen) = ([uid], flag("\\Seen"));
+                let write =
+                    store.update_flags_as(target.1, &uids, (FlagOp::Add, &seen), None, Some(SEC));
+                Store::audited(Some(event), write)
+                    .await
+                    .expect("a delegate's STORE on a message being expunged");
+                entries += 1;
+            }
+            entries
+        })
+    };
+    for uid in rest.iter().rev() {
+        store.expunge(target.1, &[*uid]).await.unwrap();
+    }
+    let entries = reads.await.unwrap();
+    assert_eq!(trail(&store).await.len(), 1 + entries);
     assert_eq!(store.verify_audit(None).await.unwrap().first_bad, None);
 }
