@@ -1,5 +1,5 @@
-//! A delegate's STORE and EXPUNGE on PostgreSQL in one statement each, their audit entry
-//! included (ADR 0059). The holder's are one statement already (ADR 0046,
+//! A delegate's STORE, EXPUNGE and COPY on PostgreSQL in one statement each, their audit
+//! entry included (ADR 0059). The holder's are one statement already (ADR 0046,
 //! `folder_writes_pg.rs`); a delegate's took a transaction of six to eight round trips
 //! (BEGIN, the folder's modseq, the rows, the writes, the chain's lock, the entry, COMMIT),
 //! because the single statements knew neither the reader's own `\Seen` (ADR 0034) nor the
@@ -20,6 +20,7 @@ use crate::delegate_seen::{SELECT_AS_DELEGATE, shared_and_delegate};
 use crate::error::{Result, StoreError};
 use crate::flags::FlagOp;
 use crate::folder_flags::{FlagUpdate, RowPlan, plan_row};
+use crate::folder_writes_pg::{CopiedPairs, bind_copy, copied, copy_sql};
 use crate::message_ref::MessageRef;
 
 /// Most messages a delegate's STORE writes in one statement (a few parameters each); a
@@ -177,6 +178,39 @@ impl Store {
         audit.appended(hinted);
         self.folder_committed(folder_id);
         Ok(Some(removed))
+    }
+}
+
+impl Store {
+    /// A delegate's COPY of `uids` (ascending, distinct) within one BAL in one statement:
+    /// ADR 0046's statement with the entry (ADR 0059), failing unless every message asked
+    /// for was copied. `None` (nothing written) when the transaction path must do it,
+    /// which then also reports a full quota or a target gone.
+    pub(crate) async fn copy_as_delegate_pg(
+        &self,
+        (from, to): (i64, i64),
+        uids: &[u32],
+        claim_recent: bool,
+        audit: &PendingAudit,
+    ) -> Result<Option<CopiedPairs>> {
+        let runs = crate::folder_messages::uid_runs(uids);
+        let Some(hinted) = audit.chained_after_hint(uids) else {
+            return Ok(None);
+        };
+        let sql = copy_sql(runs.len(), Some(5 + 2 * runs.len()));
+        let query = bind_copy(&sql, (from, to), claim_recent, &runs).bind(uids.len() as i64);
+        let outcome = bind_pg_append(query, &hinted).fetch_all(self.pool()).await;
+        let Some(rows) = fallback_on_refusal(outcome)? else {
+            return Ok(None);
+        };
+        if rows.len() != uids.len() {
+            // Nothing matched, so nothing was written (not even the entry).
+            return Ok(None);
+        }
+        let copied = copied(&rows, claim_recent)?;
+        audit.appended(hinted);
+        self.folder_committed(to);
+        Ok(Some(copied))
     }
 }
 

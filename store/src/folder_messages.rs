@@ -391,8 +391,8 @@ impl Store {
         claim_recent: bool,
     ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
         let audit = PendingAudit::take(self);
-        // PostgreSQL: a COPY is one statement unless an audit entry goes with it (ADR 0046);
-        // a MOVE (two folders' rows, in order) keeps the transaction.
+        // PostgreSQL: a COPY is one statement (ADR 0046); a MOVE (two folders' rows, in
+        // order) keeps the transaction.
         let runs = uid_runs(uids);
         if self.engine() == Engine::Postgres
             && !remove_source
@@ -403,6 +403,24 @@ impl Store {
             let copied = self.copy_pg(from, &runs, to, claim_recent).await?;
             self.folder_committed(to);
             return Ok(copied);
+        }
+        // A delegate's COPY within the BAL, with its audit entry, in one statement too
+        // (ADR 0059).
+        if self.engine() == Engine::Postgres
+            && !remove_source
+            && !runs.is_empty()
+            && runs.len() <= MAX_RUNS
+        {
+            let mut asked = uids.to_vec();
+            asked.sort_unstable();
+            asked.dedup();
+            let folders = (from, to);
+            if let Some(copied) = self
+                .copy_as_delegate_pg(folders, &asked, claim_recent, &audit)
+                .await?
+            {
+                return Ok(copied);
+            }
         }
         let write = CopyWrite {
             from,

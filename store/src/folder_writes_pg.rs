@@ -87,6 +87,8 @@ const CLAIM_RECENT: &str = "WITH old AS (SELECT id, first_recent_uid FROM mailbo
 /// fit in its BAL's quota (RFC 9208, OVERQUOTA): nothing is written otherwise. A target deleted
 /// meanwhile fails the statement (division by zero), as APPEND's does. With `$4` the write
 /// claims \\Recent up to the target's new UIDNEXT for its caller, as APPEND's (ADR 0050).
+/// `{audit}` and `{audited}`: a delegate's audit entry and its check (ADR 0059,
+/// [`copy_sql`]).
 const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.internaldate, m.size, \
      row_number() OVER (ORDER BY mm.uid) AS rn \
      FROM mailbox_messages mm JOIN messages m ON m.id = mm.message_id \
@@ -108,10 +110,10 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
      SELECT $2, mb.first_uid + src.rn - 1, s.reader, s.seen, 0 \
      FROM src JOIN delegate_seen s ON s.mailbox_id = $1 AND s.uid = src.uid, mb), \
      u AS (UPDATE bals SET used_bytes = used_bytes + (SELECT bytes FROM tally) \
-     WHERE id = (SELECT bal_id FROM f) AND (SELECT count(*) FROM mb) = 1) \
+     WHERE id = (SELECT bal_id FROM f) AND (SELECT count(*) FROM mb) = 1){audit} \
      SELECT src.uid AS source_uid, mb.first_uid + src.rn - 1 AS uid, mb.first_recent, mb.next_uid, \
      (SELECT count(*) FROM f)::BIGINT AS folders, (SELECT count(*) FROM f WHERE room)::BIGINT AS room, \
-     (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept \
+     (1 / ((SELECT count(*) FROM mb) + 1 - (SELECT count(*) FROM ok))::INT)::BIGINT AS folder_kept{audited} \
      FROM src LEFT JOIN mb ON true ORDER BY src.uid";
 
 /// EXPUNGE (RFC 9051 §6.4.3) of the messages whose UIDs match `{runs}` (parameters from
@@ -214,45 +216,15 @@ impl Store {
         to: i64,
         claim_recent: bool,
     ) -> Result<(Vec<(u32, u32)>, Option<RecentClaim>)> {
-        let sql = COPY.replace("{runs}", &runs_clause("mm.uid", 5, runs.len()));
+        let sql = copy_sql(runs.len(), None);
         let rows = retrying_conflicts(|| async {
-            // Only placeholders are formatted in; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(from)
-                .bind(to)
-                .bind(now())
-                .bind(claim_recent);
-            for &(lo, hi) in runs {
-                q = q.bind(lo as i64).bind(hi as i64);
-            }
-            q.fetch_all(self.pool()).await.map_err(folder_gone)
+            bind_copy(&sql, (from, to), claim_recent, runs)
+                .fetch_all(self.pool())
+                .await
+                .map_err(folder_gone)
         })
         .await?;
-        let Some(first) = rows.first() else {
-            return Ok((Vec::new(), None));
-        };
-        if first.try_get::<i64, _>("folders")? == 0 {
-            return Err(StoreError::NotFound("folder".into()));
-        }
-        if first.try_get::<i64, _>("room")? == 0 {
-            return Err(StoreError::OverQuota);
-        }
-        let recent = match claim_recent {
-            true => Some(RecentClaim {
-                first: first.try_get::<i64, _>("first_recent")? as u32,
-                next: first.try_get::<i64, _>("next_uid")? as u32,
-            }),
-            false => None,
-        };
-        let pairs = rows
-            .iter()
-            .map(|r| {
-                let source: i64 = r.try_get("source_uid")?;
-                let uid: i64 = r.try_get("uid")?;
-                Ok((source as u32, uid as u32))
-            })
-            .collect::<Result<_>>()?;
-        Ok((pairs, recent))
+        copied(&rows, claim_recent)
     }
 
     /// EXPUNGE in one statement; the UIDs removed, ascending.
@@ -443,6 +415,78 @@ fn plan_flags(
     }
     plan
 }
+
+/// [`COPY`] for `runs` UID runs; with `audited`, the first placeholder after them, the
+/// statement also appends a delegate's audit entry and fails unless it did and every
+/// message of the runs was copied (`$audited` their count, then the entry's, ADR 0059).
+pub(crate) fn copy_sql(runs: usize, audited: Option<usize>) -> String {
+    let (audit, check) = match audited {
+        Some(first) => (
+            format!(", {}", crate::audit::pg_append_ctes(first + 1, "mb")),
+            format!(
+                ", (1 / ((SELECT count(*) FROM src) = ${first} \
+                 AND (SELECT count(*) FROM a) = 1)::INT)::BIGINT AS audited"
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
+    COPY.replace("{runs}", &runs_clause("mm.uid", 5, runs))
+        .replace("{audit}", &audit)
+        .replace("{audited}", &check)
+}
+
+/// [`copy_sql`]'s statement with its first values bound: `$1` to `$4`, the runs from `$5`.
+pub(crate) fn bind_copy<'q>(
+    sql: &'q str,
+    (from, to): (i64, i64),
+    claim_recent: bool,
+    runs: &[(u32, u32)],
+) -> AnyQuery<'q> {
+    // Only placeholders are formatted in; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(from)
+        .bind(to)
+        .bind(now())
+        .bind(claim_recent);
+    for &(lo, hi) in runs {
+        q = q.bind(lo as i64).bind(hi as i64);
+    }
+    q
+}
+
+/// What a [`COPY`] statement's rows say: (source UID, new UID) pairs, none when no source
+/// matched, and the \\Recent claim when `claim_recent` and something was copied; the
+/// target gone or its BAL's quota full refuse it.
+pub(crate) fn copied(rows: &[AnyRow], claim_recent: bool) -> Result<CopiedPairs> {
+    let Some(first) = rows.first() else {
+        return Ok((Vec::new(), None));
+    };
+    if first.try_get::<i64, _>("folders")? == 0 {
+        return Err(StoreError::NotFound("folder".into()));
+    }
+    if first.try_get::<i64, _>("room")? == 0 {
+        return Err(StoreError::OverQuota);
+    }
+    let recent = match claim_recent {
+        true => Some(RecentClaim {
+            first: first.try_get::<i64, _>("first_recent")? as u32,
+            next: first.try_get::<i64, _>("next_uid")? as u32,
+        }),
+        false => None,
+    };
+    let pairs = rows
+        .iter()
+        .map(|r| {
+            let source: i64 = r.try_get("source_uid")?;
+            let uid: i64 = r.try_get("uid")?;
+            Ok((source as u32, uid as u32))
+        })
+        .collect::<Result<_>>()?;
+    Ok((pairs, recent))
+}
+
+/// A COPY's (source UID, new UID) pairs and its \\Recent claim.
+pub(crate) type CopiedPairs = (Vec<(u32, u32)>, Option<RecentClaim>);
 
 /// [`APPEND`] with the values of `a` bound.
 fn bind_append<'q>(a: &'q AppendPg<'_>) -> AnyQuery<'q> {

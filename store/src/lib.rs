@@ -52,7 +52,7 @@
 //!   session keeps per message: `message_ref.rs`; how flags are kept and changed (no
 //!   SQL): `flags.rs`; PostgreSQL's one-statement APPEND and \\Recent claim (ADR 0043):
 //!   `folder_writes_pg.rs`; the `\\Seen` of each delegate, kept apart from the holder's (ADR
-//!   0034): `delegate_seen.rs`; a delegate's STORE and EXPUNGE on PostgreSQL in one
+//!   0034): `delegate_seen.rs`; a delegate's STORE, EXPUNGE and COPY on PostgreSQL in one
 //!   statement with their audit entry (ADR 0059): `delegate_writes_pg.rs`.
 //! - A folder page by page in UID order, for the HTTP API's readers: `folder_pages.rs`.
 //! - Change notifications to IMAP sessions (in-process and across nodes): `notify.rs`.

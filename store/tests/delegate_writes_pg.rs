@@ -61,12 +61,28 @@ async fn expunge_as(store: &Store, (bal_id, folder): (i64, i64), uids: &[u32]) -
 /// A store on a fresh PostgreSQL, a BAL's INBOX with `n` messages: ((BAL, INBOX), UIDs).
 async fn inbox_with(db: &TestDb, n: u32) -> (Store, (i64, i64), Vec<u32>) {
     let store = Store::open(&db.url, db.data_path()).await.unwrap();
-    let (bal_id, inbox) = bal_with_inbox(&store).await;
+    let (target, uids) = fill(&store, n).await;
+    (store, target, uids)
+}
+
+/// [`inbox_with`] through a round-trip counter, the chain's head remembered (a delegate's
+/// first write takes the transaction path, which reads it).
+async fn counted_inbox(db: &TestDb, n: u32) -> (RoundTrips, Store, (i64, i64), Vec<u32>) {
+    let counter = RoundTrips::start(&db.url).await;
+    let store = Store::open(counter.url(), db.data_path()).await.unwrap();
+    let (target, uids) = fill(&store, n).await;
+    remember_head(&store, target, uids[0]).await;
+    (counter, store, target, uids)
+}
+
+/// A BAL's INBOX with `n` messages.
+async fn fill(store: &Store, n: u32) -> ((i64, i64), Vec<u32>) {
+    let (bal_id, inbox) = bal_with_inbox(store).await;
     let mut uids = Vec::new();
     for i in 0..n {
-        uids.push(append(&store, inbox.id, i).await);
+        uids.push(append(store, inbox.id, i).await);
     }
-    (store, (bal_id, inbox.id), uids)
+    ((bal_id, inbox.id), uids)
 }
 
 /// Round trips since `before`, once the pool's ping of the connection given back is in.
@@ -85,17 +101,8 @@ async fn trail(store: &Store) -> Vec<AuditEntry> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delegates_store_and_expunge_cost_the_holders_round_trips() {
     let db = TestDb::new(TestEngine::Postgres);
-    let counter = RoundTrips::start(&db.url).await;
-    let store = Store::open(counter.url(), db.data_path()).await.unwrap();
-    let (bal_id, inbox) = bal_with_inbox(&store).await;
-    let target = (bal_id, inbox.id);
-    let mut uids = Vec::new();
-    for i in 0..24 {
-        uids.push(append(&store, inbox.id, i).await);
-    }
-    // Warm-up: connections opened, statements prepared, the chain's head remembered (the
-    // first entry takes the transaction path, which reads it).
-    remember_head(&store, target, uids[0]).await;
+    let (counter, store, target, uids) = counted_inbox(&db, 24).await;
+    let inbox = store.folder(target.0, "INBOX").await.unwrap().unwrap();
     store_as(
         &store,
         target,
@@ -301,5 +308,69 @@ async fn a_delegates_stores_racing_the_holders_expunges_never_fail_nor_fork_the_
     }
     let entries = reads.await.unwrap();
     assert_eq!(trail(&store).await.len(), 1 + entries);
+    assert_eq!(store.verify_audit(None).await.unwrap().first_bad, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegates_copy_costs_the_holders_round_trips_and_a_full_quota_still_refuses_it() {
+    let db = TestDb::new(TestEngine::Postgres);
+    let (counter, store, target, uids) = counted_inbox(&db, 8).await;
+    let (bal_id, inbox) = (
+        target.0,
+        store.folder(target.0, "INBOX").await.unwrap().unwrap(),
+    );
+    let archives = store.create_folder(bal_id, "Archives", None).await.unwrap();
+    // The secretary has read uids[1]: her \Seen follows the copy.
+    store_as(
+        &store,
+        target,
+        uids[1],
+        (FlagOp::Add, &flag("\\Seen")),
+        true,
+    )
+    .await;
+    let copy_as = |uids: Vec<u32>, as_delegate: bool| {
+        let store = store.clone();
+        async move {
+            let event = as_delegate.then(|| AuditEvent::new(bal_id, SEC, AuditAction::Copy));
+            let copy = store.copy_messages(inbox.id, &uids, archives.id, false);
+            Store::audited(event, copy).await
+        }
+    };
+    // Warm-up: each statement prepared once.
+    copy_as(vec![uids[6]], false).await.unwrap();
+    copy_as(vec![uids[7]], true).await.unwrap();
+
+    let before = counter.count();
+    copy_as(vec![uids[2]], false).await.unwrap();
+    let holder = since(&counter, before).await;
+    let before = counter.count();
+    let pairs = copy_as(vec![uids[1]], true).await.unwrap();
+    let delegate = since(&counter, before).await;
+    println!("round trips per COPY: holder {holder}, delegate {delegate}");
+    // One statement each (and the pool's ping); the transaction path took twelve.
+    assert!(
+        delegate <= holder + 1,
+        "delegate {delegate}, holder {holder}"
+    );
+    let copy = pairs[0].1;
+    assert_eq!(
+        flags_of(&store, archives.id, copy, Some(SEC)).await,
+        flag("\\Seen")
+    );
+    assert!(flags_of(&store, archives.id, copy, None).await.is_empty());
+    let last = trail(&store).await.pop().unwrap();
+    let want = ("copy", format!("uid:{}", uids[1]));
+    assert_eq!((last.action.as_str(), last.message_ids), want);
+
+    // A full quota: the statement writes nothing, the transaction path refuses.
+    let (used, _) = store.bal_usage(bal_id).await.unwrap();
+    store.set_bal_quota(BAL, Some(used)).await.unwrap();
+    let entries = trail(&store).await.len();
+    let full = copy_as(vec![uids[3], uids[4]], true).await;
+    assert!(matches!(full, Err(StoreError::OverQuota)), "{full:?}");
+    assert_eq!(store.folder_status(archives.id).await.unwrap().messages, 4);
+    // Nothing written, so no entry (as the transaction path, which rolls back).
+    assert_eq!(trail(&store).await.len(), entries);
     assert_eq!(store.verify_audit(None).await.unwrap().first_bad, None);
 }
