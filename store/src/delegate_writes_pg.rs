@@ -1,6 +1,6 @@
 //! A delegate's STORE, EXPUNGE and COPY on PostgreSQL in one statement each, their audit
 //! entry included (ADR 0059). The holder's are one statement already (ADR 0046,
-//! `folder_writes_pg.rs`); a delegate's took a transaction of six to eight round trips
+//! `folder_writes_pg.rs`); a delegate's took a transaction of ten to twelve round trips
 //! (BEGIN, the folder's modseq, the rows, the writes, the chain's lock, the entry, COMMIT),
 //! because the single statements knew neither the reader's own `\Seen` (ADR 0034) nor the
 //! audit entry that must commit with the action (issue 14).
@@ -20,7 +20,9 @@ use crate::delegate_seen::{SELECT_AS_DELEGATE, shared_and_delegate};
 use crate::error::{Result, StoreError};
 use crate::flags::FlagOp;
 use crate::folder_flags::{FlagUpdate, RowPlan, plan_row};
-use crate::folder_writes_pg::{CopiedPairs, bind_copy, copied, copy_sql};
+use crate::folder_writes_pg::{
+    CopiedPairs, bind_copy, bind_runs, copied, copy_sql, expunge_sql, runs_clause,
+};
 use crate::message_ref::MessageRef;
 
 /// Most messages a delegate's STORE writes in one statement (a few parameters each); a
@@ -49,19 +51,6 @@ const SEEN_WRITES: &str = ", sv (uid, seen) AS (VALUES {values}), \
      ON CONFLICT (mailbox_id, uid, reader) \
      DO UPDATE SET seen = excluded.seen, modseq = excluded.modseq RETURNING uid)";
 
-/// A delegate's EXPUNGE: `folder_writes_pg`'s `EXPUNGE` with the audit entry, failing
-/// unless every message asked for (`$2`, their count) was removed and the entry appended.
-/// The reader's `\Seen` rows go with their messages (the foreign key's cascade).
-const EXPUNGE_AS_DELEGATE: &str = "WITH mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 \
-     WHERE id = $1 RETURNING id, highestmodseq), \
-     d AS (DELETE FROM mailbox_messages WHERE mailbox_id = (SELECT id FROM mb) AND ({runs}) \
-     RETURNING uid), \
-     e AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
-     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d), {audit} \
-     SELECT d.uid, (1 / ((SELECT count(*) FROM d) = $2 \
-     AND (SELECT count(*) FROM a) = 1)::INT)::BIGINT AS all_removed \
-     FROM (SELECT 1) one LEFT JOIN d ON true ORDER BY d.uid";
-
 /// What a delegate's STORE writes: shared flags (uid, modseq read, new flags), the reader's
 /// `\Seen` (uid, seen), and what the session is told.
 #[derive(Default)]
@@ -85,7 +74,7 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         let read_sql = format!(
             "{SELECT_AS_DELEGATE} AND ({}) ORDER BY mm.uid",
-            crate::folder_writes_pg::runs_clause("mm.uid", 3, runs.len())
+            runs_clause("mm.uid", 3, runs.len())
         );
         // Only placeholders are formatted in; every value is bound.
         let mut q = sqlx::query(sqlx::AssertSqlSafe(read_sql))
@@ -150,25 +139,12 @@ impl Store {
         let Some(hinted) = audit.chained_after_hint(uids) else {
             return Ok(None);
         };
-        let audit_ctes = pg_append_ctes(3 + 2 * runs.len(), "mb");
-        let sql = EXPUNGE_AS_DELEGATE
-            .replace(
-                "{runs}",
-                &crate::folder_writes_pg::runs_clause("uid", 3, runs.len()),
-            )
-            .replace("{audit}", &audit_ctes);
-        // Only placeholders are formatted in; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(folder_id)
-            .bind(uids.len() as i64);
-        for &(lo, hi) in runs.iter() {
-            q = q.bind(lo as i64).bind(hi as i64);
-        }
-        let rows =
-            match fallback_on_refusal(bind_pg_append(q, &hinted).fetch_all(self.pool()).await)? {
-                Some(rows) => rows,
-                None => return Ok(None),
-            };
+        let sql = expunge_sql(runs.len(), Some(2 + 2 * runs.len()));
+        let query = bind_runs(&sql, folder_id, &runs).bind(uids.len() as i64);
+        let outcome = bind_pg_append(query, &hinted).fetch_all(self.pool()).await;
+        let Some(rows) = fallback_on_refusal(outcome)? else {
+            return Ok(None);
+        };
         let mut removed = Vec::with_capacity(rows.len());
         for r in &rows {
             if let Some(uid) = r.try_get::<Option<i64>, _>("uid")? {
@@ -179,9 +155,7 @@ impl Store {
         self.folder_committed(folder_id);
         Ok(Some(removed))
     }
-}
 
-impl Store {
     /// A delegate's COPY of `uids` (ascending, distinct) within one BAL in one statement:
     /// ADR 0046's statement with the entry (ADR 0059), failing unless every message asked
     /// for was copied. `None` (nothing written) when the transaction path must do it,

@@ -51,6 +51,14 @@ pub struct StoredMessage {
     pub internaldate: i64,
 }
 
+/// `uids` ascending, each once: what an audit entry written before its statement names.
+fn distinct_sorted(uids: &[u32]) -> Vec<u32> {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted
+}
+
 /// Contiguous runs of sorted UIDs, so that range queries replace huge IN lists.
 pub(crate) fn uid_runs(uids: &[u32]) -> Vec<(u32, u32)> {
     let mut runs: Vec<(u32, u32)> = Vec::new();
@@ -177,16 +185,14 @@ impl Store {
             return Ok(removed);
         }
         // A delegate's, with the audit entry, in one statement too (ADR 0059).
-        if self.engine() == Engine::Postgres && !uids.is_empty() && runs.len() <= MAX_RUNS {
-            let mut asked = uids.to_vec();
-            asked.sort_unstable();
-            asked.dedup();
-            if let Some(removed) = self
-                .expunge_as_delegate_pg(folder_id, &asked, &audit)
+        if self.engine() == Engine::Postgres
+            && !uids.is_empty()
+            && runs.len() <= MAX_RUNS
+            && let Some(removed) = self
+                .expunge_as_delegate_pg(folder_id, &distinct_sorted(uids), &audit)
                 .await?
-            {
-                return Ok(removed);
-            }
+        {
+            return Ok(removed);
         }
         let write = CopyWrite {
             from: folder_id,
@@ -411,10 +417,7 @@ impl Store {
             && !runs.is_empty()
             && runs.len() <= MAX_RUNS
         {
-            let mut asked = uids.to_vec();
-            asked.sort_unstable();
-            asked.dedup();
-            let folders = (from, to);
+            let (folders, asked) = ((from, to), distinct_sorted(uids));
             if let Some(copied) = self
                 .copy_as_delegate_pg(folders, &asked, claim_recent, &audit)
                 .await?

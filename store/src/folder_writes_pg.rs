@@ -120,13 +120,15 @@ const COPY: &str = "WITH src AS (SELECT mm.uid, mm.message_id, mm.flags, mm.inte
 /// `$2`): one new modseq, the rows deleted, their UIDs remembered for QRESYNC's VANISHED
 /// (RFC 7162 §3.2.10) with it. The delete reads `mb`,
 /// so the folder row is locked before the message rows, as a STORE takes them.
+/// `{audit}` and `{audited}`: a delegate's audit entry and its check (ADR 0059,
+/// [`expunge_sql`]).
 const EXPUNGE: &str = "WITH mb AS (UPDATE mailboxes SET highestmodseq = highestmodseq + 1 \
      WHERE id = $1 RETURNING id, highestmodseq), \
      d AS (DELETE FROM mailbox_messages WHERE mailbox_id = (SELECT id FROM mb) AND ({runs}) \
      RETURNING uid), \
      e AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
-     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d) \
-     SELECT (SELECT count(*) FROM mb)::BIGINT AS folders, d.uid \
+     SELECT $1, d.uid, (SELECT highestmodseq FROM mb) FROM d){audit} \
+     SELECT (SELECT count(*) FROM mb)::BIGINT AS folders, d.uid{audited} \
      FROM (SELECT 1) one LEFT JOIN d ON true \
      ORDER BY d.uid";
 
@@ -229,14 +231,12 @@ impl Store {
 
     /// EXPUNGE in one statement; the UIDs removed, ascending.
     pub(crate) async fn expunge_pg(&self, folder_id: i64, runs: &[(u32, u32)]) -> Result<Vec<u32>> {
-        let sql = EXPUNGE.replace("{runs}", &runs_clause("uid", 2, runs.len()));
+        let sql = expunge_sql(runs.len(), None);
         let rows = retrying_conflicts(|| async {
-            // Only placeholders are formatted in; every value is bound.
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(folder_id);
-            for &(lo, hi) in runs {
-                q = q.bind(lo as i64).bind(hi as i64);
-            }
-            q.fetch_all(self.pool()).await.map_err(StoreError::Database)
+            bind_runs(&sql, folder_id, runs)
+                .fetch_all(self.pool())
+                .await
+                .map_err(StoreError::Database)
         })
         .await?;
         if rows
@@ -416,20 +416,50 @@ fn plan_flags(
     plan
 }
 
-/// [`COPY`] for `runs` UID runs; with `audited`, the first placeholder after them, the
-/// statement also appends a delegate's audit entry and fails unless it did and every
-/// message of the runs was copied (`$audited` their count, then the entry's, ADR 0059).
-pub(crate) fn copy_sql(runs: usize, audited: Option<usize>) -> String {
-    let (audit, check) = match audited {
+/// [`EXPUNGE`] for `runs` UID runs (parameters from `$2`); with `audited`, the first
+/// placeholder after them, the statement also appends a delegate's audit entry and fails
+/// unless it did and every message asked for was removed (`$audited` their count, then the
+/// entry's, ADR 0059).
+pub(crate) fn expunge_sql(runs: usize, audited: Option<usize>) -> String {
+    let (audit, check) = audited_parts(audited, "d");
+    EXPUNGE
+        .replace("{runs}", &runs_clause("uid", 2, runs))
+        .replace("{audit}", &audit)
+        .replace("{audited}", &check)
+}
+
+/// [`expunge_sql`]'s statement with `$1` (the folder) and the runs bound.
+pub(crate) fn bind_runs<'q>(sql: &'q str, folder_id: i64, runs: &[(u32, u32)]) -> AnyQuery<'q> {
+    // Only placeholders are formatted in; every value is bound.
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(folder_id);
+    for &(lo, hi) in runs {
+        q = q.bind(lo as i64).bind(hi as i64);
+    }
+    q
+}
+
+/// The `{audit}` CTEs (placeholders from `$first + 1`) and the `{audited}` column of a
+/// statement that appends a delegate's audit entry (ADR 0059): the column divides by zero
+/// unless the entry was appended and `$first` rows are in `rows` (the messages the entry
+/// names). Both empty without `first`.
+fn audited_parts(first: Option<usize>, rows: &str) -> (String, String) {
+    match first {
         Some(first) => (
             format!(", {}", crate::audit::pg_append_ctes(first + 1, "mb")),
             format!(
-                ", (1 / ((SELECT count(*) FROM src) = ${first} \
+                ", (1 / ((SELECT count(*) FROM {rows}) = ${first} \
                  AND (SELECT count(*) FROM a) = 1)::INT)::BIGINT AS audited"
             ),
         ),
         None => (String::new(), String::new()),
-    };
+    }
+}
+
+/// [`COPY`] for `runs` UID runs; with `audited`, the first placeholder after them, the
+/// statement also appends a delegate's audit entry and fails unless it did and every
+/// message of the runs was copied (`$audited` their count, then the entry's, ADR 0059).
+pub(crate) fn copy_sql(runs: usize, audited: Option<usize>) -> String {
+    let (audit, check) = audited_parts(audited, "src");
     COPY.replace("{runs}", &runs_clause("mm.uid", 5, runs))
         .replace("{audit}", &audit)
         .replace("{audited}", &check)
