@@ -508,3 +508,53 @@ engine_tests_sync!(
         assert_eq!(got.last().unwrap().0, SEC, "{got:?}");
     }
 );
+
+engine_tests_sync!(
+    a_delegates_write_refused_for_the_quota_is_in_the_trail,
+    |engine| {
+        let server = start(engine);
+        grant_secretary(&server);
+        // 1.2 MB in the doctor's INBOX, then a 1 MB quota: any copy or new message is over.
+        let big = "x".repeat(76);
+        let body = vec![big.as_str(); 16_000].join("\r\n");
+        server.deliver_mx(
+            "lab@labo.mssante.fr",
+            DR,
+            &format!(
+                "From: <lab@labo.mssante.fr>\r\nTo: <{DR}>\r\nSubject: imagerie\r\n\r\n{body}\r\n"
+            ),
+        );
+        server.cli_ok(&["bal", "quota", DR, "--megabytes", "1"]);
+        let v = flow(&server, "over_quota", &[]);
+        assert_eq!(v["select"], "OK", "{v}");
+        for refused in ["copy", "append"] {
+            assert_eq!(v[refused][0], "NO", "{refused}: {v}");
+            assert!(v[refused][1].to_string().contains("OVERQUOTA"), "{v}");
+        }
+        // Nothing was written, and each refused write is in the doctor's trail with its
+        // result: the COPY naming the message it could not copy.
+        assert_eq!(server.messages(DR, "INBOX").len(), 2);
+        assert!(server.messages(DR, "Sent").is_empty());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let entries = loop {
+            let entries: Vec<Value> = server
+                .cli_ok(&["audit", DR, "--author", SEC, "--json"])
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .filter(|e: &Value| e["action"] == "copy" || e["action"] == "append")
+                .collect();
+            if entries.len() >= 2 || std::time::Instant::now() > deadline {
+                break entries;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries[0]["action"], "copy", "{entries:?}");
+        assert_eq!(entries[0]["result"], "failed: OVERQUOTA", "{entries:?}");
+        assert_eq!(entries[0]["message_ids"], serde_json::json!(["uid:1"]));
+        assert_eq!(entries[1]["action"], "append", "{entries:?}");
+        assert_eq!(entries[1]["folder"], "Sent", "{entries:?}");
+        assert_eq!(entries[1]["result"], "failed: OVERQUOTA", "{entries:?}");
+        assert!(server.cli_ok(&["audit", "verify"]).contains("intact"));
+    }
+);

@@ -164,6 +164,32 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         self.traces.push(trace);
     }
 
+    /// A delegate's write the store refused or could not make (a full quota, a folder
+    /// gone, a storage failure) in this command: its transaction rolled back with the
+    /// entries it carried, so they are recorded now as a read's trace is, with the result
+    /// `failed: <response code>` and, on the BAL acted in, `uids` (the messages the
+    /// command named) when the entry does not name any yet. Nothing when no write failed or no entry was due.
+    pub(crate) fn audit_failed_write(&mut self, attempted: WriteAudit, uids: &[u32]) {
+        let Some(code) = self.write_failure.take() else {
+            return;
+        };
+        let result = format!("failed: {code}");
+        let at_source = attempted.at_source.map(|mut event| {
+            if event.message_ids.is_empty() {
+                event.message_ids = uids.iter().map(|u| format!("uid:{u}")).collect();
+            }
+            event
+        });
+        for event in [at_source, attempted.at_target].into_iter().flatten() {
+            let event = AuditEvent {
+                result: result.clone(),
+                ..event
+            };
+            let trace = self.ctx.store.queue_audit(&event);
+            self.traces.push(trace);
+        }
+    }
+
     /// Before each command: the read traces this session queued (ADR 0035). A failed one
     /// is logged and ends the session (`Err`, after `* BYE`): no delegate goes on reading
     /// unrecorded. Before a command that writes, on an engine where the session's writes do

@@ -75,6 +75,22 @@ pub struct Session<T> {
     /// The tagged completion of the command being answered: written after the untagged
     /// updates that belong to the command (RFC 9051 §7), or by the next flush.
     pub(crate) completion: Option<Vec<u8>>,
+    /// The response code of the write the store refused or failed in this command (set by
+    /// [`Session::store_failed`]): a delegate's trail records the failure with it.
+    pub(crate) write_failure: Option<&'static str>,
+}
+
+/// The response code (RFC 5530) a command answers a failed write with: fixed words, which
+/// a delegate's trail may also record, never the error's text.
+fn failure_code(e: &mssante_store::StoreError) -> &'static str {
+    use mssante_store::StoreError;
+    match e {
+        StoreError::NotFound(_) => "NONEXISTENT",
+        StoreError::Duplicate(_) => "ALREADYEXISTS",
+        StoreError::Invalid(_) => "CANNOT",
+        StoreError::OverQuota => "OVERQUOTA",
+        _ => "UNAVAILABLE",
+    }
 }
 
 /// `{123}` or `{123+}` (or `~{123}`) at the end of a line: (size, non-synchronising).
@@ -134,6 +150,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
             changes,
             pending_change: false,
             completion: None,
+            write_failure: None,
         }
     }
 
@@ -259,8 +276,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         let may_expunge = !command.forbids_expunge_responses();
         let folder_before = self.selected.as_ref().map(|s| s.folder.id);
         let (write_audit, read_audit) = (self.write_audit(&command), self.read_audit(&command));
+        // The entry goes with the write's transaction; kept to record a failed write's.
+        let attempted = mssante_store::WriteAudit {
+            at_source: write_audit.clone(),
+            at_target: None,
+        };
+        self.write_failure = None;
         let flow = mssante_store::Store::audited(write_audit, self.dispatch(&tag, command)).await;
         self.audit_read(&tag, read_audit).await;
+        self.audit_failed_write(attempted, &[]);
         if matches!(flow, Flow::Continue) && self.selected.is_some() {
             // Updates go before the tagged completion, so that a client reading up to its
             // tag sees them as part of this command's answer (RFC 9051 §7).
@@ -388,9 +412,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         }
     }
 
-    /// Maps a storage failure to a tagged NO without leaking internals.
+    /// Maps a storage failure to a tagged NO without leaking internals, and remembers its
+    /// response code for a delegate's trail ([`Session::audit_failed_write`]).
     pub(crate) fn store_failed(&mut self, tag: &str, e: mssante_store::StoreError) {
         use mssante_store::StoreError;
+        self.write_failure = Some(failure_code(&e));
         match e {
             StoreError::NotFound(what) => {
                 self.tagged(tag, "NO", &format!("[NONEXISTENT] {what} not found"))

@@ -318,6 +318,18 @@ def case_cross_bal(args):
     return out
 
 
+def case_over_quota(args):
+    """The doctor's BAL is over its quota (the test set it up): the secretary's COPY within
+    it and her APPEND to it are refused, and her trail says so."""
+    m = imaplib_login(args, args.secretary)
+    out = {"select": m.select(shared(args, "INBOX"))[0]}
+    out["copy"] = status(m, "UID COPY", "1", shared(args, "INBOX"))
+    reply = b"From: <%s>\r\nSubject: re\r\n\r\nbien recu\r\n" % args.doctor.encode()
+    out["append"] = status(m, "APPEND", shared(args, "Sent"), reply)
+    m.logout()
+    return out
+
+
 def main(cases=None):
     """Runs the case named on the command line, from `cases` (a module's globals)."""
     cases = cases or globals()

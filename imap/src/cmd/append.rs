@@ -1,7 +1,7 @@
 //! APPEND (RFC 9051 §6.3.12) with MULTIAPPEND (RFC 3502), APPENDUID (RFC 4315 §3),
 //! APPENDLIMIT (RFC 7889), CATENATE (RFC 4469, `catenate.rs`).
 
-use mssante_store::{AppendMode, AuditAction, Store};
+use mssante_store::{AppendMode, AuditAction, Store, WriteAudit};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::message::datetime::parse_date_time;
@@ -82,7 +82,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         if !single {
             let total: u64 = messages.iter().map(|m| m.bytes.len() as u64).sum();
             match self.ctx.store.over_quota(bal_id, total).await {
-                Ok(true) => return self.refuse(tag, "NO", "[OVERQUOTA] Quota exceeded"),
+                Ok(true) => {
+                    // Recorded as a refused single APPEND is ([`Session::audit_failed_write`]).
+                    let failed = "failed: OVERQUOTA";
+                    self.audit(
+                        bal_id,
+                        AuditAction::Append,
+                        &folder.name,
+                        Vec::new(),
+                        failed,
+                    )
+                    .await;
+                    return self.refuse(tag, "NO", "[OVERQUOTA] Quota exceeded");
+                }
                 Ok(false) => {}
                 Err(e) => return self.store_refused(tag, e),
             }
@@ -110,6 +122,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 claim_recent: claim,
             };
             let append = store.append_with(folder.id, m.bytes, (&m.flags, date), meta, mode);
+            let attempted = WriteAudit {
+                at_source: audit.clone(),
+                at_target: None,
+            };
             match Store::audited(audit, append).await {
                 Ok(((v, uid), claimed)) => {
                     uidvalidity = v;
@@ -118,7 +134,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                         sel.claimed = claimed;
                     }
                 }
-                Err(e) => return self.store_refused(tag, e),
+                Err(e) => {
+                    self.store_failed(tag, e);
+                    self.audit_failed_write(attempted, &[]);
+                    return None;
+                }
             }
         }
         Some((uidvalidity, uids))

@@ -61,6 +61,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                     .map(|pairs| (pairs, None)),
             }
         };
+        let attempted = audit.clone();
         let copied = Store::audited_write(audit, copy).await;
         let pairs = match copied {
             Ok((pairs, claimed)) => {
@@ -69,7 +70,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
                 }
                 pairs
             }
-            Err(e) => return self.store_failed(tag, e),
+            Err(e) => {
+                self.store_failed(tag, e);
+                return self.audit_failed_write(attempted, &uids);
+            }
         };
         let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
         let dst: Vec<u32> = pairs.iter().map(|p| p.1).collect();

@@ -1,7 +1,7 @@
 //! REPLACE and UID REPLACE (RFC 8508): a message of the selected mailbox (typically a
 //! draft) is replaced by a new one, appended to any mailbox, in one command.
 
-use mssante_store::{AuditAction, Store};
+use mssante_store::{AuditAction, Store, WriteAudit};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::parse::ReplaceArgs;
@@ -52,12 +52,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Session<T> {
         ));
         let old = [old_uid];
         let expunge = self.ctx.store.expunge(folder_id, &old);
+        let attempted = WriteAudit {
+            at_source: expunge_audit.clone(),
+            at_target: None,
+        };
         match Store::audited(expunge_audit, expunge).await {
             Ok(_) => {
                 self.report_changes(true).await;
                 self.tagged(tag, "OK", "REPLACE completed");
             }
-            Err(e) => self.store_failed(tag, e),
+            Err(e) => {
+                self.store_failed(tag, e);
+                self.audit_failed_write(attempted, &old);
+            }
         }
     }
 }
