@@ -47,7 +47,10 @@ pub async fn connect(
         Engine::Postgres => 16,
     });
     let options = match engine {
-        Engine::Sqlite => options,
+        // A SQLite connection is a thread of this process: there is no peer to have hung
+        // up, and sqlx's ping before each acquire was a hand-off to that thread and back
+        // for nothing (ADR 0061).
+        Engine::Sqlite => options.test_before_acquire(false),
         Engine::Postgres => options
             .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             // sqlx pings a connection when it goes back to the pool; pinging it again when
@@ -84,9 +87,14 @@ pub async fn connect(
                 // failure leaves a write transaction open on an idle connection, locking
                 // every writer out ("database is locked"). Such a connection is closed
                 // instead of going back to the pool (the ping waits for the queued rollback).
+                // The depth only goes down when the connection's thread has run that
+                // rollback, so a depth of 0 needs no ping: sqlx pings every connection it
+                // takes back anyway, which is all a clean release costs (ADR 0061).
                 .after_release(|conn, _meta| {
                     Box::pin(async move {
-                        conn.ping().await?;
+                        if conn.is_in_transaction() {
+                            conn.ping().await?;
+                        }
                         Ok(!conn.is_in_transaction())
                     })
                 })
